@@ -1,0 +1,838 @@
+/*
+ * client.c — the client side of a ringside channel: registration, submit,
+ * and the dispatch of completions to the threads that wait for them.
+ *
+ * Submit is lock-free: a ticket slot comes off a lock-free free-list, the
+ * records are packed straight into space reserved with one CAS, and the
+ * doorbell is rung only if the sidecar said it is asleep.
+ *
+ * Completions are read by one thread at a time, the "reaper" (the leader of
+ * a leader/followers scheme, as in many RPC clients): whichever waiting
+ * thread finds no reaper becomes it, drains the completion ring, hands each
+ * response to its ticket slot, and wakes the followers. The reaper spins
+ * briefly before it sleeps, because on a busy channel the next completion is
+ * a few hundred nanoseconds away and a sleep/wake pair costs tens of
+ * microseconds. It sleeps in ppoll() on the completion doorbell *and* the
+ * registration socket, so a dead sidecar (socket hang-up) wakes every waiter
+ * with RS_EGONE instead of leaving it hanging. Slot bookkeeping is guarded by
+ * a mutex that is never held across a sleep or a ring operation.
+ */
+#include "ringside.h"
+
+#include "channel.h"
+#include "record.h"
+#include "ring.h"
+#include "ringpack.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+enum slot_state { S_FREE, S_PENDING, S_DONE };
+
+#define NIL UINT32_MAX
+
+typedef struct slot {
+    _Atomic uint32_t gen;        /* bumped on every reuse: stale tickets miss */
+    _Atomic uint32_t state;      /* enum slot_state */
+    _Atomic uint32_t free_next;  /* free-list link */
+    /* guarded by client.mu: */
+    bool waited;                 /* a thread is in rs_wait for it */
+    bool abandoned;              /* rs_call gave up: free it on completion */
+    uint32_t prev, next;         /* done-list links */
+    rs_response *resp;
+} slot;
+
+struct rs_client {
+    int sock, sq_efd, cq_efd;
+    void *map;
+    size_t map_len;
+    rs__ring sq, cq;
+    uint32_t max_record, max_inflight;
+    uint64_t spin_ns;
+
+    slot *slots;
+    _Atomic uint64_t free_head;  /* (aba tag << 32) | (index + 1); 0 = empty */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool reaper_active;
+    uint32_t nwaiters;
+    uint32_t done_head, done_tail;   /* finished, unclaimed tickets, FIFO */
+    _Atomic int dead;                /* 0, or why the channel is unusable */
+
+    /* reaper-only state: */
+    uint64_t cq_pos;
+    uint8_t *rxbuf;
+    rs__decoder dec;
+    rs_response *asm_resp;           /* response whose body is arriving */
+    uint64_t asm_id, asm_have;
+
+    struct {
+        _Atomic uint64_t submitted, completed, ring_full, doorbells, sleeps, orphans;
+    } st;
+};
+
+static _Thread_local char last_error[256];
+
+const char *rs_last_error(void)
+{
+    return last_error;
+}
+
+static int fail_detail(int code, const char *fmt, const char *arg)
+{
+    snprintf(last_error, sizeof last_error, fmt, arg);
+    return code;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* ------------------------------------------------------------ free list */
+
+static void free_push(rs_client *c, uint32_t idx)
+{
+    uint64_t old = atomic_load_explicit(&c->free_head, memory_order_relaxed);
+    uint64_t nw;
+    do {
+        atomic_store_explicit(&c->slots[idx].free_next, (uint32_t)old, memory_order_relaxed);
+        nw = ((old >> 32) + 1) << 32 | (idx + 1);
+    } while (!atomic_compare_exchange_weak_explicit(&c->free_head, &old, nw,
+                                                    memory_order_release, memory_order_relaxed));
+}
+
+static int free_pop(rs_client *c, uint32_t *idx)
+{
+    uint64_t old = atomic_load_explicit(&c->free_head, memory_order_acquire);
+    for (;;) {
+        uint32_t top = (uint32_t)old;
+        if (top == 0)
+            return -1;
+        uint32_t next = atomic_load_explicit(&c->slots[top - 1].free_next, memory_order_relaxed);
+        uint64_t nw = ((old >> 32) + 1) << 32 | next;
+        if (atomic_compare_exchange_weak_explicit(&c->free_head, &old, nw,
+                                                  memory_order_acquire, memory_order_acquire)) {
+            *idx = top - 1;
+            return 0;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ done list */
+
+static void done_append(rs_client *c, uint32_t idx)
+{
+    slot *s = &c->slots[idx];
+    s->next = NIL;
+    s->prev = c->done_tail;
+    if (c->done_tail != NIL)
+        c->slots[c->done_tail].next = idx;
+    else
+        c->done_head = idx;
+    c->done_tail = idx;
+}
+
+static void done_unlink(rs_client *c, uint32_t idx)
+{
+    slot *s = &c->slots[idx];
+    if (s->prev != NIL)
+        c->slots[s->prev].next = s->next;
+    else
+        c->done_head = s->next;
+    if (s->next != NIL)
+        c->slots[s->next].prev = s->prev;
+    else
+        c->done_tail = s->prev;
+    s->prev = s->next = NIL;
+}
+
+/* Caller holds mu; the slot is DONE and owned by the caller. */
+static void slot_release(rs_client *c, uint32_t idx)
+{
+    slot *s = &c->slots[idx];
+    s->resp = NULL;
+    s->waited = s->abandoned = false;
+    atomic_store_explicit(&s->state, S_FREE, memory_order_relaxed);
+    free_push(c, idx);
+}
+
+/* --------------------------------------------------------- registration */
+
+static int recv_welcome(int sock, rs__welcome *w, int fds[3])
+{
+    union {
+        char buf[CMSG_SPACE(3 * sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = { w, sizeof *w };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                          .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
+    ssize_t n;
+    do
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    int nfds = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+            size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < k; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+                if (nfds < 3)
+                    fds[nfds++] = fd;
+                else
+                    close(fd);
+            }
+        }
+    }
+    if (n != (ssize_t)sizeof *w || w->magic != RS__WELCOME_MAGIC) {
+        for (int i = 0; i < nfds; i++)
+            close(fds[i]);
+        return -1;
+    }
+    return nfds;
+}
+
+static int register_with(rs_client *c, const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof sa.sun_path)
+        return fail_detail(RS_EINVAL, "socket path too long: %s", path);
+    strcpy(sa.sun_path, path);
+
+    c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (c->sock < 0)
+        return fail_detail(RS_ECONNECT, "socket(): %s", strerror(errno));
+    /* registration is a short exchange; never hang forever on a stuck sidecar */
+    struct timeval tv = { .tv_sec = 5 };
+    setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(c->sock, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        snprintf(last_error, sizeof last_error,
+                 "cannot connect to %s: %s (is ringsided running? set RINGSIDE_SOCKET)",
+                 path, strerror(errno));
+        return RS_ECONNECT;
+    }
+    rs__hello h = { .magic = RS__HELLO_MAGIC, .version = RS__PROTO_VERSION };
+    snprintf(h.name, sizeof h.name, "pid-%ld", (long)getpid());
+    if (send(c->sock, &h, sizeof h, MSG_NOSIGNAL) != (ssize_t)sizeof h)
+        return fail_detail(RS_ECONNECT, "registration send failed: %s", strerror(errno));
+
+    rs__welcome w;
+    int fds[3] = { -1, -1, -1 };
+    int nfds = recv_welcome(c->sock, &w, fds);
+    if (nfds < 0)
+        return fail_detail(RS_EPROTO, "%s", "no valid welcome from the sidecar (version mismatch or timeout)");
+    if (w.status != 0 || nfds != 3) {
+        for (int i = 0; i < nfds; i++)
+            close(fds[i]);
+        w.message[sizeof w.message - 1] = 0;
+        snprintf(last_error, sizeof last_error, "sidecar refused registration: %s", w.message);
+        return w.status < 0 ? w.status : RS_EPROTO;
+    }
+    c->sq_efd = fds[1];
+    c->cq_efd = fds[2];
+
+    struct stat stbuf;
+    if (fstat(fds[0], &stbuf) < 0 || rs__layout_check(&w.layout, (uint64_t)stbuf.st_size) < 0 ||
+        w.max_inflight == 0 || w.max_record < 1024) {
+        close(fds[0]);
+        return fail_detail(RS_EPROTO, "%s", "sidecar sent an invalid region layout");
+    }
+    c->map_len = (size_t)stbuf.st_size;
+    c->map = mmap(NULL, c->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+    close(fds[0]);
+    if (c->map == MAP_FAILED) {
+        c->map = NULL;
+        return fail_detail(RS_ENOMEM, "mmap of the shared region failed: %s", strerror(errno));
+    }
+    uint8_t *base = c->map;
+    rs__ring_init(&c->sq, base + w.layout.sq_hdr_off, base + w.layout.sq_data_off, w.layout.sq_cap);
+    rs__ring_init(&c->cq, base + w.layout.cq_hdr_off, base + w.layout.cq_data_off, w.layout.cq_cap);
+    c->max_record = w.max_record;
+    c->max_inflight = w.max_inflight;
+    return 0;
+}
+
+int rs_connect(const char *socket_path, rs_client **out)
+{
+    char path[108];
+    last_error[0] = 0;
+    if (!out)
+        return RS_EINVAL;
+    if (!socket_path) {
+        if (rs__default_socket_path(path, sizeof path) < 0)
+            return fail_detail(RS_EINVAL, "%s", "default socket path too long");
+        socket_path = path;
+    }
+    rs_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return RS_ENOMEM;
+    c->sock = c->sq_efd = c->cq_efd = -1;
+    c->done_head = c->done_tail = NIL;
+    const char *spin = getenv("RINGSIDE_SPIN_US");
+    c->spin_ns = (spin ? strtoull(spin, NULL, 10) : 50) * 1000u;
+
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&c->mu, NULL);
+
+    int err = register_with(c, socket_path);
+    if (err == 0 && rs__decoder_init(&c->dec) < 0)
+        err = RS_ENOMEM;
+    if (err == 0) {
+        c->slots = calloc(c->max_inflight, sizeof *c->slots);
+        c->rxbuf = malloc(c->max_record);
+        if (!c->slots || !c->rxbuf)
+            err = RS_ENOMEM;
+    }
+    if (err < 0) {
+        if (c->map)
+            rs__decoder_destroy(&c->dec);
+        rs_close(c);
+        return err;
+    }
+    for (uint32_t i = c->max_inflight; i-- > 0;) {
+        c->slots[i].prev = c->slots[i].next = NIL;
+        free_push(c, i);
+    }
+    *out = c;
+    return 0;
+}
+
+void rs_close(rs_client *c)
+{
+    if (!c)
+        return;
+    if (c->slots) {
+        for (uint32_t i = 0; i < c->max_inflight; i++)
+            rs_response_free(c->slots[i].resp);
+        rs__decoder_destroy(&c->dec);
+    }
+    rs_response_free(c->asm_resp);
+    if (c->map)
+        munmap(c->map, c->map_len);
+    if (c->sock >= 0)
+        close(c->sock);   /* the sidecar sees the hang-up and cancels our requests */
+    if (c->sq_efd >= 0)
+        close(c->sq_efd);
+    if (c->cq_efd >= 0)
+        close(c->cq_efd);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c->slots);
+    free(c->rxbuf);
+    free(c);
+}
+
+/* Non-blocking check of the registration socket: the sidecar never writes
+ * to it after the welcome, so readable means hang-up. */
+static bool sidecar_gone(rs_client *c)
+{
+    char b;
+    ssize_t n = recv(c->sock, &b, 1, MSG_DONTWAIT | MSG_PEEK);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void mark_dead(rs_client *c, int why)
+{
+    int expect = 0;
+    atomic_compare_exchange_strong(&c->dead, &expect, why);
+}
+
+static void ring_doorbell(rs_client *c)
+{
+    uint64_t one = 1;
+    atomic_fetch_add_explicit(&c->st.doorbells, 1, memory_order_relaxed);
+    if (write(c->sq_efd, &one, sizeof one) < 0 && errno != EAGAIN)
+        mark_dead(c, RS_EGONE);
+}
+
+/* --------------------------------------------------------------- submit */
+
+static rs__slice cstr(const char *s)
+{
+    rs__slice v = { s ? s : "", s ? (uint32_t)strlen(s) : 0 };
+    return v;
+}
+
+int rs_submit(rs_client *c, const rs_request *rq, rs_ticket *ticket)
+{
+    if (!c || !rq || !ticket || !rq->path || rq->path[0] != '/' ||
+        rq->priority < RS_P0 || rq->priority > RS_P2 || (rq->body_len && !rq->body) ||
+        (rq->nheaders && !rq->headers))
+        return RS_EINVAL;
+    int dead = atomic_load(&c->dead);
+    if (dead)
+        return dead;
+    if (rq->nheaders > RS__MAX_HEADERS)
+        return RS_E2BIG;
+
+    /* The record struct is large (header slices); keep it off small stacks
+     * of language runtimes' threads. */
+    rs__req_rec *r = malloc(sizeof *r);
+    if (!r)
+        return RS_ENOMEM;
+    r->priority = (uint32_t)rq->priority;
+    r->flags = rq->flags;
+    r->timeout_ms = rq->timeout_ms;
+    r->route = cstr(rq->route);
+    r->model = cstr(rq->model);
+    r->method = cstr(rq->method ? rq->method : "POST");
+    r->path = cstr(rq->path);
+    r->nheaders = (uint32_t)rq->nheaders;
+    for (size_t k = 0; k < rq->nheaders; k++) {
+        if (!rq->headers[k].name || !rq->headers[k].name[0] || !rq->headers[k].value) {
+            free(r);
+            return RS_EINVAL;
+        }
+        r->hname[k] = cstr(rq->headers[k].name);
+        r->hvalue[k] = cstr(rq->headers[k].value);
+    }
+    r->body_total = rq->body_len;
+    r->chunk.ptr = rq->body;
+    r->chunk.len = (uint32_t)(rq->body_len < RS__CHUNK_BYTES ? rq->body_len : RS__CHUNK_BYTES);
+
+    uint32_t idx;
+    if (free_pop(c, &idx) < 0) {
+        free(r);
+        return RS_ETOOMANY;
+    }
+    slot *s = &c->slots[idx];
+    uint32_t gen = atomic_fetch_add_explicit(&s->gen, 1, memory_order_relaxed) + 1;
+    r->id = (uint64_t)gen << 32 | idx;
+
+    /* Size every record first so the whole request is reserved in one CAS:
+     * either all of it enters the ring or none of it does. */
+    size_t head_len = rs__packed_size(rs__pack_request, r);
+    uint64_t total = rs__rec_span(head_len);
+    rs__body_rec b = { .id = r->id };
+    for (uint64_t off = r->chunk.len; off < rq->body_len; off += RS__CHUNK_BYTES) {
+        b.offset = off;
+        b.chunk.len = (uint32_t)(rq->body_len - off < RS__CHUNK_BYTES ? rq->body_len - off : RS__CHUNK_BYTES);
+        total += rs__rec_span(rs__packed_size(rs__pack_body, &b));
+    }
+    int err = 0;
+    uint64_t pos;
+    if (head_len > c->max_record || total > c->sq.cap) {
+        err = RS_E2BIG;
+    } else if (rs__ring_reserve_mp(&c->sq, total, &pos) < 0) {
+        atomic_fetch_add_explicit(&c->st.ring_full, 1, memory_order_relaxed);
+        err = RS_EAGAIN;
+        if (sidecar_gone(c)) {
+            mark_dead(c, RS_EGONE);
+            err = RS_EGONE;
+        }
+    }
+    if (err) {
+        free_push(c, idx);
+        free(r);
+        return err;
+    }
+    atomic_store_explicit(&s->state, S_PENDING, memory_order_relaxed);
+
+    pos += rs__ring_put(&c->sq, pos, rs__pack_request, r, (uint32_t)head_len);
+    for (uint64_t off = r->chunk.len; off < rq->body_len; off += RS__CHUNK_BYTES) {
+        b.offset = off;
+        b.chunk.ptr = (const char *)rq->body + off;
+        b.chunk.len = (uint32_t)(rq->body_len - off < RS__CHUNK_BYTES ? rq->body_len - off : RS__CHUNK_BYTES);
+        pos += rs__ring_put(&c->sq, pos, rs__pack_body, &b, (uint32_t)rs__packed_size(rs__pack_body, &b));
+    }
+    *ticket = r->id;
+    free(r);
+
+    atomic_fetch_add_explicit(&c->st.submitted, 1, memory_order_relaxed);
+    if (rs__ring_wake_needed(&c->sq, RS__RING_NEED_WAKEUP))
+        ring_doorbell(c);
+    return 0;
+}
+/* ---------------------------------------------------------------- reaper */
+
+static rs_response *response_from(const rs__comp_rec *cr)
+{
+    /* one block for the struct, the header array and every small string;
+     * the body gets its own buffer because it may arrive in pieces */
+    size_t need = sizeof(rs_response) + cr->nheaders * sizeof(rs_header) +
+                  cr->error_msg.len + 1 + cr->upstream.len + 1;
+    for (uint32_t k = 0; k < cr->nheaders; k++)
+        need += cr->hname[k].len + 1 + cr->hvalue[k].len + 1;
+    rs_response *r = malloc(need);
+    uint8_t *body = malloc(cr->body_total + 1);
+    if (!r || !body) {
+        free(r);
+        free(body);
+        return NULL;
+    }
+    memset(r, 0, sizeof *r);
+    r->headers = (rs_header *)(r + 1);
+    char *p = (char *)(r->headers + cr->nheaders);
+#define TAKE(dst, sl) do { memcpy(p, (sl).ptr, (sl).len); p[(sl).len] = 0; (dst) = p; p += (sl).len + 1; } while (0)
+    TAKE(r->error_msg, cr->error_msg);
+    TAKE(r->upstream, cr->upstream);
+    for (uint32_t k = 0; k < cr->nheaders; k++) {
+        TAKE(r->headers[k].name, cr->hname[k]);
+        TAKE(r->headers[k].value, cr->hvalue[k]);
+    }
+#undef TAKE
+    r->nheaders = cr->nheaders;
+    r->ticket = cr->id;
+    r->error = cr->error;
+    r->status = (int)cr->status;
+    r->attempts = cr->attempts;
+    r->timings.queued_us = cr->timings[RS__T_QUEUED];
+    r->timings.first_byte_us = cr->timings[RS__T_FIRST_BYTE];
+    r->timings.first_content_us = cr->timings[RS__T_FIRST_CONTENT];
+    r->timings.total_us = cr->timings[RS__T_TOTAL];
+    r->body = body;
+    r->body_len = cr->body_total;
+    memcpy(body, cr->chunk.ptr, cr->chunk.len);
+    body[cr->body_total] = 0;
+    return r;
+}
+
+/* Hand a finished response to its ticket; mu held. */
+static void deliver_locked(rs_client *c, rs_response *r)
+{
+    uint64_t id = r->ticket;
+    uint32_t idx = (uint32_t)id;
+    atomic_fetch_add_explicit(&c->st.completed, 1, memory_order_relaxed);
+    if (idx >= c->max_inflight ||
+        atomic_load_explicit(&c->slots[idx].gen, memory_order_relaxed) != (uint32_t)(id >> 32) ||
+        atomic_load_explicit(&c->slots[idx].state, memory_order_relaxed) != S_PENDING) {
+        /* not ours: e.g. the sidecar's answer to garbage in our ring */
+        atomic_fetch_add_explicit(&c->st.orphans, 1, memory_order_relaxed);
+        if (r->error == RS_ECORRUPT)
+            mark_dead(c, RS_ECORRUPT);
+        rs_response_free(r);
+        return;
+    }
+    slot *s = &c->slots[idx];
+    if (s->abandoned) {
+        rs_response_free(r);
+        slot_release(c, idx);
+        return;
+    }
+    s->resp = r;
+    atomic_store_explicit(&s->state, S_DONE, memory_order_relaxed);
+    if (!s->waited)
+        done_append(c, idx);
+}
+
+/* Drain the completion ring. Called by the reaper only, without mu.
+ * Returns how many responses were handed out. */
+static int reap(rs_client *c)
+{
+    enum { BATCH = 64 };
+    rs_response *ready[BATCH];
+    int nready = 0;
+    uint32_t len;
+    int rc;
+
+    while (nready < BATCH && (rc = rs__ring_peek(&c->cq, c->cq_pos, c->max_record, &len)) != 0) {
+        if (rc < 0) {
+            mark_dead(c, RS_ECORRUPT);
+            break;
+        }
+        rs__ring_copy_out(&c->cq, c->cq_pos + RS__FRAME_BYTES, c->rxbuf, len);
+        uint64_t next = c->cq_pos + rs__rec_span(len);
+        rs__ring_release(&c->cq, c->cq_pos, next);
+        c->cq_pos = next;
+
+        rs__rec rec;
+        uint64_t id;
+        const char *why;
+        if (rs__rec_decode(&c->dec, c->rxbuf, len, &rec, &id, &why) < 0) {
+            mark_dead(c, RS_EPROTO);
+            break;
+        }
+        if (rec.kind == RS__KIND_COMPLETION) {
+            rs_response *r = response_from(&rec.u.comp);
+            if (!r) {
+                mark_dead(c, RS_ENOMEM);
+                break;
+            }
+            if (rec.u.comp.chunk.len == rec.u.comp.body_total) {
+                ready[nready++] = r;
+            } else {
+                rs_response_free(c->asm_resp);   /* a prior unfinished body: protocol bug */
+                c->asm_resp = r;
+                c->asm_id = id;
+                c->asm_have = rec.u.comp.chunk.len;
+            }
+        } else if (rec.kind == RS__KIND_BODY && c->asm_resp && id == c->asm_id &&
+                   rec.u.body.offset == c->asm_have &&
+                   rec.u.body.chunk.len <= c->asm_resp->body_len - c->asm_have) {
+            memcpy(c->asm_resp->body + c->asm_have, rec.u.body.chunk.ptr, rec.u.body.chunk.len);
+            c->asm_have += rec.u.body.chunk.len;
+            if (c->asm_have == c->asm_resp->body_len) {
+                ready[nready++] = c->asm_resp;
+                c->asm_resp = NULL;
+            }
+        } else {
+            mark_dead(c, RS_EPROTO);
+            break;
+        }
+    }
+    /* we freed space: if the sidecar is waiting to write more, kick it */
+    if (rs__ring_wake_needed(&c->cq, RS__RING_PRODUCER_WAITING))
+        ring_doorbell(c);
+
+    if (nready || atomic_load(&c->dead)) {
+        pthread_mutex_lock(&c->mu);
+        for (int k = 0; k < nready; k++)
+            deliver_locked(c, ready[k]);
+        if (c->nwaiters)
+            pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+    return nready;
+}
+
+static bool cq_has_record(rs_client *c)
+{
+    uint32_t len;
+    return rs__ring_peek(&c->cq, c->cq_pos, c->max_record, &len) != 0;
+}
+
+/* Reaper with nothing to reap: spin a little, then sleep until the
+ * completion doorbell, a sidecar hang-up, or the deadline. */
+static void reaper_idle(rs_client *c, uint64_t deadline)
+{
+    uint64_t t0 = now_ns();
+    uint64_t spin_end = t0 + c->spin_ns;
+    if (spin_end > deadline)
+        spin_end = deadline;
+    for (unsigned i = 0;; i++) {
+        if (cq_has_record(c))
+            return;
+        if ((i & 63) == 0 && now_ns() >= spin_end)
+            break;
+        cpu_relax();
+    }
+    uint64_t now = now_ns();
+    if (now >= deadline)
+        return;
+
+    rs__ring_arm(&c->cq, RS__RING_NEED_WAKEUP);
+    if (!cq_has_record(c)) {
+        struct pollfd pf[2] = { { c->cq_efd, POLLIN, 0 }, { c->sock, POLLIN, 0 } };
+        struct timespec ts, *tsp = NULL;
+        if (deadline != UINT64_MAX) {
+            uint64_t left = deadline - now;
+            ts.tv_sec = (time_t)(left / 1000000000u);
+            ts.tv_nsec = (long)(left % 1000000000u);
+            tsp = &ts;
+        }
+        atomic_fetch_add_explicit(&c->st.sleeps, 1, memory_order_relaxed);
+        if (ppoll(pf, 2, tsp, NULL) > 0) {
+            if (pf[0].revents & POLLIN) {
+                uint64_t v;
+                if (read(c->cq_efd, &v, sizeof v) < 0 && errno != EAGAIN)
+                    mark_dead(c, RS_EGONE);
+            }
+            if (pf[1].revents && sidecar_gone(c))
+                mark_dead(c, RS_EGONE);
+        }
+    }
+    rs__ring_disarm(&c->cq, RS__RING_NEED_WAKEUP);
+}
+
+/* One step of waiting, mu held on entry and exit: become the reaper if
+ * nobody is, else sleep until the reaper has news or the deadline. */
+static void wait_step(rs_client *c, uint64_t deadline)
+{
+    if (!c->reaper_active) {
+        c->reaper_active = true;
+        pthread_mutex_unlock(&c->mu);
+        if (reap(c) == 0 && !atomic_load(&c->dead)) {
+            reaper_idle(c, deadline);
+            reap(c);
+        }
+        pthread_mutex_lock(&c->mu);
+        c->reaper_active = false;
+        if (c->nwaiters)   /* someone must take over the reaping */
+            pthread_cond_broadcast(&c->cv);
+        return;
+    }
+    c->nwaiters++;
+    if (deadline == UINT64_MAX) {
+        pthread_cond_wait(&c->cv, &c->mu);
+    } else {
+        struct timespec ts = { (time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u) };
+        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+    }
+    c->nwaiters--;
+}
+
+static uint64_t deadline_of(int timeout_ms)
+{
+    if (timeout_ms < 0)
+        return UINT64_MAX;
+    return now_ns() + (uint64_t)timeout_ms * 1000000u;
+}
+
+int rs_wait(rs_client *c, rs_ticket t, int timeout_ms, rs_response **out)
+{
+    if (!c || !out)
+        return RS_EINVAL;
+    uint32_t idx = (uint32_t)t;
+    if (idx >= c->max_inflight)
+        return RS_ENOENT;
+    uint64_t deadline = deadline_of(timeout_ms);
+    slot *s = &c->slots[idx];
+
+    pthread_mutex_lock(&c->mu);
+    if (atomic_load_explicit(&s->gen, memory_order_relaxed) != (uint32_t)(t >> 32) ||
+        atomic_load_explicit(&s->state, memory_order_relaxed) == S_FREE || s->abandoned) {
+        pthread_mutex_unlock(&c->mu);
+        return RS_ENOENT;
+    }
+    if (s->waited) {
+        pthread_mutex_unlock(&c->mu);
+        return RS_EINVAL;   /* another thread is already waiting for it */
+    }
+    s->waited = true;
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_DONE)
+        done_unlink(c, idx);
+
+    int err;
+    for (bool first = true;; first = false) {
+        if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_DONE) {
+            *out = s->resp;
+            slot_release(c, idx);
+            err = 0;
+            break;
+        }
+        if ((err = atomic_load(&c->dead)) != 0)
+            break;
+        if (!first && now_ns() >= deadline) {
+            s->waited = false;
+            err = RS_ETIMEDOUT;
+            break;
+        }
+        wait_step(c, deadline);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return err;
+}
+
+int rs_poll(rs_client *c, rs_response **out, int max, int timeout_ms)
+{
+    if (!c || !out || max <= 0)
+        return RS_EINVAL;
+    uint64_t deadline = deadline_of(timeout_ms);
+    int n = 0;
+    pthread_mutex_lock(&c->mu);
+    for (bool first = true;; first = false) {
+        while (n < max && c->done_head != NIL) {
+            uint32_t idx = c->done_head;
+            done_unlink(c, idx);
+            out[n++] = c->slots[idx].resp;
+            slot_release(c, idx);
+        }
+        if (n)
+            break;
+        if ((n = atomic_load(&c->dead)) != 0)
+            break;
+        if (!first && now_ns() >= deadline)
+            break;
+        wait_step(c, deadline);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+int rs_call(rs_client *c, const rs_request *rq, int timeout_ms, rs_response **out)
+{
+    if (!c || !rq || !out)
+        return RS_EINVAL;
+    uint64_t deadline = deadline_of(timeout_ms);
+    rs_ticket t;
+    int err;
+    /* a full ring drains in microseconds: back off briefly, then retry */
+    for (unsigned pause_us = 20; (err = rs_submit(c, rq, &t)) == RS_EAGAIN; ) {
+        if (now_ns() >= deadline)
+            return RS_ETIMEDOUT;
+        usleep(pause_us);
+        if (pause_us < 2000)
+            pause_us *= 2;
+    }
+    if (err < 0)
+        return err;
+    int left = -1;
+    if (deadline != UINT64_MAX) {
+        uint64_t now = now_ns();
+        left = now >= deadline ? 0 : (int)((deadline - now + 999999u) / 1000000u);
+    }
+    err = rs_wait(c, t, left, out);
+    if (err == RS_ETIMEDOUT) {
+        /* nobody will ever claim this ticket: free its slot when it ends */
+        pthread_mutex_lock(&c->mu);
+        slot *s = &c->slots[(uint32_t)t];
+        if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_DONE) {
+            done_unlink(c, (uint32_t)t);
+            rs_response_free(s->resp);
+            slot_release(c, (uint32_t)t);
+        } else {
+            s->abandoned = true;
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
+    return err;
+}
+
+void rs_response_free(rs_response *r)
+{
+    if (!r)
+        return;
+    free(r->body);
+    free(r);
+}
+
+const char *rs_response_header(const rs_response *r, const char *name)
+{
+    if (!r || !name)
+        return NULL;
+    for (size_t k = 0; k < r->nheaders; k++)
+        if (strcasecmp(r->headers[k].name, name) == 0)
+            return r->headers[k].value;
+    return NULL;
+}
+
+void rs_client_get_stats(rs_client *c, rs_client_stats *o)
+{
+    o->submitted = atomic_load(&c->st.submitted);
+    o->completed = atomic_load(&c->st.completed);
+    o->ring_full = atomic_load(&c->st.ring_full);
+    o->doorbells = atomic_load(&c->st.doorbells);
+    o->sleeps = atomic_load(&c->st.sleeps);
+    o->orphans = atomic_load(&c->st.orphans);
+}

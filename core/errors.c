@@ -1,0 +1,50 @@
+/*
+ * errors.c — names and sentences for RS_E* codes. Each sentence says what
+ * the caller can do next, because that is what an operator reads at 3 a.m.
+ */
+#include "ringside.h"
+
+static const struct {
+    int code;
+    const char *name;
+    const char *text;
+} table[] = {
+    { RS_OK, "RS_OK", "success" },
+    { RS_EAGAIN, "RS_EAGAIN", "submission ring is full right now; wait for completions and retry" },
+    { RS_E2BIG, "RS_E2BIG", "request is larger than the sidecar's ring can carry; raise ring_bytes in the sidecar or send less" },
+    { RS_EINVAL, "RS_EINVAL", "invalid argument" },
+    { RS_ENOMEM, "RS_ENOMEM", "out of memory" },
+    { RS_ETIMEDOUT, "RS_ETIMEDOUT", "wait timed out; the request is still in flight, wait again" },
+    { RS_ENOENT, "RS_ENOENT", "unknown ticket, or its response was already taken" },
+    { RS_EGONE, "RS_EGONE", "the ringside sidecar is gone; check that it is running, then reconnect" },
+    { RS_ECONNECT, "RS_ECONNECT", "cannot register with the ringside sidecar; check it runs and RINGSIDE_SOCKET points at its socket" },
+    { RS_EPROTO, "RS_EPROTO", "protocol mismatch with the sidecar; use a client library of the same ringside version" },
+    { RS_ETOOMANY, "RS_ETOOMANY", "too many requests outstanding on this client; wait for some to complete" },
+    { RS_EBADREQ, "RS_EBADREQ", "the sidecar refused a malformed request" },
+    { RS_EUPSTREAM, "RS_EUPSTREAM", "the upstream answered with an error status" },
+    { RS_ECONNUP, "RS_ECONNUP", "could not get a response from the upstream (connect, reset or timeout)" },
+    { RS_EDEADLINE, "RS_EDEADLINE", "the request's deadline passed before it could complete" },
+    { RS_ESHUTDOWN, "RS_ESHUTDOWN", "the sidecar is shutting down; retry after it restarts" },
+    { RS_ERATELIMITED, "RS_ERATELIMITED", "refused by a rate limit; retry later" },
+    { RS_ESHED, "RS_ESHED", "shed under overload; retry later or raise the priority" },
+    { RS_ECANCELLED, "RS_ECANCELLED", "cancelled by the client" },
+    { RS_ENOROUTE, "RS_ENOROUTE", "no such route in the sidecar's configuration" },
+    { RS_ECORRUPT, "RS_ECORRUPT", "this client's shared memory was corrupted; reconnect" },
+    { RS_EINTERNAL, "RS_EINTERNAL", "internal error in ringside; please report it" },
+};
+
+const char *rs_strerror(int err)
+{
+    for (unsigned k = 0; k < sizeof table / sizeof table[0]; k++)
+        if (table[k].code == err)
+            return table[k].text;
+    return "unknown ringside error code";
+}
+
+const char *rs_errname(int err)
+{
+    for (unsigned k = 0; k < sizeof table / sizeof table[0]; k++)
+        if (table[k].code == err)
+            return table[k].name;
+    return "RS_E?";
+}

@@ -1,0 +1,118 @@
+/*
+ * record.h — the versioned msgpack records that cross the rings.
+ *
+ * Three kinds, each a msgpack array whose first two elements are the format
+ * version and the kind:
+ *   REQUEST    [1, 1, id, priority, flags, timeout_ms, route, model, method,
+ *               path, [name, value, ...], body_total, first_chunk]
+ *   BODY       [1, 2, id, offset, chunk]
+ *   COMPLETION [1, 3, id, error, status, error_msg, attempts, upstream,
+ *               [queued_us, first_byte_us, first_content_us, total_us],
+ *               [name, value, ...], body_total, first_chunk]
+ * A body longer than RS__CHUNK_BYTES continues in BODY records that follow
+ * the head record directly and in order (one producer writes a head and its
+ * BODY records as one unit), so a reader assembles at most one body at a
+ * time per ring.
+ *
+ * Decoding never trusts the bytes: records are decoded from a private copy,
+ * every count and length is checked against the record's size before
+ * msgpack-c allocates for it, and every field's type and range is checked.
+ * Decoded strings are slices pointing into that private copy.
+ */
+#ifndef RS_RECORD_H
+#define RS_RECORD_H
+
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RS__REC_VERSION 1
+
+enum rs__rec_kind {
+    RS__KIND_REQUEST = 1,
+    RS__KIND_BODY = 2,
+    RS__KIND_COMPLETION = 3,
+};
+
+#define RS__MAX_HEADERS 64u
+#define RS__CHUNK_BYTES (128u * 1024u)
+#define RS__MAX_META    (64u * 1024u)   /* all but the body, in one record */
+#define RS__MAX_RECORD  (RS__CHUNK_BYTES + RS__MAX_META)
+
+typedef struct rs__slice {
+    const char *ptr;
+    uint32_t len;
+} rs__slice;
+
+typedef struct rs__req_rec {
+    uint64_t id;
+    uint32_t priority, flags, timeout_ms;
+    rs__slice route, model, method, path;
+    uint32_t nheaders;
+    rs__slice hname[RS__MAX_HEADERS], hvalue[RS__MAX_HEADERS];
+    uint64_t body_total;
+    rs__slice chunk;
+} rs__req_rec;
+
+typedef struct rs__body_rec {
+    uint64_t id;
+    uint64_t offset;
+    rs__slice chunk;
+} rs__body_rec;
+
+enum { RS__T_QUEUED, RS__T_FIRST_BYTE, RS__T_FIRST_CONTENT, RS__T_TOTAL, RS__T_COUNT };
+
+typedef struct rs__comp_rec {
+    uint64_t id;
+    int32_t error;
+    uint32_t status;
+    rs__slice error_msg;
+    uint32_t attempts;
+    rs__slice upstream;
+    uint64_t timings[RS__T_COUNT];
+    uint32_t nheaders;
+    rs__slice hname[RS__MAX_HEADERS], hvalue[RS__MAX_HEADERS];
+    uint64_t body_total;
+    rs__slice chunk;
+} rs__comp_rec;
+
+typedef struct rs__rec {
+    int kind;
+    union {
+        rs__req_rec req;
+        rs__body_rec body;
+        rs__comp_rec comp;
+    } u;
+} rs__rec;
+
+/* Reusable decoder state (a msgpack zone): one per reading thread. */
+typedef struct rs__decoder {
+    msgpack_zone zone;
+} rs__decoder;
+
+int rs__decoder_init(rs__decoder *d);
+void rs__decoder_destroy(rs__decoder *d);
+
+/* Decode one record from buf[0..len). On success returns 0 and fills *out
+ * with slices into buf. On failure returns RS_EBADREQ, sets *why to a static
+ * description, and sets *id to the record's id when it could be read (else 0)
+ * so the refusal can still be addressed to the request. */
+int rs__rec_decode(rs__decoder *d, const void *buf, size_t len, rs__rec *out,
+                   uint64_t *id, const char **why);
+
+/* Encoders write through a msgpack_packer; rs__packed_size runs an encoder
+ * into a byte counter so a producer can reserve exactly the space needed and
+ * then pack straight into the ring (no intermediate copy of the body). */
+typedef void (*rs__pack_fn)(msgpack_packer *pk, const void *rec);
+void rs__pack_request(msgpack_packer *pk, const void *req_rec);
+void rs__pack_body(msgpack_packer *pk, const void *body_rec);
+void rs__pack_completion(msgpack_packer *pk, const void *comp_rec);
+size_t rs__packed_size(rs__pack_fn fn, const void *rec);
+
+/* Cheap structural check (exposed for tests and fuzzers): every container
+ * count and byte length in buf must fit in what is left of buf, and nesting
+ * stays shallow. Protects msgpack-c, which allocates for a declared count
+ * before it has read the elements. Returns 0 or -1. */
+int rs__msgpack_precheck(const uint8_t *buf, size_t len);
+
+#endif

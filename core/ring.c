@@ -1,0 +1,133 @@
+/*
+ * ring.c — the lock-free byte ring (see ring.h for the protocol and why).
+ */
+#include "ring.h"
+
+#include <string.h>
+
+void rs__ring_init(rs__ring *r, void *hdr, void *data, uint64_t cap)
+{
+    r->hdr = hdr;
+    r->data = data;
+    r->cap = cap;
+}
+
+static inline uint64_t off_of(const rs__ring *r, uint64_t pos)
+{
+    return pos & (r->cap - 1);
+}
+
+void rs__ring_copy_in(const rs__ring *r, uint64_t pos, const void *src, size_t len)
+{
+    uint64_t off = off_of(r, pos);
+    size_t first = len;
+    if (first > r->cap - off)
+        first = (size_t)(r->cap - off);
+    memcpy(r->data + off, src, first);
+    if (len > first)
+        memcpy(r->data, (const uint8_t *)src + first, len - first);
+}
+
+void rs__ring_copy_out(const rs__ring *r, uint64_t pos, void *dst, size_t len)
+{
+    uint64_t off = off_of(r, pos);
+    size_t first = len;
+    if (first > r->cap - off)
+        first = (size_t)(r->cap - off);
+    memcpy(dst, r->data + off, first);
+    if (len > first)
+        memcpy((uint8_t *)dst + first, r->data, len - first);
+}
+
+static void zero_span(const rs__ring *r, uint64_t pos, uint64_t len)
+{
+    uint64_t off = off_of(r, pos);
+    uint64_t first = len;
+    if (first > r->cap - off)
+        first = r->cap - off;
+    memset(r->data + off, 0, first);
+    if (len > first)
+        memset(r->data, 0, len - first);
+}
+
+static inline _Atomic uint64_t *frame_at(const rs__ring *r, uint64_t pos)
+{
+    /* pos is 8-aligned and data is cache-line aligned: the frame word is a
+     * naturally aligned 64-bit location, so atomic access is sound. */
+    return (_Atomic uint64_t *)(void *)(r->data + off_of(r, pos));
+}
+
+int rs__ring_reserve_mp(rs__ring *r, uint64_t bytes, uint64_t *pos)
+{
+    uint64_t h = atomic_load_explicit(&r->hdr->head, memory_order_relaxed);
+    for (;;) {
+        /* acquire: the consumer zeroed the space before publishing tail */
+        uint64_t t = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+        uint64_t used = h - t;
+        if (used > r->cap || bytes > r->cap - used)
+            return -1;
+        if (atomic_compare_exchange_weak_explicit(&r->hdr->head, &h, h + bytes,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *pos = h;
+            return 0;
+        }
+    }
+}
+
+int rs__ring_reserve_sp(rs__ring *r, uint64_t *head, uint64_t bytes, uint64_t *pos)
+{
+    uint64_t t = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+    if (t > *head || *head - t > r->cap)
+        return -2;
+    if (bytes > r->cap - (*head - t))
+        return -1;
+    *pos = *head;
+    *head += bytes;
+    /* informational only: the consumer never needs it, we never read it */
+    atomic_store_explicit(&r->hdr->head, *head, memory_order_relaxed);
+    return 0;
+}
+
+void rs__ring_commit(rs__ring *r, uint64_t pos, uint32_t len)
+{
+    uint64_t word = ((uint64_t)RS__FRAME_MAGIC << 32) | len;
+    atomic_store_explicit(frame_at(r, pos), word, memory_order_release);
+}
+
+int rs__ring_peek(const rs__ring *r, uint64_t pos, uint32_t max_len, uint32_t *len)
+{
+    uint64_t word = atomic_load_explicit(frame_at(r, pos), memory_order_acquire);
+    if (word == 0)
+        return 0;
+    uint32_t l = (uint32_t)word;
+    if ((uint32_t)(word >> 32) != RS__FRAME_MAGIC || l > max_len || rs__rec_span(l) > r->cap)
+        return -1;
+    *len = l;
+    return 1;
+}
+
+void rs__ring_release(rs__ring *r, uint64_t from, uint64_t to)
+{
+    zero_span(r, from, to - from);
+    atomic_store_explicit(&r->hdr->tail, to, memory_order_release);
+}
+
+bool rs__ring_wake_needed(rs__ring *r, uint32_t flag)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!(atomic_load_explicit(&r->hdr->flags, memory_order_relaxed) & flag))
+        return false;
+    return (atomic_fetch_and_explicit(&r->hdr->flags, ~flag, memory_order_acq_rel) & flag) != 0;
+}
+
+void rs__ring_arm(rs__ring *r, uint32_t flag)
+{
+    atomic_fetch_or_explicit(&r->hdr->flags, flag, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+void rs__ring_disarm(rs__ring *r, uint32_t flag)
+{
+    atomic_fetch_and_explicit(&r->hdr->flags, ~flag, memory_order_relaxed);
+}

@@ -1,0 +1,27 @@
+/*
+ * ringpack.c — pack records in place in a ring (see ringpack.h).
+ */
+#include "ringpack.h"
+
+struct ring_cursor {
+    const rs__ring *r;
+    uint64_t pos;
+};
+
+static int write_ring(void *data, const char *buf, size_t len)
+{
+    struct ring_cursor *c = data;
+    rs__ring_copy_in(c->r, c->pos, buf, len);
+    c->pos += len;
+    return 0;
+}
+
+uint64_t rs__ring_put(rs__ring *r, uint64_t pos, rs__pack_fn fn, const void *rec, uint32_t len)
+{
+    struct ring_cursor cur = { r, pos + RS__FRAME_BYTES };
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &cur, write_ring);
+    fn(&pk, rec);
+    rs__ring_commit(r, pos, len);
+    return rs__rec_span(len);
+}

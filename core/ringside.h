@@ -1,0 +1,181 @@
+/*
+ * ringside.h — the whole public face of the ringside client library.
+ *
+ * An application hands each upstream (LLM API) request to the ringside
+ * sidecar through a shared-memory ring, with a priority and a deadline, and
+ * gets back exactly one terminal completion per request: the upstream's
+ * response, or a typed error saying which limit or failure ended it.
+ *
+ *   rs_client *c;
+ *   if (rs_connect(NULL, &c) < 0) ...            // $RINGSIDE_SOCKET or default
+ *   rs_request rq = { .path = "/chat/completions", .body = json, .body_len = n };
+ *   rs_response *r;
+ *   int err = rs_call(c, &rq, 30000, &r);       // or rs_submit + rs_wait/rs_poll
+ *   ... r->status, r->body, r->body_len ...
+ *   rs_response_free(r);
+ *   rs_close(c);
+ *
+ * Conventions (as liburing's): every function returns 0 (or a count) on
+ * success and a negative RS_E* code on failure; it never sets errno for you to
+ * read. rs_strerror() turns a code into a sentence that says what to do.
+ *
+ * Threads: one rs_client may be used by any number of threads at once
+ * (submit, wait and poll are thread-safe). rs_close() must not race with
+ * other calls on the same client.
+ */
+#ifndef RINGSIDE_H
+#define RINGSIDE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RS_VERSION_MAJOR 0
+#define RS_VERSION_MINOR 1
+
+/* Error codes. 0 is success; every error is negative. The same codes travel
+ * in completions (rs_response.error) so an application handles a refusal the
+ * same way whether it happened at submit time or in the sidecar. */
+enum rs_error {
+    RS_OK            = 0,
+    RS_EAGAIN        = -1,  /* submission ring full right now: back off, retry */
+    RS_E2BIG         = -2,  /* request larger than the ring can ever carry */
+    RS_EINVAL        = -3,  /* bad argument from the caller */
+    RS_ENOMEM        = -4,  /* out of memory */
+    RS_ETIMEDOUT     = -5,  /* the wait timed out; the request is still live */
+    RS_ENOENT        = -6,  /* unknown ticket, or already consumed */
+    RS_EGONE         = -7,  /* sidecar gone (crashed, stopped, or dropped us) */
+    RS_ECONNECT      = -8,  /* could not reach / register with the sidecar */
+    RS_EPROTO        = -9,  /* protocol or version mismatch with the sidecar */
+    RS_ETOOMANY      = -10, /* too many requests outstanding on this client */
+    RS_EBADREQ       = -11, /* the sidecar refused a malformed request record */
+    RS_EUPSTREAM     = -12, /* upstream answered an error status (see .status) */
+    RS_ECONNUP       = -13, /* upstream connection failed / reset / timed out */
+    RS_EDEADLINE     = -14, /* the request's deadline passed */
+    RS_ESHUTDOWN     = -15, /* the sidecar is shutting down */
+    RS_ERATELIMITED  = -16, /* a rate limit refused the request */
+    RS_ESHED         = -17, /* shed under overload */
+    RS_ECANCELLED    = -18, /* cancelled by the client */
+    RS_ENOROUTE      = -19, /* no such route configured in the sidecar */
+    RS_ECORRUPT      = -20, /* this client's shared region was found corrupt */
+    RS_EINTERNAL     = -21, /* a bug in ringside: please report it */
+};
+
+/* Priority classes: P0 real-time, P1 near real-time, P2 batch. */
+enum rs_priority { RS_P0 = 0, RS_P1 = 1, RS_P2 = 2 };
+
+/* rs_request.flags */
+#define RS_REQ_STREAM 0x1u   /* upstream answers with an SSE stream */
+
+typedef uint64_t rs_ticket;
+
+typedef struct rs_header {
+    const char *name;
+    const char *value;
+} rs_header;
+
+typedef struct rs_request {
+    const char *method;        /* NULL = "POST" */
+    const char *path;          /* appended to the route's base URL; required */
+    const char *route;         /* NULL = the sidecar's default route; "echo" =
+                                  answered by the sidecar itself (no network) */
+    const char *model;         /* optional model hint for routing/limits */
+    const rs_header *headers;  /* extra headers; Authorization is ignored */
+    size_t nheaders;
+    const void *body;
+    size_t body_len;
+    int priority;              /* RS_P0..RS_P2; default RS_P1 via RS_REQUEST_INIT */
+    uint32_t timeout_ms;       /* deadline from submit; 0 = sidecar default */
+    uint32_t flags;            /* RS_REQ_* */
+} rs_request;
+
+#define RS_REQUEST_INIT { .priority = RS_P1 }
+
+/* Where the time went, in microseconds; 0 when a phase did not happen. */
+typedef struct rs_timings {
+    uint64_t queued_us;        /* sidecar: ring drain → upstream dispatch */
+    uint64_t first_byte_us;    /* dispatch → first response byte */
+    uint64_t first_content_us; /* dispatch → first real content (keep-alive
+                                  blank lines and SSE comments do not count) */
+    uint64_t total_us;         /* sidecar: ring drain → completion written */
+} rs_timings;
+
+typedef struct rs_response {
+    rs_ticket ticket;
+    int error;                 /* RS_OK or an RS_E* code */
+    int status;                /* HTTP status from upstream, 0 if none */
+    char *error_msg;           /* NUL-terminated; "" when error == RS_OK */
+    rs_header *headers;        /* upstream response headers */
+    size_t nheaders;
+    uint8_t *body;             /* NUL-terminated for convenience */
+    size_t body_len;
+    uint32_t attempts;         /* upstream attempts made (0: never sent) */
+    char *upstream;            /* name of the route that answered, or "" */
+    rs_timings timings;
+} rs_response;
+
+typedef struct rs_client rs_client;
+
+/* Connect and register. socket_path NULL → $RINGSIDE_SOCKET, else the default
+ * (/run/ringside/ringside.sock as root, $XDG_RUNTIME_DIR/ringside.sock or
+ * /tmp/ringside-<uid>/ringside.sock otherwise). */
+int rs_connect(const char *socket_path, rs_client **out);
+
+/* Close the client; outstanding tickets are abandoned (the sidecar cancels
+ * them). Responses already returned stay valid. */
+void rs_close(rs_client *c);
+
+/* Submit without blocking. On success stores a ticket. RS_EAGAIN means the
+ * ring is full right now (nothing was sent); RS_E2BIG that it never fits. */
+int rs_submit(rs_client *c, const rs_request *rq, rs_ticket *ticket);
+
+/* Wait for one ticket. timeout_ms < 0 waits forever, 0 only checks.
+ * Returns 0 and stores the response (free it with rs_response_free), or
+ * RS_ETIMEDOUT (the ticket stays valid), RS_ENOENT, RS_EGONE. A response whose
+ * .error is not RS_OK is still returned with 0: the request has ended. */
+int rs_wait(rs_client *c, rs_ticket t, int timeout_ms, rs_response **out);
+
+/* Collect up to max finished responses of tickets no thread is rs_wait()ing
+ * for. Waits up to timeout_ms for the first one. Returns the count (>= 0) or
+ * RS_EGONE. */
+int rs_poll(rs_client *c, rs_response **out, int max, int timeout_ms);
+
+/* Submit and wait: the synchronous helper. On RS_EAGAIN at submit it retries
+ * until the timeout. The request's own deadline is rq->timeout_ms. */
+int rs_call(rs_client *c, const rs_request *rq, int timeout_ms, rs_response **out);
+
+void rs_response_free(rs_response *r);
+
+/* Look up a response header by name (case-insensitive); NULL if absent. */
+const char *rs_response_header(const rs_response *r, const char *name);
+
+/* A sentence for an RS_E* code; never NULL. */
+const char *rs_strerror(int err);
+
+/* The symbolic name of an RS_E* code ("RS_EAGAIN"); never NULL. */
+const char *rs_errname(int err);
+
+/* Detail of the last failure of rs_connect in this thread (for example the
+ * sidecar's reason for refusing the registration); "" if none. */
+const char *rs_last_error(void);
+
+/* Counters of this client, for tests and operators. */
+typedef struct rs_client_stats {
+    uint64_t submitted;        /* requests accepted by rs_submit */
+    uint64_t completed;        /* terminal completions received */
+    uint64_t ring_full;        /* rs_submit calls refused with RS_EAGAIN */
+    uint64_t doorbells;        /* wakeups the client had to ring */
+    uint64_t sleeps;           /* times a waiter went to sleep */
+    uint64_t orphans;          /* completions not matching any ticket
+                                  (e.g. errors for garbage records) */
+} rs_client_stats;
+
+void rs_client_get_stats(rs_client *c, rs_client_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RINGSIDE_H */

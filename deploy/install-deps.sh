@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages ringside needs to build, run and test.
+# Idempotent: asks apt only for what is missing. Needs root (or sudo).
+set -euo pipefail
+
+PKGS=(
+  build-essential meson ninja-build pkg-config
+  liburing-dev libcurl4-openssl-dev libmsgpack-dev libyaml-dev
+  libcmocka-dev python3-pytest
+  swig python3-dev ruby ruby-dev liblua5.4-dev lua5.4
+  libmicrohttpd-dev libjansson-dev
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

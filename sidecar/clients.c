@@ -1,0 +1,423 @@
+/*
+ * clients.c — who may talk to the sidecar, and the life of each client.
+ *
+ * A client connects to the registration socket (SOCK_SEQPACKET), the peer
+ * is checked with SO_PEERCRED, and after a valid hello the sidecar creates
+ * the client's own region: a memfd sealed against shrinking and growing (so
+ * the client can never make our mapping fault), plus two eventfd doorbells,
+ * all passed back with SCM_RIGHTS. No other process ever receives that
+ * memfd, which is what isolates clients from each other.
+ *
+ * The socket then only signals life: its hang-up (the client exited, was
+ * SIGKILLed, or closed) tears the client down, cancels its requests and
+ * reclaims its region. Teardown waits for the client's pending io_uring
+ * ops to come back before freeing it, as a cancelled op still completes.
+ */
+#include "sidecar.h"
+
+#include "channel.h"
+#include "log.h"
+#include "ringside.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
+
+/* A connection between accept and a valid hello. */
+typedef struct sc_pending {
+    sc_op op;
+    sc_daemon *d;
+    int fd;
+    struct ucred cred;
+    rs__hello hello;
+} sc_pending;
+
+static void arm_accept(sc_daemon *d);
+
+static void maybe_free(sc_client *c)
+{
+    if (c->closing && c->ops_pending == 0)
+        free(c);
+}
+
+/* ------------------------------------------------------------ listening */
+
+static int make_parent_dir(const char *path)
+{
+    char dir[sizeof ((struct sockaddr_un *)0)->sun_path];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = 0;
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+int sc_clients_listen(sc_daemon *d)
+{
+    const char *path = d->cfg.socket_path;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+
+    if (make_parent_dir(path) < 0) {
+        sc_error("cannot create the directory of %s: %s", path, strerror(errno));
+        return -1;
+    }
+    d->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (d->listen_fd < 0) {
+        sc_error("socket: %s", strerror(errno));
+        return -1;
+    }
+    /* A socket file left by a crashed sidecar blocks bind; one that still
+     * answers belongs to a live sidecar and must not be stolen. */
+    int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        close(probe);
+        sc_error("another ringsided already serves %s; stop it or pass --socket", path);
+        return -1;
+    }
+    if (probe >= 0)
+        close(probe);
+    unlink(path);
+    mode_t old = umask(0117);   /* socket mode 0660: owner and group may register */
+    int r = bind(d->listen_fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (r < 0 || listen(d->listen_fd, 128) < 0) {
+        sc_error("cannot listen on %s: %s", path, strerror(errno));
+        return -1;
+    }
+    arm_accept(d);
+    return 0;
+}
+
+void sc_clients_stop_listening(sc_daemon *d)
+{
+    if (d->listen_fd < 0)
+        return;
+    if (d->accept_armed)
+        sc_loop_cancel(&d->loop, &d->accept_op);
+    sc_loop_flush(&d->loop);
+    close(d->listen_fd);
+    d->listen_fd = -1;
+    unlink(d->cfg.socket_path);
+}
+
+/* ------------------------------------------------------------ handshake */
+
+static void refuse(int fd, int status, const char *fmt, const char *arg)
+{
+    rs__welcome w = { .magic = RS__WELCOME_MAGIC, .version = RS__PROTO_VERSION, .status = status };
+    snprintf(w.message, sizeof w.message, fmt, arg);
+    if (send(fd, &w, sizeof w, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        /* the peer left already; nothing to tell */
+    }
+    close(fd);
+}
+
+static bool uid_allowed(const sc_config *cfg, uid_t uid)
+{
+    if (cfg->allow_any_uid)
+        return true;
+    for (unsigned i = 0; i < cfg->n_allow_uids; i++)
+        if (cfg->allow_uids[i] == uid)
+            return true;
+    return false;
+}
+
+static void on_sq_bell(sc_op *op, int res, uint32_t flags);
+static void on_hup(sc_op *op, int res, uint32_t flags);
+static void on_cq_bell(sc_op *op, int res, uint32_t flags);
+
+static void arm_sq_bell(sc_client *c)
+{
+    struct io_uring_sqe *sqe = sc_loop_sqe(&c->d->loop, &c->sq_bell_op);
+    io_uring_prep_read(sqe, c->sq_efd, &c->sq_bell_val, sizeof c->sq_bell_val, 0);
+    c->ops_pending++;
+}
+
+static void arm_hup(sc_client *c)
+{
+    struct io_uring_sqe *sqe = sc_loop_sqe(&c->d->loop, &c->hup_op);
+    io_uring_prep_poll_add(sqe, c->sock, POLLIN | POLLRDHUP);
+    c->ops_pending++;
+}
+
+static int send_welcome(int fd, const rs__welcome *w, int memfd, int sq_efd, int cq_efd)
+{
+    int fds[3] = { memfd, sq_efd, cq_efd };
+    union {
+        char buf[CMSG_SPACE(sizeof fds)];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct iovec iov = { (void *)w, sizeof *w };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                          .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof fds);
+    memcpy(CMSG_DATA(cm), fds, sizeof fds);
+    /* a fresh socket's buffer is empty: this small send cannot block */
+    return sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof *w ? 0 : -1;
+}
+
+static void create_client(sc_daemon *d, sc_pending *p)
+{
+    const sc_config *cfg = &d->cfg;
+    rs__layout lay;
+    rs__layout_compute(cfg->ring_bytes, cfg->ring_bytes, &lay);
+
+    sc_client *c = calloc(1, sizeof *c);
+    int memfd = memfd_create("ringside-client", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (!c || memfd < 0 || ftruncate(memfd, (off_t)lay.size) < 0 ||
+        fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        sc_error("cannot create a client region of %llu bytes: %s",
+                 (unsigned long long)lay.size, strerror(errno));
+        refuse(p->fd, RS_ENOMEM, "%s", "sidecar could not create the shared region (memory?)");
+        if (memfd >= 0)
+            close(memfd);
+        free(c);
+        return;
+    }
+    c->map = mmap(NULL, lay.size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    c->sq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    c->cq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    c->map_len = lay.size;
+    c->id = ++d->next_client_id;
+    rs__welcome w = {
+        .magic = RS__WELCOME_MAGIC, .version = RS__PROTO_VERSION, .status = 0,
+        .max_record = RS__MAX_RECORD, .max_inflight = cfg->max_inflight,
+        .client_id = c->id, .layout = lay,
+    };
+    if (c->map == MAP_FAILED || c->sq_efd < 0 || c->cq_efd < 0 ||
+        send_welcome(p->fd, &w, memfd, c->sq_efd, c->cq_efd) < 0) {
+        sc_error("registration of pid %d failed: %s", (int)p->cred.pid, strerror(errno));
+        if (c->map != MAP_FAILED)
+            munmap(c->map, lay.size);
+        if (c->sq_efd >= 0)
+            close(c->sq_efd);
+        if (c->cq_efd >= 0)
+            close(c->cq_efd);
+        close(memfd);
+        close(p->fd);
+        free(c);
+        return;
+    }
+    close(memfd);   /* our mapping keeps the region alive */
+
+    uint8_t *base = c->map;
+    rs__ring_init(&c->sq, base + lay.sq_hdr_off, base + lay.sq_data_off, lay.sq_cap);
+    rs__ring_init(&c->cq, base + lay.cq_hdr_off, base + lay.cq_data_off, lay.cq_cap);
+    c->d = d;
+    c->sock = p->fd;
+    c->pid = p->cred.pid;
+    c->uid = p->cred.uid;
+    c->sq_bell_op.fn = on_sq_bell;
+    c->hup_op.fn = on_hup;
+    c->cq_bell_op.fn = on_cq_bell;
+    c->next = d->clients;
+    if (d->clients)
+        d->clients->prev = c;
+    d->clients = c;
+    d->nclients++;
+    d->stats.clients_accepted++;
+    d->kicked = true;
+    arm_sq_bell(c);
+    arm_hup(c);
+    sc_info("client %llu registered: pid %d uid %u, rings 2x%llu bytes",
+            (unsigned long long)c->id, (int)c->pid, (unsigned)c->uid,
+            (unsigned long long)cfg->ring_bytes);
+}
+
+static void on_hello(sc_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    sc_pending *p = container_of(op, sc_pending, op);
+    sc_daemon *d = p->d;
+    if (res != (int)sizeof p->hello || p->hello.magic != RS__HELLO_MAGIC) {
+        sc_warn("registration from pid %d dropped: %s", (int)p->cred.pid,
+                res < 0 ? strerror(-res) : "no valid hello");
+        d->stats.clients_refused++;
+        close(p->fd);
+    } else if (p->hello.version != RS__PROTO_VERSION) {
+        d->stats.clients_refused++;
+        refuse(p->fd, RS_EPROTO, "%s", "client speaks another protocol version; use a matching libringside");
+    } else if (d->state != SC_RUNNING) {
+        refuse(p->fd, RS_ESHUTDOWN, "%s", "sidecar is shutting down");
+    } else {
+        create_client(d, p);
+    }
+    free(p);
+}
+
+static void on_accept(sc_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    sc_daemon *d = container_of(op, sc_daemon, accept_op);
+    d->accept_armed = false;
+    if (d->listen_fd < 0) {
+        if (res >= 0)
+            close(res);
+        return;
+    }
+    if (res < 0) {
+        if (res != -EAGAIN && res != -EINTR && res != -ECANCELED)
+            sc_warn("accept: %s", strerror(-res));
+        arm_accept(d);
+        return;
+    }
+    int fd = res;
+    sc_pending *p = calloc(1, sizeof *p);
+    socklen_t len = sizeof p->cred;
+    if (!p || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &p->cred, &len) < 0) {
+        close(fd);
+        free(p);
+        arm_accept(d);
+        return;
+    }
+    if (!uid_allowed(&d->cfg, p->cred.uid)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "uid %u may not register; start ringsided with --allow-uid %u",
+                 (unsigned)p->cred.uid, (unsigned)p->cred.uid);
+        sc_warn("refused pid %d: %s", (int)p->cred.pid, msg);
+        d->stats.clients_refused++;
+        refuse(fd, RS_ECONNECT, "%s", msg);
+        free(p);
+        arm_accept(d);
+        return;
+    }
+    p->d = d;
+    p->fd = fd;
+    p->op.fn = on_hello;
+    /* the hello must come within 5 s, or a silent peer would pin an op */
+    struct io_uring_sqe *sqe = sc_loop_sqe(&d->loop, &p->op);
+    io_uring_prep_recv(sqe, fd, &p->hello, sizeof p->hello, 0);
+    sqe->flags |= IOSQE_IO_LINK;
+    static struct __kernel_timespec hello_timeout = { .tv_sec = 5 };
+    sqe = sc_loop_sqe(&d->loop, NULL);
+    io_uring_prep_link_timeout(sqe, &hello_timeout, 0);
+    arm_accept(d);
+}
+
+static void arm_accept(sc_daemon *d)
+{
+    if (d->listen_fd < 0 || d->accept_armed)
+        return;
+    d->accept_op.fn = on_accept;
+    struct io_uring_sqe *sqe = sc_loop_sqe(&d->loop, &d->accept_op);
+    io_uring_prep_accept(sqe, d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    d->accept_armed = true;
+}
+
+/* ------------------------------------------------------------- doorbells */
+
+static void on_sq_bell(sc_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    sc_client *c = container_of(op, sc_client, sq_bell_op);
+    c->ops_pending--;
+    if (c->closing) {
+        maybe_free(c);
+        return;
+    }
+    if (res < 0 && res != -EAGAIN && res != -EINTR) {
+        sc_client_close(c, "doorbell read failed");
+        return;
+    }
+    c->d->kicked = true;
+    arm_sq_bell(c);
+}
+
+static void on_hup(sc_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    (void)res;
+    sc_client *c = container_of(op, sc_client, hup_op);
+    c->ops_pending--;
+    if (c->closing) {
+        maybe_free(c);
+        return;
+    }
+    /* the client never writes after its hello: any event means it is gone
+     * (or misbehaving, which ends the same way) */
+    sc_client_close(c, "client hung up");
+}
+
+static void on_cq_bell(sc_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    (void)res;
+    sc_client *c = container_of(op, sc_client, cq_bell_op);
+    c->ops_pending--;
+    maybe_free(c);
+}
+
+void sc_client_ring_cq_bell(sc_client *c)
+{
+    static const uint64_t one = 1;
+    struct io_uring_sqe *sqe = sc_loop_sqe(&c->d->loop, &c->cq_bell_op);
+    io_uring_prep_write(sqe, c->cq_efd, &one, sizeof one, 0);
+    c->ops_pending++;
+}
+
+/* -------------------------------------------------------------- teardown */
+
+void sc_client_close(sc_client *c, const char *why)
+{
+    if (c->closing)
+        return;
+    sc_daemon *d = c->d;
+    unsigned cancelled = 0;
+    c->closing = true;
+    sc_loop_cancel(&d->loop, &c->sq_bell_op);
+    sc_loop_cancel(&d->loop, &c->hup_op);
+    sc_loop_flush(&d->loop);
+
+    while (c->inflight) {
+        sc_req *r = c->inflight;
+        c->inflight = r->next;
+        if (r->xfer)
+            sc_upstream_abort(d, r);
+        r->client = NULL;
+        sc_req_free(r);
+        cancelled++;
+    }
+    c->asm_req = NULL;
+    while (c->out_head) {
+        sc_completion *cp = c->out_head;
+        c->out_head = cp->next;
+        sc_completion_free(cp);
+    }
+    c->out_tail = NULL;
+    munmap(c->map, c->map_len);
+    close(c->sock);
+    close(c->sq_efd);
+    close(c->cq_efd);
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        d->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    d->nclients--;
+    d->stats.clients_gone++;
+    sc_info("client %llu (pid %d) closed: %s; %u in-flight requests cancelled, region reclaimed",
+            (unsigned long long)c->id, (int)c->pid, why, cancelled);
+    maybe_free(c);
+}

@@ -1,0 +1,208 @@
+/*
+ * config.c — defaults, environment and flags (see config.h).
+ */
+#include "config.h"
+
+#include "channel.h"
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: ringsided [options]\n"
+        "  --socket PATH            registration socket (env RINGSIDE_SOCKET; default\n"
+        "                           /run/ringside/ringside.sock as root, else\n"
+        "                           $XDG_RUNTIME_DIR/ringside.sock or /tmp/ringside-UID/)\n"
+        "  --upstream URL           upstream base URL (env RINGSIDE_UPSTREAM; default\n"
+        "                           " SC_DEEPSEEK_URL " when the API key is set,\n"
+        "                           else the bundled mock at " SC_MOCK_DEFAULT_URL ")\n"
+        "  --api-key-env NAME       env var with the upstream API key (default DEEPSEEK_API_KEY)\n"
+        "  --ring-bytes N           size of each client ring, power of two (default 8388608)\n"
+        "  --max-inflight N         outstanding requests per client (default 4096)\n"
+        "  --timeout-ms N           default request deadline (default 300000)\n"
+        "  --connect-timeout-ms N   upstream connect timeout (default 10000)\n"
+        "  --max-response-bytes N   largest upstream response accepted (default 67108864)\n"
+        "  --grace-ms N             SIGTERM drain period (default 10000)\n"
+        "  --spin-us N              busy-poll before sleeping (default 50)\n"
+        "  --allow-uid UID|any      peer uid allowed to register (repeatable; default:\n"
+        "                           root and the sidecar's own uid)\n"
+        "  --log-level L            debug|info|warn|error (default info)\n"
+        "  --version, --help\n");
+}
+
+static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max || s[0] == '-') {
+        fprintf(stderr, "ringsided: %s wants a whole number from %llu to %llu, got '%s'\n",
+                opt, (unsigned long long)min, (unsigned long long)max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int sc_config_load(sc_config *cfg, int argc, char **argv)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->ring_bytes = 8u << 20;
+    cfg->max_inflight = 4096;
+    cfg->grace_ms = 10000;
+    cfg->default_timeout_ms = 300000;
+    cfg->connect_timeout_ms = 10000;
+    cfg->max_response_bytes = 64u << 20;
+    cfg->spin_us = 50;
+    cfg->log_level = SC_INFO;
+    snprintf(cfg->api_key_env, sizeof cfg->api_key_env, "DEEPSEEK_API_KEY");
+    if (rs__default_socket_path(cfg->socket_path, sizeof cfg->socket_path) < 0) {
+        fprintf(stderr, "ringsided: RINGSIDE_SOCKET is longer than %zu bytes\n", sizeof cfg->socket_path - 1);
+        return -1;
+    }
+    const char *up_env = getenv("RINGSIDE_UPSTREAM");
+    bool upstream_set = false;
+    if (up_env && *up_env) {
+        snprintf(cfg->upstream, sizeof cfg->upstream, "%s", up_env);
+        upstream_set = true;
+    }
+
+    enum { O_SOCKET = 1, O_UPSTREAM, O_KEYENV, O_RING, O_INFLIGHT, O_TIMEOUT, O_CONNECT,
+           O_MAXRESP, O_GRACE, O_SPIN, O_UID, O_LOG, O_VERSION, O_HELP };
+    static const struct option opts[] = {
+        { "socket", required_argument, 0, O_SOCKET },
+        { "upstream", required_argument, 0, O_UPSTREAM },
+        { "api-key-env", required_argument, 0, O_KEYENV },
+        { "ring-bytes", required_argument, 0, O_RING },
+        { "max-inflight", required_argument, 0, O_INFLIGHT },
+        { "timeout-ms", required_argument, 0, O_TIMEOUT },
+        { "connect-timeout-ms", required_argument, 0, O_CONNECT },
+        { "max-response-bytes", required_argument, 0, O_MAXRESP },
+        { "grace-ms", required_argument, 0, O_GRACE },
+        { "spin-us", required_argument, 0, O_SPIN },
+        { "allow-uid", required_argument, 0, O_UID },
+        { "log-level", required_argument, 0, O_LOG },
+        { "version", no_argument, 0, O_VERSION },
+        { "help", no_argument, 0, O_HELP },
+        { 0, 0, 0, 0 },
+    };
+    int o;
+    uint64_t v;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+        switch (o) {
+        case O_SOCKET:
+            if (strlen(optarg) >= sizeof cfg->socket_path) {
+                fprintf(stderr, "ringsided: --socket path longer than %zu bytes\n", sizeof cfg->socket_path - 1);
+                return -1;
+            }
+            snprintf(cfg->socket_path, sizeof cfg->socket_path, "%s", optarg);
+            break;
+        case O_UPSTREAM:
+            snprintf(cfg->upstream, sizeof cfg->upstream, "%s", optarg);
+            upstream_set = true;
+            break;
+        case O_KEYENV:
+            snprintf(cfg->api_key_env, sizeof cfg->api_key_env, "%s", optarg);
+            break;
+        case O_RING:
+            if (parse_u64("--ring-bytes", optarg, 4096, 1u << 30, &cfg->ring_bytes) < 0)
+                return -1;
+            if (cfg->ring_bytes & (cfg->ring_bytes - 1)) {
+                fprintf(stderr, "ringsided: --ring-bytes must be a power of two (e.g. 8388608)\n");
+                return -1;
+            }
+            break;
+        case O_INFLIGHT:
+            if (parse_u64("--max-inflight", optarg, 1, 1u << 20, &v) < 0)
+                return -1;
+            cfg->max_inflight = (uint32_t)v;
+            break;
+        case O_TIMEOUT:
+            if (parse_u64("--timeout-ms", optarg, 1, UINT32_MAX, &v) < 0)
+                return -1;
+            cfg->default_timeout_ms = (uint32_t)v;
+            break;
+        case O_CONNECT:
+            if (parse_u64("--connect-timeout-ms", optarg, 1, UINT32_MAX, &v) < 0)
+                return -1;
+            cfg->connect_timeout_ms = (uint32_t)v;
+            break;
+        case O_MAXRESP:
+            if (parse_u64("--max-response-bytes", optarg, 1024, 1ull << 32, &cfg->max_response_bytes) < 0)
+                return -1;
+            break;
+        case O_GRACE:
+            if (parse_u64("--grace-ms", optarg, 0, UINT32_MAX, &v) < 0)
+                return -1;
+            cfg->grace_ms = (uint32_t)v;
+            break;
+        case O_SPIN:
+            if (parse_u64("--spin-us", optarg, 0, 1000000, &v) < 0)
+                return -1;
+            cfg->spin_us = (uint32_t)v;
+            break;
+        case O_UID:
+            if (strcmp(optarg, "any") == 0) {
+                cfg->allow_any_uid = true;
+            } else {
+                if (cfg->n_allow_uids == SC_MAX_ALLOW_UIDS - 2) {
+                    fprintf(stderr, "ringsided: at most %d --allow-uid\n", SC_MAX_ALLOW_UIDS - 2);
+                    return -1;
+                }
+                if (parse_u64("--allow-uid", optarg, 0, UINT32_MAX - 1, &v) < 0)
+                    return -1;
+                cfg->allow_uids[cfg->n_allow_uids++] = (uid_t)v;
+            }
+            break;
+        case O_LOG: {
+            enum sc_log_level l;
+            if (sc_log_parse_level(optarg, &l) < 0) {
+                fprintf(stderr, "ringsided: --log-level wants debug, info, warn or error\n");
+                return -1;
+            }
+            cfg->log_level = (int)l;
+            break;
+        }
+        case O_VERSION:
+            printf("ringsided %d.%d\n", 0, 1);
+            return 1;
+        case O_HELP:
+            usage(stdout);
+            return 1;
+        default:
+            fprintf(stderr, "ringsided: unknown or incomplete option '%s'\n", name);
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ringsided: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    const char *key = getenv(cfg->api_key_env);
+    cfg->api_key = key && *key ? key : NULL;
+    if (!upstream_set)
+        snprintf(cfg->upstream, sizeof cfg->upstream, "%s", cfg->api_key ? SC_DEEPSEEK_URL : SC_MOCK_DEFAULT_URL);
+    size_t n = strlen(cfg->upstream);
+    while (n > 0 && cfg->upstream[n - 1] == '/')
+        cfg->upstream[--n] = 0;
+    if (strncmp(cfg->upstream, "http://", 7) != 0 && strncmp(cfg->upstream, "https://", 8) != 0) {
+        fprintf(stderr, "ringsided: upstream must start with http:// or https://, got '%s'\n", cfg->upstream);
+        return -1;
+    }
+    if (!cfg->allow_any_uid) {
+        /* room for these two is kept by the --allow-uid limit */
+        cfg->allow_uids[cfg->n_allow_uids++] = geteuid();
+        cfg->allow_uids[cfg->n_allow_uids++] = 0;
+    }
+    return 0;
+}

@@ -1,0 +1,278 @@
+/*
+ * daemon.c — the loop body of ringsided and its life cycle.
+ *
+ * Each turn: run the callbacks of finished io_uring ops (curl sockets,
+ * doorbells, accepts, signals), fire libcurl's timer, drain every client's
+ * submission ring (a bounded number of records each, so one busy client
+ * cannot starve the others), write queued completions, submit new SQEs.
+ *
+ * Idle policy: after the last work the loop keeps polling the rings for
+ * spin_us without any syscall, because on a busy channel the next record is
+ * less than a microsecond away; then it sets NEED_WAKEUP in every
+ * submission ring, looks once more, and sleeps in io_uring_enter until a
+ * CQE (a doorbell, a socket, a signal) or the next timer.
+ *
+ * SIGTERM/SIGINT: stop accepting clients, let in-flight requests finish for
+ * grace_ms, answer new ones with RS_ESHUTDOWN, then answer whatever is left
+ * with RS_ESHUTDOWN, flush completions (bounded), and exit. A second signal
+ * skips the grace period.
+ */
+#include "daemon.h"
+
+#include "log.h"
+#include "ringside.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
+#define DRAIN_BUDGET 256u            /* records per client per turn */
+#define FLUSH_LIMIT_NS 2000000000u   /* after the grace period */
+
+void sc_dispatch(sc_daemon *d, sc_req *r)
+{
+    sc_completion *cp;
+    if (r->refuse) {
+        sc_req_finish(r, sc_completion_new(r->id, r->refuse, 0, r->refuse_why));
+    } else if (d->state != SC_RUNNING) {
+        sc_req_finish(r, sc_completion_new(r->id, RS_ESHUTDOWN, 0,
+                                           "sidecar is shutting down; retry after it restarts"));
+    } else if (strcmp(r->route, "echo") == 0) {
+        /* answered here, no network: the path benchmarks and probes use */
+        cp = sc_completion_new(r->id, 0, 200, "");
+        if (cp) {
+            cp->body = r->body;
+            cp->body_len = r->body_len;
+            r->body = NULL;
+            cp->upstream_name = strdup("echo");
+        }
+        sc_req_finish(r, cp);
+    } else if (r->route[0] && strcmp(r->route, "default") != 0) {
+        char msg[320];
+        snprintf(msg, sizeof msg, "no route named '%s' (configured: default, echo)", r->route);
+        sc_req_finish(r, sc_completion_new(r->id, RS_ENOROUTE, 0, msg));
+    } else {
+        sc_upstream_dispatch(d, r);
+    }
+}
+
+/* ---------------------------------------------------------------- signals */
+
+static void begin_drain(sc_daemon *d, const char *why)
+{
+    uint64_t now = sc_now_ns();
+    if (d->state == SC_RUNNING) {
+        d->state = SC_DRAINING;
+        d->drain_deadline = now + (uint64_t)d->cfg.grace_ms * 1000000u;
+        sc_clients_stop_listening(d);
+        sc_info("%s: draining for up to %u ms (no new clients; new requests get RS_ESHUTDOWN)",
+                why, d->cfg.grace_ms);
+    } else {
+        d->drain_deadline = now;   /* asked twice: stop waiting */
+        sc_info("%s again: ending the grace period now", why);
+    }
+}
+
+static void arm_signals(sc_daemon *d);
+
+static void on_signal(sc_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    sc_daemon *d = container_of(op, sc_daemon, sig_op);
+    if (res == (int)sizeof(struct signalfd_siginfo)) {
+        struct signalfd_siginfo si;
+        memcpy(&si, d->sig_buf, sizeof si);
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+            begin_drain(d, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+    if (res != -ECANCELED)
+        arm_signals(d);
+}
+
+static void arm_signals(sc_daemon *d)
+{
+    d->sig_op.fn = on_signal;
+    struct io_uring_sqe *sqe = sc_loop_sqe(&d->loop, &d->sig_op);
+    io_uring_prep_read(sqe, d->sig_fd, d->sig_buf, sizeof(struct signalfd_siginfo), 0);
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+int sc_daemon_init(sc_daemon *d, const sc_config *cfg)
+{
+    memset(d, 0, sizeof *d);
+    d->cfg = *cfg;
+    d->listen_fd = -1;
+    d->sig_fd = -1;
+    sc_log_set_level((enum sc_log_level)cfg->log_level);
+
+    int r = sc_loop_init(&d->loop, 1024);
+    if (r < 0) {
+        sc_error("io_uring_queue_init: %s (is io_uring disabled by sysctl kernel.io_uring_disabled?)",
+                 strerror(-r));
+        return -1;
+    }
+    d->rxbuf = malloc(RS__MAX_RECORD);
+    if (!d->rxbuf || rs__decoder_init(&d->dec) < 0 || sc_upstream_init(d) < 0) {
+        sc_error("out of memory initialising the daemon");
+        return -1;
+    }
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (d->sig_fd < 0) {
+        sc_error("signalfd: %s", strerror(errno));
+        return -1;
+    }
+    arm_signals(d);
+    if (sc_clients_listen(d) < 0)
+        return -1;
+    sc_info("ringsided listening on %s; upstream %s (API key %s); rings 2x%llu bytes per client",
+            cfg->socket_path, cfg->upstream, cfg->api_key ? "from $" : "not set",
+            (unsigned long long)cfg->ring_bytes);
+    if (cfg->api_key)
+        sc_info("API key taken from $%s", cfg->api_key_env);
+    return 0;
+}
+
+static uint32_t open_total(sc_daemon *d)
+{
+    uint32_t n = 0;
+    for (sc_client *c = d->clients; c; c = c->next)
+        n += c->n_open;
+    return n;
+}
+
+static void abort_inflight(sc_daemon *d)
+{
+    unsigned n = 0;
+    for (sc_client *c = d->clients; c; c = c->next) {
+        sc_req *r = c->inflight;
+        while (r) {
+            sc_req *next = r->next;
+            if (r != c->asm_req) {   /* that one is answered when its body is in */
+                sc_upstream_abort(d, r);
+                sc_req_finish(r, sc_completion_new(r->id, RS_ESHUTDOWN, 0,
+                    "sidecar shut down before the upstream answered (grace period over)"));
+                n++;
+            }
+            r = next;
+        }
+    }
+    if (n)
+        sc_warn("grace period over: %u in-flight requests answered with RS_ESHUTDOWN", n);
+}
+
+static void check_shutdown(sc_daemon *d, uint64_t now)
+{
+    if (d->state == SC_DRAINING) {
+        if (open_total(d) == 0) {
+            d->stop_now = true;
+        } else if (now >= d->drain_deadline) {
+            abort_inflight(d);
+            d->state = SC_STOPPING;
+            d->drain_deadline = now + FLUSH_LIMIT_NS;
+        }
+    } else if (d->state == SC_STOPPING) {
+        if (open_total(d) == 0 || now >= d->drain_deadline)
+            d->stop_now = true;
+    }
+}
+
+static bool rings_pending(sc_daemon *d)
+{
+    uint32_t len;
+    for (sc_client *c = d->clients; c; c = c->next)
+        if (!c->closing && rs__ring_peek(&c->sq, c->sq_pos, RS__MAX_RECORD, &len) != 0)
+            return true;
+    return false;
+}
+
+static void set_need_wakeup(sc_daemon *d, bool on)
+{
+    for (sc_client *c = d->clients; c; c = c->next) {
+        if (on)
+            rs__ring_arm(&c->sq, RS__RING_NEED_WAKEUP);
+        else
+            rs__ring_disarm(&c->sq, RS__RING_NEED_WAKEUP);
+    }
+}
+
+void sc_daemon_run(sc_daemon *d)
+{
+    uint64_t spin_ns = (uint64_t)d->cfg.spin_us * 1000u;
+    uint64_t last_work = sc_now_ns();
+
+    while (!d->stop_now) {
+        unsigned work = sc_loop_reap(&d->loop);
+        uint64_t now = sc_now_ns();
+        sc_upstream_on_time(d, now);
+
+        for (sc_client *c = d->clients, *next; c; c = next) {
+            next = c->next;
+            work += sc_intake_drain(c, DRAIN_BUDGET);
+        }
+        for (sc_client *c = d->clients, *next; c; c = next) {
+            next = c->next;
+            sc_outbox_flush(c);
+        }
+        sc_loop_flush(&d->loop);
+        check_shutdown(d, now);
+
+        if (work || d->kicked) {
+            d->kicked = false;
+            last_work = now;
+            continue;
+        }
+        if (now - last_work < spin_ns)
+            continue;
+
+        /* going to sleep: ask producers to ring, then look once more */
+        set_need_wakeup(d, true);
+        if (!rings_pending(d)) {
+            uint64_t until = sc_upstream_next_timeout(d);
+            if (d->state != SC_RUNNING && d->drain_deadline < until)
+                until = d->drain_deadline;
+            now = sc_now_ns();
+            sc_loop_wait(&d->loop, until == UINT64_MAX ? UINT64_MAX : until > now ? until - now : 0);
+        }
+        set_need_wakeup(d, false);
+        last_work = sc_now_ns();
+    }
+}
+
+void sc_daemon_destroy(sc_daemon *d)
+{
+    while (d->clients)
+        sc_client_close(d->clients, "sidecar stopped");
+    sc_clients_stop_listening(d);
+    if (d->sig_fd >= 0)
+        sc_loop_cancel(&d->loop, &d->sig_op);
+    sc_loop_flush(&d->loop);
+    /* clients free themselves as their cancelled ops come back */
+    for (int i = 0; i < 100 && sc_loop_reap(&d->loop) + 1; i++) {
+        sc_loop_wait(&d->loop, 5000000u);
+        if (sc_loop_reap(&d->loop) == 0)
+            break;
+    }
+    sc_upstream_destroy(d);
+    if (d->sig_fd >= 0)
+        close(d->sig_fd);
+    rs__decoder_destroy(&d->dec);
+    free(d->rxbuf);
+    sc_loop_destroy(&d->loop);
+    sc_info("ringsided stopped: %llu requests, %llu completions, %llu bad records, %llu clients",
+            (unsigned long long)d->stats.requests, (unsigned long long)d->stats.completions,
+            (unsigned long long)d->stats.bad_records, (unsigned long long)d->stats.clients_accepted);
+}

@@ -1,0 +1,255 @@
+/*
+ * intake.c — turning the records in a client's submission ring into
+ * requests.
+ *
+ * The ring is client-writable memory, so it is read the way a network
+ * socket would be: each record is copied out of shared memory first and
+ * only the private copy is decoded, so the client cannot change a length
+ * between our check and our use. A frame we cannot trust (bad commit mark,
+ * impossible length) means we have lost the record boundaries: the client
+ * gets an RS_ECORRUPT answer and is disconnected, since nothing after that
+ * point can be parsed with confidence. A record that frames fine but
+ * decodes badly is answered with RS_EBADREQ and we go on with the next one.
+ *
+ * Every accepted request head gets exactly one completion, even when its
+ * body records never arrive intact or it is refused (the refusal waits for
+ * the body records so they are not mistaken for new requests).
+ */
+#include "sidecar.h"
+
+#include "log.h"
+#include "ringside.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void refuse_record(sc_client *c, uint64_t id, int32_t code, const char *why)
+{
+    c->stats_bad++;
+    c->d->stats.bad_records++;
+    sc_client_answer(c, sc_completion_new(id, code, 0, why));
+}
+
+static void fail_assembly(sc_client *c, const char *why)
+{
+    sc_req *r = c->asm_req;
+    c->asm_req = NULL;
+    c->stats_bad++;
+    c->d->stats.bad_records++;
+    sc_req_finish(r, sc_completion_new(r->id, RS_EBADREQ, 0, why));
+}
+
+static bool token_ok(const char *p, uint32_t n)
+{
+    /* RFC 9110 tchar: what may appear in a method or header name */
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch && strchr(extra, ch))))
+            return false;
+    }
+    return n > 0;
+}
+
+static bool value_ok(const char *p, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (p[i] == '\r' || p[i] == '\n' || p[i] == '\0')
+            return false;
+    return true;
+}
+
+static char *put_str(char **cur, rs__slice s)
+{
+    char *start = *cur;
+    memcpy(start, s.ptr, s.len);
+    start[s.len] = 0;
+    *cur += s.len + 1;
+    return start;
+}
+
+static void accept_request(sc_client *c, const rs__req_rec *rr)
+{
+    sc_daemon *d = c->d;
+    sc_req *r = calloc(1, sizeof *r);
+    size_t slen = rr->method.len + rr->path.len + rr->route.len + rr->model.len + 4;
+    size_t hlen = 0;
+    for (uint32_t k = 0; k < rr->nheaders; k++)
+        hlen += rr->hname[k].len + 2 + rr->hvalue[k].len + 1;
+    if (r) {
+        r->strs = malloc(slen);
+        r->hdrbuf = malloc(hlen + 1);
+        r->headers = calloc(rr->nheaders + 1, sizeof *r->headers);
+    }
+    if (!r || !r->strs || !r->hdrbuf || !r->headers) {
+        sc_error("out of memory accepting request %llu", (unsigned long long)rr->id);
+        if (r)
+            sc_req_free(r);
+        refuse_record(c, rr->id, RS_ENOMEM, "sidecar out of memory");
+        return;
+    }
+    char *p = r->strs;
+    r->method = put_str(&p, rr->method.len ? rr->method : (rs__slice){ "POST", 4 });
+    r->path = put_str(&p, rr->path);
+    r->route = put_str(&p, rr->route);
+    r->model = put_str(&p, rr->model);
+    char *h = r->hdrbuf;
+    for (uint32_t k = 0; k < rr->nheaders; k++) {
+        if (!token_ok(rr->hname[k].ptr, rr->hname[k].len) || !value_ok(rr->hvalue[k].ptr, rr->hvalue[k].len)) {
+            r->refuse = RS_EBADREQ;
+            r->refuse_why = "a header name is not an HTTP token or a value contains CR, LF or NUL";
+            break;
+        }
+        r->headers[k] = h;
+        h += sprintf(h, "%.*s: %.*s", (int)rr->hname[k].len, rr->hname[k].ptr,
+                     (int)rr->hvalue[k].len, rr->hvalue[k].ptr) + 1;
+        r->nheaders = k + 1;
+    }
+    if (!token_ok(r->method, (uint32_t)strlen(r->method))) {
+        r->refuse = RS_EBADREQ;
+        r->refuse_why = "method is not an HTTP token";
+    }
+    for (const char *q = r->path; *q; q++)
+        if ((unsigned char)*q <= ' ' || *q == 0x7f) {
+            r->refuse = RS_EBADREQ;
+            r->refuse_why = "path contains a space or control character";
+            break;
+        }
+
+    r->client = c;
+    r->id = rr->id;
+    r->priority = rr->priority;
+    r->flags = rr->flags;
+    r->t_drain = sc_now_ns();
+    uint32_t tmo = rr->timeout_ms ? rr->timeout_ms : d->cfg.default_timeout_ms;
+    r->deadline = r->t_drain + (uint64_t)tmo * 1000000u;
+    r->body_len = rr->body_total;
+    if (rr->body_total > d->cfg.ring_bytes) {
+        /* an honest client cannot send this much in one ring */
+        r->refuse = RS_E2BIG;
+        r->refuse_why = "body larger than the submission ring";
+    } else if (!r->refuse && rr->body_total) {
+        r->body = malloc(rr->body_total);
+        if (!r->body) {
+            r->refuse = RS_ENOMEM;
+            r->refuse_why = "sidecar out of memory for the request body";
+        }
+    }
+    if (r->body)
+        memcpy(r->body, rr->chunk.ptr, rr->chunk.len);
+    r->body_have = rr->chunk.len;
+
+    r->next = c->inflight;
+    if (c->inflight)
+        c->inflight->prev = r;
+    c->inflight = r;
+    c->n_open++;
+    c->stats_requests++;
+    d->stats.requests++;
+
+    if (r->body_have == r->body_len)
+        sc_dispatch(d, r);
+    else
+        c->asm_req = r;
+}
+
+static void take_body(sc_client *c, const rs__body_rec *b)
+{
+    sc_req *r = c->asm_req;
+    if (!r || b->id != r->id || b->offset != r->body_have || b->chunk.len > r->body_len - r->body_have) {
+        if (r && b->id == r->id) {
+            fail_assembly(c, "body record out of order or overlong");
+        } else {
+            if (r)
+                fail_assembly(c, "body records interrupted by another request's record");
+            refuse_record(c, b->id, RS_EBADREQ, "body record without a request head");
+        }
+        return;
+    }
+    if (r->body)
+        memcpy(r->body + r->body_have, b->chunk.ptr, b->chunk.len);
+    r->body_have += b->chunk.len;
+    if (r->body_have == r->body_len) {
+        c->asm_req = NULL;
+        sc_dispatch(c->d, r);
+    }
+}
+
+static void take_record(sc_client *c, const uint8_t *buf, uint32_t len)
+{
+    sc_daemon *d = c->d;
+    rs__rec rec;
+    uint64_t id;
+    const char *why;
+    if (rs__rec_decode(&d->dec, buf, len, &rec, &id, &why) < 0) {
+        if (c->asm_req && c->asm_req->id == id) {
+            fail_assembly(c, why);
+            return;
+        }
+        if (c->asm_req)
+            fail_assembly(c, "body records interrupted by a malformed record");
+        sc_debug("client %llu: bad record (id %llu): %s", (unsigned long long)c->id,
+                 (unsigned long long)id, why);
+        refuse_record(c, id, RS_EBADREQ, why);
+        return;
+    }
+    switch (rec.kind) {
+    case RS__KIND_REQUEST:
+        if (c->asm_req)
+            fail_assembly(c, "body records missing: another request head came first");
+        accept_request(c, &rec.u.req);
+        break;
+    case RS__KIND_BODY:
+        take_body(c, &rec.u.body);
+        break;
+    default:
+        if (c->asm_req)
+            fail_assembly(c, "body records interrupted by a completion record");
+        refuse_record(c, id, RS_EBADREQ, "clients may not write completion records");
+        break;
+    }
+}
+
+static void ring_corrupt(sc_client *c)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "submission ring framing corrupt at byte %llu; reconnect",
+             (unsigned long long)(c->sq_pos & (c->sq.cap - 1)));
+    sc_warn("client %llu (pid %d): %s", (unsigned long long)c->id, (int)c->pid, msg);
+    c->d->stats.corrupt_rings++;
+    if (c->asm_req)
+        fail_assembly(c, "submission ring corrupted mid-body");
+    sc_client_answer(c, sc_completion_new(0, RS_ECORRUPT, 0, msg));
+    sc_outbox_flush(c);
+    sc_client_close(c, "corrupt submission ring");
+}
+
+unsigned sc_intake_drain(sc_client *c, unsigned budget)
+{
+    sc_daemon *d = c->d;
+    unsigned n = 0;
+    while (n < budget && !c->closing) {
+        /* at the in-flight cap, leave records in the ring: the client sees
+         * a full ring (RS_EAGAIN) instead of a refusal after acceptance */
+        if (c->n_open >= d->cfg.max_inflight && !c->asm_req)
+            break;
+        uint32_t len;
+        int rc = rs__ring_peek(&c->sq, c->sq_pos, RS__MAX_RECORD, &len);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            ring_corrupt(c);
+            break;
+        }
+        rs__ring_copy_out(&c->sq, c->sq_pos + RS__FRAME_BYTES, d->rxbuf, len);
+        uint64_t next = c->sq_pos + rs__rec_span(len);
+        rs__ring_release(&c->sq, c->sq_pos, next);
+        c->sq_pos = next;
+        n++;
+        take_record(c, d->rxbuf, len);
+    }
+    return n;
+}

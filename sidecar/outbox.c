@@ -1,0 +1,200 @@
+/*
+ * outbox.c — completions on their way into a client's completion ring.
+ *
+ * The sidecar never blocks on a client: completions queue per client and
+ * are written as space allows. A response larger than the free space goes
+ * in pieces (a COMPLETION head, then BODY records); when the ring is full
+ * we set PRODUCER_WAITING and the client rings our doorbell once it has
+ * read. The queue is bounded because each entry is the answer to one
+ * accepted record and a client may have at most max_inflight of those open.
+ */
+#include "sidecar.h"
+
+#include "log.h"
+#include "ringpack.h"
+#include "ringside.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+sc_completion *sc_completion_new(uint64_t id, int32_t error, uint32_t status, const char *msg)
+{
+    sc_completion *cp = calloc(1, sizeof *cp);
+    if (!cp)
+        return NULL;
+    cp->id = id;
+    cp->error = error;
+    cp->status = status;
+    cp->error_msg = strdup(msg ? msg : "");
+    if (!cp->error_msg) {
+        free(cp);
+        return NULL;
+    }
+    return cp;
+}
+
+void sc_completion_free(sc_completion *cp)
+{
+    if (!cp)
+        return;
+    for (uint32_t k = 0; k < cp->nheaders; k++) {
+        free(cp->hname[k]);
+        free(cp->hvalue[k]);
+    }
+    free(cp->hname);
+    free(cp->hvalue);
+    free(cp->error_msg);
+    free(cp->upstream_name);
+    free(cp->body);
+    free(cp);
+}
+
+void sc_req_free(sc_req *r)
+{
+    free(r->strs);
+    free(r->hdrbuf);
+    free(r->headers);
+    free(r->body);
+    free(r);
+}
+
+static void enqueue(sc_client *c, sc_completion *cp)
+{
+    cp->next = NULL;
+    if (c->out_tail)
+        c->out_tail->next = cp;
+    else
+        c->out_head = cp;
+    c->out_tail = cp;
+}
+
+void sc_client_answer(sc_client *c, sc_completion *cp)
+{
+    if (!cp) {
+        /* allocation failed: the client learns of it by losing the channel,
+         * which is definite, rather than by waiting forever */
+        sc_client_close(c, "out of memory for a completion");
+        return;
+    }
+    c->n_open++;
+    enqueue(c, cp);
+}
+
+void sc_req_finish(sc_req *r, sc_completion *cp)
+{
+    sc_client *c = r->client;
+    if (c) {
+        if (r->prev)
+            r->prev->next = r->next;
+        else
+            c->inflight = r->next;
+        if (r->next)
+            r->next->prev = r->prev;
+        if (c->asm_req == r)
+            c->asm_req = NULL;
+    }
+    if (!c || c->closing || !cp) {
+        sc_completion_free(cp);
+        if (c && !c->closing)
+            sc_client_close(c, "out of memory for a completion");
+        sc_req_free(r);
+        return;
+    }
+    uint64_t now = sc_now_ns();
+    if (r->t_dispatch)
+        cp->timings[RS__T_QUEUED] = (r->t_dispatch - r->t_drain) / 1000u;
+    cp->timings[RS__T_TOTAL] = (now - r->t_drain) / 1000u;
+    enqueue(c, cp);   /* n_open already counts it since intake */
+    sc_req_free(r);
+}
+
+/* Reserve `span` bytes of the completion ring, or arm PRODUCER_WAITING.
+ * Returns 1 (reserved), 0 (full: wait for the client's doorbell), -1 (the
+ * client scribbled an impossible tail). */
+static int reserve(sc_client *c, uint64_t span, uint64_t *pos)
+{
+    int r = rs__ring_reserve_sp(&c->cq, &c->cq_head, span, pos);
+    if (r == -1) {
+        rs__ring_arm(&c->cq, RS__RING_PRODUCER_WAITING);
+        r = rs__ring_reserve_sp(&c->cq, &c->cq_head, span, pos);   /* re-check: no lost wakeup */
+        if (r == 0)
+            rs__ring_disarm(&c->cq, RS__RING_PRODUCER_WAITING);
+    }
+    return r == 0 ? 1 : r == -1 ? 0 : -1;
+}
+
+/* Write what fits of cp. Returns 1 when all of it is in the ring. */
+static int write_some(sc_client *c, sc_completion *cp, bool *progress)
+{
+    uint64_t pos;
+    int rc;
+    if (!cp->head_sent) {
+        rs__comp_rec *rec = malloc(sizeof *rec);
+        if (!rec)
+            return 0;   /* retried next turn */
+        rec->id = cp->id;
+        rec->error = cp->error;
+        rec->status = cp->status;
+        rec->error_msg = (rs__slice){ cp->error_msg, (uint32_t)strlen(cp->error_msg) };
+        rec->attempts = cp->attempts;
+        const char *up = cp->upstream_name ? cp->upstream_name : "";
+        rec->upstream = (rs__slice){ up, (uint32_t)strlen(up) };
+        memcpy(rec->timings, cp->timings, sizeof rec->timings);
+        rec->nheaders = cp->nheaders;
+        for (uint32_t k = 0; k < cp->nheaders; k++) {
+            rec->hname[k] = (rs__slice){ cp->hname[k], (uint32_t)strlen(cp->hname[k]) };
+            rec->hvalue[k] = (rs__slice){ cp->hvalue[k], (uint32_t)strlen(cp->hvalue[k]) };
+        }
+        rec->body_total = cp->body_len;
+        rec->chunk = (rs__slice){ (const char *)cp->body,
+                                  (uint32_t)(cp->body_len < RS__CHUNK_BYTES ? cp->body_len : RS__CHUNK_BYTES) };
+        uint32_t len = (uint32_t)rs__packed_size(rs__pack_completion, rec);
+        rc = reserve(c, rs__rec_span(len), &pos);
+        if (rc == 1) {
+            rs__ring_put(&c->cq, pos, rs__pack_completion, rec, len);
+            cp->head_sent = true;
+            cp->body_sent = rec->chunk.len;
+            *progress = true;
+        }
+        free(rec);
+        if (rc != 1)
+            return rc;
+    }
+    while (cp->body_sent < cp->body_len) {
+        size_t left = cp->body_len - cp->body_sent;
+        rs__body_rec b = { .id = cp->id, .offset = cp->body_sent };
+        b.chunk = (rs__slice){ (const char *)cp->body + cp->body_sent,
+                               (uint32_t)(left < RS__CHUNK_BYTES ? left : RS__CHUNK_BYTES) };
+        uint32_t len = (uint32_t)rs__packed_size(rs__pack_body, &b);
+        rc = reserve(c, rs__rec_span(len), &pos);
+        if (rc != 1)
+            return rc;
+        rs__ring_put(&c->cq, pos, rs__pack_body, &b, len);
+        cp->body_sent += b.chunk.len;
+        *progress = true;
+    }
+    return 1;
+}
+
+void sc_outbox_flush(sc_client *c)
+{
+    bool progress = false;
+    while (c->out_head && !c->closing) {
+        sc_completion *cp = c->out_head;
+        int rc = write_some(c, cp, &progress);
+        if (rc < 0) {
+            sc_client_close(c, "completion ring tail corrupted by the client");
+            return;
+        }
+        if (rc == 0)
+            break;
+        c->out_head = cp->next;
+        if (!c->out_head)
+            c->out_tail = NULL;
+        sc_completion_free(cp);
+        c->n_open--;
+        c->d->stats.completions++;
+    }
+    if (progress && rs__ring_wake_needed(&c->cq, RS__RING_NEED_WAKEUP))
+        sc_client_ring_cq_bell(c);
+}

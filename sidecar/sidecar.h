@@ -1,0 +1,159 @@
+/*
+ * sidecar.h — the daemon's shared state: one sc_daemon, its registered
+ * clients, and the requests they have in flight. The parts that act on
+ * them live in their own files:
+ *   clients.c   registration socket, per-client region, hang-up, teardown
+ *   intake.c    draining a client's submission ring into requests
+ *   outbox.c    writing completions into a client's completion ring
+ *   upstream.c  forwarding requests with libcurl multi, driven by io_uring
+ *   daemon.c    the loop body: what runs each turn, signals, draining
+ */
+#ifndef SC_SIDECAR_H
+#define SC_SIDECAR_H
+
+#include "config.h"
+#include "loop.h"
+#include "record.h"
+#include "ring.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct sc_daemon sc_daemon;
+typedef struct sc_client sc_client;
+typedef struct sc_req sc_req;
+typedef struct sc_completion sc_completion;
+typedef struct sc_upstream sc_upstream;
+
+/* A terminal answer on its way into a client's completion ring. It owns all
+ * its memory; body_sent tracks how much of a large body is already in the
+ * ring when the client reads slowly. */
+struct sc_completion {
+    sc_completion *next;
+    uint64_t id;
+    int32_t error;
+    uint32_t status;
+    uint32_t attempts;
+    char *error_msg;
+    char *upstream_name;
+    uint64_t timings[RS__T_COUNT];
+    uint32_t nheaders;
+    char **hname, **hvalue;       /* owned */
+    uint8_t *body;                /* owned */
+    size_t body_len;
+    size_t body_sent;
+    bool head_sent;
+};
+
+/* One accepted request, from the moment its head record leaves the ring to
+ * its terminal completion. */
+struct sc_req {
+    sc_client *client;
+    sc_req *prev, *next;          /* the client's in-flight list */
+    uint64_t id;
+    uint32_t priority, flags;
+    uint64_t t_drain, t_dispatch, deadline;   /* monotonic ns */
+    char *method, *path, *route, *model;      /* in strs */
+    char *strs;
+    uint32_t nheaders;
+    char **headers;               /* "name: value", in hdrbuf */
+    char *hdrbuf;
+    uint8_t *body;
+    size_t body_len, body_have;
+    int32_t refuse;               /* RS_E* to answer once the body is in */
+    const char *refuse_why;
+    void *xfer;                   /* upstream transfer, when dispatched */
+};
+
+struct sc_client {
+    sc_daemon *d;
+    sc_client *prev, *next;
+    uint64_t id;
+    pid_t pid;
+    uid_t uid;
+    int sock, sq_efd, cq_efd;
+    void *map;
+    size_t map_len;
+    rs__ring sq, cq;
+    uint64_t sq_pos;              /* our consumer position: never read back */
+    uint64_t cq_head;             /* our producer position: never read back */
+
+    sc_req *asm_req;              /* request whose BODY records are due */
+    sc_req *inflight;             /* accepted, not yet completed */
+    uint32_t n_open;              /* accepted and not yet written out */
+    sc_completion *out_head, *out_tail;
+    bool cq_dirty;                /* wrote completions since last doorbell */
+    bool closing;
+
+    unsigned ops_pending;
+    sc_op sq_bell_op, hup_op, cq_bell_op;
+    uint64_t sq_bell_val;
+    uint64_t stats_requests, stats_bad;
+};
+
+enum sc_state { SC_RUNNING, SC_DRAINING, SC_STOPPING };
+
+struct sc_daemon {
+    sc_config cfg;
+    sc_loop loop;
+    enum sc_state state;
+    uint64_t drain_deadline;
+    bool stop_now;
+
+    int listen_fd;
+    sc_op accept_op;
+    bool accept_armed;
+
+    int sig_fd;
+    sc_op sig_op;
+    uint8_t sig_buf[128];
+
+    sc_client *clients;
+    uint32_t nclients;
+    uint64_t next_client_id;
+    bool kicked;                  /* a doorbell rang: look at every ring */
+
+    sc_upstream *up;
+    rs__decoder dec;
+    uint8_t *rxbuf;               /* one record copied out of shared memory */
+
+    struct {
+        uint64_t requests, completions, bad_records, corrupt_rings,
+                 clients_accepted, clients_refused, clients_gone;
+    } stats;
+};
+
+/* clients.c */
+int sc_clients_listen(sc_daemon *d);
+void sc_clients_stop_listening(sc_daemon *d);
+void sc_client_close(sc_client *c, const char *why);
+void sc_client_ring_cq_bell(sc_client *c);
+
+/* intake.c: drain up to budget records; returns records consumed */
+unsigned sc_intake_drain(sc_client *c, unsigned budget);
+
+/* outbox.c */
+sc_completion *sc_completion_new(uint64_t id, int32_t error, uint32_t status, const char *msg);
+void sc_completion_free(sc_completion *cp);
+/* Hand the terminal completion of req to its client (or drop it if the
+ * client is gone) and free req. Takes ownership of cp. */
+void sc_req_finish(sc_req *req, sc_completion *cp);
+/* Answer a record that never became a request (malformed, refused). */
+void sc_client_answer(sc_client *c, sc_completion *cp);
+/* Write what fits of c's queued completions; ring its doorbell if needed. */
+void sc_outbox_flush(sc_client *c);
+void sc_req_free(sc_req *req);
+
+/* upstream.c */
+int sc_upstream_init(sc_daemon *d);
+void sc_upstream_destroy(sc_daemon *d);
+void sc_upstream_dispatch(sc_daemon *d, sc_req *req);
+void sc_upstream_abort(sc_daemon *d, sc_req *req);   /* no completion */
+uint64_t sc_upstream_next_timeout(sc_daemon *d);      /* absolute ns or UINT64_MAX */
+void sc_upstream_on_time(sc_daemon *d, uint64_t now);
+
+/* daemon.c */
+void sc_dispatch(sc_daemon *d, sc_req *req);
+
+#endif

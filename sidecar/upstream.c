@@ -1,0 +1,501 @@
+/*
+ * upstream.c — forwarding requests to the upstream HTTP API with libcurl's
+ * multi interface, driven entirely by the daemon's io_uring loop.
+ *
+ * libcurl tells us which sockets it wants watched (CURLMOPT_SOCKETFUNCTION)
+ * and when it next needs a call on timeout (CURLMOPT_TIMERFUNCTION). We
+ * turn each socket interest into a one-shot io_uring POLL_ADD and the timer
+ * into the loop's wait timeout; when a poll fires we hand the event to
+ * curl_multi_socket_action() and re-arm if curl still wants the socket.
+ * libcurl is never called from inside its own callbacks.
+ *
+ * A changed interest cancels the armed poll and arms a new one. A poll op is
+ * "current" only while its socket's state points at it, so the CQE of a
+ * cancelled (or raced) poll is recognised and dropped; its memory is freed
+ * only by that CQE, never earlier. Cancelling promptly also matters for
+ * another reason: a pending poll holds a reference to the socket, so the
+ * connection would not really close until the poll ends.
+ *
+ * Connections are reused by the multi handle's pool (HTTP/1.1 keep-alive,
+ * and HTTP/2 multiplexing with PIPEWAIT when the upstream offers it). Easy
+ * handles are recycled too. The API key is added here, from the sidecar's
+ * own environment; whatever Authorization a client sent is dropped.
+ */
+#include "sidecar.h"
+
+#include "log.h"
+#include "ringside.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
+#define MAX_RESP_HEADER_BYTES (32u * 1024u)
+#define EASY_POOL 256
+
+typedef struct poll_op {
+    sc_op op;
+    sc_upstream *up;
+    int fd;
+} poll_op;
+
+typedef struct sock_state {
+    int what;           /* CURL_POLL_* curl wants, 0 = none */
+    poll_op *armed;     /* the current poll, or NULL */
+} sock_state;
+
+typedef struct xfer {
+    sc_req *req;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    uint8_t *buf;
+    size_t len, cap;
+    bool too_big;
+    uint64_t t_first_byte, t_first_content;
+    char errbuf[CURL_ERROR_SIZE];
+} xfer;
+
+struct sc_upstream {
+    sc_daemon *d;
+    CURLM *multi;
+    uint64_t timer_at;
+    sock_state *socks;
+    size_t nsocks;
+    CURL *pool[EASY_POOL];
+    unsigned npool;
+    unsigned npolls;    /* poll ops whose CQE has not come back yet */
+    char *auth;         /* "Authorization: Bearer ..." or NULL */
+};
+
+/* ------------------------------------------------------------- sockets */
+
+static sock_state *sock_get(sc_upstream *up, int fd)
+{
+    if ((size_t)fd >= up->nsocks) {
+        size_t n = up->nsocks ? up->nsocks : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        sock_state *s = realloc(up->socks, n * sizeof *s);
+        if (!s)
+            return NULL;
+        memset(s + up->nsocks, 0, (n - up->nsocks) * sizeof *s);
+        up->socks = s;
+        up->nsocks = n;
+    }
+    return &up->socks[fd];
+}
+
+static void on_poll(sc_op *op, int res, uint32_t flags);
+
+static void arm_poll(sc_upstream *up, int fd, sock_state *s)
+{
+    poll_op *p = malloc(sizeof *p);
+    if (!p) {
+        sc_error("out of memory arming a poll on fd %d", fd);
+        return;
+    }
+    p->op.fn = on_poll;
+    p->up = up;
+    up->npolls++;
+    p->fd = fd;
+    unsigned mask = 0;
+    if (s->what & CURL_POLL_IN)
+        mask |= POLLIN;
+    if (s->what & CURL_POLL_OUT)
+        mask |= POLLOUT;
+    struct io_uring_sqe *sqe = sc_loop_sqe(&up->d->loop, &p->op);
+    io_uring_prep_poll_add(sqe, fd, mask);
+    s->armed = p;
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    (void)socketp;
+    sc_upstream *up = userp;
+    sock_state *s = sock_get(up, fd);
+    if (!s)
+        return -1;
+    if (s->armed) {
+        sc_loop_cancel(&up->d->loop, &s->armed->op);
+        s->armed = NULL;
+    }
+    s->what = what == CURL_POLL_REMOVE ? 0 : what;
+    if (s->what)
+        arm_poll(up, fd, s);
+    else
+        sc_loop_flush(&up->d->loop);   /* let the cancel release the socket now */
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    sc_upstream *up = userp;
+    up->timer_at = timeout_ms < 0 ? UINT64_MAX : sc_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    return 0;
+}
+
+static void check_done(sc_upstream *up);
+
+static void on_poll(sc_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    poll_op *p = container_of(op, poll_op, op);
+    sc_upstream *up = p->up;
+    int fd = p->fd;
+    bool current = up->multi && (size_t)fd < up->nsocks && up->socks[fd].armed == p;
+    free(p);
+    up->npolls--;
+    if (!current)
+        return;
+    up->socks[fd].armed = NULL;
+
+    int ev = 0;
+    if (res < 0)
+        ev = CURL_CSELECT_ERR;
+    else {
+        if (res & POLLIN)
+            ev |= CURL_CSELECT_IN;
+        if (res & POLLOUT)
+            ev |= CURL_CSELECT_OUT;
+        if (res & (POLLERR | POLLHUP))
+            ev |= CURL_CSELECT_ERR;
+    }
+    int running;
+    curl_multi_socket_action(up->multi, fd, ev, &running);
+    check_done(up);
+    /* still wanted and not re-armed by a socket callback meanwhile */
+    sock_state *s = &up->socks[fd];
+    if (s->what && !s->armed)
+        arm_poll(up, fd, s);
+}
+
+uint64_t sc_upstream_next_timeout(sc_daemon *d)
+{
+    return d->up->timer_at;
+}
+
+void sc_upstream_on_time(sc_daemon *d, uint64_t now)
+{
+    sc_upstream *up = d->up;
+    if (now < up->timer_at)
+        return;
+    up->timer_at = UINT64_MAX;
+    int running;
+    curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(up);
+}
+
+/* ----------------------------------------------------------- transfers */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    xfer *x = userdata;
+    size_t n = size * nmemb;
+    uint64_t now = sc_now_ns();
+    if (!x->t_first_byte && n)
+        x->t_first_byte = now;
+    if (!x->t_first_content) {
+        /* keep-alive blank lines a busy upstream sends first are not content */
+        for (size_t i = 0; i < n; i++)
+            if (ptr[i] != '\n' && ptr[i] != '\r' && ptr[i] != ' ' && ptr[i] != '\t') {
+                x->t_first_content = now;
+                break;
+            }
+    }
+    uint64_t max = x->req->client ? x->req->client->d->cfg.max_response_bytes : 0;
+    if (x->len + n > max) {
+        x->too_big = true;
+        return 0;   /* makes curl fail the transfer with CURLE_WRITE_ERROR */
+    }
+    if (x->len + n + 1 > x->cap) {
+        size_t cap = x->cap ? x->cap : 4096;
+        while (cap < x->len + n + 1)
+            cap *= 2;
+        uint8_t *b = realloc(x->buf, cap);
+        if (!b)
+            return 0;
+        x->buf = b;
+        x->cap = cap;
+    }
+    memcpy(x->buf + x->len, ptr, n);
+    x->len += n;
+    return n;
+}
+
+static bool drop_header(const char *h)
+{
+    /* hop-by-hop headers, and what curl or the sidecar sets itself */
+    static const char *const names[] = {
+        "authorization", "connection", "keep-alive", "proxy-authorization",
+        "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "host", "content-length", "expect",
+    };
+    const char *colon = strchr(h, ':');
+    size_t n = colon ? (size_t)(colon - h) : strlen(h);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == n && strncasecmp(h, names[i], n) == 0)
+            return true;
+    return false;
+}
+
+static void recycle(sc_upstream *up, xfer *x)
+{
+    curl_slist_free_all(x->hdrs);
+    if (up->npool < EASY_POOL) {
+        curl_easy_reset(x->easy);
+        up->pool[up->npool++] = x->easy;
+    } else {
+        curl_easy_cleanup(x->easy);
+    }
+    free(x->buf);
+    free(x);
+}
+
+static void finish_now(sc_req *r, int32_t err, const char *msg)
+{
+    sc_completion *cp = sc_completion_new(r->id, err, 0, msg);
+    sc_req_finish(r, cp);
+}
+
+void sc_upstream_dispatch(sc_daemon *d, sc_req *r)
+{
+    sc_upstream *up = d->up;
+    uint64_t now = sc_now_ns();
+    if (now >= r->deadline) {
+        finish_now(r, RS_EDEADLINE, "deadline passed before the request could be sent");
+        return;
+    }
+    xfer *x = calloc(1, sizeof *x);
+    CURL *e = up->npool ? up->pool[--up->npool] : curl_easy_init();
+    if (!x || !e) {
+        free(x);
+        if (e)
+            curl_easy_cleanup(e);
+        finish_now(r, RS_ENOMEM, "sidecar out of memory starting the upstream transfer");
+        return;
+    }
+    x->req = r;
+    x->easy = e;
+
+    size_t ulen = strlen(d->cfg.upstream) + strlen(r->path) + 1;
+    char *url = malloc(ulen);
+    if (url)
+        snprintf(url, ulen, "%s%s", d->cfg.upstream, r->path);
+
+    bool has_ctype = false;
+    struct curl_slist *h = NULL;
+    for (uint32_t k = 0; k < r->nheaders; k++) {
+        if (drop_header(r->headers[k]))
+            continue;
+        if (strncasecmp(r->headers[k], "content-type:", 13) == 0)
+            has_ctype = true;
+        h = curl_slist_append(h, r->headers[k]);
+    }
+    if (r->body_len && !has_ctype)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    if (up->auth)
+        h = curl_slist_append(h, up->auth);
+    h = curl_slist_append(h, "Expect:");   /* no 100-continue round trip */
+    x->hdrs = h;
+
+    uint64_t left_ms = (r->deadline - now + 999999u) / 1000000u;
+    curl_easy_setopt(e, CURLOPT_URL, url ? url : "");
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)d->cfg.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)left_ms);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    if (strcmp(r->method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? (char *)r->body : "");
+        if (strcmp(r->method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    }
+    free(url);   /* libcurl copied it */
+
+    CURLMcode mc = curl_multi_add_handle(up->multi, e);
+    if (mc != CURLM_OK) {
+        recycle(up, x);
+        finish_now(r, RS_EINTERNAL, curl_multi_strerror(mc));
+        return;
+    }
+    r->xfer = x;
+    r->t_dispatch = now;
+}
+
+void sc_upstream_abort(sc_daemon *d, sc_req *r)
+{
+    xfer *x = r->xfer;
+    if (!x)
+        return;
+    curl_multi_remove_handle(d->up->multi, x->easy);
+    r->xfer = NULL;
+    recycle(d->up, x);
+}
+
+static void take_headers(sc_completion *cp, CURL *e)
+{
+    struct curl_header *prev = NULL, *hh;
+    uint32_t n = 0;
+    size_t bytes = 0;
+    while ((hh = curl_easy_nextheader(e, CURLH_HEADER, -1, prev)) != NULL) {
+        prev = hh;
+        n++;
+    }
+    if (n > RS__MAX_HEADERS)
+        n = RS__MAX_HEADERS;
+    cp->hname = calloc(n ? n : 1, sizeof *cp->hname);
+    cp->hvalue = calloc(n ? n : 1, sizeof *cp->hvalue);
+    if (!cp->hname || !cp->hvalue)
+        return;
+    prev = NULL;
+    while (cp->nheaders < n && (hh = curl_easy_nextheader(e, CURLH_HEADER, -1, prev)) != NULL) {
+        prev = hh;
+        bytes += strlen(hh->name) + strlen(hh->value);
+        if (bytes > MAX_RESP_HEADER_BYTES)
+            break;
+        cp->hname[cp->nheaders] = strdup(hh->name);
+        cp->hvalue[cp->nheaders] = strdup(hh->value);
+        if (!cp->hname[cp->nheaders] || !cp->hvalue[cp->nheaders]) {
+            free(cp->hname[cp->nheaders]);
+            free(cp->hvalue[cp->nheaders]);
+            break;
+        }
+        cp->nheaders++;
+    }
+}
+
+static void complete(sc_upstream *up, xfer *x, CURLcode rc)
+{
+    sc_req *r = x->req;
+    uint64_t now = sc_now_ns();
+    char msg[CURL_ERROR_SIZE + 128];
+    long status = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+
+    int32_t err = 0;
+    msg[0] = 0;
+    if (rc == CURLE_OK) {
+        if (status >= 400) {
+            err = RS_EUPSTREAM;
+            snprintf(msg, sizeof msg, "upstream answered HTTP %ld", status);
+        }
+    } else if (x->too_big) {
+        err = RS_E2BIG;
+        snprintf(msg, sizeof msg, "upstream response exceeded --max-response-bytes (%llu)",
+                 (unsigned long long)up->d->cfg.max_response_bytes);
+    } else if (rc == CURLE_OPERATION_TIMEDOUT && now >= r->deadline) {
+        err = RS_EDEADLINE;
+        snprintf(msg, sizeof msg, "deadline passed waiting for the upstream (%s)", x->errbuf);
+    } else {
+        err = RS_ECONNUP;
+        snprintf(msg, sizeof msg, "upstream transfer failed after %zu response bytes: %s (curl %d)",
+                 x->len, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc), (int)rc);
+    }
+    sc_completion *cp = sc_completion_new(r->id, err, (uint32_t)(rc == CURLE_OK ? status : 0), msg);
+    if (cp) {
+        cp->attempts = 1;
+        cp->upstream_name = strdup("default");
+        if (x->t_first_byte)
+            cp->timings[RS__T_FIRST_BYTE] = (x->t_first_byte - r->t_dispatch) / 1000u;
+        if (x->t_first_content)
+            cp->timings[RS__T_FIRST_CONTENT] = (x->t_first_content - r->t_dispatch) / 1000u;
+        if (rc == CURLE_OK) {
+            take_headers(cp, x->easy);
+            cp->body = x->buf;      /* hand the buffer over, no copy */
+            cp->body_len = x->len;
+            x->buf = NULL;
+        }
+    }
+    r->xfer = NULL;
+    recycle(up, x);
+    sc_req_finish(r, cp);
+}
+
+static void check_done(sc_upstream *up)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(up->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        CURL *e = m->easy_handle;
+        CURLcode rc = m->data.result;
+        xfer *x = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+        curl_multi_remove_handle(up->multi, e);
+        complete(up, x, rc);
+    }
+}
+
+/* ---------------------------------------------------------------- setup */
+
+int sc_upstream_init(sc_daemon *d)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return -1;
+    sc_upstream *up = calloc(1, sizeof *up);
+    if (!up)
+        return -1;
+    up->d = d;
+    up->timer_at = UINT64_MAX;
+    up->multi = curl_multi_init();
+    if (!up->multi) {
+        free(up);
+        return -1;
+    }
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+    curl_multi_setopt(up->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    if (d->cfg.api_key) {
+        size_t n = strlen(d->cfg.api_key) + 32;
+        up->auth = malloc(n);
+        if (up->auth)
+            snprintf(up->auth, n, "Authorization: Bearer %s", d->cfg.api_key);
+    }
+    d->up = up;
+    return 0;
+}
+
+void sc_upstream_destroy(sc_daemon *d)
+{
+    sc_upstream *up = d->up;
+    if (!up)
+        return;
+    for (unsigned i = 0; i < up->npool; i++)
+        curl_easy_cleanup(up->pool[i]);
+    curl_multi_cleanup(up->multi);   /* its socket callbacks cancel our polls */
+    up->multi = NULL;
+    /* a poll op's memory is ours until its CQE comes back */
+    for (int i = 0; i < 200 && up->npolls; i++) {
+        sc_loop_wait(&d->loop, 10000000u);
+        sc_loop_reap(&d->loop);
+    }
+    free(up->socks);
+    if (up->auth) {
+        explicit_bzero(up->auth, strlen(up->auth));
+        free(up->auth);
+    }
+    free(up);
+    d->up = NULL;
+    curl_global_cleanup();
+}
