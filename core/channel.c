@@ -5,8 +5,12 @@
 #include "ring.h"
 #include "ringside.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define PAGE 4096u
@@ -57,4 +61,85 @@ int rs__default_socket_path(char *buf, size_t n)
     else
         w = snprintf(buf, n, "/tmp/ringside-%u/ringside.sock", (unsigned)geteuid());
     return (w < 0 || (size_t)w >= n) ? RS_EINVAL : 0;
+}
+
+static int recv_welcome(int sock, rs__welcome *w, int fds[3])
+{
+    union {
+        char buf[CMSG_SPACE(3 * sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = { w, sizeof *w };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                          .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
+    ssize_t n;
+    do
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    int nfds = 0;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); n >= 0 && cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            if (nfds < 3)
+                fds[nfds++] = fd;
+            else
+                close(fd);
+        }
+    }
+    if (n != (ssize_t)sizeof *w || w->magic != RS__WELCOME_MAGIC) {
+        for (int i = 0; i < nfds; i++)
+            close(fds[i]);
+        return -1;
+    }
+    return nfds;
+}
+
+int rs__channel_register(const char *path, rs__welcome *w, int fds[3], char *err, size_t errlen)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "socket path too long: %s", path);
+        return RS_EINVAL;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (sock < 0) {
+        snprintf(err, errlen, "socket(): %s", strerror(errno));
+        return RS_ECONNECT;
+    }
+    /* registration is a short exchange; never hang forever on a stuck sidecar */
+    struct timeval tv = { .tv_sec = 5 };
+    setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(sock, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        snprintf(err, errlen, "cannot connect to %s: %s (is ringsided running? set RINGSIDE_SOCKET)",
+                 path, strerror(errno));
+        close(sock);
+        return RS_ECONNECT;
+    }
+    rs__hello h = { .magic = RS__HELLO_MAGIC, .version = RS__PROTO_VERSION };
+    snprintf(h.name, sizeof h.name, "pid-%ld", (long)getpid());
+    if (send(sock, &h, sizeof h, MSG_NOSIGNAL) != (ssize_t)sizeof h) {
+        snprintf(err, errlen, "registration send failed: %s", strerror(errno));
+        close(sock);
+        return RS_ECONNECT;
+    }
+    int nfds = recv_welcome(sock, w, fds);
+    if (nfds < 0) {
+        snprintf(err, errlen, "no valid welcome from the sidecar at %s (version mismatch or timeout)", path);
+        close(sock);
+        return RS_EPROTO;
+    }
+    if (w->status != 0 || nfds != 3) {
+        for (int i = 0; i < nfds; i++)
+            close(fds[i]);
+        w->message[sizeof w->message - 1] = 0;
+        snprintf(err, errlen, "sidecar refused registration: %s", w->message);
+        close(sock);
+        return w->status < 0 ? w->status : RS_EPROTO;
+    }
+    return sock;
 }

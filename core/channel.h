@@ -52,6 +52,12 @@ typedef struct rs__welcome {
     char message[192];
 } rs__welcome;
 
+/* The client half of registration: connect to path, send a hello, receive
+ * the welcome and its three fds (region memfd, sq doorbell, cq doorbell).
+ * Returns the connected socket (>= 0), or an RS_E* code with a sentence in
+ * err saying what went wrong and what to do. */
+int rs__channel_register(const char *path, rs__welcome *w, int fds[3], char *err, size_t errlen);
+
 /* Both capacities must be powers of two of at least 4 KiB. */
 void rs__layout_compute(uint64_t sq_cap, uint64_t cq_cap, rs__layout *l);
 

@@ -36,7 +36,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,76 +183,15 @@ static void slot_release(rs_client *c, uint32_t idx)
 
 /* --------------------------------------------------------- registration */
 
-static int recv_welcome(int sock, rs__welcome *w, int fds[3])
-{
-    union {
-        char buf[CMSG_SPACE(3 * sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
-    struct iovec iov = { w, sizeof *w };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-                          .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
-    ssize_t n;
-    do
-        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    int nfds = 0;
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-            size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < k; i++) {
-                int fd;
-                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-                if (nfds < 3)
-                    fds[nfds++] = fd;
-                else
-                    close(fd);
-            }
-        }
-    }
-    if (n != (ssize_t)sizeof *w || w->magic != RS__WELCOME_MAGIC) {
-        for (int i = 0; i < nfds; i++)
-            close(fds[i]);
-        return -1;
-    }
-    return nfds;
-}
-
 static int register_with(rs_client *c, const char *path)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof sa.sun_path)
-        return fail_detail(RS_EINVAL, "socket path too long: %s", path);
-    strcpy(sa.sun_path, path);
-
-    c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (c->sock < 0)
-        return fail_detail(RS_ECONNECT, "socket(): %s", strerror(errno));
-    /* registration is a short exchange; never hang forever on a stuck sidecar */
-    struct timeval tv = { .tv_sec = 5 };
-    setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(c->sock, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        snprintf(last_error, sizeof last_error,
-                 "cannot connect to %s: %s (is ringsided running? set RINGSIDE_SOCKET)",
-                 path, strerror(errno));
-        return RS_ECONNECT;
-    }
-    rs__hello h = { .magic = RS__HELLO_MAGIC, .version = RS__PROTO_VERSION };
-    snprintf(h.name, sizeof h.name, "pid-%ld", (long)getpid());
-    if (send(c->sock, &h, sizeof h, MSG_NOSIGNAL) != (ssize_t)sizeof h)
-        return fail_detail(RS_ECONNECT, "registration send failed: %s", strerror(errno));
-
     rs__welcome w;
-    int fds[3] = { -1, -1, -1 };
-    int nfds = recv_welcome(c->sock, &w, fds);
-    if (nfds < 0)
-        return fail_detail(RS_EPROTO, "%s", "no valid welcome from the sidecar (version mismatch or timeout)");
-    if (w.status != 0 || nfds != 3) {
-        for (int i = 0; i < nfds; i++)
-            close(fds[i]);
-        w.message[sizeof w.message - 1] = 0;
-        snprintf(last_error, sizeof last_error, "sidecar refused registration: %s", w.message);
-        return w.status < 0 ? w.status : RS_EPROTO;
+    int fds[3];
+    c->sock = rs__channel_register(path, &w, fds, last_error, sizeof last_error);
+    if (c->sock < 0) {
+        int err = c->sock;
+        c->sock = -1;
+        return err;
     }
     c->sq_efd = fds[1];
     c->cq_efd = fds[2];

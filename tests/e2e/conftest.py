@@ -1,0 +1,127 @@
+"""Fixtures for the end-to-end tests: real processes, started and stopped by PID.
+
+Binaries come from the environment meson sets (RINGSIDED, E2E_CLIENT,
+RINGSIDE_MOCK_UPSTREAM, RINGSIDE_CALL), or from ./build when run by hand.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("RINGSIDE_BUILD", os.path.join(ROOT, "build"))
+
+
+def binary(env, rel):
+    path = os.environ.get(env, os.path.join(BUILD, rel))
+    assert os.access(path, os.X_OK), f"{path} is not built (set {env} or build into {BUILD})"
+    return path
+
+
+RINGSIDED = binary("RINGSIDED", "sidecar/ringsided")
+E2E_CLIENT = binary("E2E_CLIENT", "tests/e2e/e2e_client")
+MOCK = binary("RINGSIDE_MOCK_UPSTREAM", "bench/mockup/ringside-mock-upstream")
+RINGSIDE_CALL = binary("RINGSIDE_CALL", "sidecar/ringside-call")
+
+
+class Mock:
+    def __init__(self):
+        self.proc = subprocess.Popen([MOCK, "--port", "0"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        assert m, f"mock upstream said {line!r}"
+        self.port = int(m.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Sidecar:
+    """A ringsided process on a private socket, its log kept in a file."""
+
+    def __init__(self, upstream, *extra, env=None):
+        self.dir = tempfile.mkdtemp(prefix="rs-e2e-")
+        self.sock = os.path.join(self.dir, "rs.sock")
+        self.log_path = os.path.join(self.dir, "ringsided.log")
+        self.log = open(self.log_path, "w")
+        e = dict(os.environ)
+        e.pop("DEEPSEEK_API_KEY", None)
+        e.update(env or {})
+        self.proc = subprocess.Popen([RINGSIDED, "--socket", self.sock, "--upstream", upstream, *extra],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        deadline = time.monotonic() + 20
+        while True:
+            assert self.proc.poll() is None, f"ringsided exited: {self.read_log()}"
+            if os.path.exists(self.sock):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                try:
+                    s.connect(self.sock)
+                    break
+                except OSError:
+                    pass
+                finally:
+                    s.close()
+            assert time.monotonic() < deadline, "ringsided did not start listening"
+            time.sleep(0.02)
+
+    def read_log(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def fd_count(self):
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    def region_maps(self):
+        with open(f"/proc/{self.proc.pid}/maps") as f:
+            return sum(1 for line in f if "ringside-client" in line)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def run_client(sidecar, *args, timeout=300, check=True):
+    """Run e2e_client in a mode; return (returncode, last JSON line, stderr)."""
+    p = subprocess.run([E2E_CLIENT, args[0], sidecar.sock, *map(str, args[1:])],
+                       capture_output=True, text=True, timeout=timeout)
+    out = p.stdout.strip().splitlines()
+    if check:
+        assert p.returncode == 0, f"e2e_client {args} failed: {p.stdout}\n{p.stderr}\nsidecar log:\n{sidecar.read_log()[-3000:]}"
+    return p.returncode, (out[-1] if out else ""), p.stderr
+
+
+@pytest.fixture
+def mock():
+    m = Mock()
+    yield m
+    m.stop()
+
+
+@pytest.fixture
+def sidecar(mock):
+    s = Sidecar(mock.url)
+    yield s
+    s.stop()

@@ -1,0 +1,433 @@
+/*
+ * e2e_client.c — the C client side of the end-to-end tests. pytest
+ * (test_e2e.py) starts the real sidecar and the real mock upstream, then
+ * runs this program in one of the modes below and checks what it prints
+ * (one JSON line) and its exit status. Each mode checks its own results
+ * and exits non-zero with a reason on stderr when anything is wrong.
+ *
+ *   load SOCK THREADS PER_THREAD ROUTE   pipelined requests from threads;
+ *                                        every ticket completes exactly once
+ *                                        with the body that belongs to it
+ *   big SOCK BYTES ROUTE PATH            one request with a BYTES body,
+ *                                        echoed back byte for byte
+ *   hold SOCK N DELAY_MS                 N slow requests, then block (to be
+ *                                        SIGKILLed mid-flight)
+ *   drain SOCK N DELAY_MS                N slow requests; print how each
+ *                                        ended (the test SIGTERMs the sidecar)
+ *   gone SOCK DELAY_MS                   one slow request; the sidecar is
+ *                                        killed meanwhile: expect RS_EGONE
+ *   scribble SOCK frames|sqdata|all SEED hostile client: registers by hand
+ *                                        and writes garbage into its region
+ */
+#include "channel.h"
+#include "record.h"
+#include "ring.h"
+#include "ringpack.h"
+#include "ringside.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *sock_path;
+
+#define DIE(...) do { fprintf(stderr, "e2e_client: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+
+static rs_client *connect_or_die(void)
+{
+    rs_client *c;
+    int err = rs_connect(sock_path, &c);
+    if (err < 0)
+        DIE("rs_connect: %s: %s", rs_errname(err), rs_last_error());
+    return c;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ------------------------------------------------------------------ load */
+
+struct load_arg {
+    rs_client *c;
+    int thread, n;
+    const char *route;
+    atomic_int *failures;
+};
+
+#define WINDOW 32
+
+static void *load_thread(void *p)
+{
+    struct load_arg *a = p;
+    rs_ticket win[WINDOW];
+    char ids[WINDOW][48], bodies[WINDOW][160];
+    int head = 0, inflight = 0, sent = 0, done = 0;
+
+    while (done < a->n) {
+        while (sent < a->n && inflight < WINDOW) {
+            int slot = (head + inflight) % WINDOW;
+            snprintf(ids[slot], sizeof ids[slot], "t%d-r%d", a->thread, sent);
+            snprintf(bodies[slot], sizeof bodies[slot],
+                     "{\"model\":\"deepseek-chat\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+                     ids[slot]);
+            rs_header h = { "x-request-id", ids[slot] };
+            rs_request rq = RS_REQUEST_INIT;
+            rq.path = "/chat/completions";
+            rq.route = a->route;
+            rq.headers = &h;
+            rq.nheaders = 1;
+            rq.body = bodies[slot];
+            rq.body_len = strlen(bodies[slot]);
+            rq.timeout_ms = 60000;
+            int err = rs_submit(a->c, &rq, &win[slot]);
+            if (err == RS_EAGAIN || err == RS_ETOOMANY)
+                break;   /* ring full: wait for a completion first */
+            if (err < 0) {
+                fprintf(stderr, "submit %s: %s\n", ids[slot], rs_errname(err));
+                atomic_fetch_add(a->failures, 1);
+                return NULL;
+            }
+            inflight++;
+            sent++;
+        }
+        if (!inflight)
+            continue;
+        rs_response *r;
+        int err = rs_wait(a->c, win[head], 60000, &r);
+        if (err < 0) {
+            fprintf(stderr, "wait %s: %s\n", ids[head], rs_errname(err));
+            atomic_fetch_add(a->failures, 1);
+            return NULL;
+        }
+        /* the response must be this request's: echo returns our body, the
+         * mock quotes our x-request-id */
+        bool ok = r->error == RS_OK && r->status == 200 && r->ticket == win[head] &&
+                  strstr((const char *)r->body, ids[head]) != NULL;
+        if (!ok) {
+            fprintf(stderr, "bad response for %s: %s status %d msg '%s' body '%.200s'\n", ids[head],
+                    rs_errname(r->error), r->status, r->error_msg, (const char *)r->body);
+            atomic_fetch_add(a->failures, 1);
+        }
+        /* a second wait on a consumed ticket must not return it again */
+        rs_response *again;
+        if (rs_wait(a->c, win[head], 0, &again) != RS_ENOENT) {
+            fprintf(stderr, "ticket of %s completed twice\n", ids[head]);
+            atomic_fetch_add(a->failures, 1);
+        }
+        rs_response_free(r);
+        head = (head + 1) % WINDOW;
+        inflight--;
+        done++;
+    }
+    return NULL;
+}
+
+static int mode_load(int threads, int per, const char *route)
+{
+    rs_client *c = connect_or_die();
+    pthread_t th[64];
+    struct load_arg args[64];
+    atomic_int failures = 0;
+    if (threads < 1 || threads > 64)
+        DIE("threads must be 1..64");
+    uint64_t t0 = now_ms();
+    for (int i = 0; i < threads; i++) {
+        args[i] = (struct load_arg){ c, i, per, route[0] ? route : NULL, &failures };
+        pthread_create(&th[i], NULL, load_thread, &args[i]);
+    }
+    for (int i = 0; i < threads; i++)
+        pthread_join(th[i], NULL);
+    uint64_t ms = now_ms() - t0;
+    rs_client_stats st;
+    rs_client_get_stats(c, &st);
+    rs_close(c);
+    printf("{\"mode\":\"load\",\"requests\":%d,\"failures\":%d,\"submitted\":%llu,\"completed\":%llu,"
+           "\"orphans\":%llu,\"ring_full\":%llu,\"ms\":%llu}\n",
+           threads * per, atomic_load(&failures), (unsigned long long)st.submitted,
+           (unsigned long long)st.completed, (unsigned long long)st.orphans,
+           (unsigned long long)st.ring_full, (unsigned long long)ms);
+    bool exact = st.submitted == (uint64_t)(threads * per) && st.completed == st.submitted && st.orphans == 0;
+    return atomic_load(&failures) == 0 && exact ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------- big */
+
+static int mode_big(size_t bytes, const char *route, const char *path)
+{
+    rs_client *c = connect_or_die();
+    uint8_t *body = malloc(bytes);
+    if (!body)
+        DIE("out of memory");
+    /* every byte value, in a pattern that exposes shifted or repeated chunks */
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < bytes; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        body[i] = (uint8_t)x;
+    }
+    rs_request rq = RS_REQUEST_INIT;
+    rs_header h = { "content-type", "application/octet-stream" };
+    rq.path = path;
+    rq.route = route[0] ? route : NULL;
+    rq.body = body;
+    rq.body_len = bytes;
+    rq.headers = &h;
+    rq.nheaders = 1;
+    rq.timeout_ms = 60000;
+    rs_response *r;
+    int err = rs_call(c, &rq, 60000, &r);
+    if (err < 0)
+        DIE("rs_call: %s", rs_errname(err));
+    bool same = r->error == RS_OK && r->body_len == bytes && memcmp(r->body, body, bytes) == 0;
+    printf("{\"mode\":\"big\",\"sent\":%zu,\"received\":%zu,\"error\":\"%s\",\"status\":%d,\"identical\":%s}\n",
+           bytes, r->body_len, rs_errname(r->error), r->status, same ? "true" : "false");
+    rs_response_free(r);
+    rs_close(c);
+    free(body);
+    return same ? 0 : 1;
+}
+
+/* ----------------------------------------------------------- hold, drain */
+
+static int submit_slow(rs_client *c, int n, int delay_ms, rs_ticket *t)
+{
+    char delay[16];
+    snprintf(delay, sizeof delay, "%d", delay_ms);
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "slow-%d", i);
+        rs_header h[2] = { { "x-mock-delay-ms", delay }, { "x-request-id", id } };
+        rs_request rq = RS_REQUEST_INIT;
+        rq.path = "/chat/completions";
+        rq.headers = h;
+        rq.nheaders = 2;
+        rq.body = "{\"model\":\"deepseek-chat\"}";
+        rq.body_len = strlen(rq.body);
+        rq.timeout_ms = 120000;
+        int err = rs_submit(c, &rq, &t[i]);
+        if (err < 0)
+            DIE("submit: %s", rs_errname(err));
+    }
+    return 0;
+}
+
+static _Noreturn void mode_hold(int n, int delay_ms)
+{
+    rs_client *c = connect_or_die();
+    rs_ticket *t = calloc((size_t)n, sizeof *t);
+    submit_slow(c, n, delay_ms, t);
+    printf("submitted %d\n", n);
+    fflush(stdout);
+    for (;;)
+        pause();   /* SIGKILLed by the test */
+}
+
+static int mode_drain(int n, int delay_ms)
+{
+    rs_client *c = connect_or_die();
+    rs_ticket *t = calloc((size_t)n, sizeof *t);
+    submit_slow(c, n, delay_ms, t);
+    printf("submitted %d\n", n);
+    fflush(stdout);
+    int counts[32] = { 0 }, other = 0, wait_fail = 0;
+    for (int i = 0; i < n; i++) {
+        rs_response *r;
+        int err = rs_wait(c, t[i], 60000, &r);
+        if (err < 0) {
+            fprintf(stderr, "wait: %s\n", rs_errname(err));
+            wait_fail++;
+            continue;
+        }
+        if (-r->error >= 0 && -r->error < 32)
+            counts[-r->error]++;
+        else
+            other++;
+        rs_response_free(r);
+    }
+    printf("{\"mode\":\"drain\",\"ok\":%d,\"shutdown\":%d,\"other\":%d,\"wait_failures\":%d}\n",
+           counts[0], counts[-RS_ESHUTDOWN], n - counts[0] - counts[-RS_ESHUTDOWN] - wait_fail,
+           wait_fail);
+    (void)other;
+    rs_close(c);
+    return 0;
+}
+
+static int mode_gone(int delay_ms)
+{
+    rs_client *c = connect_or_die();
+    rs_ticket t;
+    submit_slow(c, 1, delay_ms, &t);
+    printf("submitted 1\n");
+    fflush(stdout);
+    uint64_t t0 = now_ms();
+    rs_response *r;
+    int err = rs_wait(c, t, 60000, &r);
+    uint64_t waited = now_ms() - t0;
+    printf("{\"mode\":\"gone\",\"wait\":\"%s\",\"waited_ms\":%llu}\n", rs_errname(err),
+           (unsigned long long)waited);
+    int err2 = rs_submit(c, &(rs_request){ .path = "/x", .priority = 1 }, &t);
+    rs_close(c);
+    return err == RS_EGONE && err2 == RS_EGONE ? 0 : 1;
+}
+
+/* -------------------------------------------------------------- scribble */
+
+static uint64_t rng;
+static uint8_t rnd8(void)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint8_t)(rng >> 56);
+}
+
+/* Read every completion in the raw completion ring for up to ms. */
+static int read_completions(rs__ring *cq, uint64_t *pos, int *bad, int *corrupt, int *other, int ms)
+{
+    rs__decoder dec;
+    rs__decoder_init(&dec);
+    uint8_t *buf = malloc(RS__MAX_RECORD);
+    int n = 0;
+    uint64_t end = now_ms() + (uint64_t)ms;
+    while (now_ms() < end) {
+        uint32_t len;
+        int rc = rs__ring_peek(cq, *pos, RS__MAX_RECORD, &len);
+        if (rc <= 0) {
+            if (rc < 0)
+                break;
+            usleep(1000);
+            continue;
+        }
+        rs__ring_copy_out(cq, *pos + RS__FRAME_BYTES, buf, len);
+        uint64_t next = *pos + rs__rec_span(len);
+        rs__ring_release(cq, *pos, next);
+        *pos = next;
+        rs__rec rec;
+        uint64_t id;
+        const char *why;
+        if (rs__rec_decode(&dec, buf, len, &rec, &id, &why) < 0 || rec.kind != RS__KIND_COMPLETION) {
+            (*other)++;
+            continue;
+        }
+        n++;
+        if (rec.u.comp.error == RS_EBADREQ)
+            (*bad)++;
+        else if (rec.u.comp.error == RS_ECORRUPT)
+            (*corrupt)++;
+        else
+            (*other)++;
+    }
+    free(buf);
+    rs__decoder_destroy(&dec);
+    return n;
+}
+
+static bool hung_up(int sock, int ms)
+{
+    struct pollfd pf = { sock, POLLIN, 0 };
+    if (poll(&pf, 1, ms) <= 0)
+        return false;
+    char b;
+    return recv(sock, &b, 1, MSG_DONTWAIT) <= 0;
+}
+
+static int mode_scribble(const char *how, uint64_t seed)
+{
+    rs__welcome w;
+    int fds[3];
+    char err[256];
+    int sock = rs__channel_register(sock_path, &w, fds, err, sizeof err);
+    if (sock < 0)
+        DIE("register: %s", err);
+    uint8_t *base = mmap(NULL, w.layout.size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+    if (base == MAP_FAILED)
+        DIE("mmap: %s", strerror(errno));
+    /* the region is sealed: this client cannot shrink it under the sidecar */
+    if (ftruncate(fds[0], 4096) == 0)
+        DIE("ftruncate shrink of the region succeeded: it should be sealed");
+    rs__ring sq, cq;
+    rs__ring_init(&sq, base + w.layout.sq_hdr_off, base + w.layout.sq_data_off, w.layout.sq_cap);
+    rs__ring_init(&cq, base + w.layout.cq_hdr_off, base + w.layout.cq_data_off, w.layout.cq_cap);
+    rng = seed;
+    uint64_t one = 1, cq_pos = 0;
+    int bad = 0, corrupt = 0, other = 0, frames = 0;
+
+    if (strcmp(how, "frames") == 0) {
+        /* valid framing, garbage payloads: each one gets its own error */
+        uint64_t pos = 0;
+        for (frames = 0; frames < 200; frames++) {
+            uint8_t payload[256];
+            uint32_t len = 1 + rnd8();
+            for (uint32_t i = 0; i < len; i++)
+                payload[i] = rnd8();
+            if (frames % 3 == 0)
+                payload[0] = 0x9d;   /* fixarray(13): looks like a request head */
+            if (rs__ring_reserve_mp(&sq, rs__rec_span(len), &pos) < 0)
+                DIE("ring full");
+            rs__ring_copy_in(&sq, pos + RS__FRAME_BYTES, payload, len);
+            rs__ring_commit(&sq, pos, len);
+        }
+    } else if (strcmp(how, "sqdata") == 0) {
+        for (uint64_t i = 0; i < w.layout.sq_cap; i++)
+            sq.data[i] = rnd8();
+    } else if (strcmp(how, "all") == 0) {
+        for (uint64_t i = 0; i < w.layout.size; i++)
+            base[i] = rnd8();
+    } else {
+        DIE("scribble mode must be frames, sqdata or all");
+    }
+    if (write(fds[1], &one, sizeof one) < 0)
+        DIE("doorbell: %s", strerror(errno));
+
+    int got = 0;
+    bool hup = false;
+    if (strcmp(how, "frames") == 0) {
+        got = read_completions(&cq, &cq_pos, &bad, &corrupt, &other, 5000);
+        hup = hung_up(sock, 0);
+    } else if (strcmp(how, "sqdata") == 0) {
+        got = read_completions(&cq, &cq_pos, &bad, &corrupt, &other, 1000);
+        hup = hung_up(sock, 5000);
+    } else {
+        hup = hung_up(sock, 5000);
+    }
+    printf("{\"mode\":\"scribble\",\"how\":\"%s\",\"frames\":%d,\"completions\":%d,\"badreq\":%d,"
+           "\"corrupt\":%d,\"other\":%d,\"hung_up\":%s}\n",
+           how, frames, got, bad, corrupt, other, hup ? "true" : "false");
+    if (strcmp(how, "frames") == 0)
+        return got == frames && bad == frames && !hup ? 0 : 1;
+    if (strcmp(how, "sqdata") == 0)
+        return corrupt == 1 && hup ? 0 : 1;
+    return hup ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3)
+        DIE("usage: e2e_client MODE SOCK ... (see the file header)");
+    const char *mode = argv[1];
+    sock_path = argv[2];
+    if (strcmp(mode, "load") == 0 && argc == 6)
+        return mode_load(atoi(argv[3]), atoi(argv[4]), argv[5]);
+    if (strcmp(mode, "big") == 0 && argc == 6)
+        return mode_big(strtoull(argv[3], NULL, 10), argv[4], argv[5]);
+    if (strcmp(mode, "hold") == 0 && argc == 5)
+        mode_hold(atoi(argv[3]), atoi(argv[4]));
+    if (strcmp(mode, "drain") == 0 && argc == 5)
+        return mode_drain(atoi(argv[3]), atoi(argv[4]));
+    if (strcmp(mode, "gone") == 0 && argc == 4)
+        return mode_gone(atoi(argv[3]));
+    if (strcmp(mode, "scribble") == 0 && argc == 5)
+        return mode_scribble(argv[3], strtoull(argv[4], NULL, 10));
+    DIE("bad arguments for mode %s", mode);
+}

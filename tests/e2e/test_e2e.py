@@ -1,0 +1,206 @@
+"""End-to-end: the real sidecar, the real mock upstream, real C clients."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+from conftest import E2E_CLIENT, RINGSIDE_CALL, Sidecar, run_client
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_ten_thousand_requests_from_four_threads_complete_exactly_once(sidecar):
+    rc, line, _ = run_client(sidecar, "load", 4, 2500, "")
+    res = json.loads(line)
+    assert res["requests"] == 10000
+    assert res["failures"] == 0
+    assert res["submitted"] == res["completed"] == 10000
+    assert res["orphans"] == 0
+    assert sidecar.alive()
+
+
+def test_echo_route_answers_without_upstream(sidecar):
+    rc, line, _ = run_client(sidecar, "load", 2, 500, "echo")
+    assert json.loads(line)["completed"] == 1000
+
+
+def test_four_mib_body_round_trips_through_upstream(sidecar):
+    rc, line, _ = run_client(sidecar, "big", 4 << 20, "", "/echo")
+    res = json.loads(line)
+    assert res["identical"] is True and res["received"] == 4 << 20
+
+
+def test_four_mib_body_round_trips_on_echo_route(sidecar):
+    rc, line, _ = run_client(sidecar, "big", 4 << 20, "echo", "/x")
+    assert json.loads(line)["identical"] is True
+
+
+def test_body_larger_than_ring_is_refused_at_submit(mock):
+    s = Sidecar(mock.url, "--ring-bytes", "1048576")
+    try:
+        rc, line, err = run_client(s, "big", 2 << 20, "echo", "/x", check=False)
+        assert rc != 0 and "RS_E2BIG" in err
+        # and the sidecar still serves
+        run_client(s, "big", 512 << 10, "echo", "/x")
+    finally:
+        s.stop()
+
+
+def test_sigkilled_client_is_reclaimed_and_does_not_disturb_others(sidecar):
+    base_fds, base_maps = sidecar.fd_count(), sidecar.region_maps()
+    holder = subprocess.Popen([E2E_CLIENT, "hold", sidecar.sock, "50", "20000"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().startswith("submitted 50")
+        wait_for(lambda: sidecar.region_maps() > base_maps, 5, "the holder's region")
+        other = subprocess.Popen([E2E_CLIENT, "load", sidecar.sock, "2", "1000", ""],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.05)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(10)
+        out, err = other.communicate(timeout=120)
+        assert other.returncode == 0, err
+        assert json.loads(out.strip().splitlines()[-1])["completed"] == 2000
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    wait_for(lambda: f"(pid {holder.pid}) closed: client hung up; 50 in-flight requests cancelled"
+             in sidecar.read_log(), 10, "the sidecar to reclaim the killed client")
+    # region unmapped, fds closed (allowing the upstream connection pool to differ)
+    wait_for(lambda: sidecar.region_maps() == base_maps, 5, "the region to be unmapped")
+    assert sidecar.fd_count() <= base_fds + 8
+    assert sidecar.alive()
+
+
+def test_garbage_payloads_get_error_completions_and_others_keep_working(sidecar):
+    rc, line, _ = run_client(sidecar, "scribble", "frames", 1)
+    res = json.loads(line)
+    assert res["badreq"] == res["frames"] == 200 and res["hung_up"] is False
+    run_client(sidecar, "load", 2, 200, "")
+    assert sidecar.alive()
+
+
+def test_random_bytes_over_submission_ring_give_corrupt_error_then_disconnect(sidecar):
+    for seed in range(1, 6):
+        rc, line, _ = run_client(sidecar, "scribble", "sqdata", seed)
+        res = json.loads(line)
+        assert res["corrupt"] == 1 and res["hung_up"] is True
+    run_client(sidecar, "load", 2, 200, "")
+    assert sidecar.alive()
+
+
+def test_random_bytes_over_whole_region_never_hurt_the_sidecar(sidecar):
+    # a well-behaved neighbour runs throughout
+    other = subprocess.Popen([E2E_CLIENT, "load", sidecar.sock, "2", "2000", ""],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for seed in range(1, 11):
+        run_client(sidecar, "scribble", "all", seed)
+    out, err = other.communicate(timeout=120)
+    assert other.returncode == 0, err
+    assert sidecar.alive()
+    assert "corrupt" in sidecar.read_log()
+
+
+def test_sigterm_drains_in_flight_then_exits(mock):
+    s = Sidecar(mock.url, "--grace-ms", "3000")
+    try:
+        quick = subprocess.Popen([E2E_CLIENT, "drain", s.sock, "20", "500"],
+                                 stdout=subprocess.PIPE, text=True)
+        slow = subprocess.Popen([E2E_CLIENT, "drain", s.sock, "20", "30000"],
+                                stdout=subprocess.PIPE, text=True)
+        assert quick.stdout.readline().startswith("submitted")
+        assert slow.stdout.readline().startswith("submitted")
+        t0 = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        q = json.loads(quick.communicate(timeout=60)[0].strip().splitlines()[-1])
+        w = json.loads(slow.communicate(timeout=60)[0].strip().splitlines()[-1])
+        assert s.proc.wait(30) == 0
+        took = time.monotonic() - t0
+        # quick ones finish inside the grace period; slow ones are told why
+        assert q == {"mode": "drain", "ok": 20, "shutdown": 0, "other": 0, "wait_failures": 0}
+        assert w == {"mode": "drain", "ok": 0, "shutdown": 20, "other": 0, "wait_failures": 0}
+        assert 2.5 < took < 20, took
+        log = s.read_log()
+        assert "draining" in log and "answered with RS_ESHUTDOWN" in log
+        assert not os.path.exists(s.sock), "socket file removed on shutdown"
+    finally:
+        s.stop()
+
+
+def test_sidecar_death_wakes_waiters_with_gone_and_reconnect_works(mock):
+    s = Sidecar(mock.url)
+    waiter = subprocess.Popen([E2E_CLIENT, "gone", s.sock, "30000"], stdout=subprocess.PIPE, text=True)
+    assert waiter.stdout.readline().startswith("submitted")
+    s.proc.send_signal(signal.SIGKILL)
+    s.proc.wait()
+    out = waiter.communicate(timeout=30)[0].strip().splitlines()[-1]
+    assert waiter.returncode == 0, out
+    assert json.loads(out)["waited_ms"] < 10000
+    s.stop()
+    # a new sidecar on the same socket path: connect works again
+    s2 = Sidecar(mock.url)
+    try:
+        p = subprocess.run([RINGSIDE_CALL, "--socket", s2.sock, "--route", "echo", "--data", "back"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0 and p.stdout.strip() == "back"
+    finally:
+        s2.stop()
+
+
+def test_api_key_is_injected_and_client_authorization_dropped(mock):
+    s = Sidecar(mock.url, env={"DEEPSEEK_API_KEY": "sk-test-123"})
+    try:
+        p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, "--header", "x-mock-echo-headers: 1",
+                            "--header", "Authorization: Bearer stolen"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        hdrs = json.loads(p.stdout)["request_headers"]
+        assert hdrs["authorization"] == "Bearer sk-test-123"
+        assert "sk-test-123" not in s.read_log()
+    finally:
+        s.stop()
+
+
+def test_upstream_errors_are_typed(sidecar):
+    p = subprocess.run([RINGSIDE_CALL, "--socket", sidecar.sock, "-v", "--header", "x-mock-status: 503"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "RS_EUPSTREAM" in p.stderr and "status 503" in p.stderr
+    p = subprocess.run([RINGSIDE_CALL, "--socket", sidecar.sock, "--route", "nope"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "RS_ENOROUTE" in p.stderr
+    p = subprocess.run([RINGSIDE_CALL, "--socket", sidecar.sock, "--header", "x-mock-reset-after: 10"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "RS_ECONNUP" in p.stderr
+
+
+def test_connection_reuse_to_upstream(sidecar, mock):
+    run_client(sidecar, "load", 1, 300, "")
+    import urllib.request
+    stats = json.loads(urllib.request.urlopen(f"{mock.url}/stats", timeout=10).read())
+    assert stats["requests"] >= 300
+    assert stats["connections"] <= 4, stats
+
+
+def test_unlisted_uid_is_refused_with_a_reason(mock):
+    if os.geteuid() != 0:
+        return  # needs root to switch uid; CI runs as root
+    s = Sidecar(mock.url)
+    try:
+        os.chmod(s.dir, 0o777)
+        os.chmod(s.sock, 0o777)
+        p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, "--route", "echo"],
+                           capture_output=True, text=True, timeout=30,
+                           preexec_fn=lambda: os.setuid(65534))
+        assert p.returncode == 1
+        assert "uid 65534 may not register" in p.stderr and "--allow-uid 65534" in p.stderr
+    finally:
+        s.stop()
