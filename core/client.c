@@ -71,6 +71,7 @@ struct rs_client {
     uint32_t nwaiters;
     uint32_t done_head, done_tail;   /* finished, unclaimed tickets, FIFO */
     _Atomic int dead;                /* 0, or why the channel is unusable */
+    bool dead_drained;               /* and the ring was emptied after that */
 
     /* reaper-only state: */
     uint64_t cq_pos;
@@ -561,8 +562,9 @@ static bool cq_has_record(rs_client *c)
 }
 
 /* Reaper with nothing to reap: spin a little, then sleep until the
- * completion doorbell, a sidecar hang-up, or the deadline. */
-static void reaper_idle(rs_client *c, uint64_t deadline)
+ * completion doorbell, a sidecar hang-up, or the deadline. Returns true
+ * when the sidecar hung up. */
+static bool reaper_idle(rs_client *c, uint64_t deadline)
 {
     uint64_t t0 = now_ns();
     uint64_t spin_end = t0 + c->spin_ns;
@@ -570,15 +572,16 @@ static void reaper_idle(rs_client *c, uint64_t deadline)
         spin_end = deadline;
     for (unsigned i = 0;; i++) {
         if (cq_has_record(c))
-            return;
+            return false;
         if ((i & 63) == 0 && now_ns() >= spin_end)
             break;
         cpu_relax();
     }
     uint64_t now = now_ns();
     if (now >= deadline)
-        return;
+        return false;
 
+    bool hup = false;
     rs__ring_arm(&c->cq, RS__RING_NEED_WAKEUP);
     if (!cq_has_record(c)) {
         struct pollfd pf[2] = { { c->cq_efd, POLLIN, 0 }, { c->sock, POLLIN, 0 } };
@@ -597,10 +600,11 @@ static void reaper_idle(rs_client *c, uint64_t deadline)
                     mark_dead(c, RS_EGONE);
             }
             if (pf[1].revents && sidecar_gone(c))
-                mark_dead(c, RS_EGONE);
+                hup = true;
         }
     }
     rs__ring_disarm(&c->cq, RS__RING_NEED_WAKEUP);
+    return hup;
 }
 
 /* One step of waiting, mu held on entry and exit: become the reaper if
@@ -610,11 +614,23 @@ static void wait_step(rs_client *c, uint64_t deadline)
     if (!c->reaper_active) {
         c->reaper_active = true;
         pthread_mutex_unlock(&c->mu);
+        bool hup = false;
         if (reap(c) == 0 && !atomic_load(&c->dead)) {
-            reaper_idle(c, deadline);
+            hup = reaper_idle(c, deadline);
             reap(c);
         }
+        /* A sidecar writes its last completions before it goes away: hand
+         * out everything still in the ring before declaring it gone. */
+        bool drained = hup || atomic_load(&c->dead);
+        if (drained) {
+            while (reap(c) > 0)
+                ;
+            if (hup)
+                mark_dead(c, RS_EGONE);
+        }
         pthread_mutex_lock(&c->mu);
+        if (drained)
+            c->dead_drained = true;
         c->reaper_active = false;
         if (c->nwaiters)   /* someone must take over the reaping */
             pthread_cond_broadcast(&c->cv);
@@ -669,7 +685,7 @@ int rs_wait(rs_client *c, rs_ticket t, int timeout_ms, rs_response **out)
             err = 0;
             break;
         }
-        if ((err = atomic_load(&c->dead)) != 0)
+        if (c->dead_drained && (err = atomic_load(&c->dead)) != 0)
             break;
         if (!first && now_ns() >= deadline) {
             s->waited = false;
@@ -698,7 +714,7 @@ int rs_poll(rs_client *c, rs_response **out, int max, int timeout_ms)
         }
         if (n)
             break;
-        if ((n = atomic_load(&c->dead)) != 0)
+        if (c->dead_drained && (n = atomic_load(&c->dead)) != 0)
             break;
         if (!first && now_ns() >= deadline)
             break;

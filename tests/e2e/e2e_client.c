@@ -18,6 +18,14 @@
  *                                        killed meanwhile: expect RS_EGONE
  *   scribble SOCK frames|sqdata|all SEED hostile client: registers by hand
  *                                        and writes garbage into its region
+ *   pollmany SOCK N                      N echo requests collected with
+ *                                        rs_poll, each exactly once
+ *   fill SOCK                            connect, print "ready", wait for
+ *                                        "fill" (the test has SIGSTOPped the
+ *                                        sidecar), submit until the ring is
+ *                                        full, print the count, wait for
+ *                                        "go", check every accepted request
+ *                                        completes
  */
 #include "channel.h"
 #include "record.h"
@@ -411,6 +419,106 @@ static int mode_scribble(const char *how, uint64_t seed)
     return hup ? 0 : 1;
 }
 
+/* -------------------------------------------------------- poll, fill */
+
+static int mode_pollmany(int n)
+{
+    rs_client *c = connect_or_die();
+    char *seen = calloc((size_t)n, 1);
+    rs_ticket *t = calloc((size_t)n, sizeof *t);
+    char body[32];
+    int dup = 0, wrong = 0, got = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(body, sizeof body, "%d", i);
+        rs_request rq = RS_REQUEST_INIT;
+        rq.path = "/p";
+        rq.route = "echo";
+        rq.body = body;
+        rq.body_len = strlen(body);
+        int err;
+        while ((err = rs_submit(c, &rq, &t[i])) == RS_EAGAIN || err == RS_ETOOMANY) {
+            rs_response *r;
+            if (rs_poll(c, &r, 1, 1000) == 1) {   /* make room, and count it */
+                int k = atoi((const char *)r->body);
+                if (k < 0 || k >= n || t[k] != r->ticket) wrong++;
+                else if (seen[k]++) dup++;
+                got++;
+                rs_response_free(r);
+            }
+        }
+        if (err < 0)
+            DIE("submit: %s", rs_errname(err));
+    }
+    while (got < n) {
+        rs_response *rs[64];
+        int k = rs_poll(c, rs, 64, 10000);
+        if (k <= 0)
+            DIE("rs_poll returned %d after %d of %d", k, got, n);
+        for (int j = 0; j < k; j++) {
+            int idx = atoi((const char *)rs[j]->body);
+            if (idx < 0 || idx >= n || t[idx] != rs[j]->ticket) wrong++;
+            else if (seen[idx]++) dup++;
+            rs_response_free(rs[j]);
+        }
+        got += k;
+    }
+    rs_response *extra;
+    int more = rs_poll(c, &extra, 1, 200);
+    printf("{\"mode\":\"pollmany\",\"collected\":%d,\"duplicates\":%d,\"wrong\":%d,\"extra\":%d}\n",
+           got, dup, wrong, more);
+    rs_close(c);
+    return got == n && !dup && !wrong && more == 0 ? 0 : 1;
+}
+
+static int mode_fill(void)
+{
+    rs_client *c = connect_or_die();
+    enum { BODY = 64 * 1024, MAX = 4096 };
+    static char body[BODY];
+    static rs_ticket t[MAX];
+    int n = 0, err = 0;
+    uint64_t slowest_us = 0;
+    char line[16];
+    printf("ready\n");   /* the test stops the sidecar now, then says "fill" */
+    fflush(stdout);
+    if (!fgets(line, sizeof line, stdin))
+        DIE("no fill");
+    while (n < MAX) {
+        snprintf(body, sizeof body, "fill-%d", n);
+        rs_request rq = RS_REQUEST_INIT;
+        rq.path = "/f";
+        rq.route = "echo";
+        rq.body = body;
+        rq.body_len = BODY;
+        uint64_t t0 = now_ms();
+        err = rs_submit(c, &rq, &t[n]);
+        uint64_t took = now_ms() - t0;
+        if (took * 1000 > slowest_us)
+            slowest_us = took * 1000;
+        if (err < 0)
+            break;
+        n++;
+    }
+    printf("full %d %s %llu\n", n, rs_errname(err), (unsigned long long)slowest_us);
+    fflush(stdout);
+    if (!fgets(line, sizeof line, stdin))
+        DIE("no go");
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        rs_response *r;
+        char want[32];
+        snprintf(want, sizeof want, "fill-%d", i);
+        if (rs_wait(c, t[i], 30000, &r) == 0) {
+            if (r->error == RS_OK && r->body_len == BODY && strcmp((const char *)r->body, want) == 0)
+                ok++;
+            rs_response_free(r);
+        }
+    }
+    printf("{\"mode\":\"fill\",\"accepted\":%d,\"completed_ok\":%d}\n", n, ok);
+    rs_close(c);
+    return ok == n && err == RS_EAGAIN ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3)
@@ -429,5 +537,9 @@ int main(int argc, char **argv)
         return mode_gone(atoi(argv[3]));
     if (strcmp(mode, "scribble") == 0 && argc == 5)
         return mode_scribble(argv[3], strtoull(argv[4], NULL, 10));
+    if (strcmp(mode, "pollmany") == 0 && argc == 4)
+        return mode_pollmany(atoi(argv[3]));
+    if (strcmp(mode, "fill") == 0 && argc == 3)
+        return mode_fill();
     DIE("bad arguments for mode %s", mode);
 }

@@ -204,3 +204,48 @@ def test_unlisted_uid_is_refused_with_a_reason(mock):
         assert "uid 65534 may not register" in p.stderr and "--allow-uid 65534" in p.stderr
     finally:
         s.stop()
+
+
+def test_rs_poll_collects_every_ticket_exactly_once(sidecar):
+    rc, line, _ = run_client(sidecar, "pollmany", 20000)
+    assert json.loads(line) == {"mode": "pollmany", "collected": 20000, "duplicates": 0,
+                                "wrong": 0, "extra": 0}
+
+
+def test_full_ring_refuses_at_once_and_loses_nothing(sidecar):
+    # a stopped sidecar drains nothing: the ring fills and submit must say so
+    p = subprocess.Popen([E2E_CLIENT, "fill", sidecar.sock], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    os.kill(sidecar.proc.pid, signal.SIGSTOP)
+    try:
+        p.stdin.write("fill\n")
+        p.stdin.flush()
+        words = p.stdout.readline().split()
+        assert words[0] == "full" and words[2] == "RS_EAGAIN", words
+        accepted = int(words[1])
+        # 8 MiB ring, 64 KiB bodies: about 127 fit; the refusal was immediate
+        assert 100 < accepted < 130, accepted
+        assert int(words[3]) < 1_000_000, "a submit blocked"
+    finally:
+        os.kill(sidecar.proc.pid, signal.SIGCONT)
+    p.stdin.write("go\n")
+    p.stdin.flush()
+    out = p.communicate(timeout=60)[0]
+    assert json.loads(out.strip().splitlines()[-1]) == {"mode": "fill", "accepted": accepted,
+                                                         "completed_ok": accepted}
+
+
+def test_response_larger_than_completion_ring_arrives_whole(mock):
+    # 1 MiB rings; the mock streams ~3 MB which the sidecar must feed through
+    # the completion ring in pieces as the client reads
+    s = Sidecar(mock.url, "--ring-bytes", "1048576")
+    try:
+        p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, "--header", "x-mock-stream: 20000"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert len(p.stdout) > 2 * 1048576
+        assert '"tok0 "' in p.stdout and '"tok19999 "' in p.stdout
+        assert p.stdout.rstrip().endswith("data: [DONE]")
+    finally:
+        s.stop()

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian 12 machine to a running ringside:
+# installs missing packages, builds, starts the bundled mock upstream (unless
+# DEEPSEEK_API_KEY is set: then the real https://api.deepseek.com is used),
+# starts ringsided on its embedded defaults, sends one request through the
+# shared-memory ring and prints the reply. The sidecar then keeps serving in
+# the foreground until Ctrl-C (--once: stop after the demo request).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ONCE=0
+[[ ${1:-} == --once ]] && ONCE=1
+
+if [[ -z ${RINGSIDE_SKIP_INSTALL:-} ]]; then
+  bash deploy/install-deps.sh
+fi
+BUILD=${RINGSIDE_BUILD:-build}
+if [[ ! -f $BUILD/build.ninja ]]; then
+  meson setup "$BUILD" >/dev/null
+fi
+ninja -C "$BUILD" >/dev/null
+
+RUNDIR=$(mktemp -d /tmp/ringside-demo.XXXXXX)
+export RINGSIDE_SOCKET=$RUNDIR/ringside.sock
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$RUNDIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [[ -z ${DEEPSEEK_API_KEY:-} ]]; then
+  echo "demo: no DEEPSEEK_API_KEY: starting the bundled mock upstream on 127.0.0.1:18089"
+  "$BUILD/bench/mockup/ringside-mock-upstream" --port 18089 >"$RUNDIR/mock.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q listening "$RUNDIR/mock.log" && break; sleep 0.05; done
+  grep -q listening "$RUNDIR/mock.log" || { cat "$RUNDIR/mock.log"; exit 1; }
+else
+  echo "demo: DEEPSEEK_API_KEY is set: the sidecar will call https://api.deepseek.com"
+fi
+
+"$BUILD/sidecar/ringsided" &
+pids+=($!)
+for _ in $(seq 200); do [[ -S $RINGSIDE_SOCKET ]] && break; sleep 0.05; done
+
+echo "demo: one chat completion through the ring (ringside-call -v):"
+"$BUILD/sidecar/ringside-call" -v \
+  --data '{"model":"deepseek-chat","messages":[{"role":"user","content":"Say hello to ringside"}]}'
+echo
+if ((ONCE)); then
+  echo "demo: done"
+  exit 0
+fi
+echo "demo: ringsided is serving on $RINGSIDE_SOCKET; try, in another shell:"
+echo "  RINGSIDE_SOCKET=$RINGSIDE_SOCKET $BUILD/sidecar/ringside-call -v"
+echo "demo: Ctrl-C stops it."
+wait "${pids[-1]}"
