@@ -32,17 +32,27 @@ static int pow2_at_least_page(uint64_t v)
     return v >= PAGE && (v & (v - 1)) == 0;
 }
 
+/* off + len <= size, without the sum overflowing */
+static int fits(uint64_t off, uint64_t len, uint64_t size)
+{
+    return off <= size && len <= size - off;
+}
+
 int rs__layout_check(const rs__layout *l, uint64_t size)
 {
-    if (!pow2_at_least_page(l->sq_cap) || !pow2_at_least_page(l->cq_cap))
+    if (!pow2_at_least_page(l->sq_cap) || !pow2_at_least_page(l->cq_cap) || l->size != size)
         return -1;
-    if (l->size != size || l->sq_hdr_off % RS__CACHELINE || l->cq_hdr_off % RS__CACHELINE)
+    if (l->sq_hdr_off % RS__CACHELINE || l->cq_hdr_off % RS__CACHELINE ||
+        l->sq_data_off % PAGE || l->cq_data_off % PAGE)
         return -1;
-    if (l->sq_hdr_off + sizeof(rs__ring_hdr) > PAGE || l->cq_hdr_off + sizeof(rs__ring_hdr) > PAGE)
+    /* both headers in the first page, not overlapping each other */
+    if (!fits(l->sq_hdr_off, sizeof(rs__ring_hdr), PAGE) || !fits(l->cq_hdr_off, sizeof(rs__ring_hdr), PAGE) ||
+        (l->sq_hdr_off < l->cq_hdr_off + sizeof(rs__ring_hdr) && l->cq_hdr_off < l->sq_hdr_off + sizeof(rs__ring_hdr)))
         return -1;
-    if (l->sq_data_off % PAGE || l->cq_data_off % PAGE)
-        return -1;
-    if (l->sq_data_off + l->sq_cap > size || l->cq_data_off + l->cq_cap > size)
+    /* data areas after the header page, inside the mapping, disjoint */
+    if (l->sq_data_off < PAGE || l->cq_data_off < PAGE ||
+        !fits(l->sq_data_off, l->sq_cap, size) || !fits(l->cq_data_off, l->cq_cap, size) ||
+        (l->sq_data_off < l->cq_data_off + l->cq_cap && l->cq_data_off < l->sq_data_off + l->sq_cap))
         return -1;
     return 0;
 }

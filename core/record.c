@@ -255,12 +255,12 @@ int rs__rec_decode(rs__decoder *d, const void *buf, size_t len, rs__rec *out,
     const msgpack_object *f = root.via.array.ptr;
     uint32_t n = root.via.array.size;
     uint64_t version, kind;
-    if (get_u64(&f[0], UINT32_MAX, &version) < 0 || version != RS__REC_VERSION)
-        FAIL("unsupported record version (client and sidecar versions differ)");
     if (get_u64(&f[2], UINT64_MAX, id) < 0) {
         *id = 0;
         FAIL("record id must be an unsigned integer");
     }
+    if (get_u64(&f[0], UINT32_MAX, &version) < 0 || version != RS__REC_VERSION)
+        FAIL("unsupported record version (client and sidecar versions differ)");
     if (get_u64(&f[1], 255, &kind) < 0)
         FAIL("unknown record kind");
     out->kind = (int)kind;

@@ -19,6 +19,8 @@ static inline uint64_t off_of(const rs__ring *r, uint64_t pos)
 
 void rs__ring_copy_in(const rs__ring *r, uint64_t pos, const void *src, size_t len)
 {
+    if (len == 0)   /* src may be NULL for an empty body */
+        return;
     uint64_t off = off_of(r, pos);
     size_t first = len;
     if (first > r->cap - off)
@@ -30,6 +32,8 @@ void rs__ring_copy_in(const rs__ring *r, uint64_t pos, const void *src, size_t l
 
 void rs__ring_copy_out(const rs__ring *r, uint64_t pos, void *dst, size_t len)
 {
+    if (len == 0)
+        return;
     uint64_t off = off_of(r, pos);
     size_t first = len;
     if (first > r->cap - off)
