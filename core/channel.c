@@ -132,12 +132,17 @@ int rs__channel_register(const char *path, rs__welcome *w, int fds[3], char *err
     }
     rs__hello h = { .magic = RS__HELLO_MAGIC, .version = RS__PROTO_VERSION };
     snprintf(h.name, sizeof h.name, "pid-%ld", (long)getpid());
-    if (send(sock, &h, sizeof h, MSG_NOSIGNAL) != (ssize_t)sizeof h) {
-        snprintf(err, errlen, "registration send failed: %s", strerror(errno));
+    /* A sidecar that refuses us (uid not allowed) answers before reading the
+     * hello and hangs up, so a failed send still leaves its reason to read. */
+    int send_errno = 0;
+    if (send(sock, &h, sizeof h, MSG_NOSIGNAL) != (ssize_t)sizeof h)
+        send_errno = errno;
+    int nfds = recv_welcome(sock, w, fds);
+    if (nfds < 0 && send_errno) {
+        snprintf(err, errlen, "registration send failed: %s", strerror(send_errno));
         close(sock);
         return RS_ECONNECT;
     }
-    int nfds = recv_welcome(sock, w, fds);
     if (nfds < 0) {
         snprintf(err, errlen, "no valid welcome from the sidecar at %s (version mismatch or timeout)", path);
         close(sock);

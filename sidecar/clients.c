@@ -257,6 +257,15 @@ static void on_hello(sc_op *op, int res, uint32_t flags)
     } else if (p->hello.version != RS__PROTO_VERSION) {
         d->stats.clients_refused++;
         refuse(p->fd, RS_EPROTO, "%s", "client speaks another protocol version; use a matching libringside");
+    } else if (!uid_allowed(&d->cfg, p->cred.uid)) {
+        /* refused only after the hello is read: closing a socket with unread
+         * data would reset it and the client would never see the reason */
+        char msg[96];
+        snprintf(msg, sizeof msg, "uid %u may not register; start ringsided with --allow-uid %u",
+                 (unsigned)p->cred.uid, (unsigned)p->cred.uid);
+        sc_warn("refused pid %d: %s", (int)p->cred.pid, msg);
+        d->stats.clients_refused++;
+        refuse(p->fd, RS_ECONNECT, "%s", msg);
     } else if (d->state != SC_RUNNING) {
         refuse(p->fd, RS_ESHUTDOWN, "%s", "sidecar is shutting down");
     } else {
@@ -286,17 +295,6 @@ static void on_accept(sc_op *op, int res, uint32_t flags)
     socklen_t len = sizeof p->cred;
     if (!p || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &p->cred, &len) < 0) {
         close(fd);
-        free(p);
-        arm_accept(d);
-        return;
-    }
-    if (!uid_allowed(&d->cfg, p->cred.uid)) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "uid %u may not register; start ringsided with --allow-uid %u",
-                 (unsigned)p->cred.uid, (unsigned)p->cred.uid);
-        sc_warn("refused pid %d: %s", (int)p->cred.pid, msg);
-        d->stats.clients_refused++;
-        refuse(fd, RS_ECONNECT, "%s", msg);
         free(p);
         arm_accept(d);
         return;

@@ -466,6 +466,7 @@ int sc_upstream_init(sc_daemon *d)
     curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
     curl_multi_setopt(up->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 1024L);
     if (d->cfg.api_key) {
         size_t n = strlen(d->cfg.api_key) + 32;
         up->auth = malloc(n);

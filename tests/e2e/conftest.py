@@ -85,8 +85,16 @@ class Sidecar:
     def alive(self):
         return self.proc.poll() is None
 
-    def fd_count(self):
-        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+    def eventfd_count(self):
+        """Each registered client holds two eventfd doorbells in the sidecar."""
+        d = f"/proc/{self.proc.pid}/fd"
+        n = 0
+        for fd in os.listdir(d):
+            try:
+                n += os.readlink(f"{d}/{fd}") == "anon_inode:[eventfd]"
+            except OSError:
+                pass
+        return n
 
     def region_maps(self):
         with open(f"/proc/{self.proc.pid}/maps") as f:

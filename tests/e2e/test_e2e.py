@@ -5,6 +5,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import E2E_CLIENT, RINGSIDE_CALL, Sidecar, run_client
 
 
@@ -55,12 +57,13 @@ def test_body_larger_than_ring_is_refused_at_submit(mock):
 
 
 def test_sigkilled_client_is_reclaimed_and_does_not_disturb_others(sidecar):
-    base_fds, base_maps = sidecar.fd_count(), sidecar.region_maps()
+    base_efds, base_maps = sidecar.eventfd_count(), sidecar.region_maps()
     holder = subprocess.Popen([E2E_CLIENT, "hold", sidecar.sock, "50", "20000"],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().startswith("submitted 50")
         wait_for(lambda: sidecar.region_maps() > base_maps, 5, "the holder's region")
+        assert sidecar.eventfd_count() == base_efds + 2
         other = subprocess.Popen([E2E_CLIENT, "load", sidecar.sock, "2", "1000", ""],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(0.05)
@@ -75,9 +78,10 @@ def test_sigkilled_client_is_reclaimed_and_does_not_disturb_others(sidecar):
             holder.wait()
     wait_for(lambda: f"(pid {holder.pid}) closed: client hung up; 50 in-flight requests cancelled"
              in sidecar.read_log(), 10, "the sidecar to reclaim the killed client")
-    # region unmapped, fds closed (allowing the upstream connection pool to differ)
+    # its region unmapped and its doorbells closed (upstream connections stay
+    # pooled, so the total fd count is not a measure)
     wait_for(lambda: sidecar.region_maps() == base_maps, 5, "the region to be unmapped")
-    assert sidecar.fd_count() <= base_fds + 8
+    wait_for(lambda: sidecar.eventfd_count() == base_efds, 5, "the doorbells to be closed")
     assert sidecar.alive()
 
 
@@ -183,16 +187,23 @@ def test_upstream_errors_are_typed(sidecar):
 
 
 def test_connection_reuse_to_upstream(sidecar, mock):
-    run_client(sidecar, "load", 1, 300, "")
     import urllib.request
-    stats = json.loads(urllib.request.urlopen(f"{mock.url}/stats", timeout=10).read())
-    assert stats["requests"] >= 300
-    assert stats["connections"] <= 4, stats
+
+    def connections():
+        with urllib.request.urlopen(f"{mock.url}/stats", timeout=10) as r:
+            return json.loads(r.read())["connections"]
+
+    # 32 requests in flight at a time: about 32 connections, then reused
+    run_client(sidecar, "load", 1, 300, "")
+    first = connections()
+    assert first <= 40, first
+    run_client(sidecar, "load", 1, 300, "")
+    assert connections() - first <= 8
 
 
 def test_unlisted_uid_is_refused_with_a_reason(mock):
     if os.geteuid() != 0:
-        return  # needs root to switch uid; CI runs as root
+        pytest.skip("needs root to run a client as another uid (CI runs as root)")
     s = Sidecar(mock.url)
     try:
         os.chmod(s.dir, 0o777)
