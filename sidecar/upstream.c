@@ -71,6 +71,7 @@ struct sc_upstream {
     unsigned npool;
     unsigned npolls;    /* poll ops whose CQE has not come back yet */
     char *auth;         /* "Authorization: Bearer ..." or NULL */
+    bool tls;           /* https upstream: HTTP/2 possible */
 };
 
 /* ------------------------------------------------------------- sockets */
@@ -317,7 +318,12 @@ void sc_upstream_dispatch(sc_daemon *d, sc_req *r)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)d->cfg.connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)left_ms);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* Over TLS the upstream may offer HTTP/2: wait for the first connection
+     * to say so and multiplex on it instead of opening one per request.
+     * Never on cleartext HTTP/1.1, where waiting would queue new requests
+     * behind slow ones on a connection that can never be shared. */
+    if (up->tls)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     if (strcmp(r->method, "GET") == 0) {
@@ -456,6 +462,7 @@ int sc_upstream_init(sc_daemon *d)
         return -1;
     up->d = d;
     up->timer_at = UINT64_MAX;
+    up->tls = strncmp(d->cfg.upstream, "https://", 8) == 0;
     up->multi = curl_multi_init();
     if (!up->multi) {
         free(up);

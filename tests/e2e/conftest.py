@@ -101,14 +101,21 @@ class Sidecar:
             return sum(1 for line in f if "ringside-client" in line)
 
     def stop(self):
-        if self.proc.poll() is None:
+        """SIGTERM it (if still running) and check it ended cleanly: exit 0
+        and no sanitizer report (the ASan build runs these tests too)."""
+        ours = self.proc.poll() is None
+        if ours:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        log = self.read_log()
         self.log.close()
+        assert "Sanitizer" not in log and "runtime error" not in log, log[-4000:]
+        if ours:
+            assert self.proc.returncode == 0, f"ringsided exited {self.proc.returncode}: {log[-2000:]}"
 
 
 def run_client(sidecar, *args, timeout=300, check=True):

@@ -270,6 +270,7 @@ static int mode_drain(int n, int delay_ms)
            wait_fail);
     (void)other;
     rs_close(c);
+    free(t);
     return 0;
 }
 
@@ -467,6 +468,8 @@ static int mode_pollmany(int n)
     printf("{\"mode\":\"pollmany\",\"collected\":%d,\"duplicates\":%d,\"wrong\":%d,\"extra\":%d}\n",
            got, dup, wrong, more);
     rs_close(c);
+    free(seen);
+    free(t);
     return got == n && !dup && !wrong && more == 0 ? 0 : 1;
 }
 

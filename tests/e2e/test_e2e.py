@@ -4,10 +4,16 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
 from conftest import E2E_CLIENT, RINGSIDE_CALL, Sidecar, run_client
+
+
+def mock_stats(mock):
+    with urllib.request.urlopen(f"{mock.url}/stats", timeout=10) as r:
+        return json.loads(r.read())
 
 
 def wait_for(pred, timeout, what):
@@ -123,6 +129,8 @@ def test_sigterm_drains_in_flight_then_exits(mock):
                                 stdout=subprocess.PIPE, text=True)
         assert quick.stdout.readline().startswith("submitted")
         assert slow.stdout.readline().startswith("submitted")
+        # all 40 are in flight upstream before the signal (not still queued)
+        wait_for(lambda: mock_stats(mock)["requests"] >= 40, 20, "40 requests at the mock")
         t0 = time.monotonic()
         s.proc.send_signal(signal.SIGTERM)
         q = json.loads(quick.communicate(timeout=60)[0].strip().splitlines()[-1])
@@ -187,18 +195,12 @@ def test_upstream_errors_are_typed(sidecar):
 
 
 def test_connection_reuse_to_upstream(sidecar, mock):
-    import urllib.request
-
-    def connections():
-        with urllib.request.urlopen(f"{mock.url}/stats", timeout=10) as r:
-            return json.loads(r.read())["connections"]
-
     # 32 requests in flight at a time: about 32 connections, then reused
     run_client(sidecar, "load", 1, 300, "")
-    first = connections()
+    first = mock_stats(mock)["connections"]
     assert first <= 40, first
     run_client(sidecar, "load", 1, 300, "")
-    assert connections() - first <= 8
+    assert mock_stats(mock)["connections"] - first <= 8
 
 
 def test_unlisted_uid_is_refused_with_a_reason(mock):

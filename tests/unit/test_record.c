@@ -346,7 +346,7 @@ static void sample_request(rs__req_rec *r, uint32_t nheaders, uint32_t chunk)
     r->path = sl("/v1/chat/completions");
     r->nheaders = nheaders;
     for (uint32_t k = 0; k < nheaders; k++) {
-        snprintf(g_names[k], sizeof g_names[k], "h%02u", k);
+        snprintf(g_names[k], sizeof g_names[k], "h%02u", k % 100u);
         snprintf(g_values[k], sizeof g_values[k], "%.*s", (int)(k % 33), "value-value-value-value-value-val");
         r->hname[k] = sl(g_names[k]);
         r->hvalue[k] = sl(g_values[k]);   /* k == 0: an empty value is allowed */
@@ -372,7 +372,7 @@ static void sample_completion(rs__comp_rec *r, int32_t error, uint32_t nheaders,
     r->timings[RS__T_TOTAL] = UINT64_MAX;
     r->nheaders = nheaders;
     for (uint32_t k = 0; k < nheaders; k++) {
-        snprintf(g_names[k], sizeof g_names[k], "r%02u", k);
+        snprintf(g_names[k], sizeof g_names[k], "r%02u", k % 100u);
         snprintf(g_values[k], sizeof g_values[k], "v%u", k * 7u);
         r->hname[k] = sl(g_names[k]);
         r->hvalue[k] = sl(g_values[k]);
