@@ -14,10 +14,10 @@ if [[ -z ${RINGSIDE_SKIP_INSTALL:-} ]]; then
   bash deploy/install-deps.sh
 fi
 BUILD=${RINGSIDE_BUILD:-build}
-if [[ ! -f $BUILD/build.ninja ]]; then
-  meson setup "$BUILD" >/dev/null
+if [[ -z ${RINGSIDE_SKIP_BUILD:-} ]]; then
+  [[ -f $BUILD/build.ninja ]] || meson setup "$BUILD" >/dev/null
+  ninja -C "$BUILD" >/dev/null
 fi
-ninja -C "$BUILD" >/dev/null
 
 RUNDIR=$(mktemp -d /tmp/ringside-demo.XXXXXX)
 export RINGSIDE_SOCKET=$RUNDIR/ringside.sock

@@ -206,13 +206,25 @@ def test_connection_reuse_to_upstream(sidecar, mock):
 def test_unlisted_uid_is_refused_with_a_reason(mock):
     if os.geteuid() != 0:
         pytest.skip("needs root to run a client as another uid (CI runs as root)")
+    import glob
+    import shutil
     s = Sidecar(mock.url)
     try:
+        # the build tree may be private to root: give the nobody client its
+        # own copy of ringside-call and libringside
         os.chmod(s.dir, 0o777)
         os.chmod(s.sock, 0o777)
-        p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, "--route", "echo"],
+        call = shutil.copy(RINGSIDE_CALL, s.dir)
+        libdir = os.path.join(os.path.dirname(RINGSIDE_CALL), "..", "core")
+        for lib in glob.glob(os.path.join(libdir, "libringside.so*")):
+            if os.path.isfile(lib):
+                shutil.copy(lib, s.dir)
+        for f in os.listdir(s.dir):
+            os.chmod(os.path.join(s.dir, f), 0o777)
+        p = subprocess.run([call, "--socket", s.sock, "--route", "echo"],
                            capture_output=True, text=True, timeout=30,
-                           preexec_fn=lambda: os.setuid(65534))
+                           env=dict(os.environ, LD_LIBRARY_PATH=s.dir),
+                           preexec_fn=lambda: os.setuid(65534), cwd=s.dir)
         assert p.returncode == 1
         assert "uid 65534 may not register" in p.stderr and "--allow-uid 65534" in p.stderr
     finally:
@@ -262,3 +274,17 @@ def test_response_larger_than_completion_ring_arrives_whole(mock):
         assert p.stdout.rstrip().endswith("data: [DONE]")
     finally:
         s.stop()
+
+
+def test_demo_command_serves_a_request_with_no_key_and_no_internet():
+    demo = os.path.join(os.path.dirname(E2E_CLIENT), "..", "..")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, RINGSIDE_SKIP_INSTALL="1", RINGSIDE_SKIP_BUILD="1",
+               RINGSIDE_BUILD=os.path.abspath(demo))
+    env.pop("DEEPSEEK_API_KEY", None)
+    p = subprocess.run(["bash", os.path.join(root, "deploy", "demo.sh"), "--once"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "status 200, RS_OK" in p.stderr
+    reply = json.loads([l for l in p.stdout.splitlines() if l.startswith('{"id"')][0])
+    assert reply["object"] == "chat.completion" and reply["usage"]["total_tokens"] > 0
