@@ -323,6 +323,15 @@ static rs__slice cstr(const char *s)
     return v;
 }
 
+/* The BODY record carrying rq's body from offset off. */
+static void body_chunk(rs__body_rec *b, const rs_request *rq, uint64_t off)
+{
+    uint64_t left = rq->body_len - off;
+    b->offset = off;
+    b->chunk.ptr = (const char *)rq->body + off;
+    b->chunk.len = (uint32_t)(left < RS__CHUNK_BYTES ? left : RS__CHUNK_BYTES);
+}
+
 int rs_submit(rs_client *c, const rs_request *rq, rs_ticket *ticket)
 {
     if (!c || !rq || !ticket || !rq->path || rq->path[0] != '/' ||
@@ -375,8 +384,7 @@ int rs_submit(rs_client *c, const rs_request *rq, rs_ticket *ticket)
     uint64_t total = rs__rec_span(head_len);
     rs__body_rec b = { .id = r->id };
     for (uint64_t off = r->chunk.len; off < rq->body_len; off += RS__CHUNK_BYTES) {
-        b.offset = off;
-        b.chunk.len = (uint32_t)(rq->body_len - off < RS__CHUNK_BYTES ? rq->body_len - off : RS__CHUNK_BYTES);
+        body_chunk(&b, rq, off);
         total += rs__rec_span(rs__packed_size(rs__pack_body, &b));
     }
     int err = 0;
@@ -400,9 +408,7 @@ int rs_submit(rs_client *c, const rs_request *rq, rs_ticket *ticket)
 
     pos += rs__ring_put(&c->sq, pos, rs__pack_request, r, (uint32_t)head_len);
     for (uint64_t off = r->chunk.len; off < rq->body_len; off += RS__CHUNK_BYTES) {
-        b.offset = off;
-        b.chunk.ptr = (const char *)rq->body + off;
-        b.chunk.len = (uint32_t)(rq->body_len - off < RS__CHUNK_BYTES ? rq->body_len - off : RS__CHUNK_BYTES);
+        body_chunk(&b, rq, off);
         pos += rs__ring_put(&c->sq, pos, rs__pack_body, &b, (uint32_t)rs__packed_size(rs__pack_body, &b));
     }
     *ticket = r->id;

@@ -302,13 +302,19 @@ static void pack_headers(msgpack_packer *pk, uint32_t n, const rs__slice *names,
     }
 }
 
+/* [version, kind, id, ...] opens every record */
+static void pack_start(msgpack_packer *pk, size_t nfields, unsigned kind, uint64_t id)
+{
+    msgpack_pack_array(pk, nfields);
+    msgpack_pack_uint32(pk, RS__REC_VERSION);
+    msgpack_pack_uint32(pk, kind);
+    msgpack_pack_uint64(pk, id);
+}
+
 void rs__pack_request(msgpack_packer *pk, const void *rec)
 {
     const rs__req_rec *r = rec;
-    msgpack_pack_array(pk, 13);
-    msgpack_pack_uint32(pk, RS__REC_VERSION);
-    msgpack_pack_uint32(pk, RS__KIND_REQUEST);
-    msgpack_pack_uint64(pk, r->id);
+    pack_start(pk, 13, RS__KIND_REQUEST, r->id);
     msgpack_pack_uint32(pk, r->priority);
     msgpack_pack_uint32(pk, r->flags);
     msgpack_pack_uint32(pk, r->timeout_ms);
@@ -324,10 +330,7 @@ void rs__pack_request(msgpack_packer *pk, const void *rec)
 void rs__pack_body(msgpack_packer *pk, const void *rec)
 {
     const rs__body_rec *r = rec;
-    msgpack_pack_array(pk, 5);
-    msgpack_pack_uint32(pk, RS__REC_VERSION);
-    msgpack_pack_uint32(pk, RS__KIND_BODY);
-    msgpack_pack_uint64(pk, r->id);
+    pack_start(pk, 5, RS__KIND_BODY, r->id);
     msgpack_pack_uint64(pk, r->offset);
     pack_bin(pk, r->chunk);
 }
@@ -335,10 +338,7 @@ void rs__pack_body(msgpack_packer *pk, const void *rec)
 void rs__pack_completion(msgpack_packer *pk, const void *rec)
 {
     const rs__comp_rec *r = rec;
-    msgpack_pack_array(pk, 12);
-    msgpack_pack_uint32(pk, RS__REC_VERSION);
-    msgpack_pack_uint32(pk, RS__KIND_COMPLETION);
-    msgpack_pack_uint64(pk, r->id);
+    pack_start(pk, 12, RS__KIND_COMPLETION, r->id);
     msgpack_pack_int32(pk, r->error);
     msgpack_pack_uint32(pk, r->status);
     pack_bytes(pk, r->error_msg);
