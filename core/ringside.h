@@ -62,6 +62,7 @@ enum rs_error {
     RS_ENOROUTE      = -19, /* no such route configured in the sidecar */
     RS_ECORRUPT      = -20, /* this client's shared region was found corrupt */
     RS_EINTERNAL     = -21, /* a bug in ringside: please report it */
+    RS_EQUEUEFULL    = -22, /* the sidecar's queue for this priority is full */
 };
 
 /* Priority classes: P0 real-time, P1 near real-time, P2 batch. */
