@@ -225,6 +225,12 @@ static void create_client(sc_daemon *d, sc_pending *p)
     rs__ring_init(&c->cq, base + lay.cq_hdr_off, base + lay.cq_data_off, lay.cq_cap);
     c->d = d;
     c->sock = p->fd;
+    if (cfg->client_limit.rps > 0) {
+        c->limited = true;
+        rs_bucket_init(&c->limit, cfg->client_limit.rps,
+                       cfg->client_limit.burst > 0 ? cfg->client_limit.burst
+                       : cfg->client_limit.rps < 1 ? 1 : cfg->client_limit.rps, sc_now_ns());
+    }
     c->pid = p->cred.pid;
     c->uid = p->cred.uid;
     c->sq_bell_op.fn = on_sq_bell;
@@ -389,8 +395,7 @@ void sc_client_close(sc_client *c, const char *why)
     while (c->inflight) {
         sc_req *r = c->inflight;
         c->inflight = r->next;
-        if (r->xfer)
-            sc_upstream_abort(d, r);
+        sc_admission_forget(d, r);
         r->client = NULL;
         sc_req_free(r);
         cancelled++;

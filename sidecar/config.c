@@ -17,6 +17,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: ringsided [options]\n"
+        "  --config FILE            YAML configuration (env RINGSIDE_CONFIG); flags override it\n"
+        "  --check-config FILE      validate FILE, print problems with their line, exit\n"
         "  --socket PATH            registration socket (env RINGSIDE_SOCKET; default\n"
         "                           /run/ringside/ringside.sock as root, else\n"
         "                           $XDG_RUNTIME_DIR/ringside.sock or /tmp/ringside-UID/)\n"
@@ -26,7 +28,7 @@ static void usage(FILE *f)
         "  --api-key-env NAME       env var with the upstream API key (default DEEPSEEK_API_KEY)\n"
         "  --ring-bytes N           size of each client ring, power of two (default 8388608)\n"
         "  --max-inflight N         outstanding requests per client (default 4096)\n"
-        "  --timeout-ms N           default request deadline (default 300000)\n"
+        "  --timeout-ms N           upstream total timeout per attempt (default 300000)\n"
         "  --connect-timeout-ms N   upstream connect timeout (default 10000)\n"
         "  --max-response-bytes N   largest upstream response accepted (default 67108864)\n"
         "  --grace-ms N             SIGTERM drain period (default 10000)\n"
@@ -51,22 +53,89 @@ static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
     return 0;
 }
 
-int sc_config_load(sc_config *cfg, int argc, char **argv)
+static void set_defaults(sc_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->ring_bytes = 8u << 20;
     cfg->max_inflight = 4096;
     cfg->grace_ms = 10000;
-    cfg->default_timeout_ms = 300000;
+    cfg->total_timeout_ms = 300000;
     cfg->connect_timeout_ms = 10000;
     cfg->max_response_bytes = 64u << 20;
     cfg->spin_us = 50;
     cfg->log_level = SC_INFO;
     snprintf(cfg->api_key_env, sizeof cfg->api_key_env, "DEEPSEEK_API_KEY");
+
+    for (int p = 0; p < 3; p++)
+        cfg->queue_max[p] = 1000;
+    cfg->deadline_ms[0] = 30000;
+    cfg->deadline_ms[1] = 120000;
+    cfg->deadline_ms[2] = 600000;
+    cfg->weight_p1 = 70;
+    cfg->weight_p2 = 30;
+    cfg->aging_ms = 5000;
+    cfg->p0_reserved = 0.2;
+    cfg->default_max_tokens = 1024;
+    cfg->retry_attempts = 3;
+    cfg->retry_initial_ms = 1000;
+    cfg->retry_factor = 2.0;
+    cfg->retry_cap_ms = 30000;
+    static const uint32_t retry_status[] = { 429, 500, 502, 503, 504 };
+    memcpy(cfg->retry_status, retry_status, sizeof retry_status);
+    cfg->n_retry_status = 5;
+    cfg->budget_ratio = 0.2;
+    cfg->budget_min = 10;
+    cfg->budget_window_ms = 10000;
+    cfg->breaker_failures = 3;
+    cfg->breaker_slow = 3;
+    cfg->breaker_cooldown_ms = 10000;
+    cfg->breaker_probes = 2;
+    cfg->shed_error_rate = 0.5;
+    cfg->shed_fraction = 0.5;
+    cfg->shed_window_ms = 10000;
+    cfg->shed_min_samples = 20;
+}
+
+int sc_config_load(sc_config *cfg, int argc, char **argv)
+{
+    set_defaults(cfg);
     if (rs__default_socket_path(cfg->socket_path, sizeof cfg->socket_path) < 0) {
         fprintf(stderr, "ringsided: RINGSIDE_SOCKET is longer than %zu bytes\n", sizeof cfg->socket_path - 1);
         return -1;
     }
+
+    /* pass 1: which file, and is this only a check? */
+    bool check_only = false;
+    const char *file = getenv("RINGSIDE_CONFIG");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((strcmp(a, "--config") == 0 || strcmp(a, "--check-config") == 0) && i + 1 < argc) {
+            check_only |= strcmp(a, "--check-config") == 0;
+            file = argv[++i];
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            file = a + 9;
+        } else if (strncmp(a, "--check-config=", 15) == 0) {
+            file = a + 15;
+            check_only = true;
+        }
+    }
+    if (file && *file) {
+        if (strlen(file) >= sizeof cfg->config_path) {
+            fprintf(stderr, "ringsided: config path too long\n");
+            return -1;
+        }
+        snprintf(cfg->config_path, sizeof cfg->config_path, "%s", file);
+        char err[8192];
+        int n = sc_config_apply_file(cfg, file, err, sizeof err);
+        if (n) {
+            fprintf(stderr, "%sringsided: %d problem%s in %s; nothing was started\n", err, n, n == 1 ? "" : "s", file);
+            return -1;
+        }
+    }
+
+    const char *sock_env = getenv("RINGSIDE_SOCKET");
+    if (sock_env && *sock_env)
+        snprintf(cfg->socket_path, sizeof cfg->socket_path, "%s", sock_env);
     const char *up_env = getenv("RINGSIDE_UPSTREAM");
     bool upstream_set = false;
     if (up_env && *up_env) {
@@ -75,8 +144,10 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
     }
 
     enum { O_SOCKET = 1, O_UPSTREAM, O_KEYENV, O_RING, O_INFLIGHT, O_TIMEOUT, O_CONNECT,
-           O_MAXRESP, O_GRACE, O_SPIN, O_UID, O_LOG, O_VERSION, O_HELP };
+           O_MAXRESP, O_GRACE, O_SPIN, O_UID, O_LOG, O_VERSION, O_HELP, O_CONFIG, O_CHECK };
     static const struct option opts[] = {
+        { "config", required_argument, 0, O_CONFIG },
+        { "check-config", required_argument, 0, O_CHECK },
         { "socket", required_argument, 0, O_SOCKET },
         { "upstream", required_argument, 0, O_UPSTREAM },
         { "api-key-env", required_argument, 0, O_KEYENV },
@@ -96,9 +167,13 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
     int o;
     uint64_t v;
     opterr = 0;
+    optind = 1;   /* reloads parse argv again */
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
         switch (o) {
+        case O_CONFIG:
+        case O_CHECK:
+            break;   /* handled in pass 1 */
         case O_SOCKET:
             if (strlen(optarg) >= sizeof cfg->socket_path) {
                 fprintf(stderr, "ringsided: --socket path longer than %zu bytes\n", sizeof cfg->socket_path - 1);
@@ -129,7 +204,7 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
         case O_TIMEOUT:
             if (parse_u64("--timeout-ms", optarg, 1, UINT32_MAX, &v) < 0)
                 return -1;
-            cfg->default_timeout_ms = (uint32_t)v;
+            cfg->total_timeout_ms = (uint32_t)v;
             break;
         case O_CONNECT:
             if (parse_u64("--connect-timeout-ms", optarg, 1, UINT32_MAX, &v) < 0)
@@ -190,14 +265,37 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
     }
     const char *key = getenv(cfg->api_key_env);
     cfg->api_key = key && *key ? key : NULL;
-    if (!upstream_set)
-        snprintf(cfg->upstream, sizeof cfg->upstream, "%s", cfg->api_key ? SC_DEEPSEEK_URL : SC_MOCK_DEFAULT_URL);
-    size_t n = strlen(cfg->upstream);
-    while (n > 0 && cfg->upstream[n - 1] == '/')
-        cfg->upstream[--n] = 0;
-    if (strncmp(cfg->upstream, "http://", 7) != 0 && strncmp(cfg->upstream, "https://", 8) != 0) {
-        fprintf(stderr, "ringsided: upstream must start with http:// or https://, got '%s'\n", cfg->upstream);
+    if (cfg->nroutes == 0) {
+        /* no routes configured: one route, "default", from flags and env */
+        if (!upstream_set)
+            snprintf(cfg->upstream, sizeof cfg->upstream, "%s", cfg->api_key ? SC_DEEPSEEK_URL : SC_MOCK_DEFAULT_URL);
+        sc_route_cfg *r = &cfg->routes[cfg->nroutes++];
+        snprintf(r->name, sizeof r->name, "default");
+        snprintf(r->endpoint, sizeof r->endpoint, "%s", cfg->upstream);
+        snprintf(r->api_key_env, sizeof r->api_key_env, "%s", cfg->api_key_env);
+        r->weight = 1;
+        size_t n = strlen(r->endpoint);
+        while (n > 0 && r->endpoint[n - 1] == '/')
+            r->endpoint[--n] = 0;
+        if (strncmp(r->endpoint, "http://", 7) != 0 && strncmp(r->endpoint, "https://", 8) != 0) {
+            fprintf(stderr, "ringsided: upstream must start with http:// or https://, got '%s'\n", r->endpoint);
+            return -1;
+        }
+    } else if (upstream_set) {
+        fprintf(stderr, "ringsided: --upstream/RINGSIDE_UPSTREAM conflicts with the routes of %s; use one or the other\n",
+                cfg->config_path);
         return -1;
+    }
+    uint32_t total_weight = 0;
+    for (unsigned i = 0; i < cfg->nroutes; i++)
+        total_weight += cfg->routes[i].weight;
+    if (total_weight == 0) {
+        fprintf(stderr, "ringsided: every route has weight 0: no traffic could ever be sent\n");
+        return -1;
+    }
+    if (check_only) {
+        printf("%s: OK (%u route%s)\n", cfg->config_path, cfg->nroutes, cfg->nroutes == 1 ? "" : "s");
+        return 1;
     }
     if (!cfg->allow_any_uid) {
         /* room for these two is kept by the --allow-uid limit */

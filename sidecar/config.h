@@ -14,27 +14,79 @@
 #define SC_DEEPSEEK_URL     "https://api.deepseek.com"
 #define SC_MAX_ALLOW_UIDS   16
 
+#define SC_MAX_ROUTES 16
+#define SC_MAX_STATUS 16
+#define SC_MAX_MODELS 16
+
+/* A rate limit; 0 in a field means "no limit of that kind". */
+typedef struct sc_limit_cfg {
+    double rps;                   /* requests per second */
+    double burst;                 /* requests allowed at once (default: max(1, rps)) */
+    double tpm;                   /* LLM tokens per minute (prompt estimate + max_tokens) */
+} sc_limit_cfg;
+
+typedef struct sc_route_cfg {
+    char name[64];
+    char endpoint[512];           /* base URL; the request path is appended */
+    uint32_t weight;              /* share of traffic among healthy routes */
+    char api_key_env[64];         /* env var holding this route's key ("" = none) */
+    uint32_t nmodels;             /* model name mapping: client's → upstream's */
+    char model_from[SC_MAX_MODELS][128], model_to[SC_MAX_MODELS][128];
+    uint32_t connect_timeout_ms, first_content_timeout_ms, idle_timeout_ms, total_timeout_ms; /* 0: global */
+    sc_limit_cfg limit;
+    uint32_t conc_initial, conc_min, conc_max;   /* AIMD in-flight cap */
+    /* conditions: outcomes of *other* routes that send traffic over to this one */
+    uint32_t cond_status[SC_MAX_STATUS];
+    uint32_t n_cond_status;
+    uint32_t cond_latency_gt_ms;  /* 0 = none */
+} sc_route_cfg;
+
 typedef struct sc_config {
+    char config_path[512];        /* "" = no file */
     char socket_path[108];
-    char upstream[1024];          /* base URL; request path is appended */
-    char api_key_env[64];         /* name of the env var holding the key */
+    char upstream[512];           /* the default route's endpoint when the file has no routes */
+    char api_key_env[64];         /* the default route's key variable */
     const char *api_key;          /* NULL: send no Authorization */
     uint64_t ring_bytes;          /* each of a client's two rings */
     uint32_t max_inflight;        /* outstanding requests per client */
     uint32_t grace_ms;            /* SIGTERM: drain this long, then fail the rest */
-    uint32_t default_timeout_ms;  /* deadline of a request that names none */
-    uint32_t connect_timeout_ms;
+    uint32_t connect_timeout_ms, first_content_timeout_ms, idle_timeout_ms, total_timeout_ms;
     uint64_t max_response_bytes;
     uint32_t spin_us;             /* busy-poll this long before sleeping */
     bool allow_any_uid;
     uid_t allow_uids[SC_MAX_ALLOW_UIDS];
     unsigned n_allow_uids;
     int log_level;
+
+    /* traffic control */
+    sc_limit_cfg global_limit, client_limit;
+    uint32_t queue_max[3];        /* queued requests per priority */
+    uint32_t deadline_ms[3];      /* default deadline per priority */
+    uint32_t weight_p1, weight_p2;
+    uint32_t aging_ms;
+    double p0_reserved;           /* share of upstream capacity only P0 may use */
+    uint32_t default_max_tokens;  /* token estimate when a request names none */
+    uint32_t retry_attempts, retry_initial_ms, retry_cap_ms;
+    double retry_factor;
+    uint32_t retry_status[SC_MAX_STATUS];
+    uint32_t n_retry_status;
+    double budget_ratio;
+    uint32_t budget_min, budget_window_ms;
+    uint32_t breaker_failures, breaker_slow, breaker_cooldown_ms, breaker_probes;
+    double shed_error_rate, shed_fraction;
+    uint32_t shed_window_ms, shed_min_samples;
+    sc_route_cfg routes[SC_MAX_ROUTES];
+    unsigned nroutes;
 } sc_config;
 
-/* Fill cfg from defaults, environment and argv. Returns 0, 1 when the run
- * should stop successfully (--help, --version), or -1 after printing what
- * is wrong to stderr. */
+/* Fill cfg from defaults, then the YAML file (--config or $RINGSIDE_CONFIG),
+ * then environment, then argv. Returns 0, 1 when the run should stop
+ * successfully (--help, --version, --check-config passed), or -1 after
+ * printing what is wrong (file:line: key: problem) to stderr. */
 int sc_config_load(sc_config *cfg, int argc, char **argv);
+
+/* Apply a YAML file over cfg. Every problem found is appended to err as
+ * "FILE:LINE: KEY: what is wrong" lines; returns their count (0 = valid). */
+int sc_config_apply_file(sc_config *cfg, const char *path, char *err, size_t errlen);
 
 #endif

@@ -53,12 +53,17 @@ void sc_dispatch(sc_daemon *d, sc_req *r)
             cp->upstream_name = strdup("echo");
         }
         sc_req_finish(r, cp);
-    } else if (r->route[0] && strcmp(r->route, "default") != 0) {
-        char msg[320];
-        snprintf(msg, sizeof msg, "no route named '%s' (configured: default, echo)", r->route);
+    } else if (r->route[0] && strcmp(r->route, "default") != 0 &&
+               !(r->pinned = sc_routes_find(&d->adm.routes, r->route))) {
+        char msg[600];
+        int n = snprintf(msg, sizeof msg, "no route named '%s' (configured: echo", r->route);
+        for (unsigned i = 0; i < d->adm.routes.n && n < (int)sizeof msg - 80; i++)
+            if (!d->adm.routes.r[i]->retired)
+                n += snprintf(msg + n, sizeof msg - (size_t)n, ", %s", d->adm.routes.r[i]->cfg.name);
+        snprintf(msg + n, sizeof msg - (size_t)n, ")");
         sc_req_finish(r, sc_completion_new(r->id, RS_ENOROUTE, 0, msg));
     } else {
-        sc_upstream_dispatch(d, r);
+        sc_admit(d, r, sc_now_ns());
     }
 }
 
@@ -80,6 +85,7 @@ static void begin_drain(sc_daemon *d, const char *why)
 }
 
 static void arm_signals(sc_daemon *d);
+static void reload(sc_daemon *d);
 
 static void on_signal(sc_op *op, int res, uint32_t flags)
 {
@@ -90,6 +96,8 @@ static void on_signal(sc_op *op, int res, uint32_t flags)
         memcpy(&si, d->sig_buf, sizeof si);
         if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             begin_drain(d, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        else if (si.ssi_signo == SIGHUP)
+            reload(d);
     }
     if (res != -ECANCELED)
         arm_signals(d);
@@ -104,10 +112,22 @@ static void arm_signals(sc_daemon *d)
 
 /* ------------------------------------------------------------ life cycle */
 
-int sc_daemon_init(sc_daemon *d, const sc_config *cfg)
+static void log_routes(sc_daemon *d)
+{
+    for (unsigned i = 0; i < d->adm.routes.n; i++) {
+        sc_route *r = d->adm.routes.r[i];
+        if (!r->retired)
+            sc_info("route '%s': %s, weight %u, API key %s%s", r->cfg.name, r->cfg.endpoint, r->cfg.weight,
+                    r->auth ? "from $" : "not set", r->auth ? r->cfg.api_key_env : "");
+    }
+}
+
+int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
 {
     memset(d, 0, sizeof *d);
     d->cfg = *cfg;
+    d->argc = argc;
+    d->argv = argv;
     d->listen_fd = -1;
     d->sig_fd = -1;
     sc_log_set_level((enum sc_log_level)cfg->log_level);
@@ -119,7 +139,8 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg)
         return -1;
     }
     d->rxbuf = malloc(RS__MAX_RECORD);
-    if (!d->rxbuf || rs__decoder_init(&d->dec) < 0 || sc_upstream_init(d) < 0) {
+    if (!d->rxbuf || rs__decoder_init(&d->dec) < 0 || sc_upstream_init(d) < 0 ||
+        sc_admission_init(d, sc_now_ns()) < 0) {
         sc_error("out of memory initialising the daemon");
         return -1;
     }
@@ -128,6 +149,7 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -138,12 +160,40 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg)
     arm_signals(d);
     if (sc_clients_listen(d) < 0)
         return -1;
-    sc_info("ringsided listening on %s; upstream %s (API key %s); rings 2x%llu bytes per client",
-            cfg->socket_path, cfg->upstream, cfg->api_key ? "from $" : "not set",
-            (unsigned long long)cfg->ring_bytes);
-    if (cfg->api_key)
-        sc_info("API key taken from $%s", cfg->api_key_env);
+    sc_info("ringsided listening on %s%s%s; rings 2x%llu bytes per client", cfg->socket_path,
+            cfg->config_path[0] ? "; config " : "", cfg->config_path, (unsigned long long)cfg->ring_bytes);
+    log_routes(d);
     return 0;
+}
+
+/* SIGHUP: re-read the configuration; a bad file changes nothing. */
+static void reload(sc_daemon *d)
+{
+    sc_config *cfg = malloc(sizeof *cfg);
+    if (!cfg)
+        return;
+    sc_info("SIGHUP: reloading %s", d->cfg.config_path[0] ? d->cfg.config_path : "(no file: flags and env)");
+    if (sc_config_load(cfg, d->argc, d->argv) != 0) {
+        sc_error("reload refused: the new configuration is invalid (see above); the old one stays");
+        free(cfg);
+        return;
+    }
+    /* what needs a restart keeps its running value */
+    memcpy(cfg->socket_path, d->cfg.socket_path, sizeof cfg->socket_path);
+    cfg->ring_bytes = d->cfg.ring_bytes;
+    cfg->max_inflight = d->cfg.max_inflight;
+    sc_config old = d->cfg;
+    d->cfg = *cfg;
+    free(cfg);
+    if (sc_admission_apply(d, sc_now_ns()) < 0) {
+        d->cfg = old;
+        sc_admission_apply(d, sc_now_ns());
+        sc_error("reload failed (out of memory); the old configuration stays");
+        return;
+    }
+    sc_log_set_level((enum sc_log_level)d->cfg.log_level);
+    sc_info("configuration reloaded");
+    log_routes(d);
 }
 
 static uint32_t open_total(sc_daemon *d)
@@ -162,7 +212,7 @@ static void abort_inflight(sc_daemon *d)
         while (r) {
             sc_req *next = r->next;
             if (r != c->asm_req) {   /* that one is answered when its body is in */
-                sc_upstream_abort(d, r);
+                sc_admission_forget(d, r);
                 sc_req_finish(r, sc_completion_new(r->id, RS_ESHUTDOWN, 0,
                     "sidecar shut down before the upstream answered (grace period over)"));
                 n++;
@@ -218,11 +268,14 @@ void sc_daemon_run(sc_daemon *d)
         unsigned work = sc_loop_reap(&d->loop);
         uint64_t now = sc_now_ns();
         sc_upstream_on_time(d, now);
+        sc_admission_pump(d, now);
 
         for (sc_client *c = d->clients, *next; c; c = next) {
             next = c->next;
             work += sc_intake_drain(c, DRAIN_BUDGET);
         }
+        if (work)   /* new requests: dispatch them this turn */
+            sc_admission_pump(d, now);
         for (sc_client *c = d->clients, *next; c; c = next) {
             next = c->next;
             sc_outbox_flush(c);
@@ -242,6 +295,8 @@ void sc_daemon_run(sc_daemon *d)
         set_need_wakeup(d, true);
         if (!rings_pending(d)) {
             uint64_t until = sc_upstream_next_timeout(d);
+            if (d->adm.wake_at < until)
+                until = d->adm.wake_at;
             if (d->state != SC_RUNNING && d->drain_deadline < until)
                 until = d->drain_deadline;
             now = sc_now_ns();
@@ -267,6 +322,7 @@ void sc_daemon_destroy(sc_daemon *d)
             break;
     }
     sc_upstream_destroy(d);
+    sc_admission_destroy(d);
     if (d->sig_fd >= 0)
         close(d->sig_fd);
     rs__decoder_destroy(&d->dec);

@@ -7,7 +7,7 @@
 
 #include "sidecar.h"
 
-int sc_daemon_init(sc_daemon *d, const sc_config *cfg);
+int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv);
 void sc_daemon_run(sc_daemon *d);
 void sc_daemon_destroy(sc_daemon *d);
 

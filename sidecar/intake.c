@@ -123,7 +123,7 @@ static void accept_request(sc_client *c, const rs__req_rec *rr)
     r->priority = rr->priority;
     r->flags = rr->flags;
     r->t_drain = sc_now_ns();
-    uint32_t tmo = rr->timeout_ms ? rr->timeout_ms : d->cfg.default_timeout_ms;
+    uint32_t tmo = rr->timeout_ms ? rr->timeout_ms : d->cfg.deadline_ms[rr->priority];
     r->deadline = r->t_drain + (uint64_t)tmo * 1000000u;
     r->body_len = rr->body_total;
     if (rr->body_total > d->cfg.ring_bytes) {

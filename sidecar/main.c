@@ -13,7 +13,7 @@ int main(int argc, char **argv)
     if (r != 0)
         return r > 0 ? 0 : 2;
     static sc_daemon d;   /* large; and its address is stable for callbacks */
-    if (sc_daemon_init(&d, &cfg) < 0) {
+    if (sc_daemon_init(&d, &cfg, argc, argv) < 0) {
         sc_daemon_destroy(&d);
         return 1;
     }

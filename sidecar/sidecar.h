@@ -11,10 +11,14 @@
 #ifndef SC_SIDECAR_H
 #define SC_SIDECAR_H
 
+#include "admission.h"
+#include "bucket.h"
 #include "config.h"
 #include "loop.h"
 #include "record.h"
 #include "ring.h"
+#include "sched.h"
+#include "timerheap.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -64,6 +68,19 @@ struct sc_req {
     int32_t refuse;               /* RS_E* to answer once the body is in */
     const char *refuse_why;
     void *xfer;                   /* upstream transfer, when dispatched */
+
+    /* traffic control (admission.c) */
+    rs_sched_item qi;             /* queued for dispatch */
+    sc_heap_node retry_node;      /* waiting out a backoff */
+    sc_req *held_next;            /* waiting for its client's rate limit */
+    bool held;
+    struct sc_route *rt;          /* the route of the attempt in flight */
+    struct sc_route *pinned;      /* the client named this route */
+    struct sc_route *last_route;  /* where the last attempt failed */
+    uint32_t attempts;
+    double tokens_need;           /* LLM token estimate (prompt + max_tokens) */
+    double tokens_held;           /* reserved for the attempt in flight */
+    sc_completion *last;          /* the last failed attempt's answer */
 };
 
 struct sc_client {
@@ -83,8 +100,10 @@ struct sc_client {
     sc_req *inflight;             /* accepted, not yet completed */
     uint32_t n_open;              /* accepted and not yet written out */
     sc_completion *out_head, *out_tail;
-    bool cq_dirty;                /* wrote completions since last doorbell */
     bool closing;
+    bool limited;                 /* per-client rate limit configured */
+    rs_bucket limit;
+    sc_req *held_head, *held_tail;
 
     unsigned ops_pending;
     sc_op sq_bell_op, hup_op, cq_bell_op;
@@ -96,6 +115,8 @@ enum sc_state { SC_RUNNING, SC_DRAINING, SC_STOPPING };
 
 struct sc_daemon {
     sc_config cfg;
+    int argc;                     /* kept to re-read the configuration on SIGHUP */
+    char **argv;
     sc_loop loop;
     enum sc_state state;
     uint64_t drain_deadline;
@@ -115,6 +136,7 @@ struct sc_daemon {
     bool kicked;                  /* a doorbell rang: look at every ring */
 
     sc_upstream *up;
+    sc_admission adm;
     rs__decoder dec;
     uint8_t *rxbuf;               /* one record copied out of shared memory */
 
@@ -148,7 +170,9 @@ void sc_req_free(sc_req *req);
 /* upstream.c */
 int sc_upstream_init(sc_daemon *d);
 void sc_upstream_destroy(sc_daemon *d);
-void sc_upstream_dispatch(sc_daemon *d, sc_req *req);
+/* Start an attempt of req at req->route. Returns 0, or an RS_E* code when it
+ * could not even start (then nothing is in flight). */
+int sc_upstream_dispatch(sc_daemon *d, sc_req *req, uint64_t now);
 void sc_upstream_abort(sc_daemon *d, sc_req *req);   /* no completion */
 uint64_t sc_upstream_next_timeout(sc_daemon *d);      /* absolute ns or UINT64_MAX */
 void sc_upstream_on_time(sc_daemon *d, uint64_t now);

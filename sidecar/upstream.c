@@ -24,7 +24,10 @@
 #include "sidecar.h"
 
 #include "log.h"
+#include "ratelimit_headers.h"
 #include "ringside.h"
+#include "routes.h"
+#include "tokens.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -34,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 #define MAX_RESP_HEADER_BYTES (32u * 1024u)
@@ -52,12 +56,16 @@ typedef struct sock_state {
 
 typedef struct xfer {
     sc_req *req;
+    struct xfer *prev, *next;   /* active transfers, for the timeout sweep */
     CURL *easy;
     struct curl_slist *hdrs;
+    uint8_t *body;              /* the request body with the model renamed, if it was */
     uint8_t *buf;
     size_t len, cap;
     bool too_big;
-    uint64_t t_first_byte, t_first_content;
+    bool line_start, in_comment;  /* where the content scan is in a line */
+    uint64_t t_start, t_first_byte, t_first_content, t_last_byte;
+    uint64_t max_response;
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
 
@@ -70,8 +78,8 @@ struct sc_upstream {
     CURL *pool[EASY_POOL];
     unsigned npool;
     unsigned npolls;    /* poll ops whose CQE has not come back yet */
-    char *auth;         /* "Authorization: Bearer ..." or NULL */
-    bool tls;           /* https upstream: HTTP/2 possible */
+    xfer *active;       /* transfers in flight */
+    uint64_t sweep_at;  /* next first-content / idle timeout check */
 };
 
 /* ------------------------------------------------------------- sockets */
@@ -144,6 +152,7 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 }
 
 static void check_done(sc_upstream *up);
+static void complete(sc_upstream *up, struct xfer *x, CURLcode rc, bool slow);
 
 static void on_poll(sc_op *op, int res, uint32_t flags)
 {
@@ -180,12 +189,38 @@ static void on_poll(sc_op *op, int res, uint32_t flags)
 
 uint64_t sc_upstream_next_timeout(sc_daemon *d)
 {
-    return d->up->timer_at;
+    sc_upstream *up = d->up;
+    return up->timer_at < up->sweep_at ? up->timer_at : up->sweep_at;
+}
+
+/* Timeouts libcurl cannot express: no real content yet (keep-alives do not
+ * count), and silence between chunks. Checked every 20 ms while transfers
+ * that have them are in flight. */
+static void sweep(sc_upstream *up, uint64_t now)
+{
+    up->sweep_at = UINT64_MAX;
+    for (xfer *x = up->active, *next; x; x = next) {
+        next = x->next;
+        sc_route *rt = x->req->rt;
+        bool slow = rt->first_content_ns && !x->t_first_content && now - x->t_start >= rt->first_content_ns;
+        bool idle = !slow && rt->idle_ns && now - x->t_last_byte >= rt->idle_ns;
+        if (slow || idle) {
+            curl_multi_remove_handle(up->multi, x->easy);
+            if (idle)
+                snprintf(x->errbuf, sizeof x->errbuf, "no data for %llu ms (idle timeout)",
+                         (unsigned long long)(rt->idle_ns / 1000000u));
+            complete(up, x, slow ? CURLE_OK : CURLE_RECV_ERROR, slow);
+        } else if (rt->first_content_ns || rt->idle_ns) {
+            up->sweep_at = now + 20000000u;
+        }
+    }
 }
 
 void sc_upstream_on_time(sc_daemon *d, uint64_t now)
 {
     sc_upstream *up = d->up;
+    if (now >= up->sweep_at)
+        sweep(up, now);
     if (now < up->timer_at)
         return;
     up->timer_at = UINT64_MAX;
@@ -201,18 +236,29 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     xfer *x = userdata;
     size_t n = size * nmemb;
     uint64_t now = sc_now_ns();
-    if (!x->t_first_byte && n)
-        x->t_first_byte = now;
-    if (!x->t_first_content) {
-        /* keep-alive blank lines a busy upstream sends first are not content */
-        for (size_t i = 0; i < n; i++)
-            if (ptr[i] != '\n' && ptr[i] != '\r' && ptr[i] != ' ' && ptr[i] != '\t') {
-                x->t_first_content = now;
-                break;
-            }
+    if (n) {
+        x->t_last_byte = now;
+        if (!x->t_first_byte)
+            x->t_first_byte = now;
     }
-    uint64_t max = x->req->client ? x->req->client->d->cfg.max_response_bytes : 0;
-    if (x->len + n > max) {
+    /* Busy upstreams send blank lines (JSON) or ": keep-alive" comment lines
+     * (SSE) before the real answer: neither is content, and latency to the
+     * first real content is what failover and the breaker judge. */
+    for (size_t i = 0; i < n && !x->t_first_content; i++) {
+        char ch = ptr[i];
+        if (ch == '\n') {
+            x->line_start = true;
+            x->in_comment = false;
+        } else if (x->line_start && ch == ':') {
+            x->in_comment = true;
+            x->line_start = false;
+        } else if (ch != '\r' && ch != ' ' && ch != '\t') {
+            x->line_start = false;
+            if (!x->in_comment)
+                x->t_first_content = now;
+        }
+    }
+    if (x->len + n > x->max_response) {
         x->too_big = true;
         return 0;   /* makes curl fail the transfer with CURLE_WRITE_ERROR */
     }
@@ -249,6 +295,13 @@ static bool drop_header(const char *h)
 
 static void recycle(sc_upstream *up, xfer *x)
 {
+    if (x->prev)
+        x->prev->next = x->next;
+    else if (up->active == x)
+        up->active = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    free(x->body);
     curl_slist_free_all(x->hdrs);
     if (up->npool < EASY_POOL) {
         curl_easy_reset(x->easy);
@@ -260,36 +313,70 @@ static void recycle(sc_upstream *up, xfer *x)
     free(x);
 }
 
-static void finish_now(sc_req *r, int32_t err, const char *msg)
+/* The body with "model": "<from>" renamed to the route's upstream name, or
+ * NULL when the route maps nothing or the body names no mapped model. A
+ * light scan, not a JSON parse: prompts can be megabytes. */
+static uint8_t *rename_model(const sc_route *rt, const uint8_t *body, size_t len, size_t *out_len)
 {
-    sc_completion *cp = sc_completion_new(r->id, err, 0, msg);
-    sc_req_finish(r, cp);
+    if (!rt->cfg.nmodels || !body)
+        return NULL;
+    static const char key[] = "\"model\"";
+    const uint8_t *p = memmem(body, len, key, sizeof key - 1);
+    if (!p)
+        return NULL;
+    const uint8_t *end = body + len, *q = p + sizeof key - 1;
+    while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+        q++;
+    if (q >= end || *q++ != ':')
+        return NULL;
+    while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
+        q++;
+    if (q >= end || *q++ != '"')
+        return NULL;
+    const uint8_t *v = q;
+    while (q < end && *q != '"' && *q != '\\')
+        q++;
+    if (q >= end || *q != '"')
+        return NULL;
+    size_t vlen = (size_t)(q - v);
+    for (uint32_t k = 0; k < rt->cfg.nmodels; k++) {
+        const char *from = rt->cfg.model_from[k], *to = rt->cfg.model_to[k];
+        if (strlen(from) != vlen || memcmp(from, v, vlen) != 0)
+            continue;
+        size_t tlen = strlen(to);
+        uint8_t *nb = malloc(len - vlen + tlen + 1);
+        if (!nb)
+            return NULL;
+        size_t head = (size_t)(v - body);
+        memcpy(nb, body, head);
+        memcpy(nb + head, to, tlen);
+        memcpy(nb + head + tlen, q, (size_t)(end - q));
+        *out_len = len - vlen + tlen;
+        return nb;
+    }
+    return NULL;
 }
 
-void sc_upstream_dispatch(sc_daemon *d, sc_req *r)
+int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
 {
     sc_upstream *up = d->up;
-    uint64_t now = sc_now_ns();
-    if (now >= r->deadline) {
-        finish_now(r, RS_EDEADLINE, "deadline passed before the request could be sent");
-        return;
-    }
+    sc_route *rt = r->rt;
     xfer *x = calloc(1, sizeof *x);
     CURL *e = up->npool ? up->pool[--up->npool] : curl_easy_init();
-    if (!x || !e) {
+    size_t ulen = strlen(rt->cfg.endpoint) + strlen(r->path) + 1;
+    char *url = malloc(ulen);
+    if (!x || !e || !url) {
         free(x);
+        free(url);
         if (e)
             curl_easy_cleanup(e);
-        finish_now(r, RS_ENOMEM, "sidecar out of memory starting the upstream transfer");
-        return;
+        return RS_ENOMEM;
     }
+    snprintf(url, ulen, "%s%s", rt->cfg.endpoint, r->path);
     x->req = r;
     x->easy = e;
-
-    size_t ulen = strlen(d->cfg.upstream) + strlen(r->path) + 1;
-    char *url = malloc(ulen);
-    if (url)
-        snprintf(url, ulen, "%s%s", d->cfg.upstream, r->path);
+    x->line_start = true;
+    x->max_response = d->cfg.max_response_bytes;
 
     bool has_ctype = false;
     struct curl_slist *h = NULL;
@@ -302,48 +389,61 @@ void sc_upstream_dispatch(sc_daemon *d, sc_req *r)
     }
     if (r->body_len && !has_ctype)
         h = curl_slist_append(h, "Content-Type: application/json");
-    if (up->auth)
-        h = curl_slist_append(h, up->auth);
+    if (rt->auth)
+        h = curl_slist_append(h, rt->auth);
     h = curl_slist_append(h, "Expect:");   /* no 100-continue round trip */
     x->hdrs = h;
 
+    size_t blen = r->body_len;
+    x->body = rename_model(rt, r->body, r->body_len, &blen);
+    const uint8_t *body = x->body ? x->body : r->body;
+
     uint64_t left_ms = (r->deadline - now + 999999u) / 1000000u;
-    curl_easy_setopt(e, CURLOPT_URL, url ? url : "");
+    if (rt->total_ms && rt->total_ms < left_ms)
+        left_ms = rt->total_ms;
+    curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)d->cfg.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)rt->connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)left_ms);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     /* Over TLS the upstream may offer HTTP/2: wait for the first connection
      * to say so and multiplex on it instead of opening one per request.
      * Never on cleartext HTTP/1.1, where waiting would queue new requests
      * behind slow ones on a connection that can never be shared. */
-    if (up->tls)
+    if (rt->tls)
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     if (strcmp(r->method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? (char *)r->body : "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? (const char *)body : "");
         if (strcmp(r->method, "POST") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
     }
     free(url);   /* libcurl copied it */
 
-    CURLMcode mc = curl_multi_add_handle(up->multi, e);
-    if (mc != CURLM_OK) {
+    if (curl_multi_add_handle(up->multi, e) != CURLM_OK) {
         recycle(up, x);
-        finish_now(r, RS_EINTERNAL, curl_multi_strerror(mc));
-        return;
+        return RS_EINTERNAL;
     }
+    x->next = up->active;
+    if (up->active)
+        up->active->prev = x;
+    up->active = x;
     r->xfer = x;
-    r->t_dispatch = now;
+    if (!r->t_dispatch)
+        r->t_dispatch = now;
+    x->t_start = x->t_last_byte = now;
+    if ((rt->first_content_ns || rt->idle_ns) && up->sweep_at == UINT64_MAX)
+        up->sweep_at = now + 20000000u;
+    return 0;
 }
 
 void sc_upstream_abort(sc_daemon *d, sc_req *r)
@@ -388,42 +488,78 @@ static void take_headers(sc_completion *cp, CURL *e)
     }
 }
 
-static void complete(sc_upstream *up, xfer *x, CURLcode rc)
+/* What the upstream asked us to wait before the next attempt: Retry-After,
+ * or (on 429) OpenAI's x-ratelimit-reset-requests / -tokens. */
+static uint64_t embargo_of(CURL *e, uint32_t status)
+{
+    uint64_t wait = 0, v;
+    struct curl_header *h;
+    if (curl_easy_header(e, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
+        sc_parse_retry_after(h->value, (int64_t)time(NULL), &v) == 0)
+        wait = v;
+    if (status == 429) {
+        static const char *const names[] = { "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens" };
+        for (unsigned i = 0; i < 2; i++)
+            if (curl_easy_header(e, names[i], 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
+                sc_parse_reset_duration(h->value, &v) == 0 && v > wait)
+                wait = v;
+    }
+    return wait;
+}
+
+/* End an attempt: build the answer it would give, and let admission decide
+ * whether it is the request's answer or a reason to retry. `slow`: we cut
+ * it off because no real content came within the route's first_content
+ * timeout. */
+static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
 {
     sc_req *r = x->req;
+    sc_route *rt = r->rt;
     uint64_t now = sc_now_ns();
-    char msg[CURL_ERROR_SIZE + 128];
+    char msg[CURL_ERROR_SIZE + 160];
     long status = 0;
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    bool answered = rc == CURLE_OK && !slow;
+    if (answered)
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 
+    sc_attempt at = { .transport_ok = answered, .status = (uint32_t)status, .slow = slow };
+    if (x->t_first_content)
+        at.first_content_ns = x->t_first_content - x->t_start;
     int32_t err = 0;
     msg[0] = 0;
-    if (rc == CURLE_OK) {
+    if (slow) {
+        err = RS_ECONNUP;
+        snprintf(msg, sizeof msg, "route '%s' sent no real content within %llu ms (first_content timeout)",
+                 rt->cfg.name, (unsigned long long)(rt->first_content_ns / 1000000u));
+    } else if (answered) {
         if (status >= 400) {
             err = RS_EUPSTREAM;
-            snprintf(msg, sizeof msg, "upstream answered HTTP %ld", status);
+            snprintf(msg, sizeof msg, "route '%s' answered HTTP %ld", rt->cfg.name, status);
         }
+        at.embargo_ns = embargo_of(x->easy, (uint32_t)status);
+        if (status < 400)
+            at.has_usage = rs_tokens_usage(x->buf, x->len, &at.usage_tokens) == 0;
     } else if (x->too_big) {
         err = RS_E2BIG;
-        snprintf(msg, sizeof msg, "upstream response exceeded --max-response-bytes (%llu)",
+        snprintf(msg, sizeof msg, "upstream response exceeded max_response_bytes (%llu)",
                  (unsigned long long)up->d->cfg.max_response_bytes);
     } else if (rc == CURLE_OPERATION_TIMEDOUT && now >= r->deadline) {
         err = RS_EDEADLINE;
-        snprintf(msg, sizeof msg, "deadline passed waiting for the upstream (%s)", x->errbuf);
+        at.deadline_hit = true;
+        snprintf(msg, sizeof msg, "deadline passed waiting for route '%s' (%s)", rt->cfg.name, x->errbuf);
     } else {
         err = RS_ECONNUP;
-        snprintf(msg, sizeof msg, "upstream transfer failed after %zu response bytes: %s (curl %d)",
+        snprintf(msg, sizeof msg, "route '%s' failed after %zu response bytes: %s (curl %d)", rt->cfg.name,
                  x->len, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc), (int)rc);
     }
-    sc_completion *cp = sc_completion_new(r->id, err, (uint32_t)(rc == CURLE_OK ? status : 0), msg);
+    sc_completion *cp = sc_completion_new(r->id, err, (uint32_t)status, msg);
     if (cp) {
-        cp->attempts = 1;
-        cp->upstream_name = strdup("default");
+        cp->upstream_name = strdup(rt->cfg.name);
         if (x->t_first_byte)
-            cp->timings[RS__T_FIRST_BYTE] = (x->t_first_byte - r->t_dispatch) / 1000u;
+            cp->timings[RS__T_FIRST_BYTE] = (x->t_first_byte - x->t_start) / 1000u;
         if (x->t_first_content)
-            cp->timings[RS__T_FIRST_CONTENT] = (x->t_first_content - r->t_dispatch) / 1000u;
-        if (rc == CURLE_OK) {
+            cp->timings[RS__T_FIRST_CONTENT] = at.first_content_ns / 1000u;
+        if (answered) {
             take_headers(cp, x->easy);
             cp->body = x->buf;      /* hand the buffer over, no copy */
             cp->body_len = x->len;
@@ -432,7 +568,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc)
     }
     r->xfer = NULL;
     recycle(up, x);
-    sc_req_finish(r, cp);
+    sc_attempt_done(up->d, r, cp, &at, now);
 }
 
 static void check_done(sc_upstream *up)
@@ -447,7 +583,7 @@ static void check_done(sc_upstream *up)
         xfer *x = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
         curl_multi_remove_handle(up->multi, e);
-        complete(up, x, rc);
+        complete(up, x, rc, false);
     }
 }
 
@@ -462,7 +598,7 @@ int sc_upstream_init(sc_daemon *d)
         return -1;
     up->d = d;
     up->timer_at = UINT64_MAX;
-    up->tls = strncmp(d->cfg.upstream, "https://", 8) == 0;
+    up->sweep_at = UINT64_MAX;
     up->multi = curl_multi_init();
     if (!up->multi) {
         free(up);
@@ -474,12 +610,6 @@ int sc_upstream_init(sc_daemon *d)
     curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
     curl_multi_setopt(up->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 1024L);
-    if (d->cfg.api_key) {
-        size_t n = strlen(d->cfg.api_key) + 32;
-        up->auth = malloc(n);
-        if (up->auth)
-            snprintf(up->auth, n, "Authorization: Bearer %s", d->cfg.api_key);
-    }
     d->up = up;
     return 0;
 }
@@ -499,10 +629,6 @@ void sc_upstream_destroy(sc_daemon *d)
         sc_loop_reap(&d->loop);
     }
     free(up->socks);
-    if (up->auth) {
-        explicit_bzero(up->auth, strlen(up->auth));
-        free(up->auth);
-    }
     free(up);
     d->up = NULL;
     curl_global_cleanup();

@@ -183,15 +183,18 @@ def test_api_key_is_injected_and_client_authorization_dropped(mock):
 
 
 def test_upstream_errors_are_typed(sidecar):
-    p = subprocess.run([RINGSIDE_CALL, "--socket", sidecar.sock, "-v", "--header", "x-mock-status: 503"],
+    # 400 is never retried: one attempt, the upstream's status and body
+    p = subprocess.run([RINGSIDE_CALL, "--socket", sidecar.sock, "-v", "--header", "x-mock-status: 400"],
                        capture_output=True, text=True, timeout=30)
-    assert p.returncode == 1 and "RS_EUPSTREAM" in p.stderr and "status 503" in p.stderr
+    assert p.returncode == 1 and "RS_EUPSTREAM" in p.stderr and "status 400" in p.stderr
+    assert "attempts 1" in p.stderr and '"error"' in p.stdout
     p = subprocess.run([RINGSIDE_CALL, "--socket", sidecar.sock, "--route", "nope"],
                        capture_output=True, text=True, timeout=30)
-    assert p.returncode == 1 and "RS_ENOROUTE" in p.stderr
-    p = subprocess.run([RINGSIDE_CALL, "--socket", sidecar.sock, "--header", "x-mock-reset-after: 10"],
-                       capture_output=True, text=True, timeout=30)
-    assert p.returncode == 1 and "RS_ECONNUP" in p.stderr
+    assert p.returncode == 1 and "RS_ENOROUTE" in p.stderr and "configured: echo, default" in p.stderr
+    # a reset mid-body is a transport failure: retried, then reported
+    p = subprocess.run([RINGSIDE_CALL, "--socket", sidecar.sock, "-v", "--header", "x-mock-reset-after: 10"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "RS_ECONNUP" in p.stderr and "attempts 3" in p.stderr, p.stderr
 
 
 def test_connection_reuse_to_upstream(sidecar, mock):

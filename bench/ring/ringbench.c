@@ -1,0 +1,1362 @@
+/*
+ * ringbench.c — what it costs to move a small record through ringside's
+ * shared-memory ring, measured in one run next to what this machine can do
+ * at all, so the figures are judged as ratios rather than as absolutes.
+ *
+ * Every test runs between two processes:
+ *   limit  a bare round trip on one shared cache line (two processes
+ *          spinning on an atomic counter), and a bare one-way copy through
+ *          an SPSC array of 64-byte slots, each with its own sequence word
+ *          (no head, no tail, no framing): the floors of any channel here;
+ *   ring   one-way 64-byte records/s through rs__ring itself (producer
+ *          rs__ring_reserve_mp + copy_in + commit, consumer peek + copy_out
+ *          + release) with release per record, as the sidecar's intake does;
+ *          plus two variants that show what costs what (see ring_consumer
+ *          and ring_produce);
+ *   uds    64-byte ping-pong over a Unix socketpair with blocking read and
+ *          write, back to back and with the asleep test's pause; beside it
+ *          an eventfd ping-pong with that pause, the floor of a sleeping
+ *          round trip through doorbells like the ring's;
+ *   rtt    rs_call on the sidecar's built-in "echo" route (64-byte body),
+ *          busy (both sides spin; calls back to back) and asleep (sidecar
+ *          --spin-us 0, client RINGSIDE_SPIN_US=0, 2 ms between calls, so
+ *          each side sleeps and is woken through its eventfd doorbell);
+ *   parts  in-process cost of the msgpack steps of that path, to split a
+ *          round trip into "moving bytes" and "everything else".
+ *
+ * The sidecars are started here (path: first argument, else $RINGSIDE_BIN,
+ * else build/sidecar/ringsided from the current directory) on sockets in a
+ * mkdtemp directory, and killed by PID at the end, on a signal, or by the
+ * kernel should this process die first (PR_SET_PDEATHSIG).
+ *
+ * Method. This is a 2-vCPU virtual machine: the host moves the vCPUs
+ * between physical cores, so the cross-core cost itself changes from one
+ * second to the next (the bare round trip has been seen from 80 ns, vCPUs
+ * on sibling hyperthreads, to 400 ns), and other processes come and go. So each comparison is taken in
+ * alternating rounds (limit, ring, limit, ring, ...) and the samples of all
+ * rounds are pooled: both sides of a ratio see the same mix of conditions.
+ * Every latency sample is one clock_gettime pair around one round trip, in
+ * every test alike (the clock's cost is printed). Throughput is records the
+ * consumer has checked (each carries its sequence number) over a fixed
+ * time: rates are medians of rounds, the one-way ratio is the median of the
+ * per-round ratios; "found it full" is the share of records for which the
+ * producer had to wait for space (the consumer was the slower side). Each
+ * phase prints how much CPU other processes took
+ * while it ran ("other load", in cores), so a disturbed run can be told.
+ *
+ * Nothing is pinned unless --pin asks. Waiters spin, then fall back to
+ * sched_yield: when both processes share a core the one being waited for
+ * cannot run while the other spins, so without the fallback every hand-off
+ * would cost a scheduler slice. Yields are counted; many mean the two sides
+ * shared a core for a while. Every phase is bounded in time and a watchdog
+ * ends the run if anything hangs.
+ *
+ * Output: human-readable lines, then exactly one JSON line.
+ */
+#include "record.h"
+#include "ring.h"
+#include "ringpack.h"
+#include "ringside.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAYLOAD 64u
+#define SLEEP_PAUSE_NS 2000000u
+/* ~28 us of PAUSE on this CPU: far above any cross-core hand-off (< 1 us),
+ * far below a scheduler slice. */
+#define SPIN_BEFORE_YIELD 1000u
+#define RELEASE_BATCH 32u
+#define MAX_KIDS 8
+#define MAX_ROUNDS 16
+
+/* ------------------------------------------------------------- plumbing */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+    while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
+        ;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+typedef struct backoff {
+    unsigned spins;
+    uint64_t yields;
+} backoff;
+
+static inline void backoff_wait(backoff *b)
+{
+    if (b->spins < SPIN_BEFORE_YIELD) {
+        b->spins++;
+        cpu_relax();
+    } else {
+        b->yields++;
+        sched_yield();
+    }
+}
+
+enum pin_mode { PIN_NONE, PIN_SPLIT, PIN_SAME };
+static enum pin_mode g_pin = PIN_NONE;
+
+static void pin_to(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) < 0)
+        fprintf(stderr, "ringbench: cannot pin to CPU %d: %s (running unpinned)\n", cpu, strerror(errno));
+}
+
+/* The far side of every pair (forked helper or sidecar). */
+static void pin_far_side(void)
+{
+    if (g_pin == PIN_SPLIT)
+        pin_to(1);
+    else if (g_pin == PIN_SAME)
+        pin_to(0);
+}
+
+/* Every process we start, so that no exit path leaves one running. */
+static volatile pid_t g_kids[MAX_KIDS];
+static char g_tmpdir[64];
+
+static void kids_add(pid_t pid)
+{
+    for (int i = 0; i < MAX_KIDS; i++)
+        if (g_kids[i] == 0) {
+            g_kids[i] = pid;
+            return;
+        }
+}
+
+static void kids_forget(pid_t pid)
+{
+    for (int i = 0; i < MAX_KIDS; i++)
+        if (g_kids[i] == pid)
+            g_kids[i] = 0;
+}
+
+static void kill_kids(void)
+{
+    for (int i = 0; i < MAX_KIDS; i++)
+        if (g_kids[i] > 0)
+            kill(g_kids[i], SIGKILL);
+}
+
+static void remove_tmpdir(void)
+{
+    if (!g_tmpdir[0])
+        return;
+    char p[128];
+    snprintf(p, sizeof p, "%s/busy.sock", g_tmpdir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/asleep.sock", g_tmpdir);
+    unlink(p);
+    rmdir(g_tmpdir);
+}
+
+static void on_fatal_signal(int sig)
+{
+    static const char dog[] = "ringbench: watchdog: the run took too long; stopped, children killed\n";
+    static const char intr[] = "ringbench: interrupted; children killed\n";
+    kill_kids();
+    remove_tmpdir();
+    const char *m = sig == SIGALRM ? dog : intr;
+    size_t n = sig == SIGALRM ? sizeof dog - 1 : sizeof intr - 1;
+    if (write(2, m, n) < 0)
+        _exit(3);
+    _exit(3);
+}
+
+static void cleanup_at_exit(void)
+{
+    kill_kids();
+    remove_tmpdir();
+}
+
+static pid_t fork_child(void)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "ringbench: fork: %s\n", strerror(errno));
+        exit(1);
+    }
+    if (pid == 0) {
+        /* survives exec: a crashed benchmark leaves nothing running */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        /* our handlers clean up the parent's children and files */
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        pin_far_side();
+        return 0;
+    }
+    kids_add(pid);
+    return pid;
+}
+
+/* Fork a helper that runs fn(arg) and exits; it dies with us. */
+static pid_t spawn(void (*fn)(void *), void *arg)
+{
+    pid_t pid = fork_child();
+    if (pid == 0) {
+        fn(arg);
+        _exit(0);
+    }
+    return pid;
+}
+
+static void join(pid_t pid, const char *what)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    kids_forget(pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "ringbench: the %s helper process failed (status %d)\n", what, st);
+        exit(1);
+    }
+}
+
+static void *shared_alloc(size_t n)
+{
+    /* populated now, so no first-touch page fault lands inside a test */
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "ringbench: mmap of %zu shared bytes: %s\n", n, strerror(errno));
+        exit(1);
+    }
+    return p;
+}
+
+static void stamp(uint8_t *buf, uint64_t i)
+{
+    memcpy(buf, &i, sizeof i);
+}
+
+static bool stamp_ok(const uint8_t *buf, uint64_t i)
+{
+    uint64_t v;
+    memcpy(&v, buf, sizeof v);
+    return v == i;
+}
+
+/* ---------------------------------------------------------- statistics */
+
+/* Latency samples of one test, pooled over its rounds. */
+typedef struct series {
+    uint64_t *v;
+    size_t n, cap;
+    uint64_t yields;
+} series;
+
+static void series_init(series *s, size_t cap)
+{
+    memset(s, 0, sizeof *s);
+    s->v = malloc((cap ? cap : 1) * sizeof *s->v);
+    s->cap = cap;
+    if (!s->v) {
+        fprintf(stderr, "ringbench: out of memory for %zu samples\n", cap);
+        exit(1);
+    }
+}
+
+static inline void series_add(series *s, uint64_t x)
+{
+    if (s->n < s->cap)
+        s->v[s->n++] = x;
+}
+
+typedef struct lat {
+    uint64_t p50, p99, min;
+    size_t n;
+} lat;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentiles. */
+static lat summarize(series *s)
+{
+    lat l = { 0 };
+    if (!s->n)
+        return l;
+    qsort(s->v, s->n, sizeof *s->v, cmp_u64);
+    l.n = s->n;
+    l.min = s->v[0];
+    l.p50 = s->v[(s->n * 50 + 99) / 100 - 1];
+    l.p99 = s->v[(s->n * 99 + 99) / 100 - 1];
+    return l;
+}
+
+static void print_lat(const char *what, lat l, const char *extra)
+{
+    printf("  %-42s p50 %8.0f ns  p99 %8.0f ns  min %7.0f ns  (%zu samples%s)\n",
+           what, (double)l.p50, (double)l.p99, (double)l.min, l.n, extra);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* -------------------------------------------------------- interference */
+
+/* On a 2-core machine anything else running moves the figures, so each
+ * phase says how much CPU other processes (and the hypervisor, as steal)
+ * took while it ran: machine-wide busy time from /proc/stat minus our own
+ * and our children's. Children are joined before a phase ends, so their
+ * time is counted by then. Resolution is the 10 ms clock tick. */
+typedef struct cpu_mark {
+    uint64_t wall_ns;
+    double busy_s, ours_s;
+} cpu_mark;
+
+static double tv_s(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static cpu_mark cpu_mark_now(void)
+{
+    cpu_mark m = { .wall_ns = now_ns() };
+    unsigned long long v[8] = { 0 };
+    FILE *f = fopen("/proc/stat", "r");
+    if (f) {
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]) != 8)
+            memset(v, 0, sizeof v);
+        fclose(f);
+    }
+    /* user nice system (idle iowait) irq softirq steal */
+    long hz = sysconf(_SC_CLK_TCK);
+    m.busy_s = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)(hz > 0 ? hz : 100);
+    struct rusage self, kids;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    m.ours_s = tv_s(self.ru_utime) + tv_s(self.ru_stime) + tv_s(kids.ru_utime) + tv_s(kids.ru_stime);
+    return m;
+}
+
+static cpu_mark g_mark;
+static double g_worst_load;   /* of the phases long enough to tell */
+
+/* Closes the current phase's window: other processes' CPU use, in cores. */
+static double phase_load(void)
+{
+    cpu_mark m = cpu_mark_now();
+    double wall = (double)(m.wall_ns - g_mark.wall_ns) / 1e9;
+    double foreign = (m.busy_s - g_mark.busy_s) - (m.ours_s - g_mark.ours_s);
+    double load = wall > 0 && foreign > 0 ? foreign / wall : 0;
+    /* /proc/stat counts in ticks: a few ticks over a short phase are
+     * sampling noise, not load */
+    if (foreign > 0.1 && load > g_worst_load)
+        g_worst_load = load;
+    g_mark = m;
+    return load;
+}
+
+/* --------------------------------------------------------------- plan */
+
+typedef struct plan {
+    bool quick;
+    uint64_t ring_bytes;     /* data area of the one-way tests */
+    unsigned rounds;         /* alternations in the latency phases */
+    unsigned stream_rounds;
+    size_t pp_samples, rtt_samples, uds_samples, paused_samples, sleep_samples, efd_samples;
+    uint64_t stream_ns;      /* one one-way test, one round */
+    uint64_t busy_cap_ns, asleep_cap_ns;
+    uint64_t parts_iters;
+} plan;
+
+/* ------------------------------------------ (d) limit: cache-line ping-pong */
+
+#define PP_STOP UINT64_MAX
+
+typedef struct pingpong {
+    _Alignas(64) _Atomic uint64_t ball;
+    _Alignas(64) _Atomic uint64_t far_yields;
+} pingpong;
+
+static void pingpong_far(void *arg)
+{
+    pingpong *s = arg;
+    backoff b = { 0 };
+    /* odd values are the near side's serve, even ones our return */
+    for (uint64_t want = 1;; want += 2) {
+        uint64_t v;
+        b.spins = 0;
+        while ((v = atomic_load_explicit(&s->ball, memory_order_acquire)) != want && v != PP_STOP)
+            backoff_wait(&b);
+        if (v == PP_STOP)
+            break;
+        atomic_store_explicit(&s->ball, want + 1, memory_order_release);
+    }
+    atomic_store(&s->far_yields, b.yields);
+}
+
+static void pingpong_round(series *out, size_t n, uint64_t deadline)
+{
+    pingpong *s = shared_alloc(sizeof *s);
+    pid_t pid = spawn(pingpong_far, s);
+    const size_t warm = 1000;
+    backoff b = { 0 };
+    for (uint64_t i = 0; i < warm + n; i++) {
+        if ((i & 255) == 0 && now_ns() > deadline)
+            break;
+        uint64_t serve = 2 * i + 1;
+        b.spins = 0;
+        uint64_t t0 = now_ns();
+        atomic_store_explicit(&s->ball, serve, memory_order_release);
+        while (atomic_load_explicit(&s->ball, memory_order_acquire) != serve + 1)
+            backoff_wait(&b);
+        uint64_t t1 = now_ns();
+        if (i >= warm)
+            series_add(out, t1 - t0);
+    }
+    atomic_store_explicit(&s->ball, PP_STOP, memory_order_release);
+    join(pid, "ping-pong");
+    out->yields += b.yields + atomic_load(&s->far_yields);
+    munmap(s, sizeof *s);
+}
+
+/* --------------------------------------------------- one-way streams */
+
+/* Control block of a one-way test, on its own page: the data under test
+ * never shares a cache line with it. */
+typedef struct stream_ctl {
+    _Alignas(64) _Atomic int ready;
+    _Alignas(64) _Atomic uint64_t total;   /* UINT64_MAX until the producer stops */
+    _Alignas(64) _Atomic uint64_t t_end;
+    _Atomic uint64_t bad, consumer_yields, bells;
+    _Atomic uint64_t full;   /* records the producer had to wait for space for */
+    /* set before the fork */
+    uint64_t ring_bytes;
+    unsigned batch;
+    bool wake_check;
+    void *area;
+} stream_ctl;
+
+typedef struct stream_result {
+    double per_s;
+    uint64_t records, yields, bad, full;
+} stream_result;
+
+/* One producer (this process, produce()) against one consumer (forked) for
+ * p->stream_ns. The consumer stamps the time it has checked the last one. */
+static stream_result run_stream(const plan *p, stream_ctl *ctl, void (*consumer)(void *),
+                                uint64_t (*produce)(stream_ctl *, uint64_t, uint64_t *))
+{
+    atomic_store(&ctl->total, UINT64_MAX);
+    atomic_store(&ctl->ready, 0);
+    pid_t pid = spawn(consumer, ctl);
+    while (!atomic_load_explicit(&ctl->ready, memory_order_acquire))
+        sched_yield();
+    uint64_t yields = 0;
+    uint64_t t0 = now_ns();
+    uint64_t n = produce(ctl, t0 + p->stream_ns, &yields);
+    atomic_store_explicit(&ctl->total, n, memory_order_release);
+    join(pid, "one-way consumer");
+    stream_result r = {
+        .records = n,
+        .per_s = (double)n * 1e9 / (double)(atomic_load(&ctl->t_end) - t0),
+        .yields = yields + atomic_load(&ctl->consumer_yields),
+        .bad = atomic_load(&ctl->bad),
+        .full = atomic_load(&ctl->full),
+    };
+    return r;
+}
+
+/* (d) bare copy: the 8-byte sequence word sits right before its 64-byte
+ * payload, so a slot moves the same 72 bytes as a ring record (8-byte frame
+ * word + 64-byte payload) and only the ring's own logic differs. */
+typedef struct bare_slot {
+    _Atomic uint64_t seq;   /* i: free for record i; i + 1: holds record i */
+    uint8_t payload[PAYLOAD];
+} bare_slot;
+
+static void bare_consumer(void *arg)
+{
+    stream_ctl *ctl = arg;
+    bare_slot *slots = ctl->area;
+    size_t nslots = ctl->ring_bytes / sizeof(bare_slot), idx = 0;
+    uint8_t dst[PAYLOAD];
+    uint64_t bad = 0;
+    backoff b = { 0 };
+    atomic_store_explicit(&ctl->ready, 1, memory_order_release);
+    for (uint64_t i = 0;; i++) {
+        bare_slot *s = &slots[idx];
+        b.spins = 0;
+        while (atomic_load_explicit(&s->seq, memory_order_acquire) != i + 1) {
+            if (atomic_load_explicit(&ctl->total, memory_order_acquire) == i)
+                goto done;
+            backoff_wait(&b);
+        }
+        memcpy(dst, s->payload, PAYLOAD);
+        bad += !stamp_ok(dst, i);
+        atomic_store_explicit(&s->seq, i + nslots, memory_order_release);
+        if (++idx == nslots)
+            idx = 0;
+    }
+done:
+    atomic_store(&ctl->t_end, now_ns());
+    atomic_store(&ctl->bad, bad);
+    atomic_store(&ctl->consumer_yields, b.yields);
+}
+
+static uint64_t bare_produce(stream_ctl *ctl, uint64_t stop, uint64_t *yields)
+{
+    bare_slot *slots = ctl->area;
+    size_t nslots = ctl->ring_bytes / sizeof(bare_slot), idx = 0;
+    uint8_t src[PAYLOAD];
+    memset(src, 0xab, sizeof src);
+    backoff b = { 0 };
+    uint64_t i, full = 0;
+    for (i = 0;; i++) {
+        if ((i & 1023) == 0 && now_ns() >= stop)
+            break;
+        bare_slot *s = &slots[idx];
+        b.spins = 0;
+        while (atomic_load_explicit(&s->seq, memory_order_acquire) != i)
+            backoff_wait(&b);
+        full += b.spins != 0;
+        stamp(src, i);
+        memcpy(s->payload, src, PAYLOAD);
+        atomic_store_explicit(&s->seq, i + 1, memory_order_release);
+        if (++idx == nslots)
+            idx = 0;
+    }
+    *yields = b.yields;
+    atomic_store(&ctl->full, full);
+    return i;
+}
+
+/* (b) the ring. Laid out as in a client region: the header on its own
+ * page, the data area page-aligned after it. */
+static void ring_of(stream_ctl *ctl, rs__ring *r)
+{
+    uint8_t *base = ctl->area;
+    rs__ring_init(r, base, base + 4096, ctl->ring_bytes);
+}
+
+/* batch 1 releases every record at once, as sc_intake_drain and the
+ * client's reap do; a larger batch zeroes and publishes the tail once per
+ * up to `batch` records (and always before waiting, or a producer waiting
+ * for that space would wait on us). */
+static void ring_consumer(void *arg)
+{
+    stream_ctl *ctl = arg;
+    rs__ring r;
+    ring_of(ctl, &r);
+    uint8_t dst[PAYLOAD];
+    uint64_t pos = 0, held_from = 0, bad = 0, i = 0;
+    unsigned held = 0;
+    backoff b = { 0 };
+    atomic_store_explicit(&ctl->ready, 1, memory_order_release);
+    for (;;) {
+        uint32_t len;
+        int rc = rs__ring_peek(&r, pos, PAYLOAD, &len);
+        if (rc == 1) {
+            rs__ring_copy_out(&r, pos + RS__FRAME_BYTES, dst, len);
+            bad += len != PAYLOAD || !stamp_ok(dst, i);
+            pos += rs__rec_span(len);
+            i++;
+            if (++held >= ctl->batch) {
+                rs__ring_release(&r, held_from, pos);
+                held_from = pos;
+                held = 0;
+            }
+            b.spins = 0;
+            continue;
+        }
+        if (rc < 0) {
+            bad++;
+            break;
+        }
+        if (held) {
+            rs__ring_release(&r, held_from, pos);
+            held_from = pos;
+            held = 0;
+            continue;
+        }
+        if (atomic_load_explicit(&ctl->total, memory_order_acquire) == i)
+            break;
+        backoff_wait(&b);
+    }
+    atomic_store(&ctl->t_end, now_ns());
+    atomic_store(&ctl->bad, bad);
+    atomic_store(&ctl->consumer_yields, b.yields);
+}
+
+static uint64_t ring_produce(stream_ctl *ctl, uint64_t stop, uint64_t *yields)
+{
+    rs__ring r;
+    ring_of(ctl, &r);
+    uint8_t src[PAYLOAD];
+    memset(src, 0xab, sizeof src);
+    const uint64_t span = rs__rec_span(PAYLOAD);
+    backoff b = { 0 };
+    uint64_t i, bells = 0, full = 0;
+    for (i = 0;; i++) {
+        if ((i & 1023) == 0 && now_ns() >= stop)
+            break;
+        uint64_t pos;
+        b.spins = 0;
+        if (rs__ring_reserve_mp(&r, span, &pos) < 0) {
+            full++;
+            while (rs__ring_reserve_mp(&r, span, &pos) < 0)
+                backoff_wait(&b);
+        }
+        stamp(src, i);
+        rs__ring_copy_in(&r, pos + RS__FRAME_BYTES, src, PAYLOAD);
+        rs__ring_commit(&r, pos, PAYLOAD);
+        /* what rs_submit does after every commit; nobody arms the flag
+         * here, so this costs exactly the fence and the load */
+        if (ctl->wake_check && rs__ring_wake_needed(&r, RS__RING_NEED_WAKEUP))
+            bells++;
+    }
+    *yields = b.yields;
+    atomic_store(&ctl->bells, bells);
+    atomic_store(&ctl->full, full);
+    return i;
+}
+
+enum stream_kind { ST_BARE, ST_RING, ST_RING_BATCH, ST_RING_WAKE, ST_COUNT };
+
+static stream_result stream_once(const plan *p, enum stream_kind kind)
+{
+    size_t area = 4096 + p->ring_bytes;
+    stream_ctl *ctl = shared_alloc(sizeof *ctl);
+    ctl->ring_bytes = p->ring_bytes;
+    ctl->batch = kind == ST_RING_BATCH ? RELEASE_BATCH : 1;
+    ctl->wake_check = kind == ST_RING_WAKE;
+    ctl->area = shared_alloc(area);
+    if (kind == ST_BARE) {
+        bare_slot *slots = ctl->area;
+        for (size_t k = 0; k < p->ring_bytes / sizeof(bare_slot); k++)
+            atomic_store_explicit(&slots[k].seq, k, memory_order_relaxed);
+    }
+    stream_result r = kind == ST_BARE ? run_stream(p, ctl, bare_consumer, bare_produce)
+                                      : run_stream(p, ctl, ring_consumer, ring_produce);
+    munmap(ctl->area, area);
+    munmap(ctl, sizeof *ctl);
+    return r;
+}
+
+/* Median of the rounds' rates; counts summed. */
+static stream_result stream_median(const stream_result *rs, unsigned n)
+{
+    double rates[MAX_ROUNDS];
+    stream_result m = { 0 };
+    for (unsigned k = 0; k < n; k++) {
+        rates[k] = rs[k].per_s;
+        m.records += rs[k].records;
+        m.yields += rs[k].yields;
+        m.bad += rs[k].bad;
+        m.full += rs[k].full;
+    }
+    qsort(rates, n, sizeof *rates, cmp_double);
+    m.per_s = n % 2 ? rates[n / 2] : (rates[n / 2 - 1] + rates[n / 2]) / 2;
+    return m;
+}
+
+static double share(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0;
+}
+
+/* "rounds" lists each round's M records/s and its found-it-full share. */
+static void print_stream(const char *what, stream_result m, const stream_result *rs, unsigned n)
+{
+    char rounds[256] = "";
+    size_t used = 0;
+    for (unsigned k = 0; k < n && n > 1 && used < sizeof rounds; k++)
+        used += (size_t)snprintf(rounds + used, sizeof rounds - used, "%s%.1f/%.0f%%",
+                                 k ? " " : "; rounds ", rs[k].per_s / 1e6, share(rs[k].full, rs[k].records));
+    printf("  %-42s %7.2f M records/s  (%llu records, %.0f%% found it full, %llu yields%s%s)\n", what,
+           m.per_s / 1e6, (unsigned long long)m.records, share(m.full, m.records),
+           (unsigned long long)m.yields, rounds, m.bad ? "; CHECK FAILURES" : "");
+}
+
+/* ------------------------------------------- (c) Unix socket ping-pong */
+
+static int read_full(int fd, void *buf, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t k = read(fd, (char *)buf + got, n - got);
+        if (k == 0)
+            return 0;
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        got += (size_t)k;
+    }
+    return 1;
+}
+
+static int write_full(int fd, const void *buf, size_t n)
+{
+    for (size_t put = 0; put < n;) {
+        ssize_t k = write(fd, (const char *)buf + put, n - put);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        put += (size_t)k;
+    }
+    return 1;
+}
+
+static int g_uds[2];
+
+static void uds_echo(void *arg)
+{
+    (void)arg;
+    close(g_uds[0]);
+    uint8_t buf[PAYLOAD];
+    while (read_full(g_uds[1], buf, sizeof buf) == 1)
+        if (write_full(g_uds[1], buf, sizeof buf) < 0)
+            _exit(1);
+}
+
+static void uds_round(series *out, size_t n, uint64_t pause_ns, uint64_t deadline)
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_uds) < 0) {
+        fprintf(stderr, "ringbench: socketpair: %s\n", strerror(errno));
+        exit(1);
+    }
+    pid_t pid = spawn(uds_echo, NULL);
+    close(g_uds[1]);
+    uint8_t msg[PAYLOAD], in[PAYLOAD];
+    memset(msg, 0x5a, sizeof msg);
+    size_t warm = pause_ns ? 2 : 100;
+    for (size_t i = 0; i < warm + n && now_ns() < deadline; i++) {
+        if (pause_ns)
+            sleep_ns(pause_ns);
+        stamp(msg, i);
+        uint64_t t0 = now_ns();
+        if (write_full(g_uds[0], msg, sizeof msg) < 0 || read_full(g_uds[0], in, sizeof in) != 1 ||
+            !stamp_ok(in, i)) {
+            fprintf(stderr, "ringbench: Unix socket ping-pong broke at message %zu\n", i);
+            exit(1);
+        }
+        uint64_t t1 = now_ns();
+        if (i >= warm)
+            series_add(out, t1 - t0);
+    }
+    close(g_uds[0]);   /* the echo side reads EOF and exits */
+    join(pid, "Unix socket echo");
+}
+
+/* The floor of a sleeping round trip through doorbells like the ring's:
+ * each side blocks in read() on its own eventfd, and the other writes it. */
+#define EFD_STOP (1ull << 40)
+static int g_efd[2];   /* [0] wakes the far side, [1] wakes us */
+
+static void efd_echo(void *arg)
+{
+    (void)arg;
+    uint64_t v, one = 1;
+    while (read(g_efd[0], &v, sizeof v) == (ssize_t)sizeof v && v < EFD_STOP)
+        if (write(g_efd[1], &one, sizeof one) != (ssize_t)sizeof one)
+            _exit(1);
+}
+
+static void efd_round(series *out, size_t n, uint64_t pause_ns, uint64_t deadline)
+{
+    g_efd[0] = eventfd(0, EFD_CLOEXEC);
+    g_efd[1] = eventfd(0, EFD_CLOEXEC);
+    if (g_efd[0] < 0 || g_efd[1] < 0) {
+        fprintf(stderr, "ringbench: eventfd: %s\n", strerror(errno));
+        exit(1);
+    }
+    pid_t pid = spawn(efd_echo, NULL);
+    uint64_t v, one = 1;
+    for (size_t i = 0; i < 2 + n && now_ns() < deadline; i++) {
+        sleep_ns(pause_ns);
+        uint64_t t0 = now_ns();
+        if (write(g_efd[0], &one, sizeof one) != (ssize_t)sizeof one ||
+            read(g_efd[1], &v, sizeof v) != (ssize_t)sizeof v) {
+            fprintf(stderr, "ringbench: eventfd ping-pong broke: %s\n", strerror(errno));
+            exit(1);
+        }
+        uint64_t t1 = now_ns();
+        if (i >= 2)
+            series_add(out, t1 - t0);
+    }
+    v = EFD_STOP;
+    if (write(g_efd[0], &v, sizeof v) != (ssize_t)sizeof v)
+        kill(pid, SIGKILL);
+    join(pid, "eventfd echo");
+    close(g_efd[0]);
+    close(g_efd[1]);
+}
+
+/* ------------------------------------------------ (a) ring round trips */
+
+static pid_t sidecar_start(const char *bin, const char *sock, unsigned spin_us)
+{
+    char spin[16];
+    snprintf(spin, sizeof spin, "%u", spin_us);
+    pid_t pid = fork_child();
+    if (pid == 0) {
+        setenv("RINGSIDE_SOCKET", sock, 1);
+        char *args[] = { (char *)bin, "--socket", (char *)sock, "--spin-us", spin,
+                         "--grace-ms", "0", "--log-level", "warn", NULL };
+        execv(bin, args);
+        fprintf(stderr, "ringbench: cannot run %s: %s (build it with `ninja -C build`, "
+                "or pass its path as the first argument or in $RINGSIDE_BIN)\n", bin, strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+static void sidecar_stop(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int st;
+    for (int i = 0; i < 200; i++) {   /* 2 s, then no more manners */
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR)) {
+            kids_forget(pid);
+            return;
+        }
+        sleep_ns(10000000u);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    kids_forget(pid);
+}
+
+/* Retry until the sidecar listens; give up if it exits or takes > 5 s. */
+static rs_client *sidecar_connect(pid_t pid, const char *sock)
+{
+    uint64_t until = now_ns() + 5000000000u;
+    int err;
+    for (;;) {
+        rs_client *c;
+        if ((err = rs_connect(sock, &c)) == 0)
+            return c;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            kids_forget(pid);
+            fprintf(stderr, "ringbench: the sidecar exited before accepting clients (status %d)\n", st);
+            exit(1);
+        }
+        if (now_ns() > until)
+            break;
+        sleep_ns(5000000u);
+    }
+    fprintf(stderr, "ringbench: no sidecar on %s after 5 s: %s %s\n", sock, rs_strerror(err), rs_last_error());
+    exit(1);
+}
+
+/* Client counters over the measured calls only. */
+typedef struct call_stats {
+    uint64_t calls, doorbells, sleeps;
+} call_stats;
+
+static void rtt_round(rs_client *c, series *out, size_t n, uint64_t pause_ns, uint64_t deadline,
+                      call_stats *acc)
+{
+    uint8_t body[PAYLOAD];
+    memset(body, 'e', sizeof body);
+    rs_request rq = RS_REQUEST_INIT;
+    rq.path = "/echo";
+    rq.route = "echo";
+    rq.body = body;
+    rq.body_len = sizeof body;
+
+    size_t warm = pause_ns ? 2 : 1000;
+    rs_client_stats s0 = { 0 }, s1;
+    for (size_t i = 0; i < warm + n && now_ns() < deadline; i++) {
+        if (i == warm)
+            rs_client_get_stats(c, &s0);
+        if (pause_ns)
+            sleep_ns(pause_ns);
+        stamp(body, i);
+        rs_response *r;
+        uint64_t t0 = now_ns();
+        int err = rs_call(c, &rq, 5000, &r);
+        uint64_t t1 = now_ns();
+        if (err < 0) {
+            fprintf(stderr, "ringbench: rs_call on the echo route: %s\n", rs_strerror(err));
+            exit(1);
+        }
+        if (r->error != RS_OK || r->body_len != sizeof body || memcmp(r->body, body, sizeof body) != 0) {
+            fprintf(stderr, "ringbench: the echo route answered %s (%s) with %zu bytes, not our 64\n",
+                    rs_errname(r->error), r->error_msg, r->body_len);
+            exit(1);
+        }
+        rs_response_free(r);
+        if (i >= warm)
+            series_add(out, t1 - t0);
+    }
+    rs_client_get_stats(c, &s1);
+    if (s0.submitted) {
+        acc->calls += s1.submitted - s0.submitted;
+        acc->doorbells += s1.doorbells - s0.doorbells;
+        acc->sleeps += s1.sleeps - s0.sleeps;
+    }
+}
+
+/* --------------------------------------- parts of the round trip (msgpack) */
+
+typedef struct parts {
+    double req_encode, req_decode, comp_encode, comp_decode;
+    uint32_t req_len, comp_len;
+} parts;
+
+/* Each step as the path performs it for one echo call (client.c rs_submit
+ * and reap, sidecar intake.c and outbox.c): encode = size pass + pack into
+ * reserved ring space + commit; decode = peek + copy out + release +
+ * decode. Timed over batches so the clock's cost drops out. The ring is
+ * private memory here, so this is CPU work alone, no cache-line transfer. */
+static parts measure_parts(const plan *p)
+{
+    enum { BATCH = 256 };
+    parts out = { 0 };
+    static _Alignas(4096) uint8_t hdr[4096], data[1u << 16];
+    rs__ring r;
+    rs__ring_init(&r, hdr, data, sizeof data);
+    rs__decoder dec;
+    uint8_t *rx = malloc(RS__MAX_RECORD);
+    rs__rec *rec = malloc(sizeof *rec);
+    rs__req_rec *rq = calloc(1, sizeof *rq);
+    rs__comp_rec *cp = calloc(1, sizeof *cp);
+    if (!rx || !rec || !rq || !cp || rs__decoder_init(&dec) < 0) {
+        fprintf(stderr, "ringbench: out of memory\n");
+        exit(1);
+    }
+    uint8_t body[PAYLOAD];
+    memset(body, 'e', sizeof body);
+    /* what rs_submit packs for our echo call, and what outbox.c answers */
+    rq->id = 1ull << 32 | 7;
+    rq->priority = RS_P1;
+    rq->route = (rs__slice){ "echo", 4 };
+    rq->model = (rs__slice){ "", 0 };
+    rq->method = (rs__slice){ "POST", 4 };
+    rq->path = (rs__slice){ "/echo", 5 };
+    rq->body_total = PAYLOAD;
+    rq->chunk = (rs__slice){ (const char *)body, PAYLOAD };
+    cp->id = rq->id;
+    cp->status = 200;
+    cp->error_msg = (rs__slice){ "", 0 };
+    cp->upstream = (rs__slice){ "echo", 4 };
+    cp->body_total = PAYLOAD;
+    cp->chunk = rq->chunk;
+
+    uint64_t pos = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        rs__pack_fn fn = kind == 0 ? rs__pack_request : rs__pack_completion;
+        const void *src = kind == 0 ? (const void *)rq : (const void *)cp;
+        uint64_t enc = 0, decd = 0, n = 0;
+        uint32_t len = 0;
+        while (n < p->parts_iters) {
+            uint64_t t0 = now_ns();
+            for (int k = 0; k < BATCH; k++) {
+                len = (uint32_t)rs__packed_size(fn, src);
+                uint64_t at;
+                if (rs__ring_reserve_mp(&r, rs__rec_span(len), &at) < 0) {
+                    fprintf(stderr, "ringbench: parts ring full (a bug in ringbench)\n");
+                    exit(1);
+                }
+                rs__ring_put(&r, at, fn, src, len);
+            }
+            uint64_t t1 = now_ns();
+            for (int k = 0; k < BATCH; k++) {
+                uint32_t got;
+                const char *why = "no committed record";
+                uint64_t id;
+                bool ok = rs__ring_peek(&r, pos, RS__MAX_RECORD, &got) == 1;
+                if (ok) {
+                    rs__ring_copy_out(&r, pos + RS__FRAME_BYTES, rx, got);
+                    rs__ring_release(&r, pos, pos + rs__rec_span(got));
+                    pos += rs__rec_span(got);
+                    ok = rs__rec_decode(&dec, rx, got, rec, &id, &why) == 0;
+                }
+                if (!ok) {
+                    fprintf(stderr, "ringbench: our own record did not come back: %s\n", why);
+                    exit(1);
+                }
+            }
+            uint64_t t2 = now_ns();
+            enc += t1 - t0;
+            decd += t2 - t1;
+            n += BATCH;
+        }
+        if (kind == 0) {
+            out.req_encode = (double)enc / (double)n;
+            out.req_decode = (double)decd / (double)n;
+            out.req_len = len;
+        } else {
+            out.comp_encode = (double)enc / (double)n;
+            out.comp_decode = (double)decd / (double)n;
+            out.comp_len = len;
+        }
+    }
+    rs__decoder_destroy(&dec);
+    free(rx);
+    free(rec);
+    free(rq);
+    free(cp);
+    return out;
+}
+
+static double clock_cost_ns(void)
+{
+    enum { N = 200000 };
+    uint64_t t0 = now_ns(), x = 0;
+    for (int i = 0; i < N; i++)
+        x += now_ns();
+    uint64_t t1 = now_ns();
+    return x ? (double)(t1 - t0) / N : 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: ringbench [--quick] [--pin split|same] [--ring-bytes N] [SIDECAR]\n"
+        "  SIDECAR          ringsided to start (default: $RINGSIDE_BIN, else\n"
+        "                   build/sidecar/ringsided relative to the current directory)\n"
+        "  --quick          smoke run, under 10 s (fewer samples and rounds: noisier)\n"
+        "  --pin split      this process on CPU 0, the other side of each test on CPU 1\n"
+        "  --pin same       both sides on CPU 0 (exercises the shared-core fallback)\n"
+        "  --ring-bytes N   data area of the one-way tests, a power of two\n"
+        "                   (default 8388608, the sidecar's default ring size)\n"
+        "Prints human-readable lines, then one JSON line.\n");
+}
+
+static double ratio(double a, double b)
+{
+    return b > 0 ? a / b : 0;
+}
+
+/* Deadline of one test's turn in a round: an equal share of the phase's
+ * budget, so a test slowed down (say, both sides on one core) cannot eat
+ * the time of the test it is compared with. */
+static uint64_t turn_end(uint64_t cap_ns, unsigned rounds, unsigned tests)
+{
+    return now_ns() + cap_ns / rounds / tests;
+}
+
+static void plan_sizes(plan *p)
+{
+    if (p->quick) {
+        p->rounds = 3;
+        p->stream_rounds = 1;
+        p->pp_samples = 30000;
+        p->rtt_samples = 15000;
+        p->uds_samples = 1500;
+        p->paused_samples = 150;
+        p->sleep_samples = 150;
+        p->efd_samples = 90;
+        p->stream_ns = 150000000u;
+        p->busy_cap_ns = 1500000000u;
+        p->asleep_cap_ns = 2500000000u;
+        p->parts_iters = 20480;
+    } else {
+        p->rounds = 10;
+        p->stream_rounds = 5;
+        p->pp_samples = 500000;
+        p->rtt_samples = 300000;
+        p->uds_samples = 30000;
+        p->paused_samples = 2000;
+        p->sleep_samples = 2000;
+        p->efd_samples = 1000;
+        p->stream_ns = 300000000u;
+        p->busy_cap_ns = 10000000000u;
+        p->asleep_cap_ns = 16000000000u;
+        p->parts_iters = 204800;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    plan p = { .ring_bytes = 8u << 20 };
+    const char *bin = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            p.quick = true;
+        } else if (strcmp(argv[i], "--pin") == 0 && i + 1 < argc) {
+            i++;
+            if (strcmp(argv[i], "split") == 0) {
+                g_pin = PIN_SPLIT;
+            } else if (strcmp(argv[i], "same") == 0) {
+                g_pin = PIN_SAME;
+            } else {
+                usage(stderr);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--ring-bytes") == 0 && i + 1 < argc) {
+            p.ring_bytes = strtoull(argv[++i], NULL, 10);
+            if (p.ring_bytes < 4096 || (p.ring_bytes & (p.ring_bytes - 1)) || p.ring_bytes > (1u << 30)) {
+                fprintf(stderr, "ringbench: --ring-bytes wants a power of two from 4096 to 2^30\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (argv[i][0] != '-' && !bin) {
+            bin = argv[i];
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!bin)
+        bin = getenv("RINGSIDE_BIN");
+    if (!bin || !*bin)
+        bin = "build/sidecar/ringsided";
+    if (access(bin, X_OK) < 0) {
+        fprintf(stderr, "ringbench: cannot run %s: %s (build it with `ninja -C build`, or pass its path "
+                "as the first argument or in $RINGSIDE_BIN)\n", bin, strerror(errno));
+        return 1;
+    }
+    plan_sizes(&p);
+
+    struct sigaction sa = { .sa_handler = on_fatal_signal };
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGALRM, &sa, NULL);
+    atexit(cleanup_at_exit);
+    alarm(p.quick ? 10 : 59);
+    if (g_pin != PIN_NONE)
+        pin_to(0);
+    if (mkdtemp(strcpy(g_tmpdir, "/tmp/ringbench.XXXXXX")) == NULL) {
+        g_tmpdir[0] = 0;
+        fprintf(stderr, "ringbench: mkdtemp: %s\n", strerror(errno));
+        return 1;
+    }
+
+    uint64_t t_start = now_ns();
+    double clk = clock_cost_ns();
+    printf("ringbench: %s run; sidecar %s; pinning %s; one-way area %llu bytes; clock_gettime %.0f ns\n",
+           p.quick ? "quick" : "full", bin,
+           g_pin == PIN_NONE ? "none" : g_pin == PIN_SPLIT ? "split (0 | 1)" : "same (0 | 0)",
+           (unsigned long long)p.ring_bytes, clk);
+    g_mark = cpu_mark_now();
+    char extra[96];
+    char sock[128];
+
+    /* Phase 1: busy round trip against the bare cache-line round trip.
+     * The sidecar sleeps while a ping-pong round runs (no calls for
+     * > 50 us), so it takes no core from it. */
+    series pp, busy;
+    series_init(&pp, p.pp_samples);
+    series_init(&busy, p.rtt_samples);
+    call_stats busy_st = { 0 };
+    snprintf(sock, sizeof sock, "%s/busy.sock", g_tmpdir);
+    pid_t sc = sidecar_start(bin, sock, 50);
+    rs_client *c = sidecar_connect(sc, sock);
+    for (unsigned r = 0; r < p.rounds; r++) {
+        pingpong_round(&pp, p.pp_samples / p.rounds, turn_end(p.busy_cap_ns, p.rounds, 2));
+        rtt_round(c, &busy, p.rtt_samples / p.rounds, 0, turn_end(p.busy_cap_ns, p.rounds, 2), &busy_st);
+    }
+    rs_close(c);
+    sidecar_stop(sc);
+    printf("phase 1: busy round trips, %u alternating rounds (other load %.2f cores)\n", p.rounds, phase_load());
+    lat lim = summarize(&pp);
+    snprintf(extra, sizeof extra, ", %llu yields", (unsigned long long)pp.yields);
+    print_lat("limit: cache-line ping-pong RTT", lim, extra);
+    lat bl = summarize(&busy);
+    snprintf(extra, sizeof extra, "; client slept %llu times, rang %llu doorbells",
+             (unsigned long long)busy_st.sleeps, (unsigned long long)busy_st.doorbells);
+    print_lat("ring: rs_call echo RTT, busy (spin 50 us)", bl, extra);
+
+    /* Phase 2: one-way rate against the bare slot copy. */
+    stream_result rs[ST_COUNT][MAX_ROUNDS];
+    for (unsigned r = 0; r < p.stream_rounds; r++)
+        for (int k = 0; k < ST_COUNT; k++)
+            rs[k][r] = stream_once(&p, (enum stream_kind)k);
+    printf("phase 2: one-way 64-byte records, %u alternating rounds of %.2f s (other load %.2f cores)\n",
+           p.stream_rounds, (double)p.stream_ns / 1e9, phase_load());
+    stream_result med[ST_COUNT];
+    static const char *const stream_names[ST_COUNT] = {
+        "limit: bare 64-byte slot copy",
+        "ring: release per record (as the sidecar)",
+        "ring: release per <= 32 records",
+        "ring: per record + rs_submit's wakeup check",
+    };
+    for (int k = 0; k < ST_COUNT; k++) {
+        med[k] = stream_median(rs[k], p.stream_rounds);
+        print_stream(stream_names[k], med[k], rs[k], p.stream_rounds);
+    }
+
+    /* Phase 3: asleep round trip against the Unix socket. The client reads
+     * RINGSIDE_SPIN_US when it connects. */
+    series uds, udsp, asleep, efd;
+    series_init(&efd, p.efd_samples);
+    series_init(&uds, p.uds_samples);
+    series_init(&udsp, p.paused_samples);
+    series_init(&asleep, p.sleep_samples);
+    call_stats asleep_st = { 0 };
+    const char *old_spin = getenv("RINGSIDE_SPIN_US");
+    char *saved = old_spin ? strdup(old_spin) : NULL;
+    setenv("RINGSIDE_SPIN_US", "0", 1);
+    snprintf(sock, sizeof sock, "%s/asleep.sock", g_tmpdir);
+    sc = sidecar_start(bin, sock, 0);
+    c = sidecar_connect(sc, sock);
+    if (saved) {
+        setenv("RINGSIDE_SPIN_US", saved, 1);
+        free(saved);
+    } else {
+        unsetenv("RINGSIDE_SPIN_US");
+    }
+    for (unsigned r = 0; r < p.rounds; r++) {
+        uint64_t cap = p.asleep_cap_ns;
+        uds_round(&udsp, p.paused_samples / p.rounds, SLEEP_PAUSE_NS, turn_end(cap, p.rounds, 4));
+        rtt_round(c, &asleep, p.sleep_samples / p.rounds, SLEEP_PAUSE_NS, turn_end(cap, p.rounds, 4),
+                  &asleep_st);
+        uds_round(&uds, p.uds_samples / p.rounds, 0, turn_end(cap, p.rounds, 4));
+        efd_round(&efd, p.efd_samples / p.rounds, SLEEP_PAUSE_NS, turn_end(cap, p.rounds, 4));
+    }
+    rs_close(c);
+    sidecar_stop(sc);
+    remove_tmpdir();
+    g_tmpdir[0] = 0;
+    printf("phase 3: sleeping round trips, %u alternating rounds (other load %.2f cores)\n", p.rounds, phase_load());
+    lat ul = summarize(&uds);
+    print_lat("uds: ping-pong RTT, back to back", ul, "");
+    lat upl = summarize(&udsp);
+    print_lat("uds: ping-pong RTT, 2 ms apart", upl, "");
+    lat el = summarize(&efd);
+    print_lat("limit: eventfd ping-pong RTT, 2 ms apart", el, "");
+    lat al = summarize(&asleep);
+    snprintf(extra, sizeof extra, "; client slept %llu times, rang %llu doorbells",
+             (unsigned long long)asleep_st.sleeps, (unsigned long long)asleep_st.doorbells);
+    print_lat("ring: rs_call echo RTT, asleep, 2 ms apart", al, extra);
+
+    /* Phase 4: where a busy round trip's CPU time goes. */
+    parts pt = measure_parts(&p);
+    printf("phase 4: msgpack steps of one echo call, in-process (other load %.2f cores)\n", phase_load());
+    printf("  request  %3u B: encode %4.0f ns, take out + decode %4.0f ns\n", pt.req_len, pt.req_encode,
+           pt.req_decode);
+    printf("  response %3u B: encode %4.0f ns, take out + decode %4.0f ns\n", pt.comp_len, pt.comp_encode,
+           pt.comp_decode);
+    double msgpack_ns = pt.req_encode + pt.req_decode + pt.comp_encode + pt.comp_decode;
+    printf("  together %.0f ns of the %.0f ns busy RTT p50\n", msgpack_ns, (double)bl.p50);
+
+    double rtt_vs_limit = ratio((double)bl.p50, (double)lim.p50);
+    /* per round, then the median: a round's ring and bare runs are seconds
+     * apart, rounds are further apart, and the cross-core cost drifts */
+    double rr[MAX_ROUNDS], rb[MAX_ROUNDS];
+    for (unsigned r = 0; r < p.stream_rounds; r++) {
+        rr[r] = ratio(rs[ST_RING][r].per_s, rs[ST_BARE][r].per_s);
+        rb[r] = ratio(rs[ST_RING_BATCH][r].per_s, rs[ST_BARE][r].per_s);
+    }
+    qsort(rr, p.stream_rounds, sizeof *rr, cmp_double);
+    qsort(rb, p.stream_rounds, sizeof *rb, cmp_double);
+    double oneway_vs_limit = rr[p.stream_rounds / 2];
+    double batched_vs_limit = rb[p.stream_rounds / 2];
+    double sleep_vs_uds = ratio((double)al.p50, (double)ul.p50);
+    double sleep_vs_uds_paused = ratio((double)al.p50, (double)upl.p50);
+    bool ok_rtt = rtt_vs_limit > 0 && rtt_vs_limit <= 2.0;
+    bool ok_ow = oneway_vs_limit >= 0.5;
+    bool ok_sleep = sleep_vs_uds > 0 && sleep_vs_uds <= 1.0;
+    uint64_t bad = 0, yields = pp.yields;
+    for (int k = 0; k < ST_COUNT; k++) {
+        bad += med[k].bad;
+        yields += med[k].yields;
+    }
+    printf("targets:\n");
+    printf("  busy RTT / bare ping-pong      %6.2f  (<= 2.00: %s)\n", rtt_vs_limit, ok_rtt ? "met" : "NOT met");
+    printf("  one-way / bare copy            %6.2f  (>= 0.50: %s; with batched release %.2f)\n",
+           oneway_vs_limit, ok_ow ? "met" : "NOT met", batched_vs_limit);
+    printf("  asleep RTT / uds back to back  %6.2f  (<= 1.00: %s; / uds 2 ms apart %.2f)\n", sleep_vs_uds,
+           ok_sleep ? "met" : "NOT met", sleep_vs_uds_paused);
+    if (asleep_st.calls && asleep_st.doorbells != asleep_st.calls)
+        printf("warning: %llu of %llu asleep calls found the sidecar awake (no doorbell): not a pure "
+               "wake-up figure\n", (unsigned long long)(asleep_st.calls - asleep_st.doorbells),
+               (unsigned long long)asleep_st.calls);
+    if (g_worst_load > 0.10)
+        printf("warning: other processes took up to %.2f cores during a phase: figures are disturbed\n",
+               g_worst_load);
+    const series *all[] = { &pp, &busy, &uds, &udsp, &efd, &asleep };
+    for (size_t k = 0; k < sizeof all / sizeof *all; k++)
+        if (all[k]->n < all[k]->cap / 2)
+            printf("warning: a latency test ran out of time with %zu of %zu samples: the machine is "
+                   "overloaded or both sides share a core\n", all[k]->n, all[k]->cap);
+    if (bad)
+        printf("error: a one-way consumer saw %llu records out of order or corrupt\n", (unsigned long long)bad);
+    printf("ringbench: done in %.1f s\n", (double)(now_ns() - t_start) / 1e9);
+
+    printf("{\"bench\":\"ring\",\"rtt_p50_ns\":%llu,\"rtt_p99_ns\":%llu,\"sleep_rtt_p50_ns\":%llu,"
+           "\"oneway_per_s\":%.0f,\"uds_rtt_p50_ns\":%llu,\"limit_rtt_p50_ns\":%llu,"
+           "\"limit_oneway_per_s\":%.0f,\"rtt_vs_limit\":%.3f,\"oneway_vs_limit\":%.3f,"
+           "\"sleep_vs_uds\":%.3f,\"sleep_rtt_p99_ns\":%llu,\"uds_rtt_p99_ns\":%llu,"
+           "\"uds_paused_rtt_p50_ns\":%llu,\"sleep_vs_uds_paused\":%.3f,"
+           "\"efd_paused_rtt_p50_ns\":%llu,\"limit_rtt_p99_ns\":%llu,"
+           "\"oneway_batched_per_s\":%.0f,\"batched_vs_limit\":%.3f,"
+           "\"oneway_wakecheck_per_s\":%.0f,\"oneway_full_frac\":%.3f,\"msgpack_ns\":%.0f,"
+           "\"clock_ns\":%.0f,\"asleep_doorbells_per_call\":%.3f,"
+           "\"asleep_client_sleeps_per_call\":%.3f,\"busy_client_sleeps\":%llu,\"yields\":%llu,"
+           "\"other_load_max\":%.2f,\"ring_bytes\":%llu,\"rounds\":%u,\"quick\":%s,\"pin\":\"%s\","
+           "\"targets_met\":%d,\"ok\":%s}\n",
+           (unsigned long long)bl.p50, (unsigned long long)bl.p99, (unsigned long long)al.p50,
+           med[ST_RING].per_s, (unsigned long long)ul.p50, (unsigned long long)lim.p50,
+           med[ST_BARE].per_s, rtt_vs_limit, oneway_vs_limit,
+           sleep_vs_uds, (unsigned long long)al.p99, (unsigned long long)ul.p99,
+           (unsigned long long)upl.p50, sleep_vs_uds_paused,
+           (unsigned long long)el.p50, (unsigned long long)lim.p99,
+           med[ST_RING_BATCH].per_s, batched_vs_limit,
+           med[ST_RING_WAKE].per_s, ratio((double)med[ST_RING].full, (double)med[ST_RING].records), msgpack_ns,
+           clk, ratio((double)asleep_st.doorbells, (double)asleep_st.calls),
+           ratio((double)asleep_st.sleeps, (double)asleep_st.calls), (unsigned long long)busy_st.sleeps,
+           (unsigned long long)yields,
+           g_worst_load, (unsigned long long)p.ring_bytes, p.rounds, p.quick ? "true" : "false",
+           g_pin == PIN_NONE ? "none" : g_pin == PIN_SPLIT ? "split" : "same",
+           ok_rtt + ok_ow + ok_sleep, bad ? "false" : "true");
+    free(pp.v);
+    free(busy.v);
+    free(uds.v);
+    free(udsp.v);
+    free(asleep.v);
+    free(efd.v);
+    return bad ? 1 : 0;
+}

@@ -1,0 +1,86 @@
+/*
+ * aimd.c — adaptive concurrency limit (see aimd.h for what and why).
+ *
+ * Every update ends in clamp(), written with negated comparisons so that a
+ * NaN from a broken configuration also lands inside the bounds: the limit
+ * handed to the dispatcher is always a sane number.
+ */
+#include "aimd.h"
+
+#include <limits.h>
+
+#include "ringside.h"
+
+static double lower(const rs_aimd_cfg *c)
+{
+    return c->min > 1.0 ? c->min : 1.0;
+}
+
+static double upper(const rs_aimd_cfg *c)
+{
+    double lo = lower(c);
+    return c->max >= lo ? c->max : lo;
+}
+
+static double clamp(const rs_aimd_cfg *c, double v)
+{
+    double lo = lower(c), hi = upper(c);
+    if (!(v >= lo))
+        return lo;
+    if (!(v <= hi))
+        return hi;
+    return v;
+}
+
+int rs_aimd_cfg_check(const rs_aimd_cfg *cfg)
+{
+    if (!(cfg->min > 0.0) || !(cfg->min <= cfg->initial) || !(cfg->initial <= cfg->max)
+        || __builtin_isinf(cfg->max))
+        return RS_EINVAL;
+    if (!(cfg->increase > 0.0) || __builtin_isinf(cfg->increase))
+        return RS_EINVAL;
+    if (!(cfg->decrease > 0.0 && cfg->decrease < 1.0))
+        return RS_EINVAL;
+    return 0;
+}
+
+void rs_aimd_init(rs_aimd *a, const rs_aimd_cfg *cfg)
+{
+    a->cfg = *cfg;
+    a->limit = clamp(cfg, cfg->initial);
+    a->last_decrease_ns = 0;
+    a->decreased = false;
+}
+
+unsigned rs_aimd_limit(const rs_aimd *a)
+{
+    double l = clamp(&a->cfg, a->limit);
+    if (l >= (double)UINT_MAX)
+        return UINT_MAX;
+    return (unsigned)l;         /* l >= 1: truncation is floor */
+}
+
+void rs_aimd_on_success(rs_aimd *a, uint64_t now_ns)
+{
+    (void)now_ns;               /* the increase is per success, not per time */
+    a->limit = clamp(&a->cfg, a->limit + a->cfg.increase / a->limit);
+}
+
+void rs_aimd_on_overload(rs_aimd *a, uint64_t now_ns)
+{
+    if (a->decreased) {
+        if (now_ns < a->last_decrease_ns)
+            return;             /* stale timestamp: part of the same event */
+        if (now_ns - a->last_decrease_ns < a->cfg.cooldown_ns)
+            return;
+    }
+    a->limit = clamp(&a->cfg, a->limit * a->cfg.decrease);
+    a->last_decrease_ns = now_ns;
+    a->decreased = true;
+}
+
+void rs_aimd_reconfigure(rs_aimd *a, const rs_aimd_cfg *cfg)
+{
+    a->cfg = *cfg;
+    a->limit = clamp(cfg, a->limit);
+}

@@ -1,0 +1,347 @@
+/*
+ * sched.c — the admission scheduler (see sched.h for what it owns).
+ *
+ * Why stride scheduling for P1/P2: it is deterministic (tests can demand an
+ * exact split, and an operator sees the same order for the same input), it
+ * needs one integer per class, and it gives the configured split over any
+ * window, not only on average. Each take of class c adds stride[c] =
+ * ONE / weight[c] to pass[c]; the class with the smaller pass goes next.
+ * ONE is 2^32, so a weight's rounding error is below 1e-9 of its share.
+ *
+ * Why the re-entry rule: a class that becomes backlogged again starts at the
+ * other class's pass (or, if both were idle, at the highest pass reached so
+ * far) unless its own pass is already higher. Without it, a class idle for
+ * an hour would come back an hour's worth of takes "behind" and take every
+ * slot until it caught up. A class that leaves with debt (pass ahead) keeps
+ * it, so leaving and re-joining is not a way to jump the queue.
+ *
+ * Why the arithmetic stays bounded: passes only grow, so they are shifted
+ * down together (renormalised) once one passes 2^62; and a class can run at
+ * most RS__SCHED_MAX_LAG ahead of a backlogged competitor (aging can serve
+ * P2 out of turn for as long as P1 keeps arriving), so the shift always
+ * brings the values back down and nothing can wrap in a sidecar that runs
+ * for years.
+ */
+#include "sched.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringside.h"
+
+#define RS__SCHED_ONE       (1ull << 32)
+#define RS__SCHED_RENORM    (1ull << 62)
+/* 1024 takes of a weight-1 class: far more debt than any real burst of
+ * aged takes, far less than the renormalisation threshold. */
+#define RS__SCHED_MAX_LAG   (1024ull * RS__SCHED_ONE)
+
+/* ------------------------------------------------------------ config */
+
+void rs_sched_cfg_default(rs_sched_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (int p = 0; p < RS_SCHED_NPRIO; p++)
+        cfg->max_queued[p] = RS_SCHED_DEFAULT_MAX_QUEUED;
+    cfg->weight[1] = RS_SCHED_DEFAULT_WEIGHT_P1;
+    cfg->weight[2] = RS_SCHED_DEFAULT_WEIGHT_P2;
+    cfg->aging_ns = RS_SCHED_DEFAULT_AGING_NS;
+}
+
+static void rs__sched_set_strides(rs_sched *s)
+{
+    uint32_t w1 = s->cfg.weight[1], w2 = s->cfg.weight[2];
+    if (w1 == 0 && w2 == 0)
+        w1 = w2 = 1;   /* "no preference" rather than "serve neither" */
+    s->stride[0] = 0;
+    s->stride[1] = w1 ? RS__SCHED_ONE / w1 : 0;
+    s->stride[2] = w2 ? RS__SCHED_ONE / w2 : 0;
+}
+
+/* Heap slots needed so that no push the bounds allow can find the heap full.
+ * After a bound is lowered, a class may hold more than its new bound until it
+ * drains, so each class counts as the larger of the two. */
+static uint64_t rs__sched_needed(const rs_sched *s, const rs_sched_cfg *cfg)
+{
+    uint64_t n = 0;
+    for (int p = 0; p < RS_SCHED_NPRIO; p++)
+        n += s->len[p] > cfg->max_queued[p] ? s->len[p] : cfg->max_queued[p];
+    return n;
+}
+
+static int rs__sched_reserve(rs_sched *s, uint64_t need)
+{
+    if (need <= s->heap_cap)
+        return 0;
+    /* heap_idx is 32 bits */
+    if (need > UINT32_MAX || need > SIZE_MAX / sizeof(rs_sched_item *))
+        return RS_ENOMEM;
+    rs_sched_item **h = realloc(s->heap, (size_t)need * sizeof *h);
+    if (!h)
+        return RS_ENOMEM;
+    s->heap = h;
+    s->heap_cap = (uint32_t)need;
+    return 0;
+}
+
+int rs_sched_init(rs_sched *s, const rs_sched_cfg *cfg)
+{
+    memset(s, 0, sizeof *s);
+    if (cfg)
+        s->cfg = *cfg;
+    else
+        rs_sched_cfg_default(&s->cfg);
+    rs__sched_set_strides(s);
+    int err = rs__sched_reserve(s, rs__sched_needed(s, &s->cfg));
+    if (err) {
+        memset(s, 0, sizeof *s);
+        return err;
+    }
+    return 0;
+}
+
+void rs_sched_destroy(rs_sched *s)
+{
+    free(s->heap);
+    memset(s, 0, sizeof *s);
+}
+
+int rs_sched_reconfigure(rs_sched *s, const rs_sched_cfg *cfg)
+{
+    /* Grow first: on failure nothing has changed. The heap never shrinks; a
+     * few idle KiB are cheaper than a realloc that could fail mid-life. */
+    int err = rs__sched_reserve(s, rs__sched_needed(s, cfg));
+    if (err)
+        return err;
+    s->cfg = *cfg;
+    /* Passes are kept: a new weight changes the price of future takes only. */
+    rs__sched_set_strides(s);
+    return 0;
+}
+
+/* -------------------------------------------------------------- heap */
+
+static void rs__heap_set(rs_sched *s, uint32_t i, rs_sched_item *it)
+{
+    s->heap[i] = it;
+    it->heap_idx = i;
+}
+
+static void rs__heap_up(rs_sched *s, uint32_t i)
+{
+    rs_sched_item *it = s->heap[i];
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (s->heap[parent]->deadline_ns <= it->deadline_ns)
+            break;
+        rs__heap_set(s, i, s->heap[parent]);
+        i = parent;
+    }
+    rs__heap_set(s, i, it);
+}
+
+static void rs__heap_down(rs_sched *s, uint32_t i)
+{
+    rs_sched_item *it = s->heap[i];
+    uint32_t n = s->heap_len;
+    for (;;) {
+        uint64_t l = 2ull * i + 1;   /* 64-bit: 2i+1 may not fit in 32 */
+        if (l >= n)
+            break;
+        uint32_t c = (uint32_t)l;
+        if (c + 1 < n && s->heap[c + 1]->deadline_ns < s->heap[c]->deadline_ns)
+            c++;
+        if (it->deadline_ns <= s->heap[c]->deadline_ns)
+            break;
+        rs__heap_set(s, i, s->heap[c]);
+        i = c;
+    }
+    rs__heap_set(s, i, it);
+}
+
+static void rs__heap_delete(rs_sched *s, uint32_t i)
+{
+    rs_sched_item *last = s->heap[--s->heap_len];
+    if (i == s->heap_len)
+        return;
+    rs__heap_set(s, i, last);
+    /* The moved item may belong above or below slot i. */
+    if (i > 0 && s->heap[(i - 1) / 2]->deadline_ns > last->deadline_ns)
+        rs__heap_up(s, i);
+    else
+        rs__heap_down(s, i);
+}
+
+/* ---------------------------------------------------- fairness state */
+
+static void rs__sched_renorm(rs_sched *s)
+{
+    uint64_t base = UINT64_MAX;
+    for (int c = 1; c <= 2; c++)
+        if (s->len[c] && s->pass[c] < base)
+            base = s->pass[c];
+    if (base == UINT64_MAX)
+        base = s->vtime;
+    else if (s->vtime < base)
+        s->vtime = base;   /* unobservable: vtime only matters once they idle */
+    /* An idle class below base re-enters at >= base anyway: clamp it there. */
+    for (int c = 1; c <= 2; c++)
+        s->pass[c] = s->pass[c] > base ? s->pass[c] - base : 0;
+    s->vtime -= base;
+}
+
+static void rs__sched_charge(rs_sched *s, int c)
+{
+    s->pass[c] += s->stride[c];
+    int o = 3 - c;
+    if (s->len[o] && s->pass[c] > s->pass[o] + RS__SCHED_MAX_LAG)
+        s->pass[c] = s->pass[o] + RS__SCHED_MAX_LAG;
+    if (s->pass[c] > RS__SCHED_RENORM)
+        rs__sched_renorm(s);
+}
+
+/* Class c (1 or 2) is about to go from empty to backlogged. */
+static void rs__sched_rejoin(rs_sched *s, int c)
+{
+    int o = 3 - c;
+    uint64_t floor = s->len[o] ? s->pass[o] : s->vtime;
+    if (s->pass[c] < floor)
+        s->pass[c] = floor;
+}
+
+/* Class c (1 or 2) has just become empty. */
+static void rs__sched_idle(rs_sched *s, int c)
+{
+    if (s->vtime < s->pass[c])
+        s->vtime = s->pass[c];
+}
+
+/* Weighted choice between the P1 and P2 heads; 0 if both are empty. */
+static int rs__sched_fair_pick(const rs_sched *s)
+{
+    if (!s->len[1])
+        return s->len[2] ? 2 : 0;
+    if (!s->len[2])
+        return 1;
+    if (s->stride[1] == 0)
+        return 2;   /* weight[1] == 0 (and weight[2] > 0) */
+    if (s->stride[2] == 0)
+        return 1;
+    return s->pass[2] < s->pass[1] ? 2 : 1;
+}
+
+/* ------------------------------------------------------------- queue */
+
+/* O(1) proof that `it` is queued in this scheduler (not only "queued"
+ * somewhere): a stray item must not corrupt our lists. */
+static bool rs__sched_owns(const rs_sched *s, const rs_sched_item *it)
+{
+    return it->queued && it->prio < RS_SCHED_NPRIO && it->heap_idx < s->heap_len &&
+           s->heap[it->heap_idx] == it;
+}
+
+static void rs__sched_unlink(rs_sched *s, rs_sched_item *it)
+{
+    int p = it->prio;
+    if (it->prev)
+        it->prev->next = it->next;
+    else
+        s->head[p] = it->next;
+    if (it->next)
+        it->next->prev = it->prev;
+    else
+        s->tail[p] = it->prev;
+    it->next = it->prev = NULL;
+    s->len[p]--;
+    rs__heap_delete(s, it->heap_idx);
+    it->queued = 0;
+    if (p > 0 && s->len[p] == 0)
+        rs__sched_idle(s, p);
+}
+
+int rs_sched_push(rs_sched *s, rs_sched_item *it, uint64_t now)
+{
+    if (it->prio >= RS_SCHED_NPRIO || it->queued)
+        return RS_EINVAL;
+    int p = it->prio;
+    /* The heap check cannot fire while the bounds hold (reserve sized it);
+     * it is here so a bug elsewhere refuses instead of writing out of bounds. */
+    if (s->len[p] >= s->cfg.max_queued[p] || s->heap_len >= s->heap_cap) {
+        s->stats.refused[p]++;
+        return RS_EQUEUEFULL;
+    }
+    if (p > 0 && s->len[p] == 0)
+        rs__sched_rejoin(s, p);
+    it->enq_ns = now;
+    it->next = NULL;
+    it->prev = s->tail[p];
+    if (s->tail[p])
+        s->tail[p]->next = it;
+    else
+        s->head[p] = it;
+    s->tail[p] = it;
+    s->len[p]++;
+    it->queued = 1;
+    s->heap[s->heap_len] = it;
+    rs__heap_up(s, s->heap_len++);
+    s->stats.pushed[p]++;
+    return 0;
+}
+
+rs_sched_item *rs_sched_next(rs_sched *s, uint64_t now, bool allow_p12)
+{
+    if (s->head[0])
+        return s->head[0];
+    if (!allow_p12)
+        return NULL;
+    rs_sched_item *h1 = s->head[1], *h2 = s->head[2];
+    /* Aging: only against a younger P1 head, so an old P2 backlog does not
+     * jump ahead of P1 items that have waited even longer. */
+    if (h2 && s->cfg.aging_ns && now > h2->enq_ns && now - h2->enq_ns > s->cfg.aging_ns &&
+        (!h1 || h1->enq_ns > h2->enq_ns))
+        return h2;
+    int c = rs__sched_fair_pick(s);
+    return c ? s->head[c] : NULL;
+}
+
+void rs_sched_take(rs_sched *s, rs_sched_item *it)
+{
+    if (!rs__sched_owns(s, it))
+        return;
+    int p = it->prio;
+    /* Charge while the item still counts as queued, so a class that this
+     * take empties records its charged pass as the idle point. */
+    if (p > 0)
+        rs__sched_charge(s, p);
+    s->stats.taken[p]++;
+    rs__sched_unlink(s, it);
+}
+
+void rs_sched_remove(rs_sched *s, rs_sched_item *it)
+{
+    if (!rs__sched_owns(s, it))
+        return;
+    s->stats.removed[it->prio]++;
+    rs__sched_unlink(s, it);
+}
+
+rs_sched_item *rs_sched_pop_expired(rs_sched *s, uint64_t now)
+{
+    if (s->heap_len == 0 || s->heap[0]->deadline_ns > now)
+        return NULL;
+    rs_sched_item *it = s->heap[0];
+    s->stats.expired[it->prio]++;
+    rs__sched_unlink(s, it);
+    return it;
+}
+
+uint64_t rs_sched_next_deadline(const rs_sched *s)
+{
+    return s->heap_len ? s->heap[0]->deadline_ns : UINT64_MAX;
+}
+
+uint32_t rs_sched_len(const rs_sched *s, int prio)
+{
+    if (prio < 0 || prio >= RS_SCHED_NPRIO)
+        return 0;
+    return s->len[prio];
+}

@@ -1,0 +1,142 @@
+/*
+ * sched.h — the admission scheduler: the P0/P1/P2 wait queues of requests
+ * that the upstream cannot take yet.
+ *
+ * It owns two decisions: which queued request goes next when the sidecar has
+ * capacity, and which queued request has run out of time. Everything else
+ * (rate tokens, the concurrency cap, P0's reserved share, answering a request)
+ * stays with the caller:
+ *
+ *   push()          enqueue, or refuse at once with RS_EQUEUEFULL (the class is
+ *                   at its bound): backpressure at submit time, never a drop later
+ *   next()          peek at what should go next; no side effect, so the caller
+ *                   may look and then decide it has no capacity after all
+ *   take()          dequeue that item and charge its class for the service
+ *   remove()        dequeue without charging (client gone, cancelled)
+ *   pop_expired()   one item whose deadline has passed, for DEADLINE_EXCEEDED
+ *   next_deadline() the earliest queued deadline, for the loop's wait timeout
+ *
+ * Order: P0 is strict priority. P1 and P2 share what is left by weight
+ * (stride scheduling: each class has a virtual "pass", advanced by
+ * ONE/weight per take; the smaller pass goes next, ties to P1), so 70/30
+ * means 70% of takes are P1 while both are backlogged, exactly and
+ * deterministically, not on average. A class that was idle re-enters at the
+ * current virtual time, so it cannot bank the share it did not use and then
+ * starve the other class. A P2 head older than aging_ns goes before a younger
+ * P1 head, so P2 waits a bounded time even when P1 never runs dry; its take
+ * is still charged to P2, so aging cannot raise P2's long-run share while P1
+ * keeps winning on weight.
+ *
+ * Data structure: items are intrusive (embedded in the sidecar's request), so
+ * pushing allocates nothing; each class is a doubly linked FIFO (O(1) remove
+ * from the middle), and every queued item is also in one deadline min-heap
+ * (O(log n) expiry and removal, O(1) earliest deadline). The heap array is
+ * the only allocation, sized in init/reconfigure to the most items the bounds
+ * allow, so the hot path never allocates and never fails for lack of memory.
+ *
+ * Pure policy: `now` (monotonic ns) is passed in; no clock, no sleep, no
+ * global state. Not thread-safe: the sidecar's one loop owns it.
+ *
+ * Shutdown: rs_sched_pop_expired(s, UINT64_MAX) hands back every queued item
+ * (earliest deadline first), so the caller can answer each one before
+ * rs_sched_destroy(), which does not touch items.
+ */
+
+/*
+ * This file's name shadows libc's <sched.h> for every file compiled with
+ * -I core (glibc's <pthread.h> includes <sched.h>). Pass the system header
+ * through first, outside our guard, so those files still get it. When this
+ * file itself was found relative to the includer (core/sched.c), the
+ * include_next searches the whole path, finds this file again through -I and
+ * passes through from there; clang warns about that case, harmlessly.
+ */
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Winclude-next-absolute-path"
+#endif
+#include_next <sched.h>
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
+
+#ifndef RS_SCHED_H
+#define RS_SCHED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define RS_SCHED_NPRIO 3
+
+#define RS_SCHED_DEFAULT_MAX_QUEUED 1000u
+#define RS_SCHED_DEFAULT_WEIGHT_P1  70u
+#define RS_SCHED_DEFAULT_WEIGHT_P2  30u
+#define RS_SCHED_DEFAULT_AGING_NS   (5ull * 1000000000ull)
+
+typedef struct rs_sched_item {        /* embedded in the sidecar's request struct */
+    struct rs_sched_item *next, *prev;  /* FIFO links within its class */
+    uint64_t enq_ns;                    /* set by push */
+    uint64_t deadline_ns;               /* set by the caller before push */
+    uint32_t heap_idx;                  /* position in the deadline min-heap */
+    uint8_t prio;                       /* 0..2, set by the caller */
+    uint8_t queued;                     /* 1 while in the scheduler */
+} rs_sched_item;
+
+typedef struct rs_sched_cfg {
+    uint32_t max_queued[3];   /* bound per class (e.g. 1000 each); 0 refuses every push */
+    uint32_t weight[3];       /* weight[1] and weight[2] (default 70, 30); weight[0] unused:
+                                 strict priority. A weight of 0 serves that class only
+                                 when the other has nothing queued (or through aging);
+                                 both 0 are treated as equal weights. */
+    uint64_t aging_ns;        /* a P2 item waiting longer than this is served before P1
+                                 items that are younger; 0 = off (default 5 s) */
+} rs_sched_cfg;
+
+/* Counters for operators; monotonic, never reset by reconfigure. */
+typedef struct rs_sched_stats {
+    uint64_t pushed[3];       /* accepted by push */
+    uint64_t refused[3];      /* refused by push with RS_EQUEUEFULL */
+    uint64_t taken[3];        /* dequeued by take (dispatched) */
+    uint64_t removed[3];      /* dequeued by remove (cancelled) */
+    uint64_t expired[3];      /* dequeued by pop_expired */
+} rs_sched_stats;
+
+/* Fields are visible so it can be embedded by value; treat them as private. */
+typedef struct rs_sched {
+    rs_sched_cfg cfg;
+    rs_sched_item *head[3], *tail[3];  /* FIFO per class: take at head, push at tail */
+    uint32_t len[3];
+    rs_sched_item **heap;              /* deadline min-heap of every queued item */
+    uint32_t heap_len, heap_cap;
+    /* Weighted fair share between P1 and P2 (indices 1 and 2; 0 unused). */
+    uint64_t stride[3];                /* RS__SCHED_ONE / weight; 0 for weight 0 */
+    uint64_t pass[3];                  /* virtual time each class has consumed */
+    uint64_t vtime;                    /* re-entry point of a class that was idle */
+    rs_sched_stats stats;
+} rs_sched;
+
+/* The defaults: 1000 per class, weights 70/30, aging 5 s. */
+void rs_sched_cfg_default(rs_sched_cfg *cfg);
+
+int rs_sched_init(rs_sched *s, const rs_sched_cfg *cfg);         /* 0 or RS_ENOMEM; cfg NULL = defaults */
+void rs_sched_destroy(rs_sched *s);
+int rs_sched_reconfigure(rs_sched *s, const rs_sched_cfg *cfg);  /* keeps queued items even above a lowered
+                                                                    bound (new pushes refused until below);
+                                                                    0 or RS_ENOMEM (old config kept) */
+/* 0, or RS_EQUEUEFULL (class at its bound; item untouched), or RS_EINVAL
+ * (prio > 2, or the item is already queued; item untouched). */
+int rs_sched_push(rs_sched *s, rs_sched_item *it, uint64_t now);
+/* The item that should be dispatched next, without removing it: P0 head if any; else (only if allow_p12)
+   a P2 head older than aging_ns whose P1 head (if any) is younger, else the P1 or P2 head chosen by
+   weighted fair sharing between the two classes. NULL if nothing eligible. No side effect. */
+rs_sched_item *rs_sched_next(rs_sched *s, uint64_t now, bool allow_p12);
+/* Remove `it` (normally the one next() returned) and charge its class for the service.
+   No-op if `it` is not queued in `s`. */
+void rs_sched_take(rs_sched *s, rs_sched_item *it);
+/* Remove any queued item without charging (client gone, cancelled). No-op if not queued. */
+void rs_sched_remove(rs_sched *s, rs_sched_item *it);
+/* One queued item whose deadline_ns <= now, removed; NULL if none. O(log n). Earliest deadline first. */
+rs_sched_item *rs_sched_pop_expired(rs_sched *s, uint64_t now);
+uint64_t rs_sched_next_deadline(const rs_sched *s);   /* earliest deadline queued, UINT64_MAX if empty */
+uint32_t rs_sched_len(const rs_sched *s, int prio);   /* 0 for a prio outside 0..2 */
+
+#endif /* RS_SCHED_H */

@@ -1,0 +1,612 @@
+/*
+ * admission.c — traffic control (see admission.h for the picture).
+ *
+ * Head-of-line waiting is deliberate: when the request that should go next
+ * (by priority and fair share) cannot go because a shared limit is spent,
+ * nothing behind it jumps ahead, or P2 traffic would eat the tokens P0 is
+ * waiting for. The loop comes back at the earliest time anything could
+ * change (a bucket refill, an embargo's end, a retry's backoff, a queued
+ * deadline): wake_at.
+ */
+#include "admission.h"
+
+#include "log.h"
+#include "ringside.h"
+#include "router.h"
+#include "sidecar.h"
+#include "tokens.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
+#define MS(v) ((uint64_t)(v) * 1000000u)
+
+static uint64_t next_rand(sc_admission *a)
+{
+    /* xorshift64*: cheap, and good enough for jitter and weighted picks */
+    a->rng ^= a->rng >> 12;
+    a->rng ^= a->rng << 25;
+    a->rng ^= a->rng >> 27;
+    return a->rng * 2685821657736338717ull;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* ------------------------------------------------------------- config */
+
+static void apply_limits(sc_daemon *d, uint64_t now, bool fresh)
+{
+    sc_admission *a = &d->adm;
+    const sc_config *cfg = &d->cfg;
+    const sc_limit_cfg *g = &cfg->global_limit;
+    a->has_rps = g->rps > 0;
+    if (a->has_rps) {
+        double burst = g->burst > 0 ? g->burst : (g->rps < 1 ? 1 : g->rps);
+        if (fresh)
+            rs_bucket_init(&a->rps, g->rps, burst, now);
+        else
+            rs_bucket_reconfigure(&a->rps, g->rps, burst, now);
+    }
+    a->has_tpm = g->tpm > 0;
+    if (a->has_tpm) {
+        if (fresh)
+            rs_bucket_init(&a->tpm, g->tpm / 60.0, g->tpm, now);
+        else
+            rs_bucket_reconfigure(&a->tpm, g->tpm / 60.0, g->tpm, now);
+    }
+    a->backoff = (rs_backoff_cfg){
+        .max_attempts = cfg->retry_attempts,
+        .initial_ns = MS(cfg->retry_initial_ms),
+        .factor = cfg->retry_factor,
+        .cap_ns = MS(cfg->retry_cap_ms),
+    };
+    rs_retry_budget_cfg bc = { .ratio = cfg->budget_ratio, .min_retries = cfg->budget_min,
+                               .window_ns = MS(cfg->budget_window_ms) };
+    if (fresh)
+        rs_retry_budget_init(&a->budget, &bc, now);
+    else
+        a->budget.cfg = bc;   /* keeps the counts of the current window */
+    for (sc_client *c = d->clients; c; c = c->next) {
+        const sc_limit_cfg *cl = &cfg->client_limit;
+        bool was = c->limited;
+        c->limited = cl->rps > 0;
+        if (c->limited) {
+            double burst = cl->burst > 0 ? cl->burst : (cl->rps < 1 ? 1 : cl->rps);
+            if (was)
+                rs_bucket_reconfigure(&c->limit, cl->rps, burst, now);
+            else
+                rs_bucket_init(&c->limit, cl->rps, burst, now);
+        }
+    }
+}
+
+static rs_sched_cfg sched_cfg(const sc_config *cfg)
+{
+    rs_sched_cfg sc = { .aging_ns = MS(cfg->aging_ms) };
+    for (int p = 0; p < 3; p++)
+        sc.max_queued[p] = cfg->queue_max[p];
+    sc.weight[1] = cfg->weight_p1;
+    sc.weight[2] = cfg->weight_p2;
+    return sc;
+}
+
+int sc_admission_init(sc_daemon *d, uint64_t now)
+{
+    sc_admission *a = &d->adm;
+    memset(a, 0, sizeof *a);
+    a->rng = now ^ 0x9e3779b97f4a7c15ull;
+    if (!a->rng)
+        a->rng = 1;
+    a->win_start = now;
+    rs_sched_cfg sc = sched_cfg(&d->cfg);
+    if (rs_sched_init(&a->sched, &sc) < 0 || sc_routes_apply(&a->routes, &d->cfg, now) < 0)
+        return -1;
+    apply_limits(d, now, true);
+    return 0;
+}
+
+int sc_admission_apply(sc_daemon *d, uint64_t now)
+{
+    sc_admission *a = &d->adm;
+    rs_sched_cfg sc = sched_cfg(&d->cfg);
+    if (rs_sched_reconfigure(&a->sched, &sc) < 0 || sc_routes_apply(&a->routes, &d->cfg, now) < 0)
+        return -1;
+    apply_limits(d, now, false);
+    return 0;
+}
+
+void sc_admission_destroy(sc_daemon *d)
+{
+    rs_sched_destroy(&d->adm.sched);
+    sc_heap_free(&d->adm.retries);
+    sc_routes_free(&d->adm.routes);
+}
+
+bool sc_admission_idle(const sc_daemon *d)
+{
+    return d->adm.inflight == 0 && d->adm.retries.n == 0 && rs_sched_len(&d->adm.sched, 0) == 0 &&
+           rs_sched_len(&d->adm.sched, 1) == 0 && rs_sched_len(&d->adm.sched, 2) == 0;
+}
+
+/* ----------------------------------------------------- outcome window */
+
+static void window_advance(sc_admission *a, const sc_config *cfg, uint64_t now)
+{
+    uint64_t slot = MS(cfg->shed_window_ms) / SC_WINDOW_SLOTS;
+    if (!slot)
+        slot = 1;
+    unsigned steps = 0;
+    while (now - a->win_start >= slot && steps < SC_WINDOW_SLOTS) {
+        a->win_cur = (a->win_cur + 1) % SC_WINDOW_SLOTS;
+        a->win_ok[a->win_cur] = a->win_fail[a->win_cur] = 0;
+        a->win_start += slot;
+        steps++;
+    }
+    if (now - a->win_start >= slot)   /* idle longer than the window */
+        a->win_start = now;
+}
+
+static void window_count(sc_daemon *d, bool ok, uint64_t now)
+{
+    sc_admission *a = &d->adm;
+    window_advance(a, &d->cfg, now);
+    if (ok)
+        a->win_ok[a->win_cur]++;
+    else
+        a->win_fail[a->win_cur]++;
+}
+
+/* Why P1/P2 are being shed now, or NULL. */
+static const char *shed_reason(sc_daemon *d, uint64_t now, char *buf, size_t len)
+{
+    sc_admission *a = &d->adm;
+    bool any = false, all_open = true;
+    for (unsigned i = 0; i < a->routes.n; i++) {
+        sc_route *r = a->routes.r[i];
+        if (r->retired || r->cfg.weight == 0)
+            continue;
+        any = true;
+        if (rs_breaker_state_at(&r->breaker, now) != RS_BREAKER_OPEN)
+            all_open = false;
+    }
+    if (any && all_open)
+        return "every route's circuit breaker is open";
+    window_advance(a, &d->cfg, now);
+    uint64_t ok = 0, fail = 0;
+    for (unsigned i = 0; i < SC_WINDOW_SLOTS; i++) {
+        ok += a->win_ok[i];
+        fail += a->win_fail[i];
+    }
+    if (ok + fail >= d->cfg.shed_min_samples && (double)fail > d->cfg.shed_error_rate * (double)(ok + fail)) {
+        snprintf(buf, len, "upstream error rate %.0f%% is above shedding.error_rate %.0f%%",
+                 100.0 * (double)fail / (double)(ok + fail), 100.0 * d->cfg.shed_error_rate);
+        return buf;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ finishing */
+
+static void finish(sc_req *r, int32_t err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void finish(sc_req *r, int32_t err, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sc_completion *cp = sc_completion_new(r->id, err, 0, msg);
+    if (cp)
+        cp->attempts = r->attempts;
+    sc_completion_free(r->last);
+    r->last = NULL;
+    sc_req_finish(r, cp);
+}
+
+static void finish_with(sc_req *r, sc_completion *cp, const char *note)
+{
+    if (cp && note) {
+        size_t n = strlen(cp->error_msg) + strlen(note) + 4;
+        char *m = malloc(n);
+        if (m) {
+            snprintf(m, n, "%s%s%s", cp->error_msg, cp->error_msg[0] ? "; " : "", note);
+            free(cp->error_msg);
+            cp->error_msg = m;
+        }
+    }
+    if (cp)
+        cp->attempts = r->attempts;
+    if (r->last != cp)
+        sc_completion_free(r->last);
+    r->last = NULL;
+    sc_req_finish(r, cp);
+}
+
+static void finish_deadline(sc_daemon *d, sc_req *r, const char *where, uint64_t now)
+{
+    d->adm.stats.expired++;
+    if (r->last)
+        finish(r, RS_EDEADLINE, "deadline passed %s after %u attempt%s (last: %s)", where, r->attempts,
+               r->attempts == 1 ? "" : "s", r->last->error_msg);
+    else
+        finish(r, RS_EDEADLINE, "deadline passed %s (P%u, %llu ms after it arrived)", where, r->priority,
+               (unsigned long long)((now - r->t_drain) / 1000000u));
+}
+
+/* --------------------------------------------------------------- queue */
+
+static void enqueue(sc_daemon *d, sc_req *r, uint64_t now)
+{
+    r->qi.prio = (uint8_t)r->priority;
+    r->qi.deadline_ns = r->deadline;
+    if (rs_sched_push(&d->adm.sched, &r->qi, now) < 0) {
+        d->adm.stats.queue_full++;
+        finish(r, RS_EQUEUEFULL, "P%u queue is full (priorities.queue.p%u = %u); retry later",
+               r->priority, r->priority, d->cfg.queue_max[r->priority]);
+    }
+}
+
+void sc_admit(sc_daemon *d, sc_req *r, uint64_t now)
+{
+    sc_admission *a = &d->adm;
+    sc_heap_node_init(&r->retry_node);
+    a->stats.admitted++;
+
+    if (r->priority > 0) {
+        char buf[160];
+        const char *why = shed_reason(d, now, buf, sizeof buf);
+        a->shedding = why != NULL;
+        if (why && (double)(next_rand(a) >> 11) * 0x1.0p-53 < d->cfg.shed_fraction) {
+            a->stats.shed++;
+            finish(r, RS_ESHED, "shed: %s; %.0f%% of P1/P2 requests are refused until it recovers",
+                   why, 100.0 * d->cfg.shed_fraction);
+            return;
+        }
+    }
+    rs_token_estimate est;
+    rs_tokens_estimate(r->body, r->body_len, d->cfg.default_max_tokens, &est);
+    r->tokens_need = (double)(est.prompt_tokens + est.max_tokens);
+    rs_retry_budget_on_request(&a->budget, now);
+
+    sc_client *c = r->client;
+    if (c->limited && (c->held_head || !rs_bucket_try_take(&c->limit, 1, now))) {
+        r->held = true;
+        r->held_next = NULL;
+        if (c->held_tail)
+            c->held_tail->held_next = r;
+        else
+            c->held_head = r;
+        c->held_tail = r;
+        return;
+    }
+    enqueue(d, r, now);
+}
+
+static void unhold(sc_client *c, sc_req *r)
+{
+    sc_req **pp = &c->held_head, *prev = NULL;
+    while (*pp && *pp != r) {
+        prev = *pp;
+        pp = &(*pp)->held_next;
+    }
+    if (*pp) {
+        *pp = r->held_next;
+        if (c->held_tail == r)
+            c->held_tail = prev;
+    }
+    r->held = false;
+}
+
+/* ------------------------------------------------------------- attempts */
+
+static void release_attempt(sc_daemon *d, sc_req *r, uint64_t now, bool refund)
+{
+    sc_admission *a = &d->adm;
+    sc_route *rt = r->rt;
+    if (!rt)
+        return;
+    rt->inflight--;
+    a->inflight--;
+    if (r->priority > 0)
+        a->p12_inflight--;
+    if (refund && r->tokens_held > 0) {
+        if (a->has_tpm)
+            rs_bucket_refund(&a->tpm, r->tokens_held, now);
+        if (rt->has_tpm)
+            rs_bucket_refund(&rt->tpm, r->tokens_held, now);
+    }
+    r->tokens_held = 0;
+    r->rt = NULL;
+}
+
+void sc_admission_forget(sc_daemon *d, sc_req *r)
+{
+    sc_admission *a = &d->adm;
+    if (r->qi.queued)
+        rs_sched_remove(&a->sched, &r->qi);
+    if (sc_heap_contains(&r->retry_node))
+        sc_heap_remove(&a->retries, &r->retry_node);
+    if (r->held && r->client)
+        unhold(r->client, r);
+    if (r->rt) {
+        sc_upstream_abort(d, r);
+        rs_breaker_on_abandon(&r->rt->breaker);
+        release_attempt(d, r, sc_now_ns(), true);
+    }
+    sc_completion_free(r->last);
+    r->last = NULL;
+}
+
+/* Capacity P1/P2 may use: all healthy routes' concurrency minus P0's share. */
+static bool p12_allowed(sc_admission *a, const sc_config *cfg, uint64_t now)
+{
+    uint32_t cap = 0;
+    for (unsigned i = 0; i < a->routes.n; i++) {
+        sc_route *r = a->routes.r[i];
+        if (!r->retired && r->cfg.weight && rs_breaker_can_send(&r->breaker, now))
+            cap += rs_aimd_limit(&r->aimd);
+    }
+    uint32_t reserved = (uint32_t)((double)cap * cfg->p0_reserved);
+    return a->p12_inflight < cap - reserved;
+}
+
+static sc_route *choose_route(sc_admission *a, sc_req *r, uint64_t now, uint64_t *when)
+{
+    *when = UINT64_MAX;
+    if (r->pinned) {
+        const char *why = sc_route_blocked(r->pinned, now, r->tokens_need, when);
+        return why ? NULL : r->pinned;
+    }
+    uint32_t weight[2 * SC_MAX_ROUTES];
+    bool ok[2 * SC_MAX_ROUTES], any = false, other = false;
+    for (unsigned i = 0; i < a->routes.n; i++) {
+        uint64_t w;
+        sc_route *rt = a->routes.r[i];
+        weight[i] = rt->cfg.weight;
+        ok[i] = sc_route_blocked(rt, now, r->tokens_need, &w) == NULL;
+        *when = min_u64(*when, w);
+        any |= ok[i];
+        other |= ok[i] && rt != r->last_route;
+    }
+    if (!any)
+        return NULL;
+    /* a retry goes to another route when one is healthy */
+    if (other)
+        for (unsigned i = 0; i < a->routes.n; i++)
+            if (a->routes.r[i] == r->last_route)
+                ok[i] = false;
+    int k = rs_router_pick(weight, ok, a->routes.n, next_rand(a));
+    return k < 0 ? NULL : a->routes.r[k];
+}
+
+static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
+{
+    sc_admission *a = &d->adm;
+    double need = r->tokens_need;
+    if (a->has_rps)
+        rs_bucket_try_take(&a->rps, 1, now);
+    if (rt->has_rps)
+        rs_bucket_try_take(&rt->rps, 1, now);
+    r->tokens_held = 0;
+    if (a->has_tpm || rt->has_tpm) {
+        r->tokens_held = need;
+        if (a->has_tpm)
+            rs_bucket_charge(&a->tpm, need > a->tpm.burst ? a->tpm.burst : need, now);
+        if (rt->has_tpm)
+            rs_bucket_charge(&rt->tpm, need > rt->tpm.burst ? rt->tpm.burst : need, now);
+    }
+    r->rt = rt;
+    r->attempts++;
+    rt->inflight++;
+    rt->stats.attempts++;
+    a->inflight++;
+    if (r->priority > 0)
+        a->p12_inflight++;
+    rs_breaker_on_send(&rt->breaker, now);
+
+    int err = sc_upstream_dispatch(d, r, now);
+    if (err < 0) {
+        rs_breaker_on_abandon(&rt->breaker);
+        release_attempt(d, r, now, true);
+        finish(r, err, "could not start the upstream transfer to route '%s'", rt->cfg.name);
+    }
+}
+
+/* ----------------------------------------------------------------- pump */
+
+static void release_held(sc_daemon *d, uint64_t now, uint64_t *wake)
+{
+    for (sc_client *c = d->clients; c; c = c->next) {
+        if (!c->held_head || c->closing)
+            continue;
+        /* expire first: a held request's deadline runs as in any queue */
+        for (sc_req *r = c->held_head, *next; r; r = next) {
+            next = r->held_next;
+            if (now >= r->deadline) {
+                unhold(c, r);
+                finish_deadline(d, r, "waiting for the client's rate limit (limits.per_client)", now);
+            }
+        }
+        while (c->held_head) {
+            uint64_t w = rs_bucket_wait_ns(&c->limit, 1, now);
+            if (w) {
+                *wake = min_u64(*wake, w == UINT64_MAX ? UINT64_MAX : now + w);
+                *wake = min_u64(*wake, c->held_head->deadline);
+                break;
+            }
+            rs_bucket_try_take(&c->limit, 1, now);
+            sc_req *r = c->held_head;
+            unhold(c, r);
+            enqueue(d, r, now);
+        }
+    }
+}
+
+void sc_admission_pump(sc_daemon *d, uint64_t now)
+{
+    sc_admission *a = &d->adm;
+    uint64_t wake = UINT64_MAX;
+
+    sc_heap_node *n;
+    while ((n = sc_heap_top(&a->retries)) != NULL && n->when <= now) {
+        sc_heap_remove(&a->retries, n);
+        sc_req *r = container_of(n, sc_req, retry_node);
+        if (now >= r->deadline)
+            finish_deadline(d, r, "waiting to retry", now);
+        else
+            enqueue(d, r, now);
+    }
+    if (n)
+        wake = n->when;
+
+    release_held(d, now, &wake);
+
+    rs_sched_item *it;
+    while ((it = rs_sched_pop_expired(&a->sched, now)) != NULL)
+        finish_deadline(d, container_of(it, sc_req, qi), "in the queue", now);
+
+    while ((it = rs_sched_next(&a->sched, now, p12_allowed(a, &d->cfg, now))) != NULL) {
+        sc_req *r = container_of(it, sc_req, qi);
+        uint64_t w = 0;
+        if (a->has_rps && (w = rs_bucket_wait_ns(&a->rps, 1, now)) != 0) {
+            wake = min_u64(wake, w == UINT64_MAX ? UINT64_MAX : now + w);
+            break;
+        }
+        if (a->has_tpm) {
+            double need = r->tokens_need > a->tpm.burst ? a->tpm.burst : r->tokens_need;
+            if ((w = rs_bucket_wait_ns(&a->tpm, need, now)) != 0) {
+                wake = min_u64(wake, w == UINT64_MAX ? UINT64_MAX : now + w);
+                break;
+            }
+        }
+        sc_route *rt = choose_route(a, r, now, &w);
+        if (!rt) {
+            wake = min_u64(wake, w);
+            break;
+        }
+        rs_sched_take(&a->sched, it);
+        start_attempt(d, r, rt, now);
+    }
+    a->wake_at = min_u64(wake, rs_sched_next_deadline(&a->sched));
+    sc_routes_collect(&a->routes);
+}
+
+/* ------------------------------------------------------------- outcomes */
+
+static bool in_list(const uint32_t *list, uint32_t n, uint32_t v)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (list[i] == v)
+            return true;
+    return false;
+}
+
+static bool another_route_ready(sc_admission *a, sc_req *r, sc_route *failed, uint64_t now)
+{
+    if (r->pinned)
+        return false;
+    for (unsigned i = 0; i < a->routes.n; i++) {
+        uint64_t w;
+        sc_route *rt = a->routes.r[i];
+        if (rt != failed && sc_route_blocked(rt, now, r->tokens_need, &w) == NULL)
+            return true;
+    }
+    return false;
+}
+
+void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attempt *at, uint64_t now)
+{
+    sc_admission *a = &d->adm;
+    sc_route *rt = r->rt;
+    bool ok = at->transport_ok && at->status < 400;
+
+    if (ok) {
+        /* settle the token reservation against what the upstream counted */
+        if (at->has_usage && r->tokens_held > 0) {
+            double diff = (double)at->usage_tokens - r->tokens_held;
+            if (a->has_tpm)
+                diff > 0 ? rs_bucket_charge(&a->tpm, diff, now) : rs_bucket_refund(&a->tpm, -diff, now);
+            if (rt->has_tpm)
+                diff > 0 ? rs_bucket_charge(&rt->tpm, diff, now) : rs_bucket_refund(&rt->tpm, -diff, now);
+        }
+        r->tokens_held = 0;
+        rs_breaker_on_success(&rt->breaker, at->first_content_ns, now);
+        rs_aimd_on_success(&rt->aimd, now);
+        window_count(d, true, now);
+        rt->stats.ok++;
+        release_attempt(d, r, now, false);
+        finish_with(r, cp, NULL);
+        return;
+    }
+
+    bool health_failure = !at->transport_ok || at->slow || sc_routes_is_failure_status(&a->routes, at->status);
+    if (at->status == 429 || at->status == 503)
+        rs_aimd_on_overload(&rt->aimd, now);
+    if (at->status == 429)
+        rt->stats.rate_limited++;
+    if (at->slow)
+        rt->stats.slow++;
+    if (at->embargo_ns && now + at->embargo_ns > rt->embargo_until)
+        rt->embargo_until = now + at->embargo_ns;
+    if (health_failure && !at->deadline_hit) {
+        rs_breaker_on_failure(&rt->breaker, now);
+        window_count(d, false, now);
+        rt->stats.failed++;
+    } else if (at->status == 429 || at->deadline_hit) {
+        rs_breaker_on_abandon(&rt->breaker);   /* says nothing about its health */
+    } else {
+        rs_breaker_on_success(&rt->breaker, at->first_content_ns, now);   /* a 4xx: it is up */
+    }
+    release_attempt(d, r, now, true);
+
+    static const uint32_t never[] = { 400, 401, 402, 403, 404, 422 };
+    bool retryable = !at->deadline_hit && !in_list(never, 6, at->status) &&
+                     (!at->transport_ok || at->slow ||
+                      in_list(d->cfg.retry_status, d->cfg.n_retry_status, at->status) ||
+                      (sc_routes_is_failure_status(&a->routes, at->status) && another_route_ready(a, r, rt, now)));
+    if (!retryable) {
+        finish_with(r, cp, NULL);
+        return;
+    }
+    if (r->attempts >= a->backoff.max_attempts) {
+        char note[64];
+        snprintf(note, sizeof note, "gave up after %u attempts (retries.attempts)", r->attempts);
+        finish_with(r, cp, note);
+        return;
+    }
+    if (!rs_retry_budget_try_retry(&a->budget, now)) {
+        a->stats.budget_denied++;
+        finish_with(r, cp, "not retried: retry budget spent (retries.budget)");
+        return;
+    }
+    /* another healthy route: fail over now; else back off (and respect
+     * what the upstream asked for) */
+    uint64_t delay = 0;
+    if (!another_route_ready(a, r, rt, now)) {
+        delay = rs_backoff_delay_ns(&a->backoff, r->attempts, next_rand(a));
+        if (rt->embargo_until > now + delay)
+            delay = rt->embargo_until - now;
+    }
+    if (now + delay >= r->deadline) {
+        finish_with(r, cp, "not retried: the next attempt would start after the deadline");
+        return;
+    }
+    sc_completion_free(r->last);
+    r->last = cp;
+    r->last_route = rt;
+    a->stats.retries++;
+    r->retry_node.when = now + delay;
+    if (sc_heap_push(&a->retries, &r->retry_node) < 0) {
+        finish_with(r, cp, "not retried: out of memory");
+        return;
+    }
+    if (a->wake_at > r->retry_node.when)
+        a->wake_at = r->retry_node.when;
+}

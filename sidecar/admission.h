@@ -1,0 +1,92 @@
+/*
+ * admission.h — traffic control: what happens to an upstream request
+ * between intake and its terminal completion.
+ *
+ *   client limit ─► priority queue ─► global limits ─► route choice ─► attempt
+ *        (held)        (P0/P1/P2,       (rps, tpm)      (breaker, AIMD,
+ *                       deadlines)                        route rps/tpm,
+ *                                                         Retry-After)
+ *   attempt outcome ─► success: complete
+ *                   └► retryable: backoff (or another healthy route now),
+ *                                 within attempts, retry budget, deadline
+ *
+ * A request that finds no token or no capacity waits in its queue; it is
+ * never failed for that. What does fail it is named: its deadline
+ * (RS_EDEADLINE), a full queue (RS_EQUEUEFULL), shedding (RS_ESHED), or the
+ * upstream's own answer once retrying is over.
+ *
+ * Policies are the pure modules of core/ (sched, bucket, aimd, breaker,
+ * router, backoff, retry_budget, tokens); this file only composes them and
+ * owns no clock: `now` is passed in by the loop.
+ */
+#ifndef SC_ADMISSION_H
+#define SC_ADMISSION_H
+
+#include "backoff.h"
+#include "bucket.h"
+#include "retry_budget.h"
+#include "routes.h"
+#include "sched.h"
+#include "timerheap.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sc_daemon;
+struct sc_req;
+struct sc_completion;
+
+#define SC_WINDOW_SLOTS 10
+
+typedef struct sc_admission {
+    rs_sched sched;
+    sc_routes routes;
+    bool has_rps, has_tpm;
+    rs_bucket rps, tpm;               /* global */
+    rs_retry_budget budget;
+    rs_backoff_cfg backoff;
+    sc_heap retries;                  /* requests waiting out a backoff */
+    uint32_t inflight, p12_inflight;  /* attempts at upstreams */
+    uint64_t rng;
+    uint64_t wake_at;                 /* when pump() has something to do again */
+    /* outcome window for shedding */
+    uint32_t win_ok[SC_WINDOW_SLOTS], win_fail[SC_WINDOW_SLOTS];
+    uint64_t win_start;
+    unsigned win_cur;
+    bool shedding;
+    struct {
+        uint64_t admitted, queue_full, shed, expired, retries, budget_denied;
+    } stats;
+} sc_admission;
+
+/* What one upstream attempt ended with, as upstream.c saw it. */
+typedef struct sc_attempt {
+    bool transport_ok;          /* a complete HTTP response arrived */
+    bool deadline_hit;          /* the request's own deadline ended it */
+    bool slow;                  /* aborted: no real content within first_content timeout */
+    uint32_t status;            /* HTTP status, 0 if none */
+    uint64_t first_content_ns;  /* dispatch → first real content, 0 if none */
+    uint64_t embargo_ns;        /* Retry-After / x-ratelimit-reset-*: wait this long */
+    bool has_usage;
+    uint64_t usage_tokens;      /* from the response's usage, when has_usage */
+} sc_attempt;
+
+int sc_admission_init(struct sc_daemon *d, uint64_t now);
+/* Apply new limits and routes (SIGHUP); queued and in-flight requests stay. */
+int sc_admission_apply(struct sc_daemon *d, uint64_t now);
+void sc_admission_destroy(struct sc_daemon *d);
+
+/* A request for an upstream route enters traffic control. */
+void sc_admit(struct sc_daemon *d, struct sc_req *r, uint64_t now);
+/* Take a request out of wherever it waits (queue, backoff, client hold,
+ * upstream transfer) without completing it: the client is gone. */
+void sc_admission_forget(struct sc_daemon *d, struct sc_req *r);
+/* Expire, release and dispatch what can go now. */
+void sc_admission_pump(struct sc_daemon *d, uint64_t now);
+/* An attempt ended; takes ownership of cp (the answer to give if we stop). */
+void sc_attempt_done(struct sc_daemon *d, struct sc_req *r, struct sc_completion *cp,
+                     const sc_attempt *a, uint64_t now);
+
+bool sc_admission_idle(const struct sc_daemon *d);
+
+#endif

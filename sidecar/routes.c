@@ -1,0 +1,208 @@
+/*
+ * routes.c — route table and per-route admission checks (see routes.h).
+ */
+#include "routes.h"
+
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t ms(uint32_t v)
+{
+    return (uint64_t)v * 1000000u;
+}
+
+static void set_limits(sc_route *r, const sc_route_cfg *rc, uint64_t now, bool fresh)
+{
+    r->has_rps = rc->limit.rps > 0;
+    if (r->has_rps) {
+        double burst = rc->limit.burst > 0 ? rc->limit.burst : (rc->limit.rps < 1 ? 1 : rc->limit.rps);
+        if (fresh)
+            rs_bucket_init(&r->rps, rc->limit.rps, burst, now);
+        else
+            rs_bucket_reconfigure(&r->rps, rc->limit.rps, burst, now);
+    }
+    r->has_tpm = rc->limit.tpm > 0;
+    if (r->has_tpm) {
+        if (fresh)
+            rs_bucket_init(&r->tpm, rc->limit.tpm / 60.0, rc->limit.tpm, now);
+        else
+            rs_bucket_reconfigure(&r->tpm, rc->limit.tpm / 60.0, rc->limit.tpm, now);
+    }
+}
+
+int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
+{
+    /* A latency_gt condition on one route makes every other route that is
+     * slower to first content count as failing; the strictest one wins. */
+    uint32_t latency_gt = 0;
+    t->n_fail_status = 0;
+    for (unsigned i = 0; i < cfg->nroutes; i++) {
+        const sc_route_cfg *rc = &cfg->routes[i];
+        if (rc->cond_latency_gt_ms && (!latency_gt || rc->cond_latency_gt_ms < latency_gt))
+            latency_gt = rc->cond_latency_gt_ms;
+        for (uint32_t k = 0; k < rc->n_cond_status && t->n_fail_status < 2 * SC_MAX_STATUS; k++)
+            t->fail_status[t->n_fail_status++] = rc->cond_status[k];
+    }
+    for (uint32_t k = 0; k < cfg->n_retry_status && t->n_fail_status < 2 * SC_MAX_STATUS; k++)
+        if (cfg->retry_status[k] >= 500)
+            t->fail_status[t->n_fail_status++] = cfg->retry_status[k];
+
+    for (unsigned i = 0; i < t->n; i++)
+        t->r[i]->retired = true;
+
+    for (unsigned i = 0; i < cfg->nroutes; i++) {
+        const sc_route_cfg *rc = &cfg->routes[i];
+        sc_route *r = NULL;
+        for (unsigned k = 0; k < t->n; k++)
+            if (strcmp(t->r[k]->cfg.name, rc->name) == 0)
+                r = t->r[k];
+        bool fresh = r == NULL;
+        if (fresh) {
+            if (t->n == 2 * SC_MAX_ROUTES)
+                sc_routes_collect(t);
+            if (t->n == 2 * SC_MAX_ROUTES || !(r = calloc(1, sizeof *r)))
+                return -1;
+            t->r[t->n++] = r;
+        }
+        r->cfg = *rc;
+        r->retired = false;
+        r->tls = strncmp(rc->endpoint, "https://", 8) == 0;
+
+        free(r->auth);
+        r->auth = NULL;
+        const char *key = rc->api_key_env[0] ? getenv(rc->api_key_env) : NULL;
+        if (key && *key) {
+            size_t n = strlen(key) + 32;
+            if ((r->auth = malloc(n)) != NULL)
+                snprintf(r->auth, n, "Authorization: Bearer %s", key);
+        }
+
+        bool self_condition = rc->cond_latency_gt_ms != 0;
+        uint32_t first = rc->first_content_timeout_ms ? rc->first_content_timeout_ms
+                       : (!self_condition && latency_gt) ? latency_gt : cfg->first_content_timeout_ms;
+        r->first_content_ns = ms(first);
+        r->idle_ns = ms(rc->idle_timeout_ms ? rc->idle_timeout_ms : cfg->idle_timeout_ms);
+        r->connect_ms = rc->connect_timeout_ms ? rc->connect_timeout_ms : cfg->connect_timeout_ms;
+        r->total_ms = rc->total_timeout_ms ? rc->total_timeout_ms : cfg->total_timeout_ms;
+
+        rs_breaker_cfg bc = {
+            .failure_threshold = cfg->breaker_failures,
+            .latency_gt_ns = self_condition ? 0 : ms(latency_gt),
+            .slow_threshold = cfg->breaker_slow,
+            .cooldown_ns = ms(cfg->breaker_cooldown_ms),
+            .half_open_probes = cfg->breaker_probes,
+        };
+        rs_aimd_cfg ac = {
+            .min = rc->conc_min ? rc->conc_min : 1,
+            .max = rc->conc_max ? rc->conc_max : 256,
+            .initial = rc->conc_initial ? rc->conc_initial : 64,
+            .increase = 1.0,
+            .decrease = 0.5,
+            .cooldown_ns = 1000000000u,
+        };
+        if (ac.initial > ac.max)
+            ac.initial = ac.max;
+        if (ac.initial < ac.min)
+            ac.initial = ac.min;
+        if (fresh) {
+            rs_breaker_init(&r->breaker, &bc);
+            rs_aimd_init(&r->aimd, &ac);
+        } else {
+            rs_breaker_reconfigure(&r->breaker, &bc);
+            rs_aimd_reconfigure(&r->aimd, &ac);
+        }
+        set_limits(r, rc, now, fresh);
+    }
+    /* live routes in configuration order, so logs and picks are stable */
+    for (unsigned i = 0; i < cfg->nroutes; i++)
+        for (unsigned k = i; k < t->n; k++)
+            if (strcmp(t->r[k]->cfg.name, cfg->routes[i].name) == 0) {
+                sc_route *tmp = t->r[i];
+                t->r[i] = t->r[k];
+                t->r[k] = tmp;
+            }
+    sc_routes_collect(t);
+    return 0;
+}
+
+void sc_routes_collect(sc_routes *t)
+{
+    unsigned w = 0;
+    for (unsigned i = 0; i < t->n; i++) {
+        sc_route *r = t->r[i];
+        if (r->retired && r->inflight == 0) {
+            free(r->auth);
+            free(r);
+        } else {
+            t->r[w++] = r;
+        }
+    }
+    t->n = w;
+}
+
+void sc_routes_free(sc_routes *t)
+{
+    for (unsigned i = 0; i < t->n; i++) {
+        free(t->r[i]->auth);
+        free(t->r[i]);
+    }
+    t->n = 0;
+}
+
+sc_route *sc_routes_find(sc_routes *t, const char *name)
+{
+    for (unsigned i = 0; i < t->n; i++)
+        if (!t->r[i]->retired && strcmp(t->r[i]->cfg.name, name) == 0)
+            return t->r[i];
+    return NULL;
+}
+
+bool sc_routes_is_failure_status(const sc_routes *t, uint32_t status)
+{
+    for (unsigned i = 0; i < t->n_fail_status; i++)
+        if (t->fail_status[i] == status)
+            return true;
+    return false;
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+const char *sc_route_blocked(sc_route *r, uint64_t now, double tokens, uint64_t *when)
+{
+    *when = UINT64_MAX;
+    if (r->retired || r->cfg.weight == 0)
+        return "retired or weight 0";
+    if (!rs_breaker_can_send(&r->breaker, now)) {
+        if (rs_breaker_state_at(&r->breaker, now) == RS_BREAKER_OPEN)
+            *when = rs_breaker_open_until(&r->breaker);
+        return "circuit breaker open";
+    }
+    if (now < r->embargo_until) {
+        *when = r->embargo_until;
+        return "upstream asked to wait (Retry-After)";
+    }
+    if (r->inflight >= rs_aimd_limit(&r->aimd))
+        return "at its concurrency limit";
+    if (r->has_rps) {
+        uint64_t w = rs_bucket_wait_ns(&r->rps, 1, now);
+        if (w) {
+            *when = w == UINT64_MAX ? UINT64_MAX : now + w;
+            return "route rps limit";
+        }
+    }
+    if (r->has_tpm && tokens > 0) {
+        double need = tokens > r->tpm.burst ? r->tpm.burst : tokens;
+        uint64_t w = rs_bucket_wait_ns(&r->tpm, need, now);
+        if (w) {
+            *when = earliest(*when, w == UINT64_MAX ? UINT64_MAX : now + w);
+            return "route tpm limit";
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,442 @@
+/*
+ * test_aimd.c — unit tests of the adaptive concurrency limit (core/aimd.c).
+ *
+ * The convergence tests run a simulated upstream that accepts at most
+ * CAPACITY requests in flight and answers 429 to the rest, in rounds: each
+ * round the client sends as many requests as the limit allows, and they all
+ * complete one round-trip later (the same `now`), the overloads among them
+ * arriving together as they do from a real upstream.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+
+#include "aimd.h"
+#include "ringside.h"
+
+#define MS 1000000ull
+#define S  1000000000ull
+#define CAPACITY 37u
+#define RTT (100 * MS)
+
+static rs_aimd_cfg cfg_std(void)
+{
+    return (rs_aimd_cfg){ .min = 1, .max = 200, .initial = 10, .increase = 1.0,
+                          .decrease = 0.5, .cooldown_ns = RTT / 2 };
+}
+
+typedef struct sim_stats {
+    unsigned lo, hi;         /* limit seen at round starts, after warm-up */
+    double mean;
+    unsigned overload_rounds;
+} sim_stats;
+
+/* One round: `limit` requests in flight, those beyond CAPACITY refused. */
+static void sim_round(rs_aimd *a, uint64_t done_ns, unsigned limit)
+{
+    for (unsigned i = 0; i < limit; i++) {
+        if (i < CAPACITY)
+            rs_aimd_on_success(a, done_ns);
+        else
+            rs_aimd_on_overload(a, done_ns);
+    }
+}
+
+static sim_stats simulate(rs_aimd *a, unsigned warmup, unsigned rounds)
+{
+    sim_stats st = { .lo = UINT32_MAX, .hi = 0, .mean = 0, .overload_rounds = 0 };
+    double sum = 0;
+    for (unsigned r = 0; r < warmup + rounds; r++) {
+        unsigned l = rs_aimd_limit(a);
+        if (r >= warmup) {
+            st.lo = l < st.lo ? l : st.lo;
+            st.hi = l > st.hi ? l : st.hi;
+            sum += l;
+            st.overload_rounds += l > CAPACITY;
+        }
+        sim_round(a, (uint64_t)(r + 1) * RTT, l);
+    }
+    st.mean = rounds ? sum / rounds : 0.0;
+    return st;
+}
+
+/* ---------------------------------------------------------------- basics */
+
+static void test_init_uses_initial(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    assert_int_equal(rs_aimd_limit(&a), 10);
+    assert_false(a.decreased);
+}
+
+static void test_init_clamps_initial(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    rs_aimd a;
+    c.initial = 500;
+    rs_aimd_init(&a, &c);
+    assert_int_equal(rs_aimd_limit(&a), 200);
+    c.initial = 0.2;
+    rs_aimd_init(&a, &c);
+    assert_int_equal(rs_aimd_limit(&a), 1);
+}
+
+static void test_limit_is_floor_and_at_least_one(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    c.initial = 7.99;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    assert_int_equal(rs_aimd_limit(&a), 7);
+    c.min = 0;              /* a zero floor still admits one request */
+    c.initial = 0;
+    rs_aimd_init(&a, &c);
+    assert_int_equal(rs_aimd_limit(&a), 1);
+    c.min = 3;
+    c.max = 0.5;            /* broken bounds: the floor wins */
+    rs_aimd_init(&a, &c);
+    assert_int_equal(rs_aimd_limit(&a), 3);
+}
+
+static void test_success_adds_increase_per_round(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    for (int i = 0; i < 10; i++)               /* one round at limit 10 */
+        rs_aimd_on_success(&a, 0);
+    assert_true(a.limit > 10.9 && a.limit < 11.0);
+    assert_int_equal(rs_aimd_limit(&a), 10);
+
+    c.increase = 3.0;
+    rs_aimd_init(&a, &c);
+    for (int i = 0; i < 10; i++)
+        rs_aimd_on_success(&a, 0);
+    assert_true(a.limit > 12.5 && a.limit < 13.0);
+}
+
+static void test_success_capped_at_max(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    c.max = 12;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    for (int i = 0; i < 10000; i++)
+        rs_aimd_on_success(&a, (uint64_t)i);
+    assert_true(a.limit == 12.0);
+    assert_int_equal(rs_aimd_limit(&a), 12);
+}
+
+static void test_overload_multiplies_by_decrease(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    c.initial = 40;
+    c.decrease = 0.7;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    rs_aimd_on_overload(&a, 5 * S);
+    assert_true(fabs(a.limit - 28.0) < 1e-9);
+    assert_true(a.decreased);
+    assert_int_equal(a.last_decrease_ns, 5 * S);
+}
+
+static void test_overload_floored_at_min(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    c.min = 4;
+    c.initial = 6;
+    c.cooldown_ns = 0;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    for (uint64_t t = 0; t < 20; t++)
+        rs_aimd_on_overload(&a, t);
+    assert_true(a.limit == 4.0);
+    assert_int_equal(rs_aimd_limit(&a), 4);
+}
+
+/* -------------------------------------------------------------- cooldown */
+
+static void test_cooldown_suppresses_second_decrease(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    c.initial = 100;
+    c.cooldown_ns = 1 * S;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    rs_aimd_on_overload(&a, 10 * S);
+    assert_int_equal(rs_aimd_limit(&a), 50);
+    rs_aimd_on_overload(&a, 10 * S);
+    rs_aimd_on_overload(&a, 11 * S - 1);
+    assert_int_equal(rs_aimd_limit(&a), 50);
+    assert_int_equal(a.last_decrease_ns, 10 * S);   /* ignored ones do not extend it */
+    rs_aimd_on_overload(&a, 11 * S);
+    assert_int_equal(rs_aimd_limit(&a), 25);
+    assert_int_equal(a.last_decrease_ns, 11 * S);
+}
+
+static void test_first_overload_at_time_zero_decreases(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    c.initial = 100;
+    c.cooldown_ns = 1 * S;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    rs_aimd_on_overload(&a, 0);      /* no earlier decrease: no cooldown */
+    assert_int_equal(rs_aimd_limit(&a), 50);
+    rs_aimd_on_overload(&a, 1);
+    assert_int_equal(rs_aimd_limit(&a), 50);
+}
+
+static void test_stale_overload_is_within_cooldown(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    c.initial = 100;
+    c.cooldown_ns = 1 * S;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    rs_aimd_on_overload(&a, 10 * S);
+    rs_aimd_on_overload(&a, 2 * S);  /* older than the last decrease */
+    assert_int_equal(rs_aimd_limit(&a), 50);
+    assert_int_equal(a.last_decrease_ns, 10 * S);
+}
+
+static void test_zero_cooldown_collapses_on_a_burst(void **state)
+{
+    (void)state;
+    /* Why the cooldown exists: one window's 429s, counted separately,
+     * halve the limit once per 429. */
+    rs_aimd_cfg c = cfg_std();
+    c.initial = 100;
+    c.cooldown_ns = 0;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    sim_round(&a, RTT, 100);
+    assert_int_equal(rs_aimd_limit(&a), 1);
+
+    c.cooldown_ns = RTT / 2;
+    rs_aimd_init(&a, &c);
+    sim_round(&a, RTT, 100);
+    assert_true(rs_aimd_limit(&a) >= 50);
+}
+
+/* ----------------------------------------------------------- convergence */
+
+static void test_converges_up_to_capacity_and_saws(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    c.initial = 1;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    sim_stats st = simulate(&a, 200, 2000);
+    /* probes one past capacity, never further; falls to about half */
+    assert_int_equal(st.hi, CAPACITY + 1);
+    assert_true(st.lo >= 18 && st.lo <= 20);
+    assert_true(st.mean > 25.0 && st.mean < 32.0);
+    /* about one overloaded round per sawtooth cycle (~19 rounds) */
+    assert_true(st.overload_rounds >= 2000 / 25 && st.overload_rounds <= 2000 / 15);
+}
+
+static void test_converges_down_from_max(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    c.initial = 200;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    sim_stats st = simulate(&a, 200, 2000);
+    assert_int_equal(st.hi, CAPACITY + 1);
+    assert_true(st.lo >= 18 && st.lo <= 20);
+}
+
+static void test_sawtooth_follows_decrease_factor(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    c.decrease = 0.8;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    sim_stats st = simulate(&a, 200, 2000);
+    assert_int_equal(st.hi, CAPACITY + 1);
+    /* 0.8 * ~39 */
+    assert_true(st.lo >= 29 && st.lo <= 32);
+}
+
+static void test_tracks_a_moving_capacity(void **state)
+{
+    (void)state;
+    /* The upstream's real limit changes; the learned limit follows by
+     * reconfiguring nothing: just outcomes. Capacity drops to 10. */
+    rs_aimd_cfg c = cfg_std();
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    (void)simulate(&a, 200, 0);
+    unsigned hi = 0;
+    for (unsigned r = 0; r < 500; r++) {
+        unsigned l = rs_aimd_limit(&a);
+        if (r >= 100 && l > hi)
+            hi = l;
+        for (unsigned i = 0; i < l; i++) {
+            if (i < 10)
+                rs_aimd_on_success(&a, (uint64_t)(r + 1000) * RTT);
+            else
+                rs_aimd_on_overload(&a, (uint64_t)(r + 1000) * RTT);
+        }
+    }
+    assert_int_equal(hi, 11);
+}
+
+/* ---------------------------------------------------------------- bounds */
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void test_never_outside_min_max(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = { .min = 5, .max = 60, .initial = 20, .increase = 4.0,
+                      .decrease = 0.3, .cooldown_ns = 10 * MS };
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    uint64_t seed = 42, t = 0;
+    int hit_min = 0, hit_max = 0;
+    for (int i = 0; i < 200000; i++) {
+        uint64_t r = splitmix64(&seed);
+        t += r % (3 * MS);
+        /* phases of mostly success and mostly overload */
+        bool bad_phase = (i / 5000) % 2;
+        if ((r >> 32) % 1000 < (bad_phase ? 700u : 1u))
+            rs_aimd_on_overload(&a, t);
+        else
+            rs_aimd_on_success(&a, t);
+        assert_true(a.limit >= 5.0 && a.limit <= 60.0);
+        unsigned l = rs_aimd_limit(&a);
+        assert_true(l >= 5 && l <= 60);
+        hit_min |= l == 5;
+        hit_max |= l == 60;
+    }
+    /* the walk really reached both ends */
+    assert_true(hit_min);
+    assert_true(hit_max);
+}
+
+/* ----------------------------------------------------------- reconfigure */
+
+static void test_reconfigure_keeps_learned_limit(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    c.initial = 30;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    c.initial = 5;
+    c.max = 100;
+    rs_aimd_reconfigure(&a, &c);
+    assert_int_equal(rs_aimd_limit(&a), 30);
+    assert_int_equal((int)a.cfg.max, 100);
+}
+
+static void test_reconfigure_clamps_limit(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    c.initial = 30;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    c.max = 20;
+    rs_aimd_reconfigure(&a, &c);
+    assert_int_equal(rs_aimd_limit(&a), 20);
+    c.min = 25;
+    c.max = 50;
+    rs_aimd_reconfigure(&a, &c);
+    assert_int_equal(rs_aimd_limit(&a), 25);
+}
+
+static void test_reconfigure_keeps_cooldown(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    c.initial = 100;
+    c.cooldown_ns = 1 * S;
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    rs_aimd_on_overload(&a, 10 * S);
+    rs_aimd_reconfigure(&a, &c);
+    rs_aimd_on_overload(&a, 10 * S + 1);
+    assert_int_equal(rs_aimd_limit(&a), 50);
+}
+
+/* ---------------------------------------------------------------- check */
+
+static void test_cfg_check(void **state)
+{
+    (void)state;
+    rs_aimd_cfg c = cfg_std();
+    assert_int_equal(rs_aimd_cfg_check(&c), 0);
+    rs_aimd_cfg bad = c;
+    bad.decrease = 1.0;
+    assert_int_equal(rs_aimd_cfg_check(&bad), RS_EINVAL);
+    bad = c;
+    bad.decrease = 0.0;
+    assert_int_equal(rs_aimd_cfg_check(&bad), RS_EINVAL);
+    bad = c;
+    bad.increase = 0.0;
+    assert_int_equal(rs_aimd_cfg_check(&bad), RS_EINVAL);
+    bad = c;
+    bad.min = 0.0;
+    assert_int_equal(rs_aimd_cfg_check(&bad), RS_EINVAL);
+    bad = c;
+    bad.initial = 300;
+    assert_int_equal(rs_aimd_cfg_check(&bad), RS_EINVAL);
+    bad = c;
+    bad.max = NAN;
+    assert_int_equal(rs_aimd_cfg_check(&bad), RS_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_init_uses_initial),
+        cmocka_unit_test(test_init_clamps_initial),
+        cmocka_unit_test(test_limit_is_floor_and_at_least_one),
+        cmocka_unit_test(test_success_adds_increase_per_round),
+        cmocka_unit_test(test_success_capped_at_max),
+        cmocka_unit_test(test_overload_multiplies_by_decrease),
+        cmocka_unit_test(test_overload_floored_at_min),
+        cmocka_unit_test(test_cooldown_suppresses_second_decrease),
+        cmocka_unit_test(test_first_overload_at_time_zero_decreases),
+        cmocka_unit_test(test_stale_overload_is_within_cooldown),
+        cmocka_unit_test(test_zero_cooldown_collapses_on_a_burst),
+        cmocka_unit_test(test_converges_up_to_capacity_and_saws),
+        cmocka_unit_test(test_converges_down_from_max),
+        cmocka_unit_test(test_sawtooth_follows_decrease_factor),
+        cmocka_unit_test(test_tracks_a_moving_capacity),
+        cmocka_unit_test(test_never_outside_min_max),
+        cmocka_unit_test(test_reconfigure_keeps_learned_limit),
+        cmocka_unit_test(test_reconfigure_clamps_limit),
+        cmocka_unit_test(test_reconfigure_keeps_cooldown),
+        cmocka_unit_test(test_cfg_check),
+    };
+    return cmocka_run_group_tests_name("aimd", tests, NULL, NULL);
+}
