@@ -112,9 +112,24 @@ int rs_sched_reconfigure(rs_sched *s, const rs_sched_cfg *cfg)
     int err = rs__sched_reserve(s, rs__sched_needed(s, cfg));
     if (err)
         return err;
+    bool reweighed = cfg->weight[1] != s->cfg.weight[1] || cfg->weight[2] != s->cfg.weight[2];
     s->cfg = *cfg;
-    /* Passes are kept: a new weight changes the price of future takes only. */
     rs__sched_set_strides(s);
+    /* New weights start level: credit or debt earned under the old ones is
+     * meaningless now, and can be large (a weight-0 class is never charged,
+     * so the other runs up to RS__SCHED_MAX_LAG ahead; turning the weight on
+     * would then hand it tens of thousands of takes in a row). Changing only
+     * bounds or aging keeps the fairness state. */
+    if (reweighed) {
+        uint64_t level = s->vtime;
+        for (int c = 1; c <= 2; c++)
+            if (s->len[c] && s->pass[c] > level)
+                level = s->pass[c];
+        for (int c = 1; c <= 2; c++)
+            if (s->len[c])
+                s->pass[c] = level;
+        s->vtime = level;
+    }
     return 0;
 }
 

@@ -24,6 +24,7 @@
 
 #define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 #define MS(v) ((uint64_t)(v) * 1000000u)
+#define MAX_EMBARGO_NS (15ull * 60 * 1000000000u)
 
 static uint64_t next_rand(sc_admission *a)
 {
@@ -337,7 +338,8 @@ void sc_admission_forget(sc_daemon *d, sc_req *r)
         unhold(r->client, r);
     if (r->rt) {
         sc_upstream_abort(d, r);
-        rs_breaker_on_abandon(&r->rt->breaker);
+        if (rs_breaker_epoch(&r->rt->breaker) == r->breaker_epoch)
+            rs_breaker_on_abandon(&r->rt->breaker);
         release_attempt(d, r, sc_now_ns(), true);
     }
     sc_completion_free(r->last);
@@ -410,6 +412,7 @@ static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
     if (r->priority > 0)
         a->p12_inflight++;
     rs_breaker_on_send(&rt->breaker, now);
+    r->breaker_epoch = rs_breaker_epoch(&rt->breaker);
 
     int err = sc_upstream_dispatch(d, r, now);
     if (err < 0) {
@@ -526,6 +529,10 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
     sc_admission *a = &d->adm;
     sc_route *rt = r->rt;
     bool ok = at->transport_ok && at->status < 400;
+    /* A verdict counts only in the breaker state it was sent in: an LLM call
+     * can outlive a whole cool-down, and its late result must not close (or
+     * reopen) a breaker that is probing with other requests. */
+    bool verdict = rs_breaker_epoch(&rt->breaker) == r->breaker_epoch;
 
     if (ok) {
         /* settle the token reservation against what the upstream counted */
@@ -537,7 +544,8 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
                 diff > 0 ? rs_bucket_charge(&rt->tpm, diff, now) : rs_bucket_refund(&rt->tpm, -diff, now);
         }
         r->tokens_held = 0;
-        rs_breaker_on_success(&rt->breaker, at->first_content_ns, now);
+        if (verdict)
+            rs_breaker_on_success(&rt->breaker, at->first_content_ns, now);
         rs_aimd_on_success(&rt->aimd, now);
         window_count(d, true, now);
         rt->stats.ok++;
@@ -553,12 +561,18 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
         rt->stats.rate_limited++;
     if (at->slow)
         rt->stats.slow++;
-    if (at->embargo_ns && now + at->embargo_ns > rt->embargo_until)
-        rt->embargo_until = now + at->embargo_ns;
+    /* honour the upstream's "wait", within reason: a garbage reset value
+     * must not park a route for days */
+    uint64_t embargo = at->embargo_ns < MAX_EMBARGO_NS ? at->embargo_ns : MAX_EMBARGO_NS;
+    if (embargo && now + embargo > rt->embargo_until)
+        rt->embargo_until = now + embargo;
     if (health_failure && !at->deadline_hit) {
-        rs_breaker_on_failure(&rt->breaker, now);
+        if (verdict)
+            rs_breaker_on_failure(&rt->breaker, now);
         window_count(d, false, now);
         rt->stats.failed++;
+    } else if (!verdict) {
+        /* a late result: nothing to tell the breaker */
     } else if (at->status == 429 || at->deadline_hit) {
         rs_breaker_on_abandon(&rt->breaker);   /* says nothing about its health */
     } else {

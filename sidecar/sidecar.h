@@ -78,6 +78,7 @@ struct sc_req {
     struct sc_route *pinned;      /* the client named this route */
     struct sc_route *last_route;  /* where the last attempt failed */
     uint32_t attempts;
+    uint64_t breaker_epoch;       /* the route breaker's epoch when sent */
     double tokens_need;           /* LLM token estimate (prompt + max_tokens) */
     double tokens_held;           /* reserved for the attempt in flight */
     sc_completion *last;          /* the last failed attempt's answer */

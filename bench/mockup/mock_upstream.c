@@ -18,6 +18,11 @@
  *                            "active_connections":A}; R counts every request
  *                            except /stats itself, C every accepted TCP
  *                            connection (so R > C proves keep-alive reuse).
+ *   POST /_control           body: "x-mock-...: value" lines; they become the
+ *                            default of every later request that lacks the
+ *                            header (an empty body clears them). Lets a test
+ *                            make the mock fail or turn slow, then recover.
+ *                            Answers like /stats.
  *   POST /echo, /v1/echo     200, request body echoed byte for byte, with the
  *                            request's Content-Type (default
  *                            application/octet-stream).
@@ -98,6 +103,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -130,7 +136,41 @@ static struct {
     unsigned long id_salt; /* keeps ids distinct across restarts */
 } app;
 
-enum route { ROUTE_CHAT, ROUTE_ECHO, ROUTE_HEALTHZ, ROUTE_STATS };
+enum route { ROUTE_CHAT, ROUTE_ECHO, ROUTE_HEALTHZ, ROUTE_STATS, ROUTE_CONTROL };
+
+/* Sticky control headers set with POST /_control: used by every request
+ * that does not carry the header itself, so a test can make the mock fail
+ * (or turn slow) and recover later, as a real upstream does. */
+static pthread_mutex_t defaults_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *defaults;   /* "name: value\n" lines, or NULL */
+
+/* The control header `name`: the request's own, else the sticky default
+ * (copied into buf, since POST /_control may replace it meanwhile). */
+static const char *control_value(struct MHD_Connection *c, const char *name, char *buf, size_t len)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    if (v)
+        return v;
+    const char *found = NULL;
+    size_t nlen = strlen(name);
+    pthread_mutex_lock(&defaults_mu);
+    for (const char *p = defaults; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
+        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *val = p + nlen + 1;
+            while (*val == ' ')
+                val++;
+            size_t vl = strcspn(val, "\r\n");
+            if (vl < len) {
+                memcpy(buf, val, vl);
+                buf[vl] = 0;
+                found = buf;
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&defaults_mu);
+    return found;
+}
 
 struct controls {
     unsigned status; /* 0: not forced */
@@ -550,7 +590,8 @@ static bool header_int(struct MHD_Connection *c, struct req *r,
                        const char *name, long long lo, long long hi,
                        long long *out)
 {
-    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    char buf[64];
+    const char *v = control_value(c, name, buf, sizeof buf);
     if (!v)
         return true;
     char *end;
@@ -570,8 +611,8 @@ static bool header_int(struct MHD_Connection *c, struct req *r,
 
 static bool parse_retry_after(struct MHD_Connection *c, struct req *r)
 {
-    const char *v =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-mock-retry-after");
+    char buf[128];
+    const char *v = control_value(c, "x-mock-retry-after", buf, sizeof buf);
     if (!v)
         return true;
     if (strncasecmp(v, "date+", 5) == 0) {
@@ -797,6 +838,14 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct req *r)
         return MHD_queue_response(c, MHD_HTTP_OK, app.healthz);
     case ROUTE_STATS:
         return serve_stats(c);
+    case ROUTE_CONTROL: {
+        char *nd = r->len ? strndup(r->body, r->len) : NULL;
+        pthread_mutex_lock(&defaults_mu);
+        free(defaults);
+        defaults = nd;
+        pthread_mutex_unlock(&defaults_mu);
+        return serve_stats(c);
+    }
     case ROUTE_ECHO:
     case ROUTE_CHAT:
         break;
@@ -817,6 +866,8 @@ static enum route route_of(const char *method, const char *url)
         return ROUTE_HEALTHZ;
     if (get && strcmp(url, "/stats") == 0)
         return ROUTE_STATS;
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 && strcmp(url, "/_control") == 0)
+        return ROUTE_CONTROL;
     if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
         (strcmp(url, "/echo") == 0 || strcmp(url, "/v1/echo") == 0))
         return ROUTE_ECHO;
@@ -898,7 +949,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
             return MHD_NO;
         *con_cls = r;
         r->route = route_of(method, url);
-        if (r->route != ROUTE_STATS)
+        if (r->route != ROUTE_STATS && r->route != ROUTE_CONTROL)
             atomic_fetch_add(&app.requests, 1);
         return on_headers(c, r);
     }
@@ -912,7 +963,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (r->too_large)
         return queue_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
                            "Request body exceeds the mock's 64 MiB limit", NULL);
-    if (r->route == ROUTE_HEALTHZ || r->route == ROUTE_STATS)
+    if (r->route == ROUTE_HEALTHZ || r->route == ROUTE_STATS || r->route == ROUTE_CONTROL)
         return respond(c, r);
     if (r->control_error[0])
         return queue_error(c, MHD_HTTP_BAD_REQUEST, r->control_error, NULL);

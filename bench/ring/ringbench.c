@@ -404,7 +404,6 @@ typedef struct plan {
     unsigned stream_rounds;
     size_t pp_samples, rtt_samples, uds_samples, paused_samples, sleep_samples, efd_samples;
     uint64_t stream_ns;      /* one one-way test, one round */
-    uint64_t busy_cap_ns, asleep_cap_ns;
     uint64_t parts_iters;
 } plan;
 
@@ -438,7 +437,7 @@ static void pingpong_round(series *out, size_t n, uint64_t deadline)
 {
     pingpong *s = shared_alloc(sizeof *s);
     pid_t pid = spawn(pingpong_far, s);
-    const size_t warm = 1000;
+    const size_t warm = n / 20 + 2;
     backoff b = { 0 };
     for (uint64_t i = 0; i < warm + n; i++) {
         if ((i & 255) == 0 && now_ns() > deadline)
@@ -771,7 +770,7 @@ static void uds_round(series *out, size_t n, uint64_t pause_ns, uint64_t deadlin
     close(g_uds[1]);
     uint8_t msg[PAYLOAD], in[PAYLOAD];
     memset(msg, 0x5a, sizeof msg);
-    size_t warm = pause_ns ? 2 : 100;
+    size_t warm = pause_ns ? 2 : n / 20 + 2;
     for (size_t i = 0; i < warm + n && now_ns() < deadline; i++) {
         if (pause_ns)
             sleep_ns(pause_ns);
@@ -909,7 +908,7 @@ static void rtt_round(rs_client *c, series *out, size_t n, uint64_t pause_ns, ui
     rq.body = body;
     rq.body_len = sizeof body;
 
-    size_t warm = pause_ns ? 2 : 1000;
+    size_t warm = pause_ns ? 2 : n / 20 + 2;
     rs_client_stats s0 = { 0 }, s1;
     for (size_t i = 0; i < warm + n && now_ns() < deadline; i++) {
         if (i == warm)
@@ -1076,12 +1075,13 @@ static double ratio(double a, double b)
     return b > 0 ? a / b : 0;
 }
 
-/* Deadline of one test's turn in a round: an equal share of the phase's
- * budget, so a test slowed down (say, both sides on one core) cannot eat
- * the time of the test it is compared with. */
-static uint64_t turn_end(uint64_t cap_ns, unsigned rounds, unsigned tests)
+/* Deadline of one test's turn in a round: half as long again as n samples
+ * should take, plus 100 ms, so a test slowed down (say, both sides on one
+ * core) is cut short on its own and cannot eat the time of the test it is
+ * compared with, and the whole run stays bounded. */
+static uint64_t turn_end(size_t n, uint64_t expect_ns)
 {
-    return now_ns() + cap_ns / rounds / tests;
+    return now_ns() + (uint64_t)n * expect_ns * 3 / 2 + 100000000u;
 }
 
 static void plan_sizes(plan *p)
@@ -1096,8 +1096,6 @@ static void plan_sizes(plan *p)
         p->sleep_samples = 150;
         p->efd_samples = 90;
         p->stream_ns = 150000000u;
-        p->busy_cap_ns = 1500000000u;
-        p->asleep_cap_ns = 2500000000u;
         p->parts_iters = 20480;
     } else {
         p->rounds = 10;
@@ -1109,8 +1107,6 @@ static void plan_sizes(plan *p)
         p->sleep_samples = 2000;
         p->efd_samples = 1000;
         p->stream_ns = 300000000u;
-        p->busy_cap_ns = 10000000000u;
-        p->asleep_cap_ns = 16000000000u;
         p->parts_iters = 204800;
     }
 }
@@ -1195,8 +1191,9 @@ int main(int argc, char **argv)
     pid_t sc = sidecar_start(bin, sock, 50);
     rs_client *c = sidecar_connect(sc, sock);
     for (unsigned r = 0; r < p.rounds; r++) {
-        pingpong_round(&pp, p.pp_samples / p.rounds, turn_end(p.busy_cap_ns, p.rounds, 2));
-        rtt_round(c, &busy, p.rtt_samples / p.rounds, 0, turn_end(p.busy_cap_ns, p.rounds, 2), &busy_st);
+        size_t n_pp = p.pp_samples / p.rounds, n_rtt = p.rtt_samples / p.rounds;
+        pingpong_round(&pp, n_pp, turn_end(n_pp, 500));
+        rtt_round(c, &busy, n_rtt, 0, turn_end(n_rtt, 3000), &busy_st);
     }
     rs_close(c);
     sidecar_stop(sc);
@@ -1248,13 +1245,14 @@ int main(int argc, char **argv)
     } else {
         unsetenv("RINGSIDE_SPIN_US");
     }
+    const uint64_t paused = SLEEP_PAUSE_NS + 50000u;
     for (unsigned r = 0; r < p.rounds; r++) {
-        uint64_t cap = p.asleep_cap_ns;
-        uds_round(&udsp, p.paused_samples / p.rounds, SLEEP_PAUSE_NS, turn_end(cap, p.rounds, 4));
-        rtt_round(c, &asleep, p.sleep_samples / p.rounds, SLEEP_PAUSE_NS, turn_end(cap, p.rounds, 4),
-                  &asleep_st);
-        uds_round(&uds, p.uds_samples / p.rounds, 0, turn_end(cap, p.rounds, 4));
-        efd_round(&efd, p.efd_samples / p.rounds, SLEEP_PAUSE_NS, turn_end(cap, p.rounds, 4));
+        size_t n_up = p.paused_samples / p.rounds, n_as = p.sleep_samples / p.rounds;
+        size_t n_u = p.uds_samples / p.rounds, n_e = p.efd_samples / p.rounds;
+        uds_round(&udsp, n_up, SLEEP_PAUSE_NS, turn_end(n_up, paused));
+        rtt_round(c, &asleep, n_as, SLEEP_PAUSE_NS, turn_end(n_as, paused), &asleep_st);
+        uds_round(&uds, n_u, 0, turn_end(n_u, 30000));
+        efd_round(&efd, n_e, SLEEP_PAUSE_NS, turn_end(n_e, paused));
     }
     rs_close(c);
     sidecar_stop(sc);

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import json
 import subprocess
 import tempfile
 import time
@@ -60,7 +61,10 @@ class Sidecar:
         e = dict(os.environ)
         e.pop("DEEPSEEK_API_KEY", None)
         e.update(env or {})
-        self.proc = subprocess.Popen([RINGSIDED, "--socket", self.sock, "--upstream", upstream, *extra],
+        args = [RINGSIDED, "--socket", self.sock]
+        if upstream:
+            args += ["--upstream", upstream]
+        self.proc = subprocess.Popen(args + list(extra),
                                      stdout=self.log, stderr=subprocess.STDOUT, env=e)
         deadline = time.monotonic() + 20
         while True:
@@ -116,6 +120,38 @@ class Sidecar:
         assert "Sanitizer" not in log and "runtime error" not in log, log[-4000:]
         if ours:
             assert self.proc.returncode == 0, f"ringsided exited {self.proc.returncode}: {log[-2000:]}"
+
+
+def write_config(tmp_path, text):
+    path = tmp_path / "ringside.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def mock_control(mock, lines):
+    """Make the mock answer every later request as if it carried these
+    x-mock-* headers ("" clears them)."""
+    import urllib.request
+    req = urllib.request.Request(f"{mock.url}/_control", data=lines.encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def mock_requests(mock):
+    import urllib.request
+    with urllib.request.urlopen(f"{mock.url}/stats", timeout=10) as r:
+        return json.loads(r.read())["requests"]
+
+
+def batch(sidecar, n, prio=1, timeout_ms=30000, window=64, route="", headers=(), popen=False):
+    """Run e2e_client batch; return its JSON summary (or the Popen)."""
+    args = [E2E_CLIENT, "batch", sidecar.sock, str(n), str(prio), str(timeout_ms), str(window), route,
+            *headers]
+    if popen:
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def run_client(sidecar, *args, timeout=300, check=True):

@@ -18,6 +18,11 @@
  *                                        killed meanwhile: expect RS_EGONE
  *   scribble SOCK frames|sqdata|all SEED hostile client: registers by hand
  *                                        and writes garbage into its region
+ *   batch SOCK N PRIO TIMEOUT_MS WINDOW ROUTE [NAME:VALUE ...]
+ *                                        N chat requests, WINDOW in flight at
+ *                                        once; prints how they ended (error
+ *                                        names, statuses, attempts, routes)
+ *                                        and their latency percentiles
  *   pollmany SOCK N                      N echo requests collected with
  *                                        rs_poll, each exactly once
  *   fill SOCK                            connect, print "ready", wait for
@@ -420,6 +425,117 @@ static int mode_scribble(const char *how, uint64_t seed)
     return hup ? 0 : 1;
 }
 
+/* ----------------------------------------------------------------- batch */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A small name → count table for the JSON summary. */
+struct tally {
+    char name[32][48];
+    int count[32], n;
+};
+
+static void tally_add(struct tally *t, const char *name)
+{
+    for (int i = 0; i < t->n; i++)
+        if (strcmp(t->name[i], name) == 0) {
+            t->count[i]++;
+            return;
+        }
+    if (t->n < 32) {
+        snprintf(t->name[t->n], sizeof t->name[0], "%s", name);
+        t->count[t->n++] = 1;
+    }
+}
+
+static void tally_print(const char *key, const struct tally *t)
+{
+    printf("\"%s\":{", key);
+    for (int i = 0; i < t->n; i++)
+        printf("%s\"%s\":%d", i ? "," : "", t->name[i], t->count[i]);
+    printf("}");
+}
+
+static int mode_batch(int n, int prio, int timeout_ms, int window, const char *route, int nh, char **hv)
+{
+    rs_client *c = connect_or_die();
+    rs_header h[16];
+    char hbuf[16][256];
+    int nheaders = 0;
+    for (int i = 0; i < nh && nheaders < 15; i++) {
+        snprintf(hbuf[i], sizeof hbuf[i], "%s", hv[i]);
+        char *colon = strchr(hbuf[i], ':');
+        if (!colon)
+            DIE("header '%s' is not NAME:VALUE", hv[i]);
+        *colon = 0;
+        h[nheaders].name = hbuf[i];
+        h[nheaders++].value = colon + 1;
+    }
+    rs_ticket *t = calloc((size_t)n, sizeof *t);
+    uint64_t *t0 = calloc((size_t)n, sizeof *t0), *lat = calloc((size_t)n, sizeof *lat);
+    struct tally errs = { 0 }, status = { 0 }, attempts = { 0 }, ups = { 0 };
+    int head = 0, sent = 0, done = 0;
+    const char *body = "{\"model\":\"deepseek-chat\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    while (done < n) {
+        while (sent < n && sent - done < window) {
+            rs_request rq = RS_REQUEST_INIT;
+            rq.path = "/chat/completions";
+            rq.route = route[0] ? route : NULL;
+            rq.priority = prio;
+            rq.timeout_ms = (uint32_t)timeout_ms;
+            rq.headers = h;
+            rq.nheaders = (size_t)nheaders;
+            rq.body = body;
+            rq.body_len = strlen(body);
+            t0[sent] = now_ms();
+            int err = rs_submit(c, &rq, &t[sent]);
+            if (err == RS_EAGAIN || err == RS_ETOOMANY)
+                break;
+            if (err < 0)
+                DIE("submit: %s", rs_errname(err));
+            sent++;
+        }
+        rs_response *r;
+        int err = rs_wait(c, t[head], 600000, &r);
+        if (err < 0)
+            DIE("wait: %s", rs_errname(err));
+        lat[head] = now_ms() - t0[head];
+        char num[16];
+        tally_add(&errs, rs_errname(r->error));
+        snprintf(num, sizeof num, "%d", r->status);
+        tally_add(&status, num);
+        snprintf(num, sizeof num, "%u", r->attempts);
+        tally_add(&attempts, num);
+        tally_add(&ups, r->upstream[0] ? r->upstream : "-");
+        if (r->error && getenv("E2E_VERBOSE"))
+            fprintf(stderr, "%s: %s\n", rs_errname(r->error), r->error_msg);
+        rs_response_free(r);
+        head++;
+        done++;
+    }
+    qsort(lat, (size_t)n, sizeof *lat, cmp_u64);
+    printf("{\"mode\":\"batch\",\"n\":%d,", n);
+    tally_print("errors", &errs);
+    printf(",");
+    tally_print("status", &status);
+    printf(",");
+    tally_print("attempts", &attempts);
+    printf(",");
+    tally_print("upstreams", &ups);
+    printf(",\"lat_p50_ms\":%llu,\"lat_p99_ms\":%llu,\"lat_max_ms\":%llu}\n",
+           (unsigned long long)lat[n / 2], (unsigned long long)lat[(n * 99) / 100],
+           (unsigned long long)lat[n - 1]);
+    rs_close(c);
+    free(t);
+    free(t0);
+    free(lat);
+    return 0;
+}
+
 /* -------------------------------------------------------- poll, fill */
 
 static int mode_pollmany(int n)
@@ -540,6 +656,9 @@ int main(int argc, char **argv)
         return mode_gone(atoi(argv[3]));
     if (strcmp(mode, "scribble") == 0 && argc == 5)
         return mode_scribble(argv[3], strtoull(argv[4], NULL, 10));
+    if (strcmp(mode, "batch") == 0 && argc >= 8)
+        return mode_batch(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argv[7],
+                          argc - 8, argv + 8);
     if (strcmp(mode, "pollmany") == 0 && argc == 4)
         return mode_pollmany(atoi(argv[3]));
     if (strcmp(mode, "fill") == 0 && argc == 3)

@@ -377,6 +377,49 @@ static void test_reconfigure_changes_weights(void **state)
     backlog_free(b);
 }
 
+static void test_reconfigure_weights_start_level(void **state)
+{
+    (void)state;
+    /* Under 70/0 P2 is never charged while P1 runs ahead; once P2 gets a
+     * weight it must not cash that in as thousands of takes in a row. */
+    backlog *b = backlog_new(70, 0);
+    backlog_fill(b, 1);
+    backlog_fill(b, 2);
+    int n1, n2;
+    backlog_run(b, 5000, &n1, &n2);
+    assert_int_equal(n1, 5000);
+    rs_sched_cfg c = cfg_make(POOL, 70, 30, 0);
+    assert_int_equal(rs_sched_reconfigure(&b->s, &c), 0);
+    backlog_run(b, 100, &n1, &n2);
+    assert_in_range(n2, 29, 31);
+    backlog_free(b);
+}
+
+static void test_reconfigure_bounds_keeps_fair_state(void **state)
+{
+    (void)state;
+    /* A bound-only change (as a config reload does) must not reset the
+     * order: the take sequence is the same as without the reload. */
+    backlog *x = backlog_new(70, 30), *y = backlog_new(70, 30);
+    backlog_fill(x, 1);
+    backlog_fill(x, 2);
+    backlog_fill(y, 1);
+    backlog_fill(y, 2);
+    int n1, n2;
+    backlog_run(x, 5, &n1, &n2);
+    backlog_run(y, 5, &n1, &n2);
+    rs_sched_cfg c = cfg_make(POOL + 10, 70, 30, 0);
+    assert_int_equal(rs_sched_reconfigure(&y->s, &c), 0);
+    for (int i = 0; i < 50; i++) {
+        rs_sched_item *a = take_next(&x->s, 0, true), *bb = take_next(&y->s, 0, true);
+        assert_int_equal(a->prio, bb->prio);
+        push_ok(&x->s, a, 0);
+        push_ok(&y->s, bb, 0);
+    }
+    backlog_free(x);
+    backlog_free(y);
+}
+
 /* --------------------------------------------------------------- aging */
 
 /* Weights 99/1 with both backlogged: after one P1 and one P2 take, the next
@@ -1129,6 +1172,8 @@ int main(void)
         cmocka_unit_test(test_weight_zero_p1_yields_to_p2),
         cmocka_unit_test(test_both_weights_zero_split_evenly),
         cmocka_unit_test(test_reconfigure_changes_weights),
+        cmocka_unit_test(test_reconfigure_weights_start_level),
+        cmocka_unit_test(test_reconfigure_bounds_keeps_fair_state),
         cmocka_unit_test(test_aging_old_p2_jumps_younger_p1),
         cmocka_unit_test(test_aging_off_p2_waits),
         cmocka_unit_test(test_aging_does_not_pass_older_p1),
