@@ -595,11 +595,6 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
         finish_with(r, cp, note);
         return;
     }
-    if (!rs_retry_budget_try_retry(&a->budget, now)) {
-        a->stats.budget_denied++;
-        finish_with(r, cp, "not retried: retry budget spent (retries.budget)");
-        return;
-    }
     /* another healthy route: fail over now; else back off (and respect
      * what the upstream asked for) */
     uint64_t delay = 0;
@@ -608,8 +603,14 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
         if (rt->embargo_until > now + delay)
             delay = rt->embargo_until - now;
     }
+    /* (checked before the budget, so a retry that cannot happen spends none) */
     if (now + delay >= r->deadline) {
         finish_with(r, cp, "not retried: the next attempt would start after the deadline");
+        return;
+    }
+    if (!rs_retry_budget_try_retry(&a->budget, now)) {
+        a->stats.budget_denied++;
+        finish_with(r, cp, "not retried: retry budget spent (retries.budget)");
         return;
     }
     sc_completion_free(r->last);

@@ -314,8 +314,9 @@ static void k_shedding(ycx *x, yaml_node_t *v, void *t) { walk_map(x, v, shed_ke
 
 typedef struct timeouts { uint32_t *connect, *first, *idle, *total; } timeouts;
 static void k_t_connect(ycx *x, yaml_node_t *v, void *t) { get_u32(x, v, 1, 3600000, ((timeouts *)t)->connect); }
-static void k_t_first(ycx *x, yaml_node_t *v, void *t) { get_u32(x, v, 1, 3600000, ((timeouts *)t)->first); }
-static void k_t_idle(ycx *x, yaml_node_t *v, void *t) { get_u32(x, v, 1, 3600000, ((timeouts *)t)->idle); }
+/* 0 turns these two off */
+static void k_t_first(ycx *x, yaml_node_t *v, void *t) { get_u32(x, v, 0, 3600000, ((timeouts *)t)->first); }
+static void k_t_idle(ycx *x, yaml_node_t *v, void *t) { get_u32(x, v, 0, 3600000, ((timeouts *)t)->idle); }
 static void k_t_total(ycx *x, yaml_node_t *v, void *t) { get_u32(x, v, 1, 86400000, ((timeouts *)t)->total); }
 static const key_spec timeout_keys[] = {
     { "connect_ms", k_t_connect }, { "first_content_ms", k_t_first }, { "idle_ms", k_t_idle },

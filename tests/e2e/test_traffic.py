@@ -295,3 +295,11 @@ def test_sighup_reloads_limits_and_refuses_a_bad_file(tmp_path, mock):
         assert s.alive() and batch(s, 10)["errors"] == {"RS_OK": 10}
     finally:
         s.stop()
+
+
+def test_example_config_in_deploy_is_valid():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(root, "deploy", "ringside.example.yaml")
+    p = subprocess.run([RINGSIDED, "--check-config", path], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "OK (2 routes)" in p.stdout

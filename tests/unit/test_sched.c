@@ -555,6 +555,9 @@ static void test_both_idle_then_return_split_fresh(void **state)
         take_next(&b->s, 0, true);
     backlog_fill(b, 2);                               /* P2 comes back first */
     backlog_fill(b, 1);
+    /* They restart level (P1's last take counted in where P2 re-enters), and
+     * a tie goes to P1. */
+    assert_int_equal(rs_sched_next(&b->s, 0, true)->prio, 1);
     backlog_run(b, 100, &n1, &n2);
     assert_in_range(n1, 69, 71);
     backlog_free(b);
