@@ -26,7 +26,7 @@
 #include "bucket.h"
 #include "retry_budget.h"
 #include "routes.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "timerheap.h"
 
 #include <stdbool.h>

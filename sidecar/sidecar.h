@@ -17,7 +17,7 @@
 #include "loop.h"
 #include "record.h"
 #include "ring.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "timerheap.h"
 
 #include <stdbool.h>

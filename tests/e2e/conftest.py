@@ -151,7 +151,14 @@ def batch(sidecar, n, prio=1, timeout_ms=30000, window=64, route="", headers=(),
         return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     p = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    return check_batch(json.loads(p.stdout.strip().splitlines()[-1]))
+
+
+def check_batch(res):
+    """Every batch proves exactly-once: n submitted, n completed, no orphan."""
+    assert res["submitted"] == res["completed"] == res["n"] and res["orphans"] == 0, res
+    assert sum(res["errors"].values()) == res["n"], res
+    return res
 
 
 def run_client(sidecar, *args, timeout=300, check=True):

@@ -518,7 +518,12 @@ static int mode_batch(int n, int prio, int timeout_ms, int window, const char *r
         done++;
     }
     qsort(lat, (size_t)n, sizeof *lat, cmp_u64);
-    printf("{\"mode\":\"batch\",\"n\":%d,", n);
+    rs_client_stats st;
+    rs_client_get_stats(c, &st);
+    /* exactly one terminal completion per request: as many as submitted,
+     * none for an unknown ticket */
+    printf("{\"mode\":\"batch\",\"n\":%d,\"submitted\":%llu,\"completed\":%llu,\"orphans\":%llu,", n,
+           (unsigned long long)st.submitted, (unsigned long long)st.completed, (unsigned long long)st.orphans);
     tally_print("errors", &errs);
     printf(",");
     tally_print("status", &status);

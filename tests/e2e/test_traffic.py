@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import RINGSIDED, Mock, Sidecar, batch, mock_control, mock_requests, write_config
+from conftest import RINGSIDED, Mock, Sidecar, batch, check_batch, mock_control, mock_requests, write_config
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ routes:
         # the first 429 said "wait 2 s": nothing more was sent meanwhile,
         # neither retries nor the first attempts still queued
         assert first_wave >= 1 and mock_requests(mock) == first_wave
-        res = json.loads(p.communicate(timeout=60)[0].strip().splitlines()[-1])
+        res = check_batch(json.loads(p.communicate(timeout=60)[0].strip().splitlines()[-1]))
         assert res["errors"] == {"RS_EUPSTREAM": 30} and res["status"] == {"429": 30}
         # retries stayed within the budget: 20% of 30 requests = 6
         assert 30 < mock_requests(mock) <= 36
@@ -179,7 +179,7 @@ routes:
         flood = batch(s, 300, prio=2, timeout_ms=60000, window=300, popen=True)
         time.sleep(0.5)
         p0 = batch(s, 15, prio=0, window=1)
-        p2 = json.loads(flood.communicate(timeout=120)[0].strip().splitlines()[-1])
+        p2 = check_batch(json.loads(flood.communicate(timeout=120)[0].strip().splitlines()[-1]))
         assert p0["errors"] == {"RS_OK": 15} and p2["errors"] == {"RS_OK": 300}
         # P2 was held to 50/s (300 requests: about 6 s); P0 went ahead of it
         assert p2["lat_max_ms"] >= 4500
@@ -217,7 +217,7 @@ routes:
         p = subprocess.run([*batch_args(s, 20, prio=2, timeout_ms=3000, window=20)],
                            capture_output=True, text=True, timeout=60,
                            env=dict(os.environ, E2E_VERBOSE="1"))
-        res = json.loads(p.stdout.strip().splitlines()[-1])
+        res = check_batch(json.loads(p.stdout.strip().splitlines()[-1]))
         assert res["errors"]["RS_EQUEUEFULL"] >= 12, res
         assert "P2 queue is full (priorities.queue.p2 = 5)" in p.stderr
     finally:

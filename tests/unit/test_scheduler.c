@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "ringside.h"
-#include "sched.h"
+#include "scheduler.h"
 
 #define SEC 1000000000ull
 #define FAR (1000000ull * SEC)   /* a deadline no test reaches */

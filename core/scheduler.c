@@ -1,5 +1,5 @@
 /*
- * sched.c — the admission scheduler (see sched.h for what it owns).
+ * scheduler.c — the admission scheduler (see scheduler.h for what it owns).
  *
  * Why stride scheduling for P1/P2: it is deterministic (tests can demand an
  * exact split, and an operator sees the same order for the same input), it
@@ -22,7 +22,7 @@
  * brings the values back down and nothing can wrap in a sidecar that runs
  * for years.
  */
-#include "sched.h"
+#include "scheduler.h"
 
 #include <stdlib.h>
 #include <string.h>

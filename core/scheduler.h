@@ -42,25 +42,9 @@
  * rs_sched_destroy(), which does not touch items.
  */
 
-/*
- * This file's name shadows libc's <sched.h> for every file compiled with
- * -I core: glibc's <pthread.h> includes <sched.h>, and the -I path is searched
- * before the system one. So this file first passes the system header through
- * (outside our include guard, so it happens whichever way we were reached).
- * When this file was found next to its includer (core/sched.c) rather than
- * through -I, the include_next searches the whole path, finds this file again
- * through -I and passes through from there. #include_next is a GNU extension
- * that gcc reports under -Wpedantic whatever diagnostic pragma says, and clang
- * warns about the found-next-to-includer case; marking the file a system
- * header silences both, at the price of warnings inside this file (it holds
- * declarations only; sched.c gets every warning). Renaming the file (e.g.
- * rs_sched.h) would make all of this unnecessary.
- */
-#pragma GCC system_header
-#include_next <sched.h>
 
-#ifndef RS_SCHED_H
-#define RS_SCHED_H
+#ifndef RS_SCHEDULER_H
+#define RS_SCHEDULER_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -139,4 +123,4 @@ rs_sched_item *rs_sched_pop_expired(rs_sched *s, uint64_t now);
 uint64_t rs_sched_next_deadline(const rs_sched *s);   /* earliest deadline queued, UINT64_MAX if empty */
 uint32_t rs_sched_len(const rs_sched *s, int prio);   /* 0 for a prio outside 0..2 */
 
-#endif /* RS_SCHED_H */
+#endif /* RS_SCHEDULER_H */

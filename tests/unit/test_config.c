@@ -1,0 +1,130 @@
+/*
+ * test_config.c — the YAML configuration reader (sidecar/config_file.c):
+ * values land in the right fields, and every problem is reported with its
+ * file, line and key path, all of them at once.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char path[64];
+static char err[8192];
+
+static int load(sc_config *cfg, const char *yaml)
+{
+    snprintf(path, sizeof path, "/tmp/rs-test-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+    close(fd);
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->api_key_env, sizeof cfg->api_key_env, "DEEPSEEK_API_KEY");
+    int n = sc_config_apply_file(cfg, path, err, sizeof err);
+    unlink(path);
+    return n;
+}
+
+/* err must contain "<path>:<line>: <rest>" */
+static void assert_problem(int line, const char *rest)
+{
+    char want[512];
+    snprintf(want, sizeof want, "%s:%d: %s", path, line, rest);
+    if (!strstr(err, want))
+        fail_msg("expected \"%s\" in:\n%s", want, err);
+}
+
+static void test_values_land_in_their_fields(void **state)
+{
+    (void)state;
+    sc_config c;
+    assert_int_equal(load(&c, "limits:\n  global: {rps: 12.5, burst: 3, tpm: 60000}\n"
+                              "priorities:\n  weights: {p1: 60, p2: 40}\n  queue: {p2: 7}\n"
+                              "retries: {attempts: 5, on_status: [503]}\n"
+                              "routes:\n  - name: a\n    endpoint: http://127.0.0.1:9/\n    weight: 3\n"
+                              "    models: {x: y}\n    conditions:\n      - latency_gt: 1500\n"), 0);
+    assert_true(c.global_limit.rps == 12.5 && c.global_limit.burst == 3 && c.global_limit.tpm == 60000);
+    assert_int_equal(c.weight_p1, 60);
+    assert_int_equal(c.weight_p2, 40);
+    assert_int_equal(c.queue_max[2], 7);
+    assert_int_equal(c.retry_attempts, 5);
+    assert_int_equal(c.n_retry_status, 1);
+    assert_int_equal(c.nroutes, 1);
+    assert_string_equal(c.routes[0].endpoint, "http://127.0.0.1:9");   /* trailing / dropped */
+    assert_int_equal(c.routes[0].weight, 3);
+    assert_string_equal(c.routes[0].model_to[0], "y");
+    assert_int_equal(c.routes[0].cond_latency_gt_ms, 1500);
+    assert_string_equal(c.routes[0].api_key_env, "DEEPSEEK_API_KEY");
+}
+
+static void test_every_problem_has_file_line_and_key(void **state)
+{
+    (void)state;
+    sc_config c;
+    int n = load(&c, "limits:\n"
+                     "  global: {rps: fast}\n"
+                     "priorities:\n"
+                     "  weights: {p3: 1}\n"
+                     "routes:\n"
+                     "  - name: echo\n"
+                     "    endpoint: http://x\n"
+                     "ring_bytes: 5000\n");
+    assert_int_equal(n, 4);
+    assert_problem(2, "limits.global.rps: 'fast' is not a number");
+    assert_problem(4, "priorities.weights.p3: unknown key (known here: p1, p2)");
+    assert_problem(6, "routes[0]: 'echo' is the sidecar's built-in route");
+    assert_problem(8, "ring_bytes: 5000 is not a power of two");
+}
+
+static void test_env_substitution(void **state)
+{
+    (void)state;
+    sc_config c;
+    setenv("RS_UNIT_PORT", "4242", 1);
+    assert_int_equal(load(&c, "routes:\n  - {name: a, endpoint: 'http://127.0.0.1:${RS_UNIT_PORT}'}\n"
+                              "grace_ms: ${RS_UNIT_UNSET:-77}\n"), 0);
+    assert_string_equal(c.routes[0].endpoint, "http://127.0.0.1:4242");
+    assert_int_equal(c.grace_ms, 77);
+    assert_int_equal(load(&c, "grace_ms: ${RS_UNIT_UNSET}\n"), 1);
+    assert_problem(1, "grace_ms: environment variable RS_UNIT_UNSET is not set");
+}
+
+static void test_not_yaml_and_missing_file(void **state)
+{
+    (void)state;
+    sc_config c;
+    assert_int_equal(load(&c, "routes: [\n  - a\n"), 1);
+    assert_non_null(strstr(err, "not valid YAML"));
+    memset(&c, 0, sizeof c);
+    assert_int_equal(sc_config_apply_file(&c, "/nonexistent/ringside.yaml", err, sizeof err), 1);
+    assert_non_null(strstr(err, "/nonexistent/ringside.yaml:0: (top): cannot open"));
+}
+
+static void test_wrong_shapes(void **state)
+{
+    (void)state;
+    sc_config c;
+    assert_int_equal(load(&c, "routes: {name: a}\nlimits: [1, 2]\nretries:\n  on_status: {a: 1}\n"), 3);
+    assert_problem(1, "routes: expected a list of routes");
+    assert_problem(2, "limits: expected a mapping of keys");
+    assert_problem(4, "retries.on_status: expected a list of HTTP status codes");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_values_land_in_their_fields),
+        cmocka_unit_test(test_every_problem_has_file_line_and_key),
+        cmocka_unit_test(test_env_substitution),
+        cmocka_unit_test(test_not_yaml_and_missing_file),
+        cmocka_unit_test(test_wrong_shapes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
