@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -50,9 +51,17 @@ typedef struct slot {
     /* guarded by client.mu: */
     bool waited;                 /* a thread is in rs_wait for it */
     bool abandoned;              /* rs_call gave up: free it on completion */
+    bool chunk_reader;           /* a thread is in rs_next_chunk for it */
     uint32_t prev, next;         /* done-list links */
     rs_response *resp;
+    rs_chunk *chunk_head, *chunk_tail;   /* streamed chunks not yet read */
 } slot;
+
+/* rs_chunk plus its queue link; the public part comes first */
+typedef struct chunk_item {
+    rs_chunk pub;
+    struct chunk_item *next;
+} chunk_item;
 
 struct rs_client {
     int sock, sq_efd, cq_efd;
@@ -70,6 +79,13 @@ struct rs_client {
     bool reaper_active;
     uint32_t nwaiters;
     uint32_t done_head, done_tail;   /* finished, unclaimed tickets, FIFO */
+    uint32_t chunk_cursor;           /* where rs_poll_chunks resumes its scan */
+    /* Unread chunk bytes. Over chunk_limit the reaper stops reading the
+     * ring: the ring fills and the sidecar pauses this client's streams, so
+     * a slow reader holds back only its own upstream transfers. */
+    _Atomic size_t chunk_bytes;
+    size_t chunk_limit;
+    int epfd;                        /* rs_event_fd, made on first use */
     _Atomic int dead;                /* 0, or why the channel is unusable */
     bool dead_drained;               /* and the ring was emptied after that */
 
@@ -79,6 +95,7 @@ struct rs_client {
     rs__decoder dec;
     rs_response *asm_resp;           /* response whose body is arriving */
     uint64_t asm_id, asm_have;
+    chunk_item *asm_chunk;           /* chunk whose data is arriving */
 
     struct {
         _Atomic uint64_t submitted, completed, ring_full, doorbells, sleeps, orphans;
@@ -172,10 +189,23 @@ static void done_unlink(rs_client *c, uint32_t idx)
     s->prev = s->next = NIL;
 }
 
+static void free_chunks(rs_client *c, slot *s)
+{
+    while (s->chunk_head) {
+        chunk_item *it = (chunk_item *)s->chunk_head;
+        s->chunk_head = it->next ? &it->next->pub : NULL;
+        atomic_fetch_sub(&c->chunk_bytes, it->pub.len);
+        rs_chunk_free(&it->pub);
+    }
+    s->chunk_tail = NULL;
+}
+
 /* Caller holds mu; the slot is DONE and owned by the caller. */
 static void slot_release(rs_client *c, uint32_t idx)
 {
     slot *s = &c->slots[idx];
+    free_chunks(c, s);
+    s->chunk_reader = false;
     s->resp = NULL;
     s->waited = s->abandoned = false;
     atomic_store_explicit(&s->state, S_FREE, memory_order_relaxed);
@@ -232,8 +262,10 @@ int rs_connect(const char *socket_path, rs_client **out)
     rs_client *c = calloc(1, sizeof *c);
     if (!c)
         return RS_ENOMEM;
-    c->sock = c->sq_efd = c->cq_efd = -1;
+    c->sock = c->sq_efd = c->cq_efd = c->epfd = -1;
     c->done_head = c->done_tail = NIL;
+    const char *cl = getenv("RINGSIDE_CHUNK_BUFFER");
+    c->chunk_limit = cl ? strtoull(cl, NULL, 10) : 8u << 20;
     const char *spin = getenv("RINGSIDE_SPIN_US");
     c->spin_ns = (spin ? strtoull(spin, NULL, 10) : 50) * 1000u;
 
@@ -272,11 +304,17 @@ void rs_close(rs_client *c)
     if (!c)
         return;
     if (c->slots) {
-        for (uint32_t i = 0; i < c->max_inflight; i++)
+        for (uint32_t i = 0; i < c->max_inflight; i++) {
             rs_response_free(c->slots[i].resp);
+            free_chunks(c, &c->slots[i]);
+        }
         rs__decoder_destroy(&c->dec);
     }
     rs_response_free(c->asm_resp);
+    if (c->asm_chunk)
+        rs_chunk_free(&c->asm_chunk->pub);
+    if (c->epfd >= 0)
+        close(c->epfd);
     if (c->map)
         munmap(c->map, c->map_len);
     if (c->sock >= 0)
@@ -332,7 +370,8 @@ static void body_chunk(rs__body_rec *b, const rs_request *rq, uint64_t off)
     b->chunk.len = (uint32_t)(left < RS__CHUNK_BYTES ? left : RS__CHUNK_BYTES);
 }
 
-int rs_submit(rs_client *c, const rs_request *rq, rs_ticket *ticket)
+/* Put one request in the ring, without ringing the doorbell. */
+static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
 {
     if (!c || !rq || !ticket || !rq->path || rq->path[0] != '/' ||
         rq->priority < RS_P0 || rq->priority > RS_P2 || (rq->body_len && !rq->body) ||
@@ -415,9 +454,38 @@ int rs_submit(rs_client *c, const rs_request *rq, rs_ticket *ticket)
     free(r);
 
     atomic_fetch_add_explicit(&c->st.submitted, 1, memory_order_relaxed);
+    return 0;
+}
+
+static void maybe_ring(rs_client *c)
+{
     if (rs__ring_wake_needed(&c->sq, RS__RING_NEED_WAKEUP))
         ring_doorbell(c);
-    return 0;
+}
+
+int rs_submit(rs_client *c, const rs_request *rq, rs_ticket *ticket)
+{
+    int err = submit_one(c, rq, ticket);
+    if (err == 0)
+        maybe_ring(c);
+    return err;
+}
+
+int rs_submit_batch(rs_client *c, const rs_request *rqs, size_t n, rs_ticket *tickets, int *errors)
+{
+    if (!c || (n && (!rqs || !tickets || !errors)))
+        return RS_EINVAL;
+    int accepted = 0;
+    for (size_t i = 0; i < n; i++) {
+        tickets[i] = 0;
+        errors[i] = submit_one(c, &rqs[i], &tickets[i]);
+        accepted += errors[i] == 0;
+        if (errors[i] == RS_EGONE)
+            return RS_EGONE;
+    }
+    if (accepted)
+        maybe_ring(c);   /* one doorbell for the whole batch, if any */
+    return accepted;
 }
 /* ---------------------------------------------------------------- reaper */
 
@@ -491,17 +559,74 @@ static void deliver_locked(rs_client *c, rs_response *r)
         done_append(c, idx);
 }
 
+/* Queue a finished chunk on its ticket; mu held. */
+static void deliver_chunk_locked(rs_client *c, chunk_item *it)
+{
+    uint64_t id = it->pub.ticket;
+    uint32_t idx = (uint32_t)id;
+    if (idx >= c->max_inflight ||
+        atomic_load_explicit(&c->slots[idx].gen, memory_order_relaxed) != (uint32_t)(id >> 32) ||
+        atomic_load_explicit(&c->slots[idx].state, memory_order_relaxed) != S_PENDING ||
+        c->slots[idx].abandoned || (c->slots[idx].waited && !c->slots[idx].chunk_reader)) {
+        /* nobody will read it: unknown ticket, abandoned, or a caller that
+         * rs_wait()s for the terminal response only */
+        if (idx >= c->max_inflight || atomic_load_explicit(&c->slots[idx].gen, memory_order_relaxed) !=
+                                          (uint32_t)(id >> 32))
+            atomic_fetch_add_explicit(&c->st.orphans, 1, memory_order_relaxed);
+        rs_chunk_free(&it->pub);
+        return;
+    }
+    slot *s = &c->slots[idx];
+    it->next = NULL;
+    if (s->chunk_tail)
+        ((chunk_item *)s->chunk_tail)->next = it;
+    else
+        s->chunk_head = &it->pub;
+    s->chunk_tail = &it->pub;
+    atomic_fetch_add(&c->chunk_bytes, it->pub.len);
+}
+
+/* Add a CHUNK record's data to the chunk being assembled; returns the chunk
+ * when it is complete (more == 0), else NULL. */
+static chunk_item *take_chunk(rs_client *c, const rs__chunk_rec *cr, bool *bad)
+{
+    chunk_item *it = c->asm_chunk;
+    if (it && (it->pub.ticket != cr->id || it->pub.seq != cr->seq)) {
+        *bad = true;
+        return NULL;
+    }
+    size_t have = it ? it->pub.len : 0;
+    chunk_item *n = realloc(it, sizeof *n + have + cr->data.len + 1);
+    if (!n) {
+        *bad = true;
+        return NULL;
+    }
+    if (!it) {
+        memset(n, 0, sizeof *n);
+        n->pub.ticket = cr->id;
+        n->pub.seq = cr->seq;
+        n->pub.sidecar_ns = cr->sidecar_ns;
+    }
+    n->pub.data = (uint8_t *)(n + 1);
+    memcpy(n->pub.data + have, cr->data.ptr, cr->data.len);
+    n->pub.len = have + cr->data.len;
+    n->pub.data[n->pub.len] = 0;
+    c->asm_chunk = cr->more ? n : NULL;
+    return cr->more ? NULL : n;
+}
+
 /* Drain the completion ring. Called by the reaper only, without mu.
- * Returns how many responses were handed out. */
+ * Returns how many responses and chunks were handed out. */
 static int reap(rs_client *c)
 {
     enum { BATCH = 64 };
-    rs_response *ready[BATCH];
+    struct { rs_response *r; chunk_item *ch; } ready[BATCH];
     int nready = 0;
     uint32_t len;
     int rc;
 
-    while (nready < BATCH && (rc = rs__ring_peek(&c->cq, c->cq_pos, c->max_record, &len)) != 0) {
+    while (nready < BATCH && atomic_load_explicit(&c->chunk_bytes, memory_order_relaxed) < c->chunk_limit &&
+           (rc = rs__ring_peek(&c->cq, c->cq_pos, c->max_record, &len)) != 0) {
         if (rc < 0) {
             mark_dead(c, RS_ECORRUPT);
             break;
@@ -514,6 +639,7 @@ static int reap(rs_client *c)
         rs__rec rec;
         uint64_t id;
         const char *why;
+        bool bad = false;
         if (rs__rec_decode(&c->dec, c->rxbuf, len, &rec, &id, &why) < 0) {
             mark_dead(c, RS_EPROTO);
             break;
@@ -525,7 +651,8 @@ static int reap(rs_client *c)
                 break;
             }
             if (rec.u.comp.chunk.len == rec.u.comp.body_total) {
-                ready[nready++] = r;
+                ready[nready].r = r;
+                ready[nready++].ch = NULL;
             } else {
                 rs_response_free(c->asm_resp);   /* a prior unfinished body: protocol bug */
                 c->asm_resp = r;
@@ -538,10 +665,20 @@ static int reap(rs_client *c)
             memcpy(c->asm_resp->body + c->asm_have, rec.u.body.chunk.ptr, rec.u.body.chunk.len);
             c->asm_have += rec.u.body.chunk.len;
             if (c->asm_have == c->asm_resp->body_len) {
-                ready[nready++] = c->asm_resp;
+                ready[nready].r = c->asm_resp;
+                ready[nready++].ch = NULL;
                 c->asm_resp = NULL;
             }
+        } else if (rec.kind == RS__KIND_CHUNK) {
+            chunk_item *ch = take_chunk(c, &rec.u.chunk, &bad);
+            if (ch) {
+                ready[nready].r = NULL;
+                ready[nready++].ch = ch;
+            }
         } else {
+            bad = true;
+        }
+        if (bad) {
             mark_dead(c, RS_EPROTO);
             break;
         }
@@ -552,8 +689,12 @@ static int reap(rs_client *c)
 
     if (nready || atomic_load(&c->dead)) {
         pthread_mutex_lock(&c->mu);
-        for (int k = 0; k < nready; k++)
-            deliver_locked(c, ready[k]);
+        for (int k = 0; k < nready; k++) {
+            if (ready[k].r)
+                deliver_locked(c, ready[k].r);
+            else
+                deliver_chunk_locked(c, ready[k].ch);
+        }
         if (c->nwaiters)
             pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&c->mu);
@@ -617,7 +758,10 @@ static bool reaper_idle(rs_client *c, uint64_t deadline)
  * nobody is, else sleep until the reaper has news or the deadline. */
 static void wait_step(rs_client *c, uint64_t deadline)
 {
-    if (!c->reaper_active) {
+    /* Over the chunk limit the ring is left alone until someone reads
+     * chunks (they broadcast); reaping would only spin. */
+    bool over = atomic_load_explicit(&c->chunk_bytes, memory_order_relaxed) >= c->chunk_limit;
+    if (!c->reaper_active && !over) {
         c->reaper_active = true;
         pthread_mutex_unlock(&c->mu);
         bool hup = false;
@@ -712,8 +856,11 @@ int rs_poll(rs_client *c, rs_response **out, int max, int timeout_ms)
     int n = 0;
     pthread_mutex_lock(&c->mu);
     for (bool first = true;; first = false) {
-        while (n < max && c->done_head != NIL) {
-            uint32_t idx = c->done_head;
+        /* a stream's terminal response waits until its chunks are read */
+        for (uint32_t idx = c->done_head, next; n < max && idx != NIL; idx = next) {
+            next = c->slots[idx].next;
+            if (c->slots[idx].chunk_head)
+                continue;
             done_unlink(c, idx);
             out[n++] = c->slots[idx].resp;
             slot_release(c, idx);
@@ -728,6 +875,25 @@ int rs_poll(rs_client *c, rs_response **out, int max, int timeout_ms)
     }
     pthread_mutex_unlock(&c->mu);
     return n;
+}
+
+/* Nobody will ever claim this ticket: free its slot when it ends. */
+static void abandon(rs_client *c, rs_ticket t)
+{
+    pthread_mutex_lock(&c->mu);
+    slot *s = &c->slots[(uint32_t)t];
+    if (atomic_load_explicit(&s->gen, memory_order_relaxed) == (uint32_t)(t >> 32)) {
+        if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_DONE) {
+            if (!s->waited)
+                done_unlink(c, (uint32_t)t);
+            rs_response_free(s->resp);
+            slot_release(c, (uint32_t)t);
+        } else if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_PENDING) {
+            s->abandoned = true;
+            free_chunks(c, s);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 int rs_call(rs_client *c, const rs_request *rq, int timeout_ms, rs_response **out)
@@ -753,19 +919,8 @@ int rs_call(rs_client *c, const rs_request *rq, int timeout_ms, rs_response **ou
         left = now >= deadline ? 0 : (int)((deadline - now + 999999u) / 1000000u);
     }
     err = rs_wait(c, t, left, out);
-    if (err == RS_ETIMEDOUT) {
-        /* nobody will ever claim this ticket: free its slot when it ends */
-        pthread_mutex_lock(&c->mu);
-        slot *s = &c->slots[(uint32_t)t];
-        if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_DONE) {
-            done_unlink(c, (uint32_t)t);
-            rs_response_free(s->resp);
-            slot_release(c, (uint32_t)t);
-        } else {
-            s->abandoned = true;
-        }
-        pthread_mutex_unlock(&c->mu);
-    }
+    if (err == RS_ETIMEDOUT)
+        abandon(c, t);
     return err;
 }
 
@@ -795,4 +950,272 @@ void rs_client_get_stats(rs_client *c, rs_client_stats *o)
     o->doorbells = atomic_load(&c->st.doorbells);
     o->sleeps = atomic_load(&c->st.sleeps);
     o->orphans = atomic_load(&c->st.orphans);
+}
+
+/* ------------------------------------------------------------ streaming */
+
+void rs_chunk_free(rs_chunk *ch)
+{
+    free(ch);   /* a chunk_item: one block with its data */
+}
+
+static rs_chunk *pop_chunk(rs_client *c, slot *s)
+{
+    chunk_item *it = (chunk_item *)s->chunk_head;
+    s->chunk_head = it->next ? &it->next->pub : NULL;
+    if (!s->chunk_head)
+        s->chunk_tail = NULL;
+    size_t before = atomic_fetch_sub(&c->chunk_bytes, it->pub.len);
+    /* below the limit again: whoever stopped reaping may go on */
+    if (before >= c->chunk_limit && c->nwaiters)
+        pthread_cond_broadcast(&c->cv);
+    return &it->pub;
+}
+
+int rs_next_chunk(rs_client *c, rs_ticket t, int timeout_ms, rs_chunk **out)
+{
+    if (!c || !out)
+        return RS_EINVAL;
+    uint32_t idx = (uint32_t)t;
+    if (idx >= c->max_inflight)
+        return RS_ENOENT;
+    uint64_t deadline = deadline_of(timeout_ms);
+    slot *s = &c->slots[idx];
+    pthread_mutex_lock(&c->mu);
+    if (atomic_load_explicit(&s->gen, memory_order_relaxed) != (uint32_t)(t >> 32) ||
+        atomic_load_explicit(&s->state, memory_order_relaxed) == S_FREE || s->abandoned) {
+        pthread_mutex_unlock(&c->mu);
+        return RS_ENOENT;
+    }
+    if (s->chunk_reader) {
+        pthread_mutex_unlock(&c->mu);
+        return RS_EINVAL;   /* another thread reads this stream */
+    }
+    s->chunk_reader = true;
+    int ret;
+    for (bool first = true;; first = false) {
+        if (s->chunk_head) {
+            *out = pop_chunk(c, s);
+            ret = 1;
+            break;
+        }
+        if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_DONE) {
+            ret = 0;   /* the terminal response came after the last chunk */
+            break;
+        }
+        if (c->dead_drained && (ret = atomic_load(&c->dead)) != 0)
+            break;
+        if (!first && now_ns() >= deadline) {
+            ret = RS_ETIMEDOUT;
+            break;
+        }
+        wait_step(c, deadline);
+    }
+    s->chunk_reader = false;
+    pthread_mutex_unlock(&c->mu);
+    return ret;
+}
+
+int rs_poll_chunks(rs_client *c, rs_chunk **out, int max, int timeout_ms)
+{
+    if (!c || !out || max <= 0)
+        return RS_EINVAL;
+    uint64_t deadline = deadline_of(timeout_ms);
+    int n = 0;
+    pthread_mutex_lock(&c->mu);
+    for (bool first = true;; first = false) {
+        /* round robin over the slots, so one chatty stream cannot hide the others */
+        for (uint32_t k = 0; k < c->max_inflight && n < max; k++) {
+            slot *s = &c->slots[(c->chunk_cursor + k) % c->max_inflight];
+            if (s->chunk_head && !s->chunk_reader && !s->waited)
+                out[n++] = pop_chunk(c, s);
+        }
+        c->chunk_cursor = (c->chunk_cursor + 1) % c->max_inflight;
+        if (n)
+            break;
+        if (c->dead_drained && (n = atomic_load(&c->dead)) != 0)
+            break;
+        if (!first && now_ns() >= deadline)
+            break;
+        wait_step(c, deadline);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+int rs_cancel(rs_client *c, rs_ticket t)
+{
+    if (!c)
+        return RS_EINVAL;
+    uint32_t idx = (uint32_t)t;
+    if (idx >= c->max_inflight)
+        return RS_ENOENT;
+    int dead = atomic_load(&c->dead);
+    if (dead)
+        return dead;
+    slot *s = &c->slots[idx];
+    pthread_mutex_lock(&c->mu);
+    uint32_t state = atomic_load_explicit(&s->state, memory_order_relaxed);
+    bool ours = atomic_load_explicit(&s->gen, memory_order_relaxed) == (uint32_t)(t >> 32) && state != S_FREE;
+    pthread_mutex_unlock(&c->mu);
+    if (!ours)
+        return RS_ENOENT;
+    if (state == S_DONE)
+        return 0;   /* it has ended already; its answer stands */
+    size_t len = rs__packed_size(rs__pack_cancel, &t);
+    uint64_t pos;
+    if (rs__ring_reserve_mp(&c->sq, rs__rec_span(len), &pos) < 0)
+        return sidecar_gone(c) ? RS_EGONE : RS_EAGAIN;
+    rs__ring_put(&c->sq, pos, rs__pack_cancel, &t, (uint32_t)len);
+    maybe_ring(c);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+/* A response for an item that never got one from the sidecar. */
+static rs_response *synth(rs_ticket t, int err, const char *why)
+{
+    size_t ml = strlen(why);
+    rs_response *r = calloc(1, sizeof *r + ml + 2);
+    uint8_t *body = calloc(1, 1);
+    if (!r || !body) {
+        free(r);
+        free(body);
+        return NULL;
+    }
+    char *p = (char *)(r + 1);
+    memcpy(p, why, ml + 1);
+    r->error_msg = p;
+    r->upstream = p + ml + 1;   /* "" */
+    r->ticket = t;
+    r->error = err;
+    r->body = body;
+    return r;
+}
+
+int rs_call_batch(rs_client *c, const rs_request *rqs, size_t n, int timeout_ms, rs_response **out)
+{
+    if (!c || (n && (!rqs || !out)))
+        return RS_EINVAL;
+    enum { TODO, SENT, DONE } *st = calloc(n ? n : 1, sizeof *st);
+    rs_ticket *t = calloc(n ? n : 1, sizeof *t);
+    if (!st || !t) {
+        free(st);
+        free(t);
+        return RS_ENOMEM;
+    }
+    uint64_t deadline = deadline_of(timeout_ms);
+    size_t done = 0, oldest = 0;
+    int err = 0;
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+
+    while (done < n && !err) {
+        /* submit what fits; a full ring is retried as answers make room */
+        bool rang = false, todo = false;
+        for (size_t i = 0; i < n; i++) {
+            if (st[i] != TODO)
+                continue;
+            int e = submit_one(c, &rqs[i], &t[i]);
+            if (e == 0) {
+                st[i] = SENT;
+                rang = true;
+            } else if (e == RS_EAGAIN || e == RS_ETOOMANY) {
+                todo = true;
+                break;   /* keep order: later items wait for room too */
+            } else {
+                out[i] = synth(0, e, rs_strerror(e));
+                st[i] = DONE;
+                done++;
+            }
+        }
+        if (rang)
+            maybe_ring(c);
+        while (oldest < n && st[oldest] != SENT)
+            oldest++;
+        uint64_t now = now_ns();
+        if (now >= deadline)
+            break;
+        if (oldest == n) {
+            if (todo)
+                usleep(100);   /* the ring is full of other threads' requests */
+            continue;
+        }
+        uint64_t left = deadline == UINT64_MAX ? 0 : deadline - now;
+        int wait_ms = deadline == UINT64_MAX ? -1 : (int)((left + 999999u) / 1000000u);
+        if (todo && (wait_ms < 0 || wait_ms > 5))
+            wait_ms = 5;   /* come back soon to submit the rest */
+        rs_response *r;
+        int e = rs_wait(c, t[oldest], wait_ms, &r);
+        if (e == 0) {
+            out[oldest] = r;
+            st[oldest] = DONE;
+            done++;
+        } else if (e != RS_ETIMEDOUT) {
+            err = e;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (st[i] == DONE)
+            continue;
+        if (st[i] == SENT)
+            abandon(c, t[i]);
+        out[i] = err ? synth(t[i], err, rs_strerror(err))
+                     : synth(t[i], RS_ETIMEDOUT, st[i] == SENT ? "still running when the batch timed out; abandoned"
+                                                            : "not submitted before the batch timed out");
+    }
+    free(st);
+    free(t);
+    for (size_t i = 0; i < n; i++)
+        if (!out[i])
+            return RS_ENOMEM;
+    return 0;
+}
+
+/* ------------------------------------------------------------ event loops */
+
+int rs_event_fd(rs_client *c)
+{
+    if (!c)
+        return RS_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    if (c->epfd < 0) {
+        /* one fd for both things that need attention: the completion
+         * doorbell, and the registration socket's hang-up */
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event ev = { .events = EPOLLIN };
+        if (ep >= 0) {
+            ev.data.fd = c->cq_efd;
+            epoll_ctl(ep, EPOLL_CTL_ADD, c->cq_efd, &ev);
+            ev.events = EPOLLIN | EPOLLRDHUP;
+            ev.data.fd = c->sock;
+            epoll_ctl(ep, EPOLL_CTL_ADD, c->sock, &ev);
+        }
+        c->epfd = ep;
+    }
+    int fd = c->epfd;
+    pthread_mutex_unlock(&c->mu);
+    return fd >= 0 ? fd : RS_ENOMEM;
+}
+
+int rs_arm_event_fd(rs_client *c)
+{
+    if (!c)
+        return RS_EINVAL;
+    uint64_t v;
+    if (read(c->cq_efd, &v, sizeof v) < 0) {
+        /* EAGAIN: nothing to drain */
+    }
+    pthread_mutex_lock(&c->mu);
+    bool pending = c->done_head != NIL || atomic_load(&c->chunk_bytes) > 0 || c->reaper_active ||
+                   atomic_load(&c->dead) || sidecar_gone(c);
+    if (!pending) {
+        /* no reaper runs (we hold mu and reaper_active is false), so the
+         * ring position is ours to read */
+        rs__ring_arm(&c->cq, RS__RING_NEED_WAKEUP);
+        pending = cq_has_record(c);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return pending ? 1 : 0;
 }

@@ -31,6 +31,7 @@ static const struct {
     { RS_ENOROUTE, "RS_ENOROUTE", "no such route in the sidecar's configuration" },
     { RS_ECORRUPT, "RS_ECORRUPT", "this client's shared memory was corrupted; reconnect" },
     { RS_EINTERNAL, "RS_EINTERNAL", "internal error in ringside; please report it" },
+    { RS_EINTERRUPTED, "RS_EINTERRUPTED", "the stream broke after part of it was delivered; it was not retried, resubmit if you want it again" },
     { RS_EQUEUEFULL, "RS_EQUEUEFULL", "the sidecar's queue for this priority is full; retry later, or raise its queue limit" },
 };
 

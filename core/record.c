@@ -237,6 +237,19 @@ static int decode_completion(const msgpack_object *f, uint32_t n, rs__comp_rec *
     return 0;
 }
 
+static int decode_chunk(const msgpack_object *f, uint32_t n, rs__chunk_rec *r, const char **why)
+{
+    if (n < 7)
+        FAIL("chunk record has too few fields");
+    if (get_u64(&f[3], UINT64_MAX, &r->seq) < 0 || get_u64(&f[4], UINT64_MAX, &r->sidecar_ns) < 0)
+        FAIL("chunk seq and time must be unsigned integers");
+    if (get_u32(&f[5], 1, &r->more) < 0)
+        FAIL("chunk 'more' must be 0 or 1");
+    if (get_bytes(&f[6], RS__CHUNK_BYTES, &r->data) < 0)
+        FAIL("chunk data must be at most 131072 bytes");
+    return 0;
+}
+
 int rs__rec_decode(rs__decoder *d, const void *buf, size_t len, rs__rec *out,
                    uint64_t *id, const char **why)
 {
@@ -274,6 +287,11 @@ int rs__rec_decode(rs__decoder *d, const void *buf, size_t len, rs__rec *out,
     case RS__KIND_COMPLETION:
         out->u.comp.id = *id;
         return decode_completion(f, n, &out->u.comp, why);
+    case RS__KIND_CANCEL:
+        return 0;
+    case RS__KIND_CHUNK:
+        out->u.chunk.id = *id;
+        return decode_chunk(f, n, &out->u.chunk, why);
     default:
         FAIL("unknown record kind");
     }
@@ -350,6 +368,21 @@ void rs__pack_completion(msgpack_packer *pk, const void *rec)
     pack_headers(pk, r->nheaders, r->hname, r->hvalue);
     msgpack_pack_uint64(pk, r->body_total);
     pack_bin(pk, r->chunk);
+}
+
+void rs__pack_cancel(msgpack_packer *pk, const void *id)
+{
+    pack_start(pk, 3, RS__KIND_CANCEL, *(const uint64_t *)id);
+}
+
+void rs__pack_chunk(msgpack_packer *pk, const void *rec)
+{
+    const rs__chunk_rec *r = rec;
+    pack_start(pk, 7, RS__KIND_CHUNK, r->id);
+    msgpack_pack_uint64(pk, r->seq);
+    msgpack_pack_uint64(pk, r->sidecar_ns);
+    msgpack_pack_uint32(pk, r->more);
+    pack_bin(pk, r->data);
 }
 
 static int count_bytes(void *data, const char *buf, size_t len)

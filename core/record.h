@@ -9,6 +9,11 @@
  *   COMPLETION [1, 3, id, error, status, error_msg, attempts, upstream,
  *               [queued_us, first_byte_us, first_content_us, total_us],
  *               [name, value, ...], body_total, first_chunk]
+ *   CANCEL     [1, 4, id]                               client → sidecar
+ *   CHUNK      [1, 5, id, seq, sidecar_ns, more, data]  sidecar → client: one
+ *               streamed event's data; an event longer than RS__CHUNK_BYTES
+ *               spans several CHUNK records of the same seq, all but the last
+ *               with more = 1
  * A body longer than RS__CHUNK_BYTES continues in BODY records that follow
  * the head record directly and in order (one producer writes a head and its
  * BODY records as one unit), so a reader assembles at most one body at a
@@ -32,6 +37,8 @@ enum rs__rec_kind {
     RS__KIND_REQUEST = 1,
     RS__KIND_BODY = 2,
     RS__KIND_COMPLETION = 3,
+    RS__KIND_CANCEL = 4,
+    RS__KIND_CHUNK = 5,
 };
 
 #define RS__MAX_HEADERS 64u
@@ -76,12 +83,21 @@ typedef struct rs__comp_rec {
     rs__slice chunk;
 } rs__comp_rec;
 
+typedef struct rs__chunk_rec {
+    uint64_t id;
+    uint64_t seq;
+    uint64_t sidecar_ns;
+    uint32_t more;
+    rs__slice data;
+} rs__chunk_rec;
+
 typedef struct rs__rec {
     int kind;
     union {
         rs__req_rec req;
         rs__body_rec body;
         rs__comp_rec comp;
+        rs__chunk_rec chunk;
     } u;
 } rs__rec;
 
@@ -107,6 +123,8 @@ typedef void (*rs__pack_fn)(msgpack_packer *pk, const void *rec);
 void rs__pack_request(msgpack_packer *pk, const void *req_rec);
 void rs__pack_body(msgpack_packer *pk, const void *body_rec);
 void rs__pack_completion(msgpack_packer *pk, const void *comp_rec);
+void rs__pack_cancel(msgpack_packer *pk, const void *id);   /* a uint64_t */
+void rs__pack_chunk(msgpack_packer *pk, const void *chunk_rec);
 size_t rs__packed_size(rs__pack_fn fn, const void *rec);
 
 /* Cheap structural check (exposed for tests and fuzzers): every container

@@ -63,13 +63,16 @@ enum rs_error {
     RS_ECORRUPT      = -20, /* this client's shared region was found corrupt */
     RS_EINTERNAL     = -21, /* a bug in ringside: please report it */
     RS_EQUEUEFULL    = -22, /* the sidecar's queue for this priority is full */
+    RS_EINTERRUPTED  = -23, /* a stream broke after content was delivered */
 };
 
 /* Priority classes: P0 real-time, P1 near real-time, P2 batch. */
 enum rs_priority { RS_P0 = 0, RS_P1 = 1, RS_P2 = 2 };
 
 /* rs_request.flags */
-#define RS_REQ_STREAM 0x1u   /* upstream answers with an SSE stream */
+#define RS_REQ_STREAM 0x1u   /* forward the upstream's SSE events as chunks as they
+                                arrive (rs_next_chunk); the terminal response then
+                                carries status, headers and timings, no body */
 
 typedef uint64_t rs_ticket;
 
@@ -149,6 +152,60 @@ int rs_poll(rs_client *c, rs_response **out, int max, int timeout_ms);
 int rs_call(rs_client *c, const rs_request *rq, int timeout_ms, rs_response **out);
 
 void rs_response_free(rs_response *r);
+
+/* ---- streaming (requests submitted with RS_REQ_STREAM) ----
+ * Each server-sent event's data arrives as one chunk, in order; keep-alive
+ * comments and blank lines never do. After the last chunk, the ticket's
+ * terminal response (rs_wait/rs_poll) says how the stream ended: RS_OK, or
+ * an error — RS_EINTERRUPTED when the upstream broke after chunks were
+ * delivered (such a stream is never retried: the client would see content
+ * twice). A client that reads slowly slows only its own streams. */
+typedef struct rs_chunk {
+    rs_ticket ticket;
+    uint64_t seq;              /* 0, 1, 2, … within the stream */
+    uint8_t *data;             /* the event's data, NUL-terminated */
+    size_t len;
+    uint64_t sidecar_ns;       /* CLOCK_MONOTONIC when the sidecar got it */
+} rs_chunk;
+
+/* Next chunk of one stream. Returns 1 with *out set (free it with
+ * rs_chunk_free), 0 when no chunk will come any more (rs_wait now returns
+ * the terminal response), or RS_ETIMEDOUT, RS_ENOENT, RS_EGONE. */
+int rs_next_chunk(rs_client *c, rs_ticket t, int timeout_ms, rs_chunk **out);
+
+/* Chunks of any streams no thread is reading with rs_next_chunk, for one
+ * thread multiplexing many streams (terminal responses still come from
+ * rs_poll). Returns the count (>= 0) or RS_EGONE. */
+int rs_poll_chunks(rs_client *c, rs_chunk **out, int max, int timeout_ms);
+
+void rs_chunk_free(rs_chunk *ch);
+
+/* Ask the sidecar to cancel a request or stream: it aborts the upstream
+ * transfer and the ticket ends with RS_ECANCELLED (or with its real result,
+ * if that came first). The ticket still gets exactly one terminal response. */
+int rs_cancel(rs_client *c, rs_ticket t);
+
+/* ---- batches ---- */
+
+/* Submit n requests with one doorbell. tickets[i] and errors[i] (0 or the
+ * RS_E* that refused item i; RS_EAGAIN: ring full, resubmit it later) are
+ * set for every item. Returns how many were accepted, or RS_EGONE. */
+int rs_submit_batch(rs_client *c, const rs_request *rqs, size_t n, rs_ticket *tickets, int *errors);
+
+/* Submit n, wait for all (up to timeout_ms), store the responses in order:
+ * out[i] is never NULL — an item refused at submit, or still running at the
+ * timeout, gets a response whose error says so (RS_ETIMEDOUT: it was
+ * abandoned and the sidecar finishes it unseen). Returns 0 or RS_ENOMEM. */
+int rs_call_batch(rs_client *c, const rs_request *rqs, size_t n, int timeout_ms, rs_response **out);
+
+/* ---- event loops ----
+ * A file descriptor that becomes readable when completions or chunks may be
+ * waiting, for asyncio, libuv, epoll… Before waiting on it, call
+ * rs_arm_event_fd: 1 means something is already waiting (poll now instead),
+ * 0 means it is safe to wait. Then collect with rs_poll / rs_poll_chunks /
+ * rs_wait(…, 0, …). */
+int rs_event_fd(rs_client *c);
+int rs_arm_event_fd(rs_client *c);
 
 /* Look up a response header by name (case-insensitive); NULL if absent. */
 const char *rs_response_header(const rs_response *r, const char *name);

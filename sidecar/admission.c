@@ -102,6 +102,7 @@ int sc_admission_init(sc_daemon *d, uint64_t now)
 {
     sc_admission *a = &d->adm;
     memset(a, 0, sizeof *a);
+    a->rps_due = UINT64_MAX;
     a->rng = now ^ 0x9e3779b97f4a7c15ull;
     if (!a->rng)
         a->rng = 1;
@@ -392,10 +393,18 @@ static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
 {
     sc_admission *a = &d->adm;
     double need = r->tokens_need;
-    if (a->has_rps)
-        rs_bucket_try_take(&a->rps, 1, now);
-    if (rt->has_rps)
-        rs_bucket_try_take(&rt->rps, 1, now);
+    /* The loop always wakes a little after a token is due (the kernel's
+     * timer slack, a busy core). Taking the token as of when it was due
+     * keeps the long-run rate exact instead of losing that lateness on
+     * every request (a burst-1 bucket cannot bank it). */
+    if (a->has_rps) {
+        rs_bucket_try_take(&a->rps, 1, a->rps_due < now ? a->rps_due : now);
+        a->rps_due = UINT64_MAX;
+    }
+    if (rt->has_rps) {
+        rs_bucket_try_take(&rt->rps, 1, rt->rps_due < now ? rt->rps_due : now);
+        rt->rps_due = UINT64_MAX;
+    }
     r->tokens_held = 0;
     if (a->has_tpm || rt->has_tpm) {
         r->tokens_held = need;
@@ -480,6 +489,7 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
         uint64_t w = 0;
         if (a->has_rps && (w = rs_bucket_wait_ns(&a->rps, 1, now)) != 0) {
             wake = min_u64(wake, w == UINT64_MAX ? UINT64_MAX : now + w);
+            a->rps_due = w == UINT64_MAX ? UINT64_MAX : now + w;
             break;
         }
         if (a->has_tpm) {
@@ -581,7 +591,9 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
     release_attempt(d, r, now, true);
 
     static const uint32_t never[] = { 400, 401, 402, 403, 404, 422 };
-    bool retryable = !at->deadline_hit && !in_list(never, 6, at->status) &&
+    /* a stream that already delivered content is never retried: the
+     * client would see its beginning twice */
+    bool retryable = !at->deadline_hit && !at->delivered && !in_list(never, 6, at->status) &&
                      (!at->transport_ok || at->slow ||
                       in_list(d->cfg.retry_status, d->cfg.n_retry_status, at->status) ||
                       (sc_routes_is_failure_status(&a->routes, at->status) && another_route_ready(a, r, rt, now)));

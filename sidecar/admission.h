@@ -43,6 +43,7 @@ typedef struct sc_admission {
     sc_routes routes;
     bool has_rps, has_tpm;
     rs_bucket rps, tpm;               /* global */
+    uint64_t rps_due;                 /* when the awaited rps token was due */
     rs_retry_budget budget;
     rs_backoff_cfg backoff;
     sc_heap retries;                  /* requests waiting out a backoff */
@@ -64,6 +65,7 @@ typedef struct sc_attempt {
     bool transport_ok;          /* a complete HTTP response arrived */
     bool deadline_hit;          /* the request's own deadline ended it */
     bool slow;                  /* aborted: no real content within first_content timeout */
+    bool delivered;             /* stream chunks already reached the client */
     uint32_t status;            /* HTTP status, 0 if none */
     uint64_t first_content_ns;  /* dispatch → first real content, 0 if none */
     uint64_t embargo_ns;        /* Retry-After / x-ratelimit-reset-*: wait this long */

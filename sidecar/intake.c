@@ -177,6 +177,29 @@ static void take_body(sc_client *c, const rs__body_rec *b)
     }
 }
 
+/* The client gave up on a request. One that has already ended is left
+ * alone (its answer is on its way); one whose body is still arriving is
+ * answered once the body is in, so its remaining records are not mistaken
+ * for garbage. */
+static void cancel(sc_client *c, uint64_t id)
+{
+    for (sc_req *r = c->inflight; r; r = r->next) {
+        if (r->id != id)
+            continue;
+        if (r == c->asm_req) {
+            r->refuse = RS_ECANCELLED;
+            r->refuse_why = "cancelled by the client";
+        } else {
+            sc_admission_forget(c->d, r);
+            sc_completion *cp = sc_completion_new(r->id, RS_ECANCELLED, 0, "cancelled by the client");
+            if (cp)
+                cp->attempts = r->attempts;
+            sc_req_finish(r, cp);
+        }
+        return;
+    }
+}
+
 static void take_record(sc_client *c, const uint8_t *buf, uint32_t len)
 {
     sc_daemon *d = c->d;
@@ -203,6 +226,9 @@ static void take_record(sc_client *c, const uint8_t *buf, uint32_t len)
         break;
     case RS__KIND_BODY:
         take_body(c, &rec.u.body);
+        break;
+    case RS__KIND_CANCEL:
+        cancel(c, id);
         break;
     default:
         if (c->asm_req)

@@ -80,6 +80,26 @@ void sc_client_answer(sc_client *c, sc_completion *cp)
     enqueue(c, cp);
 }
 
+int sc_client_chunk(sc_client *c, uint64_t id, uint64_t seq, const void *data, size_t len)
+{
+    sc_completion *cp = calloc(1, sizeof *cp);
+    if (cp)
+        cp->body = malloc(len ? len : 1);
+    if (!cp || !cp->body) {
+        free(cp);
+        return RS_ENOMEM;
+    }
+    memcpy(cp->body, data, len);
+    cp->body_len = len;
+    cp->id = id;
+    cp->seq = seq;
+    cp->sidecar_ns = sc_now_ns();
+    cp->is_chunk = true;
+    c->out_chunk_bytes += len;
+    enqueue(c, cp);
+    return 0;
+}
+
 void sc_req_finish(sc_req *r, sc_completion *cp)
 {
     sc_client *c = r->client;
@@ -123,11 +143,34 @@ static int reserve(sc_client *c, uint64_t span, uint64_t *pos)
     return r == 0 ? 1 : r == -1 ? 0 : -1;
 }
 
+/* A streamed event: CHUNK records, the last with more = 0. */
+static int write_chunk(sc_client *c, sc_completion *cp, bool *progress)
+{
+    do {
+        size_t left = cp->body_len - cp->body_sent;
+        rs__chunk_rec ch = { .id = cp->id, .seq = cp->seq, .sidecar_ns = cp->sidecar_ns };
+        ch.data = (rs__slice){ (const char *)cp->body + cp->body_sent,
+                               (uint32_t)(left < RS__CHUNK_BYTES ? left : RS__CHUNK_BYTES) };
+        ch.more = ch.data.len < left;
+        uint32_t len = (uint32_t)rs__packed_size(rs__pack_chunk, &ch);
+        uint64_t pos;
+        int rc = reserve(c, rs__rec_span(len), &pos);
+        if (rc != 1)
+            return rc;
+        rs__ring_put(&c->cq, pos, rs__pack_chunk, &ch, len);
+        cp->body_sent += ch.data.len;
+        *progress = true;
+    } while (cp->body_sent < cp->body_len);
+    return 1;
+}
+
 /* Write what fits of cp. Returns 1 when all of it is in the ring. */
 static int write_some(sc_client *c, sc_completion *cp, bool *progress)
 {
     uint64_t pos;
     int rc;
+    if (cp->is_chunk)
+        return write_chunk(c, cp, progress);
     if (!cp->head_sent) {
         rs__comp_rec *rec = malloc(sizeof *rec);
         if (!rec)
@@ -191,10 +234,16 @@ void sc_outbox_flush(sc_client *c)
         c->out_head = cp->next;
         if (!c->out_head)
             c->out_tail = NULL;
+        if (cp->is_chunk) {
+            c->out_chunk_bytes -= cp->body_len;
+        } else {
+            c->n_open--;
+            c->d->stats.completions++;
+        }
         sc_completion_free(cp);
-        c->n_open--;
-        c->d->stats.completions++;
     }
     if (progress && rs__ring_wake_needed(&c->cq, RS__RING_NEED_WAKEUP))
         sc_client_ring_cq_bell(c);
+    if (c->paused && c->out_chunk_bytes < SC_CHUNK_LOW_WATER)
+        sc_upstream_resume(c->d, c);
 }

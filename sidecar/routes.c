@@ -69,6 +69,8 @@ int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
         }
         r->cfg = *rc;
         r->retired = false;
+        if (fresh)
+            r->rps_due = UINT64_MAX;
         r->tls = strncmp(rc->endpoint, "https://", 8) == 0;
 
         free(r->auth);
@@ -192,7 +194,7 @@ const char *sc_route_blocked(sc_route *r, uint64_t now, double tokens, uint64_t 
     if (r->has_rps) {
         uint64_t w = rs_bucket_wait_ns(&r->rps, 1, now);
         if (w) {
-            *when = w == UINT64_MAX ? UINT64_MAX : now + w;
+            *when = r->rps_due = w == UINT64_MAX ? UINT64_MAX : now + w;
             return "route rps limit";
         }
     }

@@ -31,6 +31,7 @@ typedef struct sc_route {
     bool has_rps, has_tpm;
     rs_bucket rps, tpm;
     uint64_t embargo_until;       /* no new attempt before this (monotonic ns) */
+    uint64_t rps_due;             /* when the awaited rps token was due */
     uint64_t first_content_ns, idle_ns, connect_ms, total_ms;   /* effective timeouts */
     uint32_t inflight;
     struct {

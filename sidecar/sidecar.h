@@ -24,6 +24,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Streamed data queued for one client (outbox) above which its streaming
+ * transfers are paused, and below which they resume: a slow reader holds
+ * back only its own upstream transfers, and sidecar memory stays bounded. */
+#define SC_CHUNK_HIGH_WATER (1u << 20)
+#define SC_CHUNK_LOW_WATER  (256u << 10)
+
 typedef struct sc_daemon sc_daemon;
 typedef struct sc_client sc_client;
 typedef struct sc_req sc_req;
@@ -48,6 +54,8 @@ struct sc_completion {
     size_t body_len;
     size_t body_sent;
     bool head_sent;
+    bool is_chunk;                /* a streamed event (CHUNK records), not terminal */
+    uint64_t seq, sidecar_ns;
 };
 
 /* One accepted request, from the moment its head record leaves the ring to
@@ -101,6 +109,8 @@ struct sc_client {
     sc_req *inflight;             /* accepted, not yet completed */
     uint32_t n_open;              /* accepted and not yet written out */
     sc_completion *out_head, *out_tail;
+    size_t out_chunk_bytes;       /* streamed data queued here, not yet in the ring */
+    unsigned paused;              /* this client's transfers paused on that */
     bool closing;
     bool limited;                 /* per-client rate limit configured */
     rs_bucket limit;
@@ -164,6 +174,8 @@ void sc_completion_free(sc_completion *cp);
 void sc_req_finish(sc_req *req, sc_completion *cp);
 /* Answer a record that never became a request (malformed, refused). */
 void sc_client_answer(sc_client *c, sc_completion *cp);
+/* Queue one streamed event's data for c (copied). Returns 0 or RS_ENOMEM. */
+int sc_client_chunk(sc_client *c, uint64_t id, uint64_t seq, const void *data, size_t len);
 /* Write what fits of c's queued completions; ring its doorbell if needed. */
 void sc_outbox_flush(sc_client *c);
 void sc_req_free(sc_req *req);
@@ -176,6 +188,9 @@ void sc_upstream_destroy(sc_daemon *d);
 int sc_upstream_dispatch(sc_daemon *d, sc_req *req, uint64_t now);
 void sc_upstream_abort(sc_daemon *d, sc_req *req);   /* no completion */
 uint64_t sc_upstream_next_timeout(sc_daemon *d);      /* absolute ns or UINT64_MAX */
+/* c's queued stream data went below the low-water mark: resume its paused
+ * transfers. */
+void sc_upstream_resume(sc_daemon *d, sc_client *c);
 void sc_upstream_on_time(sc_daemon *d, uint64_t now);
 
 /* daemon.c */

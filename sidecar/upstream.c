@@ -27,6 +27,7 @@
 #include "ratelimit_headers.h"
 #include "ringside.h"
 #include "routes.h"
+#include "sse.h"
 #include "tokens.h"
 
 #include <curl/curl.h>
@@ -66,8 +67,15 @@ typedef struct xfer {
     bool line_start, in_comment;  /* where the content scan is in a line */
     uint64_t t_start, t_first_byte, t_first_content, t_last_byte;
     uint64_t max_response;
+    /* streaming (RS_REQ_STREAM): each SSE event goes to the client as it
+     * arrives; nothing of a successful stream is kept here */
+    bool stream, paused, sse_failed;
+    uint64_t chunks;            /* events forwarded */
+    rs_sse sse;
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
+
+#define MAX_EVENT_BYTES (1u << 20)
 
 struct sc_upstream {
     sc_daemon *d;
@@ -231,11 +239,35 @@ void sc_upstream_on_time(sc_daemon *d, uint64_t now)
 
 /* ----------------------------------------------------------- transfers */
 
+static int on_event(void *ctx, const char *event, size_t event_len, const char *data, size_t data_len)
+{
+    (void)event;
+    (void)event_len;
+    xfer *x = ctx;
+    sc_client *c = x->req->client;
+    if (!c || c->closing)
+        return 0;
+    return sc_client_chunk(c, x->req->id, x->chunks++, data, data_len);
+}
+
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     xfer *x = userdata;
     size_t n = size * nmemb;
     uint64_t now = sc_now_ns();
+    long status = 0;
+    if (x->stream)
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    bool events = x->stream && status > 0 && status < 400;   /* an error body is JSON, kept whole */
+    sc_client *c = x->req->client;
+    if (events && c && c->out_chunk_bytes >= SC_CHUNK_HIGH_WATER) {
+        /* the client reads slower than the upstream writes: stop reading
+         * this transfer (TCP pushes back on the upstream) until it catches
+         * up; curl hands us these same bytes again on resume */
+        x->paused = true;
+        c->paused++;
+        return CURL_WRITEFUNC_PAUSE;
+    }
     if (n) {
         x->t_last_byte = now;
         if (!x->t_first_byte)
@@ -257,6 +289,13 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
             if (!x->in_comment)
                 x->t_first_content = now;
         }
+    }
+    if (events) {
+        if (rs_sse_feed(&x->sse, ptr, n) != 0) {
+            x->sse_failed = true;   /* an event over 1 MiB, or no memory */
+            return 0;
+        }
+        return n;
     }
     if (x->len + n > x->max_response) {
         x->too_big = true;
@@ -302,6 +341,10 @@ static void recycle(sc_upstream *up, xfer *x)
     if (x->next)
         x->next->prev = x->prev;
     free(x->body);
+    if (x->stream)
+        rs_sse_destroy(&x->sse);
+    if (x->paused && x->req && x->req->client)
+        x->req->client->paused--;
     curl_slist_free_all(x->hdrs);
     if (up->npool < EASY_POOL) {
         curl_easy_reset(x->easy);
@@ -377,6 +420,13 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
     x->easy = e;
     x->line_start = true;
     x->max_response = d->cfg.max_response_bytes;
+    x->stream = (r->flags & RS_REQ_STREAM) != 0;
+    if (x->stream && rs_sse_init(&x->sse, MAX_EVENT_BYTES, on_event, x) < 0) {
+        free(x);
+        free(url);
+        curl_easy_cleanup(e);
+        return RS_ENOMEM;
+    }
 
     bool has_ctype = false;
     struct curl_slist *h = NULL;
@@ -444,6 +494,20 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
     if ((rt->first_content_ns || rt->idle_ns) && up->sweep_at == UINT64_MAX)
         up->sweep_at = now + 20000000u;
     return 0;
+}
+
+void sc_upstream_resume(sc_daemon *d, sc_client *c)
+{
+    sc_upstream *up = d->up;
+    for (xfer *x = up->active, *next; x && c->paused; x = next) {
+        next = x->next;
+        if (x->paused && x->req->client == c) {
+            x->paused = false;
+            c->paused--;
+            /* may deliver the held bytes right here, and pause again */
+            curl_easy_pause(x->easy, CURLPAUSE_CONT);
+        }
+    }
 }
 
 void sc_upstream_abort(sc_daemon *d, sc_req *r)
@@ -527,7 +591,14 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
         at.first_content_ns = x->t_first_content - x->t_start;
     int32_t err = 0;
     msg[0] = 0;
-    if (slow) {
+    if (x->stream && x->chunks > 0 && !answered) {
+        /* content already reached the client: never retried */
+        err = RS_EINTERRUPTED;
+        at.delivered = true;
+        snprintf(msg, sizeof msg, "stream from route '%s' interrupted after %llu events: %s", rt->cfg.name,
+                 (unsigned long long)x->chunks,
+                 x->sse_failed ? "an event exceeded 1 MiB" : x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+    } else if (slow) {
         err = RS_ECONNUP;
         snprintf(msg, sizeof msg, "route '%s' sent no real content within %llu ms (first_content timeout)",
                  rt->cfg.name, (unsigned long long)(rt->first_content_ns / 1000000u));
@@ -537,7 +608,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
             snprintf(msg, sizeof msg, "route '%s' answered HTTP %ld", rt->cfg.name, status);
         }
         at.embargo_ns = embargo_of(x->easy, (uint32_t)status);
-        if (status < 400)
+        if (status < 400 && !x->stream)
             at.has_usage = rs_tokens_usage(x->buf, x->len, &at.usage_tokens) == 0;
     } else if (x->too_big) {
         err = RS_E2BIG;

@@ -23,6 +23,15 @@
  *                                        once; prints how they ended (error
  *                                        names, statuses, attempts, routes)
  *                                        and their latency percentiles
+ *   stream SOCK N READ_DELAY_US CANCEL_AT [NAME:VALUE ...]
+ *                                        one streamed chat completion of N
+ *                                        mock chunks, read with rs_next_chunk
+ *                                        (sleeping READ_DELAY_US per chunk);
+ *                                        checks every chunk arrives in order;
+ *                                        CANCEL_AT > 0 cancels after that many
+ *   callbatch SOCK N                     rs_call_batch of N mixed requests
+ *                                        (ok / 400 / unknown route / echo):
+ *                                        each result is the right one, in order
  *   pollmany SOCK N                      N echo requests collected with
  *                                        rs_poll, each exactly once
  *   fill SOCK                            connect, print "ready", wait for
@@ -425,6 +434,131 @@ static int mode_scribble(const char *how, uint64_t seed)
     return hup ? 0 : 1;
 }
 
+/* ---------------------------------------------------------------- stream */
+
+static int mode_stream(int n, int read_delay_us, int cancel_at, int nh, char **hv)
+{
+    rs_client *c = connect_or_die();
+    rs_header h[16];
+    char hbuf[16][256], count[16];
+    int nheaders = 0;
+    snprintf(count, sizeof count, "%d", n);
+    h[nheaders++] = (rs_header){ "x-mock-stream", count };
+    for (int i = 0; i < nh && nheaders < 15; i++) {
+        snprintf(hbuf[i], sizeof hbuf[i], "%s", hv[i]);
+        char *colon = strchr(hbuf[i], ':');
+        if (!colon)
+            DIE("header '%s' is not NAME:VALUE", hv[i]);
+        *colon = 0;
+        h[nheaders].name = hbuf[i];
+        h[nheaders++].value = colon + 1;
+    }
+    rs_request rq = RS_REQUEST_INIT;
+    rq.path = "/chat/completions";
+    rq.flags = RS_REQ_STREAM;
+    rq.headers = h;
+    rq.nheaders = (size_t)nheaders;
+    rq.body = "{\"model\":\"deepseek-chat\",\"stream\":true,\"messages\":[]}";
+    rq.body_len = strlen(rq.body);
+    rq.timeout_ms = 120000;
+    rs_ticket t;
+    int err = rs_submit(c, &rq, &t);
+    if (err < 0)
+        DIE("submit: %s", rs_errname(err));
+    int got = 0, in_order = 1, done_seen = 0, keepalive_seen = 0;
+    uint64_t lat_sum = 0;
+    rs_chunk *ch;
+    while ((err = rs_next_chunk(c, t, 60000, &ch)) == 1) {
+        char want[32];
+        snprintf(want, sizeof want, "\"tok%d \"", got);
+        if (ch->seq != (uint64_t)got)
+            in_order = 0;
+        if (strcmp((char *)ch->data, "[DONE]") == 0)
+            done_seen = 1;
+        else if (!strstr((char *)ch->data, want))
+            in_order = 0;
+        if (strstr((char *)ch->data, "keep-alive"))
+            keepalive_seen = 1;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        lat_sum += (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec - ch->sidecar_ns;
+        rs_chunk_free(ch);
+        got++;
+        if (cancel_at > 0 && got == cancel_at && rs_cancel(c, t) < 0)
+            DIE("cancel failed");
+        if (read_delay_us)
+            usleep((useconds_t)read_delay_us);
+    }
+    if (err < 0)
+        DIE("next_chunk: %s after %d chunks", rs_errname(err), got);
+    rs_response *r;
+    err = rs_wait(c, t, 10000, &r);
+    if (err < 0)
+        DIE("wait: %s", rs_errname(err));
+    printf("{\"mode\":\"stream\",\"chunks\":%d,\"in_order\":%s,\"done\":%s,\"keepalive_seen\":%s,"
+           "\"error\":\"%s\",\"status\":%d,\"attempts\":%u,\"body_len\":%zu,\"chunk_lat_avg_us\":%llu,"
+           "\"msg\":\"%.120s\"}\n",
+           got, in_order ? "true" : "false", done_seen ? "true" : "false", keepalive_seen ? "true" : "false",
+           rs_errname(r->error), r->status, r->attempts, r->body_len,
+           (unsigned long long)(got ? lat_sum / (uint64_t)got / 1000u : 0), r->error_msg);
+    rs_response_free(r);
+    rs_close(c);
+    return 0;
+}
+
+static int mode_callbatch(int n)
+{
+    rs_client *c = connect_or_die();
+    rs_request *rq = calloc((size_t)n, sizeof *rq);
+    rs_response **out = calloc((size_t)n, sizeof *out);
+    char (*ids)[32] = calloc((size_t)n, sizeof *ids);
+    static rs_header bad = { "x-mock-status", "400" };
+    rs_header *idh = calloc((size_t)n, sizeof *idh);
+    for (int i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof ids[i], "item-%d", i);
+        rq[i] = (rs_request)RS_REQUEST_INIT;
+        rq[i].path = "/chat/completions";
+        rq[i].body = ids[i];
+        rq[i].body_len = strlen(ids[i]);
+        idh[i] = (rs_header){ "x-request-id", ids[i] };
+        switch (i % 4) {
+        case 0: rq[i].headers = &idh[i]; rq[i].nheaders = 1; break;        /* ok, quotes its id */
+        case 1: rq[i].headers = &bad; rq[i].nheaders = 1; break;           /* 400, not retried */
+        case 2: rq[i].route = "no-such-route"; break;                       /* refused */
+        case 3: rq[i].route = "echo"; break;                                /* echoes its body */
+        }
+    }
+    int err = rs_call_batch(c, rq, (size_t)n, 120000, out);
+    if (err < 0)
+        DIE("rs_call_batch: %s", rs_errname(err));
+    int right = 0;
+    for (int i = 0; i < n; i++) {
+        rs_response *r = out[i];
+        bool ok = false;
+        switch (i % 4) {
+        case 0: ok = r->error == RS_OK && strstr((char *)r->body, ids[i]); break;
+        case 1: ok = r->error == RS_EUPSTREAM && r->status == 400; break;
+        case 2: ok = r->error == RS_ENOROUTE; break;
+        case 3: ok = r->error == RS_OK && strcmp((char *)r->body, ids[i]) == 0; break;
+        }
+        right += ok;
+        if (!ok)
+            fprintf(stderr, "item %d: %s %d %s\n", i, rs_errname(r->error), r->status, r->error_msg);
+        rs_response_free(r);
+    }
+    rs_client_stats st;
+    rs_client_get_stats(c, &st);
+    printf("{\"mode\":\"callbatch\",\"n\":%d,\"right\":%d,\"submitted\":%llu,\"completed\":%llu,"
+           "\"doorbells\":%llu}\n", n, right, (unsigned long long)st.submitted,
+           (unsigned long long)st.completed, (unsigned long long)st.doorbells);
+    rs_close(c);
+    free(rq);
+    free(out);
+    free(ids);
+    free(idh);
+    return right == n ? 0 : 1;
+}
+
 /* ----------------------------------------------------------------- batch */
 
 static int cmp_u64(const void *a, const void *b)
@@ -664,6 +798,10 @@ int main(int argc, char **argv)
     if (strcmp(mode, "batch") == 0 && argc >= 8)
         return mode_batch(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argv[7],
                           argc - 8, argv + 8);
+    if (strcmp(mode, "stream") == 0 && argc >= 6)
+        return mode_stream(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), argc - 6, argv + 6);
+    if (strcmp(mode, "callbatch") == 0 && argc == 4)
+        return mode_callbatch(atoi(argv[3]));
     if (strcmp(mode, "pollmany") == 0 && argc == 4)
         return mode_pollmany(atoi(argv[3]));
     if (strcmp(mode, "fill") == 0 && argc == 3)

@@ -848,9 +848,64 @@ static void test_refuse_wrong_version(void **state)
 static void test_refuse_unknown_kind(void **state)
 {
     (void)state;
-    const val bad[] = { VU(0), VU(4), VU(255), VU(256), VU(UINT64_MAX), VI(-1), VS("\x01"), VNIL };
+    const val bad[] = { VU(0), VU(6), VU(255), VU(256), VU(UINT64_MAX), VI(-1), VS("\x01"), VNIL };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
         semantic(RS__KIND_REQUEST, 1, bad[k], DEF_ID);
+}
+
+static void test_cancel_round_trip(void **state)
+{
+    (void)state;
+    uint64_t want = 0x1234567800000042ull, id;
+    const char *why;
+    buf b = pack_with(rs__pack_cancel, &want);
+    assert_int_equal(decode(b.p, b.n, &id, &why, NULL), 0);
+    assert_int_equal(g_rec.kind, RS__KIND_CANCEL);
+    assert_int_equal(id, want);
+    free(b.p);
+}
+
+static void test_chunk_round_trip(void **state)
+{
+    (void)state;
+    rs__chunk_rec in = { .id = 77, .seq = 9, .sidecar_ns = 123456789, .more = 1,
+                         .data = { "data: {\"x\":1}", 14 } };
+    uint64_t id;
+    const char *why;
+    uint8_t *copy;
+    buf b = pack_with(rs__pack_chunk, &in);
+    assert_int_equal(b.n, rs__packed_size(rs__pack_chunk, &in));
+    assert_int_equal(decode(b.p, b.n, &id, &why, &copy), 0);
+    assert_int_equal(g_rec.kind, RS__KIND_CHUNK);
+    assert_int_equal(g_rec.u.chunk.id, 77);
+    assert_int_equal(g_rec.u.chunk.seq, 9);
+    assert_int_equal(g_rec.u.chunk.sidecar_ns, 123456789);
+    assert_int_equal(g_rec.u.chunk.more, 1);
+    assert_int_equal(g_rec.u.chunk.data.len, 14);
+    assert_memory_equal(g_rec.u.chunk.data.ptr, in.data.ptr, 14);
+    free(copy);
+    free(b.p);
+}
+
+static void test_refuse_bad_chunk(void **state)
+{
+    (void)state;
+    uint64_t id;
+    const char *why;
+    /* more must be 0 or 1 */
+    rs__chunk_rec in = { .id = 5, .more = 2, .data = { "x", 1 } };
+    buf b = pack_with(rs__pack_chunk, &in);
+    assert_int_equal(decode(b.p, b.n, &id, &why, NULL), RS_EBADREQ);
+    assert_int_equal(id, 5);
+    assert_non_null(why);
+    free(b.p);
+    /* too few fields: [1, 5, id] */
+    uint64_t cancel_like = 5;
+    b = pack_with(rs__pack_cancel, &cancel_like);
+    b.p[0] = 0x93;              /* still fixarray(3) */
+    b.p[2] = RS__KIND_CHUNK;    /* kind byte follows the version */
+    assert_int_equal(decode(b.p, b.n, &id, &why, NULL), RS_EBADREQ);
+    free(b.p);
 }
 
 static void test_refuse_id_not_an_integer_reports_id_0(void **state)
@@ -1344,8 +1399,12 @@ static void check_decode_contract(const uint8_t *p, size_t n)
     int rc = decode(p, n, &id, &why, &copy);
     if (rc == 0) {
         g_fuzz_ok++;
-        assert_true(g_rec.kind >= RS__KIND_REQUEST && g_rec.kind <= RS__KIND_COMPLETION);
-        if (g_rec.kind == RS__KIND_REQUEST) {
+        assert_true(g_rec.kind >= RS__KIND_REQUEST && g_rec.kind <= RS__KIND_CHUNK);
+        if (g_rec.kind == RS__KIND_CHUNK) {
+            assert_int_equal(g_rec.u.chunk.id, id);
+            assert_true(g_rec.u.chunk.more <= 1);
+            assert_slice_in(g_rec.u.chunk.data, copy, n);
+        } else if (g_rec.kind == RS__KIND_REQUEST) {
             const rs__req_rec *q = &g_rec.u.req;
             assert_int_equal(q->id, id);
             assert_true(q->priority <= 2);
@@ -1484,6 +1543,9 @@ int main(void)
         cmocka_unit_test(test_refuse_too_few_fields_per_kind),
         cmocka_unit_test(test_refuse_wrong_version),
         cmocka_unit_test(test_refuse_unknown_kind),
+        cmocka_unit_test(test_cancel_round_trip),
+        cmocka_unit_test(test_chunk_round_trip),
+        cmocka_unit_test(test_refuse_bad_chunk),
         cmocka_unit_test(test_refuse_id_not_an_integer_reports_id_0),
         cmocka_unit_test(test_refuse_later_field_still_reports_id),
         cmocka_unit_test(test_refuse_priority_3),

@@ -1,0 +1,989 @@
+/*
+ * shim.c — the SWIG-friendly layer over ringside.h (see shim.h for why it
+ * exists and for the contract of each call).
+ *
+ * Three mechanisms live here, shared by every language:
+ *
+ * Sliced waits. A blocking call is a loop of waits of at most SLICE_MS,
+ * each run through the language's without_lock hook (the GIL/GVL is
+ * released only while the thread really sleeps), with the language asked
+ * between slices whether it wants the thread back. The slice bounds the
+ * delay of Ctrl-C and Thread#raise, and of rsb_close in another thread; it
+ * costs nothing on the fast path, because a wait returns as soon as its
+ * answer is there.
+ *
+ * The client lock. rs_close must not race with other calls, but languages
+ * with finalizers and threads make such races easy to write. Every call
+ * holds c->lock for reading while it touches the rs_client; rsb_close takes
+ * it for writing (writer-preferring, so closing is not starved by a busy
+ * client) and then frees the rs_client. Readers never nest.
+ *
+ * Orphans. A call that gives up on a ticket (its wait timed out, the
+ * language interrupted it, a stream was closed early) cannot just forget
+ * it: the ticket's slot stays taken until someone collects its terminal
+ * answer, and an unread stream's chunks would hold back the reaper (the
+ * client library stops reading the ring when unread chunks pile up). So the
+ * ticket is cancelled and put on the client's orphan list; later calls
+ * sweep the list without blocking, discarding chunks and the answer, and
+ * rsb_poll / rsb_poll_chunk skip what belongs to an orphan.
+ */
+#include "shim.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SLICE_MS 100            /* longest uninterruptible piece of a wait */
+#define BATCH_RESUBMIT_MS 5     /* how soon a batch retries items a full ring refused */
+
+/* ------------------------------------------------------------- errors */
+
+static _Thread_local int last_code;
+static _Thread_local char last_detail[256];
+
+static void set_err(int code)
+{
+    last_code = code;
+    last_detail[0] = '\0';
+}
+
+static void set_errf(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_errf(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_detail, sizeof last_detail, fmt, ap);
+    va_end(ap);
+    last_code = code;
+}
+
+int rsb_errcode(void)
+{
+    return last_code;
+}
+
+const char *rsb_errdetail(void)
+{
+    return last_detail;
+}
+
+const char *rsb_strerror(int code)
+{
+    if (code == RSB_EINTR)
+        return "the wait was interrupted; the request is still in flight unless the call says otherwise";
+    if (code == RSB_ECLOSED)
+        return "this client was closed; create a new one";
+    return rs_strerror(code);
+}
+
+const char *rsb_errname(int code)
+{
+    if (code == RSB_EINTR)
+        return "RSB_EINTR";
+    if (code == RSB_ECLOSED)
+        return "RSB_ECLOSED";
+    return rs_errname(code);
+}
+
+/* -------------------------------------------------------------- hooks */
+
+static rsb_hooks hooks;
+
+void rsb_set_hooks(const rsb_hooks *h)
+{
+    hooks = *h;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t deadline_after(int wait_ms)
+{
+    return wait_ms < 0 ? UINT64_MAX : now_ns() + (uint64_t)wait_ms * 1000000u;
+}
+
+/* Milliseconds left until deadline, rounded up; -1 for no deadline. */
+static int ms_left(uint64_t deadline)
+{
+    if (deadline == UINT64_MAX)
+        return -1;
+    uint64_t now = now_ns();
+    if (now >= deadline)
+        return 0;
+    uint64_t ms = (deadline - now + 999999u) / 1000000u;
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* ------------------------------------------------------------- client */
+
+typedef struct orphan {
+    rs_ticket t;
+    bool cancel_sent;
+} orphan;
+
+struct rsb_client {
+    rs_client *rc;
+    pthread_rwlock_t lock;      /* read: any call; write: rsb_close */
+    bool closed;                /* guarded by lock */
+
+    pthread_mutex_t orphan_mu;
+    _Atomic size_t norphans;    /* read without the mutex: the common "none" check */
+    orphan *orphans;
+    size_t orphan_cap;
+};
+
+rsb_client *rsb_connect(const char *socket_path)
+{
+    rsb_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        set_err(RS_ENOMEM);
+        return NULL;
+    }
+    int err = rs_connect(socket_path, &c->rc);
+    if (err < 0) {
+        set_errf(err, "%s", rs_last_error());
+        free(c);
+        return NULL;
+    }
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&c->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&c->orphan_mu, NULL);
+    set_err(0);
+    return c;
+}
+
+/* Take the read lock; fails (with the code set) on a closed client. */
+static bool enter(rsb_client *c)
+{
+    if (!c) {
+        set_errf(RS_EINVAL, "no client");
+        return false;
+    }
+    pthread_rwlock_rdlock(&c->lock);
+    if (c->closed) {
+        pthread_rwlock_unlock(&c->lock);
+        set_err(RSB_ECLOSED);
+        return false;
+    }
+    return true;
+}
+
+static void leave(rsb_client *c)
+{
+    pthread_rwlock_unlock(&c->lock);
+}
+
+static void *close_work(void *arg)
+{
+    rsb_client *c = arg;
+    pthread_rwlock_wrlock(&c->lock);
+    if (!c->closed) {
+        rs_close(c->rc);
+        c->rc = NULL;
+        c->closed = true;
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return NULL;
+}
+
+void rsb_close(rsb_client *c)
+{
+    if (!c)
+        return;
+    /* Waiting for the write lock can take a slice of another thread's
+     * wait: do it without the interpreter lock. A language may skip the
+     * work when it has an interrupt pending; closing must happen anyway. */
+    bool done = false;
+    if (hooks.without_lock) {
+        hooks.without_lock(close_work, c);
+        pthread_rwlock_rdlock(&c->lock);
+        done = c->closed;
+        pthread_rwlock_unlock(&c->lock);
+    }
+    if (!done)
+        close_work(c);
+}
+
+void rsb_client_free(rsb_client *c)
+{
+    if (!c)
+        return;
+    /* A finalizer runs when no other reference exists, so no call can be
+     * inside the client: close directly, without the hooks. */
+    close_work(c);
+    pthread_rwlock_destroy(&c->lock);
+    pthread_mutex_destroy(&c->orphan_mu);
+    free(c->orphans);
+    free(c);
+}
+
+int rsb_closed(rsb_client *c)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    int closed = c->closed;
+    pthread_rwlock_unlock(&c->lock);
+    return closed;
+}
+
+/* ------------------------------------------------------------ orphans */
+
+static void orphan_add(rsb_client *c, rs_ticket t, bool cancel_sent)
+{
+    pthread_mutex_lock(&c->orphan_mu);
+    size_t n = atomic_load(&c->norphans);
+    if (n == c->orphan_cap) {
+        size_t cap = c->orphan_cap ? c->orphan_cap * 2 : 16;
+        orphan *o = realloc(c->orphans, cap * sizeof *o);
+        if (!o) {
+            /* The slot stays taken until the client closes: a leak of one
+             * slot, which beats crashing in an out-of-memory path. */
+            pthread_mutex_unlock(&c->orphan_mu);
+            return;
+        }
+        c->orphans = o;
+        c->orphan_cap = cap;
+    }
+    c->orphans[n] = (orphan){ .t = t, .cancel_sent = cancel_sent };
+    atomic_store(&c->norphans, n + 1);
+    pthread_mutex_unlock(&c->orphan_mu);
+}
+
+/* Called with the read lock held: collect and discard what orphans left,
+ * without ever blocking (another thread sweeping means skip). */
+static void orphan_sweep(rsb_client *c)
+{
+    if (atomic_load_explicit(&c->norphans, memory_order_relaxed) == 0)
+        return;
+    if (pthread_mutex_trylock(&c->orphan_mu) != 0)
+        return;
+    size_t n = atomic_load(&c->norphans), kept = 0;
+    for (size_t k = 0; k < n; k++) {
+        orphan o = c->orphans[k];
+        if (!o.cancel_sent)
+            o.cancel_sent = rs_cancel(c->rc, o.t) != RS_EAGAIN;
+        rs_chunk *ch;
+        while (rs_next_chunk(c->rc, o.t, 0, &ch) == 1)
+            rs_chunk_free(ch);
+        rs_response *r;
+        int err = rs_wait(c->rc, o.t, 0, &r);
+        if (err == 0)
+            rs_response_free(r);
+        else if (err == RS_ETIMEDOUT || err == RS_EINVAL)   /* not yet, or someone waits on it */
+            c->orphans[kept++] = o;
+        /* else gone: RS_ENOENT (polled by someone), RS_EGONE (channel dead) */
+    }
+    atomic_store(&c->norphans, kept);
+    pthread_mutex_unlock(&c->orphan_mu);
+}
+
+/* If t is an orphan, forget it and say so (its answer was just collected
+ * by a poll and must not reach the application). */
+static bool orphan_claim(rsb_client *c, rs_ticket t, bool final)
+{
+    if (atomic_load_explicit(&c->norphans, memory_order_relaxed) == 0)
+        return false;
+    bool found = false;
+    pthread_mutex_lock(&c->orphan_mu);
+    size_t n = atomic_load(&c->norphans);
+    for (size_t k = 0; k < n; k++) {
+        if (c->orphans[k].t == t) {
+            found = true;
+            if (final) {
+                c->orphans[k] = c->orphans[n - 1];
+                atomic_store(&c->norphans, n - 1);
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->orphan_mu);
+    return found;
+}
+
+void rsb_abandon(rsb_client *c, uint64_t ticket)
+{
+    if (!enter(c))
+        return;
+    int err = rs_cancel(c->rc, ticket);
+    if (err != RS_ENOENT && err != RS_EGONE && err != RS_ECORRUPT)
+        orphan_add(c, ticket, err != RS_EAGAIN);
+    orphan_sweep(c);
+    leave(c);
+    set_err(0);
+}
+
+/* ------------------------------------------------------- sliced waits */
+
+enum job_kind { J_WAIT, J_POLL, J_CHUNK, J_POLL_CHUNK, J_PAUSE };
+
+#define J_END 1   /* J_CHUNK: the stream has no more chunks */
+
+typedef struct job {
+    rsb_client *c;
+    enum job_kind kind;
+    rs_ticket t;
+    int slice_ms;      /* J_PAUSE: microseconds */
+    bool ran;
+    int rc;            /* 0 = got one, J_END, RS_ETIMEDOUT, or an error */
+    rs_response *resp;
+    rs_chunk *chunk;
+} job;
+
+static void *job_run(void *arg)
+{
+    job *j = arg;
+    j->ran = true;
+    if (j->kind == J_PAUSE) {
+        struct timespec ts = { 0, (long)j->slice_ms * 1000 };
+        nanosleep(&ts, NULL);
+        j->rc = RS_ETIMEDOUT;
+        return NULL;
+    }
+    rsb_client *c = j->c;
+    pthread_rwlock_rdlock(&c->lock);
+    if (c->closed) {
+        j->rc = RSB_ECLOSED;
+    } else {
+        int n;
+        switch (j->kind) {
+        case J_WAIT:
+            j->rc = rs_wait(c->rc, j->t, j->slice_ms, &j->resp);
+            break;
+        case J_POLL:
+            n = rs_poll(c->rc, &j->resp, 1, j->slice_ms);
+            j->rc = n == 1 ? 0 : n == 0 ? RS_ETIMEDOUT : n;
+            break;
+        case J_CHUNK:
+            n = rs_next_chunk(c->rc, j->t, j->slice_ms, &j->chunk);
+            j->rc = n == 1 ? 0 : n == 0 ? J_END : n;
+            break;
+        case J_POLL_CHUNK:
+            n = rs_poll_chunks(c->rc, &j->chunk, 1, j->slice_ms);
+            j->rc = n == 1 ? 0 : n == 0 ? RS_ETIMEDOUT : n;
+            break;
+        case J_PAUSE:
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return NULL;
+}
+
+/* Run one slice of j, releasing the interpreter lock unless it is only a
+ * look (0 ms): a look is cheaper than the lock's round trip. */
+static int run_slice(job *j)
+{
+    j->ran = false;
+    if (j->slice_ms == 0 || !hooks.without_lock)
+        job_run(j);
+    else
+        hooks.without_lock(job_run, j);
+    return j->ran ? j->rc : RSB_EINTR;
+}
+
+/* Slices of j until it gets an answer, fails, reaches deadline, or the
+ * language interrupts. */
+static int run_until(job *j, uint64_t deadline)
+{
+    for (;;) {
+        int left = ms_left(deadline);
+        j->slice_ms = left < 0 || left > SLICE_MS ? SLICE_MS : left;
+        int rc = run_slice(j);
+        if (rc != RS_ETIMEDOUT)
+            return rc;
+        if (left == 0 || now_ns() >= deadline)
+            return RS_ETIMEDOUT;
+        if (hooks.interrupted && hooks.interrupted())
+            return RSB_EINTR;
+    }
+}
+
+/* Sleep us microseconds without the interpreter lock (a full ring's
+ * back-off); RSB_EINTR if the language wants the thread back. */
+static int pause_us(int us)
+{
+    job j = { .kind = J_PAUSE, .slice_ms = us };
+    if (run_slice(&j) == RSB_EINTR || (hooks.interrupted && hooks.interrupted()))
+        return RSB_EINTR;
+    return 0;
+}
+
+/* ------------------------------------------------------------ requests */
+
+/* Headers text split in place into rs_header entries. */
+typedef struct hdrs {
+    char *text;
+    rs_header *h;
+    size_t n;
+    rs_header inline_h[16];
+} hdrs;
+
+static void hdrs_free(hdrs *hs)
+{
+    free(hs->text);
+    if (hs->h != hs->inline_h)
+        free(hs->h);
+}
+
+/* "Name: value" lines, '\n' or "\r\n" separated; blank lines are skipped.
+ * Returns 0 or RS_EINVAL / RS_ENOMEM with the detail set. */
+static int hdrs_parse(hdrs *hs, const char *text)
+{
+    hs->text = NULL;
+    hs->h = hs->inline_h;
+    hs->n = 0;
+    if (!text || !text[0])
+        return 0;
+    size_t lines = 1;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    if (!(hs->text = strdup(text)))
+        goto nomem;
+    if (lines > sizeof hs->inline_h / sizeof hs->inline_h[0] &&
+        !(hs->h = malloc(lines * sizeof *hs->h))) {
+        hs->h = hs->inline_h;
+        goto nomem;
+    }
+    for (char *line = hs->text, *next; line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\r')
+            line[--len] = '\0';
+        if (!len)
+            continue;
+        char *colon = strchr(line, ':');
+        if (!colon || colon == line) {
+            set_errf(RS_EINVAL, "header line '%.80s' is not 'Name: value'", line);
+            hdrs_free(hs);
+            return RS_EINVAL;
+        }
+        *colon = '\0';
+        char *value = colon + 1;
+        while (*value == ' ' || *value == '\t')
+            value++;
+        hs->h[hs->n++] = (rs_header){ .name = line, .value = value };
+    }
+    return 0;
+nomem:
+    hdrs_free(hs);
+    set_err(RS_ENOMEM);
+    return RS_ENOMEM;
+}
+
+static int fill_request(rs_request *rq, hdrs *hs, RSB_REQUEST_PARAMS)
+{
+    if (!path || path[0] != '/') {
+        set_errf(RS_EINVAL, "path must start with '/' (got '%.80s')", path ? path : "");
+        return RS_EINVAL;
+    }
+    if (priority < RS_P0 || priority > RS_P2) {
+        set_errf(RS_EINVAL, "priority must be 0, 1 or 2 (got %d)", priority);
+        return RS_EINVAL;
+    }
+    if (timeout_ms < 0) {
+        set_errf(RS_EINVAL, "timeout must not be negative (got %d ms)", timeout_ms);
+        return RS_EINVAL;
+    }
+    int err = hdrs_parse(hs, headers);
+    if (err)
+        return err;
+    *rq = (rs_request){
+        .method = method, .path = path, .route = route, .model = model,
+        .headers = hs->h, .nheaders = hs->n, .body = body_len ? body : NULL, .body_len = body_len,
+        .priority = priority, .timeout_ms = (uint32_t)timeout_ms, .flags = flags,
+    };
+    return 0;
+}
+
+uint64_t rsb_submit(rsb_client *c, RSB_REQUEST_PARAMS)
+{
+    rs_request rq;
+    hdrs hs;
+    if (fill_request(&rq, &hs, method, path, route, model, headers, body, body_len, priority, timeout_ms, flags))
+        return 0;
+    rs_ticket t = 0;
+    if (enter(c)) {
+        orphan_sweep(c);
+        int err = rs_submit(c->rc, &rq, &t);
+        leave(c);
+        if (err == RS_EINVAL)
+            set_errf(err, "the client library refused the request (too many headers, or an empty header name?)");
+        else
+            set_err(err);
+    }
+    hdrs_free(&hs);
+    return t;
+}
+
+rs_response *rsb_call(rsb_client *c, RSB_REQUEST_PARAMS, int wait_ms)
+{
+    rs_request rq;
+    hdrs hs;
+    if (fill_request(&rq, &hs, method, path, route, model, headers, body, body_len, priority, timeout_ms, flags))
+        return NULL;
+    uint64_t deadline = deadline_after(wait_ms);
+    rs_ticket t = 0;
+    int err;
+    /* A full ring drains as answers arrive: back off briefly and retry,
+     * without the interpreter lock, until the caller's wait runs out. */
+    for (int backoff = 20;;) {
+        if (!enter(c)) {
+            hdrs_free(&hs);
+            return NULL;
+        }
+        orphan_sweep(c);
+        err = rs_submit(c->rc, &rq, &t);
+        leave(c);
+        if (err != RS_EAGAIN && err != RS_ETOOMANY)
+            break;
+        if (ms_left(deadline) == 0)
+            break;
+        if ((err = pause_us(backoff)) != 0)
+            break;
+        if (backoff < 2000)
+            backoff *= 2;
+    }
+    hdrs_free(&hs);
+    if (err) {
+        set_err(err);
+        return NULL;
+    }
+    job j = { .c = c, .kind = J_WAIT, .t = t };
+    err = run_until(&j, deadline);
+    if (err == RS_ETIMEDOUT || err == RSB_EINTR)
+        rsb_abandon(c, t);
+    set_err(err);
+    return err ? NULL : j.resp;
+}
+
+rs_response *rsb_wait(rsb_client *c, uint64_t ticket, int wait_ms)
+{
+    job j = { .c = c, .kind = J_WAIT, .t = ticket };
+    int err = run_until(&j, deadline_after(wait_ms));
+    set_err(err);
+    return err ? NULL : j.resp;
+}
+
+rs_response *rsb_poll(rsb_client *c, int wait_ms)
+{
+    uint64_t deadline = deadline_after(wait_ms);
+    for (;;) {
+        job j = { .c = c, .kind = J_POLL };
+        int err = run_until(&j, deadline);
+        if (err) {
+            set_err(err);
+            return NULL;
+        }
+        if (!orphan_claim(c, j.resp->ticket, true)) {
+            set_err(0);
+            return j.resp;
+        }
+        rs_response_free(j.resp);   /* an abandoned ticket's answer */
+    }
+}
+
+rs_chunk *rsb_next_chunk(rsb_client *c, uint64_t ticket, int wait_ms)
+{
+    job j = { .c = c, .kind = J_CHUNK, .t = ticket };
+    int err = run_until(&j, deadline_after(wait_ms));
+    set_err(err == J_END ? 0 : err);
+    return err ? NULL : j.chunk;
+}
+
+rs_chunk *rsb_poll_chunk(rsb_client *c, int wait_ms)
+{
+    uint64_t deadline = deadline_after(wait_ms);
+    for (;;) {
+        job j = { .c = c, .kind = J_POLL_CHUNK };
+        int err = run_until(&j, deadline);
+        if (err) {
+            set_err(err);
+            return NULL;
+        }
+        if (!orphan_claim(c, j.chunk->ticket, false)) {
+            set_err(0);
+            return j.chunk;
+        }
+        rs_chunk_free(j.chunk);
+    }
+}
+
+int rsb_cancel(rsb_client *c, uint64_t ticket)
+{
+    if (!enter(c))
+        return last_code;
+    int err = rs_cancel(c->rc, ticket);
+    leave(c);
+    set_err(err);
+    return err;
+}
+
+int rsb_event_fd(rsb_client *c)
+{
+    if (!enter(c))
+        return last_code;
+    int fd = rs_event_fd(c->rc);
+    leave(c);
+    set_err(fd < 0 ? fd : 0);
+    return fd;
+}
+
+int rsb_arm_event_fd(rsb_client *c)
+{
+    if (!enter(c))
+        return last_code;
+    orphan_sweep(c);
+    int r = rs_arm_event_fd(c->rc);
+    leave(c);
+    set_err(r < 0 ? r : 0);
+    return r;
+}
+
+static const char stat_names[] = "submitted completed ring_full doorbells sleeps orphans";
+
+const char *rsb_stat_names(void)
+{
+    return stat_names;
+}
+
+uint64_t rsb_stat(rsb_client *c, const char *name)
+{
+    if (!name || !enter(c))
+        return 0;
+    rs_client_stats st;
+    rs_client_get_stats(c->rc, &st);
+    leave(c);
+    set_err(0);
+    static const struct { const char *name; size_t off; } field[] = {
+        { "submitted", offsetof(rs_client_stats, submitted) },
+        { "completed", offsetof(rs_client_stats, completed) },
+        { "ring_full", offsetof(rs_client_stats, ring_full) },
+        { "doorbells", offsetof(rs_client_stats, doorbells) },
+        { "sleeps", offsetof(rs_client_stats, sleeps) },
+        { "orphans", offsetof(rs_client_stats, orphans) },
+    };
+    for (size_t k = 0; k < sizeof field / sizeof field[0]; k++)
+        if (strcmp(name, field[k].name) == 0)
+            return *(const uint64_t *)(const void *)((const char *)&st + field[k].off);
+    return 0;
+}
+
+/* ------------------------------------------------------------- batches */
+
+enum item_state { I_TODO, I_SENT, I_DONE };
+
+typedef struct item {
+    char *store;            /* copies of the strings, headers and body */
+    rs_header *h;
+    uint64_t ticket;
+    int err;
+    enum item_state state;
+    rs_response *resp;
+} item;
+
+struct rsb_batch {
+    size_t n, cap;
+    rs_request *rqs;        /* contiguous, as rs_submit_batch wants them */
+    item *items;
+};
+
+rsb_batch *rsb_batch_new(void)
+{
+    rsb_batch *b = calloc(1, sizeof *b);
+    set_err(b ? 0 : RS_ENOMEM);
+    return b;
+}
+
+void rsb_batch_free(rsb_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->items[i].store);
+        free(b->items[i].h);
+        rs_response_free(b->items[i].resp);
+    }
+    free(b->rqs);
+    free(b->items);
+    free(b);
+}
+
+size_t rsb_batch_size(rsb_batch *b)
+{
+    return b ? b->n : 0;
+}
+
+/* Append s (may be NULL) to the store at *at; returns the copy. */
+static const char *stash(char **at, const char *s, size_t len)
+{
+    if (!s)
+        return NULL;
+    char *p = *at;
+    memcpy(p, s, len);
+    p[len] = '\0';
+    *at += len + 1;
+    return p;
+}
+
+int rsb_batch_add(rsb_batch *b, RSB_REQUEST_PARAMS)
+{
+    if (!b) {
+        set_errf(RS_EINVAL, "no batch");
+        return RS_EINVAL;
+    }
+    rs_request rq;
+    hdrs hs;
+    int err = fill_request(&rq, &hs, method, path, route, model, headers, body, body_len, priority, timeout_ms,
+                           flags);
+    if (err)
+        return err;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        rs_request *rqs = realloc(b->rqs, cap * sizeof *rqs);
+        if (rqs)
+            b->rqs = rqs;
+        item *items = rqs ? realloc(b->items, cap * sizeof *items) : NULL;
+        if (!items) {
+            hdrs_free(&hs);
+            set_err(RS_ENOMEM);
+            return RS_ENOMEM;
+        }
+        b->items = items;
+        b->cap = cap;
+    }
+    /* One block per item: the request's strings, header strings and body.
+     * The caller's buffers may move or die before the batch is sent. */
+    size_t need = body_len + 1;
+    const char *strs[] = { method, path, route, model };
+    for (size_t k = 0; k < 4; k++)
+        need += strs[k] ? strlen(strs[k]) + 1 : 0;
+    for (size_t k = 0; k < hs.n; k++)
+        need += strlen(hs.h[k].name) + strlen(hs.h[k].value) + 2;
+    item *it = &b->items[b->n];
+    *it = (item){ .state = I_TODO };
+    it->store = malloc(need);
+    it->h = hs.n ? malloc(hs.n * sizeof *it->h) : NULL;
+    if (!it->store || (hs.n && !it->h)) {
+        free(it->store);
+        free(it->h);
+        hdrs_free(&hs);
+        set_err(RS_ENOMEM);
+        return RS_ENOMEM;
+    }
+    char *at = it->store;
+    rq.body = body_len ? memcpy(at, body, body_len) : NULL;
+    at += body_len + 1;
+    rq.method = stash(&at, method, method ? strlen(method) : 0);
+    rq.path = stash(&at, path, strlen(path));
+    rq.route = stash(&at, route, route ? strlen(route) : 0);
+    rq.model = stash(&at, model, model ? strlen(model) : 0);
+    for (size_t k = 0; k < hs.n; k++) {
+        it->h[k].name = stash(&at, hs.h[k].name, strlen(hs.h[k].name));
+        it->h[k].value = stash(&at, hs.h[k].value, strlen(hs.h[k].value));
+    }
+    rq.headers = it->h;
+    hdrs_free(&hs);
+    b->rqs[b->n] = rq;
+    set_err(0);
+    return (int)b->n++;
+}
+
+int rsb_batch_submit(rsb_client *c, rsb_batch *b)
+{
+    if (!b) {
+        set_errf(RS_EINVAL, "no batch");
+        return RS_EINVAL;
+    }
+    rs_ticket *t = malloc((b->n ? b->n : 1) * sizeof *t);
+    int *errs = malloc((b->n ? b->n : 1) * sizeof *errs);
+    int n = RS_ENOMEM;
+    if (t && errs && enter(c)) {
+        orphan_sweep(c);
+        n = rs_submit_batch(c->rc, b->rqs, b->n, t, errs);
+        leave(c);
+        if (n >= 0) {
+            for (size_t i = 0; i < b->n; i++) {
+                b->items[i].ticket = errs[i] ? 0 : t[i];
+                b->items[i].err = errs[i];
+                b->items[i].state = errs[i] ? I_DONE : I_SENT;
+            }
+        }
+    } else if (t && errs) {
+        n = last_code;
+    }
+    free(t);
+    free(errs);
+    set_err(n < 0 ? n : 0);
+    return n;
+}
+
+uint64_t rsb_batch_ticket(rsb_batch *b, size_t i)
+{
+    return b && i < b->n ? b->items[i].ticket : 0;
+}
+
+int rsb_batch_error(rsb_batch *b, size_t i)
+{
+    return b && i < b->n ? b->items[i].err : RS_EINVAL;
+}
+
+/* Submit the items still to do, in order, with one doorbell. Items the
+ * ring has no room for stay to do; other refusals end the item. Returns
+ * how many stay to do, or an error that ends the batch. */
+static int batch_submit_todo(rsb_client *c, rsb_batch *b, size_t *idx, rs_request *tmp, rs_ticket *t, int *errs)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->items[i].state == I_TODO) {
+            idx[m] = i;
+            tmp[m++] = b->rqs[i];
+        }
+    if (!m)
+        return 0;
+    if (!enter(c))
+        return last_code;
+    orphan_sweep(c);
+    int n = rs_submit_batch(c->rc, tmp, m, t, errs);
+    leave(c);
+    if (n < 0)
+        return n;
+    int todo = 0;
+    for (size_t k = 0; k < m; k++) {
+        item *it = &b->items[idx[k]];
+        if (errs[k] == 0) {
+            it->ticket = t[k];
+            it->state = I_SENT;
+        } else if (errs[k] == RS_EAGAIN || errs[k] == RS_ETOOMANY) {
+            todo++;
+        } else {
+            it->err = errs[k];
+            it->state = I_DONE;
+        }
+    }
+    return todo;
+}
+
+int rsb_batch_call(rsb_client *c, rsb_batch *b, int wait_ms)
+{
+    if (!b) {
+        set_errf(RS_EINVAL, "no batch");
+        return RS_EINVAL;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        rs_response_free(b->items[i].resp);
+        b->items[i] = (item){ .store = b->items[i].store, .h = b->items[i].h, .state = I_TODO };
+    }
+    size_t cap = b->n ? b->n : 1;
+    size_t *idx = malloc(cap * sizeof *idx);
+    rs_request *tmp = malloc(cap * sizeof *tmp);
+    rs_ticket *t = malloc(cap * sizeof *t);
+    int *errs = malloc(cap * sizeof *errs);
+    int fatal = 0;
+    if (!idx || !tmp || !t || !errs)
+        fatal = RS_ENOMEM;
+
+    uint64_t deadline = deadline_after(wait_ms);
+    size_t oldest = 0;
+    while (!fatal) {
+        int todo = batch_submit_todo(c, b, idx, tmp, t, errs);
+        if (todo < 0) {
+            fatal = todo;
+            break;
+        }
+        while (oldest < b->n && b->items[oldest].state != I_SENT)
+            oldest++;
+        if (oldest == b->n) {
+            if (!todo || ms_left(deadline) == 0)
+                break;
+            /* nothing of ours in flight, yet no room: other threads fill the ring */
+            if ((fatal = pause_us(200)) != 0)
+                break;
+            oldest = 0;
+            continue;
+        }
+        /* wait for the oldest item in flight; with items still to submit,
+         * come back soon to put them in the room answers have made */
+        uint64_t until = deadline;
+        if (todo) {
+            uint64_t soon = now_ns() + BATCH_RESUBMIT_MS * 1000000u;
+            until = soon < deadline ? soon : deadline;
+        }
+        item *it = &b->items[oldest];
+        job j = { .c = c, .kind = J_WAIT, .t = it->ticket };
+        int err = run_until(&j, until);
+        if (err == 0) {
+            it->resp = j.resp;
+            it->state = I_DONE;
+        } else if (err == RS_ETIMEDOUT) {
+            if (ms_left(deadline) == 0)
+                break;
+        } else {
+            fatal = err;
+        }
+        if (todo)
+            oldest = 0;   /* items to submit may come before the oldest */
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        item *it = &b->items[i];
+        if (it->state == I_DONE)
+            continue;
+        if (it->state == I_SENT)
+            rsb_abandon(c, it->ticket);
+        it->err = fatal && fatal != RSB_EINTR ? fatal : RS_ETIMEDOUT;
+        it->state = I_DONE;
+    }
+    free(idx);
+    free(tmp);
+    free(t);
+    free(errs);
+    /* Only an interruption ends the whole call: the language raises it.
+     * Anything else (the sidecar gone, the client closed) is each item's
+     * result. */
+    int ret = fatal == RSB_EINTR || fatal == RS_ENOMEM ? fatal : 0;
+    set_err(ret);
+    return ret;
+}
+
+rs_response *rsb_batch_take(rsb_batch *b, size_t i)
+{
+    if (!b || i >= b->n) {
+        set_errf(RS_EINVAL, "no item %zu in this batch", i);
+        return NULL;
+    }
+    item *it = &b->items[i];
+    rs_response *r = it->resp;
+    it->resp = NULL;
+    if (r)
+        set_err(0);
+    else if (it->err)
+        set_err(it->err);
+    else
+        set_errf(RS_ENOENT, "item %zu has no result (not run, or taken already)", i);
+    return r;
+}
+
+/* ------------------------------------------------------------ typemaps */
+
+rsb_bytes rsb_response_body(const rs_response *r)
+{
+    return (rsb_bytes){ (const char *)r->body, r->body_len };
+}
+
+rsb_bytes rsb_chunk_data(const rs_chunk *ch)
+{
+    return (rsb_bytes){ (const char *)ch->data, ch->len };
+}

@@ -1,0 +1,98 @@
+"""End-to-end streaming and batching: SSE events through the ring as they
+arrive, backpressure, cancellation, batch calls — real sidecar, real mock
+upstream, real C clients."""
+import json
+import subprocess
+import time
+
+from conftest import E2E_CLIENT, mock_requests, run_client
+
+
+def rss_kib(sidecar):
+    with open(f"/proc/{sidecar.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def stream(sidecar, n, read_delay_us=0, cancel_at=0, headers=(), popen=False):
+    args = [E2E_CLIENT, "stream", sidecar.sock, str(n), str(read_delay_us), str(cancel_at), *headers]
+    if popen:
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def active_connections(mock):
+    import urllib.request
+    with urllib.request.urlopen(f"{mock.url}/stats", timeout=10) as r:
+        return json.loads(r.read())["active_connections"]
+
+
+def test_ten_thousand_chunk_stream_arrives_complete_and_in_order(sidecar):
+    before = rss_kib(sidecar)
+    res = stream(sidecar, 10000)
+    # 10,000 events and the final [DONE], each its own chunk, in order
+    assert res["chunks"] == 10001 and res["in_order"] and res["done"], res
+    assert res["error"] == "RS_OK" and res["status"] == 200 and res["body_len"] == 0
+    assert rss_kib(sidecar) - before < 64 * 1024
+
+
+def test_slow_reader_keeps_sidecar_memory_bounded(sidecar):
+    # ~20,000 events read at most 5,000/s: the sidecar must pause the
+    # upstream transfer instead of buffering the rest
+    before = rss_kib(sidecar)
+    p = stream(sidecar, 20000, read_delay_us=200, popen=True)
+    peak = before
+    while p.poll() is None:
+        peak = max(peak, rss_kib(sidecar))
+        time.sleep(0.05)
+    res = json.loads(p.communicate()[0].strip().splitlines()[-1])
+    assert res["chunks"] == 20001 and res["in_order"] and res["error"] == "RS_OK", res
+    assert peak - before < 32 * 1024, f"sidecar grew {peak - before} KiB"
+
+
+def test_keepalives_before_content_are_not_chunks(sidecar):
+    res = stream(sidecar, 5, headers=["x-mock-keepalives:5", "x-mock-keepalive-interval-ms:20"])
+    assert res["chunks"] == 6 and res["in_order"] and not res["keepalive_seen"], res
+    assert res["error"] == "RS_OK"
+
+
+def test_reset_mid_stream_is_interrupted_after_the_chunks_already_sent(sidecar, mock):
+    before = mock_requests(mock)
+    res = stream(sidecar, 1000, headers=["x-mock-reset-after:3000"])
+    assert res["error"] == "RS_EINTERRUPTED" and res["chunks"] > 0 and not res["done"], res
+    assert "interrupted after" in res["msg"]
+    # content had been delivered: never retried
+    assert res["attempts"] == 1 and mock_requests(mock) - before == 1
+
+
+def test_cancel_mid_stream_ends_with_cancelled_and_releases_the_connection(sidecar, mock):
+    baseline = active_connections(mock)
+    res = stream(sidecar, 1000, cancel_at=10, headers=["x-mock-chunk-interval-ms:20"])
+    assert res["error"] == "RS_ECANCELLED" and 10 <= res["chunks"] < 1000, res
+    deadline = time.monotonic() + 5
+    while active_connections(mock) > baseline:
+        assert time.monotonic() < deadline, "the upstream connection was not released"
+        time.sleep(0.05)
+
+
+def test_slow_reading_client_does_not_stall_a_fast_one(sidecar):
+    slow = stream(sidecar, 20000, read_delay_us=300, popen=True)
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    rc, line, _ = run_client(sidecar, "load", 2, 1000, "")
+    fast_s = time.monotonic() - t0
+    assert json.loads(line)["completed"] == 2000
+    assert slow.poll() is None, "the slow stream should still be running"
+    assert fast_s < 5, fast_s
+    res = json.loads(slow.communicate(timeout=120)[0].strip().splitlines()[-1])
+    assert res["chunks"] == 20001 and res["in_order"] and res["error"] == "RS_OK", res
+
+
+def test_batch_of_a_thousand_with_mixed_outcomes_returns_them_in_order(sidecar):
+    rc, line, _ = run_client(sidecar, "callbatch", 1000)
+    res = json.loads(line)
+    assert res["right"] == 1000 and res["submitted"] == res["completed"] == 1000, res
