@@ -910,14 +910,19 @@ static size_t gen_events(char *s, size_t cap)
 {
     size_t n = 0, want = rnd() % cap;
     char v[1500];
+    const char *eol;
+#define PUT_EOL() (eol = EOLS[rnd() % 3], n = put(s, n, want, eol, strlen(eol)))
     while (n < want) {
-        if (rnd() % 4 == 0)
+        if (rnd() % 4 == 0) {
             n = put(s, n, want, ": keep-alive", 12);
-        if (rnd() % 3 == 0)
+            PUT_EOL();
+        }
+        if (rnd() % 3 == 0) {
             n = put(s, n, want, "event: e", 8);
+            PUT_EOL();
+        }
         for (uint32_t lines = rnd() % 3; lines-- > 0;) {
-            n = put(s, n, want, "\n", 1);
-            n = put(s, n, want, rnd() % 2 ? "data:" : "data: ", 5 + rnd() % 2);
+            n = put(s, n, want, "data: ", 5 + rnd() % 2);   /* with or without ' ' */
             size_t k = rnd() % sizeof v;
             for (size_t i = 0; i < k; i++) {
                 v[i] = (char)(rnd() & 0xFF);
@@ -925,11 +930,11 @@ static size_t gen_events(char *s, size_t cap)
                     v[i] = 'x';
             }
             n = put(s, n, want, v, k);
+            PUT_EOL();
         }
-        const char *eol = EOLS[rnd() % 3];
-        n = put(s, n, want, eol, strlen(eol));
-        n = put(s, n, want, eol, strlen(eol));
+        PUT_EOL();                                          /* blank line */
     }
+#undef PUT_EOL
     return n;
 }
 
