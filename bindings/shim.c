@@ -382,15 +382,16 @@ static void *job_run(void *arg)
 }
 
 /* Run one slice of j, releasing the interpreter lock unless it is only a
- * look (0 ms): a look is cheaper than the lock's round trip. */
-static int run_slice(job *j)
+ * look (0 ms): a look is cheaper than the lock's round trip. Returns false
+ * if the language skipped it (an interrupt was pending). */
+static bool run_slice(job *j)
 {
     j->ran = false;
     if (j->slice_ms == 0 || !hooks.without_lock)
         job_run(j);
     else
         hooks.without_lock(job_run, j);
-    return j->ran ? j->rc : RSB_EINTR;
+    return j->ran;
 }
 
 /* Slices of j until it gets an answer, fails, reaches deadline, or the
@@ -400,11 +401,14 @@ static int run_until(job *j, uint64_t deadline)
     for (;;) {
         int left = ms_left(deadline);
         j->slice_ms = left < 0 || left > SLICE_MS ? SLICE_MS : left;
-        int rc = run_slice(j);
-        if (rc != RS_ETIMEDOUT)
-            return rc;
-        if (left == 0 || now_ns() >= deadline)
-            return RS_ETIMEDOUT;
+        if (run_slice(j)) {
+            if (j->rc != RS_ETIMEDOUT)
+                return j->rc;
+            if (left == 0 || now_ns() >= deadline)
+                return RS_ETIMEDOUT;
+        }
+        /* A skipped slice may be only the scheduler's tick (Ruby's timer
+         * interrupt): the hook handles that and says no. */
         if (hooks.interrupted && hooks.interrupted())
             return RSB_EINTR;
     }
@@ -415,9 +419,8 @@ static int run_until(job *j, uint64_t deadline)
 static int pause_us(int us)
 {
     job j = { .kind = J_PAUSE, .slice_ms = us };
-    if (run_slice(&j) == RSB_EINTR || (hooks.interrupted && hooks.interrupted()))
-        return RSB_EINTR;
-    return 0;
+    run_slice(&j);
+    return hooks.interrupted && hooks.interrupted() ? RSB_EINTR : 0;
 }
 
 /* ------------------------------------------------------------ requests */
@@ -974,16 +977,4 @@ rs_response *rsb_batch_take(rsb_batch *b, size_t i)
     else
         set_errf(RS_ENOENT, "item %zu has no result (not run, or taken already)", i);
     return r;
-}
-
-/* ------------------------------------------------------------ typemaps */
-
-rsb_bytes rsb_response_body(const rs_response *r)
-{
-    return (rsb_bytes){ (const char *)r->body, r->body_len };
-}
-
-rsb_bytes rsb_chunk_data(const rs_chunk *ch)
-{
-    return (rsb_bytes){ (const char *)ch->data, ch->len };
 }

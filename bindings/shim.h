@@ -8,9 +8,9 @@
  * that the SWIG interface (ringside.i) stays almost language-neutral:
  *
  *   - handles are opaque (rsb_client, rsb_batch); responses and chunks are
- *     handed over as rs_response* / rs_chunk* and converted in one go by a
- *     per-language "out" typemap, which copies the body once into a native
- *     string and frees the C response at once;
+ *     handed over as rs_response* / rs_chunk*, whose ownership passes to
+ *     the caller: a per-language "out" typemap converts each in one go,
+ *     copying the body once into a native string, and frees it at once;
  *   - a request is one call with scalar arguments; its headers are text,
  *     "Name: value" lines, and its body is a pointer and a length;
  *   - a function that can fail returns NULL / 0 / a negative code and
@@ -42,22 +42,17 @@ enum {
     RSB_ECLOSED = -1001, /* the client was closed */
 };
 
-/* A byte string borrowed from a response or chunk (for typemaps). */
-typedef struct rsb_bytes {
-    const char *ptr;
-    size_t len;
-} rsb_bytes;
-
 /* ---- hooks a language module installs once, at load time ---- */
 
 typedef void *(*rsb_work_fn)(void *);
 typedef struct rsb_hooks {
     /* Run work(arg) with the interpreter lock released. It may skip the
      * call when the language has an interrupt pending (Ruby does); the shim
-     * notices and treats it as an interruption. NULL: call it directly. */
+     * notices and asks interrupted(). NULL: call it directly. */
     void (*without_lock)(rsb_work_fn work, void *arg);
     /* With the lock held, between slices of a wait: nonzero when the
-     * language wants the thread back. NULL: never. */
+     * language wants the thread back (it keeps the exception to raise when
+     * the call returns RSB_EINTR). NULL: never. */
     int (*interrupted)(void);
 } rsb_hooks;
 
@@ -159,10 +154,5 @@ int rsb_batch_call(rsb_client *c, rsb_batch *b, int wait_ms);
 /* The response of item i after rsb_batch_call (ownership passes to the
  * caller), or NULL with the item's code in rsb_errcode(). */
 rs_response *rsb_batch_take(rsb_batch *b, size_t i);
-
-/* ---- helpers for the typemaps ---- */
-
-rsb_bytes rsb_response_body(const rs_response *r);
-rsb_bytes rsb_chunk_data(const rs_chunk *ch);
 
 #endif /* RINGSIDE_BINDINGS_SHIM_H */

@@ -141,7 +141,8 @@ static int end_line(rs_sse *p)
             p->buf[p->data_len + p->val_len] = '\n';
             p->data_len += p->val_len + 1;
         } else if (p->field == F_EVENT) {
-            /* dest >= data_len + val_len' (reserve kept them apart) */
+            /* reserve() kept data_len + val_len <= usable, so the name's
+             * new place never overlaps the data; memmove for the value */
             memmove(p->buf + usable(p) - p->val_len, p->buf + p->data_len, p->val_len);
             p->ev_len = p->val_len;
         }

@@ -104,7 +104,7 @@ typedef struct rs_sse {
 
 /*
  * max_event_bytes >= 1 (values above SIZE_MAX / 4 are treated as
- * SIZE_MAX / 4). Allocates the initial buffer (up to 1 KiB).
+ * SIZE_MAX / 4). Allocates the initial buffer (at most 1 KiB + 1 byte).
  * Returns 0, RS_EINVAL (p or fn NULL, max_event_bytes 0) or RS_ENOMEM.
  * On failure *p needs no rs_sse_destroy (calling it is harmless).
  */

@@ -389,20 +389,26 @@ static sc_route *choose_route(sc_admission *a, sc_req *r, uint64_t now, uint64_t
     return k < 0 ? NULL : a->routes.r[k];
 }
 
+/* The time to check and take an awaited rps token at: when it was due, if
+ * the loop woke a little late for it (kernel timer slack, a busy core), so
+ * that lateness is not lost on every request — a burst-1 bucket cannot bank
+ * it, and the long-run rate would fall short. Never more than 20 ms back:
+ * older "due" times are stale. */
+uint64_t sc_token_time(uint64_t due, uint64_t now)
+{
+    return due < now && now - due < 20000000u ? due : now;
+}
+
 static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
 {
     sc_admission *a = &d->adm;
     double need = r->tokens_need;
-    /* The loop always wakes a little after a token is due (the kernel's
-     * timer slack, a busy core). Taking the token as of when it was due
-     * keeps the long-run rate exact instead of losing that lateness on
-     * every request (a burst-1 bucket cannot bank it). */
     if (a->has_rps) {
-        rs_bucket_try_take(&a->rps, 1, a->rps_due < now ? a->rps_due : now);
+        rs_bucket_try_take(&a->rps, 1, sc_token_time(a->rps_due, now));
         a->rps_due = UINT64_MAX;
     }
     if (rt->has_rps) {
-        rs_bucket_try_take(&rt->rps, 1, rt->rps_due < now ? rt->rps_due : now);
+        rs_bucket_try_take(&rt->rps, 1, sc_token_time(rt->rps_due, now));
         rt->rps_due = UINT64_MAX;
     }
     r->tokens_held = 0;
@@ -487,7 +493,7 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
     while ((it = rs_sched_next(&a->sched, now, p12_allowed(a, &d->cfg, now))) != NULL) {
         sc_req *r = container_of(it, sc_req, qi);
         uint64_t w = 0;
-        if (a->has_rps && (w = rs_bucket_wait_ns(&a->rps, 1, now)) != 0) {
+        if (a->has_rps && (w = rs_bucket_wait_ns(&a->rps, 1, sc_token_time(a->rps_due, now))) != 0) {
             wake = min_u64(wake, w == UINT64_MAX ? UINT64_MAX : now + w);
             a->rps_due = w == UINT64_MAX ? UINT64_MAX : now + w;
             break;

@@ -69,7 +69,8 @@ typedef struct xfer {
     uint64_t max_response;
     /* streaming (RS_REQ_STREAM): each SSE event goes to the client as it
      * arrives; nothing of a successful stream is kept here */
-    bool stream, paused, sse_failed;
+    bool stream, paused;
+    int sse_err;                /* why the SSE feed stopped: RS_E2BIG or RS_ENOMEM */
     uint64_t chunks;            /* events forwarded */
     rs_sse sse;
     char errbuf[CURL_ERROR_SIZE];
@@ -291,10 +292,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
         }
     }
     if (events) {
-        if (rs_sse_feed(&x->sse, ptr, n) != 0) {
-            x->sse_failed = true;   /* an event over 1 MiB, or no memory */
-            return 0;
-        }
+        if ((x->sse_err = rs_sse_feed(&x->sse, ptr, n)) != 0)
+            return 0;   /* an event over 1 MiB, or no memory: ends the transfer */
         return n;
     }
     if (x->len + n > x->max_response) {
@@ -597,7 +596,9 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
         at.delivered = true;
         snprintf(msg, sizeof msg, "stream from route '%s' interrupted after %llu events: %s", rt->cfg.name,
                  (unsigned long long)x->chunks,
-                 x->sse_failed ? "an event exceeded 1 MiB" : x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+                 x->sse_err == RS_E2BIG ? "an event exceeded 1 MiB"
+                 : x->sse_err ? "sidecar out of memory forwarding an event"
+                 : x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
     } else if (slow) {
         err = RS_ECONNUP;
         snprintf(msg, sizeof msg, "route '%s' sent no real content within %llu ms (first_content timeout)",

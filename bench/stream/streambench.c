@@ -1,0 +1,899 @@
+/*
+ * streambench.c — how fast and how promptly does ringside forward a streamed
+ * (SSE) response, chunk by chunk, and what does rs_call_batch save over
+ * sequential rs_call? (issue 4)
+ *
+ * Real processes: the mock upstream (bench/mockup/ringside-mock-upstream,
+ * port picked by the kernel, 2 worker threads) and a ringsided with a YAML
+ * file written to a mkdtemp directory (one route to the mock, log_level
+ * warn). One client, one thread. Three measurements, in this order:
+ *
+ *   fast    One stream of --chunks (200,000) events, `x-mock-stream: N`, no
+ *           interval: the mock writes them as fast as TCP takes them (alone
+ *           it serves this in ~0.16 s). The client reads with rs_next_chunk
+ *           in a tight loop. chunks_per_s = (events - 1) / (time the last
+ *           event was returned - time the first was returned), both read
+ *           with CLOCK_MONOTONIC right after rs_next_chunk. Events are the
+ *           N data events plus [DONE]. Every chunk is checked: seq must be
+ *           0, 1, 2, ..., data of event i must hold "tok<i> ", the last must
+ *           be [DONE], then rs_next_chunk must return 0 and the terminal
+ *           response RS_OK / 200. The per-chunk latency (below) of this
+ *           stream is also kept: it is mostly time queued behind earlier
+ *           chunks, so it says how deep the pipeline runs, not how fast a
+ *           chunk moves.
+ *   paced   One stream of --paced (2,500) events, `x-mock-chunk-interval-ms:
+ *           M` (2): a chunk every 2 ms, so each one finds the pipeline
+ *           empty and both the sidecar and the client have gone to sleep
+ *           (their spin is 50 us). chunk latency = client's
+ *           CLOCK_MONOTONIC right after rs_next_chunk returns minus
+ *           chunk->sidecar_ns (CLOCK_MONOTONIC when the sidecar's SSE parser
+ *           finished the event, inside libcurl's write callback; same clock,
+ *           same machine). So it covers: the rest of that loop turn, the
+ *           outbox writing the CHUNK record into the completion ring, the
+ *           doorbell (eventfd) to a sleeping client, the client's wake-up
+ *           from ppoll, decoding, and the handoff to the reading thread. It
+ *           does not cover the mock or the TCP hop before the sidecar. The
+ *           first 10 events are left out of the percentiles (connection and
+ *           first-wake-up effects); p50/p99/max of the rest.
+ *   batch   --batch (1,000) requests to the sidecar's built-in route
+ *           ("echo": answered in the sidecar, no network), each a distinct
+ *           1 KiB body. singles: 1,000 sequential rs_call. batch: one
+ *           rs_call_batch of the same 1,000. Every answer's body is checked
+ *           against its request after the clock stops. One untimed round of
+ *           each first, then --reps (21) rounds alternating singles/batch
+ *           (a round is a few ms, and on a shared 2-vCPU machine single
+ *           rounds swing by 3x or more: many short rounds make the median
+ *           hold still); batch_speedup = median(singles) / median(batch).
+ *
+ * CPU time of the sidecar, of the mock and of this process (their
+ * process CPU-time clocks, clock_getcpuclockid) is read around each stream
+ * and each timed batch round, to say where the time goes; so is the whole machine's busy time (/proc/stat), since other work
+ * on a small machine shows up in these figures.
+ *
+ * Processes are started by fork/execv, stopped by PID (SIGTERM, then SIGKILL
+ * after 5 s), and killed by the kernel if this process dies first
+ * (PR_SET_PDEATHSIG). A watchdog ends a run that takes over 60 s.
+ *
+ * Output: human-readable lines, then exactly one JSON line:
+ *   {"bench":"stream","chunks_per_s":..,"chunk_p50_us":..,"chunk_p99_us":..,
+ *    "batch_speedup":.., ...}
+ * Exit status 0 only if every check passed.
+ */
+#include "ringside.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WATCHDOG_S      60
+#define PACED_SKIP      10      /* first paced events left out of the percentiles */
+#define CHUNK_WAIT_MS   20000   /* rs_next_chunk: longer than this is a hang */
+#define GAP_NS          200000u /* a pause in the sidecar's stamps (see stream_result) */
+
+/* ------------------------------------------------------------- plumbing */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* CPU seconds used so far by a whole process (all its threads), to the
+ * nanosecond (the process CPU-time clock; /proc/PID/stat counts in 10 ms
+ * ticks, too coarse for a 4 ms round); -1 if unread */
+static double proc_cpu_s(pid_t pid)
+{
+    clockid_t id;
+    struct timespec ts;
+    if (pid <= 0 || clock_getcpuclockid(pid, &id) != 0 || clock_gettime(id, &ts) != 0)
+        return -1;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double self_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds the whole machine spent busy (ours included), from /proc/stat */
+static double machine_busy_s(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return -1;
+    unsigned long long v[8] = { 0 };
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                   &v[6], &v[7]);
+    fclose(f);
+    if (n < 8)
+        return -1;
+    /* user nice system irq softirq steal (idle and iowait left out) */
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static volatile pid_t g_mock_pid, g_sidecar_pid;
+static char g_dir[64];
+
+static void remove_files(void)
+{
+    static const char *names[] = { "ringside.yaml", "rs.sock", "ringsided.log" };
+    char p[128];
+    if (!g_dir[0])
+        return;
+    for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", g_dir, names[i]);
+        unlink(p);
+    }
+    rmdir(g_dir);
+}
+
+static void on_fatal_signal(int sig)
+{
+    static const char dog[] = "streambench: watchdog: the run took over 60 s; stopped, children killed\n";
+    static const char intr[] = "streambench: interrupted; children killed\n";
+    if (g_sidecar_pid > 0)
+        kill(g_sidecar_pid, SIGKILL);
+    if (g_mock_pid > 0)
+        kill(g_mock_pid, SIGKILL);
+    const char *m = sig == SIGALRM ? dog : intr;
+    size_t n = sig == SIGALRM ? sizeof dog - 1 : sizeof intr - 1;
+    if (write(2, m, n) < 0)
+        _exit(3);
+    _exit(3);
+}
+
+/* fork + execv, stdout/stderr redirected; the child dies with us */
+static pid_t spawn(const char *bin, char *const argv[], int out_fd, int err_fd)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "streambench: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGALRM, SIG_DFL);
+        if (out_fd >= 0 && dup2(out_fd, 1) < 0)
+            _exit(126);
+        if (err_fd >= 0 && dup2(err_fd, 2) < 0)
+            _exit(126);
+        unsetenv("DEEPSEEK_API_KEY");   /* the mock wants none; never send a real one */
+        execv(bin, argv);
+        dprintf(2, "streambench: cannot run %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+/* SIGTERM, up to 5 s, then SIGKILL; returns the wait status */
+static int stop_child(volatile pid_t *pidp)
+{
+    pid_t pid = *pidp;
+    int st = 0;
+    if (pid <= 0)
+        return 0;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 500; i++) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR)) {
+            *pidp = 0;
+            return st;
+        }
+        sleep_ms(10);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    *pidp = 0;
+    return st;
+}
+
+/* BUILD/bench/stream/streambench → BUILD/<rel> */
+static void sibling_path(char *out, size_t len, const char *rel)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    out[0] = 0;
+    if (n <= 0) {
+        snprintf(out, len, "%s", rel);
+        return;
+    }
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = 0;
+    size_t ls = strlen(self), lr = strlen(rel);
+    if (ls + 7 + lr + 1 > len)
+        return;   /* left empty: execv reports it */
+    memcpy(out, self, ls);
+    memcpy(out + ls, "/../../", 7);
+    memcpy(out + ls + 7, rel, lr + 1);
+}
+
+static int start_mock(const char *bin, int *port)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    char *argv[] = { (char *)bin, "--port", "0", "--threads", "2", NULL };
+    g_mock_pid = spawn(bin, argv, p[1], devnull);
+    close(p[1]);
+    if (devnull >= 0)
+        close(devnull);
+    if (g_mock_pid < 0) {
+        close(p[0]);
+        return -1;
+    }
+    char line[256];
+    size_t got = 0;
+    uint64_t deadline = now_ns() + 10000000000ull;
+    while (got < sizeof line - 1 && !memchr(line, '\n', got)) {
+        struct pollfd pfd = { p[0], POLLIN, 0 };
+        int64_t left = (int64_t)(deadline - now_ns());
+        if (left <= 0 || poll(&pfd, 1, (int)(left / 1000000) + 1) <= 0)
+            break;
+        ssize_t r = read(p[0], line + got, sizeof line - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(p[0]);
+    line[got] = 0;
+    const char *m = strstr(line, "listening on 127.0.0.1:");
+    if (!m) {
+        fprintf(stderr, "streambench: the mock upstream (%s) did not say where it listens (said '%s')\n", bin, line);
+        return -1;
+    }
+    *port = atoi(m + strlen("listening on 127.0.0.1:"));
+    return 0;
+}
+
+static void print_log_tail(void)
+{
+    char p[128], buf[4096];
+    snprintf(p, sizeof p, "%s/ringsided.log", g_dir);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, sz > (long)sizeof buf - 1 ? sz - (long)sizeof buf + 1 : 0, SEEK_SET);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    fprintf(stderr, "---- ringsided log (tail) ----\n%s------------------------------\n", buf);
+}
+
+static int start_sidecar(const char *bin, int port, long spin_us, char *sock, size_t socklen)
+{
+    char cfg[128], logp[128];
+    snprintf(cfg, sizeof cfg, "%s/ringside.yaml", g_dir);
+    snprintf(logp, sizeof logp, "%s/ringsided.log", g_dir);
+    snprintf(sock, socklen, "%s/rs.sock", g_dir);
+    FILE *f = fopen(cfg, "w");
+    if (!f) {
+        fprintf(stderr, "streambench: cannot write %s: %s\n", cfg, strerror(errno));
+        return -1;
+    }
+    /* everything else at the sidecar's defaults (8 MiB rings, spin 50 us,
+     * 4096 in flight: room for the whole batch) */
+    fprintf(f,
+            "log_level: warn\n"
+            "grace_ms: 1000\n"
+            "routes:\n"
+            "  - {name: mock, endpoint: \"http://127.0.0.1:%d\"}\n",
+            port);
+    if (spin_us >= 0)   /* a diagnostic, only when asked */
+        fprintf(f, "spin_us: %ld\n", spin_us);
+    if (fclose(f) != 0)
+        return -1;
+    int logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (logfd < 0)
+        return -1;
+    char *argv[] = { (char *)bin, "--config", cfg, "--socket", sock, NULL };
+    g_sidecar_pid = spawn(bin, argv, logfd, logfd);
+    close(logfd);
+    return g_sidecar_pid < 0 ? -1 : 0;
+}
+
+static rs_client *connect_sidecar(const char *sock)
+{
+    uint64_t deadline = now_ns() + 20000000000ull;
+    for (;;) {
+        rs_client *c;
+        int err = rs_connect(sock, &c);
+        if (err == 0)
+            return c;
+        int st;
+        if (waitpid(g_sidecar_pid, &st, WNOHANG) == g_sidecar_pid) {
+            g_sidecar_pid = 0;
+            fprintf(stderr, "streambench: ringsided exited (status %d) before it listened\n", st);
+            print_log_tail();
+            return NULL;
+        }
+        if (now_ns() > deadline) {
+            fprintf(stderr, "streambench: could not connect to ringsided on %s: %s (%s)\n", sock, rs_errname(err),
+                    rs_last_error());
+            print_log_tail();
+            return NULL;
+        }
+        sleep_ms(20);
+    }
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* nearest-rank percentile of a sorted array, in microseconds */
+static double pct_us(const uint64_t *sorted, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    size_t k = (size_t)(p / 100.0 * (double)n + 0.999999);
+    if (k < 1)
+        k = 1;
+    if (k > n)
+        k = n;
+    return (double)sorted[k - 1] / 1000.0;
+}
+
+/* ------------------------------------------------------------- streams */
+
+typedef struct stream_result {
+    uint64_t events;            /* chunks read, [DONE] included */
+    uint64_t expected;
+    uint64_t bytes;             /* chunk data bytes */
+    uint64_t t_submit, t_first, t_last;
+    double per_s;               /* (events - 1) / (t_last - t_first) */
+    double p50_us, p90_us, p99_us, max_us, mean_us;
+    size_t nlat;                /* events in the percentiles */
+    bool ok;
+    char why[256];              /* the first thing wrong, if !ok */
+    int term_error, term_status;
+    double sidecar_cpu_s, mock_cpu_s, self_cpu_s, busy_cores;
+    uint64_t sleeps, doorbells;  /* this client's, during the stream */
+    /* gaps over GAP_NS between consecutive sidecar_ns: the sidecar stamps
+     * events as it parses them and writes them to the ring once per loop
+     * turn, so on a saturated stream these gaps mark its turns */
+    uint64_t gaps, max_gap_ns;
+} stream_result;
+
+/* One stream of n events, m ms apart (0: no interval), read as fast as
+ * rs_next_chunk gives them. Latencies of events skip.. go into the
+ * percentiles. Returns -1 only when the run cannot go on (client dead). */
+static int run_stream(rs_client *c, unsigned n, unsigned interval_ms, unsigned skip, stream_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->expected = (uint64_t)n + 1;
+    res->ok = true;
+    uint64_t *lat = malloc((size_t)(n + 1) * sizeof *lat);
+    if (!lat) {
+        fprintf(stderr, "streambench: out of memory\n");
+        return -1;
+    }
+    char count[16], iv[16];
+    snprintf(count, sizeof count, "%u", n);
+    snprintf(iv, sizeof iv, "%u", interval_ms);
+    rs_header h[2] = { { "x-mock-stream", count }, { "x-mock-chunk-interval-ms", iv } };
+    rs_request rq = RS_REQUEST_INIT;
+    rq.path = "/chat/completions";
+    rq.flags = RS_REQ_STREAM;
+    rq.headers = h;
+    rq.nheaders = interval_ms ? 2 : 1;
+    static const char body[] = "{\"model\":\"deepseek-chat\",\"stream\":true,\"messages\":"
+                               "[{\"role\":\"user\",\"content\":\"count\"}]}";
+    rq.body = body;
+    rq.body_len = sizeof body - 1;
+    rq.timeout_ms = 55000;
+
+    rs_client_stats st0, st1;
+    rs_client_get_stats(c, &st0);
+    double sc0 = proc_cpu_s(g_sidecar_pid), mk0 = proc_cpu_s(g_mock_pid), me0 = self_cpu_s();
+    double busy0 = machine_busy_s();
+    res->t_submit = now_ns();
+    rs_ticket t;
+    int err = rs_submit(c, &rq, &t);
+    if (err < 0) {
+        fprintf(stderr, "streambench: rs_submit of the stream: %s\n", rs_errname(err));
+        free(lat);
+        return -1;
+    }
+    rs_chunk *ch;
+    uint64_t i = 0, nlat = 0, prev_ns = 0;
+    char want[32];
+    while ((err = rs_next_chunk(c, t, CHUNK_WAIT_MS, &ch)) == 1) {
+        uint64_t now = now_ns();
+        if (i == 0)
+            res->t_first = now;
+        res->t_last = now;
+        if (i >= skip && i <= n)   /* lat has room for the n + 1 sent */
+            lat[nlat++] = now > ch->sidecar_ns ? now - ch->sidecar_ns : 0;
+        res->bytes += ch->len;
+        if (i > 0 && ch->sidecar_ns > prev_ns) {
+            uint64_t gap = ch->sidecar_ns - prev_ns;
+            res->gaps += gap > GAP_NS;
+            if (gap > res->max_gap_ns)
+                res->max_gap_ns = gap;
+        }
+        prev_ns = ch->sidecar_ns;
+        if (res->ok) {
+            bool good;
+            if (i < n) {
+                snprintf(want, sizeof want, "\"tok%llu \"", (unsigned long long)i);
+                good = strstr((const char *)ch->data, want) != NULL;
+            } else {
+                good = i == n && strcmp((const char *)ch->data, "[DONE]") == 0;
+            }
+            if (ch->seq != i || !good || (ch->sidecar_ns > now)) {
+                res->ok = false;
+                snprintf(res->why, sizeof res->why,
+                         "chunk #%llu (counting from 0) has seq %llu, sidecar_ns %s, data '%.60s%s' "
+                         "(expected seq %llu with %s)",
+                         (unsigned long long)i, (unsigned long long)ch->seq,
+                         ch->sidecar_ns > now ? "in the future" : "ok", (const char *)ch->data,
+                         ch->len > 60 ? "..." : "", (unsigned long long)i, i < n ? want : "[DONE]");
+            }
+        }
+        rs_chunk_free(ch);
+        i++;   /* a chunk past [DONE] fails the check above (i > n) */
+    }
+    res->events = i;
+    res->nlat = nlat;
+    if (err < 0) {
+        res->ok = false;
+        snprintf(res->why, sizeof res->why, "rs_next_chunk returned %s after %llu of %llu chunks%s",
+                 rs_errname(err), (unsigned long long)i, (unsigned long long)res->expected,
+                 err == RS_ETIMEDOUT ? " (no chunk for 20 s: a hang)" : "");
+        rs_cancel(c, t);
+    } else if (i != res->expected && res->ok) {
+        res->ok = false;
+        snprintf(res->why, sizeof res->why, "%llu chunks read, %llu sent", (unsigned long long)i,
+                 (unsigned long long)res->expected);
+    }
+    rs_response *r = NULL;
+    int werr = rs_wait(c, t, 10000, &r);
+    if (werr == 0) {
+        res->term_error = r->error;
+        res->term_status = r->status;
+        if (res->ok && (r->error != RS_OK || r->status != 200)) {
+            res->ok = false;
+            snprintf(res->why, sizeof res->why, "terminal response %s, status %d: %s", rs_errname(r->error),
+                     r->status, r->error_msg);
+        }
+        rs_response_free(r);
+    } else {
+        res->term_error = werr;
+        if (res->ok) {
+            res->ok = false;
+            snprintf(res->why, sizeof res->why, "rs_wait for the terminal response returned %s", rs_errname(werr));
+        }
+    }
+    double wall = (double)(now_ns() - res->t_submit) / 1e9;
+    res->sidecar_cpu_s = proc_cpu_s(g_sidecar_pid) - sc0;
+    res->mock_cpu_s = proc_cpu_s(g_mock_pid) - mk0;
+    res->self_cpu_s = self_cpu_s() - me0;
+    res->busy_cores = (machine_busy_s() - busy0) / wall;
+    rs_client_get_stats(c, &st1);
+    res->sleeps = st1.sleeps - st0.sleeps;
+    res->doorbells = st1.doorbells - st0.doorbells;
+
+    if (res->events > 1 && res->t_last > res->t_first)
+        res->per_s = (double)(res->events - 1) / ((double)(res->t_last - res->t_first) / 1e9);
+    if (nlat) {
+        double sum = 0;
+        for (size_t k = 0; k < nlat; k++)
+            sum += (double)lat[k];
+        res->mean_us = sum / (double)nlat / 1000.0;
+        qsort(lat, nlat, sizeof *lat, cmp_u64);
+        res->p50_us = pct_us(lat, nlat, 50);
+        res->p90_us = pct_us(lat, nlat, 90);
+        res->p99_us = pct_us(lat, nlat, 99);
+        res->max_us = (double)lat[nlat - 1] / 1000.0;
+    }
+    free(lat);
+    return werr == RS_EGONE || err == RS_EGONE ? -1 : 0;
+}
+
+/* -------------------------------------------------------------- batches */
+
+typedef struct batch_result {
+    double singles_ms, batch_ms, speedup, ratio_median;
+    double singles_min_ms, singles_max_ms, batch_min_ms, batch_max_ms;
+    int reps;
+    /* summed over the timed rounds, per mode: [0] singles, [1] batch */
+    double sidecar_cpu_s[2], self_cpu_s[2];
+    uint64_t sleeps[2], doorbells[2];
+    bool ok;
+    char why[256];
+} batch_result;
+
+/* Check answers against requests, then free them. */
+static void check_answers(rs_response **out, const rs_request *rqs, size_t n, const char *what, batch_result *br)
+{
+    for (size_t i = 0; i < n; i++) {
+        rs_response *r = out[i];
+        if (br->ok && (!r || r->error != RS_OK || r->status != 200 || r->body_len != rqs[i].body_len ||
+                       memcmp(r->body, rqs[i].body, r->body_len) != 0)) {
+            br->ok = false;
+            snprintf(br->why, sizeof br->why, "%s: item %zu: %s, status %d, body %zu bytes%s", what, i,
+                     r ? rs_errname(r->error) : "no response", r ? r->status : 0, r ? r->body_len : 0,
+                     r && r->body_len == rqs[i].body_len ? " (other content)" : "");
+        }
+        rs_response_free(r);
+        out[i] = NULL;
+    }
+}
+
+static double time_singles(rs_client *c, const rs_request *rqs, size_t n, rs_response **out, batch_result *br)
+{
+    uint64_t t0 = now_ns();
+    for (size_t i = 0; i < n; i++) {
+        int err = rs_call(c, &rqs[i], 10000, &out[i]);
+        if (err < 0) {
+            out[i] = NULL;
+            if (br->ok) {
+                br->ok = false;
+                snprintf(br->why, sizeof br->why, "singles: rs_call of item %zu returned %s", i, rs_errname(err));
+            }
+        }
+    }
+    double ms = (double)(now_ns() - t0) / 1e6;
+    check_answers(out, rqs, n, "singles", br);
+    return ms;
+}
+
+static double time_batch(rs_client *c, const rs_request *rqs, size_t n, rs_response **out, batch_result *br)
+{
+    uint64_t t0 = now_ns();
+    int err = rs_call_batch(c, rqs, n, 10000, out);
+    double ms = (double)(now_ns() - t0) / 1e6;
+    if (err < 0) {
+        if (br->ok) {
+            br->ok = false;
+            snprintf(br->why, sizeof br->why, "rs_call_batch returned %s", rs_errname(err));
+        }
+        for (size_t i = 0; i < n; i++)
+            out[i] = NULL;   /* not set on RS_ENOMEM per the contract: do not free */
+        return ms;
+    }
+    check_answers(out, rqs, n, "batch", br);
+    return ms;
+}
+
+static int run_batch(rs_client *c, size_t n, size_t body_bytes, int reps, batch_result *br)
+{
+    memset(br, 0, sizeof *br);
+    br->ok = true;
+    br->reps = reps;
+    rs_request *rqs = calloc(n, sizeof *rqs);
+    rs_response **out = calloc(n, sizeof *out);
+    uint8_t *bodies = malloc(n * body_bytes);
+    double *s = calloc((size_t)reps, sizeof *s), *b = calloc((size_t)reps, sizeof *b),
+           *ratio = calloc((size_t)reps, sizeof *ratio);
+    if (!rqs || !out || !bodies || !s || !b || !ratio) {
+        free(rqs), free(out), free(bodies), free(s), free(b), free(ratio);
+        fprintf(stderr, "streambench: out of memory\n");
+        return -1;
+    }
+    /* distinct bodies, so an answer given to the wrong item shows */
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *p = bodies + i * body_bytes;
+        for (size_t k = 0; k < body_bytes; k++)
+            p[k] = (uint8_t)('a' + (i * 7 + k) % 26);
+        char tag[32];
+        int tl = snprintf(tag, sizeof tag, "item-%zu;", i);
+        memcpy(p, tag, (size_t)tl < body_bytes ? (size_t)tl : body_bytes);
+        rqs[i] = (rs_request)RS_REQUEST_INIT;
+        rqs[i].route = "echo";
+        rqs[i].path = "/echo";
+        rqs[i].body = p;
+        rqs[i].body_len = body_bytes;
+        rqs[i].timeout_ms = 10000;
+    }
+    /* one untimed round of each: page faults, malloc arenas, caches */
+    time_singles(c, rqs, n, out, br);
+    time_batch(c, rqs, n, out, br);
+    for (int r = 0; r < reps; r++) {
+        for (int m = 0; m < 2; m++) {
+            rs_client_stats st0, st1;
+            rs_client_get_stats(c, &st0);
+            double sc0 = proc_cpu_s(g_sidecar_pid), me0 = self_cpu_s();
+            if (m == 0)
+                s[r] = time_singles(c, rqs, n, out, br);
+            else
+                b[r] = time_batch(c, rqs, n, out, br);
+            br->sidecar_cpu_s[m] += proc_cpu_s(g_sidecar_pid) - sc0;
+            br->self_cpu_s[m] += self_cpu_s() - me0;
+            rs_client_get_stats(c, &st1);
+            br->sleeps[m] += st1.sleeps - st0.sleeps;
+            br->doorbells[m] += st1.doorbells - st0.doorbells;
+        }
+        ratio[r] = s[r] / b[r];
+    }
+    qsort(s, (size_t)reps, sizeof *s, cmp_double);
+    qsort(b, (size_t)reps, sizeof *b, cmp_double);
+    qsort(ratio, (size_t)reps, sizeof *ratio, cmp_double);
+    br->singles_ms = s[reps / 2];
+    br->batch_ms = b[reps / 2];
+    br->singles_min_ms = s[0];
+    br->singles_max_ms = s[reps - 1];
+    br->batch_min_ms = b[0];
+    br->batch_max_ms = b[reps - 1];
+    br->speedup = br->singles_ms / br->batch_ms;
+    br->ratio_median = ratio[reps / 2];
+    free(rqs), free(out), free(bodies), free(s), free(b), free(ratio);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: streambench [--chunks N] [--paced N] [--interval-ms M] [--batch N] [--body-bytes B]\n"
+            "                   [--reps R] [--sidecar-spin-us N] [--sidecar PATH] [--mock PATH]\n"
+            "  --chunks N       events in the fast stream (default 200000)\n"
+            "  --paced N        events in the paced stream (default 2500)\n"
+            "  --interval-ms M  spacing of the paced stream (default 2)\n"
+            "  --batch N        echo requests per batch round (default 1000)\n"
+            "  --body-bytes B   body of each echo request (default 1024)\n"
+            "  --reps R         timed rounds of singles and of batch (default 21)\n"
+            "  --sidecar-spin-us N  set the sidecar's spin_us (busy-poll before sleeping; a\n"
+            "                   diagnostic); default: not set, the sidecar's default (50).\n"
+            "                   The client's own spin is $RINGSIDE_SPIN_US (default 50)\n"
+            "  --sidecar PATH   ringsided (default $RINGSIDED, else BUILD/sidecar/ringsided next to this binary)\n"
+            "  --mock PATH      mock upstream (default $RINGSIDE_MOCK_UPSTREAM, else\n"
+            "                   BUILD/bench/mockup/ringside-mock-upstream)\n");
+}
+
+static int parse_uint(const char *opt, const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || *s == '-' || v < min || v > max) {
+        fprintf(stderr, "streambench: %s wants a whole number from %lu to %lu, got '%s'\n", opt, min, max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void print_stream(const char *name, const stream_result *r)
+{
+    double span = (double)(r->t_last - r->t_first) / 1e9;
+    printf("%s: %llu of %llu chunks in order and intact: %s; terminal %s/%d\n", name,
+           (unsigned long long)r->events, (unsigned long long)r->expected, r->ok ? "yes" : "NO",
+           rs_errname(r->term_error), r->term_status);
+    if (!r->ok)
+        printf("%s: FAILED: %s\n", name, r->why);
+    printf("%s: submit -> first chunk %.2f ms; first -> last chunk %.3f s: %.0f chunks/s, %.1f MB/s of event data\n",
+           name, (double)(r->t_first - r->t_submit) / 1e6, span, r->per_s,
+           span > 0 ? (double)r->bytes / span / 1e6 : 0.0);
+    printf("%s: sidecar_ns -> client has it (%zu chunks): p50 %.1f us, p90 %.1f us, p99 %.1f us, max %.1f us, "
+           "mean %.1f us\n",
+           name, r->nlat, r->p50_us, r->p90_us, r->p99_us, r->max_us, r->mean_us);
+    double ev = r->events ? (double)r->events : 1;
+    printf("%s: sidecar's stamps pause (> %u us between events) %llu times, longest %.2f ms; %.0f events "
+           "between pauses\n",
+           name, GAP_NS / 1000u, (unsigned long long)r->gaps, (double)r->max_gap_ns / 1e6,
+           (double)r->events / (double)(r->gaps + 1));
+    printf("%s: CPU per chunk: sidecar %.2f us, mock %.2f us, client %.2f us; client slept %llu times, rang %llu "
+           "doorbells; machine busy %.2f cores of %ld\n",
+           name, r->sidecar_cpu_s * 1e6 / ev, r->mock_cpu_s * 1e6 / ev, r->self_cpu_s * 1e6 / ev,
+           (unsigned long long)r->sleeps, (unsigned long long)r->doorbells, r->busy_cores,
+           sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+int main(int argc, char **argv)
+{
+    unsigned long nfast = 200000, npaced = 2500, interval = 2, nbatch = 1000, body_bytes = 1024, reps = 21;
+    unsigned long spin = 0;
+    long spin_us = -1;
+    char sidecar_bin[PATH_MAX], mock_bin[PATH_MAX];
+    const char *e = getenv("RINGSIDED");
+    if (e && *e)
+        snprintf(sidecar_bin, sizeof sidecar_bin, "%s", e);
+    else
+        sibling_path(sidecar_bin, sizeof sidecar_bin, "sidecar/ringsided");
+    e = getenv("RINGSIDE_MOCK_UPSTREAM");
+    if (e && *e)
+        snprintf(mock_bin, sizeof mock_bin, "%s", e);
+    else
+        sibling_path(mock_bin, sizeof mock_bin, "bench/mockup/ringside-mock-upstream");
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (!v) {
+            usage(stderr);
+            return 2;
+        }
+        int rc = 0;
+        if (strcmp(a, "--chunks") == 0)
+            rc = parse_uint(a, v, 1, 1000000, &nfast);
+        else if (strcmp(a, "--paced") == 0)
+            rc = parse_uint(a, v, PACED_SKIP + 1, 1000000, &npaced);
+        else if (strcmp(a, "--interval-ms") == 0)
+            rc = parse_uint(a, v, 1, 1000, &interval);
+        else if (strcmp(a, "--batch") == 0)
+            rc = parse_uint(a, v, 1, 4000, &nbatch);
+        else if (strcmp(a, "--body-bytes") == 0)
+            rc = parse_uint(a, v, 16, 1u << 20, &body_bytes);
+        else if (strcmp(a, "--reps") == 0)
+            rc = parse_uint(a, v, 1, 101, &reps);
+        else if (strcmp(a, "--sidecar-spin-us") == 0) {
+            rc = parse_uint(a, v, 0, 1000000, &spin);
+            spin_us = (long)spin;
+        } else if (strcmp(a, "--sidecar") == 0)
+            snprintf(sidecar_bin, sizeof sidecar_bin, "%s", v);
+        else if (strcmp(a, "--mock") == 0)
+            snprintf(mock_bin, sizeof mock_bin, "%s", v);
+        else {
+            usage(stderr);
+            return 2;
+        }
+        if (rc < 0)
+            return 2;
+        i++;
+    }
+    if (npaced * interval > 20000) {
+        fprintf(stderr, "streambench: --paced x --interval-ms over 20 s would not fit the 60 s run\n");
+        return 2;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigaction(SIGALRM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    alarm(WATCHDOG_S);
+
+    if (mkdtemp(strcpy(g_dir, "/tmp/streambench.XXXXXX")) == NULL) {
+        fprintf(stderr, "streambench: mkdtemp: %s\n", strerror(errno));
+        return 1;
+    }
+    uint64_t run0 = now_ns();
+    int port;
+    char sock[128];
+    rs_client *c = NULL;
+    if (start_mock(mock_bin, &port) < 0 || start_sidecar(sidecar_bin, port, spin_us, sock, sizeof sock) < 0 ||
+        !(c = connect_sidecar(sock))) {
+        stop_child(&g_sidecar_pid);
+        stop_child(&g_mock_pid);
+        remove_files();
+        return 1;
+    }
+
+    stream_result fast, paced;
+    batch_result br;
+    memset(&paced, 0, sizeof paced);
+    memset(&br, 0, sizeof br);
+    bool gone = false;
+
+    printf("fast: one stream of %lu events + [DONE], no interval, read with rs_next_chunk in a tight loop\n",
+           nfast);
+    fflush(stdout);
+    if (run_stream(c, (unsigned)nfast, 0, 0, &fast) < 0)
+        gone = true;
+    print_stream("fast", &fast);
+    fflush(stdout);
+
+    if (!gone) {
+        printf("paced: one stream of %lu events, one every %lu ms; first %d left out of the percentiles\n", npaced,
+               interval, PACED_SKIP);
+        fflush(stdout);
+        if (run_stream(c, (unsigned)npaced, (unsigned)interval, PACED_SKIP, &paced) < 0)
+            gone = true;
+        print_stream("paced", &paced);
+        fflush(stdout);
+    }
+
+    if (!gone) {
+        printf("batch: %lu echo-route requests of %lu bytes; %lu rounds each of sequential rs_call and one "
+               "rs_call_batch, after one untimed round\n",
+               nbatch, body_bytes, reps);
+        fflush(stdout);
+        if (run_batch(c, (size_t)nbatch, (size_t)body_bytes, (int)reps, &br) < 0)
+            gone = true;
+        printf("batch: answers all correct: %s%s%s\n", br.ok ? "yes" : "NO", br.ok ? "" : ": ", br.ok ? "" : br.why);
+        printf("batch: singles median %.2f ms (%.2f-%.2f) = %.2f us/request; batch median %.2f ms (%.2f-%.2f) = "
+               "%.2f us/request\n",
+               br.singles_ms, br.singles_min_ms, br.singles_max_ms, br.singles_ms * 1000.0 / (double)nbatch,
+               br.batch_ms, br.batch_min_ms, br.batch_max_ms, br.batch_ms * 1000.0 / (double)nbatch);
+        for (int m = 0; m < 2; m++) {
+            double nreq = (double)nbatch * (double)reps;
+            printf("batch: %s, per request over the timed rounds: sidecar CPU %.2f us, client CPU %.2f us "
+                   "(answer check included); client slept %.3f times, rang %.3f doorbells\n",
+                   m ? "batch  " : "singles", br.sidecar_cpu_s[m] * 1e6 / nreq, br.self_cpu_s[m] * 1e6 / nreq,
+                   (double)br.sleeps[m] / nreq, (double)br.doorbells[m] / nreq);
+        }
+        printf("batch: speedup median(singles)/median(batch) = %.2fx (median of per-round ratios %.2fx)\n",
+               br.speedup, br.ratio_median);
+    }
+
+    rs_client_stats cs;
+    rs_client_get_stats(c, &cs);
+    rs_close(c);
+    int st = stop_child(&g_sidecar_pid);
+    int sidecar_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    if (sidecar_status != 0 || gone) {
+        fprintf(stderr, "streambench: ringsided ended with status %d%s\n", sidecar_status,
+                gone ? " (the client saw it go away)" : "");
+        print_log_tail();
+    }
+    stop_child(&g_mock_pid);
+    remove_files();
+    double run_s = (double)(now_ns() - run0) / 1e9;
+    printf("run: %.1f s; client orphans %llu; ringsided exit status %d\n", run_s, (unsigned long long)cs.orphans,
+           sidecar_status);
+
+    char spin_s[24] = "null";   /* null: the sidecar's default */
+    if (spin_us >= 0)
+        snprintf(spin_s, sizeof spin_s, "%ld", spin_us);
+    bool ok = fast.ok && paced.ok && br.ok && !gone && sidecar_status == 0;
+    printf("{\"bench\":\"stream\",\"chunks_per_s\":%.0f,\"chunk_p50_us\":%.1f,\"chunk_p99_us\":%.1f,"
+           "\"batch_speedup\":%.2f,"
+           "\"chunks\":%llu,\"fast_ok\":%s,\"fast_first_chunk_ms\":%.2f,\"fast_mb_per_s\":%.1f,"
+           "\"fast_p50_us\":%.1f,\"fast_p99_us\":%.1f,"
+           "\"fast_sidecar_cpu_us_per_chunk\":%.2f,\"fast_client_cpu_us_per_chunk\":%.2f,"
+           "\"fast_mock_cpu_us_per_chunk\":%.2f,\"fast_busy_cores\":%.2f,\"fast_stamp_pauses\":%llu,"
+           "\"paced_chunks\":%llu,\"paced_interval_ms\":%lu,\"paced_ok\":%s,\"chunk_p90_us\":%.1f,"
+           "\"chunk_max_us\":%.1f,\"chunk_mean_us\":%.1f,\"paced_busy_cores\":%.2f,"
+           "\"sidecar_spin_us\":%s,\"batch_n\":%lu,\"batch_body_bytes\":%lu,\"batch_reps\":%lu,\"batch_ok\":%s,"
+           "\"singles_ms\":%.2f,\"batch_ms\":%.2f,\"batch_ratio_median\":%.2f,"
+           "\"run_s\":%.1f,\"ok\":%s}\n",
+           fast.per_s, paced.p50_us, paced.p99_us, br.speedup, (unsigned long long)fast.events,
+           fast.ok ? "true" : "false", (double)(fast.t_first - fast.t_submit) / 1e6,
+           fast.t_last > fast.t_first ? (double)fast.bytes / ((double)(fast.t_last - fast.t_first) / 1e9) / 1e6 : 0.0,
+           fast.p50_us, fast.p99_us, fast.sidecar_cpu_s * 1e6 / (fast.events ? (double)fast.events : 1),
+           fast.self_cpu_s * 1e6 / (fast.events ? (double)fast.events : 1),
+           fast.mock_cpu_s * 1e6 / (fast.events ? (double)fast.events : 1), fast.busy_cores,
+           (unsigned long long)fast.gaps,
+           (unsigned long long)paced.events, interval, paced.ok ? "true" : "false", paced.p90_us, paced.max_us,
+           paced.mean_us, paced.busy_cores, spin_s, nbatch, body_bytes, reps, br.ok ? "true" : "false", br.singles_ms,
+           br.batch_ms, br.ratio_median, run_s, ok ? "true" : "false");
+    return ok ? 0 : 1;
+}
