@@ -796,6 +796,20 @@ static void wait_step(rs_client *c, uint64_t deadline)
     c->nwaiters--;
 }
 
+/* The slot of a ticket that is still the caller's to wait on, or NULL
+ * (stale generation, free, or abandoned by rs_call). mu held. */
+static slot *live_slot_locked(rs_client *c, rs_ticket t)
+{
+    uint32_t idx = (uint32_t)t;
+    if (idx >= c->max_inflight)
+        return NULL;
+    slot *s = &c->slots[idx];
+    if (atomic_load_explicit(&s->gen, memory_order_relaxed) != (uint32_t)(t >> 32) ||
+        atomic_load_explicit(&s->state, memory_order_relaxed) == S_FREE || s->abandoned)
+        return NULL;
+    return s;
+}
+
 static uint64_t deadline_of(int timeout_ms)
 {
     if (timeout_ms < 0)
@@ -808,14 +822,10 @@ int rs_wait(rs_client *c, rs_ticket t, int timeout_ms, rs_response **out)
     if (!c || !out)
         return RS_EINVAL;
     uint32_t idx = (uint32_t)t;
-    if (idx >= c->max_inflight)
-        return RS_ENOENT;
     uint64_t deadline = deadline_of(timeout_ms);
-    slot *s = &c->slots[idx];
-
     pthread_mutex_lock(&c->mu);
-    if (atomic_load_explicit(&s->gen, memory_order_relaxed) != (uint32_t)(t >> 32) ||
-        atomic_load_explicit(&s->state, memory_order_relaxed) == S_FREE || s->abandoned) {
+    slot *s = live_slot_locked(c, t);
+    if (!s) {
         pthread_mutex_unlock(&c->mu);
         return RS_ENOENT;
     }
@@ -976,14 +986,10 @@ int rs_next_chunk(rs_client *c, rs_ticket t, int timeout_ms, rs_chunk **out)
 {
     if (!c || !out)
         return RS_EINVAL;
-    uint32_t idx = (uint32_t)t;
-    if (idx >= c->max_inflight)
-        return RS_ENOENT;
     uint64_t deadline = deadline_of(timeout_ms);
-    slot *s = &c->slots[idx];
     pthread_mutex_lock(&c->mu);
-    if (atomic_load_explicit(&s->gen, memory_order_relaxed) != (uint32_t)(t >> 32) ||
-        atomic_load_explicit(&s->state, memory_order_relaxed) == S_FREE || s->abandoned) {
+    slot *s = live_slot_locked(c, t);
+    if (!s) {
         pthread_mutex_unlock(&c->mu);
         return RS_ENOENT;
     }

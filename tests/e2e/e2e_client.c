@@ -434,6 +434,22 @@ static int mode_scribble(const char *how, uint64_t seed)
     return hup ? 0 : 1;
 }
 
+/* "NAME:VALUE" arguments into headers (hbuf holds the text); returns how many. */
+static int parse_headers(int nh, char **hv, rs_header *h, char (*hbuf)[256], int max)
+{
+    int n = 0;
+    for (int i = 0; i < nh && n < max; i++, n++) {
+        snprintf(hbuf[i], sizeof hbuf[i], "%s", hv[i]);
+        char *colon = strchr(hbuf[i], ':');
+        if (!colon)
+            DIE("header '%s' is not NAME:VALUE", hv[i]);
+        *colon = 0;
+        h[n].name = hbuf[i];
+        h[n].value = colon + 1;
+    }
+    return n;
+}
+
 /* ---------------------------------------------------------------- stream */
 
 static int mode_stream(int n, int read_delay_us, int cancel_at, int nh, char **hv)
@@ -444,15 +460,7 @@ static int mode_stream(int n, int read_delay_us, int cancel_at, int nh, char **h
     int nheaders = 0;
     snprintf(count, sizeof count, "%d", n);
     h[nheaders++] = (rs_header){ "x-mock-stream", count };
-    for (int i = 0; i < nh && nheaders < 15; i++) {
-        snprintf(hbuf[i], sizeof hbuf[i], "%s", hv[i]);
-        char *colon = strchr(hbuf[i], ':');
-        if (!colon)
-            DIE("header '%s' is not NAME:VALUE", hv[i]);
-        *colon = 0;
-        h[nheaders].name = hbuf[i];
-        h[nheaders++].value = colon + 1;
-    }
+    nheaders += parse_headers(nh, hv, h + nheaders, hbuf, 15 - nheaders);
     rs_request rq = RS_REQUEST_INIT;
     rq.path = "/chat/completions";
     rq.flags = RS_REQ_STREAM;
@@ -600,15 +608,7 @@ static int mode_batch(int n, int prio, int timeout_ms, int window, const char *r
     rs_header h[16];
     char hbuf[16][256];
     int nheaders = 0;
-    for (int i = 0; i < nh && nheaders < 15; i++) {
-        snprintf(hbuf[i], sizeof hbuf[i], "%s", hv[i]);
-        char *colon = strchr(hbuf[i], ':');
-        if (!colon)
-            DIE("header '%s' is not NAME:VALUE", hv[i]);
-        *colon = 0;
-        h[nheaders].name = hbuf[i];
-        h[nheaders++].value = colon + 1;
-    }
+    nheaders += parse_headers(nh, hv, h + nheaders, hbuf, 15 - nheaders);
     rs_ticket *t = calloc((size_t)n, sizeof *t);
     uint64_t *t0 = calloc((size_t)n, sizeof *t0), *lat = calloc((size_t)n, sizeof *lat);
     struct tally errs = { 0 }, status = { 0 }, attempts = { 0 }, ups = { 0 };
