@@ -383,11 +383,8 @@ static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
     if (rq->nheaders > RS__MAX_HEADERS)
         return RS_E2BIG;
 
-    /* The record struct is large (header slices); keep it off small stacks
-     * of language runtimes' threads. */
-    rs__req_rec *r = malloc(sizeof *r);
-    if (!r)
-        return RS_ENOMEM;
+    rs__req_rec rec;   /* ~2 KiB of header slices: fine on any thread's stack */
+    rs__req_rec *r = &rec;
     r->priority = (uint32_t)rq->priority;
     r->flags = rq->flags;
     r->timeout_ms = rq->timeout_ms;
@@ -397,10 +394,8 @@ static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
     r->path = cstr(rq->path);
     r->nheaders = (uint32_t)rq->nheaders;
     for (size_t k = 0; k < rq->nheaders; k++) {
-        if (!rq->headers[k].name || !rq->headers[k].name[0] || !rq->headers[k].value) {
-            free(r);
+        if (!rq->headers[k].name || !rq->headers[k].name[0] || !rq->headers[k].value)
             return RS_EINVAL;
-        }
         r->hname[k] = cstr(rq->headers[k].name);
         r->hvalue[k] = cstr(rq->headers[k].value);
     }
@@ -409,17 +404,18 @@ static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
     r->chunk.len = (uint32_t)(rq->body_len < RS__CHUNK_BYTES ? rq->body_len : RS__CHUNK_BYTES);
 
     uint32_t idx;
-    if (free_pop(c, &idx) < 0) {
-        free(r);
+    if (free_pop(c, &idx) < 0)
         return RS_ETOOMANY;
-    }
     slot *s = &c->slots[idx];
     uint32_t gen = atomic_fetch_add_explicit(&s->gen, 1, memory_order_relaxed) + 1;
     r->id = (uint64_t)gen << 32 | idx;
 
     /* Size every record first so the whole request is reserved in one CAS:
-     * either all of it enters the ring or none of it does. */
-    size_t head_len = rs__packed_size(rs__pack_request, r);
+     * either all of it enters the ring or none of it does. A small request
+     * (the common case) is packed once, here, and copied in whole. */
+    uint8_t small[RS__SMALL_RECORD];
+    size_t small_len = r->chunk.len == rq->body_len ? rs__pack_into(rs__pack_request, r, small, sizeof small) : 0;
+    size_t head_len = small_len ? small_len : rs__packed_size(rs__pack_request, r);
     uint64_t total = rs__rec_span(head_len);
     rs__body_rec b = { .id = r->id };
     for (uint64_t off = r->chunk.len; off < rq->body_len; off += RS__CHUNK_BYTES) {
@@ -440,18 +436,19 @@ static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
     }
     if (err) {
         free_push(c, idx);
-        free(r);
         return err;
     }
     atomic_store_explicit(&s->state, S_PENDING, memory_order_relaxed);
 
-    pos += rs__ring_put(&c->sq, pos, rs__pack_request, r, (uint32_t)head_len);
+    if (small_len)
+        pos += rs__ring_put_packed(&c->sq, pos, small, (uint32_t)small_len);
+    else
+        pos += rs__ring_put(&c->sq, pos, rs__pack_request, r, (uint32_t)head_len);
     for (uint64_t off = r->chunk.len; off < rq->body_len; off += RS__CHUNK_BYTES) {
         body_chunk(&b, rq, off);
         pos += rs__ring_put(&c->sq, pos, rs__pack_body, &b, (uint32_t)rs__packed_size(rs__pack_body, &b));
     }
     *ticket = r->id;
-    free(r);
 
     atomic_fetch_add_explicit(&c->st.submitted, 1, memory_order_relaxed);
     return 0;
@@ -624,6 +621,7 @@ static int reap(rs_client *c)
     int nready = 0;
     uint32_t len;
     int rc;
+    uint64_t from = c->cq_pos;
 
     while (nready < BATCH && atomic_load_explicit(&c->chunk_bytes, memory_order_relaxed) < c->chunk_limit &&
            (rc = rs__ring_peek(&c->cq, c->cq_pos, c->max_record, &len)) != 0) {
@@ -632,9 +630,7 @@ static int reap(rs_client *c)
             break;
         }
         rs__ring_copy_out(&c->cq, c->cq_pos + RS__FRAME_BYTES, c->rxbuf, len);
-        uint64_t next = c->cq_pos + rs__rec_span(len);
-        rs__ring_release(&c->cq, c->cq_pos, next);
-        c->cq_pos = next;
+        c->cq_pos += rs__rec_span(len);
 
         rs__rec rec;
         uint64_t id;
@@ -683,9 +679,14 @@ static int reap(rs_client *c)
             break;
         }
     }
-    /* we freed space: if the sidecar is waiting to write more, kick it */
-    if (rs__ring_wake_needed(&c->cq, RS__RING_PRODUCER_WAITING))
-        ring_doorbell(c);
+    /* One release for the batch; then, having freed space, kick the
+     * sidecar if it waits to write more. A reap that freed nothing has
+     * nothing to announce (and saves the fence). */
+    if (c->cq_pos != from) {
+        rs__ring_release(&c->cq, from, c->cq_pos);
+        if (rs__ring_wake_needed(&c->cq, RS__RING_PRODUCER_WAITING))
+            ring_doorbell(c);
+    }
 
     if (nready || atomic_load(&c->dead)) {
         pthread_mutex_lock(&c->mu);

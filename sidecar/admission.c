@@ -514,7 +514,8 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
         start_attempt(d, r, rt, now);
     }
     a->wake_at = min_u64(wake, rs_sched_next_deadline(&a->sched));
-    sc_routes_collect(&a->routes);
+    if (a->routes.n > d->cfg.nroutes)   /* retired ones are waiting to be freed */
+        sc_routes_collect(&a->routes);
 }
 
 /* ------------------------------------------------------------- outcomes */

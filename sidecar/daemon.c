@@ -139,7 +139,8 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
         return -1;
     }
     d->rxbuf = malloc(RS__MAX_RECORD);
-    if (!d->rxbuf || rs__decoder_init(&d->dec) < 0 || sc_upstream_init(d) < 0 ||
+    d->comp_scratch = malloc(sizeof *d->comp_scratch);
+    if (!d->rxbuf || !d->comp_scratch || rs__decoder_init(&d->dec) < 0 || sc_upstream_init(d) < 0 ||
         sc_admission_init(d, sc_now_ns()) < 0) {
         sc_error("out of memory initialising the daemon");
         return -1;
@@ -268,7 +269,8 @@ void sc_daemon_run(sc_daemon *d)
         unsigned work = sc_loop_reap(&d->loop);
         uint64_t now = sc_now_ns();
         sc_upstream_on_time(d, now);
-        sc_admission_pump(d, now);
+        if (work || now >= d->adm.wake_at)   /* answers free capacity; timers come due */
+            sc_admission_pump(d, now);
 
         for (sc_client *c = d->clients, *next; c; c = next) {
             next = c->next;
@@ -327,6 +329,7 @@ void sc_daemon_destroy(sc_daemon *d)
         close(d->sig_fd);
     rs__decoder_destroy(&d->dec);
     free(d->rxbuf);
+    free(d->comp_scratch);
     sc_loop_destroy(&d->loop);
     sc_info("ringsided stopped: %llu requests, %llu completions, %llu bad records, %llu clients",
             (unsigned long long)d->stats.requests, (unsigned long long)d->stats.completions,

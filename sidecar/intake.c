@@ -257,6 +257,7 @@ unsigned sc_intake_drain(sc_client *c, unsigned budget)
 {
     sc_daemon *d = c->d;
     unsigned n = 0;
+    uint64_t from = c->sq_pos;
     while (n < budget && !c->closing) {
         /* at the in-flight cap, leave records in the ring: the client sees
          * a full ring (RS_EAGAIN) instead of a refusal after acceptance */
@@ -270,12 +271,14 @@ unsigned sc_intake_drain(sc_client *c, unsigned budget)
             ring_corrupt(c);
             break;
         }
+        /* copied out before it is decoded: the space can be released with
+         * the rest of this turn's records, one tail store for all */
         rs__ring_copy_out(&c->sq, c->sq_pos + RS__FRAME_BYTES, d->rxbuf, len);
-        uint64_t next = c->sq_pos + rs__rec_span(len);
-        rs__ring_release(&c->sq, c->sq_pos, next);
-        c->sq_pos = next;
+        c->sq_pos += rs__rec_span(len);
         n++;
         take_record(c, d->rxbuf, len);
     }
+    if (!c->closing && c->sq_pos != from)   /* closing: the region is unmapped */
+        rs__ring_release(&c->sq, from, c->sq_pos);
     return n;
 }

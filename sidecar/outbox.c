@@ -172,9 +172,7 @@ static int write_some(sc_client *c, sc_completion *cp, bool *progress)
     if (cp->is_chunk)
         return write_chunk(c, cp, progress);
     if (!cp->head_sent) {
-        rs__comp_rec *rec = malloc(sizeof *rec);
-        if (!rec)
-            return 0;   /* retried next turn */
+        rs__comp_rec *rec = c->d->comp_scratch;   /* single-threaded loop: one will do */
         rec->id = cp->id;
         rec->error = cp->error;
         rec->status = cp->status;
@@ -191,17 +189,20 @@ static int write_some(sc_client *c, sc_completion *cp, bool *progress)
         rec->body_total = cp->body_len;
         rec->chunk = (rs__slice){ (const char *)cp->body,
                                   (uint32_t)(cp->body_len < RS__CHUNK_BYTES ? cp->body_len : RS__CHUNK_BYTES) };
-        uint32_t len = (uint32_t)rs__packed_size(rs__pack_completion, rec);
+        /* small answers (most) are packed once and copied in whole */
+        uint8_t small[RS__SMALL_RECORD];
+        uint32_t small_len = (uint32_t)rs__pack_into(rs__pack_completion, rec, small, sizeof small);
+        uint32_t len = small_len ? small_len : (uint32_t)rs__packed_size(rs__pack_completion, rec);
         rc = reserve(c, rs__rec_span(len), &pos);
-        if (rc == 1) {
-            rs__ring_put(&c->cq, pos, rs__pack_completion, rec, len);
-            cp->head_sent = true;
-            cp->body_sent = rec->chunk.len;
-            *progress = true;
-        }
-        free(rec);
         if (rc != 1)
             return rc;
+        if (small_len)
+            rs__ring_put_packed(&c->cq, pos, small, len);
+        else
+            rs__ring_put(&c->cq, pos, rs__pack_completion, rec, len);
+        cp->head_sent = true;
+        cp->body_sent = rec->chunk.len;
+        *progress = true;
     }
     while (cp->body_sent < cp->body_len) {
         size_t left = cp->body_len - cp->body_sent;

@@ -150,6 +150,7 @@ struct sc_daemon {
     sc_admission adm;
     rs__decoder dec;
     uint8_t *rxbuf;               /* one record copied out of shared memory */
+    rs__comp_rec *comp_scratch;   /* the completion being packed (outbox) */
 
     struct {
         uint64_t requests, completions, bad_records, corrupt_rings,
