@@ -1113,7 +1113,7 @@ int rs_call_batch(rs_client *c, const rs_request *rqs, size_t n, int timeout_ms,
         return RS_ENOMEM;
     }
     uint64_t deadline = deadline_of(timeout_ms);
-    size_t done = 0, oldest = 0;
+    size_t done = 0, oldest = 0, todo_from = 0;   /* items before todo_from are submitted */
     int err = 0;
     for (size_t i = 0; i < n; i++)
         out[i] = NULL;
@@ -1121,9 +1121,7 @@ int rs_call_batch(rs_client *c, const rs_request *rqs, size_t n, int timeout_ms,
     while (done < n && !err) {
         /* submit what fits; a full ring is retried as answers make room */
         bool rang = false, todo = false;
-        for (size_t i = 0; i < n; i++) {
-            if (st[i] != TODO)
-                continue;
+        for (size_t i = todo_from; i < n; i++, todo_from = i) {
             int e = submit_one(c, &rqs[i], &t[i]);
             if (e == 0) {
                 st[i] = SENT;
@@ -1139,12 +1137,13 @@ int rs_call_batch(rs_client *c, const rs_request *rqs, size_t n, int timeout_ms,
         }
         if (rang)
             maybe_ring(c);
-        while (oldest < n && st[oldest] != SENT)
+        /* the oldest in flight: only submitted items (before todo_from) */
+        while (oldest < todo_from && st[oldest] != SENT)
             oldest++;
         uint64_t now = now_ns();
         if (now >= deadline)
             break;
-        if (oldest == n) {
+        if (oldest == todo_from) {
             if (todo)
                 usleep(100);   /* the ring is full of other threads' requests */
             continue;

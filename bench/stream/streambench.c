@@ -24,7 +24,7 @@
  *   paced   One stream of --paced (2,500) events, `x-mock-chunk-interval-ms:
  *           M` (2): a chunk every 2 ms, so each one finds the pipeline
  *           empty and both the sidecar and the client have gone to sleep
- *           (their spin is 50 us). chunk latency = client's
+ *           (both spin 50 us by default). latency = client's
  *           CLOCK_MONOTONIC right after rs_next_chunk returns minus
  *           chunk->sidecar_ns (CLOCK_MONOTONIC when the sidecar's SSE parser
  *           finished the event, inside libcurl's write callback; same clock,
@@ -45,10 +45,22 @@
  *           rounds swing by 3x or more: many short rounds make the median
  *           hold still); batch_speedup = median(singles) / median(batch).
  *
- * CPU time of the sidecar, of the mock and of this process (their
- * process CPU-time clocks, clock_getcpuclockid) is read around each stream
- * and each timed batch round, to say where the time goes; so is the whole machine's busy time (/proc/stat), since other work
- * on a small machine shows up in these figures.
+ * Diagnostics printed beside the figures, to say where the time goes:
+ * CPU time of the sidecar, the mock and this process (process CPU-time
+ * clocks, clock_getcpuclockid: to the ns, all threads) around each stream
+ * and each timed batch round; the whole machine's busy time (/proc/stat),
+ * since other work on a small machine shows in every figure; minor page
+ * faults of the sidecar and of this process (/proc/PID/stat); the time this
+ * process spent runnable but waiting for a CPU (/proc/self/schedstat); this
+ * client's sleeps and doorbells (rs_client_get_stats); and the pauses in the
+ * sidecar's stamps (a gap of over 200 us between consecutive sidecar_ns:
+ * on the fast stream, the sidecar's loop turns). The content check of the
+ * fast stream runs inside the timed loop, so it is kept cheap (memmem +
+ * strtoull); the client was never the bottleneck with it.
+ *
+ * --sidecar-spin-us N (the sidecar's spin_us) and $RINGSIDE_SPIN_US (the
+ * client's) are there to take the latency apart; the figures in
+ * bench/RESULTS.md use the defaults.
  *
  * Processes are started by fork/execv, stopped by PID (SIGTERM, then SIGKILL
  * after 5 s), and killed by the kernel if this process dies first
@@ -108,6 +120,40 @@ static double proc_cpu_s(pid_t pid)
     if (pid <= 0 || clock_getcpuclockid(pid, &id) != 0 || clock_gettime(id, &ts) != 0)
         return -1;
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* minor page faults of a process so far, from /proc/PID/stat; -1 if unread */
+static long long proc_minflt(pid_t pid)
+{
+    char p[64], buf[1024];
+    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* the command name may hold spaces: fields count from the last ')';
+     * minflt is field 10 */
+    char *s = strrchr(buf, ')');
+    long long v;
+    if (!s || sscanf(s + 1, " %*c %*d %*d %*d %*d %*d %*u %lld", &v) != 1)
+        return -1;
+    return v;
+}
+
+/* ns this (single-threaded) process has spent runnable but waiting for a
+ * CPU, from /proc/self/schedstat (its second field); 0 if unread */
+static uint64_t self_runq_wait_ns(void)
+{
+    unsigned long long run, wait = 0;
+    FILE *f = fopen("/proc/self/schedstat", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%llu %llu", &run, &wait) != 2)
+        wait = 0;
+    fclose(f);
+    return wait;
 }
 
 static double self_cpu_s(void)
@@ -393,6 +439,8 @@ typedef struct stream_result {
      * events as it parses them and writes them to the ring once per loop
      * turn, so on a saturated stream these gaps mark its turns */
     uint64_t gaps, max_gap_ns;
+    long long sidecar_faults, self_faults;   /* minor page faults during the stream */
+    uint64_t runq_wait_ns;      /* this client waited for a CPU, while runnable */
 } stream_result;
 
 /* One stream of n events, m ms apart (0: no interval), read as fast as
@@ -408,6 +456,7 @@ static int run_stream(rs_client *c, unsigned n, unsigned interval_ms, unsigned s
         fprintf(stderr, "streambench: out of memory\n");
         return -1;
     }
+    memset(lat, 0, (size_t)(n + 1) * sizeof *lat);   /* fault its pages in now, not while timing */
     char count[16], iv[16];
     snprintf(count, sizeof count, "%u", n);
     snprintf(iv, sizeof iv, "%u", interval_ms);
@@ -427,6 +476,8 @@ static int run_stream(rs_client *c, unsigned n, unsigned interval_ms, unsigned s
     rs_client_get_stats(c, &st0);
     double sc0 = proc_cpu_s(g_sidecar_pid), mk0 = proc_cpu_s(g_mock_pid), me0 = self_cpu_s();
     double busy0 = machine_busy_s();
+    long long flt0 = proc_minflt(g_sidecar_pid), sflt0 = proc_minflt(getpid());
+    uint64_t rq0 = self_runq_wait_ns();
     res->t_submit = now_ns();
     rs_ticket t;
     int err = rs_submit(c, &rq, &t);
@@ -437,7 +488,6 @@ static int run_stream(rs_client *c, unsigned n, unsigned interval_ms, unsigned s
     }
     rs_chunk *ch;
     uint64_t i = 0, nlat = 0, prev_ns = 0;
-    char want[32];
     while ((err = rs_next_chunk(c, t, CHUNK_WAIT_MS, &ch)) == 1) {
         uint64_t now = now_ns();
         if (i == 0)
@@ -454,10 +504,14 @@ static int run_stream(rs_client *c, unsigned n, unsigned interval_ms, unsigned s
         }
         prev_ns = ch->sidecar_ns;
         if (res->ok) {
+            /* cheap, because it runs inside the timed loop: find "tok,
+             * read the number, expect a space and the closing quote */
             bool good;
             if (i < n) {
-                snprintf(want, sizeof want, "\"tok%llu \"", (unsigned long long)i);
-                good = strstr((const char *)ch->data, want) != NULL;
+                const char *tok = memmem(ch->data, ch->len, "\"tok", 4);
+                char *end = NULL;
+                good = tok && tok[4] >= '0' && tok[4] <= '9' && strtoull(tok + 4, &end, 10) == i &&
+                       end[0] == ' ' && end[1] == '"';
             } else {
                 good = i == n && strcmp((const char *)ch->data, "[DONE]") == 0;
             }
@@ -465,10 +519,11 @@ static int run_stream(rs_client *c, unsigned n, unsigned interval_ms, unsigned s
                 res->ok = false;
                 snprintf(res->why, sizeof res->why,
                          "chunk #%llu (counting from 0) has seq %llu, sidecar_ns %s, data '%.60s%s' "
-                         "(expected seq %llu with %s)",
+                         "(expected seq %llu with %s%llu%s)",
                          (unsigned long long)i, (unsigned long long)ch->seq,
                          ch->sidecar_ns > now ? "in the future" : "ok", (const char *)ch->data,
-                         ch->len > 60 ? "..." : "", (unsigned long long)i, i < n ? want : "[DONE]");
+                         ch->len > 60 ? "..." : "", (unsigned long long)i, i < n ? "\"tok" : "[DONE]",
+                         (unsigned long long)i, i < n ? " \"" : "");
             }
         }
         rs_chunk_free(ch);
@@ -509,6 +564,9 @@ static int run_stream(rs_client *c, unsigned n, unsigned interval_ms, unsigned s
     res->sidecar_cpu_s = proc_cpu_s(g_sidecar_pid) - sc0;
     res->mock_cpu_s = proc_cpu_s(g_mock_pid) - mk0;
     res->self_cpu_s = self_cpu_s() - me0;
+    res->sidecar_faults = proc_minflt(g_sidecar_pid) - flt0;
+    res->self_faults = proc_minflt(getpid()) - sflt0;
+    res->runq_wait_ns = self_runq_wait_ns() - rq0;
     res->busy_cores = (machine_busy_s() - busy0) / wall;
     rs_client_get_stats(c, &st1);
     res->sleeps = st1.sleeps - st0.sleeps;
@@ -720,6 +778,10 @@ static void print_stream(const char *name, const stream_result *r)
            name, r->sidecar_cpu_s * 1e6 / ev, r->mock_cpu_s * 1e6 / ev, r->self_cpu_s * 1e6 / ev,
            (unsigned long long)r->sleeps, (unsigned long long)r->doorbells, r->busy_cores,
            sysconf(_SC_NPROCESSORS_ONLN));
+    printf("%s: minor page faults per 1000 chunks: sidecar %.1f, client %.1f; client waited for a CPU "
+           "(runnable, not running) %.1f us per chunk\n",
+           name, (double)r->sidecar_faults * 1000.0 / ev, (double)r->self_faults * 1000.0 / ev,
+           (double)r->runq_wait_ns / 1000.0 / ev);
 }
 
 int main(int argc, char **argv)
@@ -880,8 +942,11 @@ int main(int argc, char **argv)
            "\"fast_p50_us\":%.1f,\"fast_p99_us\":%.1f,"
            "\"fast_sidecar_cpu_us_per_chunk\":%.2f,\"fast_client_cpu_us_per_chunk\":%.2f,"
            "\"fast_mock_cpu_us_per_chunk\":%.2f,\"fast_busy_cores\":%.2f,\"fast_stamp_pauses\":%llu,"
+           "\"fast_sidecar_faults_per_kchunk\":%.1f,"
            "\"paced_chunks\":%llu,\"paced_interval_ms\":%lu,\"paced_ok\":%s,\"chunk_p90_us\":%.1f,"
            "\"chunk_max_us\":%.1f,\"chunk_mean_us\":%.1f,\"paced_busy_cores\":%.2f,"
+           "\"paced_client_runq_wait_us_per_chunk\":%.1f,\"paced_sidecar_cpu_us_per_chunk\":%.1f,"
+           "\"paced_mock_cpu_us_per_chunk\":%.1f,"
            "\"sidecar_spin_us\":%s,\"batch_n\":%lu,\"batch_body_bytes\":%lu,\"batch_reps\":%lu,\"batch_ok\":%s,"
            "\"singles_ms\":%.2f,\"batch_ms\":%.2f,\"batch_ratio_median\":%.2f,"
            "\"run_s\":%.1f,\"ok\":%s}\n",
@@ -891,9 +956,12 @@ int main(int argc, char **argv)
            fast.p50_us, fast.p99_us, fast.sidecar_cpu_s * 1e6 / (fast.events ? (double)fast.events : 1),
            fast.self_cpu_s * 1e6 / (fast.events ? (double)fast.events : 1),
            fast.mock_cpu_s * 1e6 / (fast.events ? (double)fast.events : 1), fast.busy_cores,
-           (unsigned long long)fast.gaps,
+           (unsigned long long)fast.gaps, (double)fast.sidecar_faults * 1000.0 / (fast.events ? (double)fast.events : 1),
            (unsigned long long)paced.events, interval, paced.ok ? "true" : "false", paced.p90_us, paced.max_us,
-           paced.mean_us, paced.busy_cores, spin_s, nbatch, body_bytes, reps, br.ok ? "true" : "false", br.singles_ms,
+           paced.mean_us, paced.busy_cores,
+           (double)paced.runq_wait_ns / 1000.0 / (paced.events ? (double)paced.events : 1),
+           paced.sidecar_cpu_s * 1e6 / (paced.events ? (double)paced.events : 1),
+           paced.mock_cpu_s * 1e6 / (paced.events ? (double)paced.events : 1), spin_s, nbatch, body_bytes, reps, br.ok ? "true" : "false", br.singles_ms,
            br.batch_ms, br.ratio_median, run_s, ok ? "true" : "false");
     return ok ? 0 : 1;
 }
