@@ -38,6 +38,8 @@ struct fixed_buf {
 static int write_fixed(void *data, const char *buf, size_t len)
 {
     struct fixed_buf *f = data;
+    if (len == 0)   /* an empty body: buf may be NULL */
+        return 0;
     if (f->overflow || len > f->cap - f->len) {
         f->overflow = true;
         return 0;   /* keep going quietly; the caller falls back */
