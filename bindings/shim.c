@@ -107,6 +107,11 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t rsb_monotonic_ns(void)
+{
+    return now_ns();
+}
+
 static uint64_t deadline_after(int wait_ms)
 {
     return wait_ms < 0 ? UINT64_MAX : now_ns() + (uint64_t)wait_ms * 1000000u;
@@ -232,6 +237,8 @@ void rsb_client_free(rsb_client *c)
 
 int rsb_closed(rsb_client *c)
 {
+    if (!c)
+        return 1;
     pthread_rwlock_rdlock(&c->lock);
     int closed = c->closed;
     pthread_rwlock_unlock(&c->lock);
@@ -356,6 +363,9 @@ static void *job_run(void *arg)
     if (c->closed) {
         j->rc = RSB_ECLOSED;
     } else {
+        /* an orphan's unread chunks can stop the reaper (over the client's
+         * chunk limit), so a waiter must not count on anyone else to sweep */
+        orphan_sweep(c);
         int n;
         switch (j->kind) {
         case J_WAIT:
@@ -398,6 +408,10 @@ static bool run_slice(job *j)
  * language interrupts. */
 static int run_until(job *j, uint64_t deadline)
 {
+    if (!j->c) {
+        set_errf(RS_EINVAL, "no client");
+        return RS_EINVAL;
+    }
     for (;;) {
         int left = ms_left(deadline);
         j->slice_ms = left < 0 || left > SLICE_MS ? SLICE_MS : left;
@@ -532,6 +546,41 @@ uint64_t rsb_submit(rsb_client *c, RSB_REQUEST_PARAMS)
     return t;
 }
 
+/* Submit rq; a full ring (or all slots taken) drains as answers arrive:
+ * back off briefly and retry, without the interpreter lock, until
+ * deadline. Returns 0 or the code. */
+static int submit_until(rsb_client *c, const rs_request *rq, uint64_t deadline, rs_ticket *t)
+{
+    for (int backoff = 20;;) {
+        if (!enter(c))
+            return last_code;
+        orphan_sweep(c);
+        int err = rs_submit(c->rc, rq, t);
+        leave(c);
+        if (err != RS_EAGAIN && err != RS_ETOOMANY)
+            return err;
+        if (ms_left(deadline) == 0)
+            return err;
+        if ((err = pause_us(backoff)) != 0)
+            return err;
+        if (backoff < 2000)
+            backoff *= 2;
+    }
+}
+
+uint64_t rsb_submit_wait(rsb_client *c, RSB_REQUEST_PARAMS, int wait_ms)
+{
+    rs_request rq;
+    hdrs hs;
+    if (fill_request(&rq, &hs, method, path, route, model, headers, body, body_len, priority, timeout_ms, flags))
+        return 0;
+    rs_ticket t = 0;
+    int err = submit_until(c, &rq, deadline_after(wait_ms), &t);
+    hdrs_free(&hs);
+    set_err(err);
+    return err ? 0 : t;
+}
+
 rs_response *rsb_call(rsb_client *c, RSB_REQUEST_PARAMS, int wait_ms)
 {
     rs_request rq;
@@ -540,26 +589,7 @@ rs_response *rsb_call(rsb_client *c, RSB_REQUEST_PARAMS, int wait_ms)
         return NULL;
     uint64_t deadline = deadline_after(wait_ms);
     rs_ticket t = 0;
-    int err;
-    /* A full ring drains as answers arrive: back off briefly and retry,
-     * without the interpreter lock, until the caller's wait runs out. */
-    for (int backoff = 20;;) {
-        if (!enter(c)) {
-            hdrs_free(&hs);
-            return NULL;
-        }
-        orphan_sweep(c);
-        err = rs_submit(c->rc, &rq, &t);
-        leave(c);
-        if (err != RS_EAGAIN && err != RS_ETOOMANY)
-            break;
-        if (ms_left(deadline) == 0)
-            break;
-        if ((err = pause_us(backoff)) != 0)
-            break;
-        if (backoff < 2000)
-            backoff *= 2;
-    }
+    int err = submit_until(c, &rq, deadline, &t);
     hdrs_free(&hs);
     if (err) {
         set_err(err);

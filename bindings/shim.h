@@ -96,6 +96,10 @@ int rsb_closed(rsb_client *c);
  * in rsb_errcode() (RS_EAGAIN: ring full right now). A ticket can be 0 in
  * principle (after 2^32 reuses of slot 0), so the code is what decides. */
 uint64_t rsb_submit(rsb_client *c, RSB_REQUEST_PARAMS);
+/* Submit, retrying a full ring (RS_EAGAIN, RS_ETOOMANY) for up to wait_ms
+ * (< 0: no limit), as rsb_call does: for streams, which are submitted and
+ * then read chunk by chunk. Returns as rsb_submit. */
+uint64_t rsb_submit_wait(rsb_client *c, RSB_REQUEST_PARAMS, int wait_ms);
 /* Submit and wait up to wait_ms (< 0: until the terminal completion). A
  * full ring is retried until then. NULL on failure; on RS_ETIMEDOUT or
  * RSB_EINTR the request is cancelled and its answer discarded. */
@@ -129,6 +133,10 @@ int rsb_arm_event_fd(rsb_client *c);
 uint64_t rsb_stat(rsb_client *c, const char *name);
 /* The names above, space-separated. */
 const char *rsb_stat_names(void);
+
+/* CLOCK_MONOTONIC in nanoseconds, the clock of rs_chunk.sidecar_ns: Lua
+ * has no clock of its own to measure a chunk's delay (or a round trip). */
+uint64_t rsb_monotonic_ns(void);
 
 /* ---- batches ---- */
 

@@ -103,7 +103,9 @@ static int recv_welcome(int sock, rs__welcome *w, int fds[3])
     if (n != (ssize_t)sizeof *w || w->magic != RS__WELCOME_MAGIC) {
         for (int i = 0; i < nfds; i++)
             close(fds[i]);
-        return -1;
+        /* no answer at all (hang-up, reset, timeout) is not a version
+         * mismatch: e.g. a sidecar that died a moment ago */
+        return n <= 0 ? -2 : -1;
     }
     return nfds;
 }
@@ -140,6 +142,11 @@ int rs__channel_register(const char *path, rs__welcome *w, int fds[3], char *err
     int nfds = recv_welcome(sock, w, fds);
     if (nfds < 0 && send_errno) {
         snprintf(err, errlen, "registration send failed: %s", strerror(send_errno));
+        close(sock);
+        return RS_ECONNECT;
+    }
+    if (nfds == -2) {
+        snprintf(err, errlen, "the sidecar at %s hung up without answering (restarting or stopping? retry)", path);
         close(sock);
         return RS_ECONNECT;
     }

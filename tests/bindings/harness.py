@@ -22,7 +22,11 @@ Used two ways:
                          failure); use it only for that
       RS_SOCK_QUEUE      1 request/s and a P2 queue of 1: the 3rd
                          concurrent P2 request is refused (RS_EQUEUEFULL)
+      RS_SOCK_DOWN       retries off, its only route a closed port: every
+                         upstream request fails to connect (RS_ECONNUP)
       RS_SOCK_VICTIM     a sidecar the test may kill: RS_PID_VICTIM is its PID
+      RS_SOCK_DRAIN      a sidecar the test may SIGTERM (RS_PID_DRAIN): it
+                         drains for up to 3 s (--grace-ms 3000), then exits
 
 Binaries come from the environment meson sets (RINGSIDED,
 RINGSIDE_MOCK_UPSTREAM) or from ./build.
@@ -190,7 +194,9 @@ def start_all():
         shed_mock.control("x-mock-status: 503\n")
         procs["shed"] = Sidecar(config=SHED % shed_mock.url)
         procs["queue"] = Sidecar(config=QUEUE % mock.url)
+        procs["down"] = Sidecar(config=FAST % "http://127.0.0.1:9")   # discard port: refused
         procs["victim"] = Sidecar(mock.url)
+        procs["drain"] = Sidecar(mock.url, extra=("--grace-ms", "3000"))
     except Exception:
         stop_all(procs)
         raise
@@ -201,7 +207,7 @@ def stop_all(procs):
     problems = []
     for name, p in procs.items():
         if isinstance(p, Sidecar):
-            why = p.stop(killed_ok=(name == "victim"))
+            why = p.stop(killed_ok=(name in ("victim", "drain")))
             if why:
                 problems.append(f"[{name}] {why}")
     for p in procs.values():
@@ -222,8 +228,11 @@ def main(argv):
                RS_SOCK_FAST=procs["fast"].sock,
                RS_SOCK_SHED=procs["shed"].sock,
                RS_SOCK_QUEUE=procs["queue"].sock,
+               RS_SOCK_DOWN=procs["down"].sock,
                RS_SOCK_VICTIM=procs["victim"].sock,
-               RS_PID_VICTIM=str(procs["victim"].pid))
+               RS_PID_VICTIM=str(procs["victim"].pid),
+               RS_SOCK_DRAIN=procs["drain"].sock,
+               RS_PID_DRAIN=str(procs["drain"].pid))
     env.pop("RINGSIDE_SOCKET", None)
     try:
         rc = subprocess.call(cmd, env=env)

@@ -38,6 +38,8 @@ __all__ = [
     "StreamInterrupted", "Cancelled", "UnknownTicket", "InternalError",
 ]
 
+__version__ = f"{_rs.RS_VERSION_MAJOR}.{_rs.RS_VERSION_MINOR}"
+
 P0, P1, P2 = _rs.RS_P0, _rs.RS_P1, _rs.RS_P2
 """Priorities: P0 real-time (never shed), P1 near real-time (default), P2 batch."""
 
@@ -624,7 +626,7 @@ class Client:
         request()'s; for an OpenAI-style API the body must also ask for a
         stream ("stream": true), as chat(..., stream=True) does."""
         args, wait_ms = _request_args(method, path, body, priority, route, headers, timeout, model, True)
-        t = _rs.submit(self._h, *args)
+        t = _rs.submit_wait(self._h, *args, wait_ms)   # a full ring is retried, as request() does
         if t == 0 and _rs.errcode():
             raise _last_error()
         return Stream(self, t, wait_ms)
