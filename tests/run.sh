@@ -3,7 +3,7 @@
 #   1. installs missing packages (deploy/install-deps.sh; needs root or sudo),
 #   2. builds into build/ and runs every test (unit, mock upstream, end to end),
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer into
-#      build-asan/ and runs the unit and end-to-end tests once more.
+#      build-asan/ and runs the unit, end-to-end and binding tests once more.
 # Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +27,9 @@ meson test -C build --print-errorlogs --num-processes 2
 
 echo "== build with ASan + UBSan"
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
-echo "== unit and end-to-end tests under ASan + UBSan"
+echo "== unit, end-to-end and binding tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite e2e \
+  meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite e2e --suite bindings \
   --timeout-multiplier 3
 echo "== all tests passed"
