@@ -131,12 +131,6 @@ void sc_admission_destroy(sc_daemon *d)
     sc_routes_free(&d->adm.routes);
 }
 
-bool sc_admission_idle(const sc_daemon *d)
-{
-    return d->adm.inflight == 0 && d->adm.retries.n == 0 && rs_sched_len(&d->adm.sched, 0) == 0 &&
-           rs_sched_len(&d->adm.sched, 1) == 0 && rs_sched_len(&d->adm.sched, 2) == 0;
-}
-
 /* ----------------------------------------------------- outcome window */
 
 static void window_advance(sc_admission *a, const sc_config *cfg, uint64_t now)

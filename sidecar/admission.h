@@ -89,6 +89,4 @@ void sc_admission_pump(struct sc_daemon *d, uint64_t now);
 void sc_attempt_done(struct sc_daemon *d, struct sc_req *r, struct sc_completion *cp,
                      const sc_attempt *a, uint64_t now);
 
-bool sc_admission_idle(const struct sc_daemon *d);
-
 #endif
