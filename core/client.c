@@ -797,6 +797,21 @@ static void wait_step(rs_client *c, uint64_t deadline)
     c->nwaiters--;
 }
 
+/* The tail of every wait loop, mu held, once the caller found nothing to
+ * take: wait one step and return 0 (look again), or say why to stop — the
+ * channel is dead (and its ring was drained first), or RS_ETIMEDOUT.
+ * `first` lets a zero timeout still reap the ring once. */
+static int wait_more(rs_client *c, bool first, uint64_t deadline)
+{
+    int dead;
+    if (c->dead_drained && (dead = atomic_load(&c->dead)) != 0)
+        return dead;
+    if (!first && now_ns() >= deadline)
+        return RS_ETIMEDOUT;
+    wait_step(c, deadline);
+    return 0;
+}
+
 /* The slot of a ticket that is still the caller's to wait on, or NULL
  * (stale generation, free, or abandoned by rs_call). mu held. */
 static slot *live_slot_locked(rs_client *c, rs_ticket t)
@@ -846,14 +861,11 @@ int rs_wait(rs_client *c, rs_ticket t, int timeout_ms, rs_response **out)
             err = 0;
             break;
         }
-        if (c->dead_drained && (err = atomic_load(&c->dead)) != 0)
-            break;
-        if (!first && now_ns() >= deadline) {
-            s->waited = false;
-            err = RS_ETIMEDOUT;
+        if ((err = wait_more(c, first, deadline)) != 0) {
+            if (err == RS_ETIMEDOUT)
+                s->waited = false;   /* the ticket stays live for a later wait */
             break;
         }
-        wait_step(c, deadline);
     }
     pthread_mutex_unlock(&c->mu);
     return err;
@@ -878,11 +890,11 @@ int rs_poll(rs_client *c, rs_response **out, int max, int timeout_ms)
         }
         if (n)
             break;
-        if (c->dead_drained && (n = atomic_load(&c->dead)) != 0)
+        if ((n = wait_more(c, first, deadline)) != 0) {
+            if (n == RS_ETIMEDOUT)
+                n = 0;   /* nothing came: a count of zero, not an error */
             break;
-        if (!first && now_ns() >= deadline)
-            break;
-        wait_step(c, deadline);
+        }
     }
     pthread_mutex_unlock(&c->mu);
     return n;
@@ -1010,13 +1022,8 @@ int rs_next_chunk(rs_client *c, rs_ticket t, int timeout_ms, rs_chunk **out)
             ret = 0;   /* the terminal response came after the last chunk */
             break;
         }
-        if (c->dead_drained && (ret = atomic_load(&c->dead)) != 0)
+        if ((ret = wait_more(c, first, deadline)) != 0)
             break;
-        if (!first && now_ns() >= deadline) {
-            ret = RS_ETIMEDOUT;
-            break;
-        }
-        wait_step(c, deadline);
     }
     s->chunk_reader = false;
     pthread_mutex_unlock(&c->mu);
@@ -1040,11 +1047,11 @@ int rs_poll_chunks(rs_client *c, rs_chunk **out, int max, int timeout_ms)
         c->chunk_cursor = (c->chunk_cursor + 1) % c->max_inflight;
         if (n)
             break;
-        if (c->dead_drained && (n = atomic_load(&c->dead)) != 0)
+        if ((n = wait_more(c, first, deadline)) != 0) {
+            if (n == RS_ETIMEDOUT)
+                n = 0;   /* nothing came: a count of zero, not an error */
             break;
-        if (!first && now_ns() >= deadline)
-            break;
-        wait_step(c, deadline);
+        }
     }
     pthread_mutex_unlock(&c->mu);
     return n;

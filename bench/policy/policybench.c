@@ -60,25 +60,22 @@
  *   {"bench":"policy","configured_rps":..,"achieved_rps":..,"rate_error_pct":..,
  *    "window_s":..,"admit_ns_per_req":.., ...}
  */
+#include "benchproc.h"
 #include "bucket.h"
 #include "ringside.h"
 #include "scheduler.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,150 +88,9 @@
 
 /* ------------------------------------------------------------- plumbing */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-/* CPU time the whole machine spent busy (all processes, ours included), in
- * seconds, from /proc/stat. Printed per phase so that a run disturbed by
- * other work on this small machine can be told from a clean one. */
-static double machine_busy_s(void)
-{
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f)
-        return -1;
-    unsigned long long v[10] = { 0 };
-    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-                   &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
-    fclose(f);
-    if (n < 8)
-        return -1;
-    /* user nice system (idle iowait) irq softirq steal; guest time is
-     * already inside user */
-    unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-    return (double)busy / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* Every process we started, so that no exit path leaves one running. */
-static volatile pid_t g_mock_pid, g_sidecar_pid;
-static char g_dir[64];
-
-static void remove_files(void)
-{
-    static const char *names[] = { "ringside.yaml", "rs.sock", "ringsided.log" };
-    char p[128];
-    if (!g_dir[0])
-        return;
-    for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", g_dir, names[i]);
-        unlink(p);
-    }
-    rmdir(g_dir);
-}
-
-static void on_fatal_signal(int sig)
-{
-    static const char dog[] = "policybench: watchdog: the run took too long; stopped, children killed\n";
-    static const char intr[] = "policybench: interrupted; children killed\n";
-    /* only async-signal-safe calls here */
-    if (g_sidecar_pid > 0)
-        kill(g_sidecar_pid, SIGKILL);
-    if (g_mock_pid > 0)
-        kill(g_mock_pid, SIGKILL);
-    const char *m = sig == SIGALRM ? dog : intr;
-    size_t n = sig == SIGALRM ? sizeof dog - 1 : sizeof intr - 1;
-    if (write(2, m, n) < 0)
-        _exit(3);
-    _exit(3);
-}
-
-/* fork + execv with stdout/stderr redirected; the child dies with us. */
-static pid_t spawn(const char *bin, char *const argv[], int out_fd, int err_fd)
-{
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "policybench: fork: %s\n", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        /* survives exec: a crashed benchmark leaves nothing running */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        if (out_fd >= 0 && dup2(out_fd, 1) < 0)
-            _exit(126);
-        if (err_fd >= 0 && dup2(err_fd, 2) < 0)
-            _exit(126);
-        /* the mock wants no key, and the sidecar must not send a real one */
-        unsetenv("DEEPSEEK_API_KEY");
-        execv(bin, argv);
-        dprintf(2, "policybench: cannot run %s: %s\n", bin, strerror(errno));
-        _exit(127);
-    }
-    return pid;
-}
-
-/* SIGTERM, up to 5 s to exit, then SIGKILL. Returns the wait status. */
-static int stop_child(volatile pid_t *pidp)
-{
-    pid_t pid = *pidp;
-    int st = 0;
-    if (pid <= 0)
-        return 0;
-    kill(pid, SIGTERM);
-    for (int i = 0; i < 500; i++) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid || (r < 0 && errno != EINTR)) {
-            *pidp = 0;
-            return st;
-        }
-        sleep_ms(10);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    *pidp = 0;
-    return st;
-}
-
-/* Default binaries: next to this one in the same build tree
- * (BUILD/bench/policy/policybench → BUILD/sidecar/ringsided,
- * BUILD/bench/mockup/ringside-mock-upstream). */
-static void sibling_path(char *out, size_t len, const char *rel)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) {
-        snprintf(out, len, "%s", rel);
-        return;
-    }
-    self[n] = 0;
-    char *slash = strrchr(self, '/');
-    if (slash)
-        *slash = 0;
-    /* a path that does not fit is left empty: execv then reports it (plain
-     * copies, because gcc's truncation check cannot see this bound) */
-    size_t ls = strlen(self), lr = strlen(rel);
-    out[0] = 0;
-    if (ls + 7 + lr + 1 > len)
-        return;
-    memcpy(out, self, ls);
-    memcpy(out + ls, "/../../", 7);
-    memcpy(out + ls + 7, rel, lr + 1);
-}
+/* This run's temp dir and children (bench/common/benchproc.h): global, so
+ * that the watchdog can kill the children on any exit path. */
+static bp_run g_run;
 
 /* GET /stats on the mock; its "requests" counter, or -1. A fresh HTTP/1.0
  * connection, so the mock closes it and reading to EOF is the whole answer. */
@@ -282,134 +138,29 @@ static bool abs_le(double x, double bound)
     return x <= bound && -x <= bound;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int start_mock(const char *bin, int *port)
-{
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return -1;
-    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    /* two worker threads: this is a 2-vCPU machine at a few hundred req/s;
-     * the mock is nowhere near being the bottleneck */
-    char *argv[] = { (char *)bin, "--port", "0", "--threads", "2", NULL };
-    g_mock_pid = spawn(bin, argv, p[1], devnull);
-    close(p[1]);
-    if (devnull >= 0)
-        close(devnull);
-    if (g_mock_pid < 0) {
-        close(p[0]);
-        return -1;
-    }
-    char line[256];
-    size_t got = 0;
-    uint64_t deadline = now_ns() + 10000000000ull;
-    while (got < sizeof line - 1 && !memchr(line, '\n', got)) {
-        struct pollfd pfd = { p[0], POLLIN, 0 };
-        int64_t left = (int64_t)(deadline - now_ns());
-        if (left <= 0 || poll(&pfd, 1, (int)(left / 1000000) + 1) <= 0)
-            break;
-        ssize_t r = read(p[0], line + got, sizeof line - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(p[0]);   /* the mock printed its one line; later writes (none) would get EPIPE */
-    line[got] = 0;
-    const char *m = strstr(line, "listening on 127.0.0.1:");
-    if (!m) {
-        fprintf(stderr, "policybench: the mock upstream (%s) did not say where it listens (said '%s')\n", bin, line);
-        return -1;
-    }
-    *port = atoi(m + strlen("listening on 127.0.0.1:"));
-    return 0;
-}
-
-static void print_log_tail(void)
-{
-    char p[128], buf[4096];
-    snprintf(p, sizeof p, "%s/ringsided.log", g_dir);
-    FILE *f = fopen(p, "r");
-    if (!f)
-        return;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, sz > (long)sizeof buf - 1 ? sz - (long)sizeof buf + 1 : 0, SEEK_SET);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    fprintf(stderr, "---- ringsided log (tail) ----\n%s------------------------------\n", buf);
-}
-
 static int start_sidecar(const char *bin, double rps, double burst, int spin_us, uint32_t window, int port,
                          char *sock, size_t socklen)
 {
-    char cfg[128], logp[128];
-    snprintf(cfg, sizeof cfg, "%s/ringside.yaml", g_dir);
-    snprintf(logp, sizeof logp, "%s/ringsided.log", g_dir);
-    snprintf(sock, socklen, "%s/rs.sock", g_dir);
-    FILE *f = fopen(cfg, "w");
-    if (!f) {
-        fprintf(stderr, "policybench: cannot write %s: %s\n", cfg, strerror(errno));
-        return -1;
-    }
+    char cfg[512];
     /* queue.p1: far above the window, so no request is refused for room;
      * max_inflight: the client may hold the whole window open;
      * grace_ms: the run ends with a queue full of requests we no longer want;
      * log_level warn: no per-request logging competes with the loop. */
-    fprintf(f,
-            "log_level: warn\n"
-            "grace_ms: 1000\n"
-            "max_inflight: %u\n"
-            "limits:\n"
-            "  global: {rps: %.17g, burst: %.17g}\n"
-            "priorities:\n"
-            "  queue: {p1: 100000}\n"
-            "routes:\n"
-            "  - {name: mock, endpoint: \"http://127.0.0.1:%d\"}\n",
-            window + 64 > 4096 ? window + 64 : 4096, rps, burst, port);
+    int n = snprintf(cfg, sizeof cfg,
+                     "log_level: warn\n"
+                     "grace_ms: 1000\n"
+                     "max_inflight: %u\n"
+                     "limits:\n"
+                     "  global: {rps: %.17g, burst: %.17g}\n"
+                     "priorities:\n"
+                     "  queue: {p1: 100000}\n"
+                     "routes:\n"
+                     "  - {name: mock, endpoint: \"http://127.0.0.1:%d\"}\n",
+                     window + 64 > 4096 ? window + 64 : 4096, rps, burst, port);
     /* only when asked (a diagnostic): by default the sidecar's own default */
-    if (spin_us >= 0)
-        fprintf(f, "spin_us: %d\n", spin_us);
-    if (fclose(f) != 0)
-        return -1;
-    int logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (logfd < 0)
-        return -1;
-    char *argv[] = { (char *)bin, "--config", cfg, "--socket", sock, NULL };
-    g_sidecar_pid = spawn(bin, argv, logfd, logfd);
-    close(logfd);
-    return g_sidecar_pid < 0 ? -1 : 0;
-}
-
-/* Connect once the sidecar listens (it binds after reading its config). */
-static rs_client *connect_sidecar(const char *sock)
-{
-    uint64_t deadline = now_ns() + 20000000000ull;
-    for (;;) {
-        rs_client *c;
-        int err = rs_connect(sock, &c);
-        if (err == 0)
-            return c;
-        int st;
-        if (waitpid(g_sidecar_pid, &st, WNOHANG) == g_sidecar_pid) {
-            g_sidecar_pid = 0;
-            fprintf(stderr, "policybench: ringsided exited (status %d) before it listened\n", st);
-            print_log_tail();
-            return NULL;
-        }
-        if (now_ns() > deadline) {
-            fprintf(stderr, "policybench: could not connect to ringsided on %s: %s (%s)\n", sock,
-                    rs_errname(err), rs_last_error());
-            print_log_tail();
-            return NULL;
-        }
-        sleep_ms(20);
-    }
+    if (spin_us >= 0 && n > 0 && (size_t)n < sizeof cfg)
+        snprintf(cfg + n, sizeof cfg - (size_t)n, "spin_us: %d\n", spin_us);
+    return bp_start_sidecar(&g_run, bin, cfg, sock, socklen);
 }
 
 static int run_rate(const char *sidecar_bin, const char *mock_bin, double rps, double burst, int spin_us,
@@ -419,7 +170,7 @@ static int run_rate(const char *sidecar_bin, const char *mock_bin, double rps, d
     res->configured = rps;
     res->upstream_rps = -1;
     int port;
-    if (start_mock(mock_bin, &port) < 0)
+    if (bp_start_mock(&g_run, mock_bin, &port) < 0)
         return -1;
     /* 2R in flight: two seconds of queue, so the bucket, never the client,
      * is what the sidecar waits for */
@@ -429,7 +180,7 @@ static int run_rate(const char *sidecar_bin, const char *mock_bin, double rps, d
     char sock[128];
     if (start_sidecar(sidecar_bin, rps, burst, spin_us, window, port, sock, sizeof sock) < 0)
         return -1;
-    rs_client *c = connect_sidecar(sock);
+    rs_client *c = bp_connect(&g_run, sock);
     if (!c)
         return -1;
 
@@ -450,7 +201,7 @@ static int run_rate(const char *sidecar_bin, const char *mock_bin, double rps, d
         rs_close(c);
         return -1;
     }
-    uint64_t t0 = now_ns(), win_start = t0 + WARMUP_NS, win_end = win_start + (uint64_t)(seconds * 1e9);
+    uint64_t t0 = bp_now_ns(), win_start = t0 + WARMUP_NS, win_end = win_start + (uint64_t)(seconds * 1e9);
     uint64_t inflight = 0, n = 0;
     long long up_start = -1, up_end = -1;
     uint64_t up_t_start = 0, up_t_end = 0;
@@ -477,7 +228,7 @@ static int run_rate(const char *sidecar_bin, const char *mock_bin, double rps, d
         rs_response *r[64];
         /* short timeout: the window's edges are checked at least every 5 ms */
         int got = rs_poll(c, r, 64, 5);
-        uint64_t t = now_ns();
+        uint64_t t = bp_now_ns();
         if (got < 0) {
             fprintf(stderr, "policybench: rs_poll: %s: %s\n", rs_errname(got), rs_strerror(got));
             rc = -1;
@@ -486,10 +237,10 @@ static int run_rate(const char *sidecar_bin, const char *mock_bin, double rps, d
         if (!in_window && t >= win_start) {
             /* read the mock's counter at the edge, timed at the midpoint
              * of the exchange */
-            uint64_t a = now_ns();
+            uint64_t a = bp_now_ns();
             up_start = mock_requests(port);
-            up_t_start = a + (now_ns() - a) / 2;
-            busy0 = machine_busy_s();
+            up_t_start = a + (bp_now_ns() - a) / 2;
+            busy0 = bp_machine_busy_s();
             in_window = true;
         }
         for (int i = 0; i < got; i++) {
@@ -512,10 +263,10 @@ static int run_rate(const char *sidecar_bin, const char *mock_bin, double rps, d
             rs_response_free(r[i]);
         }
         if (t >= win_end) {
-            uint64_t a = now_ns();
+            uint64_t a = bp_now_ns();
             up_end = mock_requests(port);
-            up_t_end = a + (now_ns() - a) / 2;
-            res->busy_cores = (machine_busy_s() - busy0) / ((double)(up_t_end - up_t_start) / 1e9);
+            up_t_end = a + (bp_now_ns() - a) / 2;
+            res->busy_cores = (bp_machine_busy_s() - busy0) / ((double)(up_t_end - up_t_start) / 1e9);
             break;
         }
     }
@@ -531,7 +282,7 @@ static int run_rate(const char *sidecar_bin, const char *mock_bin, double rps, d
         /* gaps in place: stamps[i] becomes the gap after completion i */
         for (uint64_t i = 0; i + 1 < n; i++)
             stamps[i] = stamps[i + 1] - stamps[i];
-        qsort(stamps, n - 1, sizeof *stamps, cmp_u64);
+        qsort(stamps, n - 1, sizeof *stamps, bp_cmp_u64);
         res->p50_gap_us = (double)stamps[(n - 1) / 2] / 1e3;
         res->p99_gap_us = (double)stamps[(n - 1) * 99 / 100] / 1e3;
     }
@@ -635,7 +386,7 @@ static uint64_t admit_round(admit_state *st, const admit_input *in, size_t n, en
     rs_sched *s = &st->s;
     rs_bucket *b = &st->b;
     uint64_t now = st->now;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bp_now_ns();
     switch (mode) {
     case ADMIT_FULL:
         for (size_t i = 0; i < n; i++) {
@@ -686,7 +437,7 @@ static uint64_t admit_round(admit_state *st, const admit_input *in, size_t n, en
         }
         break;
     }
-    uint64_t el = now_ns() - t0;
+    uint64_t el = bp_now_ns() - t0;
     st->now = now;
     return el;
 }
@@ -696,12 +447,6 @@ typedef struct admit_figure {
     uint64_t refused, blocked, taken[3];
     uint32_t backlog[3];      /* queued per class after the last round */
 } admit_figure;
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static int admit_measure(const admit_input *in, enum admit_mode mode, admit_figure *fig)
 {
@@ -718,7 +463,7 @@ static int admit_measure(const admit_input *in, enum admit_mode mode, admit_figu
     double per[ADMIT_ROUNDS];
     for (int r = 0; r < ADMIT_ROUNDS; r++)
         per[r] = (double)admit_round(&st, in, n, mode) / (double)n;
-    qsort(per, ADMIT_ROUNDS, sizeof per[0], cmp_double);
+    qsort(per, ADMIT_ROUNDS, sizeof per[0], bp_cmp_double);
     fig->median_ns = per[ADMIT_ROUNDS / 2];
     fig->min_ns = per[0];
     fig->max_ns = per[ADMIT_ROUNDS - 1];
@@ -776,16 +521,8 @@ int main(int argc, char **argv)
     bool do_rate = true;
     int spin_us;
     char sidecar_bin[PATH_MAX], mock_bin[PATH_MAX];
-    const char *e = getenv("RINGSIDED");
-    if (e && *e)
-        snprintf(sidecar_bin, sizeof sidecar_bin, "%s", e);
-    else
-        sibling_path(sidecar_bin, sizeof sidecar_bin, "sidecar/ringsided");
-    e = getenv("RINGSIDE_MOCK_UPSTREAM");
-    if (e && *e)
-        snprintf(mock_bin, sizeof mock_bin, "%s", e);
-    else
-        sibling_path(mock_bin, sizeof mock_bin, "bench/mockup/ringside-mock-upstream");
+    bp_init(&g_run, "policybench");
+    bp_default_bins(sidecar_bin, sizeof sidecar_bin, mock_bin, sizeof mock_bin);
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -830,11 +567,7 @@ int main(int argc, char **argv)
     }
 
     spin_us = (int)spin;
-    signal(SIGINT, on_fatal_signal);
-    signal(SIGTERM, on_fatal_signal);
-    signal(SIGALRM, on_fatal_signal);
-    signal(SIGPIPE, SIG_IGN);
-    alarm((unsigned)(WATCHDOG_S + seconds));
+    bp_install_watchdog(&g_run, (unsigned)(WATCHDOG_S + seconds), "the run took too long");
 
     /* admission first: nothing else of ours is running yet */
     size_t n = (size_t)nreq + ADMIT_DEPTH;
@@ -845,13 +578,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "policybench: out of memory\n");
         return 1;
     }
-    double busy0 = machine_busy_s();
-    uint64_t wall0 = now_ns();
+    double busy0 = bp_machine_busy_s();
+    uint64_t wall0 = bp_now_ns();
     if (admit_measure(&dfl, ADMIT_FULL, &full) < 0 || admit_measure(&rnd, ADMIT_FULL, &full_rnd) < 0 ||
         admit_measure(&dfl, ADMIT_BUCKET_ONLY, &bucket_only) < 0 ||
         admit_measure(&dfl, ADMIT_SCHED_ONLY, &sched_only) < 0)
         return 1;
-    double admit_busy = (machine_busy_s() - busy0) / ((double)(now_ns() - wall0) / 1e9);
+    double admit_busy = (bp_machine_busy_s() - busy0) / ((double)(bp_now_ns() - wall0) / 1e9);
     admit_input_free(&rnd);
     admit_input_free(&dfl);
     uint64_t tk = full.taken[0] + full.taken[1] + full.taken[2];
@@ -873,22 +606,20 @@ int main(int argc, char **argv)
     memset(&rr, 0, sizeof rr);
     int rc = 0;
     if (do_rate) {
-        if (mkdtemp(strcpy(g_dir, "/tmp/policybench.XXXXXX")) == NULL) {
-            fprintf(stderr, "policybench: mkdtemp: %s\n", strerror(errno));
+        if (bp_make_dir(&g_run) < 0)
             return 1;
-        }
         printf("rate: configured %.0f req/s, burst %g%s; 2R requests kept in flight; %.0f s measured after 1 s warm-up\n",
                rps, burst, spin_us >= 0 ? ", sidecar spin_us set" : "", seconds);
         fflush(stdout);
         rc = run_rate(sidecar_bin, mock_bin, rps, burst, spin_us, seconds, &rr);
-        int st = stop_child(&g_sidecar_pid);
+        int st = bp_stop(&g_run.sidecar_pid);
         rr.sidecar_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         if (rr.sidecar_status != 0) {
             fprintf(stderr, "policybench: ringsided ended with status %d\n", rr.sidecar_status);
-            print_log_tail();
+            bp_print_log_tail(&g_run);
         }
-        stop_child(&g_mock_pid);
-        remove_files();
+        bp_stop(&g_run.mock_pid);
+        bp_remove_files(&g_run);
         if (rc < 0)
             return 1;
         bool ok = abs_le(rr.error_pct, 1.0);

@@ -53,6 +53,7 @@
  *
  * Output: human-readable lines, then exactly one JSON line.
  */
+#include "benchproc.h"
 #include "record.h"
 #include "ring.h"
 #include "ringpack.h"
@@ -69,7 +70,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -86,13 +86,6 @@
 #define MAX_ROUNDS 16
 
 /* ------------------------------------------------------------- plumbing */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void sleep_ns(uint64_t ns)
 {
@@ -205,24 +198,14 @@ static void cleanup_at_exit(void)
     remove_tmpdir();
 }
 
+/* bp_fork: the child dies with us (PR_SET_PDEATHSIG) and drops our signal
+ * handlers; here it also takes the far side's CPU when pinning. */
 static pid_t fork_child(void)
 {
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "ringbench: fork: %s\n", strerror(errno));
+    pid_t pid = bp_fork("ringbench");
+    if (pid < 0)
         exit(1);
-    }
     if (pid == 0) {
-        /* survives exec: a crashed benchmark leaves nothing running */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        /* our handlers clean up the parent's children and files */
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGHUP, SIG_DFL);
         pin_far_side();
         return 0;
     }
@@ -307,19 +290,13 @@ typedef struct lat {
     size_t n;
 } lat;
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Nearest-rank percentiles. */
 static lat summarize(series *s)
 {
     lat l = { 0 };
     if (!s->n)
         return l;
-    qsort(s->v, s->n, sizeof *s->v, cmp_u64);
+    qsort(s->v, s->n, sizeof *s->v, bp_cmp_u64);
     l.n = s->n;
     l.min = s->v[0];
     l.p50 = s->v[(s->n * 50 + 99) / 100 - 1];
@@ -331,12 +308,6 @@ static void print_lat(const char *what, lat l, const char *extra)
 {
     printf("  %-42s p50 %8.0f ns  p99 %8.0f ns  min %7.0f ns  (%zu samples%s)\n",
            what, (double)l.p50, (double)l.p99, (double)l.min, l.n, extra);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* -------------------------------------------------------- interference */
@@ -358,7 +329,7 @@ static double tv_s(struct timeval tv)
 
 static cpu_mark cpu_mark_now(void)
 {
-    cpu_mark m = { .wall_ns = now_ns() };
+    cpu_mark m = { .wall_ns = bp_now_ns() };
     unsigned long long v[8] = { 0 };
     FILE *f = fopen("/proc/stat", "r");
     if (f) {
@@ -440,15 +411,15 @@ static void pingpong_round(series *out, size_t n, uint64_t deadline)
     const size_t warm = n / 20 + 2;
     backoff b = { 0 };
     for (uint64_t i = 0; i < warm + n; i++) {
-        if ((i & 255) == 0 && now_ns() > deadline)
+        if ((i & 255) == 0 && bp_now_ns() > deadline)
             break;
         uint64_t serve = 2 * i + 1;
         b.spins = 0;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bp_now_ns();
         atomic_store_explicit(&s->ball, serve, memory_order_release);
         while (atomic_load_explicit(&s->ball, memory_order_acquire) != serve + 1)
             backoff_wait(&b);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = bp_now_ns();
         if (i >= warm)
             series_add(out, t1 - t0);
     }
@@ -491,7 +462,7 @@ static stream_result run_stream(const plan *p, stream_ctl *ctl, void (*consumer)
     while (!atomic_load_explicit(&ctl->ready, memory_order_acquire))
         sched_yield();
     uint64_t yields = 0;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bp_now_ns();
     uint64_t n = produce(ctl, t0 + p->stream_ns, &yields);
     atomic_store_explicit(&ctl->total, n, memory_order_release);
     join(pid, "one-way consumer");
@@ -537,7 +508,7 @@ static void bare_consumer(void *arg)
             idx = 0;
     }
 done:
-    atomic_store(&ctl->t_end, now_ns());
+    atomic_store(&ctl->t_end, bp_now_ns());
     atomic_store(&ctl->bad, bad);
     atomic_store(&ctl->consumer_yields, b.yields);
 }
@@ -551,7 +522,7 @@ static uint64_t bare_produce(stream_ctl *ctl, uint64_t stop, uint64_t *yields)
     backoff b = { 0 };
     uint64_t i, full = 0;
     for (i = 0;; i++) {
-        if ((i & 1023) == 0 && now_ns() >= stop)
+        if ((i & 1023) == 0 && bp_now_ns() >= stop)
             break;
         bare_slot *s = &slots[idx];
         b.spins = 0;
@@ -621,7 +592,7 @@ static void ring_consumer(void *arg)
             break;
         backoff_wait(&b);
     }
-    atomic_store(&ctl->t_end, now_ns());
+    atomic_store(&ctl->t_end, bp_now_ns());
     atomic_store(&ctl->bad, bad);
     atomic_store(&ctl->consumer_yields, b.yields);
 }
@@ -636,7 +607,7 @@ static uint64_t ring_produce(stream_ctl *ctl, uint64_t stop, uint64_t *yields)
     backoff b = { 0 };
     uint64_t i, bells = 0, full = 0;
     for (i = 0;; i++) {
-        if ((i & 1023) == 0 && now_ns() >= stop)
+        if ((i & 1023) == 0 && bp_now_ns() >= stop)
             break;
         uint64_t pos;
         b.spins = 0;
@@ -693,7 +664,7 @@ static stream_result stream_median(const stream_result *rs, unsigned n)
         m.bad += rs[k].bad;
         m.full += rs[k].full;
     }
-    qsort(rates, n, sizeof *rates, cmp_double);
+    qsort(rates, n, sizeof *rates, bp_cmp_double);
     m.per_s = n % 2 ? rates[n / 2] : (rates[n / 2 - 1] + rates[n / 2]) / 2;
     return m;
 }
@@ -771,17 +742,17 @@ static void uds_round(series *out, size_t n, uint64_t pause_ns, uint64_t deadlin
     uint8_t msg[PAYLOAD], in[PAYLOAD];
     memset(msg, 0x5a, sizeof msg);
     size_t warm = pause_ns ? 2 : n / 20 + 2;
-    for (size_t i = 0; i < warm + n && now_ns() < deadline; i++) {
+    for (size_t i = 0; i < warm + n && bp_now_ns() < deadline; i++) {
         if (pause_ns)
             sleep_ns(pause_ns);
         stamp(msg, i);
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bp_now_ns();
         if (write_full(g_uds[0], msg, sizeof msg) < 0 || read_full(g_uds[0], in, sizeof in) != 1 ||
             !stamp_ok(in, i)) {
             fprintf(stderr, "ringbench: Unix socket ping-pong broke at message %zu\n", i);
             exit(1);
         }
-        uint64_t t1 = now_ns();
+        uint64_t t1 = bp_now_ns();
         if (i >= warm)
             series_add(out, t1 - t0);
     }
@@ -813,15 +784,15 @@ static void efd_round(series *out, size_t n, uint64_t pause_ns, uint64_t deadlin
     }
     pid_t pid = spawn(efd_echo, NULL);
     uint64_t v, one = 1;
-    for (size_t i = 0; i < 2 + n && now_ns() < deadline; i++) {
+    for (size_t i = 0; i < 2 + n && bp_now_ns() < deadline; i++) {
         sleep_ns(pause_ns);
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bp_now_ns();
         if (write(g_efd[0], &one, sizeof one) != (ssize_t)sizeof one ||
             read(g_efd[1], &v, sizeof v) != (ssize_t)sizeof v) {
             fprintf(stderr, "ringbench: eventfd ping-pong broke: %s\n", strerror(errno));
             exit(1);
         }
-        uint64_t t1 = now_ns();
+        uint64_t t1 = bp_now_ns();
         if (i >= 2)
             series_add(out, t1 - t0);
     }
@@ -854,25 +825,14 @@ static pid_t sidecar_start(const char *bin, const char *sock, unsigned spin_us)
 
 static void sidecar_stop(pid_t pid)
 {
-    kill(pid, SIGTERM);
-    int st;
-    for (int i = 0; i < 200; i++) {   /* 2 s, then no more manners */
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid || (r < 0 && errno != EINTR)) {
-            kids_forget(pid);
-            return;
-        }
-        sleep_ns(10000000u);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
+    bp_stop_pid(pid, 2000);   /* 2 s, then no more manners */
     kids_forget(pid);
 }
 
 /* Retry until the sidecar listens; give up if it exits or takes > 5 s. */
 static rs_client *sidecar_connect(pid_t pid, const char *sock)
 {
-    uint64_t until = now_ns() + 5000000000u;
+    uint64_t until = bp_now_ns() + 5000000000u;
     int err;
     for (;;) {
         rs_client *c;
@@ -884,7 +844,7 @@ static rs_client *sidecar_connect(pid_t pid, const char *sock)
             fprintf(stderr, "ringbench: the sidecar exited before accepting clients (status %d)\n", st);
             exit(1);
         }
-        if (now_ns() > until)
+        if (bp_now_ns() > until)
             break;
         sleep_ns(5000000u);
     }
@@ -910,16 +870,16 @@ static void rtt_round(rs_client *c, series *out, size_t n, uint64_t pause_ns, ui
 
     size_t warm = pause_ns ? 2 : n / 20 + 2;
     rs_client_stats s0 = { 0 }, s1;
-    for (size_t i = 0; i < warm + n && now_ns() < deadline; i++) {
+    for (size_t i = 0; i < warm + n && bp_now_ns() < deadline; i++) {
         if (i == warm)
             rs_client_get_stats(c, &s0);
         if (pause_ns)
             sleep_ns(pause_ns);
         stamp(body, i);
         rs_response *r;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bp_now_ns();
         int err = rs_call(c, &rq, 5000, &r);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = bp_now_ns();
         if (err < 0) {
             fprintf(stderr, "ringbench: rs_call on the echo route: %s\n", rs_strerror(err));
             exit(1);
@@ -994,7 +954,7 @@ static parts measure_parts(const plan *p)
         uint64_t enc = 0, decd = 0, n = 0;
         uint32_t len = 0;
         while (n < p->parts_iters) {
-            uint64_t t0 = now_ns();
+            uint64_t t0 = bp_now_ns();
             for (int k = 0; k < BATCH; k++) {
                 len = (uint32_t)rs__packed_size(fn, src);
                 uint64_t at;
@@ -1004,7 +964,7 @@ static parts measure_parts(const plan *p)
                 }
                 rs__ring_put(&r, at, fn, src, len);
             }
-            uint64_t t1 = now_ns();
+            uint64_t t1 = bp_now_ns();
             for (int k = 0; k < BATCH; k++) {
                 uint32_t got;
                 const char *why = "no committed record";
@@ -1021,7 +981,7 @@ static parts measure_parts(const plan *p)
                     exit(1);
                 }
             }
-            uint64_t t2 = now_ns();
+            uint64_t t2 = bp_now_ns();
             enc += t1 - t0;
             decd += t2 - t1;
             n += BATCH;
@@ -1047,10 +1007,10 @@ static parts measure_parts(const plan *p)
 static double clock_cost_ns(void)
 {
     enum { N = 200000 };
-    uint64_t t0 = now_ns(), x = 0;
+    uint64_t t0 = bp_now_ns(), x = 0;
     for (int i = 0; i < N; i++)
-        x += now_ns();
-    uint64_t t1 = now_ns();
+        x += bp_now_ns();
+    uint64_t t1 = bp_now_ns();
     return x ? (double)(t1 - t0) / N : 0;
 }
 
@@ -1081,7 +1041,7 @@ static double ratio(double a, double b)
  * compared with, and the whole run stays bounded. */
 static uint64_t turn_end(size_t n, uint64_t expect_ns)
 {
-    return now_ns() + (uint64_t)n * expect_ns * 3 / 2 + 100000000u;
+    return bp_now_ns() + (uint64_t)n * expect_ns * 3 / 2 + 100000000u;
 }
 
 static void plan_sizes(plan *p)
@@ -1170,7 +1130,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    uint64_t t_start = now_ns();
+    uint64_t t_start = bp_now_ns();
     double clk = clock_cost_ns();
     printf("ringbench: %s run; sidecar %s; pinning %s; one-way area %llu bytes; clock_gettime %.0f ns\n",
            p.quick ? "quick" : "full", bin,
@@ -1288,8 +1248,8 @@ int main(int argc, char **argv)
         rr[r] = ratio(rs[ST_RING][r].per_s, rs[ST_BARE][r].per_s);
         rb[r] = ratio(rs[ST_RING_BATCH][r].per_s, rs[ST_BARE][r].per_s);
     }
-    qsort(rr, p.stream_rounds, sizeof *rr, cmp_double);
-    qsort(rb, p.stream_rounds, sizeof *rb, cmp_double);
+    qsort(rr, p.stream_rounds, sizeof *rr, bp_cmp_double);
+    qsort(rb, p.stream_rounds, sizeof *rb, bp_cmp_double);
     double oneway_vs_limit = rr[p.stream_rounds / 2];
     double batched_vs_limit = rb[p.stream_rounds / 2];
     double sleep_vs_uds = ratio((double)al.p50, (double)ul.p50);
@@ -1322,7 +1282,7 @@ int main(int argc, char **argv)
                    "overloaded or both sides share a core\n", all[k]->n, all[k]->cap);
     if (bad)
         printf("error: a one-way consumer saw %llu records out of order or corrupt\n", (unsigned long long)bad);
-    printf("ringbench: done in %.1f s\n", (double)(now_ns() - t_start) / 1e9);
+    printf("ringbench: done in %.1f s\n", (double)(bp_now_ns() - t_start) / 1e9);
 
     printf("{\"bench\":\"ring\",\"rtt_p50_ns\":%llu,\"rtt_p99_ns\":%llu,\"sleep_rtt_p50_ns\":%llu,"
            "\"oneway_per_s\":%.0f,\"uds_rtt_p50_ns\":%llu,\"limit_rtt_p50_ns\":%llu,"

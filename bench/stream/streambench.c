@@ -71,20 +71,17 @@
  *    "batch_speedup":.., ...}
  * Exit status 0 only if every check passed.
  */
+#include "benchproc.h"
 #include "ringside.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,19 +93,10 @@
 
 /* ------------------------------------------------------------- plumbing */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { (time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
+/* This run's temp dir and children (bench/common/benchproc.h): global, so
+ * that the watchdog can kill the children on any exit path, and the CPU
+ * figures can read the children's clocks. */
+static bp_run g_run;
 
 /* CPU seconds used so far by a whole process (all its threads), to the
  * nanosecond (the process CPU-time clock; /proc/PID/stat counts in 10 ms
@@ -163,248 +151,20 @@ static double self_cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* CPU seconds the whole machine spent busy (ours included), from /proc/stat */
-static double machine_busy_s(void)
-{
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f)
-        return -1;
-    unsigned long long v[8] = { 0 };
-    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-                   &v[6], &v[7]);
-    fclose(f);
-    if (n < 8)
-        return -1;
-    /* user nice system irq softirq steal (idle and iowait left out) */
-    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static volatile pid_t g_mock_pid, g_sidecar_pid;
-static char g_dir[64];
-
-static void remove_files(void)
-{
-    static const char *names[] = { "ringside.yaml", "rs.sock", "ringsided.log" };
-    char p[128];
-    if (!g_dir[0])
-        return;
-    for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", g_dir, names[i]);
-        unlink(p);
-    }
-    rmdir(g_dir);
-}
-
-static void on_fatal_signal(int sig)
-{
-    static const char dog[] = "streambench: watchdog: the run took over 60 s; stopped, children killed\n";
-    static const char intr[] = "streambench: interrupted; children killed\n";
-    if (g_sidecar_pid > 0)
-        kill(g_sidecar_pid, SIGKILL);
-    if (g_mock_pid > 0)
-        kill(g_mock_pid, SIGKILL);
-    const char *m = sig == SIGALRM ? dog : intr;
-    size_t n = sig == SIGALRM ? sizeof dog - 1 : sizeof intr - 1;
-    if (write(2, m, n) < 0)
-        _exit(3);
-    _exit(3);
-}
-
-/* fork + execv, stdout/stderr redirected; the child dies with us */
-static pid_t spawn(const char *bin, char *const argv[], int out_fd, int err_fd)
-{
-    pid_t parent = getpid();
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "streambench: fork: %s\n", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGALRM, SIG_DFL);
-        if (out_fd >= 0 && dup2(out_fd, 1) < 0)
-            _exit(126);
-        if (err_fd >= 0 && dup2(err_fd, 2) < 0)
-            _exit(126);
-        unsetenv("DEEPSEEK_API_KEY");   /* the mock wants none; never send a real one */
-        execv(bin, argv);
-        dprintf(2, "streambench: cannot run %s: %s\n", bin, strerror(errno));
-        _exit(127);
-    }
-    return pid;
-}
-
-/* SIGTERM, up to 5 s, then SIGKILL; returns the wait status */
-static int stop_child(volatile pid_t *pidp)
-{
-    pid_t pid = *pidp;
-    int st = 0;
-    if (pid <= 0)
-        return 0;
-    kill(pid, SIGTERM);
-    for (int i = 0; i < 500; i++) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid || (r < 0 && errno != EINTR)) {
-            *pidp = 0;
-            return st;
-        }
-        sleep_ms(10);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    *pidp = 0;
-    return st;
-}
-
-/* BUILD/bench/stream/streambench → BUILD/<rel> */
-static void sibling_path(char *out, size_t len, const char *rel)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    out[0] = 0;
-    if (n <= 0) {
-        snprintf(out, len, "%s", rel);
-        return;
-    }
-    self[n] = 0;
-    char *slash = strrchr(self, '/');
-    if (slash)
-        *slash = 0;
-    size_t ls = strlen(self), lr = strlen(rel);
-    if (ls + 7 + lr + 1 > len)
-        return;   /* left empty: execv reports it */
-    memcpy(out, self, ls);
-    memcpy(out + ls, "/../../", 7);
-    memcpy(out + ls + 7, rel, lr + 1);
-}
-
-static int start_mock(const char *bin, int *port)
-{
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return -1;
-    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    char *argv[] = { (char *)bin, "--port", "0", "--threads", "2", NULL };
-    g_mock_pid = spawn(bin, argv, p[1], devnull);
-    close(p[1]);
-    if (devnull >= 0)
-        close(devnull);
-    if (g_mock_pid < 0) {
-        close(p[0]);
-        return -1;
-    }
-    char line[256];
-    size_t got = 0;
-    uint64_t deadline = now_ns() + 10000000000ull;
-    while (got < sizeof line - 1 && !memchr(line, '\n', got)) {
-        struct pollfd pfd = { p[0], POLLIN, 0 };
-        int64_t left = (int64_t)(deadline - now_ns());
-        if (left <= 0 || poll(&pfd, 1, (int)(left / 1000000) + 1) <= 0)
-            break;
-        ssize_t r = read(p[0], line + got, sizeof line - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(p[0]);
-    line[got] = 0;
-    const char *m = strstr(line, "listening on 127.0.0.1:");
-    if (!m) {
-        fprintf(stderr, "streambench: the mock upstream (%s) did not say where it listens (said '%s')\n", bin, line);
-        return -1;
-    }
-    *port = atoi(m + strlen("listening on 127.0.0.1:"));
-    return 0;
-}
-
-static void print_log_tail(void)
-{
-    char p[128], buf[4096];
-    snprintf(p, sizeof p, "%s/ringsided.log", g_dir);
-    FILE *f = fopen(p, "r");
-    if (!f)
-        return;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, sz > (long)sizeof buf - 1 ? sz - (long)sizeof buf + 1 : 0, SEEK_SET);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    fprintf(stderr, "---- ringsided log (tail) ----\n%s------------------------------\n", buf);
-}
-
 static int start_sidecar(const char *bin, int port, long spin_us, char *sock, size_t socklen)
 {
-    char cfg[128], logp[128];
-    snprintf(cfg, sizeof cfg, "%s/ringside.yaml", g_dir);
-    snprintf(logp, sizeof logp, "%s/ringsided.log", g_dir);
-    snprintf(sock, socklen, "%s/rs.sock", g_dir);
-    FILE *f = fopen(cfg, "w");
-    if (!f) {
-        fprintf(stderr, "streambench: cannot write %s: %s\n", cfg, strerror(errno));
-        return -1;
-    }
+    char cfg[256];
     /* everything else at the sidecar's defaults (8 MiB rings, spin 50 us,
      * 4096 in flight: room for the whole batch) */
-    fprintf(f,
-            "log_level: warn\n"
-            "grace_ms: 1000\n"
-            "routes:\n"
-            "  - {name: mock, endpoint: \"http://127.0.0.1:%d\"}\n",
-            port);
-    if (spin_us >= 0)   /* a diagnostic, only when asked */
-        fprintf(f, "spin_us: %ld\n", spin_us);
-    if (fclose(f) != 0)
-        return -1;
-    int logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (logfd < 0)
-        return -1;
-    char *argv[] = { (char *)bin, "--config", cfg, "--socket", sock, NULL };
-    g_sidecar_pid = spawn(bin, argv, logfd, logfd);
-    close(logfd);
-    return g_sidecar_pid < 0 ? -1 : 0;
-}
-
-static rs_client *connect_sidecar(const char *sock)
-{
-    uint64_t deadline = now_ns() + 20000000000ull;
-    for (;;) {
-        rs_client *c;
-        int err = rs_connect(sock, &c);
-        if (err == 0)
-            return c;
-        int st;
-        if (waitpid(g_sidecar_pid, &st, WNOHANG) == g_sidecar_pid) {
-            g_sidecar_pid = 0;
-            fprintf(stderr, "streambench: ringsided exited (status %d) before it listened\n", st);
-            print_log_tail();
-            return NULL;
-        }
-        if (now_ns() > deadline) {
-            fprintf(stderr, "streambench: could not connect to ringsided on %s: %s (%s)\n", sock, rs_errname(err),
-                    rs_last_error());
-            print_log_tail();
-            return NULL;
-        }
-        sleep_ms(20);
-    }
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    int n = snprintf(cfg, sizeof cfg,
+                     "log_level: warn\n"
+                     "grace_ms: 1000\n"
+                     "routes:\n"
+                     "  - {name: mock, endpoint: \"http://127.0.0.1:%d\"}\n",
+                     port);
+    if (spin_us >= 0 && n > 0 && (size_t)n < sizeof cfg)   /* a diagnostic, only when asked */
+        snprintf(cfg + n, sizeof cfg - (size_t)n, "spin_us: %ld\n", spin_us);
+    return bp_start_sidecar(&g_run, bin, cfg, sock, socklen);
 }
 
 /* nearest-rank percentile of a sorted array, in microseconds */
@@ -474,11 +234,11 @@ static int run_stream(rs_client *c, unsigned n, unsigned interval_ms, unsigned s
 
     rs_client_stats st0, st1;
     rs_client_get_stats(c, &st0);
-    double sc0 = proc_cpu_s(g_sidecar_pid), mk0 = proc_cpu_s(g_mock_pid), me0 = self_cpu_s();
-    double busy0 = machine_busy_s();
-    long long flt0 = proc_minflt(g_sidecar_pid), sflt0 = proc_minflt(getpid());
+    double sc0 = proc_cpu_s(g_run.sidecar_pid), mk0 = proc_cpu_s(g_run.mock_pid), me0 = self_cpu_s();
+    double busy0 = bp_machine_busy_s();
+    long long flt0 = proc_minflt(g_run.sidecar_pid), sflt0 = proc_minflt(getpid());
     uint64_t rq0 = self_runq_wait_ns();
-    res->t_submit = now_ns();
+    res->t_submit = bp_now_ns();
     rs_ticket t;
     int err = rs_submit(c, &rq, &t);
     if (err < 0) {
@@ -489,7 +249,7 @@ static int run_stream(rs_client *c, unsigned n, unsigned interval_ms, unsigned s
     rs_chunk *ch;
     uint64_t i = 0, nlat = 0, prev_ns = 0;
     while ((err = rs_next_chunk(c, t, CHUNK_WAIT_MS, &ch)) == 1) {
-        uint64_t now = now_ns();
+        uint64_t now = bp_now_ns();
         if (i == 0)
             res->t_first = now;
         res->t_last = now;
@@ -560,14 +320,14 @@ static int run_stream(rs_client *c, unsigned n, unsigned interval_ms, unsigned s
             snprintf(res->why, sizeof res->why, "rs_wait for the terminal response returned %s", rs_errname(werr));
         }
     }
-    double wall = (double)(now_ns() - res->t_submit) / 1e9;
-    res->sidecar_cpu_s = proc_cpu_s(g_sidecar_pid) - sc0;
-    res->mock_cpu_s = proc_cpu_s(g_mock_pid) - mk0;
+    double wall = (double)(bp_now_ns() - res->t_submit) / 1e9;
+    res->sidecar_cpu_s = proc_cpu_s(g_run.sidecar_pid) - sc0;
+    res->mock_cpu_s = proc_cpu_s(g_run.mock_pid) - mk0;
     res->self_cpu_s = self_cpu_s() - me0;
-    res->sidecar_faults = proc_minflt(g_sidecar_pid) - flt0;
+    res->sidecar_faults = proc_minflt(g_run.sidecar_pid) - flt0;
     res->self_faults = proc_minflt(getpid()) - sflt0;
     res->runq_wait_ns = self_runq_wait_ns() - rq0;
-    res->busy_cores = (machine_busy_s() - busy0) / wall;
+    res->busy_cores = (bp_machine_busy_s() - busy0) / wall;
     rs_client_get_stats(c, &st1);
     res->sleeps = st1.sleeps - st0.sleeps;
     res->doorbells = st1.doorbells - st0.doorbells;
@@ -579,7 +339,7 @@ static int run_stream(rs_client *c, unsigned n, unsigned interval_ms, unsigned s
         for (size_t k = 0; k < nlat; k++)
             sum += (double)lat[k];
         res->mean_us = sum / (double)nlat / 1000.0;
-        qsort(lat, nlat, sizeof *lat, cmp_u64);
+        qsort(lat, nlat, sizeof *lat, bp_cmp_u64);
         res->p50_us = pct_us(lat, nlat, 50);
         res->p90_us = pct_us(lat, nlat, 90);
         res->p99_us = pct_us(lat, nlat, 99);
@@ -621,7 +381,7 @@ static void check_answers(rs_response **out, const rs_request *rqs, size_t n, co
 
 static double time_singles(rs_client *c, const rs_request *rqs, size_t n, rs_response **out, batch_result *br)
 {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bp_now_ns();
     for (size_t i = 0; i < n; i++) {
         int err = rs_call(c, &rqs[i], 10000, &out[i]);
         if (err < 0) {
@@ -632,16 +392,16 @@ static double time_singles(rs_client *c, const rs_request *rqs, size_t n, rs_res
             }
         }
     }
-    double ms = (double)(now_ns() - t0) / 1e6;
+    double ms = (double)(bp_now_ns() - t0) / 1e6;
     check_answers(out, rqs, n, "singles", br);
     return ms;
 }
 
 static double time_batch(rs_client *c, const rs_request *rqs, size_t n, rs_response **out, batch_result *br)
 {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bp_now_ns();
     int err = rs_call_batch(c, rqs, n, 10000, out);
-    double ms = (double)(now_ns() - t0) / 1e6;
+    double ms = (double)(bp_now_ns() - t0) / 1e6;
     if (err < 0) {
         if (br->ok) {
             br->ok = false;
@@ -692,12 +452,12 @@ static int run_batch(rs_client *c, size_t n, size_t body_bytes, int reps, batch_
         for (int m = 0; m < 2; m++) {
             rs_client_stats st0, st1;
             rs_client_get_stats(c, &st0);
-            double sc0 = proc_cpu_s(g_sidecar_pid), me0 = self_cpu_s();
+            double sc0 = proc_cpu_s(g_run.sidecar_pid), me0 = self_cpu_s();
             if (m == 0)
                 s[r] = time_singles(c, rqs, n, out, br);
             else
                 b[r] = time_batch(c, rqs, n, out, br);
-            br->sidecar_cpu_s[m] += proc_cpu_s(g_sidecar_pid) - sc0;
+            br->sidecar_cpu_s[m] += proc_cpu_s(g_run.sidecar_pid) - sc0;
             br->self_cpu_s[m] += self_cpu_s() - me0;
             rs_client_get_stats(c, &st1);
             br->sleeps[m] += st1.sleeps - st0.sleeps;
@@ -705,9 +465,9 @@ static int run_batch(rs_client *c, size_t n, size_t body_bytes, int reps, batch_
         }
         ratio[r] = s[r] / b[r];
     }
-    qsort(s, (size_t)reps, sizeof *s, cmp_double);
-    qsort(b, (size_t)reps, sizeof *b, cmp_double);
-    qsort(ratio, (size_t)reps, sizeof *ratio, cmp_double);
+    qsort(s, (size_t)reps, sizeof *s, bp_cmp_double);
+    qsort(b, (size_t)reps, sizeof *b, bp_cmp_double);
+    qsort(ratio, (size_t)reps, sizeof *ratio, bp_cmp_double);
     br->singles_ms = s[reps / 2];
     br->batch_ms = b[reps / 2];
     br->singles_min_ms = s[0];
@@ -790,16 +550,8 @@ int main(int argc, char **argv)
     unsigned long spin = 0;
     long spin_us = -1;
     char sidecar_bin[PATH_MAX], mock_bin[PATH_MAX];
-    const char *e = getenv("RINGSIDED");
-    if (e && *e)
-        snprintf(sidecar_bin, sizeof sidecar_bin, "%s", e);
-    else
-        sibling_path(sidecar_bin, sizeof sidecar_bin, "sidecar/ringsided");
-    e = getenv("RINGSIDE_MOCK_UPSTREAM");
-    if (e && *e)
-        snprintf(mock_bin, sizeof mock_bin, "%s", e);
-    else
-        sibling_path(mock_bin, sizeof mock_bin, "bench/mockup/ringside-mock-upstream");
+    bp_init(&g_run, "streambench");
+    bp_default_bins(sidecar_bin, sizeof sidecar_bin, mock_bin, sizeof mock_bin);
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -844,28 +596,19 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_fatal_signal;
-    sigaction(SIGALRM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    alarm(WATCHDOG_S);
+    bp_install_watchdog(&g_run, WATCHDOG_S, "the run took over 60 s");
 
-    if (mkdtemp(strcpy(g_dir, "/tmp/streambench.XXXXXX")) == NULL) {
-        fprintf(stderr, "streambench: mkdtemp: %s\n", strerror(errno));
+    if (bp_make_dir(&g_run) < 0)
         return 1;
-    }
-    uint64_t run0 = now_ns();
+    uint64_t run0 = bp_now_ns();
     int port;
     char sock[128];
     rs_client *c = NULL;
-    if (start_mock(mock_bin, &port) < 0 || start_sidecar(sidecar_bin, port, spin_us, sock, sizeof sock) < 0 ||
-        !(c = connect_sidecar(sock))) {
-        stop_child(&g_sidecar_pid);
-        stop_child(&g_mock_pid);
-        remove_files();
+    if (bp_start_mock(&g_run, mock_bin, &port) < 0 || start_sidecar(sidecar_bin, port, spin_us, sock, sizeof sock) < 0 ||
+        !(c = bp_connect(&g_run, sock))) {
+        bp_stop(&g_run.sidecar_pid);
+        bp_stop(&g_run.mock_pid);
+        bp_remove_files(&g_run);
         return 1;
     }
 
@@ -919,16 +662,16 @@ int main(int argc, char **argv)
     rs_client_stats cs;
     rs_client_get_stats(c, &cs);
     rs_close(c);
-    int st = stop_child(&g_sidecar_pid);
+    int st = bp_stop(&g_run.sidecar_pid);
     int sidecar_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     if (sidecar_status != 0 || gone) {
         fprintf(stderr, "streambench: ringsided ended with status %d%s\n", sidecar_status,
                 gone ? " (the client saw it go away)" : "");
-        print_log_tail();
+        bp_print_log_tail(&g_run);
     }
-    stop_child(&g_mock_pid);
-    remove_files();
-    double run_s = (double)(now_ns() - run0) / 1e9;
+    bp_stop(&g_run.mock_pid);
+    bp_remove_files(&g_run);
+    double run_s = (double)(bp_now_ns() - run0) / 1e9;
     printf("run: %.1f s; client orphans %llu; ringsided exit status %d\n", run_s, (unsigned long long)cs.orphans,
            sidecar_status);
 

@@ -28,135 +28,15 @@ Used two ways:
       RS_SOCK_DRAIN      a sidecar the test may SIGTERM (RS_PID_DRAIN): it
                          drains for up to 3 s (--grace-ms 3000), then exits
 
-Binaries come from the environment meson sets (RINGSIDED,
-RINGSIDE_MOCK_UPSTREAM) or from ./build.
+The processes themselves are tests/lib/ringside_procs.py, shared with the
+end-to-end suite.
 """
 import os
-import re
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("RINGSIDE_BUILD", os.path.join(ROOT, "build"))
-
-
-def binary(env, rel):
-    path = os.environ.get(env, os.path.join(BUILD, rel))
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"{path} is not built (set {env} or build into {BUILD})")
-    return path
-
-
-class Mock:
-    """ringside-mock-upstream on a free port."""
-
-    def __init__(self):
-        self.proc = subprocess.Popen([binary("RINGSIDE_MOCK_UPSTREAM", "bench/mockup/ringside-mock-upstream"),
-                                      "--port", "0"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = self.proc.stdout.readline()
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if not m:
-            self.proc.kill()
-            raise RuntimeError(f"mock upstream said {line!r}")
-        self.url = f"http://127.0.0.1:{m.group(1)}"
-
-    def control(self, lines):
-        """Make every later request behave as if it carried these x-mock-*
-        header lines ("" clears them)."""
-        req = urllib.request.Request(f"{self.url}/_control", data=lines.encode(), method="POST")
-        with urllib.request.urlopen(req, timeout=10) as r:
-            r.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-class Sidecar:
-    """ringsided on a private socket; config is YAML text (or None for the
-    embedded defaults with --upstream)."""
-
-    def __init__(self, upstream=None, config=None, extra=()):
-        self.dir = tempfile.mkdtemp(prefix="rs-bind-")
-        self.sock = os.path.join(self.dir, "rs.sock")
-        self.log_path = os.path.join(self.dir, "ringsided.log")
-        self.log = open(self.log_path, "w")
-        args = [binary("RINGSIDED", "sidecar/ringsided"), "--socket", self.sock]
-        if config is not None:
-            path = os.path.join(self.dir, "ringside.yaml")
-            with open(path, "w") as f:
-                f.write(config)
-            args += ["--config", path]
-        if upstream:
-            args += ["--upstream", upstream]
-        env = dict(os.environ)
-        env.pop("DEEPSEEK_API_KEY", None)   # the mock, never a real API
-        self.proc = subprocess.Popen(args + list(extra), stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        self.pid = self.proc.pid
-        deadline = time.monotonic() + 20
-        while not self._listening():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ringsided exited: {self.read_log()}")
-            if time.monotonic() > deadline:
-                self.proc.kill()
-                raise RuntimeError("ringsided did not start listening")
-            time.sleep(0.02)
-
-    def _listening(self):
-        if not os.path.exists(self.sock):
-            return False
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            s.connect(self.sock)
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
-
-    def read_log(self):
-        self.log.flush()
-        with open(self.log_path) as f:
-            return f.read()
-
-    def kill(self):
-        """SIGKILL, as a crash would."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self, killed_ok=False):
-        """SIGTERM it and return what went wrong ("" if nothing): a crash,
-        an unclean exit, a sanitizer report."""
-        ours = self.proc.poll() is None
-        if ours:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        log = self.read_log()
-        self.log.close()
-        if "Sanitizer" in log or "runtime error" in log:
-            return f"sanitizer report from ringsided:\n{log[-4000:]}"
-        if ours and self.proc.returncode != 0:
-            return f"ringsided exited {self.proc.returncode}:\n{log[-2000:]}"
-        if not ours and not killed_ok:
-            return f"ringsided died during the tests ({self.proc.returncode}):\n{log[-2000:]}"
-        return ""
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
+from ringside_procs import Mock, Sidecar  # noqa: E402,F401  (the suites use both)
 
 FAST = """
 retries: {attempts: 1}

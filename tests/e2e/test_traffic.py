@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from conftest import RINGSIDED, Mock, Sidecar, batch, check_batch, mock_control, mock_requests, write_config
+from conftest import (RINGSIDE_CALL, RINGSIDED, Mock, Sidecar, batch, check_batch, mock_control, mock_requests,
+                      write_config)
 
 
 @pytest.fixture
@@ -21,6 +22,11 @@ def mock2():
 
 def start(tmp_path, text):
     return Sidecar(None, "--config", write_config(tmp_path, text))
+
+
+def one_route(tmp_path, mock, settings=""):
+    """A sidecar whose only route is the mock, with these YAML settings."""
+    return start(tmp_path, f"{settings}\nroutes:\n  - {{name: only, endpoint: {mock.url}}}\n")
 
 
 def two_routes(primary, secondary, extra=""):
@@ -94,10 +100,8 @@ def test_env_substitution_and_missing_variable(tmp_path, mock):
 
 
 def test_429_storm_respects_retry_after_and_the_retry_budget(tmp_path, mock):
-    s = start(tmp_path, f"""
-retries: {{attempts: 3, initial_ms: 50, budget: {{ratio: 0.2, min: 2, window_ms: 60000}}}}
-routes:
-  - {{name: only, endpoint: {mock.url}}}
+    s = one_route(tmp_path, mock, """
+retries: {attempts: 3, initial_ms: 50, budget: {ratio: 0.2, min: 2, window_ms: 60000}}
 """)
     try:
         mock_control(mock, "x-mock-status: 429\nx-mock-retry-after: 2\n")
@@ -118,7 +122,7 @@ routes:
 
 
 def test_401_is_not_retried(tmp_path, mock):
-    s = start(tmp_path, f"routes:\n  - {{name: only, endpoint: {mock.url}}}\n")
+    s = one_route(tmp_path, mock)
     try:
         res = batch(s, 5, headers=["x-mock-status:401"])
         assert res["errors"] == {"RS_EUPSTREAM": 5} and res["attempts"] == {"1": 5}
@@ -168,12 +172,10 @@ def test_slow_first_token_triggers_latency_failover(tmp_path, mock, mock2):
 
 
 def test_p0_latency_stays_flat_while_a_p2_flood_is_throttled(tmp_path, mock):
-    s = start(tmp_path, f"""
+    s = one_route(tmp_path, mock, """
 limits:
-  global: {{rps: 50, burst: 1}}
-priorities: {{queue: {{p2: 5000}}}}
-routes:
-  - {{name: only, endpoint: {mock.url}}}
+  global: {rps: 50, burst: 1}
+priorities: {queue: {p2: 5000}}
 """)
     try:
         flood = batch(s, 300, prio=2, timeout_ms=60000, window=300, popen=True)
@@ -189,11 +191,9 @@ routes:
 
 
 def test_queued_requests_expire_with_deadline_exceeded(tmp_path, mock):
-    s = start(tmp_path, f"""
+    s = one_route(tmp_path, mock, """
 limits:
-  global: {{rps: 1, burst: 1}}
-routes:
-  - {{name: only, endpoint: {mock.url}}}
+  global: {rps: 1, burst: 1}
 """)
     try:
         t0 = time.monotonic()
@@ -206,36 +206,24 @@ routes:
 
 
 def test_full_queue_refuses_naming_the_limit(tmp_path, mock):
-    s = start(tmp_path, f"""
+    s = one_route(tmp_path, mock, """
 limits:
-  global: {{rps: 1, burst: 1}}
-priorities: {{queue: {{p2: 5}}}}
-routes:
-  - {{name: only, endpoint: {mock.url}}}
+  global: {rps: 1, burst: 1}
+priorities: {queue: {p2: 5}}
 """)
     try:
-        p = subprocess.run([*batch_args(s, 20, prio=2, timeout_ms=3000, window=20)],
-                           capture_output=True, text=True, timeout=60,
-                           env=dict(os.environ, E2E_VERBOSE="1"))
-        res = check_batch(json.loads(p.stdout.strip().splitlines()[-1]))
+        res, errors = batch(s, 20, prio=2, timeout_ms=3000, window=20, verbose=True)
         assert res["errors"]["RS_EQUEUEFULL"] >= 12, res
-        assert "P2 queue is full (priorities.queue.p2 = 5)" in p.stderr
+        assert "P2 queue is full (priorities.queue.p2 = 5)" in errors
     finally:
         s.stop()
 
 
-def batch_args(s, n, prio=1, timeout_ms=30000, window=64, route=""):
-    from conftest import E2E_CLIENT
-    return [E2E_CLIENT, "batch", s.sock, str(n), str(prio), str(timeout_ms), str(window), route]
-
-
 def test_shedding_refuses_part_of_p1_but_never_p0(tmp_path, mock):
-    s = start(tmp_path, f"""
-retries: {{attempts: 1}}
-breaker: {{failures: 3, cooldown_ms: 60000}}
-shedding: {{fraction: 0.5}}
-routes:
-  - {{name: only, endpoint: {mock.url}}}
+    s = one_route(tmp_path, mock, """
+retries: {attempts: 1}
+breaker: {failures: 3, cooldown_ms: 60000}
+shedding: {fraction: 0.5}
 """)
     try:
         mock_control(mock, "x-mock-status: 503\n")
@@ -262,7 +250,6 @@ routes:
     try:
         res = batch(s, 20, route="secondary")
         assert res["upstreams"] == {"secondary": 20}
-        from conftest import RINGSIDE_CALL
         p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, "--route", "secondary"],
                            capture_output=True, text=True, timeout=30)
         assert json.loads(p.stdout)["model"] == "deepseek-v3-renamed"

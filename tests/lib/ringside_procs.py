@@ -1,0 +1,156 @@
+"""Real processes for the test suites: the mock upstream and ringsided,
+started on private ports and sockets, stopped by PID. Shared by the
+end-to-end suite (tests/e2e/conftest.py) and the binding suites
+(tests/bindings/harness.py), so both start, watch and judge the sidecar
+the same way.
+
+Binaries come from the environment meson sets (RINGSIDED,
+RINGSIDE_MOCK_UPSTREAM) or from ./build when run by hand.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("RINGSIDE_BUILD", os.path.join(ROOT, "build"))
+
+
+def binary(env, rel):
+    path = os.environ.get(env, os.path.join(BUILD, rel))
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"{path} is not built (set {env} or build into {BUILD})")
+    return path
+
+
+class Mock:
+    """ringside-mock-upstream on a free port."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([binary("RINGSIDE_MOCK_UPSTREAM", "bench/mockup/ringside-mock-upstream"),
+                                      "--port", "0"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if not m:
+            self.proc.kill()
+            raise RuntimeError(f"mock upstream said {line!r}")
+        self.port = int(m.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def control(self, lines):
+        """Make every later request behave as if it carried these x-mock-*
+        header lines ("" clears them). Returns the mock's /stats."""
+        req = urllib.request.Request(f"{self.url}/_control", data=lines.encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Sidecar:
+    """ringsided on a private socket, its log kept in a file. config is YAML
+    text (written next to the socket), upstream the --upstream URL; extra
+    flags and environment are added as given."""
+
+    def __init__(self, upstream=None, config=None, extra=(), env=None):
+        self.dir = tempfile.mkdtemp(prefix="rs-test-")
+        self.sock = os.path.join(self.dir, "rs.sock")
+        self.log_path = os.path.join(self.dir, "ringsided.log")
+        self.log = open(self.log_path, "w")
+        args = [binary("RINGSIDED", "sidecar/ringsided"), "--socket", self.sock]
+        if config is not None:
+            path = os.path.join(self.dir, "ringside.yaml")
+            with open(path, "w") as f:
+                f.write(config)
+            args += ["--config", path]
+        if upstream:
+            args += ["--upstream", upstream]
+        e = dict(os.environ)
+        e.pop("DEEPSEEK_API_KEY", None)   # the mock, never a real API
+        e.update(env or {})
+        self.proc = subprocess.Popen(args + list(extra), stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + 20
+        while not self._listening():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ringsided exited: {self.read_log()}")
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError("ringsided did not start listening")
+            time.sleep(0.02)
+
+    def _listening(self):
+        if not os.path.exists(self.sock):
+            return False
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            s.connect(self.sock)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def read_log(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL, as a crash would."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def eventfd_count(self):
+        """Each registered client holds two eventfd doorbells in the sidecar."""
+        d = f"/proc/{self.proc.pid}/fd"
+        n = 0
+        for fd in os.listdir(d):
+            try:
+                n += os.readlink(f"{d}/{fd}") == "anon_inode:[eventfd]"
+            except OSError:
+                pass
+        return n
+
+    def region_maps(self):
+        with open(f"/proc/{self.proc.pid}/maps") as f:
+            return sum(1 for line in f if "ringside-client" in line)
+
+    def stop(self, killed_ok=False):
+        """SIGTERM it (if still running) and return what went wrong ("" if
+        nothing): a sanitizer report (the ASan build runs the tests too), an
+        unclean exit, or — unless killed_ok — a death during the tests."""
+        ours = self.proc.poll() is None
+        if ours:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        log = self.read_log()
+        self.log.close()
+        if "Sanitizer" in log or "runtime error" in log:
+            return f"sanitizer report from ringsided:\n{log[-4000:]}"
+        if ours and self.proc.returncode != 0:
+            return f"ringsided exited {self.proc.returncode}:\n{log[-2000:]}"
+        if not ours and not killed_ok:
+            return f"ringsided died during the tests ({self.proc.returncode}):\n{log[-2000:]}"
+        return ""
