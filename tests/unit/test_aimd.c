@@ -35,15 +35,20 @@ typedef struct sim_stats {
     unsigned overload_rounds;
 } sim_stats;
 
-/* One round: `limit` requests in flight, those beyond CAPACITY refused. */
-static void sim_round(rs_aimd *a, uint64_t done_ns, unsigned limit)
+/* One round: `limit` requests in flight, those beyond `capacity` refused. */
+static void sim_round_cap(rs_aimd *a, uint64_t done_ns, unsigned limit, unsigned capacity)
 {
     for (unsigned i = 0; i < limit; i++) {
-        if (i < CAPACITY)
+        if (i < capacity)
             rs_aimd_on_success(a, done_ns);
         else
             rs_aimd_on_overload(a, done_ns);
     }
+}
+
+static void sim_round(rs_aimd *a, uint64_t done_ns, unsigned limit)
+{
+    sim_round_cap(a, done_ns, limit, CAPACITY);
 }
 
 static sim_stats simulate(rs_aimd *a, unsigned warmup, unsigned rounds)
@@ -62,6 +67,41 @@ static sim_stats simulate(rs_aimd *a, unsigned warmup, unsigned rounds)
     }
     st.mean = rounds ? sum / rounds : 0.0;
     return st;
+}
+
+/* A fresh limiter with configuration `c`, run for 200 warm-up rounds and
+ * 2000 measured ones against the simulated upstream. */
+static sim_stats simulate_cfg(rs_aimd_cfg c)
+{
+    rs_aimd a;
+    rs_aimd_init(&a, &c);
+    return simulate(&a, 200, 2000);
+}
+
+/* The sawtooth probes one past capacity, never further, and falls to a
+ * low point within [lo_min, lo_max]. */
+static void assert_sawtooth(const sim_stats *st, unsigned lo_min, unsigned lo_max)
+{
+    assert_int_equal(st->hi, CAPACITY + 1);
+    assert_true(st->lo >= lo_min && st->lo <= lo_max);
+}
+
+/* The standard configuration from limit 100 with a 1 s cooldown; `a` is
+ * initialised with it, and it is returned for reconfiguring. */
+static rs_aimd_cfg init_cooling(rs_aimd *a)
+{
+    rs_aimd_cfg c = cfg_std();
+    c.initial = 100;
+    c.cooldown_ns = 1 * S;
+    rs_aimd_init(a, &c);
+    return c;
+}
+
+/* `n` successes at `now`. */
+static void successes(rs_aimd *a, int n, uint64_t now)
+{
+    for (int i = 0; i < n; i++)
+        rs_aimd_on_success(a, now);
 }
 
 /* ---------------------------------------------------------------- basics */
@@ -113,15 +153,13 @@ static void test_success_adds_increase_per_round(void **state)
     rs_aimd_cfg c = cfg_std();
     rs_aimd a;
     rs_aimd_init(&a, &c);
-    for (int i = 0; i < 10; i++)               /* one round at limit 10 */
-        rs_aimd_on_success(&a, 0);
+    successes(&a, 10, 0);                      /* one round at limit 10 */
     assert_true(a.limit > 10.9 && a.limit < 11.0);
     assert_int_equal(rs_aimd_limit(&a), 10);
 
     c.increase = 3.0;
     rs_aimd_init(&a, &c);
-    for (int i = 0; i < 10; i++)
-        rs_aimd_on_success(&a, 0);
+    successes(&a, 10, 0);
     assert_true(a.limit > 12.5 && a.limit < 13.0);
 }
 
@@ -172,11 +210,8 @@ static void test_overload_floored_at_min(void **state)
 static void test_cooldown_suppresses_second_decrease(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
-    c.initial = 100;
-    c.cooldown_ns = 1 * S;
     rs_aimd a;
-    rs_aimd_init(&a, &c);
+    init_cooling(&a);
     rs_aimd_on_overload(&a, 10 * S);
     assert_int_equal(rs_aimd_limit(&a), 50);
     rs_aimd_on_overload(&a, 10 * S);
@@ -191,11 +226,8 @@ static void test_cooldown_suppresses_second_decrease(void **state)
 static void test_first_overload_at_time_zero_decreases(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
-    c.initial = 100;
-    c.cooldown_ns = 1 * S;
     rs_aimd a;
-    rs_aimd_init(&a, &c);
+    init_cooling(&a);
     rs_aimd_on_overload(&a, 0);      /* no earlier decrease: no cooldown */
     assert_int_equal(rs_aimd_limit(&a), 50);
     rs_aimd_on_overload(&a, 1);
@@ -205,11 +237,8 @@ static void test_first_overload_at_time_zero_decreases(void **state)
 static void test_stale_overload_is_within_cooldown(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
-    c.initial = 100;
-    c.cooldown_ns = 1 * S;
     rs_aimd a;
-    rs_aimd_init(&a, &c);
+    init_cooling(&a);
     rs_aimd_on_overload(&a, 10 * S);
     rs_aimd_on_overload(&a, 2 * S);  /* older than the last decrease */
     assert_int_equal(rs_aimd_limit(&a), 50);
@@ -242,12 +271,9 @@ static void test_converges_up_to_capacity_and_saws(void **state)
     (void)state;
     rs_aimd_cfg c = cfg_std();
     c.initial = 1;
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
-    sim_stats st = simulate(&a, 200, 2000);
+    sim_stats st = simulate_cfg(c);
     /* probes one past capacity, never further; falls to about half */
-    assert_int_equal(st.hi, CAPACITY + 1);
-    assert_true(st.lo >= 18 && st.lo <= 20);
+    assert_sawtooth(&st, 18, 20);
     assert_true(st.mean > 25.0 && st.mean < 32.0);
     /* about one overloaded round per sawtooth cycle (~19 rounds) */
     assert_true(st.overload_rounds >= 2000 / 25 && st.overload_rounds <= 2000 / 15);
@@ -258,11 +284,8 @@ static void test_converges_down_from_max(void **state)
     (void)state;
     rs_aimd_cfg c = cfg_std();
     c.initial = 200;
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
-    sim_stats st = simulate(&a, 200, 2000);
-    assert_int_equal(st.hi, CAPACITY + 1);
-    assert_true(st.lo >= 18 && st.lo <= 20);
+    sim_stats st = simulate_cfg(c);
+    assert_sawtooth(&st, 18, 20);
 }
 
 static void test_sawtooth_follows_decrease_factor(void **state)
@@ -270,12 +293,8 @@ static void test_sawtooth_follows_decrease_factor(void **state)
     (void)state;
     rs_aimd_cfg c = cfg_std();
     c.decrease = 0.8;
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
-    sim_stats st = simulate(&a, 200, 2000);
-    assert_int_equal(st.hi, CAPACITY + 1);
-    /* 0.8 * ~39 */
-    assert_true(st.lo >= 29 && st.lo <= 32);
+    sim_stats st = simulate_cfg(c);
+    assert_sawtooth(&st, 29, 32);   /* 0.8 * ~39 */
 }
 
 static void test_tracks_a_moving_capacity(void **state)
@@ -292,12 +311,7 @@ static void test_tracks_a_moving_capacity(void **state)
         unsigned l = rs_aimd_limit(&a);
         if (r >= 100 && l > hi)
             hi = l;
-        for (unsigned i = 0; i < l; i++) {
-            if (i < 10)
-                rs_aimd_on_success(&a, (uint64_t)(r + 1000) * RTT);
-            else
-                rs_aimd_on_overload(&a, (uint64_t)(r + 1000) * RTT);
-        }
+        sim_round_cap(&a, (uint64_t)(r + 1000) * RTT, l, 10);
     }
     assert_int_equal(hi, 11);
 }
@@ -376,11 +390,8 @@ static void test_reconfigure_clamps_limit(void **state)
 static void test_reconfigure_keeps_cooldown(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
-    c.initial = 100;
-    c.cooldown_ns = 1 * S;
     rs_aimd a;
-    rs_aimd_init(&a, &c);
+    rs_aimd_cfg c = init_cooling(&a);
     rs_aimd_on_overload(&a, 10 * S);
     rs_aimd_reconfigure(&a, &c);
     rs_aimd_on_overload(&a, 10 * S + 1);
@@ -394,24 +405,19 @@ static void test_cfg_check(void **state)
     (void)state;
     rs_aimd_cfg c = cfg_std();
     assert_int_equal(rs_aimd_cfg_check(&c), 0);
-    rs_aimd_cfg bad = c;
-    bad.decrease = 1.0;
-    assert_int_equal(rs_aimd_cfg_check(&bad), RS_EINVAL);
-    bad = c;
-    bad.decrease = 0.0;
-    assert_int_equal(rs_aimd_cfg_check(&bad), RS_EINVAL);
-    bad = c;
-    bad.increase = 0.0;
-    assert_int_equal(rs_aimd_cfg_check(&bad), RS_EINVAL);
-    bad = c;
-    bad.min = 0.0;
-    assert_int_equal(rs_aimd_cfg_check(&bad), RS_EINVAL);
-    bad = c;
-    bad.initial = 300;
-    assert_int_equal(rs_aimd_cfg_check(&bad), RS_EINVAL);
-    bad = c;
-    bad.max = NAN;
-    assert_int_equal(rs_aimd_cfg_check(&bad), RS_EINVAL);
+    /* each case: the standard configuration with one field made invalid */
+    enum { N_BAD = 6 };
+    rs_aimd_cfg bad[N_BAD] = { c, c, c, c, c, c };
+    bad[0].decrease = 1.0;
+    bad[1].decrease = 0.0;
+    bad[2].increase = 0.0;
+    bad[3].min = 0.0;
+    bad[4].initial = 300;
+    bad[5].max = NAN;
+    for (int i = 0; i < N_BAD; i++) {
+        if (rs_aimd_cfg_check(&bad[i]) != RS_EINVAL)
+            fail_msg("bad config case %d was accepted", i);
+    }
 }
 
 int main(void)

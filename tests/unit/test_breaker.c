@@ -90,6 +90,47 @@ static void trip(rs_breaker *b, uint64_t now)
     assert_int_equal(rs_breaker_state_at(b, now), RS_BREAKER_OPEN);
 }
 
+/* The breaker's state as seen at `t` (a macro, so failures name the test's line). */
+#define assert_state(b, t, s) assert_int_equal(rs_breaker_state_at((b), (t)), (s))
+
+/* `n` requests sent and failed at `now`. */
+static void fail_n(rs_breaker *b, int n, uint64_t now)
+{
+    for (int i = 0; i < n; i++)
+        send_fail(b, now);
+}
+
+/* `n` fast probe verdicts (requests already sent) at `now`. */
+static void succeed_n(rs_breaker *b, int n, uint64_t now)
+{
+    for (int i = 0; i < n; i++)
+        rs_breaker_on_success(b, 1 * MS, now);
+}
+
+/* A fixture breaker tripped open at T0. */
+static void fresh_open(rs_breaker *b)
+{
+    fresh(b);
+    trip(b, T0);
+}
+
+/* A fixture breaker tripped at T0, then `probes` probes sent at `t` (at or
+ * after the cooldown's end). Returns `t`. */
+static uint64_t half_open(rs_breaker *b, int probes, uint64_t t)
+{
+    fresh_open(b);
+    for (int i = 0; i < probes; i++)
+        rs_breaker_on_send(b, t);
+    return t;
+}
+
+/* Reconfigure with the fixture configuration but for one field. */
+#define reconfigure_with(b, field, value) do {          \
+        rs_breaker_cfg c_ = test_cfg();                 \
+        c_.field = (value);                             \
+        rs_breaker_reconfigure((b), &c_);               \
+    } while (0)
+
 /* ------------------------------------------------------------- config */
 
 static void test_init_starts_closed_and_sends(void **state)
@@ -98,7 +139,7 @@ static void test_init_starts_closed_and_sends(void **state)
     rs_breaker b;
     memset(&b, 0xA5, sizeof b);        /* init must not depend on old bytes */
     fresh(&b);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_CLOSED);
+    assert_state(&b, T0, RS_BREAKER_CLOSED);
     assert_true(rs_breaker_can_send(&b, T0));
     assert_true(rs_breaker_can_send(&b, 0));
     assert_int_equal(b.opened, 0);
@@ -151,10 +192,10 @@ static void test_opens_after_exactly_n_failures(void **state)
     fresh(&b);
     send_fail(&b, T0);
     send_fail(&b, T0 + 1);
-    assert_int_equal(rs_breaker_state_at(&b, T0 + 1), RS_BREAKER_CLOSED);   /* N-1 */
+    assert_state(&b, T0 + 1, RS_BREAKER_CLOSED);   /* N-1 */
     assert_true(rs_breaker_can_send(&b, T0 + 1));
-    send_fail(&b, T0 + 2);                                                   /* N */
-    assert_int_equal(rs_breaker_state_at(&b, T0 + 2), RS_BREAKER_OPEN);
+    send_fail(&b, T0 + 2);                       /* N */
+    assert_state(&b, T0 + 2, RS_BREAKER_OPEN);
     assert_false(rs_breaker_can_send(&b, T0 + 2));
     assert_int_equal(rs_breaker_open_until(&b), T0 + 2 + COOLDOWN);
 }
@@ -164,14 +205,12 @@ static void test_success_resets_failure_count(void **state)
     (void)state;
     rs_breaker b;
     fresh(&b);
-    send_fail(&b, T0);
-    send_fail(&b, T0);
+    fail_n(&b, 2, T0);
     send_ok(&b, 1 * MS, T0);
+    fail_n(&b, 2, T0);
+    assert_state(&b, T0, RS_BREAKER_CLOSED);
     send_fail(&b, T0);
-    send_fail(&b, T0);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_CLOSED);
-    send_fail(&b, T0);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_OPEN);
+    assert_state(&b, T0, RS_BREAKER_OPEN);
 }
 
 static void test_slow_success_also_resets_failure_count(void **state)
@@ -179,12 +218,10 @@ static void test_slow_success_also_resets_failure_count(void **state)
     (void)state;
     rs_breaker b;
     fresh(&b);
-    send_fail(&b, T0);
-    send_fail(&b, T0);
+    fail_n(&b, 2, T0);
     send_ok(&b, SLOW_NS + 1, T0);      /* slow, but it did answer */
-    send_fail(&b, T0);
-    send_fail(&b, T0);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_CLOSED);
+    fail_n(&b, 2, T0);
+    assert_state(&b, T0, RS_BREAKER_CLOSED);
 }
 
 static void test_failures_need_no_send_call_in_closed(void **state)
@@ -196,7 +233,7 @@ static void test_failures_need_no_send_call_in_closed(void **state)
     rs_breaker_on_failure(&b, T0);
     rs_breaker_on_failure(&b, T0);
     rs_breaker_on_failure(&b, T0);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_OPEN);
+    assert_state(&b, T0, RS_BREAKER_OPEN);
 }
 
 /* ---------------------------------------------------------------- slow */
@@ -207,9 +244,9 @@ static void test_opens_after_n_consecutive_slow_results(void **state)
     rs_breaker b;
     fresh(&b);
     send_ok(&b, SLOW_NS + 1, T0);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_CLOSED);
+    assert_state(&b, T0, RS_BREAKER_CLOSED);
     send_ok(&b, 60 * SEC, T0 + 5);
-    assert_int_equal(rs_breaker_state_at(&b, T0 + 5), RS_BREAKER_OPEN);
+    assert_state(&b, T0 + 5, RS_BREAKER_OPEN);
     assert_int_equal(rs_breaker_open_until(&b), T0 + 5 + COOLDOWN);
     assert_int_equal(b.opened, 1);
 }
@@ -222,9 +259,9 @@ static void test_fast_success_resets_slow_count(void **state)
     send_ok(&b, SLOW_NS + 1, T0);
     send_ok(&b, SLOW_NS - 1, T0);
     send_ok(&b, SLOW_NS + 1, T0);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_CLOSED);
+    assert_state(&b, T0, RS_BREAKER_CLOSED);
     send_ok(&b, SLOW_NS + 1, T0);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_OPEN);
+    assert_state(&b, T0, RS_BREAKER_OPEN);
 }
 
 static void test_latency_equal_to_threshold_is_not_slow(void **state)
@@ -234,7 +271,7 @@ static void test_latency_equal_to_threshold_is_not_slow(void **state)
     fresh(&b);
     for (int i = 0; i < 10; i++)
         send_ok(&b, SLOW_NS, T0);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_CLOSED);
+    assert_state(&b, T0, RS_BREAKER_CLOSED);
 }
 
 static void test_latency_gt_zero_disables_slow_detection(void **state)
@@ -246,7 +283,7 @@ static void test_latency_gt_zero_disables_slow_detection(void **state)
     rs_breaker_init(&b, &c);
     for (int i = 0; i < 10; i++)
         send_ok(&b, UINT64_MAX, T0);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_CLOSED);
+    assert_state(&b, T0, RS_BREAKER_CLOSED);
 }
 
 static void test_failure_does_not_break_slow_streak(void **state)
@@ -258,7 +295,7 @@ static void test_failure_does_not_break_slow_streak(void **state)
     send_ok(&b, SLOW_NS + 1, T0);
     send_fail(&b, T0);
     send_ok(&b, SLOW_NS + 1, T0);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_OPEN);
+    assert_state(&b, T0, RS_BREAKER_OPEN);
 }
 
 /* ------------------------------------------------------------ cooldown */
@@ -267,24 +304,22 @@ static void test_open_refuses_until_cooldown_ends(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
+    fresh_open(&b);
     assert_false(rs_breaker_can_send(&b, T0 + COOLDOWN - 1));
-    assert_int_equal(rs_breaker_state_at(&b, T0 + COOLDOWN - 1), RS_BREAKER_OPEN);
+    assert_state(&b, T0 + COOLDOWN - 1, RS_BREAKER_OPEN);
     assert_true(rs_breaker_can_send(&b, T0 + COOLDOWN));
-    assert_int_equal(rs_breaker_state_at(&b, T0 + COOLDOWN), RS_BREAKER_HALF_OPEN);
+    assert_state(&b, T0 + COOLDOWN, RS_BREAKER_HALF_OPEN);
 }
 
 static void test_queries_do_not_transition(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
+    fresh_open(&b);
     rs_breaker before = b;
     uint64_t late = T0 + 100 * COOLDOWN;
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(rs_breaker_state_at(&b, late), RS_BREAKER_HALF_OPEN);
+        assert_state(&b, late, RS_BREAKER_HALF_OPEN);
         assert_true(rs_breaker_can_send(&b, late));
     }
     assert_same(&b, &before);
@@ -296,8 +331,7 @@ static void test_send_before_cooldown_changes_nothing(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
+    fresh_open(&b);
     rs_breaker before = b;
     rs_breaker_on_send(&b, T0 + COOLDOWN - 1);   /* contract broken: ignored */
     assert_same(&b, &before);
@@ -307,12 +341,11 @@ static void test_first_send_after_cooldown_goes_half_open(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
+    fresh_open(&b);
     uint64_t t = T0 + COOLDOWN + 7;
     rs_breaker_on_send(&b, t);
     assert_int_equal(b.state, RS_BREAKER_HALF_OPEN);
-    assert_int_equal(rs_breaker_state_at(&b, t), RS_BREAKER_HALF_OPEN);
+    assert_state(&b, t, RS_BREAKER_HALF_OPEN);
     assert_int_equal(b.probes_in_flight, 1);
     assert_int_equal(b.half_opened, 1);
 }
@@ -334,8 +367,7 @@ static void test_probe_slots_are_limited(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
+    fresh_open(&b);
     uint64_t t = T0 + COOLDOWN;
     assert_true(rs_breaker_can_send(&b, t));
     rs_breaker_on_send(&b, t);
@@ -351,15 +383,11 @@ static void test_all_probes_succeed_closes(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
-    uint64_t t = T0 + COOLDOWN;
-    rs_breaker_on_send(&b, t);
-    rs_breaker_on_send(&b, t);
+    uint64_t t = half_open(&b, 2, T0 + COOLDOWN);
     rs_breaker_on_success(&b, 1 * MS, t + 1);
-    assert_int_equal(rs_breaker_state_at(&b, t + 1), RS_BREAKER_HALF_OPEN);   /* 1 of 2 */
+    assert_state(&b, t + 1, RS_BREAKER_HALF_OPEN);   /* 1 of 2 */
     rs_breaker_on_success(&b, 1 * MS, t + 2);
-    assert_int_equal(rs_breaker_state_at(&b, t + 2), RS_BREAKER_CLOSED);
+    assert_state(&b, t + 2, RS_BREAKER_CLOSED);
     assert_true(rs_breaker_can_send(&b, t + 2));
     assert_int_equal(b.closed, 1);
 }
@@ -368,29 +396,21 @@ static void test_probe_success_frees_slot(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
-    uint64_t t = T0 + COOLDOWN;
-    rs_breaker_on_send(&b, t);
-    rs_breaker_on_send(&b, t);
+    uint64_t t = half_open(&b, 2, T0 + COOLDOWN);
     rs_breaker_on_success(&b, 1 * MS, t);
     assert_true(rs_breaker_can_send(&b, t));      /* one slot back, still half-open */
-    assert_int_equal(rs_breaker_state_at(&b, t), RS_BREAKER_HALF_OPEN);
+    assert_state(&b, t, RS_BREAKER_HALF_OPEN);
 }
 
 static void test_failed_probe_reopens_with_fresh_cooldown(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
-    uint64_t t = T0 + COOLDOWN + 300 * MS;
-    rs_breaker_on_send(&b, t);
-    rs_breaker_on_send(&b, t);
+    uint64_t t = half_open(&b, 2, T0 + COOLDOWN + 300 * MS);
     rs_breaker_on_success(&b, 1 * MS, t + 1);       /* one good probe is not enough */
     uint64_t fail_at = t + 50 * MS;
     rs_breaker_on_failure(&b, fail_at);
-    assert_int_equal(rs_breaker_state_at(&b, fail_at), RS_BREAKER_OPEN);
+    assert_state(&b, fail_at, RS_BREAKER_OPEN);
     assert_int_equal(rs_breaker_open_until(&b), fail_at + COOLDOWN);
     assert_false(rs_breaker_can_send(&b, fail_at + COOLDOWN - 1));
     assert_true(rs_breaker_can_send(&b, fail_at + COOLDOWN));
@@ -400,12 +420,9 @@ static void test_slow_probe_reopens(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
-    uint64_t t = T0 + COOLDOWN;
-    rs_breaker_on_send(&b, t);
+    uint64_t t = half_open(&b, 1, T0 + COOLDOWN);
     rs_breaker_on_success(&b, SLOW_NS + 1, t + 9);
-    assert_int_equal(rs_breaker_state_at(&b, t + 9), RS_BREAKER_OPEN);
+    assert_state(&b, t + 9, RS_BREAKER_OPEN);
     assert_int_equal(rs_breaker_open_until(&b), t + 9 + COOLDOWN);
     assert_int_equal(b.reopened, 1);
 }
@@ -415,16 +432,12 @@ static void test_reopen_voids_other_probes(void **state)
     (void)state;
     /* the second probe's late success must not count for the next round */
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
-    uint64_t t = T0 + COOLDOWN;
-    rs_breaker_on_send(&b, t);
-    rs_breaker_on_send(&b, t);
+    uint64_t t = half_open(&b, 2, T0 + COOLDOWN);
     rs_breaker_on_failure(&b, t);                  /* reopen */
     assert_int_equal(b.probes_in_flight, 0);       /* as metrics show it */
     assert_int_equal(b.probes_ok, 0);
     rs_breaker_on_success(&b, 1 * MS, t + 1);      /* the other probe, while OPEN */
-    assert_int_equal(rs_breaker_state_at(&b, t + 1), RS_BREAKER_OPEN);
+    assert_state(&b, t + 1, RS_BREAKER_OPEN);
     uint64_t t2 = t + COOLDOWN;
     rs_breaker_on_send(&b, t2);
     assert_int_equal(b.probes_in_flight, 1);
@@ -435,21 +448,17 @@ static void test_abandon_frees_probe_slot(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
-    uint64_t t = T0 + COOLDOWN;
-    rs_breaker_on_send(&b, t);
-    rs_breaker_on_send(&b, t);
+    uint64_t t = half_open(&b, 2, T0 + COOLDOWN);
     assert_false(rs_breaker_can_send(&b, t));
     rs_breaker_on_abandon(&b);
     assert_true(rs_breaker_can_send(&b, t));
-    assert_int_equal(rs_breaker_state_at(&b, t), RS_BREAKER_HALF_OPEN);
+    assert_state(&b, t, RS_BREAKER_HALF_OPEN);
     /* an abandoned probe is no verdict: two real successes are still needed */
     rs_breaker_on_send(&b, t);
     rs_breaker_on_success(&b, 1 * MS, t);
-    assert_int_equal(rs_breaker_state_at(&b, t), RS_BREAKER_HALF_OPEN);
+    assert_state(&b, t, RS_BREAKER_HALF_OPEN);
     rs_breaker_on_success(&b, 1 * MS, t);
-    assert_int_equal(rs_breaker_state_at(&b, t), RS_BREAKER_CLOSED);
+    assert_state(&b, t, RS_BREAKER_CLOSED);
 }
 
 static void test_abandon_without_probe_is_noop(void **state)
@@ -476,8 +485,7 @@ static void test_verdicts_while_open_are_ignored(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
+    fresh_open(&b);
     rs_breaker before = b;
     rs_breaker_on_failure(&b, T0 + 500 * MS);      /* must not push the deadline */
     rs_breaker_on_success(&b, 1 * MS, T0 + 500 * MS);
@@ -494,10 +502,7 @@ static void test_verdict_in_half_open_without_probe_ignored(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
-    uint64_t t = T0 + COOLDOWN;
-    rs_breaker_on_send(&b, t);
+    uint64_t t = half_open(&b, 1, T0 + COOLDOWN);
     rs_breaker_on_success(&b, 1 * MS, t);          /* probe 1 ok, slot freed */
     rs_breaker before = b;
     rs_breaker_on_failure(&b, t + 1);              /* not a probe */
@@ -510,18 +515,15 @@ static void test_recovered_breaker_counts_failures_from_zero(void **state)
     (void)state;
     rs_breaker b;
     fresh(&b);
-    send_fail(&b, T0);
-    send_fail(&b, T0);
-    send_fail(&b, T0);
+    fail_n(&b, 3, T0);
     uint64_t t = T0 + COOLDOWN;
     send_ok(&b, 1 * MS, t);
     send_ok(&b, 1 * MS, t);
-    assert_int_equal(rs_breaker_state_at(&b, t), RS_BREAKER_CLOSED);
+    assert_state(&b, t, RS_BREAKER_CLOSED);
+    fail_n(&b, 2, t);
+    assert_state(&b, t, RS_BREAKER_CLOSED);
     send_fail(&b, t);
-    send_fail(&b, t);
-    assert_int_equal(rs_breaker_state_at(&b, t), RS_BREAKER_CLOSED);
-    send_fail(&b, t);
-    assert_int_equal(rs_breaker_state_at(&b, t), RS_BREAKER_OPEN);
+    assert_state(&b, t, RS_BREAKER_OPEN);
 }
 
 /* --------------------------------------------------------- reconfigure */
@@ -530,12 +532,9 @@ static void test_reconfigure_keeps_open_state_and_deadline(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
-    rs_breaker_cfg c = test_cfg();
-    c.cooldown_ns = 60 * SEC;
-    rs_breaker_reconfigure(&b, &c);
-    assert_int_equal(rs_breaker_state_at(&b, T0 + 1), RS_BREAKER_OPEN);
+    fresh_open(&b);
+    reconfigure_with(&b, cooldown_ns, 60 * SEC);
+    assert_state(&b, T0 + 1, RS_BREAKER_OPEN);
     assert_int_equal(rs_breaker_open_until(&b), T0 + COOLDOWN);   /* running cooldown kept */
     assert_int_equal(b.opened, 1);
     assert_int_equal(b.cfg.cooldown_ns, 60 * SEC);
@@ -551,16 +550,12 @@ static void test_reconfigure_keeps_failure_streak(void **state)
     (void)state;
     rs_breaker b;
     fresh(&b);
+    fail_n(&b, 2, T0);
+    reconfigure_with(&b, failure_threshold, 5);
+    fail_n(&b, 2, T0);
+    assert_state(&b, T0, RS_BREAKER_CLOSED);   /* 4 of 5 */
     send_fail(&b, T0);
-    send_fail(&b, T0);
-    rs_breaker_cfg c = test_cfg();
-    c.failure_threshold = 5;
-    rs_breaker_reconfigure(&b, &c);
-    send_fail(&b, T0);
-    send_fail(&b, T0);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_CLOSED);   /* 4 of 5 */
-    send_fail(&b, T0);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_OPEN);
+    assert_state(&b, T0, RS_BREAKER_OPEN);
 }
 
 static void test_reconfigure_lower_threshold_opens_on_next_failure(void **state)
@@ -568,46 +563,35 @@ static void test_reconfigure_lower_threshold_opens_on_next_failure(void **state)
     (void)state;
     rs_breaker b;
     fresh(&b);
+    fail_n(&b, 2, T0);
+    reconfigure_with(&b, failure_threshold, 1);
+    assert_state(&b, T0, RS_BREAKER_CLOSED);
     send_fail(&b, T0);
-    send_fail(&b, T0);
-    rs_breaker_cfg c = test_cfg();
-    c.failure_threshold = 1;
-    rs_breaker_reconfigure(&b, &c);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_CLOSED);
-    send_fail(&b, T0);
-    assert_int_equal(rs_breaker_state_at(&b, T0), RS_BREAKER_OPEN);
+    assert_state(&b, T0, RS_BREAKER_OPEN);
 }
 
 static void test_reconfigure_keeps_probes_in_flight(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
-    uint64_t t = T0 + COOLDOWN;
-    rs_breaker_on_send(&b, t);
-    rs_breaker_on_send(&b, t);
-    rs_breaker_cfg c = test_cfg();
-    c.half_open_probes = 3;
-    rs_breaker_reconfigure(&b, &c);
-    assert_int_equal(rs_breaker_state_at(&b, t), RS_BREAKER_HALF_OPEN);
+    uint64_t t = half_open(&b, 2, T0 + COOLDOWN);
+    reconfigure_with(&b, half_open_probes, 3);
+    assert_state(&b, t, RS_BREAKER_HALF_OPEN);
     assert_int_equal(b.probes_in_flight, 2);
     assert_true(rs_breaker_can_send(&b, t));       /* a third slot now */
     rs_breaker_on_send(&b, t);
     assert_false(rs_breaker_can_send(&b, t));
+    succeed_n(&b, 2, t);
+    assert_state(&b, t, RS_BREAKER_HALF_OPEN);   /* 2 of 3 */
     rs_breaker_on_success(&b, 1 * MS, t);
-    rs_breaker_on_success(&b, 1 * MS, t);
-    assert_int_equal(rs_breaker_state_at(&b, t), RS_BREAKER_HALF_OPEN);   /* 2 of 3 */
-    rs_breaker_on_success(&b, 1 * MS, t);
-    assert_int_equal(rs_breaker_state_at(&b, t), RS_BREAKER_CLOSED);
+    assert_state(&b, t, RS_BREAKER_CLOSED);
 }
 
 static void test_reconfigure_keeps_counters(void **state)
 {
     (void)state;
     rs_breaker b;
-    fresh(&b);
-    trip(&b, T0);
+    fresh_open(&b);
     rs_breaker_on_send(&b, T0 + COOLDOWN);
     rs_breaker_reconfigure(&b, NULL);
     assert_int_equal(b.opened, 1);
@@ -648,15 +632,13 @@ static void test_epoch_changes_on_every_transition_only(void **state)
     send_ok(&b, 1 * MS, T0);
     send_fail(&b, T0);
     assert_int_equal(rs_breaker_epoch(&b), e);     /* no transition */
-    send_fail(&b, T0);
-    send_fail(&b, T0);
+    fail_n(&b, 2, T0);
     assert_int_equal(rs_breaker_epoch(&b), e + 1); /* opened */
     rs_breaker_on_send(&b, T0 + COOLDOWN);
     assert_int_equal(rs_breaker_epoch(&b), e + 2); /* half-opened */
     rs_breaker_on_send(&b, T0 + COOLDOWN);
     assert_int_equal(rs_breaker_epoch(&b), e + 2); /* second probe: same round */
-    rs_breaker_on_success(&b, 1 * MS, T0 + COOLDOWN);
-    rs_breaker_on_success(&b, 1 * MS, T0 + COOLDOWN);
+    succeed_n(&b, 2, T0 + COOLDOWN);
     assert_int_equal(rs_breaker_epoch(&b), e + 3); /* closed */
 }
 

@@ -74,11 +74,11 @@ static rs__layout good_layout(void)
     return l;
 }
 
-static void test_layout_check_rejects_non_power_of_two_caps(void **state)
+/* Each of bad[0..n-1], as the SQ and then as the CQ capacity (the other
+ * ring 4096), makes a layout that the check refuses. */
+static void assert_caps_rejected(const uint64_t *bad, size_t n)
 {
-    (void)state;
-    static const uint64_t bad[] = { 3 * 4096, 4096 + 8, 65536 - 4096, 65536 + 4096, UINT64_MAX };
-    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    for (size_t k = 0; k < n; k++) {
         rs__layout l;
         rs__layout_compute(bad[k], 4096, &l);
         assert_int_equal(rs__layout_check(&l, l.size), -1);
@@ -87,17 +87,18 @@ static void test_layout_check_rejects_non_power_of_two_caps(void **state)
     }
 }
 
+static void test_layout_check_rejects_non_power_of_two_caps(void **state)
+{
+    (void)state;
+    static const uint64_t bad[] = { 3 * 4096, 4096 + 8, 65536 - 4096, 65536 + 4096, UINT64_MAX };
+    assert_caps_rejected(bad, sizeof bad / sizeof bad[0]);
+}
+
 static void test_layout_check_rejects_caps_below_4096(void **state)
 {
     (void)state;
     static const uint64_t bad[] = { 0, 1, 8, 64, 2048 };
-    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        rs__layout l;
-        rs__layout_compute(bad[k], 4096, &l);
-        assert_int_equal(rs__layout_check(&l, l.size), -1);
-        rs__layout_compute(4096, bad[k], &l);
-        assert_int_equal(rs__layout_check(&l, l.size), -1);
-    }
+    assert_caps_rejected(bad, sizeof bad / sizeof bad[0]);
 }
 
 static void test_layout_check_rejects_size_mismatch(void **state)
@@ -256,6 +257,19 @@ static int path_as_nonroot(char *buf, size_t n, int *rc, unsigned *uid)
     return 0;
 }
 
+/* As a non-root user the default path is `want` (skips where no non-root
+ * identity can be reached). */
+static void assert_nonroot_path(const char *want)
+{
+    char buf[256];
+    int rc;
+    unsigned uid;
+    if (path_as_nonroot(buf, sizeof buf, &rc, &uid) < 0)
+        skip();
+    assert_int_equal(rc, 0);
+    assert_string_equal(buf, want);
+}
+
 static void test_socket_path_env_override(void **state)
 {
     (void)state;
@@ -270,15 +284,9 @@ static void test_socket_path_env_override(void **state)
 static void test_socket_path_env_override_non_root(void **state)
 {
     (void)state;
-    char buf[256];
-    int rc;
-    unsigned uid;
     setenv("RINGSIDE_SOCKET", "relative/also.sock", 1);
     setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
-    if (path_as_nonroot(buf, sizeof buf, &rc, &uid) < 0)
-        skip();
-    assert_int_equal(rc, 0);
-    assert_string_equal(buf, "relative/also.sock");
+    assert_nonroot_path("relative/also.sock");
 }
 
 static void test_socket_path_empty_env_is_unset(void **state)
@@ -310,14 +318,8 @@ static void test_socket_path_root_default(void **state)
 static void test_socket_path_xdg_for_non_root(void **state)
 {
     (void)state;
-    char buf[256];
-    int rc;
-    unsigned uid;
     setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1);
-    if (path_as_nonroot(buf, sizeof buf, &rc, &uid) < 0)
-        skip();
-    assert_int_equal(rc, 0);
-    assert_string_equal(buf, "/run/user/4242/ringside.sock");
+    assert_nonroot_path("/run/user/4242/ringside.sock");
 }
 
 static void test_socket_path_tmp_for_non_root_without_xdg(void **state)
@@ -333,10 +335,7 @@ static void test_socket_path_tmp_for_non_root_without_xdg(void **state)
     assert_string_equal(buf, want);
     /* an empty XDG_RUNTIME_DIR counts as unset */
     setenv("XDG_RUNTIME_DIR", "", 1);
-    if (path_as_nonroot(buf, sizeof buf, &rc, &uid) < 0)
-        skip();
-    assert_int_equal(rc, 0);
-    assert_string_equal(buf, want);
+    assert_nonroot_path(want);
 }
 
 static void test_socket_path_buffer_too_small(void **state)

@@ -305,6 +305,19 @@ static void semantic(int kind, int field, val v, uint64_t want_id)
     free(b.p);
 }
 
+/* Field `field` of a `kind` record: each of bad[0..n-1] there is refused
+ * as semantic, with the default id reported. */
+static void semantic_each(int kind, int field, const val *bad, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        semantic(kind, field, bad[k], DEF_ID);
+}
+
+#define SEMANTIC_EACH(kind, field, ...) do {                                   \
+        const val bad_[] = { __VA_ARGS__ };                                 \
+        semantic_each((kind), (field), bad_, sizeof bad_ / sizeof bad_[0]);  \
+    } while (0)
+
 static void accepted(int kind, int field, val v)
 {
     buf b = build(kind, field, v);
@@ -382,6 +395,18 @@ static void sample_completion(rs__comp_rec *r, int32_t error, uint32_t nheaders,
     r->chunk.len = chunk;
 }
 
+/* The part requests and completions share: headers, body total, first
+ * chunk (a macro: the two record types differ). */
+#define check_headers_and_body(got, want) do {                                      \
+        assert_int_equal((got)->nheaders, (want)->nheaders);                        \
+        for (uint32_t k_ = 0; k_ < (want)->nheaders; k_++) {                        \
+            assert_slice((got)->hname[k_], (want)->hname[k_].ptr, (want)->hname[k_].len);    \
+            assert_slice((got)->hvalue[k_], (want)->hvalue[k_].ptr, (want)->hvalue[k_].len); \
+        }                                                                           \
+        assert_int_equal((got)->body_total, (want)->body_total);                    \
+        assert_slice((got)->chunk, (want)->chunk.ptr, (want)->chunk.len);           \
+    } while (0)
+
 static void check_request(const rs__req_rec *want, const rs__req_rec *got)
 {
     assert_int_equal(got->id, want->id);
@@ -392,13 +417,7 @@ static void check_request(const rs__req_rec *want, const rs__req_rec *got)
     assert_slice(got->model, want->model.ptr, want->model.len);
     assert_slice(got->method, want->method.ptr, want->method.len);
     assert_slice(got->path, want->path.ptr, want->path.len);
-    assert_int_equal(got->nheaders, want->nheaders);
-    for (uint32_t k = 0; k < want->nheaders; k++) {
-        assert_slice(got->hname[k], want->hname[k].ptr, want->hname[k].len);
-        assert_slice(got->hvalue[k], want->hvalue[k].ptr, want->hvalue[k].len);
-    }
-    assert_int_equal(got->body_total, want->body_total);
-    assert_slice(got->chunk, want->chunk.ptr, want->chunk.len);
+    check_headers_and_body(got, want);
 }
 
 static void check_completion(const rs__comp_rec *want, const rs__comp_rec *got)
@@ -411,13 +430,7 @@ static void check_completion(const rs__comp_rec *want, const rs__comp_rec *got)
     assert_slice(got->upstream, want->upstream.ptr, want->upstream.len);
     for (int k = 0; k < RS__T_COUNT; k++)
         assert_int_equal(got->timings[k], want->timings[k]);
-    assert_int_equal(got->nheaders, want->nheaders);
-    for (uint32_t k = 0; k < want->nheaders; k++) {
-        assert_slice(got->hname[k], want->hname[k].ptr, want->hname[k].len);
-        assert_slice(got->hvalue[k], want->hvalue[k].ptr, want->hvalue[k].len);
-    }
-    assert_int_equal(got->body_total, want->body_total);
-    assert_slice(got->chunk, want->chunk.ptr, want->chunk.len);
+    check_headers_and_body(got, want);
 }
 
 /* Pack, check the size contract and precheck, decode; returns the copy the
@@ -441,33 +454,50 @@ static uint8_t *round_trip(rs__pack_fn fn, const void *rec, int kind, uint64_t w
 
 /* ------------------------------------------------------- round trips */
 
+/* The sample request with `nheaders` headers and a `chunk`-byte first chunk
+ * packs and decodes back to itself, headers counted. */
+static void assert_sample_request_round_trips(uint32_t nheaders, uint32_t chunk)
+{
+    sample_request(&g_req, nheaders, chunk);
+    uint8_t *c = round_trip(rs__pack_request, &g_req, RS__KIND_REQUEST, g_req.id);
+    check_request(&g_req, &g_rec.u.req);
+    assert_int_equal(g_rec.u.req.nheaders, nheaders);
+    free(c);
+}
+
+/* g_req packs and decodes back to itself, reporting id `want_id`. */
+static void assert_req_round_trips(uint64_t want_id)
+{
+    uint8_t *c = round_trip(rs__pack_request, &g_req, RS__KIND_REQUEST, want_id);
+    check_request(&g_req, &g_rec.u.req);
+    free(c);
+}
+
+/* g_comp packs and decodes back to itself. */
+static void assert_comp_round_trips(void)
+{
+    uint8_t *c = round_trip(rs__pack_completion, &g_comp, RS__KIND_COMPLETION, g_comp.id);
+    check_completion(&g_comp, &g_rec.u.comp);
+    free(c);
+}
+
 static void test_request_round_trip_all_fields(void **state)
 {
     (void)state;
-    sample_request(&g_req, 3, 100);
-    uint8_t *c = round_trip(rs__pack_request, &g_req, RS__KIND_REQUEST, g_req.id);
-    check_request(&g_req, &g_rec.u.req);
-    free(c);
+    assert_sample_request_round_trips(3, 100);
 }
 
 static void test_request_round_trip_no_headers(void **state)
 {
     (void)state;
-    sample_request(&g_req, 0, 10);
-    uint8_t *c = round_trip(rs__pack_request, &g_req, RS__KIND_REQUEST, g_req.id);
-    check_request(&g_req, &g_rec.u.req);
-    assert_int_equal(g_rec.u.req.nheaders, 0);
-    free(c);
+    assert_sample_request_round_trips(0, 10);
 }
 
 static void test_request_round_trip_64_headers(void **state)
 {
     (void)state;
-    sample_request(&g_req, RS__MAX_HEADERS, 10);
-    uint8_t *c = round_trip(rs__pack_request, &g_req, RS__KIND_REQUEST, g_req.id);
-    check_request(&g_req, &g_rec.u.req);
-    assert_int_equal(g_rec.u.req.nheaders, 64);
-    free(c);
+    assert_int_equal(RS__MAX_HEADERS, 64);
+    assert_sample_request_round_trips(RS__MAX_HEADERS, 10);
 }
 
 static void test_request_round_trip_empty_strings_and_body(void **state)
@@ -483,9 +513,7 @@ static void test_request_round_trip_empty_strings_and_body(void **state)
     g_req.flags = 0;
     g_req.timeout_ms = 0;
     g_req.id = 0;
-    uint8_t *c = round_trip(rs__pack_request, &g_req, RS__KIND_REQUEST, 0);
-    check_request(&g_req, &g_rec.u.req);
-    free(c);
+    assert_req_round_trips(0);
 }
 
 static void test_request_round_trip_max_values(void **state)
@@ -502,9 +530,7 @@ static void test_request_round_trip_max_values(void **state)
     g_req.model = sl(model);
     g_req.method = sl(method);
     g_req.path = sl(path);
-    uint8_t *c = round_trip(rs__pack_request, &g_req, RS__KIND_REQUEST, UINT64_MAX);
-    check_request(&g_req, &g_rec.u.req);
-    free(c);
+    assert_req_round_trips(UINT64_MAX);
     free(route);
     free(model);
     free(method);
@@ -628,19 +654,15 @@ static void test_completion_round_trip_negative_error(void **state)
 {
     (void)state;
     sample_completion(&g_comp, RS_EUPSTREAM, 2, 300);
-    uint8_t *c = round_trip(rs__pack_completion, &g_comp, RS__KIND_COMPLETION, g_comp.id);
-    check_completion(&g_comp, &g_rec.u.comp);
+    assert_comp_round_trips();
     assert_int_equal(g_rec.u.comp.error, -12);
-    free(c);
 }
 
 static void test_completion_round_trip_int32_min_error(void **state)
 {
     (void)state;
     sample_completion(&g_comp, INT32_MIN, 0, 0);
-    uint8_t *c = round_trip(rs__pack_completion, &g_comp, RS__KIND_COMPLETION, g_comp.id);
-    check_completion(&g_comp, &g_rec.u.comp);
-    free(c);
+    assert_comp_round_trips();
 }
 
 static void test_completion_round_trip_success_64_headers(void **state)
@@ -650,9 +672,7 @@ static void test_completion_round_trip_success_64_headers(void **state)
     g_comp.status = 200;
     g_comp.error_msg = sl("");
     g_comp.body_total = 5u * RS__CHUNK_BYTES;
-    uint8_t *c = round_trip(rs__pack_completion, &g_comp, RS__KIND_COMPLETION, g_comp.id);
-    check_completion(&g_comp, &g_rec.u.comp);
-    free(c);
+    assert_comp_round_trips();
 }
 
 static void test_completion_round_trip_timings(void **state)
@@ -971,9 +991,8 @@ static void test_refuse_completion_error_out_of_range(void **state)
 {
     (void)state;
     semantic(RS__KIND_COMPLETION, 3, VU(1), DEF_ID);                 /* positive */
-    semantic(RS__KIND_COMPLETION, 3, VU(UINT64_MAX), DEF_ID);
-    semantic(RS__KIND_COMPLETION, 3, VI((int64_t)INT32_MIN - 1), DEF_ID);
-    semantic(RS__KIND_COMPLETION, 3, VI(INT64_MIN), DEF_ID);
+    SEMANTIC_EACH(RS__KIND_COMPLETION, 3,
+                  VU(UINT64_MAX), VI((int64_t)INT32_MIN - 1), VI(INT64_MIN));
     accepted(RS__KIND_COMPLETION, 3, VI(INT32_MIN));
     assert_int_equal(g_rec.u.comp.error, INT32_MIN);
     accepted(RS__KIND_COMPLETION, 3, VU(0));
@@ -1032,10 +1051,7 @@ static void test_refuse_wrong_type_completion_fields(void **state)
 static void test_refuse_path_not_starting_with_slash(void **state)
 {
     (void)state;
-    semantic(RS__KIND_REQUEST, 9, VS("v1/chat"), DEF_ID);
-    semantic(RS__KIND_REQUEST, 9, VS(" /v1"), DEF_ID);
-    semantic(RS__KIND_REQUEST, 9, VS(""), DEF_ID);
-    semantic(RS__KIND_REQUEST, 9, VNIL, DEF_ID);
+    SEMANTIC_EACH(RS__KIND_REQUEST, 9, VS("v1/chat"), VS(" /v1"), VS(""), VNIL);
     accepted(RS__KIND_REQUEST, 9, VS("/"));
 }
 
@@ -1070,8 +1086,7 @@ static void test_refuse_error_msg_too_long(void **state)
 static void test_refuse_odd_header_array(void **state)
 {
     (void)state;
-    semantic(RS__KIND_REQUEST, 10, VSTRS(1), DEF_ID);
-    semantic(RS__KIND_REQUEST, 10, VSTRS(3), DEF_ID);
+    SEMANTIC_EACH(RS__KIND_REQUEST, 10, VSTRS(1), VSTRS(3));
     semantic(RS__KIND_COMPLETION, 9, VSTRS(5), DEF_ID);
     accepted(RS__KIND_REQUEST, 10, VSTRS(0));
 }
@@ -1081,8 +1096,7 @@ static void test_refuse_more_than_64_headers(void **state)
     (void)state;
     accepted(RS__KIND_REQUEST, 10, VSTRS(2 * RS__MAX_HEADERS));
     assert_int_equal(g_rec.u.req.nheaders, 64);
-    semantic(RS__KIND_REQUEST, 10, VSTRS(2 * RS__MAX_HEADERS + 2), DEF_ID);
-    semantic(RS__KIND_REQUEST, 10, VSTRS(1000), DEF_ID);
+    SEMANTIC_EACH(RS__KIND_REQUEST, 10, VSTRS(2 * RS__MAX_HEADERS + 2), VSTRS(1000));
     accepted(RS__KIND_COMPLETION, 9, VSTRS(2 * RS__MAX_HEADERS));
     semantic(RS__KIND_COMPLETION, 9, VSTRS(2 * RS__MAX_HEADERS + 2), DEF_ID);
 }
@@ -1090,10 +1104,10 @@ static void test_refuse_more_than_64_headers(void **state)
 static void test_refuse_empty_header_name(void **state)
 {
     (void)state;
-    semantic(RS__KIND_REQUEST, 10, (val){ .t = V_HDR_EMPTY_NAME }, DEF_ID);
-    semantic(RS__KIND_REQUEST, 10, (val){ .t = V_HDR_NIL_NAME }, DEF_ID);
-    semantic(RS__KIND_COMPLETION, 9, (val){ .t = V_HDR_EMPTY_NAME }, DEF_ID);
-    semantic(RS__KIND_COMPLETION, 9, (val){ .t = V_HDR_NIL_NAME }, DEF_ID);
+    SEMANTIC_EACH(RS__KIND_REQUEST, 10,
+                  (val){ .t = V_HDR_EMPTY_NAME }, (val){ .t = V_HDR_NIL_NAME });
+    SEMANTIC_EACH(RS__KIND_COMPLETION, 9,
+                  (val){ .t = V_HDR_EMPTY_NAME }, (val){ .t = V_HDR_NIL_NAME });
 }
 
 static void test_refuse_header_name_not_bytes(void **state)
@@ -1143,17 +1157,14 @@ static void test_refuse_chunk_longer_than_chunk_bytes(void **state)
 static void test_refuse_empty_body_chunk(void **state)
 {
     (void)state;
-    semantic(RS__KIND_BODY, 4, VBINN(0), DEF_ID);
-    semantic(RS__KIND_BODY, 4, VS(""), DEF_ID);
+    SEMANTIC_EACH(RS__KIND_BODY, 4, VBINN(0), VS(""));
     accepted(RS__KIND_BODY, 4, VBINN(1));
 }
 
 static void test_refuse_timings_wrong_length(void **state)
 {
     (void)state;
-    semantic(RS__KIND_COMPLETION, 8, VARRU(0), DEF_ID);
-    semantic(RS__KIND_COMPLETION, 8, VARRU(3), DEF_ID);
-    semantic(RS__KIND_COMPLETION, 8, VARRU(5), DEF_ID);
+    SEMANTIC_EACH(RS__KIND_COMPLETION, 8, VARRU(0), VARRU(3), VARRU(5));
     accepted(RS__KIND_COMPLETION, 8, VARRU(4));
 }
 

@@ -61,6 +61,23 @@ static rs_sched_item *take_next(rs_sched *s, uint64_t now, bool allow_p12)
     return it;
 }
 
+/* Push `n` fresh items of class `prio` (deadline `deadline_ns`) at `now`, in order. */
+static void push_class(rs_sched *s, rs_sched_item *items, int n, int prio,
+                       uint64_t deadline_ns, uint64_t now)
+{
+    for (int i = 0; i < n; i++) {
+        item_init(&items[i], prio, deadline_ns);
+        push_ok(s, &items[i], now);
+    }
+}
+
+/* The next `n` takes at `now` are items[0..n-1], in that order. */
+static void take_expect(rs_sched *s, rs_sched_item *items, int n, uint64_t now)
+{
+    for (int i = 0; i < n; i++)
+        assert_ptr_equal(take_next(s, now, true), &items[i]);
+}
+
 /* A backlog of both P1 and P2 that never runs dry: every taken item is pushed
  * back at its class's tail. Returns the number of P1 takes among `takes`. */
 #define POOL 64
@@ -88,6 +105,22 @@ static void backlog_fill(backlog *b, int prio)
         push_ok(&b->s, prio == 1 ? &b->p1[i] : &b->p2[i], 0);
 }
 
+/* A backlog with both classes filled. */
+static backlog *backlog_full(uint32_t w1, uint32_t w2)
+{
+    backlog *b = backlog_new(w1, w2);
+    backlog_fill(b, 1);
+    backlog_fill(b, 2);
+    return b;
+}
+
+/* Give the backlog new weights (bounds stay POOL, aging off). */
+static void backlog_reweight(backlog *b, uint32_t w1, uint32_t w2)
+{
+    rs_sched_cfg c = cfg_make(POOL, w1, w2, 0);
+    assert_int_equal(rs_sched_reconfigure(&b->s, &c), 0);
+}
+
 static void backlog_free(backlog *b)
 {
     rs_sched_destroy(&b->s);
@@ -110,11 +143,57 @@ static void backlog_run(backlog *b, int takes, int *n1, int *n2)
     }
 }
 
+/* Take `takes` items (pushing each back): after every n takes P1 has had
+ * n*0.7 +- 1 of them. */
+static void assert_prefix_split_70(backlog *b, int takes)
+{
+    int n1 = 0;
+    for (int n = 1; n <= takes; n++) {
+        rs_sched_item *it = take_next(&b->s, 0, true);
+        n1 += it->prio == 1;
+        push_ok(&b->s, it, 0);
+        double dev = n1 - 0.7 * n;
+        if (dev > 1.0 || dev < -1.0)
+            fail_msg("after %d takes P1 has %d", n, n1);
+    }
+}
+
+/* Weights w1/w2, one of them 0: the zero-weight class (`starved`, 5 items,
+ * queued first) is served only once the other (20 items) has run dry. */
+static void assert_zero_weight_waits(uint32_t w1, uint32_t w2, int starved)
+{
+    rs_sched s;
+    rs_sched_cfg c = cfg_make(100, w1, w2, 0);
+    assert_int_equal(rs_sched_init(&s, &c), 0);
+    rs_sched_item zero[5], other[20];
+    push_class(&s, zero, 5, starved, FAR, 0);
+    push_class(&s, other, 20, 3 - starved, FAR, 0);
+    take_expect(&s, other, 20, 0);
+    take_expect(&s, zero, 5, 0);
+    rs_sched_destroy(&s);
+}
+
+/* Weights 70/30, only the other class backlogged for 10000 takes, then
+ * class `idle` floods: within the next 100 takes it gets its share (+-1),
+ * not a burst of credit saved up while idle. */
+static void assert_idle_class_banks_nothing(int idle)
+{
+    int busy = 3 - idle;
+    int want = idle == 1 ? 70 : 30;
+    backlog *b = backlog_new(70, 30);
+    backlog_fill(b, busy);
+    int n[3];
+    backlog_run(b, 10000, &n[1], &n[2]);   /* `idle` idle all along */
+    assert_int_equal(n[busy], 10000);
+    backlog_fill(b, idle);                 /* `idle` floods */
+    backlog_run(b, 100, &n[1], &n[2]);
+    assert_in_range(n[idle], want - 1, want + 1);
+    backlog_free(b);
+}
+
 static void assert_split(uint32_t w1, uint32_t w2, int takes)
 {
-    backlog *b = backlog_new(w1, w2);
-    backlog_fill(b, 1);
-    backlog_fill(b, 2);
+    backlog *b = backlog_full(w1, w2);
     int n1, n2;
     backlog_run(b, takes, &n1, &n2);
     double share1 = (double)n1 / takes;
@@ -232,9 +311,7 @@ static void test_no_p12_returns_only_p0(void **state)
 static void test_next_has_no_side_effect(void **state)
 {
     (void)state;
-    backlog *b = backlog_new(70, 30);
-    backlog_fill(b, 1);
-    backlog_fill(b, 2);
+    backlog *b = backlog_full(70, 30);
     rs_sched_item z;
     item_init(&z, 0, FAR);
     for (int i = 0; i < 1000; i++) {
@@ -288,72 +365,28 @@ static void test_split_holds_in_every_prefix(void **state)
     (void)state;
     /* Deterministic stride order: after n takes P1 has had n*0.7 +- 1, for
      * every n, not only on average over a long run. */
-    backlog *b = backlog_new(70, 30);
-    backlog_fill(b, 1);
-    backlog_fill(b, 2);
-    int n1 = 0;
-    for (int n = 1; n <= 10000; n++) {
-        rs_sched_item *it = take_next(&b->s, 0, true);
-        n1 += it->prio == 1;
-        push_ok(&b->s, it, 0);
-        double dev = n1 - 0.7 * n;
-        if (dev > 1.0 || dev < -1.0)
-            fail_msg("after %d takes P1 has %d", n, n1);
-    }
+    backlog *b = backlog_full(70, 30);
+    assert_prefix_split_70(b, 10000);
     backlog_free(b);
 }
 
 static void test_weight_zero_only_when_other_empty(void **state)
 {
     (void)state;
-    rs_sched s;
-    rs_sched_cfg c = cfg_make(100, 70, 0, 0);
-    assert_int_equal(rs_sched_init(&s, &c), 0);
-    rs_sched_item p1[20], p2[5];
-    for (int i = 0; i < 5; i++) {
-        item_init(&p2[i], 2, FAR);
-        push_ok(&s, &p2[i], 0);
-    }
-    for (int i = 0; i < 20; i++) {
-        item_init(&p1[i], 1, FAR);
-        push_ok(&s, &p1[i], 0);
-    }
-    for (int i = 0; i < 20; i++)
-        assert_ptr_equal(take_next(&s, 0, true), &p1[i]);
-    for (int i = 0; i < 5; i++)
-        assert_ptr_equal(take_next(&s, 0, true), &p2[i]);
-    rs_sched_destroy(&s);
+    assert_zero_weight_waits(70, 0, 2);
 }
 
 static void test_weight_zero_p1_yields_to_p2(void **state)
 {
     (void)state;
     /* the other direction: a P1 of weight 0 waits for P2 to run dry */
-    rs_sched s;
-    rs_sched_cfg c = cfg_make(100, 0, 30, 0);
-    assert_int_equal(rs_sched_init(&s, &c), 0);
-    rs_sched_item p1[5], p2[20];
-    for (int i = 0; i < 5; i++) {
-        item_init(&p1[i], 1, FAR);
-        push_ok(&s, &p1[i], 0);
-    }
-    for (int i = 0; i < 20; i++) {
-        item_init(&p2[i], 2, FAR);
-        push_ok(&s, &p2[i], 0);
-    }
-    for (int i = 0; i < 20; i++)
-        assert_ptr_equal(take_next(&s, 0, true), &p2[i]);
-    for (int i = 0; i < 5; i++)
-        assert_ptr_equal(take_next(&s, 0, true), &p1[i]);
-    rs_sched_destroy(&s);
+    assert_zero_weight_waits(0, 30, 1);
 }
 
 static void test_both_weights_zero_split_evenly(void **state)
 {
     (void)state;
-    backlog *b = backlog_new(0, 0);
-    backlog_fill(b, 1);
-    backlog_fill(b, 2);
+    backlog *b = backlog_full(0, 0);
     int n1, n2;
     backlog_run(b, 1000, &n1, &n2);
     assert_int_equal(n1, 500);
@@ -364,14 +397,11 @@ static void test_both_weights_zero_split_evenly(void **state)
 static void test_reconfigure_changes_weights(void **state)
 {
     (void)state;
-    backlog *b = backlog_new(70, 30);
-    backlog_fill(b, 1);
-    backlog_fill(b, 2);
+    backlog *b = backlog_full(70, 30);
     int n1, n2;
     backlog_run(b, 1000, &n1, &n2);
     assert_int_equal(n1, 700);
-    rs_sched_cfg c = cfg_make(POOL, 90, 10, 0);
-    assert_int_equal(rs_sched_reconfigure(&b->s, &c), 0);
+    backlog_reweight(b, 90, 10);
     backlog_run(b, 1000, &n1, &n2);
     assert_in_range(n1, 899, 901);
     backlog_free(b);
@@ -382,14 +412,11 @@ static void test_reconfigure_weights_start_level(void **state)
     (void)state;
     /* Under 70/0 P2 is never charged while P1 runs ahead; once P2 gets a
      * weight it must not cash that in as thousands of takes in a row. */
-    backlog *b = backlog_new(70, 0);
-    backlog_fill(b, 1);
-    backlog_fill(b, 2);
+    backlog *b = backlog_full(70, 0);
     int n1, n2;
     backlog_run(b, 5000, &n1, &n2);
     assert_int_equal(n1, 5000);
-    rs_sched_cfg c = cfg_make(POOL, 70, 30, 0);
-    assert_int_equal(rs_sched_reconfigure(&b->s, &c), 0);
+    backlog_reweight(b, 70, 30);
     backlog_run(b, 100, &n1, &n2);
     assert_in_range(n2, 29, 31);
     backlog_free(b);
@@ -400,11 +427,7 @@ static void test_reconfigure_bounds_keeps_fair_state(void **state)
     (void)state;
     /* A bound-only change (as a config reload does) must not reset the
      * order: the take sequence is the same as without the reload. */
-    backlog *x = backlog_new(70, 30), *y = backlog_new(70, 30);
-    backlog_fill(x, 1);
-    backlog_fill(x, 2);
-    backlog_fill(y, 1);
-    backlog_fill(y, 2);
+    backlog *x = backlog_full(70, 30), *y = backlog_full(70, 30);
     int n1, n2;
     backlog_run(x, 5, &n1, &n2);
     backlog_run(y, 5, &n1, &n2);
@@ -496,21 +519,12 @@ static void test_aged_takes_are_charged_to_p2(void **state)
     rs_sched_cfg c = cfg_make(100, 50, 50, 5 * SEC);
     assert_int_equal(rs_sched_init(&s, &c), 0);
     rs_sched_item old2[4], p1[10], new2[10];
-    for (int i = 0; i < 4; i++) {
-        item_init(&old2[i], 2, FAR);
-        push_ok(&s, &old2[i], 0);
-    }
-    for (int i = 0; i < 10; i++) {
-        item_init(&p1[i], 1, FAR);
-        item_init(&new2[i], 2, FAR);
-        push_ok(&s, &p1[i], 6 * SEC);
-        push_ok(&s, &new2[i], 6 * SEC);
-    }
-    for (int i = 0; i < 4; i++)
-        assert_ptr_equal(take_next(&s, 6 * SEC, true), &old2[i]);
+    push_class(&s, old2, 4, 2, FAR, 0);
+    push_class(&s, p1, 10, 1, FAR, 6 * SEC);
+    push_class(&s, new2, 10, 2, FAR, 6 * SEC);
+    take_expect(&s, old2, 4, 6 * SEC);
     /* heads now equally old: weights decide, and P1 is owed 4 takes */
-    for (int i = 0; i < 4; i++)
-        assert_ptr_equal(take_next(&s, 6 * SEC, true), &p1[i]);
+    take_expect(&s, p1, 4, 6 * SEC);
     rs_sched_destroy(&s);
 }
 
@@ -519,29 +533,13 @@ static void test_aged_takes_are_charged_to_p2(void **state)
 static void test_idle_p2_does_not_bank_credit(void **state)
 {
     (void)state;
-    backlog *b = backlog_new(70, 30);
-    backlog_fill(b, 1);
-    int n1, n2;
-    backlog_run(b, 10000, &n1, &n2);   /* P2 idle all along */
-    assert_int_equal(n1, 10000);
-    backlog_fill(b, 2);                /* P2 floods */
-    backlog_run(b, 100, &n1, &n2);
-    assert_in_range(n2, 29, 31);
-    backlog_free(b);
+    assert_idle_class_banks_nothing(2);
 }
 
 static void test_idle_p1_does_not_bank_credit(void **state)
 {
     (void)state;
-    backlog *b = backlog_new(70, 30);
-    backlog_fill(b, 2);
-    int n1, n2;
-    backlog_run(b, 10000, &n1, &n2);
-    assert_int_equal(n2, 10000);
-    backlog_fill(b, 1);
-    backlog_run(b, 100, &n1, &n2);
-    assert_in_range(n1, 69, 71);
-    backlog_free(b);
+    assert_idle_class_banks_nothing(1);
 }
 
 static void test_both_idle_then_return_split_fresh(void **state)
@@ -750,10 +748,7 @@ static void test_remove_from_middle_of_queue(void **state)
     rs_sched s;
     assert_int_equal(rs_sched_init(&s, NULL), 0);
     rs_sched_item it[5];
-    for (int i = 0; i < 5; i++) {
-        item_init(&it[i], 2, FAR);
-        push_ok(&s, &it[i], 0);
-    }
+    push_class(&s, it, 5, 2, FAR, 0);
     rs_sched_remove(&s, &it[2]);
     assert_int_equal(it[2].queued, 0);
     assert_null(it[2].next);
@@ -838,10 +833,7 @@ static void test_reconfigure_lowering_bound_keeps_items(void **state)
     rs_sched_cfg c = cfg_make(10, 70, 30, 0);
     assert_int_equal(rs_sched_init(&s, &c), 0);
     rs_sched_item it[8], x;
-    for (int i = 0; i < 8; i++) {
-        item_init(&it[i], 1, FAR);
-        push_ok(&s, &it[i], 0);
-    }
+    push_class(&s, it, 8, 1, FAR, 0);
     c.max_queued[1] = 3;
     assert_int_equal(rs_sched_reconfigure(&s, &c), 0);
     assert_int_equal(rs_sched_len(&s, 1), 8);
@@ -893,22 +885,12 @@ static void test_reconfigure_grows_heap_for_classes_over_bound(void **state)
 static void test_renormalisation_keeps_split(void **state)
 {
     (void)state;
-    backlog *b = backlog_new(70, 30);
-    backlog_fill(b, 1);
-    backlog_fill(b, 2);
+    backlog *b = backlog_full(70, 30);
     /* Stand ~2500 takes before the renormalisation point, as after decades
      * of service, with P1 and P2 level. */
     const uint64_t start = (1ull << 62) - 2500ull * b->s.stride[1];
     b->s.pass[1] = b->s.pass[2] = b->s.vtime = start;
-    int n1 = 0;
-    for (int n = 1; n <= 10000; n++) {
-        rs_sched_item *it = take_next(&b->s, 0, true);
-        n1 += it->prio == 1;
-        push_ok(&b->s, it, 0);
-        double dev = n1 - 0.7 * n;
-        if (dev > 1.0 || dev < -1.0)
-            fail_msg("after %d takes P1 has %d", n, n1);
-    }
+    assert_prefix_split_70(b, 10000);
     /* it did shift down */
     assert_true(b->s.pass[1] < (1ull << 40));
     assert_true(b->s.pass[2] < (1ull << 40));
@@ -927,10 +909,7 @@ static void test_aging_debt_is_bounded(void **state)
     rs_sched_item p1, p2[2];
     item_init(&p1, 1, FAR);
     push_ok(&s, &p1, 1000000 * SEC);
-    for (int i = 0; i < 2; i++) {
-        item_init(&p2[i], 2, FAR);
-        push_ok(&s, &p2[i], 0);
-    }
+    push_class(&s, p2, 2, 2, FAR, 0);
     for (int i = 0; i < 100000; i++) {
         rs_sched_item *it = take_next(&s, 2000000 * SEC, true);
         assert_int_equal(it->prio, 2);
