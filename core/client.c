@@ -871,24 +871,19 @@ int rs_wait(rs_client *c, rs_ticket t, int timeout_ms, rs_response **out)
     return err;
 }
 
-int rs_poll(rs_client *c, rs_response **out, int max, int timeout_ms)
+/* Collect up to max finished things of tickets nobody waits on; mu held. */
+typedef int (*take_fn)(rs_client *c, void *out, int max);
+
+/* rs_poll and rs_poll_chunks: take what is there, else wait for more. */
+static int poll_any(rs_client *c, void *out, int max, int timeout_ms, take_fn take)
 {
     if (!c || !out || max <= 0)
         return RS_EINVAL;
     uint64_t deadline = deadline_of(timeout_ms);
-    int n = 0;
+    int n;
     pthread_mutex_lock(&c->mu);
     for (bool first = true;; first = false) {
-        /* a stream's terminal response waits until its chunks are read */
-        for (uint32_t idx = c->done_head, next; n < max && idx != NIL; idx = next) {
-            next = c->slots[idx].next;
-            if (c->slots[idx].chunk_head)
-                continue;
-            done_unlink(c, idx);
-            out[n++] = c->slots[idx].resp;
-            slot_release(c, idx);
-        }
-        if (n)
+        if ((n = take(c, out, max)) != 0)
             break;
         if ((n = wait_more(c, first, deadline)) != 0) {
             if (n == RS_ETIMEDOUT)
@@ -898,6 +893,27 @@ int rs_poll(rs_client *c, rs_response **out, int max, int timeout_ms)
     }
     pthread_mutex_unlock(&c->mu);
     return n;
+}
+
+static int take_responses(rs_client *c, void *dst, int max)
+{
+    rs_response **out = dst;
+    int n = 0;
+    /* a stream's terminal response waits until its chunks are read */
+    for (uint32_t idx = c->done_head, next; n < max && idx != NIL; idx = next) {
+        next = c->slots[idx].next;
+        if (c->slots[idx].chunk_head)
+            continue;
+        done_unlink(c, idx);
+        out[n++] = c->slots[idx].resp;
+        slot_release(c, idx);
+    }
+    return n;
+}
+
+int rs_poll(rs_client *c, rs_response **out, int max, int timeout_ms)
+{
+    return poll_any(c, out, max, timeout_ms, take_responses);
 }
 
 /* Nobody will ever claim this ticket: free its slot when it ends. */
@@ -1030,31 +1046,23 @@ int rs_next_chunk(rs_client *c, rs_ticket t, int timeout_ms, rs_chunk **out)
     return ret;
 }
 
+static int take_chunks(rs_client *c, void *dst, int max)
+{
+    rs_chunk **out = dst;
+    int n = 0;
+    /* round robin over the slots, so one chatty stream cannot hide the others */
+    for (uint32_t k = 0; k < c->max_inflight && n < max; k++) {
+        slot *s = &c->slots[(c->chunk_cursor + k) % c->max_inflight];
+        if (s->chunk_head && !s->chunk_reader && !s->waited)
+            out[n++] = pop_chunk(c, s);
+    }
+    c->chunk_cursor = (c->chunk_cursor + 1) % c->max_inflight;
+    return n;
+}
+
 int rs_poll_chunks(rs_client *c, rs_chunk **out, int max, int timeout_ms)
 {
-    if (!c || !out || max <= 0)
-        return RS_EINVAL;
-    uint64_t deadline = deadline_of(timeout_ms);
-    int n = 0;
-    pthread_mutex_lock(&c->mu);
-    for (bool first = true;; first = false) {
-        /* round robin over the slots, so one chatty stream cannot hide the others */
-        for (uint32_t k = 0; k < c->max_inflight && n < max; k++) {
-            slot *s = &c->slots[(c->chunk_cursor + k) % c->max_inflight];
-            if (s->chunk_head && !s->chunk_reader && !s->waited)
-                out[n++] = pop_chunk(c, s);
-        }
-        c->chunk_cursor = (c->chunk_cursor + 1) % c->max_inflight;
-        if (n)
-            break;
-        if ((n = wait_more(c, first, deadline)) != 0) {
-            if (n == RS_ETIMEDOUT)
-                n = 0;   /* nothing came: a count of zero, not an error */
-            break;
-        }
-    }
-    pthread_mutex_unlock(&c->mu);
-    return n;
+    return poll_any(c, out, max, timeout_ms, take_chunks);
 }
 
 int rs_cancel(rs_client *c, rs_ticket t)
