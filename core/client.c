@@ -12,7 +12,7 @@
  * response to its ticket slot, and wakes the followers. The reaper spins
  * briefly before it sleeps, because on a busy channel the next completion is
  * a few hundred nanoseconds away and a sleep/wake pair costs tens of
- * microseconds. It sleeps in ppoll() on the completion doorbell *and* the
+ * microseconds. It sleeps in epoll_wait() on the completion doorbell *and* the
  * registration socket, so a dead sidecar (socket hang-up) wakes every waiter
  * with RS_EGONE instead of leaving it hanging. Slot bookkeeping is guarded by
  * a mutex that is never held across a sleep or a ring operation.
@@ -25,7 +25,6 @@
 #include "ringpack.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -86,6 +85,7 @@ struct rs_client {
     _Atomic size_t chunk_bytes;
     size_t chunk_limit;
     int epfd;                        /* rs_event_fd, made on first use */
+    int wait_ep;                     /* the reaper sleeps here (see reaper_idle) */
     _Atomic int dead;                /* 0, or why the channel is unusable */
     bool dead_drained;               /* and the ring was emptied after that */
 
@@ -248,6 +248,24 @@ static int register_with(rs_client *c, const char *path)
     return 0;
 }
 
+/* Where the reaper sleeps: the completion doorbell edge-triggered, so a
+ * wakeup is one epoll_wait and the eventfd never needs a read() (its
+ * counter only grows; each write is a new edge), and the registration
+ * socket, whose hang-up means the sidecar is gone. */
+static int make_wait_ep(rs_client *c)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -1;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.fd = c->cq_efd };
+    struct epoll_event hv = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = c->sock };
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, c->cq_efd, &ev) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, c->sock, &hv) < 0) {
+        close(ep);
+        return -1;
+    }
+    return ep;
+}
+
 int rs_connect(const char *socket_path, rs_client **out)
 {
     char path[108];
@@ -262,7 +280,7 @@ int rs_connect(const char *socket_path, rs_client **out)
     rs_client *c = calloc(1, sizeof *c);
     if (!c)
         return RS_ENOMEM;
-    c->sock = c->sq_efd = c->cq_efd = c->epfd = -1;
+    c->sock = c->sq_efd = c->cq_efd = c->epfd = c->wait_ep = -1;
     c->done_head = c->done_tail = NIL;
     const char *cl = getenv("RINGSIDE_CHUNK_BUFFER");
     c->chunk_limit = cl ? strtoull(cl, NULL, 10) : 8u << 20;
@@ -278,6 +296,8 @@ int rs_connect(const char *socket_path, rs_client **out)
 
     int err = register_with(c, socket_path);
     if (err == 0 && rs__decoder_init(&c->dec) < 0)
+        err = RS_ENOMEM;
+    if (err == 0 && (c->wait_ep = make_wait_ep(c)) < 0)
         err = RS_ENOMEM;
     if (err == 0) {
         c->slots = calloc(c->max_inflight, sizeof *c->slots);
@@ -315,6 +335,8 @@ void rs_close(rs_client *c)
         rs_chunk_free(&c->asm_chunk->pub);
     if (c->epfd >= 0)
         close(c->epfd);
+    if (c->wait_ep >= 0)
+        close(c->wait_ep);
     if (c->map)
         munmap(c->map, c->map_len);
     if (c->sock >= 0)
@@ -488,22 +510,25 @@ int rs_submit_batch(rs_client *c, const rs_request *rqs, size_t n, rs_ticket *ti
 
 static rs_response *response_from(const rs__comp_rec *cr)
 {
-    /* one block for the struct, the header array and every small string;
-     * the body gets its own buffer because it may arrive in pieces */
-    size_t need = sizeof(rs_response) + cr->nheaders * sizeof(rs_header) +
+    /* One block: the struct, the header array, the body (it may still
+     * arrive in pieces; its size is known) and every small string, so a
+     * response costs one malloc and rs_response_free one free. */
+    if (cr->body_total > SIZE_MAX / 2)
+        return NULL;
+    size_t need = sizeof(rs_response) + cr->nheaders * sizeof(rs_header) + cr->body_total + 1 +
                   cr->error_msg.len + 1 + cr->upstream.len + 1;
     for (uint32_t k = 0; k < cr->nheaders; k++)
         need += cr->hname[k].len + 1 + cr->hvalue[k].len + 1;
     rs_response *r = malloc(need);
-    uint8_t *body = malloc(cr->body_total + 1);
-    if (!r || !body) {
-        free(r);
-        free(body);
+    if (!r)
         return NULL;
-    }
     memset(r, 0, sizeof *r);
     r->headers = (rs_header *)(r + 1);
-    char *p = (char *)(r->headers + cr->nheaders);
+    r->body = (uint8_t *)(r->headers + cr->nheaders);
+    r->body_len = cr->body_total;
+    memcpy(r->body, cr->chunk.ptr, cr->chunk.len);
+    r->body[cr->body_total] = 0;
+    char *p = (char *)r->body + cr->body_total + 1;
 #define TAKE(dst, sl) do { memcpy(p, (sl).ptr, (sl).len); p[(sl).len] = 0; (dst) = p; p += (sl).len + 1; } while (0)
     TAKE(r->error_msg, cr->error_msg);
     TAKE(r->upstream, cr->upstream);
@@ -521,10 +546,6 @@ static rs_response *response_from(const rs__comp_rec *cr)
     r->timings.first_byte_us = cr->timings[RS__T_FIRST_BYTE];
     r->timings.first_content_us = cr->timings[RS__T_FIRST_CONTENT];
     r->timings.total_us = cr->timings[RS__T_TOTAL];
-    r->body = body;
-    r->body_len = cr->body_total;
-    memcpy(body, cr->chunk.ptr, cr->chunk.len);
-    body[cr->body_total] = 0;
     return r;
 }
 
@@ -705,34 +726,35 @@ static int reap(rs_client *c)
 
 static bool cq_has_record(rs_client *c)
 {
-    uint32_t len;
-    return rs__ring_peek(&c->cq, c->cq_pos, c->max_record, &len) != 0;
+    return rs__ring_has_frame(&c->cq, c->cq_pos);
 }
 
 /* Reaper with nothing to reap: spin a little, then sleep until the
  * completion doorbell, a sidecar hang-up, or the deadline. Returns true
- * when the sidecar hung up. */
+ * when the sidecar hung up. The spin reads the clock once per 64 looks:
+ * on a VM a clock read costs more than a look at the ring. */
 static bool reaper_idle(rs_client *c, uint64_t deadline)
 {
-    uint64_t t0 = now_ns();
-    uint64_t spin_end = t0 + c->spin_ns;
-    if (spin_end > deadline)
-        spin_end = deadline;
-    for (unsigned i = 0;; i++) {
+    uint64_t spin_end = 0, now = 0;
+    for (unsigned i = 1; c->spin_ns; i++) {
         if (cq_has_record(c))
             return false;
-        if ((i & 63) == 0 && now_ns() >= spin_end)
-            break;
+        if ((i & 63) == 0) {
+            now = now_ns();
+            if (!spin_end)
+                spin_end = now + c->spin_ns;
+            if (now >= spin_end || now >= deadline)
+                break;
+        }
         cpu_relax();
     }
-    uint64_t now = now_ns();
-    if (now >= deadline)
+    if (deadline != UINT64_MAX && (now = now_ns()) >= deadline)
         return false;
 
     bool hup = false;
     rs__ring_arm(&c->cq, RS__RING_NEED_WAKEUP);
     if (!cq_has_record(c)) {
-        struct pollfd pf[2] = { { c->cq_efd, POLLIN, 0 }, { c->sock, POLLIN, 0 } };
+        struct epoll_event ev[2];
         struct timespec ts, *tsp = NULL;
         if (deadline != UINT64_MAX) {
             uint64_t left = deadline - now;
@@ -741,15 +763,13 @@ static bool reaper_idle(rs_client *c, uint64_t deadline)
             tsp = &ts;
         }
         atomic_fetch_add_explicit(&c->st.sleeps, 1, memory_order_relaxed);
-        if (ppoll(pf, 2, tsp, NULL) > 0) {
-            if (pf[0].revents & POLLIN) {
-                uint64_t v;
-                if (read(c->cq_efd, &v, sizeof v) < 0 && errno != EAGAIN)
-                    mark_dead(c, RS_EGONE);
-            }
-            if (pf[1].revents && sidecar_gone(c))
+        int n = epoll_pwait2(c->wait_ep, ev, 2, tsp, NULL);
+        if (n < 0 && errno == ENOSYS)   /* kernel < 5.11: millisecond timeout, rounded up */
+            n = epoll_wait(c->wait_ep, ev, 2,
+                           tsp ? (int)(((deadline - now) + 999999u) / 1000000u) : -1);
+        for (int k = 0; k < n; k++)
+            if (ev[k].data.fd == c->sock && sidecar_gone(c))
                 hup = true;
-        }
     }
     rs__ring_disarm(&c->cq, RS__RING_NEED_WAKEUP);
     return hup;
@@ -833,12 +853,9 @@ static uint64_t deadline_of(int timeout_ms)
     return now_ns() + (uint64_t)timeout_ms * 1000000u;
 }
 
-int rs_wait(rs_client *c, rs_ticket t, int timeout_ms, rs_response **out)
+static int wait_until(rs_client *c, rs_ticket t, uint64_t deadline, rs_response **out)
 {
-    if (!c || !out)
-        return RS_EINVAL;
     uint32_t idx = (uint32_t)t;
-    uint64_t deadline = deadline_of(timeout_ms);
     pthread_mutex_lock(&c->mu);
     slot *s = live_slot_locked(c, t);
     if (!s) {
@@ -869,6 +886,13 @@ int rs_wait(rs_client *c, rs_ticket t, int timeout_ms, rs_response **out)
     }
     pthread_mutex_unlock(&c->mu);
     return err;
+}
+
+int rs_wait(rs_client *c, rs_ticket t, int timeout_ms, rs_response **out)
+{
+    if (!c || !out)
+        return RS_EINVAL;
+    return wait_until(c, t, deadline_of(timeout_ms), out);
 }
 
 /* Collect up to max finished things of tickets nobody waits on; mu held. */
@@ -952,12 +976,7 @@ int rs_call(rs_client *c, const rs_request *rq, int timeout_ms, rs_response **ou
     }
     if (err < 0)
         return err;
-    int left = -1;
-    if (deadline != UINT64_MAX) {
-        uint64_t now = now_ns();
-        left = now >= deadline ? 0 : (int)((deadline - now + 999999u) / 1000000u);
-    }
-    err = rs_wait(c, t, left, out);
+    err = wait_until(c, t, deadline, out);
     if (err == RS_ETIMEDOUT)
         abandon(c, t);
     return err;
@@ -965,10 +984,7 @@ int rs_call(rs_client *c, const rs_request *rq, int timeout_ms, rs_response **ou
 
 void rs_response_free(rs_response *r)
 {
-    if (!r)
-        return;
-    free(r->body);
-    free(r);
+    free(r);   /* one block: see response_from and synth */
 }
 
 const char *rs_response_header(const rs_response *r, const char *name)
@@ -1099,20 +1115,16 @@ int rs_cancel(rs_client *c, rs_ticket t)
 static rs_response *synth(rs_ticket t, int err, const char *why)
 {
     size_t ml = strlen(why);
-    rs_response *r = calloc(1, sizeof *r + ml + 2);
-    uint8_t *body = calloc(1, 1);
-    if (!r || !body) {
-        free(r);
-        free(body);
+    rs_response *r = calloc(1, sizeof *r + 1 + ml + 2);   /* one block, as response_from */
+    if (!r)
         return NULL;
-    }
-    char *p = (char *)(r + 1);
+    r->body = (uint8_t *)(r + 1);   /* "" */
+    char *p = (char *)r->body + 1;
     memcpy(p, why, ml + 1);
     r->error_msg = p;
     r->upstream = p + ml + 1;   /* "" */
     r->ticket = t;
     r->error = err;
-    r->body = body;
     return r;
 }
 

@@ -91,6 +91,14 @@ void rs__ring_commit(rs__ring *r, uint64_t pos, uint32_t len);
  * length over max_len or over what the ring can hold). */
 int rs__ring_peek(const rs__ring *r, uint64_t pos, uint32_t max_len, uint32_t *len);
 
+/* Cheap "is anything at pos?" for spin loops: true when the frame word is
+ * non-zero (committed or corrupt — rs__ring_peek tells which). */
+static inline bool rs__ring_has_frame(const rs__ring *r, uint64_t pos)
+{
+    const _Atomic uint64_t *w = (const _Atomic uint64_t *)(const void *)(r->data + (pos & (r->cap - 1)));
+    return atomic_load_explicit(w, memory_order_relaxed) != 0;
+}
+
 /* Consume [from, to): zero it, then publish `to` as the new tail. */
 void rs__ring_release(rs__ring *r, uint64_t from, uint64_t to);
 

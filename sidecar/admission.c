@@ -213,8 +213,7 @@ static void finish_with(sc_req *r, sc_completion *cp, const char *note)
         char *m = malloc(n);
         if (m) {
             snprintf(m, n, "%s%s%s", cp->error_msg, cp->error_msg[0] ? "; " : "", note);
-            free(cp->error_msg);
-            cp->error_msg = m;
+            sc_completion_set_msg(cp, m);
         }
     }
     if (cp)

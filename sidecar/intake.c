@@ -73,38 +73,42 @@ static char *put_str(char **cur, rs__slice s)
 static void accept_request(sc_client *c, const rs__req_rec *rr)
 {
     sc_daemon *d = c->d;
-    sc_req *r = calloc(1, sizeof *r);
+    /* one allocation: the struct, then the header line pointers, then the
+     * strings and "name: value" lines */
     size_t slen = rr->method.len + rr->path.len + rr->route.len + rr->model.len + 4;
     size_t hlen = 0;
     for (uint32_t k = 0; k < rr->nheaders; k++)
         hlen += rr->hname[k].len + 2 + rr->hvalue[k].len + 1;
-    if (r) {
-        r->strs = malloc(slen);
-        r->hdrbuf = malloc(hlen + 1);
-        r->headers = calloc(rr->nheaders + 1, sizeof *r->headers);
-    }
-    if (!r || !r->strs || !r->hdrbuf || !r->headers) {
+    size_t ptrs = (rr->nheaders + 1) * sizeof(char *);
+    sc_req *r = malloc(sizeof *r + ptrs + slen + hlen);
+    if (!r) {
         sc_error("out of memory accepting request %llu", (unsigned long long)rr->id);
-        if (r)
-            sc_req_free(r);
         refuse_record(c, rr->id, RS_ENOMEM, "sidecar out of memory");
         return;
     }
-    char *p = r->strs;
+    memset(r, 0, sizeof *r);
+    r->headers = (char **)(void *)(r + 1);
+    r->headers[0] = NULL;
+    char *p = (char *)r->headers + ptrs;
     r->method = put_str(&p, rr->method.len ? rr->method : (rs__slice){ "POST", 4 });
     r->path = put_str(&p, rr->path);
     r->route = put_str(&p, rr->route);
     r->model = put_str(&p, rr->model);
-    char *h = r->hdrbuf;
     for (uint32_t k = 0; k < rr->nheaders; k++) {
         if (!token_ok(rr->hname[k].ptr, rr->hname[k].len) || !value_ok(rr->hvalue[k].ptr, rr->hvalue[k].len)) {
             r->refuse = RS_EBADREQ;
             r->refuse_why = "a header name is not an HTTP token or a value contains CR, LF or NUL";
             break;
         }
-        r->headers[k] = h;
-        h += sprintf(h, "%.*s: %.*s", (int)rr->hname[k].len, rr->hname[k].ptr,
-                     (int)rr->hvalue[k].len, rr->hvalue[k].ptr) + 1;
+        r->headers[k] = p;
+        memcpy(p, rr->hname[k].ptr, rr->hname[k].len);
+        p += rr->hname[k].len;
+        *p++ = ':';
+        *p++ = ' ';
+        memcpy(p, rr->hvalue[k].ptr, rr->hvalue[k].len);
+        p += rr->hvalue[k].len;
+        *p++ = 0;
+        r->headers[k + 1] = NULL;
         r->nheaders = k + 1;
     }
     if (!token_ok(r->method, (uint32_t)strlen(r->method))) {
@@ -122,7 +126,7 @@ static void accept_request(sc_client *c, const rs__req_rec *rr)
     r->id = rr->id;
     r->priority = rr->priority;
     r->flags = rr->flags;
-    r->t_drain = sc_now_ns();
+    r->t_drain = d->now;
     uint32_t tmo = rr->timeout_ms ? rr->timeout_ms : d->cfg.deadline_ms[rr->priority];
     r->deadline = r->t_drain + (uint64_t)tmo * 1000000u;
     r->body_len = rr->body_total;

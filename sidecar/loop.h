@@ -12,6 +12,7 @@
 #define SC_LOOP_H
 
 #include <liburing.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct sc_op sc_op;
@@ -38,6 +39,10 @@ void sc_loop_cancel(sc_loop *l, sc_op *op);
 
 /* Submit queued SQEs without waiting. */
 void sc_loop_flush(sc_loop *l);
+
+/* Is a CQE, or completion work the kernel holds for us, waiting? A plain
+ * memory read: for loops that spin. */
+bool sc_loop_pending(sc_loop *l);
 
 /* Run the callbacks of every CQE already posted. Returns how many. */
 unsigned sc_loop_reap(sc_loop *l);

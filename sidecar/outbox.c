@@ -19,18 +19,31 @@
 
 sc_completion *sc_completion_new(uint64_t id, int32_t error, uint32_t status, const char *msg)
 {
-    sc_completion *cp = calloc(1, sizeof *cp);
+    size_t mlen = msg ? strlen(msg) : 0;
+    sc_completion *cp = malloc(sizeof *cp + mlen + 1);
     if (!cp)
         return NULL;
+    memset(cp, 0, sizeof *cp);
     cp->id = id;
     cp->error = error;
     cp->status = status;
-    cp->error_msg = strdup(msg ? msg : "");
-    if (!cp->error_msg) {
-        free(cp);
-        return NULL;
-    }
+    cp->error_msg = cp->msg_buf;
+    memcpy(cp->msg_buf, msg ? msg : "", mlen + 1);
     return cp;
+}
+
+void sc_completion_set_msg(sc_completion *cp, char *msg)
+{
+    if (cp->error_msg != cp->msg_buf)
+        free(cp->error_msg);
+    cp->error_msg = msg;
+}
+
+void sc_completion_set_upstream(sc_completion *cp, const char *name)
+{
+    size_t n = strnlen(name, sizeof cp->upstream_name - 1);
+    memcpy(cp->upstream_name, name, n);
+    cp->upstream_name[n] = 0;
 }
 
 void sc_completion_free(sc_completion *cp)
@@ -43,17 +56,14 @@ void sc_completion_free(sc_completion *cp)
     }
     free(cp->hname);
     free(cp->hvalue);
-    free(cp->error_msg);
-    free(cp->upstream_name);
+    if (cp->error_msg != cp->msg_buf)
+        free(cp->error_msg);
     free(cp->body);
     free(cp);
 }
 
 void sc_req_free(sc_req *r)
 {
-    free(r->strs);
-    free(r->hdrbuf);
-    free(r->headers);
     free(r->body);
     free(r);
 }
@@ -120,7 +130,7 @@ void sc_req_finish(sc_req *r, sc_completion *cp)
         sc_req_free(r);
         return;
     }
-    uint64_t now = sc_now_ns();
+    uint64_t now = c->d->now;
     if (r->t_dispatch)
         cp->timings[RS__T_QUEUED] = (r->t_dispatch - r->t_drain) / 1000u;
     cp->timings[RS__T_TOTAL] = (now - r->t_drain) / 1000u;
@@ -178,8 +188,7 @@ static int write_some(sc_client *c, sc_completion *cp, bool *progress)
         rec->status = cp->status;
         rec->error_msg = (rs__slice){ cp->error_msg, (uint32_t)strlen(cp->error_msg) };
         rec->attempts = cp->attempts;
-        const char *up = cp->upstream_name ? cp->upstream_name : "";
-        rec->upstream = (rs__slice){ up, (uint32_t)strlen(up) };
+        rec->upstream = (rs__slice){ cp->upstream_name, (uint32_t)strlen(cp->upstream_name) };
         memcpy(rec->timings, cp->timings, sizeof rec->timings);
         rec->nheaders = cp->nheaders;
         for (uint32_t k = 0; k < cp->nheaders; k++) {

@@ -38,15 +38,16 @@ typedef struct sc_upstream sc_upstream;
 
 /* A terminal answer on its way into a client's completion ring. It owns all
  * its memory; body_sent tracks how much of a large body is already in the
- * ring when the client reads slowly. */
+ * ring when the client reads slowly. The message it was made with lives in
+ * the same allocation (msg_buf): the common answer costs one malloc. */
 struct sc_completion {
     sc_completion *next;
     uint64_t id;
     int32_t error;
     uint32_t status;
     uint32_t attempts;
-    char *error_msg;
-    char *upstream_name;
+    char *error_msg;              /* msg_buf, or a malloc'd replacement */
+    char upstream_name[64];       /* route names are shorter (config.h) */
     uint64_t timings[RS__T_COUNT];
     uint32_t nheaders;
     char **hname, **hvalue;       /* owned */
@@ -56,21 +57,22 @@ struct sc_completion {
     bool head_sent;
     bool is_chunk;                /* a streamed event (CHUNK records), not terminal */
     uint64_t seq, sidecar_ns;
+    char msg_buf[];
 };
 
 /* One accepted request, from the moment its head record leaves the ring to
- * its terminal completion. */
+ * its terminal completion. Its strings and header lines live in the same
+ * allocation, after the struct; the body has its own (it may be handed on
+ * to a completion or to libcurl). */
 struct sc_req {
     sc_client *client;
     sc_req *prev, *next;          /* the client's in-flight list */
     uint64_t id;
     uint32_t priority, flags;
     uint64_t t_drain, t_dispatch, deadline;   /* monotonic ns */
-    char *method, *path, *route, *model;      /* in strs */
-    char *strs;
+    char *method, *path, *route, *model;      /* in this allocation */
     uint32_t nheaders;
-    char **headers;               /* "name: value", in hdrbuf */
-    char *hdrbuf;
+    char **headers;               /* "name: value", in this allocation */
     uint8_t *body;
     size_t body_len, body_have;
     int32_t refuse;               /* RS_E* to answer once the body is in */
@@ -117,8 +119,7 @@ struct sc_client {
     sc_req *held_head, *held_tail;
 
     unsigned ops_pending;
-    sc_op sq_bell_op, hup_op, cq_bell_op;
-    uint64_t sq_bell_val;
+    sc_op sq_bell_op, hup_op;
     uint64_t stats_requests, stats_bad;
 };
 
@@ -146,6 +147,7 @@ struct sc_daemon {
     uint64_t next_client_id;
     bool kicked;                  /* a doorbell rang: look at every ring */
 
+    uint64_t now;                 /* the clock at the start of this loop turn */
     sc_upstream *up;
     sc_admission adm;
     rs__decoder dec;
@@ -170,6 +172,10 @@ unsigned sc_intake_drain(sc_client *c, unsigned budget);
 /* outbox.c */
 sc_completion *sc_completion_new(uint64_t id, int32_t error, uint32_t status, const char *msg);
 void sc_completion_free(sc_completion *cp);
+/* Replace the message with msg (malloc'd; cp takes it). */
+void sc_completion_set_msg(sc_completion *cp, char *msg);
+/* Name the route that answered (cut at 63 bytes, which route names fit). */
+void sc_completion_set_upstream(sc_completion *cp, const char *name);
 /* Hand the terminal completion of req to its client (or drop it if the
  * client is gone) and free req. Takes ownership of cp. */
 void sc_req_finish(sc_req *req, sc_completion *cp);

@@ -626,7 +626,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
     }
     sc_completion *cp = sc_completion_new(r->id, err, (uint32_t)status, msg);
     if (cp) {
-        cp->upstream_name = strdup(rt->cfg.name);
+        sc_completion_set_upstream(cp, rt->cfg.name);
         if (x->t_first_byte)
             cp->timings[RS__T_FIRST_BYTE] = (x->t_first_byte - x->t_start) / 1000u;
         if (x->t_first_content)
