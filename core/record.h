@@ -19,10 +19,11 @@
  * BODY records as one unit), so a reader assembles at most one body at a
  * time per ring.
  *
- * Decoding never trusts the bytes: records are decoded from a private copy,
- * every count and length is checked against the record's size before
- * msgpack-c allocates for it, and every field's type and range is checked.
- * Decoded strings are slices pointing into that private copy.
+ * Decoding never trusts the bytes: records are decoded from a private copy
+ * by a schema-driven reader (record.c) that bounds-checks every count and
+ * length against the record's size, checks every field's type and range, and
+ * never allocates. Decoded strings are slices pointing into that private
+ * copy. Encoding goes through msgpack-c's packer.
  */
 #ifndef RS_RECORD_H
 #define RS_RECORD_H
@@ -101,9 +102,11 @@ typedef struct rs__rec {
     } u;
 } rs__rec;
 
-/* Reusable decoder state (a msgpack zone): one per reading thread. */
+/* Per-thread decoder state. The cursor decoder needs none; the type and
+ * rs__decoder_init/destroy stay so readers keep one handle per thread and a
+ * future decoder that does need state can slot in without touching them. */
 typedef struct rs__decoder {
-    msgpack_zone zone;
+    int unused;
 } rs__decoder;
 
 int rs__decoder_init(rs__decoder *d);
@@ -127,10 +130,19 @@ void rs__pack_cancel(msgpack_packer *pk, const void *id);   /* a uint64_t */
 void rs__pack_chunk(msgpack_packer *pk, const void *chunk_rec);
 size_t rs__packed_size(rs__pack_fn fn, const void *rec);
 
+/* Pack rec into buf[0..cap): returns the packed size, or 0 when it does not
+ * fit (then size it with rs__packed_size and pack it in place). Records of
+ * the rs__pack_* functions above take a path where msgpack-c's write
+ * callback is known at compile time and inlined (see record.c). */
+size_t rs__pack_into(rs__pack_fn fn, const void *rec, void *buf, size_t cap);
+
 /* Cheap structural check (exposed for tests and fuzzers): every container
- * count and byte length in buf must fit in what is left of buf, and nesting
- * stays shallow. Protects msgpack-c, which allocates for a declared count
- * before it has read the elements. Returns 0 or -1. */
+ * count and byte length in buf must fit in what is left of buf, non-empty
+ * containers nest at most 15 deep (the root counted), and buf
+ * holds exactly one value. It guarded msgpack-c's unpacker, which allocates
+ * for a declared count before it has read the elements; the decoder now only
+ * runs it on a refused record, to report a structural fault ahead of a field
+ * rule exactly as before. Returns 0 or -1. */
 int rs__msgpack_precheck(const uint8_t *buf, size_t len);
 
 #endif

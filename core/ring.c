@@ -10,6 +10,7 @@ void rs__ring_init(rs__ring *r, void *hdr, void *data, uint64_t cap)
     r->hdr = hdr;
     r->data = data;
     r->cap = cap;
+    atomic_init(&r->tail_seen, 0);   /* a stale 0 only costs one refresh */
 }
 
 static inline uint64_t off_of(const rs__ring *r, uint64_t pos)
@@ -63,13 +64,24 @@ static inline _Atomic uint64_t *frame_at(const rs__ring *r, uint64_t pos)
 
 int rs__ring_reserve_mp(rs__ring *r, uint64_t bytes, uint64_t *pos)
 {
+    /* acquire pairs with the release in the refresh below: the consumer
+     * zeroed the space before it published the tail we cached */
+    uint64_t t = atomic_load_explicit(&r->tail_seen, memory_order_acquire);
     uint64_t h = atomic_load_explicit(&r->hdr->head, memory_order_relaxed);
+    bool fresh = false;
     for (;;) {
-        /* acquire: the consumer zeroed the space before publishing tail */
-        uint64_t t = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
         uint64_t used = h - t;
-        if (used > r->cap || bytes > r->cap - used)
-            return -1;
+        if (used > r->cap || bytes > r->cap - used) {
+            if (fresh)
+                return -1;
+            /* full by the cached tail (or h is older than t): look at
+             * the real one, then at head again, which cannot be behind it */
+            t = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+            atomic_store_explicit(&r->tail_seen, t, memory_order_release);
+            h = atomic_load_explicit(&r->hdr->head, memory_order_relaxed);
+            fresh = true;
+            continue;
+        }
         if (atomic_compare_exchange_weak_explicit(&r->hdr->head, &h, h + bytes,
                                                   memory_order_relaxed,
                                                   memory_order_relaxed)) {
@@ -81,11 +93,16 @@ int rs__ring_reserve_mp(rs__ring *r, uint64_t bytes, uint64_t *pos)
 
 int rs__ring_reserve_sp(rs__ring *r, uint64_t *head, uint64_t bytes, uint64_t *pos)
 {
-    uint64_t t = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
-    if (t > *head || *head - t > r->cap)
-        return -2;
-    if (bytes > r->cap - (*head - t))
-        return -1;
+    uint64_t t = atomic_load_explicit(&r->tail_seen, memory_order_relaxed);
+    if (*head - t > r->cap || bytes > r->cap - (*head - t)) {
+        /* full by the cached tail: read (and check) the shared one */
+        t = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+        if (t > *head || *head - t > r->cap)
+            return -2;
+        atomic_store_explicit(&r->tail_seen, t, memory_order_relaxed);
+        if (bytes > r->cap - (*head - t))
+            return -1;
+    }
     *pos = *head;
     *head += bytes;
     /* informational only: the consumer never needs it, we never read it */

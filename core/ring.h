@@ -56,6 +56,13 @@ typedef struct rs__ring {
     rs__ring_hdr *hdr;
     uint8_t *data;
     uint64_t cap;      /* power of two, multiple of 8 */
+    /* Producer side: the consumer's tail as last read. Space is reserved
+     * against it and the shared tail is read again only when it says the
+     * ring is full: the tail's cache line, which the consumer writes on
+     * every release, then crosses between the cores once per ring lap
+     * rather than once per record. Never ahead of the real tail, so it
+     * can only under-state the free space. Private to this process. */
+    _Atomic uint64_t tail_seen;
 } rs__ring;
 
 /* Bytes a record with a payload of len bytes takes in the ring. */
@@ -78,7 +85,9 @@ int rs__ring_reserve_mp(rs__ring *r, uint64_t bytes, uint64_t *pos);
 /* Single-producer reservation where the producer keeps its own head (the
  * sidecar writing a client's completion ring): *head is trusted, the shared
  * tail is not. Returns 0, -1 (no space now), or -2 (the tail the consumer
- * published is impossible: the region is corrupt). */
+ * published is impossible: the region is corrupt). The shared tail is read,
+ * and checked, only when the cached one (tail_seen) leaves too little
+ * space, so a scribbled tail is caught at that point, not sooner. */
 int rs__ring_reserve_sp(rs__ring *r, uint64_t *head, uint64_t bytes, uint64_t *pos);
 
 /* Publish the record whose frame is at pos: payload already copied to

@@ -3,7 +3,6 @@
  */
 #include "ringpack.h"
 
-#include <stdbool.h>
 #include <string.h>
 
 struct ring_cursor {
@@ -27,35 +26,6 @@ uint64_t rs__ring_put(rs__ring *r, uint64_t pos, rs__pack_fn fn, const void *rec
     fn(&pk, rec);
     rs__ring_commit(r, pos, len);
     return rs__rec_span(len);
-}
-
-struct fixed_buf {
-    uint8_t *p;
-    size_t cap, len;
-    bool overflow;
-};
-
-static int write_fixed(void *data, const char *buf, size_t len)
-{
-    struct fixed_buf *f = data;
-    if (len == 0)   /* an empty body: buf may be NULL */
-        return 0;
-    if (f->overflow || len > f->cap - f->len) {
-        f->overflow = true;
-        return 0;   /* keep going quietly; the caller falls back */
-    }
-    memcpy(f->p + f->len, buf, len);
-    f->len += len;
-    return 0;
-}
-
-size_t rs__pack_into(rs__pack_fn fn, const void *rec, void *buf, size_t cap)
-{
-    struct fixed_buf f = { buf, cap, 0, false };
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &f, write_fixed);
-    fn(&pk, rec);
-    return f.overflow ? 0 : f.len;
 }
 
 uint64_t rs__ring_put_packed(rs__ring *r, uint64_t pos, const void *payload, uint32_t len)

@@ -13,13 +13,12 @@
  * commit it. Returns the span it took (rs__rec_span(len)). */
 uint64_t rs__ring_put(rs__ring *r, uint64_t pos, rs__pack_fn fn, const void *rec, uint32_t len);
 
-/* Small records are cheaper packed once into a caller's buffer and copied
- * in with one memcpy than sized in one pass and packed field by field into
- * the ring in another. rs__pack_into returns the packed size, or 0 when the
- * record does not fit in cap (then use rs__packed_size + rs__ring_put). */
+/* Small records are cheaper packed once into a caller's buffer
+ * (rs__pack_into, up to RS__SMALL_RECORD bytes) and copied in with one
+ * memcpy than sized in one pass and packed field by field into the ring in
+ * another. Copy an already packed payload in at pos and commit it; returns
+ * the span. */
 #define RS__SMALL_RECORD 2048u
-size_t rs__pack_into(rs__pack_fn fn, const void *rec, void *buf, size_t cap);
-/* Copy an already packed payload in at pos and commit it; returns the span. */
 uint64_t rs__ring_put_packed(rs__ring *r, uint64_t pos, const void *payload, uint32_t len);
 
 #endif

@@ -253,6 +253,7 @@ void sc_admit(sc_daemon *d, sc_req *r, uint64_t now)
     sc_admission *a = &d->adm;
     sc_heap_node_init(&r->retry_node);
     a->stats.admitted++;
+    a->wake_at = 0;   /* something new to place: the loop pumps this turn */
 
     if (r->priority > 0) {
         char buf[160];

@@ -64,7 +64,7 @@ void sc_dispatch(sc_daemon *d, sc_req *r)
         snprintf(msg + n, sizeof msg - (size_t)n, ")");
         sc_req_finish(r, sc_completion_new(r->id, RS_ENOROUTE, 0, msg));
     } else {
-        sc_admit(d, r, sc_now_ns());
+        sc_admit(d, r, d->now);
     }
 }
 
@@ -313,11 +313,12 @@ void sc_daemon_run(sc_daemon *d)
             next = c->next;
             work += sc_intake_drain(c, DRAIN_BUDGET);
         }
-        if (work)   /* new requests: dispatch them this turn */
+        if (now >= d->adm.wake_at)   /* new requests were admitted: dispatch them this turn */
             sc_admission_pump(d, now);
         for (sc_client *c = d->clients, *next; c; c = next) {
             next = c->next;
             sc_outbox_flush(c);
+            sc_intake_release(c);
         }
         check_shutdown(d, now);
 

@@ -261,7 +261,6 @@ unsigned sc_intake_drain(sc_client *c, unsigned budget)
 {
     sc_daemon *d = c->d;
     unsigned n = 0;
-    uint64_t from = c->sq_pos;
     while (n < budget && !c->closing) {
         /* at the in-flight cap, leave records in the ring: the client sees
          * a full ring (RS_EAGAIN) instead of a refusal after acceptance */
@@ -275,14 +274,20 @@ unsigned sc_intake_drain(sc_client *c, unsigned budget)
             ring_corrupt(c);
             break;
         }
-        /* copied out before it is decoded: the space can be released with
-         * the rest of this turn's records, one tail store for all */
+        /* copied out before it is decoded: the space can be released
+         * later with the rest of this turn's records (sc_intake_release) */
         rs__ring_copy_out(&c->sq, c->sq_pos + RS__FRAME_BYTES, d->rxbuf, len);
         c->sq_pos += rs__rec_span(len);
         n++;
         take_record(c, d->rxbuf, len);
     }
-    if (!c->closing && c->sq_pos != from)   /* closing: the region is unmapped */
-        rs__ring_release(&c->sq, from, c->sq_pos);
     return n;
+}
+
+void sc_intake_release(sc_client *c)
+{
+    if (!c->closing && c->sq_pos != c->sq_released) {   /* closing: the region is unmapped */
+        rs__ring_release(&c->sq, c->sq_released, c->sq_pos);
+        c->sq_released = c->sq_pos;
+    }
 }

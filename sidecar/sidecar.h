@@ -105,6 +105,7 @@ struct sc_client {
     size_t map_len;
     rs__ring sq, cq;
     uint64_t sq_pos;              /* our consumer position: never read back */
+    uint64_t sq_released;         /* what we have handed back to the client */
     uint64_t cq_head;             /* our producer position: never read back */
 
     sc_req *asm_req;              /* request whose BODY records are due */
@@ -166,8 +167,13 @@ void sc_clients_stop_listening(sc_daemon *d);
 void sc_client_close(sc_client *c, const char *why);
 void sc_client_ring_cq_bell(sc_client *c);
 
-/* intake.c: drain up to budget records; returns records consumed */
+/* intake.c: drain up to budget records; returns records consumed. The
+ * space they took is handed back by sc_intake_release, which the loop
+ * calls after it has written this turn's completions: zeroing the drained
+ * lines and publishing the tail would otherwise sit in front of the
+ * answers (stores leave a core in order). */
 unsigned sc_intake_drain(sc_client *c, unsigned budget);
+void sc_intake_release(sc_client *c);
 
 /* outbox.c */
 sc_completion *sc_completion_new(uint64_t id, int32_t error, uint32_t status, const char *msg);

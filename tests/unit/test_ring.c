@@ -552,6 +552,8 @@ static void test_reserve_sp_ignores_shared_head(void **state)
     fx_close(&f);
 }
 
+/* The shared tail is read (and checked) when the cached one leaves too
+ * little space: ask for the whole ring so that it must be. */
 static void test_reserve_sp_tail_ahead_of_head_is_corrupt(void **state)
 {
     (void)state;
@@ -559,9 +561,9 @@ static void test_reserve_sp_tail_ahead_of_head_is_corrupt(void **state)
     fx_open(&f, 4096);
     uint64_t head = 256, pos = 7;
     atomic_store(&f.hdr->tail, 264);
-    assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 8, &pos), -2);
+    assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 4096, &pos), -2);
     atomic_store(&f.hdr->tail, UINT64_MAX);
-    assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 8, &pos), -2);
+    assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 4096, &pos), -2);
     assert_int_equal(head, 256);
     assert_int_equal(pos, 7);
     fx_close(&f);
@@ -582,6 +584,43 @@ static void test_reserve_sp_tail_more_than_cap_behind_is_corrupt(void **state)
     assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 8, &pos), -1);
     assert_int_equal(head, 10 * 4096);
     assert_int_equal(pos, 7);
+    fx_close(&f);
+}
+
+/* While the cached tail leaves room, the shared tail is not read at all:
+ * a tail scribbled in the meantime is caught at the next real read. */
+static void test_reserve_sp_reads_shared_tail_only_when_full(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f, 4096);
+    uint64_t head = 0, pos;
+    assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 4096 - 64, &pos), 0);
+    rs__ring_release(&f.r, 0, 4096 - 64);
+    atomic_store(&f.hdr->tail, UINT64_MAX);   /* scribbled after the release */
+    assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 64, &pos), 0);
+    assert_int_equal(pos, 4096 - 64);
+    assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 8, &pos), -2);   /* cache says full: reads it */
+    atomic_store(&f.hdr->tail, 4096 - 64);
+    assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 4096 - 64, &pos), 0);
+    assert_int_equal(pos, 4096);
+    fx_close(&f);
+}
+
+/* The multi-producer reservation also works from its cached tail, and a
+ * release seen only through the shared tail still frees the space. */
+static void test_reserve_mp_refreshes_cached_tail_when_full(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f, 4096);
+    uint64_t pos;
+    assert_int_equal(rs__ring_reserve_mp(&f.r, 4096, &pos), 0);
+    assert_int_equal(rs__ring_reserve_mp(&f.r, 8, &pos), -1);
+    rs__ring_release(&f.r, 0, 1024);
+    assert_int_equal(rs__ring_reserve_mp(&f.r, 1024, &pos), 0);
+    assert_int_equal(pos, 4096);
+    assert_int_equal(rs__ring_reserve_mp(&f.r, 8, &pos), -1);
     fx_close(&f);
 }
 
@@ -848,6 +887,8 @@ int main(void)
         cmocka_unit_test(test_reserve_sp_ignores_shared_head),
         cmocka_unit_test(test_reserve_sp_tail_ahead_of_head_is_corrupt),
         cmocka_unit_test(test_reserve_sp_tail_more_than_cap_behind_is_corrupt),
+        cmocka_unit_test(test_reserve_sp_reads_shared_tail_only_when_full),
+        cmocka_unit_test(test_reserve_mp_refreshes_cached_tail_when_full),
         cmocka_unit_test(test_reserve_sp_full_then_space_after_release),
         cmocka_unit_test(test_wake_needed_false_when_not_armed),
         cmocka_unit_test(test_arm_then_wake_needed_once),
