@@ -150,5 +150,9 @@ void rs__ring_arm(rs__ring *r, uint32_t flag)
 
 void rs__ring_disarm(rs__ring *r, uint32_t flag)
 {
-    atomic_fetch_and_explicit(&r->hdr->flags, ~flag, memory_order_relaxed);
+    /* Usually the other side already cleared it when it rang: then a load
+     * is enough, and no locked write pulls the line back. Only the side
+     * that arms a flag disarms it, so it cannot be set behind our back. */
+    if (atomic_load_explicit(&r->hdr->flags, memory_order_relaxed) & flag)
+        atomic_fetch_and_explicit(&r->hdr->flags, ~flag, memory_order_relaxed);
 }

@@ -121,6 +121,7 @@ int sc_admission_apply(sc_daemon *d, uint64_t now)
     if (rs_sched_reconfigure(&a->sched, &sc) < 0 || sc_routes_apply(&a->routes, &d->cfg, now) < 0)
         return -1;
     apply_limits(d, now, false);
+    a->wake_at = 0;   /* new limits, routes, queues: look again this turn */
     return 0;
 }
 
@@ -310,6 +311,7 @@ static void release_attempt(sc_daemon *d, sc_req *r, uint64_t now, bool refund)
         return;
     rt->inflight--;
     a->inflight--;
+    a->wake_at = 0;   /* capacity freed: the loop pumps this turn */
     if (r->priority > 0)
         a->p12_inflight--;
     if (refund && r->tokens_held > 0) {

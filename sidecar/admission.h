@@ -49,7 +49,8 @@ typedef struct sc_admission {
     sc_heap retries;                  /* requests waiting out a backoff */
     uint32_t inflight, p12_inflight;  /* attempts at upstreams */
     uint64_t rng;
-    uint64_t wake_at;                 /* when pump() has something to do again */
+    uint64_t wake_at;                 /* when pump() has something to do again; 0 = this
+                                         turn (admitted, capacity freed, reloaded) */
     /* outcome window for shedding */
     uint32_t win_ok[SC_WINDOW_SLOTS], win_fail[SC_WINDOW_SLOTS];
     uint64_t win_start;

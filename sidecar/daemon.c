@@ -306,7 +306,7 @@ void sc_daemon_run(sc_daemon *d)
         uint64_t now = d->now = sc_now_ns();
         unsigned work = sc_loop_reap(&d->loop);
         sc_upstream_on_time(d, now);
-        if (work || now >= d->adm.wake_at)   /* answers free capacity; timers come due */
+        if (now >= d->adm.wake_at)   /* capacity freed (an answer), or a timer came due */
             sc_admission_pump(d, now);
 
         for (sc_client *c = d->clients, *next; c; c = next) {
