@@ -429,7 +429,9 @@ static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
     if (free_pop(c, &idx) < 0)
         return RS_ETOOMANY;
     slot *s = &c->slots[idx];
-    uint32_t gen = atomic_fetch_add_explicit(&s->gen, 1, memory_order_relaxed) + 1;
+    /* the slot is ours alone until it is freed again: no locked add needed */
+    uint32_t gen = atomic_load_explicit(&s->gen, memory_order_relaxed) + 1;
+    atomic_store_explicit(&s->gen, gen, memory_order_relaxed);
     r->id = (uint64_t)gen << 32 | idx;
 
     /* Size every record first so the whole request is reserved in one CAS:
@@ -554,7 +556,9 @@ static void deliver_locked(rs_client *c, rs_response *r)
 {
     uint64_t id = r->ticket;
     uint32_t idx = (uint32_t)id;
-    atomic_fetch_add_explicit(&c->st.completed, 1, memory_order_relaxed);
+    /* written under mu only: a plain increment of the atomic will do */
+    atomic_store_explicit(&c->st.completed, atomic_load_explicit(&c->st.completed, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     if (idx >= c->max_inflight ||
         atomic_load_explicit(&c->slots[idx].gen, memory_order_relaxed) != (uint32_t)(id >> 32) ||
         atomic_load_explicit(&c->slots[idx].state, memory_order_relaxed) != S_PENDING) {
@@ -634,8 +638,10 @@ static chunk_item *take_chunk(rs_client *c, const rs__chunk_rec *cr, bool *bad)
 }
 
 /* Drain the completion ring. Called by the reaper only, without mu.
- * Returns how many responses and chunks were handed out. */
-static int reap(rs_client *c)
+ * Returns how many responses and chunks were handed out. hold: return with
+ * mu held (the caller takes it next anyway; one lock round less), and
+ * leave waking the followers to the caller. */
+static int reap(rs_client *c, bool hold)
 {
     enum { BATCH = 64 };
     struct { rs_response *r; chunk_item *ch; } ready[BATCH];
@@ -709,7 +715,7 @@ static int reap(rs_client *c)
             ring_doorbell(c);
     }
 
-    if (nready || atomic_load(&c->dead)) {
+    if (nready || atomic_load(&c->dead) || hold) {
         pthread_mutex_lock(&c->mu);
         for (int k = 0; k < nready; k++) {
             if (ready[k].r)
@@ -717,9 +723,11 @@ static int reap(rs_client *c)
             else
                 deliver_chunk_locked(c, ready[k].ch);
         }
-        if (c->nwaiters)
-            pthread_cond_broadcast(&c->cv);
-        pthread_mutex_unlock(&c->mu);
+        if (!hold) {
+            if (c->nwaiters)
+                pthread_cond_broadcast(&c->cv);
+            pthread_mutex_unlock(&c->mu);
+        }
     }
     return nready;
 }
@@ -785,21 +793,28 @@ static void wait_step(rs_client *c, uint64_t deadline)
     if (!c->reaper_active && !over) {
         c->reaper_active = true;
         pthread_mutex_unlock(&c->mu);
-        bool hup = false;
-        if (reap(c) == 0 && !atomic_load(&c->dead)) {
+        bool hup = false, locked = false;
+        if (reap(c, false) == 0 && !atomic_load(&c->dead)) {
             hup = reaper_idle(c, deadline);
-            reap(c);
+            if (!hup) {
+                reap(c, true);
+                locked = true;
+            }
         }
         /* A sidecar writes its last completions before it goes away: hand
          * out everything still in the ring before declaring it gone. */
         bool drained = hup || atomic_load(&c->dead);
         if (drained) {
-            while (reap(c) > 0)
+            if (locked)
+                pthread_mutex_unlock(&c->mu);
+            locked = false;
+            while (reap(c, false) > 0)
                 ;
             if (hup)
                 mark_dead(c, RS_EGONE);
         }
-        pthread_mutex_lock(&c->mu);
+        if (!locked)
+            pthread_mutex_lock(&c->mu);
         if (drained)
             c->dead_drained = true;
         c->reaper_active = false;
