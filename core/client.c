@@ -122,15 +122,6 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 /* ------------------------------------------------------------ free list */
 
 static void free_push(rs_client *c, uint32_t idx)
@@ -754,7 +745,7 @@ static bool reaper_idle(rs_client *c, uint64_t deadline)
             if (now >= spin_end || now >= deadline)
                 break;
         }
-        cpu_relax();
+        rs__cpu_relax();
     }
     if (deadline != UINT64_MAX && (now = now_ns()) >= deadline)
         return false;

@@ -29,6 +29,7 @@
 #include "record.h"
 #include "ringside.h"
 
+#include <endian.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -151,34 +152,26 @@ typedef struct cur {
     const uint8_t *end;    /* one past the record */
 } cur;
 
+/* msgpack is big-endian; the bytes may sit at any alignment */
 ALWAYS_INLINE uint16_t ld16(const uint8_t *p)
 {
     uint16_t v;
     memcpy(&v, p, sizeof v);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap16(v);
-#endif
-    return v;
+    return be16toh(v);
 }
 
 ALWAYS_INLINE uint32_t ld32(const uint8_t *p)
 {
     uint32_t v;
     memcpy(&v, p, sizeof v);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap32(v);
-#endif
-    return v;
+    return be32toh(v);
 }
 
 ALWAYS_INLINE uint64_t ld64(const uint8_t *p)
 {
     uint64_t v;
     memcpy(&v, p, sizeof v);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
+    return be64toh(v);
 }
 
 /* What msgpack-c would call the next object, as far as integers go. */

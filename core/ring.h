@@ -100,6 +100,17 @@ void rs__ring_commit(rs__ring *r, uint64_t pos, uint32_t len);
  * length over max_len or over what the ring can hold). */
 int rs__ring_peek(const rs__ring *r, uint64_t pos, uint32_t max_len, uint32_t *len);
 
+/* The pause of a spin loop: lets the sibling hyperthread run and eases
+ * the exit from the loop when the awaited line changes. */
+static inline void rs__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /* Cheap "is anything at pos?" for spin loops: true when the frame word is
  * non-zero (committed or corrupt — rs__ring_peek tells which). */
 static inline bool rs__ring_has_frame(const rs__ring *r, uint64_t pos)

@@ -272,15 +272,6 @@ static uint64_t next_due(sc_daemon *d)
     return until;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 /* Idle, but a record may be a fraction of a microsecond away: watch the
  * rings and the io_uring CQ with plain loads until something shows up or
  * `until` comes. The clock is read once per 64 looks, since on a VM it
@@ -293,7 +284,7 @@ static void spin_until(sc_daemon *d, uint64_t until)
             return;
         if ((i & 63) == 0 && sc_now_ns() >= until)
             return;
-        cpu_relax();
+        rs__cpu_relax();
     }
 }
 

@@ -102,15 +102,6 @@ static void sleep_ns(uint64_t ns)
         ;
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 typedef struct backoff {
     unsigned spins;
     uint64_t yields;
@@ -120,7 +111,7 @@ static inline void backoff_wait(backoff *b)
 {
     if (b->spins < SPIN_BEFORE_YIELD) {
         b->spins++;
-        cpu_relax();
+        rs__cpu_relax();
     } else {
         b->yields++;
         sched_yield();
