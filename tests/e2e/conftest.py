@@ -71,10 +71,12 @@ def check_batch(res):
     return res
 
 
-def run_client(sidecar, *args, timeout=300, check=True):
-    """Run e2e_client in a mode; return (returncode, last JSON line, stderr)."""
+def run_client(sidecar, *args, timeout=300, check=True, env=None):
+    """Run e2e_client in a mode; return (returncode, last JSON line, stderr).
+    env: variables to add to the client's environment."""
     p = subprocess.run([E2E_CLIENT, args[0], sidecar.sock, *map(str, args[1:])],
-                       capture_output=True, text=True, timeout=timeout)
+                       capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, **env) if env else None)
     out = p.stdout.strip().splitlines()
     if check:
         assert p.returncode == 0, f"e2e_client {args} failed: {p.stdout}\n{p.stderr}\nsidecar log:\n{sidecar.read_log()[-3000:]}"

@@ -35,6 +35,25 @@ def test_ten_thousand_requests_from_four_threads_complete_exactly_once(sidecar):
     assert sidecar.alive()
 
 
+def test_sides_that_never_spin_lose_no_wakeup(mock):
+    """With --spin-us 0 and RINGSIDE_SPIN_US=0 both sides go to sleep the
+    moment they run out of work, so every request and nearly every answer
+    crosses through a doorbell (flag armed, ring re-checked, doorbell rung
+    only if the flag was seen). A lost wakeup shows as a request that never
+    completes: the client's 60 s wait fails, or the run times out."""
+    s = Sidecar(mock.url, "--spin-us", "0")
+    try:
+        asleep = {"RINGSIDE_SPIN_US": "0"}
+        for route, n in (("", 1500), ("echo", 2500)):
+            rc, line, _ = run_client(s, "load", 4, n, route, env=asleep, timeout=240)
+            res = json.loads(line)
+            assert res["failures"] == 0 and res["orphans"] == 0, res
+            assert res["submitted"] == res["completed"] == 4 * n, res
+        assert s.alive()
+    finally:
+        s.stop()
+
+
 def test_echo_route_answers_without_upstream(sidecar):
     rc, line, _ = run_client(sidecar, "load", 2, 500, "echo")
     assert json.loads(line)["completed"] == 1000
