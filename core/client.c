@@ -426,11 +426,9 @@ static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
     r->id = (uint64_t)gen << 32 | idx;
 
     /* Size every record first so the whole request is reserved in one CAS:
-     * either all of it enters the ring or none of it does. A small request
-     * (the common case) is packed once, here, and copied in whole. */
-    uint8_t small[RS__SMALL_RECORD];
-    size_t small_len = r->chunk.len == rq->body_len ? rs__pack_into(rs__pack_request, r, small, sizeof small) : 0;
-    size_t head_len = small_len ? small_len : rs__packed_size(rs__pack_request, r);
+     * either all of it enters the ring or none of it does. */
+    rs__staged head;
+    uint32_t head_len = rs__stage(&head, rs__pack_request, r);
     uint64_t total = rs__rec_span(head_len);
     rs__body_rec b = { .id = r->id };
     for (uint64_t off = r->chunk.len; off < rq->body_len; off += RS__CHUNK_BYTES) {
@@ -455,10 +453,7 @@ static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
     }
     atomic_store_explicit(&s->state, S_PENDING, memory_order_relaxed);
 
-    if (small_len)
-        pos += rs__ring_put_packed(&c->sq, pos, small, (uint32_t)small_len);
-    else
-        pos += rs__ring_put(&c->sq, pos, rs__pack_request, r, (uint32_t)head_len);
+    pos += rs__ring_put_staged(&c->sq, pos, &head);
     for (uint64_t off = r->chunk.len; off < rq->body_len; off += RS__CHUNK_BYTES) {
         body_chunk(&b, rq, off);
         pos += rs__ring_put(&c->sq, pos, rs__pack_body, &b, (uint32_t)rs__packed_size(rs__pack_body, &b));

@@ -34,3 +34,19 @@ uint64_t rs__ring_put_packed(rs__ring *r, uint64_t pos, const void *payload, uin
     rs__ring_commit(r, pos, len);
     return rs__rec_span(len);
 }
+
+uint32_t rs__stage(rs__staged *st, rs__pack_fn fn, const void *rec)
+{
+    st->fn = fn;
+    st->rec = rec;
+    size_t n = rs__pack_into(fn, rec, st->buf, sizeof st->buf);
+    st->small = n != 0;
+    st->len = (uint32_t)(n ? n : rs__packed_size(fn, rec));
+    return st->len;
+}
+
+uint64_t rs__ring_put_staged(rs__ring *r, uint64_t pos, const rs__staged *st)
+{
+    return st->small ? rs__ring_put_packed(r, pos, st->buf, st->len)
+                     : rs__ring_put(r, pos, st->fn, st->rec, st->len);
+}

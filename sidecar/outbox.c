@@ -162,12 +162,12 @@ static int write_chunk(sc_client *c, sc_completion *cp, bool *progress)
         ch.data = (rs__slice){ (const char *)cp->body + cp->body_sent,
                                (uint32_t)(left < RS__CHUNK_BYTES ? left : RS__CHUNK_BYTES) };
         ch.more = ch.data.len < left;
-        uint32_t len = (uint32_t)rs__packed_size(rs__pack_chunk, &ch);
+        rs__staged st;
         uint64_t pos;
-        int rc = reserve(c, rs__rec_span(len), &pos);
+        int rc = reserve(c, rs__rec_span(rs__stage(&st, rs__pack_chunk, &ch)), &pos);
         if (rc != 1)
             return rc;
-        rs__ring_put(&c->cq, pos, rs__pack_chunk, &ch, len);
+        rs__ring_put_staged(&c->cq, pos, &st);
         cp->body_sent += ch.data.len;
         *progress = true;
     } while (cp->body_sent < cp->body_len);
@@ -198,17 +198,11 @@ static int write_some(sc_client *c, sc_completion *cp, bool *progress)
         rec->body_total = cp->body_len;
         rec->chunk = (rs__slice){ (const char *)cp->body,
                                   (uint32_t)(cp->body_len < RS__CHUNK_BYTES ? cp->body_len : RS__CHUNK_BYTES) };
-        /* small answers (most) are packed once and copied in whole */
-        uint8_t small[RS__SMALL_RECORD];
-        uint32_t small_len = (uint32_t)rs__pack_into(rs__pack_completion, rec, small, sizeof small);
-        uint32_t len = small_len ? small_len : (uint32_t)rs__packed_size(rs__pack_completion, rec);
-        rc = reserve(c, rs__rec_span(len), &pos);
+        rs__staged st;
+        rc = reserve(c, rs__rec_span(rs__stage(&st, rs__pack_completion, rec)), &pos);
         if (rc != 1)
             return rc;
-        if (small_len)
-            rs__ring_put_packed(&c->cq, pos, small, len);
-        else
-            rs__ring_put(&c->cq, pos, rs__pack_completion, rec, len);
+        rs__ring_put_staged(&c->cq, pos, &st);
         cp->head_sent = true;
         cp->body_sent = rec->chunk.len;
         *progress = true;

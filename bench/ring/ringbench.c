@@ -1078,8 +1078,8 @@ typedef struct parts {
 } parts;
 
 /* Each step as the path performs it for one echo call (client.c rs_submit
- * and reap, sidecar intake.c and outbox.c): encode = pack into a buffer
- * (the small-record path) + reserve + copy in + commit; decode = peek +
+ * and reap, sidecar intake.c and outbox.c): encode = rs__stage (packs a
+ * small record into a buffer) + reserve + copy in + commit; decode = peek +
  * copy out + release + decode. Timed over batches so the clock's cost drops out. The ring is
  * private memory here, so this is CPU work alone, no cache-line transfer. */
 static parts measure_parts(const plan *p)
@@ -1125,14 +1125,14 @@ static parts measure_parts(const plan *p)
         while (n < p->parts_iters) {
             uint64_t t0 = bp_now_ns();
             for (int k = 0; k < BATCH; k++) {
-                uint8_t small[RS__SMALL_RECORD];
-                len = (uint32_t)rs__pack_into(fn, src, small, sizeof small);
+                rs__staged st;
+                len = rs__stage(&st, fn, src);
                 uint64_t at;
-                if (!len || rs__ring_reserve_mp(&r, rs__rec_span(len), &at) < 0) {
+                if (rs__ring_reserve_mp(&r, rs__rec_span(len), &at) < 0) {
                     fprintf(stderr, "ringbench: parts ring full (a bug in ringbench)\n");
                     exit(1);
                 }
-                rs__ring_put_packed(&r, at, small, len);
+                rs__ring_put_staged(&r, at, &st);
             }
             uint64_t t1 = bp_now_ns();
             for (int k = 0; k < BATCH; k++) {
