@@ -611,22 +611,35 @@ rs_response *rsb_wait(rsb_client *c, uint64_t ticket, int wait_ms)
     return err ? NULL : j.resp;
 }
 
-rs_response *rsb_poll(rsb_client *c, int wait_ms)
+/* J_POLL or J_POLL_CHUNK until something arrives for a ticket still
+ * claimed by the caller: what belongs to an abandoned ticket is freed here.
+ * Sets the error; returns it (0: j->resp or j->chunk is the caller's). */
+static int poll_claimed(rsb_client *c, enum job_kind kind, int wait_ms, job *j)
 {
     uint64_t deadline = deadline_after(wait_ms);
+    bool resp = kind == J_POLL;
     for (;;) {
-        job j = { .c = c, .kind = J_POLL };
-        int err = run_until(&j, deadline);
+        *j = (job){ .c = c, .kind = kind };
+        int err = run_until(j, deadline);
         if (err) {
             set_err(err);
-            return NULL;
+            return err;
         }
-        if (!orphan_claim(c, j.resp->ticket, true)) {
+        if (!orphan_claim(c, resp ? j->resp->ticket : j->chunk->ticket, resp)) {
             set_err(0);
-            return j.resp;
+            return 0;
         }
-        rs_response_free(j.resp);   /* an abandoned ticket's answer */
+        if (resp)
+            rs_response_free(j->resp);   /* an abandoned ticket's answer */
+        else
+            rs_chunk_free(j->chunk);
     }
+}
+
+rs_response *rsb_poll(rsb_client *c, int wait_ms)
+{
+    job j;
+    return poll_claimed(c, J_POLL, wait_ms, &j) ? NULL : j.resp;
 }
 
 rs_chunk *rsb_next_chunk(rsb_client *c, uint64_t ticket, int wait_ms)
@@ -639,20 +652,8 @@ rs_chunk *rsb_next_chunk(rsb_client *c, uint64_t ticket, int wait_ms)
 
 rs_chunk *rsb_poll_chunk(rsb_client *c, int wait_ms)
 {
-    uint64_t deadline = deadline_after(wait_ms);
-    for (;;) {
-        job j = { .c = c, .kind = J_POLL_CHUNK };
-        int err = run_until(&j, deadline);
-        if (err) {
-            set_err(err);
-            return NULL;
-        }
-        if (!orphan_claim(c, j.chunk->ticket, false)) {
-            set_err(0);
-            return j.chunk;
-        }
-        rs_chunk_free(j.chunk);
-    }
+    job j;
+    return poll_claimed(c, J_POLL_CHUNK, wait_ms, &j) ? NULL : j.chunk;
 }
 
 int rsb_cancel(rsb_client *c, uint64_t ticket)

@@ -351,6 +351,20 @@ static int refuse(const void *buf, size_t len, const char *msg, uint64_t *id, co
 
 /* Each returns NULL when the fields after the id decode, else the reason. */
 
+/* Requests and completions end alike: headers, the body's total length,
+ * and its first chunk (the rest follows in BODY records). */
+ALWAYS_INLINE const char *decode_message_tail(cur *c, uint32_t *nheaders, rs__slice *hname,
+                                              rs__slice *hvalue, uint64_t *body_total, rs__slice *chunk)
+{
+    if (!rd_headers(c, nheaders, hname, hvalue))
+        return "headers must be a flat array of at most 64 name/value pairs";
+    if (!rd_u64(c, UINT64_MAX, body_total))
+        return "body_total must be an unsigned integer";
+    if (!rd_bytes(c, RS__CHUNK_BYTES, chunk) || chunk->len > *body_total)
+        return "first body chunk is too long or longer than body_total";
+    return NULL;
+}
+
 ALWAYS_INLINE const char *decode_request(cur *c, uint32_t n, rs__req_rec *r)
 {
     if (n < 13)
@@ -369,13 +383,7 @@ ALWAYS_INLINE const char *decode_request(cur *c, uint32_t n, rs__req_rec *r)
         return "method must be a string of at most 16 bytes";
     if (!rd_bytes(c, 8192, &r->path) || r->path.len == 0 || r->path.ptr[0] != '/')
         return "path must be a string starting with '/' of at most 8192 bytes";
-    if (!rd_headers(c, &r->nheaders, r->hname, r->hvalue))
-        return "headers must be a flat array of at most 64 name/value pairs";
-    if (!rd_u64(c, UINT64_MAX, &r->body_total))
-        return "body_total must be an unsigned integer";
-    if (!rd_bytes(c, RS__CHUNK_BYTES, &r->chunk) || r->chunk.len > r->body_total)
-        return "first body chunk is too long or longer than body_total";
-    return NULL;
+    return decode_message_tail(c, &r->nheaders, r->hname, r->hvalue, &r->body_total, &r->chunk);
 }
 
 ALWAYS_INLINE const char *decode_body(cur *c, uint32_t n, rs__body_rec *r)
@@ -415,13 +423,7 @@ ALWAYS_INLINE const char *decode_completion(cur *c, uint32_t n, rs__comp_rec *r)
     for (unsigned k = 0; k < RS__T_COUNT; k++)
         if (!rd_u64(c, UINT64_MAX, &r->timings[k]))
             return "timings must be unsigned integers";
-    if (!rd_headers(c, &r->nheaders, r->hname, r->hvalue))
-        return "headers must be a flat array of at most 64 name/value pairs";
-    if (!rd_u64(c, UINT64_MAX, &r->body_total))
-        return "body_total must be an unsigned integer";
-    if (!rd_bytes(c, RS__CHUNK_BYTES, &r->chunk) || r->chunk.len > r->body_total)
-        return "first body chunk is too long or longer than body_total";
-    return NULL;
+    return decode_message_tail(c, &r->nheaders, r->hname, r->hvalue, &r->body_total, &r->chunk);
 }
 
 ALWAYS_INLINE const char *decode_chunk(cur *c, uint32_t n, rs__chunk_rec *r)
@@ -571,6 +573,15 @@ ALWAYS_INLINE void pack_headers(msgpack_packer *pk, uint32_t n, const rs__slice 
     }
 }
 
+/* headers, body_total, first chunk: how requests and completions end */
+ALWAYS_INLINE void pack_message_tail(msgpack_packer *pk, uint32_t n, const rs__slice *names,
+                                     const rs__slice *values, uint64_t body_total, rs__slice chunk)
+{
+    pack_headers(pk, n, names, values);
+    msgpack_pack_uint64(PK(pk), body_total);
+    pack_bin(pk, chunk);
+}
+
 /* [version, kind, id, ...] opens every record */
 ALWAYS_INLINE void pack_start(msgpack_packer *pk, size_t nfields, unsigned kind, uint64_t id)
 {
@@ -590,9 +601,7 @@ ALWAYS_INLINE void pack_request_rec(msgpack_packer *pk, const rs__req_rec *r)
     pack_str(pk, r->model);
     pack_str(pk, r->method);
     pack_str(pk, r->path);
-    pack_headers(pk, r->nheaders, r->hname, r->hvalue);
-    msgpack_pack_uint64(PK(pk), r->body_total);
-    pack_bin(pk, r->chunk);
+    pack_message_tail(pk, r->nheaders, r->hname, r->hvalue, r->body_total, r->chunk);
 }
 
 ALWAYS_INLINE void pack_body_rec(msgpack_packer *pk, const rs__body_rec *r)
@@ -613,9 +622,7 @@ ALWAYS_INLINE void pack_completion_rec(msgpack_packer *pk, const rs__comp_rec *r
     msgpack_pack_array(PK(pk), RS__T_COUNT);
     for (unsigned k = 0; k < RS__T_COUNT; k++)
         msgpack_pack_uint64(PK(pk), r->timings[k]);
-    pack_headers(pk, r->nheaders, r->hname, r->hvalue);
-    msgpack_pack_uint64(PK(pk), r->body_total);
-    pack_bin(pk, r->chunk);
+    pack_message_tail(pk, r->nheaders, r->hname, r->hvalue, r->body_total, r->chunk);
 }
 
 ALWAYS_INLINE void pack_cancel_rec(msgpack_packer *pk, const uint64_t *id)

@@ -24,6 +24,7 @@
  */
 #include "scheduler.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,17 +71,7 @@ static uint64_t rs__sched_needed(const rs_sched *s, const rs_sched_cfg *cfg)
 
 static int rs__sched_reserve(rs_sched *s, uint64_t need)
 {
-    if (need <= s->heap_cap)
-        return 0;
-    /* heap_idx is 32 bits */
-    if (need > UINT32_MAX || need > SIZE_MAX / sizeof(rs_sched_item *))
-        return RS_ENOMEM;
-    rs_sched_item **h = realloc(s->heap, (size_t)need * sizeof *h);
-    if (!h)
-        return RS_ENOMEM;
-    s->heap = h;
-    s->heap_cap = (uint32_t)need;
-    return 0;
+    return rs__heap_reserve(&s->dl, need) < 0 ? RS_ENOMEM : 0;
 }
 
 int rs_sched_init(rs_sched *s, const rs_sched_cfg *cfg)
@@ -101,7 +92,7 @@ int rs_sched_init(rs_sched *s, const rs_sched_cfg *cfg)
 
 void rs_sched_destroy(rs_sched *s)
 {
-    free(s->heap);
+    rs__heap_free(&s->dl);
     memset(s, 0, sizeof *s);
 }
 
@@ -131,59 +122,6 @@ int rs_sched_reconfigure(rs_sched *s, const rs_sched_cfg *cfg)
         s->vtime = level;
     }
     return 0;
-}
-
-/* -------------------------------------------------------------- heap */
-
-static void rs__heap_set(rs_sched *s, uint32_t i, rs_sched_item *it)
-{
-    s->heap[i] = it;
-    it->heap_idx = i;
-}
-
-static void rs__heap_up(rs_sched *s, uint32_t i)
-{
-    rs_sched_item *it = s->heap[i];
-    while (i > 0) {
-        uint32_t parent = (i - 1) / 2;
-        if (s->heap[parent]->deadline_ns <= it->deadline_ns)
-            break;
-        rs__heap_set(s, i, s->heap[parent]);
-        i = parent;
-    }
-    rs__heap_set(s, i, it);
-}
-
-static void rs__heap_down(rs_sched *s, uint32_t i)
-{
-    rs_sched_item *it = s->heap[i];
-    uint32_t n = s->heap_len;
-    for (;;) {
-        uint64_t l = 2ull * i + 1;   /* 64-bit: 2i+1 may not fit in 32 */
-        if (l >= n)
-            break;
-        uint32_t c = (uint32_t)l;
-        if (c + 1 < n && s->heap[c + 1]->deadline_ns < s->heap[c]->deadline_ns)
-            c++;
-        if (it->deadline_ns <= s->heap[c]->deadline_ns)
-            break;
-        rs__heap_set(s, i, s->heap[c]);
-        i = c;
-    }
-    rs__heap_set(s, i, it);
-}
-
-static void rs__heap_delete(rs_sched *s, uint32_t i)
-{
-    rs_sched_item *last = s->heap[--s->heap_len];
-    if (i == s->heap_len)
-        return;
-    rs__heap_set(s, i, last);
-    /* The moved item may belong above or below slot i. */
-    if (i > 0 && s->heap[(i - 1) / 2]->deadline_ns > last->deadline_ns)
-        rs__heap_up(s, i);
-    else
-        rs__heap_down(s, i);
 }
 
 /* ---------------------------------------------------- fairness state */
@@ -250,8 +188,7 @@ static int rs__sched_fair_pick(const rs_sched *s)
  * somewhere): a stray item must not corrupt our lists. */
 static bool rs__sched_owns(const rs_sched *s, const rs_sched_item *it)
 {
-    return it->queued && it->prio < RS_SCHED_NPRIO && it->heap_idx < s->heap_len &&
-           s->heap[it->heap_idx] == it;
+    return it->queued && it->prio < RS_SCHED_NPRIO && rs__heap_contains(&s->dl, &it->dl);
 }
 
 static void rs__sched_unlink(rs_sched *s, rs_sched_item *it)
@@ -267,7 +204,7 @@ static void rs__sched_unlink(rs_sched *s, rs_sched_item *it)
         s->tail[p] = it->prev;
     it->next = it->prev = NULL;
     s->len[p]--;
-    rs__heap_delete(s, it->heap_idx);
+    rs__heap_remove(&s->dl, &it->dl);
     it->queued = 0;
     if (p > 0 && s->len[p] == 0)
         rs__sched_idle(s, p);
@@ -280,7 +217,7 @@ int rs_sched_push(rs_sched *s, rs_sched_item *it, uint64_t now)
     int p = it->prio;
     /* The heap check cannot fire while the bounds hold (reserve sized it);
      * it is here so a bug elsewhere refuses instead of writing out of bounds. */
-    if (s->len[p] >= s->cfg.max_queued[p] || s->heap_len >= s->heap_cap) {
+    if (s->len[p] >= s->cfg.max_queued[p] || s->dl.n >= s->dl.cap) {
         s->stats.refused[p]++;
         return RS_EQUEUEFULL;
     }
@@ -296,8 +233,8 @@ int rs_sched_push(rs_sched *s, rs_sched_item *it, uint64_t now)
     s->tail[p] = it;
     s->len[p]++;
     it->queued = 1;
-    s->heap[s->heap_len] = it;
-    rs__heap_up(s, s->heap_len++);
+    it->dl.key = it->deadline_ns;
+    rs__heap_push(&s->dl, &it->dl);   /* cannot grow (checked above): cannot fail */
     s->stats.pushed[p]++;
     return 0;
 }
@@ -341,9 +278,10 @@ void rs_sched_remove(rs_sched *s, rs_sched_item *it)
 
 rs_sched_item *rs_sched_pop_expired(rs_sched *s, uint64_t now)
 {
-    if (s->heap_len == 0 || s->heap[0]->deadline_ns > now)
+    rs__heap_node *top = rs__heap_top(&s->dl);
+    if (!top || top->key > now)
         return NULL;
-    rs_sched_item *it = s->heap[0];
+    rs_sched_item *it = (rs_sched_item *)(void *)((char *)top - offsetof(rs_sched_item, dl));
     s->stats.expired[it->prio]++;
     rs__sched_unlink(s, it);
     return it;
@@ -351,7 +289,8 @@ rs_sched_item *rs_sched_pop_expired(rs_sched *s, uint64_t now)
 
 uint64_t rs_sched_next_deadline(const rs_sched *s)
 {
-    return s->heap_len ? s->heap[0]->deadline_ns : UINT64_MAX;
+    rs__heap_node *top = rs__heap_top(&s->dl);
+    return top ? top->key : UINT64_MAX;
 }
 
 uint32_t rs_sched_len(const rs_sched *s, int prio)

@@ -30,7 +30,7 @@
  * Data structure: items are intrusive (embedded in the sidecar's request), so
  * pushing allocates nothing; each class is a doubly linked FIFO (O(1) remove
  * from the middle), and every queued item is also in one deadline min-heap
- * (O(log n) expiry and removal, O(1) earliest deadline). The heap array is
+ * (core/heap.h: O(log n) expiry and removal, O(1) earliest deadline). Its array is
  * the only allocation, sized in init/reconfigure to the most items the bounds
  * allow, so the hot path never allocates and never fails for lack of memory.
  *
@@ -46,6 +46,8 @@
 #ifndef RS_SCHEDULER_H
 #define RS_SCHEDULER_H
 
+#include "heap.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -60,7 +62,7 @@ typedef struct rs_sched_item {        /* embedded in the sidecar's request struc
     struct rs_sched_item *next, *prev;  /* FIFO links within its class */
     uint64_t enq_ns;                    /* set by push */
     uint64_t deadline_ns;               /* set by the caller before push */
-    uint32_t heap_idx;                  /* position in the deadline min-heap */
+    rs__heap_node dl;                   /* in the deadline heap, keyed by deadline_ns */
     uint8_t prio;                       /* 0..2, set by the caller */
     uint8_t queued;                     /* 1 while in the scheduler */
 } rs_sched_item;
@@ -89,8 +91,7 @@ typedef struct rs_sched {
     rs_sched_cfg cfg;
     rs_sched_item *head[3], *tail[3];  /* FIFO per class: take at head, push at tail */
     uint32_t len[3];
-    rs_sched_item **heap;              /* deadline min-heap of every queued item */
-    uint32_t heap_len, heap_cap;
+    rs__heap dl;                       /* every queued item, by deadline (heap.h) */
     /* Weighted fair share between P1 and P2 (indices 1 and 2; 0 unused). */
     uint64_t stride[3];                /* RS__SCHED_ONE / weight; 0 for weight 0 */
     uint64_t pass[3];                  /* virtual time each class has consumed */

@@ -47,21 +47,7 @@ static void apply_limits(sc_daemon *d, uint64_t now, bool fresh)
     sc_admission *a = &d->adm;
     const sc_config *cfg = &d->cfg;
     const sc_limit_cfg *g = &cfg->global_limit;
-    a->has_rps = g->rps > 0;
-    if (a->has_rps) {
-        double burst = g->burst > 0 ? g->burst : (g->rps < 1 ? 1 : g->rps);
-        if (fresh)
-            rs_bucket_init(&a->rps, g->rps, burst, now);
-        else
-            rs_bucket_reconfigure(&a->rps, g->rps, burst, now);
-    }
-    a->has_tpm = g->tpm > 0;
-    if (a->has_tpm) {
-        if (fresh)
-            rs_bucket_init(&a->tpm, g->tpm / 60.0, g->tpm, now);
-        else
-            rs_bucket_reconfigure(&a->tpm, g->tpm / 60.0, g->tpm, now);
-    }
+    sc_limit_apply(g, fresh, now, &a->rps, &a->has_rps, &a->tpm, &a->has_tpm);
     a->backoff = (rs_backoff_cfg){
         .max_attempts = cfg->retry_attempts,
         .initial_ns = MS(cfg->retry_initial_ms),
@@ -76,15 +62,7 @@ static void apply_limits(sc_daemon *d, uint64_t now, bool fresh)
         a->budget.cfg = bc;   /* keeps the counts of the current window */
     for (sc_client *c = d->clients; c; c = c->next) {
         const sc_limit_cfg *cl = &cfg->client_limit;
-        bool was = c->limited;
-        c->limited = cl->rps > 0;
-        if (c->limited) {
-            double burst = cl->burst > 0 ? cl->burst : (cl->rps < 1 ? 1 : cl->rps);
-            if (was)
-                rs_bucket_reconfigure(&c->limit, cl->rps, burst, now);
-            else
-                rs_bucket_init(&c->limit, cl->rps, burst, now);
-        }
+        sc_limit_apply(cl, !c->limited, now, &c->limit, &c->limited, NULL, NULL);
     }
 }
 
@@ -128,7 +106,7 @@ int sc_admission_apply(sc_daemon *d, uint64_t now)
 void sc_admission_destroy(sc_daemon *d)
 {
     rs_sched_destroy(&d->adm.sched);
-    sc_heap_free(&d->adm.retries);
+    rs__heap_free(&d->adm.retries);
     sc_routes_free(&d->adm.routes);
 }
 
@@ -252,7 +230,7 @@ static void enqueue(sc_daemon *d, sc_req *r, uint64_t now)
 void sc_admit(sc_daemon *d, sc_req *r, uint64_t now)
 {
     sc_admission *a = &d->adm;
-    sc_heap_node_init(&r->retry_node);
+    rs__heap_node_init(&r->retry_node);
     a->stats.admitted++;
     a->wake_at = 0;   /* something new to place: the loop pumps this turn */
 
@@ -329,8 +307,7 @@ void sc_admission_forget(sc_daemon *d, sc_req *r)
     sc_admission *a = &d->adm;
     if (r->qi.queued)
         rs_sched_remove(&a->sched, &r->qi);
-    if (sc_heap_contains(&r->retry_node))
-        sc_heap_remove(&a->retries, &r->retry_node);
+    rs__heap_remove(&a->retries, &r->retry_node);   /* if waiting out a backoff */
     if (r->held && r->client)
         unhold(r->client, r);
     if (r->rt) {
@@ -468,9 +445,9 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
     sc_admission *a = &d->adm;
     uint64_t wake = UINT64_MAX;
 
-    sc_heap_node *n;
-    while ((n = sc_heap_top(&a->retries)) != NULL && n->when <= now) {
-        sc_heap_remove(&a->retries, n);
+    rs__heap_node *n;
+    while ((n = rs__heap_top(&a->retries)) != NULL && n->key <= now) {
+        rs__heap_remove(&a->retries, n);
         sc_req *r = container_of(n, sc_req, retry_node);
         if (now >= r->deadline)
             finish_deadline(d, r, "waiting to retry", now);
@@ -478,7 +455,7 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
             enqueue(d, r, now);
     }
     if (n)
-        wake = n->when;
+        wake = n->key;
 
     release_held(d, now, &wake);
 
@@ -632,11 +609,11 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
     r->last = cp;
     r->last_route = rt;
     a->stats.retries++;
-    r->retry_node.when = now + delay;
-    if (sc_heap_push(&a->retries, &r->retry_node) < 0) {
+    r->retry_node.key = now + delay;
+    if (rs__heap_push(&a->retries, &r->retry_node) < 0) {
         finish_with(r, cp, "not retried: out of memory");
         return;
     }
-    if (a->wake_at > r->retry_node.when)
-        a->wake_at = r->retry_node.when;
+    if (a->wake_at > r->retry_node.key)
+        a->wake_at = r->retry_node.key;
 }

@@ -27,7 +27,7 @@
 #include "retry_budget.h"
 #include "routes.h"
 #include "scheduler.h"
-#include "timerheap.h"
+#include "heap.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,7 +46,7 @@ typedef struct sc_admission {
     uint64_t rps_due;                 /* when the awaited rps token was due */
     rs_retry_budget budget;
     rs_backoff_cfg backoff;
-    sc_heap retries;                  /* requests waiting out a backoff */
+    rs__heap retries;                 /* requests waiting out a backoff */
     uint32_t inflight, p12_inflight;  /* attempts at upstreams */
     uint64_t rng;
     uint64_t wake_at;                 /* when pump() has something to do again; 0 = this

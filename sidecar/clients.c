@@ -229,12 +229,7 @@ static void create_client(sc_daemon *d, sc_pending *p)
     rs__ring_init(&c->cq, base + lay.cq_hdr_off, base + lay.cq_data_off, lay.cq_cap);
     c->d = d;
     c->sock = p->fd;
-    if (cfg->client_limit.rps > 0) {
-        c->limited = true;
-        rs_bucket_init(&c->limit, cfg->client_limit.rps,
-                       cfg->client_limit.burst > 0 ? cfg->client_limit.burst
-                       : cfg->client_limit.rps < 1 ? 1 : cfg->client_limit.rps, sc_now_ns());
-    }
+    sc_limit_apply(&cfg->client_limit, true, sc_now_ns(), &c->limit, &c->limited, NULL, NULL);
     c->pid = p->cred.pid;
     c->uid = p->cred.uid;
     c->sq_bell_op.fn = on_sq_bell;

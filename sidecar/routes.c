@@ -14,22 +14,26 @@ static uint64_t ms(uint32_t v)
     return (uint64_t)v * 1000000u;
 }
 
-static void set_limits(sc_route *r, const sc_route_cfg *rc, uint64_t now, bool fresh)
+void sc_limit_apply(const sc_limit_cfg *l, bool fresh, uint64_t now, rs_bucket *rps, bool *has_rps,
+                    rs_bucket *tpm, bool *has_tpm)
 {
-    r->has_rps = rc->limit.rps > 0;
-    if (r->has_rps) {
-        double burst = rc->limit.burst > 0 ? rc->limit.burst : (rc->limit.rps < 1 ? 1 : rc->limit.rps);
+    /* burst: as configured, else one second's worth (at least one request) */
+    *has_rps = l->rps > 0;
+    if (*has_rps) {
+        double burst = l->burst > 0 ? l->burst : (l->rps < 1 ? 1 : l->rps);
         if (fresh)
-            rs_bucket_init(&r->rps, rc->limit.rps, burst, now);
+            rs_bucket_init(rps, l->rps, burst, now);
         else
-            rs_bucket_reconfigure(&r->rps, rc->limit.rps, burst, now);
+            rs_bucket_reconfigure(rps, l->rps, burst, now);
     }
-    r->has_tpm = rc->limit.tpm > 0;
-    if (r->has_tpm) {
+    if (!tpm)
+        return;
+    *has_tpm = l->tpm > 0;
+    if (*has_tpm) {
         if (fresh)
-            rs_bucket_init(&r->tpm, rc->limit.tpm / 60.0, rc->limit.tpm, now);
+            rs_bucket_init(tpm, l->tpm / 60.0, l->tpm, now);
         else
-            rs_bucket_reconfigure(&r->tpm, rc->limit.tpm / 60.0, rc->limit.tpm, now);
+            rs_bucket_reconfigure(tpm, l->tpm / 60.0, l->tpm, now);
     }
 }
 
@@ -116,7 +120,7 @@ int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
             rs_breaker_reconfigure(&r->breaker, &bc);
             rs_aimd_reconfigure(&r->aimd, &ac);
         }
-        set_limits(r, rc, now, fresh);
+        sc_limit_apply(&rc->limit, fresh, now, &r->rps, &r->has_rps, &r->tpm, &r->has_tpm);
     }
     /* live routes in configuration order, so logs and picks are stable */
     for (unsigned i = 0; i < cfg->nroutes; i++)

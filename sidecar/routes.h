@@ -46,6 +46,12 @@ typedef struct sc_routes {
     unsigned n_fail_status;
 } sc_routes;
 
+/* Put a configured limit (global, per route, per client) into its buckets:
+ * made afresh, or retuned keeping their levels (a reload). tpm may be NULL
+ * where only a request rate applies. */
+void sc_limit_apply(const sc_limit_cfg *l, bool fresh, uint64_t now, rs_bucket *rps, bool *has_rps,
+                    rs_bucket *tpm, bool *has_tpm);
+
 /* Build or update the table from cfg. Returns 0, or -1 (out of memory). */
 int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now);
 void sc_routes_free(sc_routes *t);

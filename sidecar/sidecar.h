@@ -18,7 +18,7 @@
 #include "record.h"
 #include "ring.h"
 #include "scheduler.h"
-#include "timerheap.h"
+#include "heap.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -81,7 +81,7 @@ struct sc_req {
 
     /* traffic control (admission.c) */
     rs_sched_item qi;             /* queued for dispatch */
-    sc_heap_node retry_node;      /* waiting out a backoff */
+    rs__heap_node retry_node;     /* waiting out a backoff */
     sc_req *held_next;            /* waiting for its client's rate limit */
     bool held;
     struct sc_route *rt;          /* the route of the attempt in flight */

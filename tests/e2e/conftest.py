@@ -30,6 +30,14 @@ class Sidecar(procs.Sidecar):
         problem = super().stop(killed_ok=True)   # tests kill it on purpose
         assert not problem, problem
 
+    # `with Sidecar(...) as s:` stops it (and checks its exit) however the
+    # test body ends
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
 
 def write_config(tmp_path, text):
     path = tmp_path / "ringside.yaml"

@@ -41,8 +41,7 @@ def test_sides_that_never_spin_lose_no_wakeup(mock):
     crosses through a doorbell (flag armed, ring re-checked, doorbell rung
     only if the flag was seen). A lost wakeup shows as a request that never
     completes: the client's 60 s wait fails, or the run times out."""
-    s = Sidecar(mock.url, "--spin-us", "0")
-    try:
+    with Sidecar(mock.url, "--spin-us", "0") as s:
         asleep = {"RINGSIDE_SPIN_US": "0"}
         for route, n in (("", 1500), ("echo", 2500)):
             rc, line, _ = run_client(s, "load", 4, n, route, env=asleep, timeout=240)
@@ -50,8 +49,6 @@ def test_sides_that_never_spin_lose_no_wakeup(mock):
             assert res["failures"] == 0 and res["orphans"] == 0, res
             assert res["submitted"] == res["completed"] == 4 * n, res
         assert s.alive()
-    finally:
-        s.stop()
 
 
 def test_echo_route_answers_without_upstream(sidecar):
@@ -71,14 +68,11 @@ def test_four_mib_body_round_trips_on_echo_route(sidecar):
 
 
 def test_body_larger_than_ring_is_refused_at_submit(mock):
-    s = Sidecar(mock.url, "--ring-bytes", "1048576")
-    try:
+    with Sidecar(mock.url, "--ring-bytes", "1048576") as s:
         rc, line, err = run_client(s, "big", 2 << 20, "echo", "/x", check=False)
         assert rc != 0 and "RS_E2BIG" in err
         # and the sidecar still serves
         run_client(s, "big", 512 << 10, "echo", "/x")
-    finally:
-        s.stop()
 
 
 def test_sigkilled_client_is_reclaimed_and_does_not_disturb_others(sidecar):
@@ -140,8 +134,7 @@ def test_random_bytes_over_whole_region_never_hurt_the_sidecar(sidecar):
 
 
 def test_sigterm_drains_in_flight_then_exits(mock):
-    s = Sidecar(mock.url, "--grace-ms", "3000")
-    try:
+    with Sidecar(mock.url, "--grace-ms", "3000") as s:
         quick = subprocess.Popen([E2E_CLIENT, "drain", s.sock, "20", "500"],
                                  stdout=subprocess.PIPE, text=True)
         slow = subprocess.Popen([E2E_CLIENT, "drain", s.sock, "20", "30000"],
@@ -163,33 +156,26 @@ def test_sigterm_drains_in_flight_then_exits(mock):
         log = s.read_log()
         assert "draining" in log and "answered with RS_ESHUTDOWN" in log
         assert not os.path.exists(s.sock), "socket file removed on shutdown"
-    finally:
-        s.stop()
 
 
 def test_sidecar_death_wakes_waiters_with_gone_and_reconnect_works(mock):
-    s = Sidecar(mock.url)
-    waiter = subprocess.Popen([E2E_CLIENT, "gone", s.sock, "30000"], stdout=subprocess.PIPE, text=True)
-    assert waiter.stdout.readline().startswith("submitted")
-    s.proc.send_signal(signal.SIGKILL)
-    s.proc.wait()
-    out = waiter.communicate(timeout=30)[0].strip().splitlines()[-1]
-    assert waiter.returncode == 0, out
-    assert json.loads(out)["waited_ms"] < 10000
-    s.stop()
+    with Sidecar(mock.url) as s:
+        waiter = subprocess.Popen([E2E_CLIENT, "gone", s.sock, "30000"], stdout=subprocess.PIPE, text=True)
+        assert waiter.stdout.readline().startswith("submitted")
+        s.proc.send_signal(signal.SIGKILL)
+        s.proc.wait()
+        out = waiter.communicate(timeout=30)[0].strip().splitlines()[-1]
+        assert waiter.returncode == 0, out
+        assert json.loads(out)["waited_ms"] < 10000
     # a new sidecar on the same socket path: connect works again
-    s2 = Sidecar(mock.url)
-    try:
+    with Sidecar(mock.url) as s2:
         p = subprocess.run([RINGSIDE_CALL, "--socket", s2.sock, "--route", "echo", "--data", "back"],
                            capture_output=True, text=True, timeout=30)
         assert p.returncode == 0 and p.stdout.strip() == "back"
-    finally:
-        s2.stop()
 
 
 def test_api_key_is_injected_and_client_authorization_dropped(mock):
-    s = Sidecar(mock.url, env={"DEEPSEEK_API_KEY": "sk-test-123"})
-    try:
+    with Sidecar(mock.url, env={"DEEPSEEK_API_KEY": "sk-test-123"}) as s:
         p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, "--header", "x-mock-echo-headers: 1",
                             "--header", "Authorization: Bearer stolen"],
                            capture_output=True, text=True, timeout=30)
@@ -197,8 +183,6 @@ def test_api_key_is_injected_and_client_authorization_dropped(mock):
         hdrs = json.loads(p.stdout)["request_headers"]
         assert hdrs["authorization"] == "Bearer sk-test-123"
         assert "sk-test-123" not in s.read_log()
-    finally:
-        s.stop()
 
 
 def test_upstream_errors_are_typed(sidecar):
@@ -230,8 +214,7 @@ def test_unlisted_uid_is_refused_with_a_reason(mock):
         pytest.skip("needs root to run a client as another uid (CI runs as root)")
     import glob
     import shutil
-    s = Sidecar(mock.url)
-    try:
+    with Sidecar(mock.url) as s:
         # the build tree may be private to root: give the nobody client its
         # own copy of ringside-call and libringside
         os.chmod(s.dir, 0o777)
@@ -249,8 +232,6 @@ def test_unlisted_uid_is_refused_with_a_reason(mock):
                            preexec_fn=lambda: os.setuid(65534), cwd=s.dir)
         assert p.returncode == 1
         assert "uid 65534 may not register" in p.stderr and "--allow-uid 65534" in p.stderr
-    finally:
-        s.stop()
 
 
 def test_rs_poll_collects_every_ticket_exactly_once(sidecar):
@@ -286,16 +267,13 @@ def test_full_ring_refuses_at_once_and_loses_nothing(sidecar):
 def test_response_larger_than_completion_ring_arrives_whole(mock):
     # 1 MiB rings; the mock streams ~3 MB which the sidecar must feed through
     # the completion ring in pieces as the client reads
-    s = Sidecar(mock.url, "--ring-bytes", "1048576")
-    try:
+    with Sidecar(mock.url, "--ring-bytes", "1048576") as s:
         p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, "--header", "x-mock-stream: 20000"],
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 0, p.stderr
         assert len(p.stdout) > 2 * 1048576
         assert '"tok0 "' in p.stdout and '"tok19999 "' in p.stdout
         assert p.stdout.rstrip().endswith("data: [DONE]")
-    finally:
-        s.stop()
 
 
 def test_demo_command_serves_a_request_with_no_key_and_no_internet():

@@ -100,10 +100,9 @@ def test_env_substitution_and_missing_variable(tmp_path, mock):
 
 
 def test_429_storm_respects_retry_after_and_the_retry_budget(tmp_path, mock):
-    s = one_route(tmp_path, mock, """
+    with one_route(tmp_path, mock, """
 retries: {attempts: 3, initial_ms: 50, budget: {ratio: 0.2, min: 2, window_ms: 60000}}
-""")
-    try:
+""") as s:
         mock_control(mock, "x-mock-status: 429\nx-mock-retry-after: 2\n")
         p = batch(s, 30, window=30, popen=True)
         time.sleep(0.5)
@@ -117,23 +116,17 @@ retries: {attempts: 3, initial_ms: 50, budget: {ratio: 0.2, min: 2, window_ms: 6
         # retries stayed within the budget: 20% of 30 requests = 6
         assert 30 < mock_requests(mock) <= 36
         assert res["lat_max_ms"] >= 2000
-    finally:
-        s.stop()
 
 
 def test_401_is_not_retried(tmp_path, mock):
-    s = one_route(tmp_path, mock)
-    try:
+    with one_route(tmp_path, mock) as s:
         res = batch(s, 5, headers=["x-mock-status:401"])
         assert res["errors"] == {"RS_EUPSTREAM": 5} and res["attempts"] == {"1": 5}
         assert mock_requests(mock) == 5
-    finally:
-        s.stop()
 
 
 def test_503_on_primary_moves_traffic_to_secondary_and_back(tmp_path, mock, mock2):
-    s = start(tmp_path, two_routes(mock, mock2))
-    try:
+    with start(tmp_path, two_routes(mock, mock2)) as s:
         res = batch(s, 200, window=8)
         assert res["errors"] == {"RS_OK": 200}
         assert 130 <= res["upstreams"]["primary"] <= 190, res
@@ -151,13 +144,10 @@ def test_503_on_primary_moves_traffic_to_secondary_and_back(tmp_path, mock, mock
         assert res["errors"] == {"RS_OK": 100}
         assert res["upstreams"].get("primary", 0) >= 55, res
         assert "circuit" not in json.dumps(res)
-    finally:
-        s.stop()
 
 
 def test_slow_first_token_triggers_latency_failover(tmp_path, mock, mock2):
-    s = start(tmp_path, two_routes(mock, mock2))
-    try:
+    with start(tmp_path, two_routes(mock, mock2)) as s:
         # DeepSeek-style: blank lines for 3 s before the JSON
         mock_control(mock, "x-mock-keepalives: 30\nx-mock-keepalive-interval-ms: 100\n")
         before = mock_requests(mock)
@@ -167,17 +157,14 @@ def test_slow_first_token_triggers_latency_failover(tmp_path, mock, mock2):
         # after 3 slow ones the primary was left alone
         assert res["lat_max_ms"] < 2500
         assert mock_requests(mock) - before <= 3
-    finally:
-        s.stop()
 
 
 def test_p0_latency_stays_flat_while_a_p2_flood_is_throttled(tmp_path, mock):
-    s = one_route(tmp_path, mock, """
+    with one_route(tmp_path, mock, """
 limits:
   global: {rps: 50, burst: 1}
 priorities: {queue: {p2: 5000}}
-""")
-    try:
+""") as s:
         flood = batch(s, 300, prio=2, timeout_ms=60000, window=300, popen=True)
         time.sleep(0.5)
         p0 = batch(s, 15, prio=0, window=1)
@@ -186,46 +173,37 @@ priorities: {queue: {p2: 5000}}
         # P2 was held to 50/s (300 requests: about 6 s); P0 went ahead of it
         assert p2["lat_max_ms"] >= 4500
         assert p0["lat_max_ms"] < 1000, p0
-    finally:
-        s.stop()
 
 
 def test_queued_requests_expire_with_deadline_exceeded(tmp_path, mock):
-    s = one_route(tmp_path, mock, """
+    with one_route(tmp_path, mock, """
 limits:
   global: {rps: 1, burst: 1}
-""")
-    try:
+""") as s:
         t0 = time.monotonic()
         res = batch(s, 10, timeout_ms=1500, window=10)
         assert res["errors"]["RS_OK"] in (1, 2, 3), res
         assert res["errors"]["RS_OK"] + res["errors"]["RS_EDEADLINE"] == 10
         assert time.monotonic() - t0 < 10
-    finally:
-        s.stop()
 
 
 def test_full_queue_refuses_naming_the_limit(tmp_path, mock):
-    s = one_route(tmp_path, mock, """
+    with one_route(tmp_path, mock, """
 limits:
   global: {rps: 1, burst: 1}
 priorities: {queue: {p2: 5}}
-""")
-    try:
+""") as s:
         res, errors = batch(s, 20, prio=2, timeout_ms=3000, window=20, verbose=True)
         assert res["errors"]["RS_EQUEUEFULL"] >= 12, res
         assert "P2 queue is full (priorities.queue.p2 = 5)" in errors
-    finally:
-        s.stop()
 
 
 def test_shedding_refuses_part_of_p1_but_never_p0(tmp_path, mock):
-    s = one_route(tmp_path, mock, """
+    with one_route(tmp_path, mock, """
 retries: {attempts: 1}
 breaker: {failures: 3, cooldown_ms: 60000}
 shedding: {fraction: 0.5}
-""")
-    try:
+""") as s:
         mock_control(mock, "x-mock-status: 503\n")
         batch(s, 3, window=1)   # opens the breaker
         p1 = batch(s, 200, prio=1, timeout_ms=300, window=200)
@@ -234,33 +212,27 @@ shedding: {fraction: 0.5}
         assert 60 <= shed <= 140, p1
         assert shed + p1["errors"].get("RS_EDEADLINE", 0) == 200
         assert "RS_ESHED" not in p0["errors"], p0
-    finally:
-        s.stop()
 
 
 def test_route_pinning_and_model_mapping(tmp_path, mock, mock2):
-    s = start(tmp_path, f"""
+    with start(tmp_path, f"""
 routes:
   - name: primary
     endpoint: {mock.url}
   - name: secondary
     endpoint: {mock2.url}
     models: {{deepseek-chat: deepseek-v3-renamed}}
-""")
-    try:
+""") as s:
         res = batch(s, 20, route="secondary")
         assert res["upstreams"] == {"secondary": 20}
         p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, "--route", "secondary"],
                            capture_output=True, text=True, timeout=30)
         assert json.loads(p.stdout)["model"] == "deepseek-v3-renamed"
-    finally:
-        s.stop()
 
 
 def test_sighup_reloads_limits_and_refuses_a_bad_file(tmp_path, mock):
     path = write_config(tmp_path, f"limits: {{global: {{rps: 2, burst: 1}}}}\nroutes:\n  - {{name: only, endpoint: {mock.url}}}\n")
-    s = Sidecar(None, "--config", path)
-    try:
+    with Sidecar(None, "--config", path) as s:
         t0 = time.monotonic()
         assert batch(s, 6, window=6)["errors"] == {"RS_OK": 6}
         assert time.monotonic() - t0 >= 2.0    # 2 per second
@@ -282,8 +254,6 @@ def test_sighup_reloads_limits_and_refuses_a_bad_file(tmp_path, mock):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert s.alive() and batch(s, 10)["errors"] == {"RS_OK": 10}
-    finally:
-        s.stop()
 
 
 def test_example_config_in_deploy_is_valid():

@@ -17,6 +17,7 @@
 
 #include "aimd.h"
 #include "ringside.h"
+#include "test_rand.h"
 
 #define MS 1000000ull
 #define S  1000000000ull
@@ -317,14 +318,6 @@ static void test_tracks_a_moving_capacity(void **state)
 }
 
 /* ---------------------------------------------------------------- bounds */
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 static void test_never_outside_min_max(void **state)
 {

@@ -127,6 +127,18 @@ static void assert_slice_in(rs__slice s, const uint8_t *b, size_t n)
     assert_true((const uint8_t *)s.ptr + s.len <= b + n);
 }
 
+/* A decoded header list: within bounds, names not empty, every slice in buf. */
+static void assert_headers_in(uint32_t nh, const rs__slice *names, const rs__slice *values,
+                              const uint8_t *buf, size_t n)
+{
+    assert_true(nh <= RS__MAX_HEADERS);
+    for (uint32_t k = 0; k < nh; k++) {
+        assert_true(names[k].len > 0);
+        assert_slice_in(names[k], buf, n);
+        assert_slice_in(values[k], buf, n);
+    }
+}
+
 static rs__slice sl(const char *s)
 {
     rs__slice v = { s, (uint32_t)strlen(s) };
@@ -1421,7 +1433,6 @@ static void check_decode_contract(const uint8_t *p, size_t n)
             const rs__req_rec *q = &g_rec.u.req;
             assert_int_equal(q->id, id);
             assert_true(q->priority <= 2);
-            assert_true(q->nheaders <= RS__MAX_HEADERS);
             assert_true(q->chunk.len <= q->body_total);
             assert_true(q->path.len > 0 && q->path.ptr[0] == '/');
             assert_slice_in(q->route, copy, n);
@@ -1429,11 +1440,7 @@ static void check_decode_contract(const uint8_t *p, size_t n)
             assert_slice_in(q->method, copy, n);
             assert_slice_in(q->path, copy, n);
             assert_slice_in(q->chunk, copy, n);
-            for (uint32_t k = 0; k < q->nheaders; k++) {
-                assert_true(q->hname[k].len > 0);
-                assert_slice_in(q->hname[k], copy, n);
-                assert_slice_in(q->hvalue[k], copy, n);
-            }
+            assert_headers_in(q->nheaders, q->hname, q->hvalue, copy, n);
         } else if (g_rec.kind == RS__KIND_BODY) {
             assert_int_equal(g_rec.u.body.id, id);
             assert_true(g_rec.u.body.chunk.len > 0);
@@ -1443,15 +1450,10 @@ static void check_decode_contract(const uint8_t *p, size_t n)
             assert_int_equal(q->id, id);
             assert_true(q->error <= 0);
             assert_true(q->status <= 999);
-            assert_true(q->nheaders <= RS__MAX_HEADERS);
             assert_slice_in(q->error_msg, copy, n);
             assert_slice_in(q->upstream, copy, n);
             assert_slice_in(q->chunk, copy, n);
-            for (uint32_t k = 0; k < q->nheaders; k++) {
-                assert_true(q->hname[k].len > 0);
-                assert_slice_in(q->hname[k], copy, n);
-                assert_slice_in(q->hvalue[k], copy, n);
-            }
+            assert_headers_in(q->nheaders, q->hname, q->hvalue, copy, n);
         }
     } else {
         g_fuzz_refused++;

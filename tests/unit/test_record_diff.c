@@ -44,6 +44,7 @@
 #include "record.h"
 #include "ringpack.h"
 #include "ringside.h"
+#include "test_rand.h"
 
 /* ============================================================ REFERENCE
  * The decoder as it was before the cursor reader (core/record.c, precheck +
@@ -320,10 +321,7 @@ static int group_teardown(void **state)
  * failing test replays on its own */
 static uint64_t rnd(void)
 {
-    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return splitmix64(&g_rng);
 }
 
 static void start_phase(const char *phase, uint64_t salt)

@@ -19,16 +19,9 @@
 #include <stdbool.h>
 
 #include "router.h"
+#include "test_rand.h"
 
 #define PICKS 1000000u
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 /* Draw PICKS picks and check each route's share against its weight. */
 static void check_distribution(const uint32_t *w, const bool *el, unsigned n, uint64_t seed)

@@ -1007,13 +1007,16 @@ static void model_check(const rs_sched *s, const model *m, rs_sched_item *items)
     }
     for (int i = 0; i < M_ITEMS; i++)
         assert_int_equal(items[i].queued, m->queued[i]);
-    assert_int_equal(s->heap_len, total);
-    assert_true(s->heap_len <= s->heap_cap);
-    for (uint32_t i = 0; i < s->heap_len; i++) {
-        assert_int_equal(s->heap[i]->heap_idx, i);
-        assert_int_equal(s->heap[i]->queued, 1);
+    assert_int_equal(s->dl.n, total);
+    assert_true(s->dl.n <= s->dl.cap);
+    for (uint32_t i = 0; i < s->dl.n; i++) {
+        const rs_sched_item *hi = (const rs_sched_item *)(const void *)
+            ((const char *)s->dl.a[i] - offsetof(rs_sched_item, dl));
+        assert_int_equal(s->dl.a[i]->idx, i);
+        assert_int_equal(hi->queued, 1);
+        assert_int_equal(s->dl.a[i]->key, hi->deadline_ns);
         if (i > 0)
-            assert_true(s->heap[(i - 1) / 2]->deadline_ns <= s->heap[i]->deadline_ns);
+            assert_true(s->dl.a[(i - 1) / 2]->key <= s->dl.a[i]->key);
     }
     assert_int_equal(rs_sched_next_deadline(s), min_dl);
 }

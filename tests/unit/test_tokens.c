@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "tokens.h"
+#include "test_rand.h"
 
 #define DEF 1234u   /* default max_tokens used throughout */
 
@@ -178,14 +179,6 @@ static void check_against_ref(const uint8_t *p, size_t n)
         fail_msg("usage differs on %zu bytes \"%.*s\": got %d/%llu, want %d/%llu", n, (int)n,
                  (const char *)p, grc, (unsigned long long)gv, wrc, (unsigned long long)wv);
     free(b);
-}
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 /* ------------------------------------------------------ prompt tokens */

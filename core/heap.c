@@ -1,0 +1,101 @@
+/*
+ * heap.c — the embedded-node min-heap (see heap.h).
+ */
+#include "heap.h"
+
+#include <stdlib.h>
+
+void rs__heap_node_init(rs__heap_node *x)
+{
+    x->idx = RS__HEAP_OUT;
+}
+
+bool rs__heap_contains(const rs__heap *h, const rs__heap_node *x)
+{
+    return x->idx < h->n && h->a[x->idx] == x;
+}
+
+static void put(rs__heap *h, uint32_t i, rs__heap_node *x)
+{
+    h->a[i] = x;
+    x->idx = i;
+}
+
+static void sift_up(rs__heap *h, uint32_t i)
+{
+    rs__heap_node *x = h->a[i];
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (h->a[parent]->key <= x->key)
+            break;
+        put(h, i, h->a[parent]);
+        i = parent;
+    }
+    put(h, i, x);
+}
+
+static void sift_down(rs__heap *h, uint32_t i)
+{
+    rs__heap_node *x = h->a[i];
+    for (;;) {
+        uint64_t l = 2ull * i + 1;   /* 64-bit: 2i+1 may not fit in 32 */
+        if (l >= h->n)
+            break;
+        uint32_t c = (uint32_t)l;
+        if (c + 1 < h->n && h->a[c + 1]->key < h->a[c]->key)
+            c++;
+        if (x->key <= h->a[c]->key)
+            break;
+        put(h, i, h->a[c]);
+        i = c;
+    }
+    put(h, i, x);
+}
+
+int rs__heap_reserve(rs__heap *h, uint64_t need)
+{
+    if (need <= h->cap)
+        return 0;
+    /* indices are 32 bits, and RS__HEAP_OUT is one of them */
+    if (need >= RS__HEAP_OUT || need > SIZE_MAX / sizeof *h->a)
+        return -1;
+    rs__heap_node **a = realloc(h->a, (size_t)need * sizeof *a);
+    if (!a)
+        return -1;
+    h->a = a;
+    h->cap = (uint32_t)need;
+    return 0;
+}
+
+int rs__heap_push(rs__heap *h, rs__heap_node *x)
+{
+    if (h->n == h->cap && rs__heap_reserve(h, h->cap ? 2ull * h->cap : 64) < 0)
+        return -1;
+    put(h, h->n++, x);
+    sift_up(h, x->idx);
+    return 0;
+}
+
+void rs__heap_remove(rs__heap *h, rs__heap_node *x)
+{
+    if (!rs__heap_contains(h, x))
+        return;
+    uint32_t i = x->idx;
+    x->idx = RS__HEAP_OUT;
+    rs__heap_node *last = h->a[--h->n];
+    if (i == h->n)
+        return;
+    put(h, i, last);
+    /* the moved node may belong above or below slot i */
+    if (i > 0 && h->a[(i - 1) / 2]->key > last->key)
+        sift_up(h, i);
+    else
+        sift_down(h, i);
+}
+
+void rs__heap_free(rs__heap *h)
+{
+    free(h->a);
+    h->a = NULL;
+    h->n = h->cap = 0;
+}
