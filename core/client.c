@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -103,6 +104,8 @@ struct rs_client {
 };
 
 static _Thread_local char last_error[256];
+/* This thread woke the sidecar since it last waited (see reaper_idle). */
+static _Thread_local bool woke_sidecar;
 
 const char *rs_last_error(void)
 {
@@ -466,8 +469,10 @@ static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
 
 static void maybe_ring(rs_client *c)
 {
-    if (rs__ring_wake_needed(&c->sq, RS__RING_NEED_WAKEUP))
+    if (rs__ring_wake_needed(&c->sq, RS__RING_NEED_WAKEUP)) {
         ring_doorbell(c);
+        woke_sidecar = true;
+    }
 }
 
 int rs_submit(rs_client *c, const rs_request *rq, rs_ticket *ticket)
@@ -730,17 +735,22 @@ static bool cq_has_record(rs_client *c)
 static bool reaper_idle(rs_client *c, uint64_t deadline)
 {
     uint64_t spin_end = 0, now = 0;
+    bool yield = woke_sidecar;
+    woke_sidecar = false;
     for (unsigned i = 1; c->spin_ns; i++) {
         if (cq_has_record(c))
             return false;
-        if ((i & 63) == 0) {
+        if (yield || (i & 63) == 0) {
             now = now_ns();
             if (!spin_end)
                 spin_end = now + c->spin_ns;
             if (now >= spin_end || now >= deadline)
                 break;
         }
-        rs__cpu_relax();
+        if (yield)
+            sched_yield();
+        else
+            rs__cpu_relax();
     }
     if (deadline != UINT64_MAX && (now = now_ns()) >= deadline)
         return false;

@@ -363,19 +363,18 @@ static void on_hup(sc_op *op, int res, uint32_t flags)
     sc_client_close(c, "client hung up");
 }
 
-/* The write goes in with the loop's next submission, usually the one that
- * also puts the loop to sleep, so the woken client (often scheduled on
- * this very CPU) does not wait for us to get there. Fire and forget: a
- * successful write posts no CQE (CQE_SKIP_SUCCESS), and a failed one can
- * only mean the client is going away, which its hang-up reports. The fd
- * stays open until then: sc_client_close submits queued SQEs before it
- * closes anything, and io_uring holds its own reference from submission. */
+/* Written at once, not queued for the loop's next submission: on this
+ * kind of machine the woken client usually runs on this very CPU, and a
+ * write() lets it preempt us here with its answer in hand, while a queued
+ * write would wake it only once the rest of the turn is done and the loop
+ * is on its way to sleep (measured 4-6 us slower per sleeping round trip).
+ * The fd is non-blocking; a failed write can only mean the client is going
+ * away, which its hang-up reports. */
 void sc_client_ring_cq_bell(sc_client *c)
 {
     static const uint64_t one = 1;
-    struct io_uring_sqe *sqe = sc_loop_sqe(&c->d->loop, NULL);
-    io_uring_prep_write(sqe, c->cq_efd, &one, sizeof one, 0);
-    io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+    ssize_t n = write(c->cq_efd, &one, sizeof one);
+    (void)n;
 }
 
 /* -------------------------------------------------------------- teardown */

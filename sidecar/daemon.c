@@ -24,6 +24,7 @@
 #include "ringside.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -292,6 +293,7 @@ void sc_daemon_run(sc_daemon *d)
 {
     uint64_t spin_ns = (uint64_t)d->cfg.spin_us * 1000u;
     uint64_t last_work = sc_now_ns();
+    bool woke = false;
 
     while (!d->stop_now) {
         uint64_t now = d->now = sc_now_ns();
@@ -306,13 +308,23 @@ void sc_daemon_run(sc_daemon *d)
         }
         if (now >= d->adm.wake_at)   /* new requests were admitted: dispatch them this turn */
             sc_admission_pump(d, now);
+        bool answered_awake = false;
         for (sc_client *c = d->clients, *next; c; c = next) {
             next = c->next;
-            sc_outbox_flush(c);
+            answered_awake |= sc_outbox_flush(c);
             sc_intake_release(c);
         }
         check_shutdown(d, now);
 
+        /* A client that rang us awake and is now spinning for its answer
+         * often shares our CPU on a small machine, and a spinning task
+         * cannot preempt us: after the first turn that follows a sleep,
+         * if it answered a client that is awake, step aside so it runs now
+         * rather than after our spin. A busy loop never sleeps, so it
+         * never pays this syscall. */
+        if (woke && answered_awake)
+            sched_yield();
+        woke = false;
         if (work || d->kicked) {
             d->kicked = false;
             last_work = now;
@@ -338,6 +350,7 @@ void sc_daemon_run(sc_daemon *d)
         }
         set_need_wakeup(d, false);
         last_work = sc_now_ns();
+        woke = true;
     }
 }
 

@@ -223,15 +223,15 @@ static int write_some(sc_client *c, sc_completion *cp, bool *progress)
     return 1;
 }
 
-void sc_outbox_flush(sc_client *c)
+bool sc_outbox_flush(sc_client *c)
 {
-    bool progress = false;
+    bool progress = false, awake = false;
     while (c->out_head && !c->closing) {
         sc_completion *cp = c->out_head;
         int rc = write_some(c, cp, &progress);
         if (rc < 0) {
             sc_client_close(c, "completion ring tail corrupted by the client");
-            return;
+            return false;
         }
         if (rc == 0)
             break;
@@ -246,8 +246,13 @@ void sc_outbox_flush(sc_client *c)
         }
         sc_completion_free(cp);
     }
-    if (progress && rs__ring_wake_needed(&c->cq, RS__RING_NEED_WAKEUP))
-        sc_client_ring_cq_bell(c);
+    if (progress) {
+        if (rs__ring_wake_needed(&c->cq, RS__RING_NEED_WAKEUP))
+            sc_client_ring_cq_bell(c);
+        else
+            awake = true;
+    }
     if (c->paused && c->out_chunk_bytes < SC_CHUNK_LOW_WATER)
         sc_upstream_resume(c->d, c);
+    return awake;
 }
