@@ -8,6 +8,10 @@
  *   load SOCK THREADS PER_THREAD ROUTE   pipelined requests from threads;
  *                                        every ticket completes exactly once
  *                                        with the body that belongs to it
+ *   spaced SOCK THREADS N PAUSE_US       rs_call N times per thread with a
+ *                                        pause before each (so the sidecar
+ *                                        is asleep); each answer is checked;
+ *                                        prints how many doorbells were rung
  *   big SOCK BYTES ROUTE PATH            one request with a BYTES body,
  *                                        echoed back byte for byte
  *   hold SOCK N DELAY_MS                 N slow requests, then block (to be
@@ -182,6 +186,67 @@ static int mode_load(int threads, int per, const char *route)
            (unsigned long long)st.ring_full, (unsigned long long)ms);
     bool exact = st.submitted == (uint64_t)(threads * per) && st.completed == st.submitted && st.orphans == 0;
     return atomic_load(&failures) == 0 && exact ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------- spaced */
+
+struct spaced_arg {
+    rs_client *c;
+    int thread, n, pause_us;
+    atomic_int *failures;
+};
+
+static void *spaced_thread(void *p)
+{
+    struct spaced_arg *a = p;
+    for (int i = 0; i < a->n; i++) {
+        char body[64];
+        int len = snprintf(body, sizeof body, "spaced t%d-r%d", a->thread, i);
+        rs_request rq = RS_REQUEST_INIT;
+        rq.path = "/x";
+        rq.route = "echo";
+        rq.body = body;
+        rq.body_len = (size_t)len;
+        usleep((useconds_t)a->pause_us);
+        rs_response *r;
+        int err = rs_call(a->c, &rq, 10000, &r);
+        if (err < 0) {
+            fprintf(stderr, "call %s: %s\n", body, rs_errname(err));
+            atomic_fetch_add(a->failures, 1);
+            return NULL;
+        }
+        if (r->error != RS_OK || r->body_len != (size_t)len || memcmp(r->body, body, (size_t)len) != 0) {
+            fprintf(stderr, "bad answer to %s: %s '%.*s'\n", body, rs_errname(r->error), (int)r->body_len,
+                    (const char *)r->body);
+            atomic_fetch_add(a->failures, 1);
+        }
+        rs_response_free(r);
+    }
+    return NULL;
+}
+
+static int mode_spaced(int threads, int per, int pause_us)
+{
+    rs_client *c = connect_or_die();
+    pthread_t th[16];
+    struct spaced_arg args[16];
+    atomic_int failures = 0;
+    if (threads < 1 || threads > 16)
+        DIE("threads must be 1..16");
+    for (int i = 0; i < threads; i++) {
+        args[i] = (struct spaced_arg){ c, i, per, pause_us, &failures };
+        pthread_create(&th[i], NULL, spaced_thread, &args[i]);
+    }
+    for (int i = 0; i < threads; i++)
+        pthread_join(th[i], NULL);
+    rs_client_stats st;
+    rs_client_get_stats(c, &st);
+    rs_close(c);
+    printf("{\"mode\":\"spaced\",\"failures\":%d,\"submitted\":%llu,\"completed\":%llu,"
+           "\"orphans\":%llu,\"doorbells\":%llu}\n",
+           atomic_load(&failures), (unsigned long long)st.submitted, (unsigned long long)st.completed,
+           (unsigned long long)st.orphans, (unsigned long long)st.doorbells);
+    return atomic_load(&failures) == 0 && st.completed == (uint64_t)(threads * per) ? 0 : 1;
 }
 
 /* ------------------------------------------------------------------- big */
@@ -785,6 +850,8 @@ int main(int argc, char **argv)
     sock_path = argv[2];
     if (strcmp(mode, "load") == 0 && argc == 6)
         return mode_load(atoi(argv[3]), atoi(argv[4]), argv[5]);
+    if (strcmp(mode, "spaced") == 0 && argc == 6)
+        return mode_spaced(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (strcmp(mode, "big") == 0 && argc == 6)
         return mode_big(strtoull(argv[3], NULL, 10), argv[4], argv[5]);
     if (strcmp(mode, "hold") == 0 && argc == 5)

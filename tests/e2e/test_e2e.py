@@ -51,6 +51,23 @@ def test_sides_that_never_spin_lose_no_wakeup(mock):
         assert s.alive()
 
 
+def test_calls_to_a_sleeping_sidecar_are_all_answered(mock):
+    """Calls spaced out so that the sidecar (default spin) is asleep when
+    each arrives: the client rings its doorbell and, as shipped, spins and
+    yields for the answer while the sidecar steps aside after its first
+    turn. One thread, then two at once (one may ring while the other
+    reaps). Every call must be answered, and the doorbells must have been
+    rung, or this proved nothing about the asleep path."""
+    with Sidecar(mock.url) as s:
+        for threads, n in ((1, 150), (2, 100)):
+            rc, line, _ = run_client(s, "spaced", threads, n, 1500, timeout=120)
+            res = json.loads(line)
+            assert res["failures"] == 0 and res["orphans"] == 0, res
+            assert res["submitted"] == res["completed"] == threads * n, res
+            assert res["doorbells"] >= threads * n // 2, res
+        assert s.alive()
+
+
 def test_echo_route_answers_without_upstream(sidecar):
     rc, line, _ = run_client(sidecar, "load", 2, 500, "echo")
     assert json.loads(line)["completed"] == 1000
