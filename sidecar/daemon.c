@@ -347,10 +347,10 @@ void sc_daemon_run(sc_daemon *d)
             uint64_t due = next_due(d);
             now = sc_now_ns();
             sc_loop_wait(&d->loop, due == UINT64_MAX ? UINT64_MAX : due > now ? due - now : 0);
+            woke = true;
         }
         set_need_wakeup(d, false);
         last_work = sc_now_ns();
-        woke = true;
     }
 }
 
