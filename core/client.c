@@ -752,6 +752,14 @@ static bool reaper_idle(rs_client *c, uint64_t deadline)
         else
             rs__cpu_relax();
     }
+    /* Even a client told not to spin gives a sidecar it just woke one
+     * chance to run first, should they share this CPU: then its answer is
+     * here before we would have gone to sleep. */
+    if (yield && !c->spin_ns) {
+        sched_yield();
+        if (cq_has_record(c))
+            return false;
+    }
     if (deadline != UINT64_MAX && (now = now_ns()) >= deadline)
         return false;
 

@@ -28,8 +28,8 @@
  *          spin, is asleep at every call and the client rings its doorbell;
  *          the client as it ships: it spins up to 50 us for its answer);
  *          beside it the same with a client that never spins
- *          (RINGSIDE_SPIN_US=0), so both sides sleep and are woken by
- *          doorbells;
+ *          (RINGSIDE_SPIN_US=0: it yields once to the sidecar it woke,
+ *          then sleeps until the sidecar rings back);
  *   parts  in-process cost of the msgpack steps of that path, to split a
  *          round trip into "moving bytes" and "everything else".
  *
@@ -1377,7 +1377,7 @@ int main(int argc, char **argv)
     snprintf(sock, sizeof sock, "%s/asleep.sock", g_tmpdir);
     sc = sidecar_start(bin, sock, 50);
     /* c: a client as it ships (it spins up to 50 us for its answer before
-     * it sleeps); cs: one that never spins, so both sides sleep. */
+     * it sleeps); cs: one that never spins. */
     c = sidecar_connect(sc, sock);
     const char *old_spin = getenv("RINGSIDE_SPIN_US");
     char *saved = old_spin ? strdup(old_spin) : NULL;
@@ -1421,7 +1421,7 @@ int main(int argc, char **argv)
     lat bothl = summarize(&both);
     snprintf(extra, sizeof extra, "; client slept %llu times, rang %llu doorbells",
              (unsigned long long)both_st.sleeps, (unsigned long long)both_st.doorbells);
-    print_lat("ring: same, client never spins (both asleep)", bothl, extra);
+    print_lat("ring: same, client with RINGSIDE_SPIN_US=0", bothl, extra);
 
     /* Phase 4: where a busy round trip's CPU time goes. */
     parts pt = measure_parts(&p);
@@ -1464,7 +1464,7 @@ int main(int argc, char **argv)
     printf("  one-way / bare copy            %6.2f  (>= 0.50: %s; releasing every record %.2f)\n",
            oneway_vs_limit, ok_ow ? "met" : "NOT met", each_vs_limit);
     printf("  asleep RTT / uds 2 ms apart    %6.2f  (<= 1.00: %s; / uds back to back %.2f; "
-           "/ ringside's doorbells alone %.2f; both asleep / uds 2 ms apart %.2f)\n",
+           "/ ringside's doorbells alone %.2f; client at spin 0 / uds 2 ms apart %.2f)\n",
            sleep_vs_uds_paused, ok_sleep ? "met" : "NOT met", sleep_vs_uds,
            ratio((double)al.p50, (double)gl.p50), both_vs_uds_paused);
     if (asleep_st.calls && asleep_st.doorbells != asleep_st.calls)
