@@ -1366,14 +1366,14 @@ int main(int argc, char **argv)
 
     /* Phase 3: asleep round trip against the Unix socket. The client reads
      * RINGSIDE_SPIN_US when it connects. */
-    series uds, udsp, asleep, both, efd, urg;
+    series uds, udsp, asleep, nospin, efd, urg;
     series_init(&efd, p.efd_samples);
     series_init(&urg, p.efd_samples);
     series_init(&uds, p.uds_samples);
     series_init(&udsp, p.paused_samples);
     series_init(&asleep, p.sleep_samples);
-    series_init(&both, p.sleep_samples);
-    call_stats asleep_st = { 0 }, both_st = { 0 };
+    series_init(&nospin, p.sleep_samples);
+    call_stats asleep_st = { 0 }, nospin_st = { 0 };
     snprintf(sock, sizeof sock, "%s/asleep.sock", g_tmpdir);
     sc = sidecar_start(bin, sock, 50);
     /* c: a client as it ships (it spins up to 50 us for its answer before
@@ -1395,7 +1395,7 @@ int main(int argc, char **argv)
         size_t n_u = p.uds_samples / p.rounds, n_e = p.efd_samples / p.rounds;
         uds_round(&udsp, n_up, SLEEP_PAUSE_NS, turn_end(n_up, paused));
         rtt_round(c, &asleep, n_as, SLEEP_PAUSE_NS, turn_end(n_as, paused), &asleep_st);
-        rtt_round(cs, &both, n_as, SLEEP_PAUSE_NS, turn_end(n_as, paused), &both_st);
+        rtt_round(cs, &nospin, n_as, SLEEP_PAUSE_NS, turn_end(n_as, paused), &nospin_st);
         uds_round(&uds, n_u, 0, turn_end(n_u, 30000));
         efd_round(&efd, n_e, SLEEP_PAUSE_NS, turn_end(n_e, paused));
         uring_round(&urg, n_e, SLEEP_PAUSE_NS, turn_end(n_e, paused));
@@ -1418,10 +1418,10 @@ int main(int argc, char **argv)
     snprintf(extra, sizeof extra, "; client slept %llu times, rang %llu doorbells",
              (unsigned long long)asleep_st.sleeps, (unsigned long long)asleep_st.doorbells);
     print_lat("ring: rs_call echo RTT, sidecar asleep, 2 ms apart", al, extra);
-    lat bothl = summarize(&both);
+    lat nospinl = summarize(&nospin);
     snprintf(extra, sizeof extra, "; client slept %llu times, rang %llu doorbells",
-             (unsigned long long)both_st.sleeps, (unsigned long long)both_st.doorbells);
-    print_lat("ring: same, client with RINGSIDE_SPIN_US=0", bothl, extra);
+             (unsigned long long)nospin_st.sleeps, (unsigned long long)nospin_st.doorbells);
+    print_lat("ring: same, client with RINGSIDE_SPIN_US=0", nospinl, extra);
 
     /* Phase 4: where a busy round trip's CPU time goes. */
     parts pt = measure_parts(&p);
@@ -1449,7 +1449,7 @@ int main(int argc, char **argv)
     double sleep_vs_uds_paused = ratio((double)al.p50, (double)upl.p50);
     bool ok_rtt = rtt_vs_limit > 0 && rtt_vs_limit <= 2.0;
     bool ok_ow = oneway_vs_limit >= 0.5;
-    double both_vs_uds_paused = ratio((double)bothl.p50, (double)upl.p50);
+    double nospin_vs_uds_paused = ratio((double)nospinl.p50, (double)upl.p50);
     /* judged against the socket with the same pause: both have slept 2 ms
      * (the back-to-back socket runs warm, and is bimodal here) */
     bool ok_sleep = sleep_vs_uds_paused > 0 && sleep_vs_uds_paused <= 1.0;
@@ -1466,7 +1466,7 @@ int main(int argc, char **argv)
     printf("  asleep RTT / uds 2 ms apart    %6.2f  (<= 1.00: %s; / uds back to back %.2f; "
            "/ ringside's doorbells alone %.2f; client at spin 0 / uds 2 ms apart %.2f)\n",
            sleep_vs_uds_paused, ok_sleep ? "met" : "NOT met", sleep_vs_uds,
-           ratio((double)al.p50, (double)gl.p50), both_vs_uds_paused);
+           ratio((double)al.p50, (double)gl.p50), nospin_vs_uds_paused);
     if (asleep_st.calls && asleep_st.doorbells != asleep_st.calls)
         printf("warning: %llu of %llu asleep calls found the sidecar awake (no doorbell): not a pure "
                "wake-up figure\n", (unsigned long long)(asleep_st.calls - asleep_st.doorbells),
@@ -1474,7 +1474,7 @@ int main(int argc, char **argv)
     if (g_worst_load > 0.10)
         printf("warning: other processes took up to %.2f cores during a phase: figures are disturbed\n",
                g_worst_load);
-    const series *all[] = { &pp, &busy, &prim, &uds, &udsp, &efd, &urg, &asleep, &both };
+    const series *all[] = { &pp, &busy, &prim, &uds, &udsp, &efd, &urg, &asleep, &nospin };
     for (size_t k = 0; k < sizeof all / sizeof *all; k++)
         if (all[k]->n < all[k]->cap / 2)
             printf("warning: a latency test ran out of time with %zu of %zu samples: the machine is "
@@ -1488,7 +1488,7 @@ int main(int argc, char **argv)
            "\"limit_oneway_per_s\":%.0f,\"rtt_vs_limit\":%.3f,\"oneway_vs_limit\":%.3f,"
            "\"sleep_vs_uds\":%.3f,\"sleep_rtt_p99_ns\":%llu,\"uds_rtt_p99_ns\":%llu,"
            "\"uds_paused_rtt_p50_ns\":%llu,\"sleep_vs_uds_paused\":%.3f,"
-           "\"sleep_both_rtt_p50_ns\":%llu,\"sleep_both_vs_uds_paused\":%.3f,"
+           "\"sleep_nospin_rtt_p50_ns\":%llu,\"sleep_nospin_vs_uds_paused\":%.3f,"
            "\"ring_only_rtt_p50_ns\":%llu,\"efd_paused_rtt_p50_ns\":%llu,\"doorbells_paused_rtt_p50_ns\":%llu,\"limit_rtt_p99_ns\":%llu,"
            "\"oneway_release_each_per_s\":%.0f,\"release_each_vs_limit\":%.3f,"
            "\"oneway_nowake_per_s\":%.0f,\"oneway_full_frac\":%.3f,\"msgpack_ns\":%.0f,"
@@ -1501,7 +1501,7 @@ int main(int argc, char **argv)
            med[ST_BARE].per_s, rtt_vs_limit, oneway_vs_limit,
            sleep_vs_uds, (unsigned long long)al.p99, (unsigned long long)ul.p99,
            (unsigned long long)upl.p50, sleep_vs_uds_paused,
-           (unsigned long long)bothl.p50, both_vs_uds_paused,
+           (unsigned long long)nospinl.p50, nospin_vs_uds_paused,
            (unsigned long long)ql.p50, (unsigned long long)el.p50, (unsigned long long)gl.p50, (unsigned long long)lim.p99,
            med[ST_RING_EACH].per_s, each_vs_limit,
            med[ST_RING_NOWAKE].per_s, ratio((double)med[ST_RING].full, (double)med[ST_RING].records), msgpack_ns,
@@ -1517,7 +1517,7 @@ int main(int argc, char **argv)
     free(uds.v);
     free(udsp.v);
     free(asleep.v);
-    free(both.v);
+    free(nospin.v);
     free(efd.v);
     free(urg.v);
     return bad ? 1 : 0;
