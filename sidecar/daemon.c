@@ -337,9 +337,7 @@ void sc_daemon_run(sc_daemon *d)
         }
 
         /* Going to sleep: ask producers to ring, then look once more. SQEs
-         * queued this turn (a client's doorbell among them) are submitted
-         * by the same syscall that sleeps, so a client woken by them, often
-         * on this very CPU, does not wait for us to finish a turn first. */
+         * queued this turn are submitted by the same syscall that sleeps. */
         set_need_wakeup(d, true);
         if (rings_pending(d) || sc_loop_pending(&d->loop) || d->stop_now) {
             sc_loop_flush(&d->loop);

@@ -189,9 +189,9 @@ void sc_req_finish(sc_req *req, sc_completion *cp);
 void sc_client_answer(sc_client *c, sc_completion *cp);
 /* Queue one streamed event's data for c (copied). Returns 0 or RS_ENOMEM. */
 int sc_client_chunk(sc_client *c, uint64_t id, uint64_t seq, const void *data, size_t len);
-/* Write what fits of c's queued completions; ring its doorbell if needed. */
-/* Returns true when it wrote to a client that is awake (not asleep on its
- * doorbell), i.e. one that is looking for its answer right now. */
+/* Write what fits of c's queued completions; ring its doorbell if it
+ * sleeps. Returns true when it wrote to a client that is awake, i.e. one
+ * looking for its answer right now. */
 bool sc_outbox_flush(sc_client *c);
 void sc_req_free(sc_req *req);
 
