@@ -85,12 +85,28 @@ static uint64_t now_ms(void)
 
 /* ------------------------------------------------------------------ load */
 
+/* What each thread of load and spaced gets. */
 struct load_arg {
     rs_client *c;
     int thread, n;
-    const char *route;
+    const char *route;   /* load */
+    int pause_us;        /* spaced */
     atomic_int *failures;
 };
+
+#define MAX_THREADS 64
+
+/* One thread per args[i] running fn; returns when all have ended. */
+static void run_threads(int n, void *(*fn)(void *), struct load_arg *args)
+{
+    pthread_t th[MAX_THREADS];
+    if (n < 1 || n > MAX_THREADS)
+        DIE("threads must be 1..%d", MAX_THREADS);
+    for (int i = 0; i < n; i++)
+        pthread_create(&th[i], NULL, fn, &args[i]);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+}
 
 #define WINDOW 32
 
@@ -163,18 +179,12 @@ static void *load_thread(void *p)
 static int mode_load(int threads, int per, const char *route)
 {
     rs_client *c = connect_or_die();
-    pthread_t th[64];
-    struct load_arg args[64];
+    struct load_arg args[MAX_THREADS];
     atomic_int failures = 0;
-    if (threads < 1 || threads > 64)
-        DIE("threads must be 1..64");
     uint64_t t0 = now_ms();
-    for (int i = 0; i < threads; i++) {
-        args[i] = (struct load_arg){ c, i, per, route[0] ? route : NULL, &failures };
-        pthread_create(&th[i], NULL, load_thread, &args[i]);
-    }
-    for (int i = 0; i < threads; i++)
-        pthread_join(th[i], NULL);
+    for (int i = 0; i < threads && i < MAX_THREADS; i++)
+        args[i] = (struct load_arg){ c, i, per, route[0] ? route : NULL, 0, &failures };
+    run_threads(threads, load_thread, args);
     uint64_t ms = now_ms() - t0;
     rs_client_stats st;
     rs_client_get_stats(c, &st);
@@ -190,15 +200,9 @@ static int mode_load(int threads, int per, const char *route)
 
 /* ---------------------------------------------------------------- spaced */
 
-struct spaced_arg {
-    rs_client *c;
-    int thread, n, pause_us;
-    atomic_int *failures;
-};
-
 static void *spaced_thread(void *p)
 {
-    struct spaced_arg *a = p;
+    struct load_arg *a = p;
     for (int i = 0; i < a->n; i++) {
         char body[64];
         int len = snprintf(body, sizeof body, "spaced t%d-r%d", a->thread, i);
@@ -228,17 +232,11 @@ static void *spaced_thread(void *p)
 static int mode_spaced(int threads, int per, int pause_us)
 {
     rs_client *c = connect_or_die();
-    pthread_t th[16];
-    struct spaced_arg args[16];
+    struct load_arg args[MAX_THREADS];
     atomic_int failures = 0;
-    if (threads < 1 || threads > 16)
-        DIE("threads must be 1..16");
-    for (int i = 0; i < threads; i++) {
-        args[i] = (struct spaced_arg){ c, i, per, pause_us, &failures };
-        pthread_create(&th[i], NULL, spaced_thread, &args[i]);
-    }
-    for (int i = 0; i < threads; i++)
-        pthread_join(th[i], NULL);
+    for (int i = 0; i < threads && i < MAX_THREADS; i++)
+        args[i] = (struct load_arg){ c, i, per, NULL, pause_us, &failures };
+    run_threads(threads, spaced_thread, args);
     rs_client_stats st;
     rs_client_get_stats(c, &st);
     rs_close(c);
