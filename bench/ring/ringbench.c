@@ -63,6 +63,7 @@
  * Output: human-readable lines, then exactly one JSON line.
  */
 #include "benchproc.h"
+#include "channel.h"
 #include "record.h"
 #include "ring.h"
 #include "ringpack.h"
@@ -84,6 +85,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1074,6 +1076,107 @@ static void rtt_round(rs_client *c, series *out, size_t n, uint64_t pause_ns, ui
     }
 }
 
+/* The real sidecar driven without the client library: the request record
+ * rs_call sends (staged, reserved, copied in, committed, the doorbell rung
+ * if the sidecar sleeps), its answer spun for, copied out, decoded and
+ * checked, the space released, and nothing else: no ticket, no lock, no
+ * response allocation, no clock read. Between "the ring alone" and
+ * rs_call, it splits the sidecar's share of a round trip from the client
+ * library's. Registers for the round and hangs up after it. */
+static void direct_round(const char *sock, series *out, size_t n, uint64_t deadline)
+{
+    rs__welcome w;
+    int fds[3];
+    char why[256];
+    int s = rs__channel_register(sock, &w, fds, why, sizeof why);
+    if (s < 0) {
+        fprintf(stderr, "ringbench: direct client registration: %s\n", why);
+        exit(1);
+    }
+    struct stat st;
+    if (fstat(fds[0], &st) < 0 || rs__layout_check(&w.layout, (uint64_t)st.st_size) < 0) {
+        fprintf(stderr, "ringbench: direct client: bad region from the sidecar\n");
+        exit(1);
+    }
+    uint8_t *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+    close(fds[0]);
+    close(fds[2]);   /* we spin for every answer: the sidecar never needs to wake us */
+    rs__ring sq, cq;
+    rs__decoder dec;
+    uint8_t *rx = malloc(w.max_record);
+    rs__rec *rec = malloc(sizeof *rec);
+    rs__req_rec *rq = calloc(1, sizeof *rq);
+    if (base == MAP_FAILED || !rx || !rec || !rq || rs__decoder_init(&dec) < 0) {
+        fprintf(stderr, "ringbench: direct client: out of memory\n");
+        exit(1);
+    }
+    rs__ring_init(&sq, base + w.layout.sq_hdr_off, base + w.layout.sq_data_off, w.layout.sq_cap);
+    rs__ring_init(&cq, base + w.layout.cq_hdr_off, base + w.layout.cq_data_off, w.layout.cq_cap);
+    uint8_t body[PAYLOAD];
+    memset(body, 'e', sizeof body);
+    rq->priority = RS_P1;
+    rq->route = (rs__slice){ "echo", 4 };
+    rq->model = (rs__slice){ "", 0 };
+    rq->method = (rs__slice){ "POST", 4 };
+    rq->path = (rs__slice){ "/echo", 5 };
+    rq->body_total = PAYLOAD;
+    rq->chunk = (rs__slice){ (const char *)body, PAYLOAD };
+
+    const size_t warm = n / 20 + 2;
+    uint64_t pos = 0;
+    backoff b = { 0 };
+    for (uint64_t i = 0; i < warm + n; i++) {
+        if ((i & 255) == 0 && bp_now_ns() > deadline)
+            break;
+        stamp(body, i);
+        rq->id = i + 1;
+        b.spins = 0;
+        uint64_t t0 = bp_now_ns(), at;
+        rs__staged stg;
+        uint32_t len = rs__stage(&stg, rs__pack_request, rq);
+        while (rs__ring_reserve_mp(&sq, rs__rec_span(len), &at) != 0)
+            backoff_wait(&b);
+        rs__ring_put_staged(&sq, at, &stg);
+        if (rs__ring_wake_needed(&sq, RS__RING_NEED_WAKEUP)) {
+            uint64_t one = 1;
+            if (write(fds[1], &one, sizeof one) < 0)
+                perror("ringbench: direct client doorbell");
+        }
+        uint32_t got;
+        int rc;
+        while ((rc = rs__ring_peek(&cq, pos, w.max_record, &got)) == 0)
+            backoff_wait(&b);
+        uint64_t id = 0;
+        const char *bad = "corrupt frame";
+        if (rc > 0) {
+            rs__ring_copy_out(&cq, pos + RS__FRAME_BYTES, rx, got);
+            bad = NULL;
+            if (rs__rec_decode(&dec, rx, got, rec, &id, &bad) < 0)
+                ;
+            else if (rec->kind != RS__KIND_COMPLETION || id != rq->id || rec->u.comp.error != 0 ||
+                     rec->u.comp.chunk.len != PAYLOAD || memcmp(rec->u.comp.chunk.ptr, body, PAYLOAD) != 0)
+                bad = "not the echo of our request";
+        }
+        if (bad) {
+            fprintf(stderr, "ringbench: direct client, answer %llu: %s\n", (unsigned long long)(i + 1), bad);
+            exit(1);
+        }
+        rs__ring_release(&cq, pos, pos + rs__rec_span(got));
+        pos += rs__rec_span(got);
+        uint64_t t1 = bp_now_ns();
+        if (i >= warm)
+            series_add(out, t1 - t0);
+    }
+    out->yields += b.yields;
+    rs__decoder_destroy(&dec);
+    free(rx);
+    free(rec);
+    free(rq);
+    munmap(base, (size_t)st.st_size);
+    close(fds[1]);
+    close(s);   /* the sidecar sees the hang-up and reclaims the region */
+}
+
 /* --------------------------------------- parts of the round trip (msgpack) */
 
 typedef struct parts {
@@ -1317,10 +1420,11 @@ int main(int argc, char **argv)
     /* Phase 1: busy round trip against the bare cache-line round trip.
      * The sidecar sleeps while a ping-pong round runs (no calls for
      * > 50 us), so it takes no core from it. */
-    series pp, busy, prim;
+    series pp, busy, prim, direct;
     series_init(&pp, p.pp_samples);
     series_init(&busy, p.rtt_samples);
     series_init(&prim, p.rtt_samples);
+    series_init(&direct, p.rtt_samples);
     call_stats busy_st = { 0 };
     snprintf(sock, sizeof sock, "%s/busy.sock", g_tmpdir);
     pid_t sc = sidecar_start(bin, sock, 50);
@@ -1330,6 +1434,7 @@ int main(int argc, char **argv)
         pingpong_round(&pp, n_pp, turn_end(n_pp, 500));
         rtt_round(c, &busy, n_rtt, 0, turn_end(n_rtt, 3000), &busy_st);
         prim_round(&prim, n_rtt, p.ring_bytes, turn_end(n_rtt, 1000));
+        direct_round(sock, &direct, n_rtt, turn_end(n_rtt, 2000));
     }
     rs_close(c);
     sidecar_stop(sc);
@@ -1344,6 +1449,9 @@ int main(int argc, char **argv)
     lat ql = summarize(&prim);
     snprintf(extra, sizeof extra, ", %llu yields", (unsigned long long)prim.yields);
     print_lat("ring alone: 100 B there, 95 B back", ql, extra);
+    lat dl = summarize(&direct);
+    snprintf(extra, sizeof extra, ", %llu yields", (unsigned long long)direct.yields);
+    print_lat("ring + sidecar, no client library", dl, extra);
 
     /* Phase 2: one-way rate against the bare slot copy. */
     stream_result rs[ST_COUNT][MAX_ROUNDS];
@@ -1459,8 +1567,9 @@ int main(int argc, char **argv)
         yields += med[k].yields;
     }
     printf("targets:\n");
-    printf("  busy RTT / bare ping-pong      %6.2f  (<= 2.00: %s; the ring alone %.2f)\n", rtt_vs_limit,
-           ok_rtt ? "met" : "NOT met", ratio((double)ql.p50, (double)lim.p50));
+    printf("  busy RTT / bare ping-pong      %6.2f  (<= 2.00: %s; the ring alone %.2f; ring + sidecar %.2f)\n",
+           rtt_vs_limit, ok_rtt ? "met" : "NOT met", ratio((double)ql.p50, (double)lim.p50),
+           ratio((double)dl.p50, (double)lim.p50));
     printf("  one-way / bare copy            %6.2f  (>= 0.50: %s; releasing every record %.2f)\n",
            oneway_vs_limit, ok_ow ? "met" : "NOT met", each_vs_limit);
     printf("  asleep RTT / uds 2 ms apart    %6.2f  (<= 1.00: %s; / uds back to back %.2f; "
@@ -1474,7 +1583,7 @@ int main(int argc, char **argv)
     if (g_worst_load > 0.10)
         printf("warning: other processes took up to %.2f cores during a phase: figures are disturbed\n",
                g_worst_load);
-    const series *all[] = { &pp, &busy, &prim, &uds, &udsp, &efd, &urg, &asleep, &nospin };
+    const series *all[] = { &pp, &busy, &prim, &direct, &uds, &udsp, &efd, &urg, &asleep, &nospin };
     for (size_t k = 0; k < sizeof all / sizeof *all; k++)
         if (all[k]->n < all[k]->cap / 2)
             printf("warning: a latency test ran out of time with %zu of %zu samples: the machine is "
@@ -1489,7 +1598,7 @@ int main(int argc, char **argv)
            "\"sleep_vs_uds\":%.3f,\"sleep_rtt_p99_ns\":%llu,\"uds_rtt_p99_ns\":%llu,"
            "\"uds_paused_rtt_p50_ns\":%llu,\"sleep_vs_uds_paused\":%.3f,"
            "\"sleep_nospin_rtt_p50_ns\":%llu,\"sleep_nospin_vs_uds_paused\":%.3f,"
-           "\"ring_only_rtt_p50_ns\":%llu,\"efd_paused_rtt_p50_ns\":%llu,\"doorbells_paused_rtt_p50_ns\":%llu,\"limit_rtt_p99_ns\":%llu,"
+           "\"ring_only_rtt_p50_ns\":%llu,\"direct_rtt_p50_ns\":%llu,\"efd_paused_rtt_p50_ns\":%llu,\"doorbells_paused_rtt_p50_ns\":%llu,\"limit_rtt_p99_ns\":%llu,"
            "\"oneway_release_each_per_s\":%.0f,\"release_each_vs_limit\":%.3f,"
            "\"oneway_nowake_per_s\":%.0f,\"oneway_full_frac\":%.3f,\"msgpack_ns\":%.0f,"
            "\"clock_ns\":%.0f,\"asleep_doorbells_per_call\":%.3f,"
@@ -1502,7 +1611,7 @@ int main(int argc, char **argv)
            sleep_vs_uds, (unsigned long long)al.p99, (unsigned long long)ul.p99,
            (unsigned long long)upl.p50, sleep_vs_uds_paused,
            (unsigned long long)nospinl.p50, nospin_vs_uds_paused,
-           (unsigned long long)ql.p50, (unsigned long long)el.p50, (unsigned long long)gl.p50, (unsigned long long)lim.p99,
+           (unsigned long long)ql.p50, (unsigned long long)dl.p50, (unsigned long long)el.p50, (unsigned long long)gl.p50, (unsigned long long)lim.p99,
            med[ST_RING_EACH].per_s, each_vs_limit,
            med[ST_RING_NOWAKE].per_s, ratio((double)med[ST_RING].full, (double)med[ST_RING].records), msgpack_ns,
            clk, ratio((double)asleep_st.doorbells, (double)asleep_st.calls),
@@ -1514,6 +1623,7 @@ int main(int argc, char **argv)
     free(pp.v);
     free(busy.v);
     free(prim.v);
+    free(direct.v);
     free(uds.v);
     free(udsp.v);
     free(asleep.v);
