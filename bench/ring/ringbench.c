@@ -30,6 +30,9 @@
  *          beside it the same with a client that never spins
  *          (RINGSIDE_SPIN_US=0: it yields once to the sidecar it woke,
  *          then sleeps until the sidecar rings back);
+ *   direct the busy round trip through the real sidecar from a bare client
+ *          (no client library: see direct_round), to split rs_call's time
+ *          between the sidecar and the library;
  *   parts  in-process cost of the msgpack steps of that path, to split a
  *          round trip into "moving bytes" and "everything else".
  *
