@@ -1079,6 +1079,18 @@ static void rtt_round(rs_client *c, series *out, size_t n, uint64_t pause_ns, ui
     }
 }
 
+/* What rs_submit packs for our echo call (body: PAYLOAD bytes). */
+static void echo_request(rs__req_rec *rq, const uint8_t *body)
+{
+    rq->priority = RS_P1;
+    rq->route = (rs__slice){ "echo", 4 };
+    rq->model = (rs__slice){ "", 0 };
+    rq->method = (rs__slice){ "POST", 4 };
+    rq->path = (rs__slice){ "/echo", 5 };
+    rq->body_total = PAYLOAD;
+    rq->chunk = (rs__slice){ (const char *)body, PAYLOAD };
+}
+
 /* The real sidecar driven without the client library: the request record
  * rs_call sends (staged, reserved, copied in, committed, the doorbell rung
  * if the sidecar sleeps), its answer spun for, copied out, decoded and
@@ -1117,13 +1129,7 @@ static void direct_round(const char *sock, series *out, size_t n, uint64_t deadl
     rs__ring_init(&cq, base + w.layout.cq_hdr_off, base + w.layout.cq_data_off, w.layout.cq_cap);
     uint8_t body[PAYLOAD];
     memset(body, 'e', sizeof body);
-    rq->priority = RS_P1;
-    rq->route = (rs__slice){ "echo", 4 };
-    rq->model = (rs__slice){ "", 0 };
-    rq->method = (rs__slice){ "POST", 4 };
-    rq->path = (rs__slice){ "/echo", 5 };
-    rq->body_total = PAYLOAD;
-    rq->chunk = (rs__slice){ (const char *)body, PAYLOAD };
+    echo_request(rq, body);
 
     const size_t warm = n / 20 + 2;
     uint64_t pos = 0;
@@ -1211,14 +1217,8 @@ static parts measure_parts(const plan *p)
     uint8_t body[PAYLOAD];
     memset(body, 'e', sizeof body);
     /* what rs_submit packs for our echo call, and what outbox.c answers */
+    echo_request(rq, body);
     rq->id = 1ull << 32 | 7;
-    rq->priority = RS_P1;
-    rq->route = (rs__slice){ "echo", 4 };
-    rq->model = (rs__slice){ "", 0 };
-    rq->method = (rs__slice){ "POST", 4 };
-    rq->path = (rs__slice){ "/echo", 5 };
-    rq->body_total = PAYLOAD;
-    rq->chunk = (rs__slice){ (const char *)body, PAYLOAD };
     cp->id = rq->id;
     cp->status = 200;
     cp->error_msg = (rs__slice){ "", 0 };
