@@ -872,24 +872,37 @@ static uint64_t deadline_of(int timeout_ms)
     return now_ns() + (uint64_t)timeout_ms * 1000000u;
 }
 
+/* What a thread claims a ticket's slot for: one waiter for the response,
+ * one reader for the stream's chunks (the two may differ). */
+enum claim { CLAIM_RESPONSE, CLAIM_CHUNKS };
+
+/* Lock mu and claim t's slot. Returns it with mu held, or NULL with mu
+ * released and *err set: RS_ENOENT (not a live ticket) or RS_EINVAL
+ * (another thread already holds that claim). */
+static slot *claim_locked(rs_client *c, rs_ticket t, enum claim what, int *err)
+{
+    pthread_mutex_lock(&c->mu);
+    slot *s = live_slot_locked(c, t);
+    bool *flag = !s ? NULL : what == CLAIM_RESPONSE ? &s->waited : &s->chunk_reader;
+    *err = !s ? RS_ENOENT : *flag ? RS_EINVAL : 0;
+    if (*err) {
+        pthread_mutex_unlock(&c->mu);
+        return NULL;
+    }
+    *flag = true;
+    return s;
+}
+
 static int wait_until(rs_client *c, rs_ticket t, uint64_t deadline, rs_response **out)
 {
     uint32_t idx = (uint32_t)t;
-    pthread_mutex_lock(&c->mu);
-    slot *s = live_slot_locked(c, t);
-    if (!s) {
-        pthread_mutex_unlock(&c->mu);
-        return RS_ENOENT;
-    }
-    if (s->waited) {
-        pthread_mutex_unlock(&c->mu);
-        return RS_EINVAL;   /* another thread is already waiting for it */
-    }
-    s->waited = true;
+    int err;
+    slot *s = claim_locked(c, t, CLAIM_RESPONSE, &err);
+    if (!s)
+        return err;
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_DONE)
         done_unlink(c, idx);
 
-    int err;
     for (bool first = true;; first = false) {
         if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_DONE) {
             *out = s->resp;
@@ -1058,19 +1071,17 @@ int rs_next_chunk(rs_client *c, rs_ticket t, int timeout_ms, rs_chunk **out)
     if (!c || !out)
         return RS_EINVAL;
     uint64_t deadline = deadline_of(timeout_ms);
-    pthread_mutex_lock(&c->mu);
-    slot *s = live_slot_locked(c, t);
-    if (!s) {
-        pthread_mutex_unlock(&c->mu);
-        return RS_ENOENT;
-    }
-    if (s->chunk_reader) {
-        pthread_mutex_unlock(&c->mu);
-        return RS_EINVAL;   /* another thread reads this stream */
-    }
-    s->chunk_reader = true;
     int ret;
+    slot *s = claim_locked(c, t, CLAIM_CHUNKS, &ret);
+    if (!s)
+        return ret;
     for (bool first = true;; first = false) {
+        if (live_slot_locked(c, t) != s) {
+            /* an rs_wait took the terminal response meanwhile (so no chunk
+             * will come) and the slot may already carry another ticket */
+            ret = 0;
+            break;
+        }
         if (s->chunk_head) {
             *out = pop_chunk(c, s);
             ret = 1;
@@ -1083,7 +1094,8 @@ int rs_next_chunk(rs_client *c, rs_ticket t, int timeout_ms, rs_chunk **out)
         if ((ret = wait_more(c, first, deadline)) != 0)
             break;
     }
-    s->chunk_reader = false;
+    if (live_slot_locked(c, t) == s)   /* else the claim went with the slot */
+        s->chunk_reader = false;
     pthread_mutex_unlock(&c->mu);
     return ret;
 }

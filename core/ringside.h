@@ -170,7 +170,10 @@ typedef struct rs_chunk {
 
 /* Next chunk of one stream. Returns 1 with *out set (free it with
  * rs_chunk_free), 0 when no chunk will come any more (rs_wait now returns
- * the terminal response), or RS_ETIMEDOUT, RS_ENOENT, RS_EGONE. */
+ * the terminal response, or another thread's rs_wait already took it), or
+ * RS_ETIMEDOUT, RS_ENOENT, RS_EGONE, RS_EINVAL (another thread is already
+ * reading this stream). One thread may wait for a ticket's response while
+ * another reads its chunks. */
 int rs_next_chunk(rs_client *c, rs_ticket t, int timeout_ms, rs_chunk **out);
 
 /* Chunks of any streams no thread is reading with rs_next_chunk, for one

@@ -12,6 +12,13 @@
  *                                        pause before each (so the sidecar
  *                                        is asleep); each answer is checked;
  *                                        prints how many doorbells were rung
+ *   claims SOCK ROUNDS DELAY_MS          per round one slow request: while one
+ *                                        thread waits for its response and
+ *                                        another reads its chunks, a second
+ *                                        waiter and a second reader get
+ *                                        RS_EINVAL; then both end well
+ *                                        (whichever sees the response first),
+ *                                        and the spent ticket is RS_ENOENT
  *   big SOCK BYTES ROUTE PATH            one request with a BYTES body,
  *                                        echoed back byte for byte
  *   hold SOCK N DELAY_MS                 N slow requests, then block (to be
@@ -367,6 +374,68 @@ static int mode_gone(int delay_ms)
     int err2 = rs_submit(c, &(rs_request){ .path = "/x", .priority = 1 }, &t);
     rs_close(c);
     return err == RS_EGONE && err2 == RS_EGONE ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------- claims */
+
+struct claim_arg {
+    rs_client *c;
+    rs_ticket t;
+    int err;
+};
+
+static void *claim_waiter(void *p)
+{
+    struct claim_arg *a = p;
+    rs_response *r;
+    a->err = rs_wait(a->c, a->t, 60000, &r);
+    if (a->err == 0) {
+        a->err = r->error == RS_OK && r->status == 200 ? 0 : RS_EPROTO;
+        rs_response_free(r);
+    }
+    return NULL;
+}
+
+static void *claim_reader(void *p)
+{
+    struct claim_arg *a = p;
+    rs_chunk *ch;
+    /* a non-streamed request: no chunks, so this ends (0) with the response,
+     * whichever thread takes that */
+    a->err = rs_next_chunk(a->c, a->t, 5000, &ch);
+    return NULL;
+}
+
+static int mode_claims(int rounds, int delay_ms)
+{
+    rs_client *c = connect_or_die();
+    int bad = 0;
+    for (int i = 0; i < rounds; i++) {
+        rs_ticket t;
+        submit_slow(c, 1, delay_ms, &t);
+        struct claim_arg w = { c, t, -1 }, rd = { c, t, -1 };
+        pthread_t tw, tr;
+        pthread_create(&tw, NULL, claim_waiter, &w);
+        pthread_create(&tr, NULL, claim_reader, &rd);
+        usleep((useconds_t)delay_ms * 500);   /* both are blocked in their calls by now */
+        rs_response *r;
+        rs_chunk *ch;
+        int second_wait = rs_wait(c, t, 0, &r);
+        int second_read = rs_next_chunk(c, t, 0, &ch);
+        pthread_join(tw, NULL);
+        pthread_join(tr, NULL);
+        int spent = rs_wait(c, t, 0, &r);
+        bool ok = second_wait == RS_EINVAL && second_read == RS_EINVAL && w.err == 0 && rd.err == 0 &&
+                  spent == RS_ENOENT;
+        if (!ok || i == rounds - 1)
+            printf("{\"mode\":\"claims\",\"round\":%d,\"second_wait\":\"%s\",\"second_read\":\"%s\","
+                   "\"waiter\":\"%s\",\"reader\":\"%s\",\"spent\":\"%s\"}\n",
+                   i, rs_errname(second_wait), rs_errname(second_read), rs_errname(w.err), rs_errname(rd.err),
+                   rs_errname(spent));
+        bad += !ok;
+    }
+    rs_close(c);
+    return bad ? 1 : 0;
 }
 
 /* -------------------------------------------------------------- scribble */
@@ -850,6 +919,8 @@ int main(int argc, char **argv)
         return mode_load(atoi(argv[3]), atoi(argv[4]), argv[5]);
     if (strcmp(mode, "spaced") == 0 && argc == 6)
         return mode_spaced(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+    if (strcmp(mode, "claims") == 0 && argc == 5)
+        return mode_claims(atoi(argv[3]), atoi(argv[4]));
     if (strcmp(mode, "big") == 0 && argc == 6)
         return mode_big(strtoull(argv[3], NULL, 10), argv[4], argv[5]);
     if (strcmp(mode, "hold") == 0 && argc == 5)

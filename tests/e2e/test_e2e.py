@@ -68,6 +68,19 @@ def test_calls_to_a_sleeping_sidecar_are_all_answered(mock):
         assert s.alive()
 
 
+def test_one_waiter_and_one_chunk_reader_per_ticket(sidecar):
+    """While one thread waits for a ticket's response and another reads its
+    chunks, a second of either is refused with RS_EINVAL (and neither claim
+    blocks the other); both end normally whichever of them sees the
+    response first (20 rounds, so both orders occur), and a spent ticket is
+    RS_ENOENT."""
+    rc, line, err = run_client(sidecar, "claims", 20, 100, check=False)
+    assert rc == 0, line + err
+    res = json.loads(line)
+    assert res["second_wait"] == "RS_EINVAL" and res["second_read"] == "RS_EINVAL", res
+    assert res["waiter"] == "RS_OK" and res["reader"] == "RS_OK" and res["spent"] == "RS_ENOENT", res
+
+
 def test_echo_route_answers_without_upstream(sidecar):
     rc, line, _ = run_client(sidecar, "load", 2, 500, "echo")
     assert json.loads(line)["completed"] == 1000
