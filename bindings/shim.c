@@ -687,7 +687,7 @@ int rsb_arm_event_fd(rsb_client *c)
     return r;
 }
 
-static const char stat_names[] = "submitted completed ring_full doorbells sleeps orphans";
+static const char stat_names[] = "submitted completed ring_full doorbells sleeps orphans stream_holds";
 
 const char *rsb_stat_names(void)
 {
@@ -709,6 +709,7 @@ uint64_t rsb_stat(rsb_client *c, const char *name)
         { "doorbells", offsetof(rs_client_stats, doorbells) },
         { "sleeps", offsetof(rs_client_stats, sleeps) },
         { "orphans", offsetof(rs_client_stats, orphans) },
+        { "stream_holds", offsetof(rs_client_stats, stream_holds) },
     };
     for (size_t k = 0; k < sizeof field / sizeof field[0]; k++)
         if (strcmp(name, field[k].name) == 0)

@@ -129,7 +129,8 @@ int rsb_event_fd(rsb_client *c);
 int rsb_arm_event_fd(rsb_client *c);
 
 /* A counter of rs_client_stats by name ("submitted", "completed",
- * "ring_full", "doorbells", "sleeps", "orphans"); 0 for another name. */
+ * "ring_full", "doorbells", "sleeps", "orphans", "stream_holds"); 0 for
+ * another name. */
 uint64_t rsb_stat(rsb_client *c, const char *name);
 /* The names above, space-separated. */
 const char *rsb_stat_names(void);

@@ -26,6 +26,9 @@
 #define RS__WELCOME_MAGIC 0x31575352u   /* "RSW1" */
 #define RS__PROTO_VERSION 1u
 
+/* rs__welcome.features */
+#define RS__FEATURE_FLOW 0x1u   /* FLOW records: per-stream hold/resume */
+
 typedef struct rs__hello {
     uint32_t magic;
     uint32_t version;
@@ -46,7 +49,8 @@ typedef struct rs__welcome {
     int32_t status;         /* 0 or an RS_E* code; message says why */
     uint32_t max_record;    /* largest record payload the sidecar accepts */
     uint32_t max_inflight;  /* requests this client may have outstanding */
-    uint32_t reserved;
+    uint32_t features;      /* RS__FEATURE_*: what this sidecar understands
+                               beyond version 1 (older sidecars send 0) */
     uint64_t client_id;
     rs__layout layout;
     char message[192];

@@ -55,6 +55,8 @@ typedef struct slot {
     uint32_t prev, next;         /* done-list links */
     rs_response *resp;
     rs_chunk *chunk_head, *chunk_tail;   /* streamed chunks not yet read */
+    size_t unread;               /* their bytes */
+    bool held;                   /* we asked the sidecar to hold the stream */
 } slot;
 
 /* rs_chunk plus its queue link; the public part comes first */
@@ -80,11 +82,16 @@ struct rs_client {
     uint32_t nwaiters;
     uint32_t done_head, done_tail;   /* finished, unclaimed tickets, FIFO */
     uint32_t chunk_cursor;           /* where rs_poll_chunks resumes its scan */
-    /* Unread chunk bytes. Over chunk_limit the reaper stops reading the
-     * ring: the ring fills and the sidecar pauses this client's streams, so
-     * a slow reader holds back only its own upstream transfers. */
+    /* Unread chunk bytes. A stream with stream_window of them unread is
+     * held at the sidecar (a FLOW record), so its reader's pace holds back
+     * only its own upstream transfer and never the other tickets. Over
+     * chunk_limit in all (many held streams, or a sidecar without FLOW)
+     * the reaper stops reading the ring: the ring fills and the sidecar
+     * pauses this client's streams, and everything waits for the readers. */
     _Atomic size_t chunk_bytes;
-    size_t chunk_limit;
+    size_t chunk_limit, stream_window;
+    bool flow;                       /* the sidecar takes FLOW records */
+    bool flow_due;                   /* a FLOW record found the ring full */
     int epfd;                        /* rs_event_fd, made on first use */
     int wait_ep;                     /* the reaper sleeps here (see reaper_idle) */
     _Atomic int dead;                /* 0, or why the channel is unusable */
@@ -99,7 +106,7 @@ struct rs_client {
     chunk_item *asm_chunk;           /* chunk whose data is arriving */
 
     struct {
-        _Atomic uint64_t submitted, completed, ring_full, doorbells, sleeps, orphans;
+        _Atomic uint64_t submitted, completed, ring_full, doorbells, sleeps, orphans, stream_holds;
     } st;
 };
 
@@ -192,6 +199,7 @@ static void free_chunks(rs_client *c, slot *s)
         rs_chunk_free(&it->pub);
     }
     s->chunk_tail = NULL;
+    s->unread = 0;
 }
 
 /* Caller holds mu; the slot is DONE and owned by the caller. */
@@ -201,7 +209,7 @@ static void slot_release(rs_client *c, uint32_t idx)
     free_chunks(c, s);
     s->chunk_reader = false;
     s->resp = NULL;
-    s->waited = s->abandoned = false;
+    s->waited = s->abandoned = s->held = false;
     atomic_store_explicit(&s->state, S_FREE, memory_order_relaxed);
     free_push(c, idx);
 }
@@ -239,6 +247,7 @@ static int register_with(rs_client *c, const char *path)
     rs__ring_init(&c->cq, base + w.layout.cq_hdr_off, base + w.layout.cq_data_off, w.layout.cq_cap);
     c->max_record = w.max_record;
     c->max_inflight = w.max_inflight;
+    c->flow = (w.features & RS__FEATURE_FLOW) != 0;
     return 0;
 }
 
@@ -277,7 +286,11 @@ int rs_connect(const char *socket_path, rs_client **out)
     c->sock = c->sq_efd = c->cq_efd = c->epfd = c->wait_ep = -1;
     c->done_head = c->done_tail = NIL;
     const char *cl = getenv("RINGSIDE_CHUNK_BUFFER");
-    c->chunk_limit = cl ? strtoull(cl, NULL, 10) : 8u << 20;
+    c->chunk_limit = cl ? strtoull(cl, NULL, 10) : 64u << 20;
+    const char *sw = getenv("RINGSIDE_STREAM_WINDOW");
+    c->stream_window = sw ? strtoull(sw, NULL, 10) : 256u << 10;
+    if (c->stream_window < 4096)
+        c->stream_window = 4096;
     const char *spin = getenv("RINGSIDE_SPIN_US");
     c->spin_ns = (spin ? strtoull(spin, NULL, 10) : 50) * 1000u;
 
@@ -572,6 +585,32 @@ static void deliver_locked(rs_client *c, rs_response *r)
         done_append(c, idx);
 }
 
+/* Per-stream flow control, mu held: ask the sidecar to hold slot idx's
+ * stream once its reader is stream_window bytes behind, and to go on when
+ * the reader is down to a quarter of that (so a reader at the edge does
+ * not toggle it per chunk). A ticket that has ended needs neither. If the
+ * ring is full, flow_due makes the reaper try again. */
+static void flow_sync_locked(rs_client *c, uint32_t idx)
+{
+    slot *s = &c->slots[idx];
+    bool hold = s->held ? s->unread > c->stream_window / 4 : s->unread >= c->stream_window;
+    if (hold == s->held || !c->flow || atomic_load_explicit(&s->state, memory_order_relaxed) != S_PENDING)
+        return;
+    rs__flow_rec f = { .id = (uint64_t)atomic_load_explicit(&s->gen, memory_order_relaxed) << 32 | idx,
+                       .hold = hold };
+    size_t len = rs__packed_size(rs__pack_flow, &f);
+    uint64_t pos;
+    if (rs__ring_reserve_mp(&c->sq, rs__rec_span(len), &pos) < 0) {
+        c->flow_due = true;
+        return;
+    }
+    rs__ring_put(&c->sq, pos, rs__pack_flow, &f, (uint32_t)len);
+    s->held = hold;
+    if (hold)
+        atomic_fetch_add_explicit(&c->st.stream_holds, 1, memory_order_relaxed);
+    maybe_ring(c);
+}
+
 /* Queue a finished chunk on its ticket; mu held. */
 static void deliver_chunk_locked(rs_client *c, chunk_item *it)
 {
@@ -597,6 +636,8 @@ static void deliver_chunk_locked(rs_client *c, chunk_item *it)
         s->chunk_head = &it->pub;
     s->chunk_tail = &it->pub;
     atomic_fetch_add(&c->chunk_bytes, it->pub.len);
+    s->unread += it->pub.len;
+    flow_sync_locked(c, idx);
 }
 
 /* Add a CHUNK record's data to the chunk being assembled; returns the chunk
@@ -713,6 +754,11 @@ static int reap(rs_client *c, bool hold)
                 deliver_locked(c, ready[k].r);
             else
                 deliver_chunk_locked(c, ready[k].ch);
+        }
+        if (c->flow_due) {
+            c->flow_due = false;
+            for (uint32_t i = 0; i < c->max_inflight; i++)
+                flow_sync_locked(c, i);
         }
         if (!hold) {
             if (c->nwaiters)
@@ -1044,6 +1090,7 @@ void rs_client_get_stats(rs_client *c, rs_client_stats *o)
     o->doorbells = atomic_load(&c->st.doorbells);
     o->sleeps = atomic_load(&c->st.sleeps);
     o->orphans = atomic_load(&c->st.orphans);
+    o->stream_holds = atomic_load(&c->st.stream_holds);
 }
 
 /* ------------------------------------------------------------ streaming */
@@ -1063,6 +1110,9 @@ static rs_chunk *pop_chunk(rs_client *c, slot *s)
     /* below the limit again: whoever stopped reaping may go on */
     if (before >= c->chunk_limit && c->nwaiters)
         pthread_cond_broadcast(&c->cv);
+    s->unread -= it->pub.len;
+    if (s->held)
+        flow_sync_locked(c, (uint32_t)(s - c->slots));
     return &it->pub;
 }
 

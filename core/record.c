@@ -439,6 +439,15 @@ ALWAYS_INLINE const char *decode_chunk(cur *c, uint32_t n, rs__chunk_rec *r)
     return NULL;
 }
 
+ALWAYS_INLINE const char *decode_flow(cur *c, uint32_t n, rs__flow_rec *r)
+{
+    if (n < 4)
+        return "flow record has too few fields";
+    if (!rd_u32(c, 1, &r->hold))
+        return "flow 'hold' must be 0 or 1";
+    return NULL;
+}
+
 /* Version and kind are judged only after the id (so a refusal can still be
  * addressed), so they are read without judging: 1 = a non-negative integer
  * (in *v), 0 = some other well-formed value (stepped over), -1 = malformed. */
@@ -482,7 +491,7 @@ int rs__rec_decode(rs__decoder *d, const void *buf, size_t len, rs__rec *out,
         msg = "unsupported record version (client and sidecar versions differ)";
         goto refused;
     }
-    if (ks == 0 || kind < RS__KIND_REQUEST || kind > RS__KIND_CHUNK) {
+    if (ks == 0 || kind < RS__KIND_REQUEST || kind > RS__KIND_FLOW) {
         msg = "unknown record kind";
         goto refused;
     }
@@ -507,10 +516,15 @@ int rs__rec_decode(rs__decoder *d, const void *buf, size_t len, rs__rec *out,
         msg = NULL;
         nschema = 3;
         break;
-    default:
+    case RS__KIND_CHUNK:
         out->u.chunk.id = *id;
         msg = decode_chunk(&c, n, &out->u.chunk);
         nschema = 7;
+        break;
+    default:
+        out->u.flow.id = *id;
+        msg = decode_flow(&c, n, &out->u.flow);
+        nschema = 4;
         break;
     }
     if (msg)
@@ -639,6 +653,12 @@ ALWAYS_INLINE void pack_chunk_rec(msgpack_packer *pk, const rs__chunk_rec *r)
     pack_bin(pk, r->data);
 }
 
+ALWAYS_INLINE void pack_flow_rec(msgpack_packer *pk, const rs__flow_rec *r)
+{
+    pack_start(pk, 4, RS__KIND_FLOW, r->id);
+    msgpack_pack_uint32(PK(pk), r->hold);
+}
+
 void rs__pack_request(msgpack_packer *pk, const void *rec)
 {
     pack_request_rec(pk, rec);
@@ -662,6 +682,11 @@ void rs__pack_cancel(msgpack_packer *pk, const void *id)
 void rs__pack_chunk(msgpack_packer *pk, const void *rec)
 {
     pack_chunk_rec(pk, rec);
+}
+
+void rs__pack_flow(msgpack_packer *pk, const void *rec)
+{
+    pack_flow_rec(pk, rec);
 }
 
 /* Sink 1: a fixed buffer. Overflow is sticky and silent (the packer has no
@@ -742,6 +767,7 @@ SPECIALISED_SINKS(body, rs__body_rec)
 SPECIALISED_SINKS(completion, rs__comp_rec)
 SPECIALISED_SINKS(cancel, uint64_t)
 SPECIALISED_SINKS(chunk, rs__chunk_rec)
+SPECIALISED_SINKS(flow, rs__flow_rec)
 
 /* Any other encoder goes through the callback as msgpack-c intends. */
 __attribute__((noinline))
@@ -776,6 +802,8 @@ size_t rs__pack_into(rs__pack_fn fn, const void *rec, void *buf, size_t cap)
         return body_fixed(rec, buf, cap);
     if (fn == rs__pack_cancel)
         return cancel_fixed(rec, buf, cap);
+    if (fn == rs__pack_flow)
+        return flow_fixed(rec, buf, cap);
     return generic_fixed(fn, rec, buf, cap);
 }
 
@@ -791,5 +819,7 @@ size_t rs__packed_size(rs__pack_fn fn, const void *rec)
         return body_count(rec);
     if (fn == rs__pack_cancel)
         return cancel_count(rec);
+    if (fn == rs__pack_flow)
+        return flow_count(rec);
     return generic_count(fn, rec);
 }

@@ -14,6 +14,10 @@
  *               streamed event's data; an event longer than RS__CHUNK_BYTES
  *               spans several CHUNK records of the same seq, all but the last
  *               with more = 1
+ *   FLOW       [1, 6, id, hold]                         client → sidecar:
+ *               hold = 1 stops delivering stream id's events (its reader
+ *               is behind), 0 resumes. Sent only to a sidecar whose
+ *               welcome lists RS__FEATURE_FLOW.
  * A body longer than RS__CHUNK_BYTES continues in BODY records that follow
  * the head record directly and in order (one producer writes a head and its
  * BODY records as one unit), so a reader assembles at most one body at a
@@ -40,6 +44,7 @@ enum rs__rec_kind {
     RS__KIND_COMPLETION = 3,
     RS__KIND_CANCEL = 4,
     RS__KIND_CHUNK = 5,
+    RS__KIND_FLOW = 6,
 };
 
 #define RS__MAX_HEADERS 64u
@@ -92,6 +97,11 @@ typedef struct rs__chunk_rec {
     rs__slice data;
 } rs__chunk_rec;
 
+typedef struct rs__flow_rec {
+    uint64_t id;
+    uint32_t hold;
+} rs__flow_rec;
+
 typedef struct rs__rec {
     int kind;
     union {
@@ -99,6 +109,7 @@ typedef struct rs__rec {
         rs__body_rec body;
         rs__comp_rec comp;
         rs__chunk_rec chunk;
+        rs__flow_rec flow;
     } u;
 } rs__rec;
 
@@ -128,6 +139,7 @@ void rs__pack_body(msgpack_packer *pk, const void *body_rec);
 void rs__pack_completion(msgpack_packer *pk, const void *comp_rec);
 void rs__pack_cancel(msgpack_packer *pk, const void *id);   /* a uint64_t */
 void rs__pack_chunk(msgpack_packer *pk, const void *chunk_rec);
+void rs__pack_flow(msgpack_packer *pk, const void *flow_rec);
 size_t rs__packed_size(rs__pack_fn fn, const void *rec);
 
 /* Pack rec into buf[0..cap): returns the packed size, or 0 when it does not

@@ -232,6 +232,9 @@ typedef struct rs_client_stats {
     uint64_t sleeps;           /* times a waiter went to sleep */
     uint64_t orphans;          /* completions not matching any ticket
                                   (e.g. errors for garbage records) */
+    uint64_t stream_holds;     /* times a stream's unread chunks reached
+                                  RINGSIDE_STREAM_WINDOW and the sidecar was
+                                  asked to hold it until they are read */
 } rs_client_stats;
 
 void rs_client_get_stats(rs_client *c, rs_client_stats *out);

@@ -205,7 +205,7 @@ static void create_client(sc_daemon *d, sc_pending *p)
     c->id = ++d->next_client_id;
     rs__welcome w = {
         .magic = RS__WELCOME_MAGIC, .version = RS__PROTO_VERSION, .status = 0,
-        .max_record = RS__MAX_RECORD, .max_inflight = cfg->max_inflight,
+        .max_record = RS__MAX_RECORD, .max_inflight = cfg->max_inflight, .features = RS__FEATURE_FLOW,
         .client_id = c->id, .layout = lay,
     };
     if (c->map == MAP_FAILED || c->sq_efd < 0 || c->cq_efd < 0 ||

@@ -181,26 +181,32 @@ static void take_body(sc_client *c, const rs__body_rec *b)
     }
 }
 
+static sc_req *find_inflight(sc_client *c, uint64_t id)
+{
+    for (sc_req *r = c->inflight; r; r = r->next)
+        if (r->id == id)
+            return r;
+    return NULL;
+}
+
 /* The client gave up on a request. One that has already ended is left
  * alone (its answer is on its way); one whose body is still arriving is
  * answered once the body is in, so its remaining records are not mistaken
  * for garbage. */
 static void cancel(sc_client *c, uint64_t id)
 {
-    for (sc_req *r = c->inflight; r; r = r->next) {
-        if (r->id != id)
-            continue;
-        if (r == c->asm_req) {
-            r->refuse = RS_ECANCELLED;
-            r->refuse_why = "cancelled by the client";
-        } else {
-            sc_admission_forget(c->d, r);
-            sc_completion *cp = sc_completion_new(r->id, RS_ECANCELLED, 0, "cancelled by the client");
-            if (cp)
-                cp->attempts = r->attempts;
-            sc_req_finish(r, cp);
-        }
+    sc_req *r = find_inflight(c, id);
+    if (!r)
         return;
+    if (r == c->asm_req) {
+        r->refuse = RS_ECANCELLED;
+        r->refuse_why = "cancelled by the client";
+    } else {
+        sc_admission_forget(c->d, r);
+        sc_completion *cp = sc_completion_new(r->id, RS_ECANCELLED, 0, "cancelled by the client");
+        if (cp)
+            cp->attempts = r->attempts;
+        sc_req_finish(r, cp);
     }
 }
 
@@ -234,6 +240,13 @@ static void take_record(sc_client *c, const uint8_t *buf, uint32_t len)
     case RS__KIND_CANCEL:
         cancel(c, id);
         break;
+    case RS__KIND_FLOW: {
+        /* one that has ended is left alone, as for a cancel */
+        sc_req *r = find_inflight(c, id);
+        if (r)
+            sc_upstream_hold(d, r, rec.u.flow.hold != 0);
+        break;
+    }
     default:
         if (c->asm_req)
             fail_assembly(c, "body records interrupted by a completion record");

@@ -76,6 +76,8 @@ struct sc_req {
     uint8_t *body;
     size_t body_len, body_have;
     int32_t refuse;               /* RS_E* to answer once the body is in */
+    bool flow_hold;               /* the client's reader is behind: deliver
+                                     no more of this stream for now (FLOW) */
     const char *refuse_why;
     void *xfer;                   /* upstream transfer, when dispatched */
 
@@ -206,6 +208,9 @@ uint64_t sc_upstream_next_timeout(sc_daemon *d);      /* absolute ns or UINT64_M
 /* c's queued stream data went below the low-water mark: resume its paused
  * transfers. */
 void sc_upstream_resume(sc_daemon *d, sc_client *c);
+/* The client asked to hold (or go on with) req's stream: its reader of that
+ * one ticket is behind. Holding pauses the transfer at its next data. */
+void sc_upstream_hold(sc_daemon *d, sc_req *req, bool hold);
 void sc_upstream_on_time(sc_daemon *d, uint64_t now);
 
 /* daemon.c */

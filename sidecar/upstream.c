@@ -212,7 +212,8 @@ static void sweep(sc_upstream *up, uint64_t now)
         next = x->next;
         sc_route *rt = x->req->rt;
         bool slow = rt->first_content_ns && !x->t_first_content && now - x->t_start >= rt->first_content_ns;
-        bool idle = !slow && rt->idle_ns && now - x->t_last_byte >= rt->idle_ns;
+        /* a transfer we paused is silent because of us, not the upstream */
+        bool idle = !slow && !x->paused && rt->idle_ns && now - x->t_last_byte >= rt->idle_ns;
         if (slow || idle) {
             curl_multi_remove_handle(up->multi, x->easy);
             if (idle)
@@ -261,12 +262,15 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     bool events = x->stream && status > 0 && status < 400;   /* an error body is JSON, kept whole */
     sc_client *c = x->req->client;
-    if (events && c && c->out_chunk_bytes >= SC_CHUNK_HIGH_WATER) {
-        /* the client reads slower than the upstream writes: stop reading
-         * this transfer (TCP pushes back on the upstream) until it catches
-         * up; curl hands us these same bytes again on resume */
+    if (events && c && (x->req->flow_hold || c->out_chunk_bytes >= SC_CHUNK_HIGH_WATER)) {
+        /* the client (as a whole, or this stream's reader) reads slower
+         * than the upstream writes: stop reading this transfer (TCP pushes
+         * back on the upstream) until it catches up; curl hands us these
+         * same bytes again on resume. c->paused counts the ones waiting
+         * for the client's queue here to drain, not the held ones. */
         x->paused = true;
-        c->paused++;
+        if (!x->req->flow_hold)
+            c->paused++;
         return CURL_WRITEFUNC_PAUSE;
     }
     if (n) {
@@ -342,7 +346,7 @@ static void recycle(sc_upstream *up, xfer *x)
     free(x->body);
     if (x->stream)
         rs_sse_destroy(&x->sse);
-    if (x->paused && x->req && x->req->client)
+    if (x->paused && x->req && !x->req->flow_hold && x->req->client)
         x->req->client->paused--;
     curl_slist_free_all(x->hdrs);
     if (up->npool < EASY_POOL) {
@@ -500,12 +504,34 @@ void sc_upstream_resume(sc_daemon *d, sc_client *c)
     sc_upstream *up = d->up;
     for (xfer *x = up->active, *next; x && c->paused; x = next) {
         next = x->next;
-        if (x->paused && x->req->client == c) {
+        if (x->paused && x->req->client == c && !x->req->flow_hold) {
             x->paused = false;
             c->paused--;
+            x->t_last_byte = sc_now_ns();   /* the silence was ours */
             /* may deliver the held bytes right here, and pause again */
             curl_easy_pause(x->easy, CURLPAUSE_CONT);
         }
+    }
+}
+
+void sc_upstream_hold(sc_daemon *d, sc_req *r, bool hold)
+{
+    (void)d;
+    xfer *x = r->xfer;
+    sc_client *c = r->client;
+    if (r->flow_hold == hold)
+        return;
+    r->flow_hold = hold;
+    if (!x || !x->paused)
+        return;   /* held: on_body pauses it at its next data */
+    if (hold) {
+        c->paused--;   /* it waited for the client's queue; now it is held */
+    } else if (c->out_chunk_bytes >= SC_CHUNK_LOW_WATER) {
+        c->paused++;   /* released, but the client's queue is still full */
+    } else {
+        x->paused = false;
+        x->t_last_byte = sc_now_ns();
+        curl_easy_pause(x->easy, CURLPAUSE_CONT);
     }
 }
 

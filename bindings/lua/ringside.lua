@@ -657,7 +657,8 @@ function Client:call_batch(requests, timeout)
   return out
 end
 
---- This client's counters: submitted, completed, ring_full, doorbells, sleeps, orphans.
+--- This client's counters: submitted, completed, ring_full, doorbells, sleeps, orphans,
+--- stream_holds.
 function Client:stats()
   local t = {}
   for name in N.stat_names():gmatch("%S+") do t[name] = N.stat(self._h, name) end

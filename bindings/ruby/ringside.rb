@@ -505,7 +505,8 @@ module Ringside
       end
     end
 
-    # This client's counters: submitted, completed, ring_full, doorbells, sleeps, orphans.
+    # This client's counters: submitted, completed, ring_full, doorbells, sleeps, orphans,
+    # stream_holds.
     def stats
       N.stat_names.split.to_h { |name| [name.to_sym, N.stat(@h, name)] }
     end

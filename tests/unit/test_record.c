@@ -880,7 +880,7 @@ static void test_refuse_wrong_version(void **state)
 static void test_refuse_unknown_kind(void **state)
 {
     (void)state;
-    const val bad[] = { VU(0), VU(6), VU(255), VU(256), VU(UINT64_MAX), VI(-1), VS("\x01"), VNIL };
+    const val bad[] = { VU(0), VU(7), VU(255), VU(256), VU(UINT64_MAX), VI(-1), VS("\x01"), VNIL };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
         semantic(RS__KIND_REQUEST, 1, bad[k], DEF_ID);
 }
@@ -937,6 +937,37 @@ static void test_refuse_bad_chunk(void **state)
     b.p[0] = 0x93;              /* still fixarray(3) */
     b.p[2] = RS__KIND_CHUNK;    /* kind byte follows the version */
     assert_int_equal(decode(b.p, b.n, &id, &why, NULL), RS_EBADREQ);
+    free(b.p);
+}
+
+static void test_flow_round_trip_and_refusals(void **state)
+{
+    (void)state;
+    uint64_t id;
+    const char *why;
+    for (uint32_t hold = 0; hold <= 1; hold++) {
+        rs__flow_rec in = { .id = 0x1234567890ull, .hold = hold };
+        buf b = pack_with(rs__pack_flow, &in);
+        assert_int_equal(b.n, rs__packed_size(rs__pack_flow, &in));
+        assert_int_equal(decode(b.p, b.n, &id, &why, NULL), 0);
+        assert_int_equal(g_rec.kind, RS__KIND_FLOW);
+        assert_int_equal(g_rec.u.flow.id, in.id);
+        assert_int_equal(g_rec.u.flow.hold, hold);
+        free(b.p);
+    }
+    /* hold must be 0 or 1 */
+    rs__flow_rec bad = { .id = 8, .hold = 2 };
+    buf b = pack_with(rs__pack_flow, &bad);
+    assert_int_equal(decode(b.p, b.n, &id, &why, NULL), RS_EBADREQ);
+    assert_int_equal(id, 8);
+    assert_string_equal(why, "flow 'hold' must be 0 or 1");
+    free(b.p);
+    /* too few fields: [1, 6, id] */
+    uint64_t cancel_like = 8;
+    b = pack_with(rs__pack_cancel, &cancel_like);
+    b.p[2] = RS__KIND_FLOW;
+    assert_int_equal(decode(b.p, b.n, &id, &why, NULL), RS_EBADREQ);
+    assert_string_equal(why, "flow record has too few fields");
     free(b.p);
 }
 
@@ -1422,9 +1453,12 @@ static void check_decode_contract(const uint8_t *p, size_t n)
     int rc = decode(p, n, &id, &why, &copy);
     if (rc == 0) {
         g_fuzz_ok++;
-        assert_true(g_rec.kind >= RS__KIND_REQUEST && g_rec.kind <= RS__KIND_CHUNK);
+        assert_true(g_rec.kind >= RS__KIND_REQUEST && g_rec.kind <= RS__KIND_FLOW);
         if (g_rec.kind == RS__KIND_CANCEL) {
             /* [1, 4, id]: nothing but the id, already reported */
+        } else if (g_rec.kind == RS__KIND_FLOW) {
+            assert_int_equal(g_rec.u.flow.id, id);
+            assert_true(g_rec.u.flow.hold <= 1);
         } else if (g_rec.kind == RS__KIND_CHUNK) {
             assert_int_equal(g_rec.u.chunk.id, id);
             assert_true(g_rec.u.chunk.more <= 1);
@@ -1560,6 +1594,7 @@ int main(void)
         cmocka_unit_test(test_refuse_unknown_kind),
         cmocka_unit_test(test_cancel_round_trip),
         cmocka_unit_test(test_chunk_round_trip),
+        cmocka_unit_test(test_flow_round_trip_and_refusals),
         cmocka_unit_test(test_refuse_bad_chunk),
         cmocka_unit_test(test_refuse_id_not_an_integer_reports_id_0),
         cmocka_unit_test(test_refuse_later_field_still_reports_id),

@@ -192,6 +192,15 @@ static int ref_decode_chunk(const msgpack_object *f, uint32_t n, rs__chunk_rec *
     return 0;
 }
 
+static int ref_decode_flow(const msgpack_object *f, uint32_t n, rs__flow_rec *r, const char **why)
+{
+    if (n < 4)
+        REF_FAIL("flow record has too few fields");
+    if (ref_get_u32(&f[3], 1, &r->hold) < 0)
+        REF_FAIL("flow 'hold' must be 0 or 1");
+    return 0;
+}
+
 static int ref_rec_decode(msgpack_zone *zone, const void *buf, size_t len, rs__rec *out,
                           uint64_t *id, const char **why)
 {
@@ -234,6 +243,9 @@ static int ref_rec_decode(msgpack_zone *zone, const void *buf, size_t len, rs__r
     case RS__KIND_CHUNK:
         out->u.chunk.id = *id;
         return ref_decode_chunk(f, n, &out->u.chunk, why);
+    case RS__KIND_FLOW:
+        out->u.flow.id = *id;
+        return ref_decode_flow(f, n, &out->u.flow, why);
     default:
         REF_FAIL("unknown record kind");
     }
@@ -275,6 +287,8 @@ static const char *const k_reasons[] = {
     "chunk seq and time must be unsigned integers",
     "chunk 'more' must be 0 or 1",
     "chunk data must be at most 131072 bytes",
+    "flow record has too few fields",
+    "flow 'hold' must be 0 or 1",
 };
 #define NREASONS (sizeof k_reasons / sizeof k_reasons[0])
 
@@ -432,6 +446,10 @@ static void cmp_records(const uint8_t *p, size_t n, const rs__rec *w, const rs__
         CMP_INT(p, n, "sidecar_ns", w->u.chunk.sidecar_ns, g->u.chunk.sidecar_ns);
         CMP_INT(p, n, "more", w->u.chunk.more, g->u.chunk.more);
         cmp_slice(p, n, "chunk.data", w->u.chunk.data, g->u.chunk.data);
+        break;
+    case RS__KIND_FLOW:
+        CMP_INT(p, n, "flow.id", w->u.flow.id, g->u.flow.id);
+        CMP_INT(p, n, "hold", w->u.flow.hold, g->u.flow.hold);
         break;
     default:   /* CANCEL: the id is all, compared by the caller */
         break;
@@ -953,6 +971,7 @@ static uint32_t schema_fields(int kind)
     case RS__KIND_BODY: return 5;
     case RS__KIND_COMPLETION: return 12;
     case RS__KIND_CANCEL: return 3;
+    case RS__KIND_FLOW: return 4;
     default: return 7;
     }
 }
@@ -999,6 +1018,9 @@ static void gen_field(wb *w, int kind, uint32_t k, gen *g)
         case 10: gen_body_total(w, g, bad); break;
         default: gen_first_chunk(w, g, bad); break;
         }
+        break;
+    case RS__KIND_FLOW:
+        gen_uint(w, 1, bad);
         break;
     default:   /* CHUNK */
         switch (k) {
@@ -1049,7 +1071,7 @@ static void gen_record(wb *w, int kind, int bad)
         g.bad = (int)k == bad;
         if (k <= 2 && g.bad) {
             if (k < 2 && one_in(2))        /* a version or kind out of range */
-                put_uint(w, one_in(2) ? 0 : (k == 0 ? 2 : 6) + rand_u64() % 1000);
+                put_uint(w, one_in(2) ? 0 : (k == 0 ? 2 : 7) + rand_u64() % 1000);
             else if (one_in(3))
                 put_neg(w, rand_neg());
             else
@@ -1074,7 +1096,7 @@ static void gen_record(wb *w, int kind, int bad)
 
 static int rand_kind(void)
 {
-    return 1 + (int)rn(5);
+    return 1 + (int)rn(6);
 }
 
 /* ------------------------------------------ (a) library round trips */
@@ -1270,6 +1292,14 @@ static void round_trip_small_kinds(void)
     check_slice_is(b, n, "chunk data", g_got.u.chunk.data, ch.data);
     free(copy);
     free(b);
+
+    rs__flow_rec fl = { .id = rand_u64(), .hold = rn(2) };
+    b = pack_and_check(rs__pack_flow, &fl, &n);
+    if (diff_one(b, n) != 0 || rs__rec_decode(&g_dec, b, n, &g_got, &id, &why) != 0)
+        MISMATCH(b, n, "a packed flow record was refused");
+    CMP_INT(b, n, "flow id", fl.id, g_got.u.flow.id);
+    CMP_INT(b, n, "flow hold", fl.hold, g_got.u.flow.hold);
+    free(b);
 }
 
 static void test_library_round_trips_and_encoders(void **state)
@@ -1307,7 +1337,7 @@ static void test_extra_field_depth_limit(void **state)
 {
     (void)state;
     start_phase("depth limit", 0xA3);
-    for (int kind = RS__KIND_REQUEST; kind <= RS__KIND_CHUNK; kind++) {
+    for (int kind = RS__KIND_REQUEST; kind <= RS__KIND_FLOW; kind++) {
         for (uint32_t d = 0; d <= 20; d++) {
             wb w;
             wb_init(&w);

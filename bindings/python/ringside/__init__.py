@@ -803,7 +803,7 @@ class Client:
 
     def stats(self):
         """This client's counters: submitted, completed, ring_full,
-        doorbells, sleeps, orphans."""
+        doorbells, sleeps, orphans, stream_holds."""
         return {name: _rs.stat(self._h, name) for name in _rs.stat_names().split()}
 
 

@@ -116,7 +116,7 @@ end
 function T.stats()
   local c <close> = client()
   local before = c:stats()
-  for _, k in ipairs({ "submitted", "completed", "ring_full", "doorbells", "sleeps", "orphans" }) do
+  for _, k in ipairs({ "submitted", "completed", "ring_full", "doorbells", "sleeps", "orphans", "stream_holds" }) do
     assert(before[k], k)
   end
   assert(c:request{ path = "/", route = "echo" })

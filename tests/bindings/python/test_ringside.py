@@ -87,7 +87,7 @@ def test_close_and_closed_client(sidecar):
 
 def test_stats(client):
     before = client.stats()
-    assert set(before) == {"submitted", "completed", "ring_full", "doorbells", "sleeps", "orphans"}
+    assert set(before) == {"submitted", "completed", "ring_full", "doorbells", "sleeps", "orphans", "stream_holds"}
     client.request("POST", "/", b"", route="echo")
     after = client.stats()
     assert after["submitted"] == before["submitted"] + 1 and after["completed"] == before["completed"] + 1

@@ -103,7 +103,7 @@ class TestRingside < Minitest::Test
 
   def test_stats
     before = @c.stats
-    assert_equal %i[submitted completed ring_full doorbells sleeps orphans].sort, before.keys.sort
+    assert_equal %i[submitted completed ring_full doorbells sleeps orphans stream_holds].sort, before.keys.sort
     @c.request("POST", "/", "", route: "echo")
     assert_equal before[:completed] + 1, @c.stats[:completed]
   end
