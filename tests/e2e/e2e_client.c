@@ -40,6 +40,13 @@
  *                                        (sleeping READ_DELAY_US per chunk);
  *                                        checks every chunk arrives in order;
  *                                        CANCEL_AT > 0 cancels after that many
+ *   heldstream SOCK N CALLS              a stream of N mock chunks left unread
+ *                                        while CALLS rs_calls go through the
+ *                                        same client; then the stream is read
+ *                                        to its end (in order, complete) with
+ *                                        a call after every 100 chunks;
+ *                                        prints how the calls went, the RSS
+ *                                        growth meanwhile, and stream_holds
  *   callbatch SOCK N                     rs_call_batch of N mixed requests
  *                                        (ok / 400 / unknown route / echo):
  *                                        each result is the right one, in order
@@ -584,9 +591,10 @@ static int parse_headers(int nh, char **hv, rs_header *h, char (*hbuf)[256], int
 
 /* ---------------------------------------------------------------- stream */
 
-static int mode_stream(int n, int read_delay_us, int cancel_at, int nh, char **hv)
+/* Submit one streamed chat completion of n mock events (plus the "NAME:VALUE"
+ * headers in hv). */
+static rs_ticket submit_stream(rs_client *c, int n, int nh, char **hv)
 {
-    rs_client *c = connect_or_die();
     rs_header h[16];
     char hbuf[16][256], count[16];
     int nheaders = 0;
@@ -605,7 +613,14 @@ static int mode_stream(int n, int read_delay_us, int cancel_at, int nh, char **h
     int err = rs_submit(c, &rq, &t);
     if (err < 0)
         DIE("submit: %s", rs_errname(err));
-    int got = 0, in_order = 1, done_seen = 0, keepalive_seen = 0;
+    return t;
+}
+
+static int mode_stream(int n, int read_delay_us, int cancel_at, int nh, char **hv)
+{
+    rs_client *c = connect_or_die();
+    rs_ticket t = submit_stream(c, n, nh, hv);
+    int err, got = 0, in_order = 1, done_seen = 0, keepalive_seen = 0;
     uint64_t lat_sum = 0;
     rs_chunk *ch;
     while ((err = rs_next_chunk(c, t, 60000, &ch)) == 1) {
@@ -635,12 +650,96 @@ static int mode_stream(int n, int read_delay_us, int cancel_at, int nh, char **h
     err = rs_wait(c, t, 10000, &r);
     if (err < 0)
         DIE("wait: %s", rs_errname(err));
+    rs_client_stats st;
+    rs_client_get_stats(c, &st);
     printf("{\"mode\":\"stream\",\"chunks\":%d,\"in_order\":%s,\"done\":%s,\"keepalive_seen\":%s,"
            "\"error\":\"%s\",\"status\":%d,\"attempts\":%u,\"body_len\":%zu,\"chunk_lat_avg_us\":%llu,"
-           "\"msg\":\"%.120s\"}\n",
+           "\"stream_holds\":%llu,\"msg\":\"%.120s\"}\n",
            got, in_order ? "true" : "false", done_seen ? "true" : "false", keepalive_seen ? "true" : "false",
            rs_errname(r->error), r->status, r->attempts, r->body_len,
-           (unsigned long long)(got ? lat_sum / (uint64_t)got / 1000u : 0), r->error_msg);
+           (unsigned long long)(got ? lat_sum / (uint64_t)got / 1000u : 0),
+           (unsigned long long)st.stream_holds, r->error_msg);
+    rs_response_free(r);
+    rs_close(c);
+    return 0;
+}
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* One plain chat call; 1 if it came back 200 within 10 s. */
+static int plain_call(rs_client *c, uint64_t *worst_ms)
+{
+    rs_request rq = RS_REQUEST_INIT;
+    rq.path = "/chat/completions";
+    rq.body = "{\"model\":\"deepseek-chat\",\"messages\":[]}";
+    rq.body_len = strlen(rq.body);
+    uint64_t t0 = now_ms();
+    rs_response *r;
+    int err = rs_call(c, &rq, 10000, &r);
+    if (now_ms() - t0 > *worst_ms)
+        *worst_ms = now_ms() - t0;
+    if (err < 0) {
+        fprintf(stderr, "call: %s\n", rs_errname(err));
+        return 0;
+    }
+    int ok = r->error == RS_OK && r->status == 200;
+    rs_response_free(r);
+    return ok;
+}
+
+/* A stream of n events nobody reads while `calls` other requests go
+ * through the same client; then the stream is read to its end with one
+ * more call after every 100 chunks. */
+static int mode_heldstream(int n, int calls)
+{
+    rs_client *c = connect_or_die();
+    long rss0 = rss_kib();
+    rs_ticket t = submit_stream(c, n, 0, NULL);
+    usleep(300000);   /* let its events fill the ring while nobody reaps */
+
+    int ok = 0;
+    uint64_t worst_ms = 0;
+    for (int i = 0; i < calls; i++)
+        ok += plain_call(c, &worst_ms);
+    long rss1 = rss_kib();
+
+    int err, got = 0, in_order = 1, done_seen = 0;
+    rs_chunk *ch;
+    while ((err = rs_next_chunk(c, t, 60000, &ch)) == 1) {
+        char want[32];
+        snprintf(want, sizeof want, "\"tok%d \"", got);
+        if (ch->seq != (uint64_t)got)
+            in_order = 0;
+        if (strcmp((char *)ch->data, "[DONE]") == 0)
+            done_seen = 1;
+        else if (!strstr((char *)ch->data, want))
+            in_order = 0;
+        rs_chunk_free(ch);
+        if (++got % 100 == 0)
+            ok += plain_call(c, &worst_ms);
+    }
+    if (err < 0)
+        DIE("next_chunk: %s after %d chunks", rs_errname(err), got);
+    rs_client_stats st;
+    rs_client_get_stats(c, &st);
+    rs_response *r;
+    if ((err = rs_wait(c, t, 10000, &r)) < 0)
+        DIE("wait: %s", rs_errname(err));
+    printf("{\"mode\":\"heldstream\",\"calls_ok\":%d,\"worst_call_ms\":%llu,\"rss_growth_kib\":%ld,"
+           "\"stream_holds\":%llu,\"chunks\":%d,\"in_order\":%s,\"done\":%s,\"error\":\"%s\"}\n",
+           ok, (unsigned long long)worst_ms, rss1 - rss0, (unsigned long long)st.stream_holds, got,
+           in_order ? "true" : "false", done_seen ? "true" : "false", rs_errname(r->error));
     rs_response_free(r);
     rs_close(c);
     return 0;
@@ -936,6 +1035,8 @@ int main(int argc, char **argv)
                           argc - 8, argv + 8);
     if (strcmp(mode, "stream") == 0 && argc >= 6)
         return mode_stream(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), argc - 6, argv + 6);
+    if (strcmp(mode, "heldstream") == 0 && argc == 5)
+        return mode_heldstream(atoi(argv[3]), atoi(argv[4]));
     if (strcmp(mode, "callbatch") == 0 && argc == 4)
         return mode_callbatch(atoi(argv[3]));
     if (strcmp(mode, "pollmany") == 0 && argc == 4)

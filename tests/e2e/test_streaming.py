@@ -5,7 +5,7 @@ import json
 import subprocess
 import time
 
-from conftest import E2E_CLIENT, mock_requests, run_client
+from conftest import E2E_CLIENT, Sidecar, mock_requests, run_client
 
 
 def rss_kib(sidecar):
@@ -90,6 +90,26 @@ def test_slow_reading_client_does_not_stall_a_fast_one(sidecar):
     assert fast_s < 5, fast_s
     res = json.loads(slow.communicate(timeout=120)[0].strip().splitlines()[-1])
     assert res["chunks"] == 20001 and res["in_order"] and res["error"] == "RS_OK", res
+
+
+def test_unread_stream_is_held_and_does_not_stall_the_clients_other_requests(mock):
+    # One client, one stream of ~10 MiB it does not read, then 200 plain
+    # calls on the same client. With small rings (1 MiB) and a 4 MiB
+    # client buffer, the stream's events alone would fill both and leave
+    # the calls' answers stuck behind them; held at 256 KiB unread, it
+    # only waits for its own reader. Then it is read to its end, with a
+    # call after every 100 chunks: each call reaps the ring and brings in
+    # more of the stream than the reader took, so it is held and let go
+    # again and again.
+    with Sidecar(mock.url, "--ring-bytes", str(1 << 20)) as s:
+        rc, line, _ = run_client(s, "heldstream", 60000, 200, timeout=120,
+                                 env={"RINGSIDE_CHUNK_BUFFER": str(4 << 20),
+                                      "RINGSIDE_STREAM_WINDOW": str(256 << 10)})
+    res = json.loads(line)
+    assert res["calls_ok"] == 200 + 600, res
+    assert res["stream_holds"] >= 3, res
+    assert res["rss_growth_kib"] < 12 * 1024, res
+    assert res["chunks"] == 60001 and res["in_order"] and res["done"] and res["error"] == "RS_OK", res
 
 
 def test_batch_of_a_thousand_with_mixed_outcomes_returns_them_in_order(sidecar):
