@@ -173,7 +173,13 @@ typedef struct rs_chunk {
  * the terminal response, or another thread's rs_wait already took it), or
  * RS_ETIMEDOUT, RS_ENOENT, RS_EGONE, RS_EINVAL (another thread is already
  * reading this stream). One thread may wait for a ticket's response while
- * another reads its chunks. */
+ * another reads its chunks.
+ * A stream whose reader is $RINGSIDE_STREAM_WINDOW bytes behind (default
+ * 256 KiB of unread chunks) is held at the sidecar, its upstream transfer
+ * paused, until the reader is down to a quarter of that; the client's
+ * other tickets go on meanwhile. Over $RINGSIDE_CHUNK_BUFFER unread in all
+ * (default 64 MiB: many held streams) the client stops taking anything
+ * from the sidecar until some are read. */
 int rs_next_chunk(rs_client *c, rs_ticket t, int timeout_ms, rs_chunk **out);
 
 /* Chunks of any streams no thread is reading with rs_next_chunk, for one
