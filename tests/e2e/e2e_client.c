@@ -40,9 +40,10 @@
  *                                        (sleeping READ_DELAY_US per chunk);
  *                                        checks every chunk arrives in order;
  *                                        CANCEL_AT > 0 cancels after that many
- *   heldstream SOCK N CALLS              a stream of N mock chunks left unread
+ *   heldstream SOCK N CALLS HOLD_MS      a stream of N mock chunks left unread
  *                                        while CALLS rs_calls go through the
- *                                        same client; then the stream is read
+ *                                        same client, and HOLD_MS more; then
+ *                                        the stream is read
  *                                        to its end (in order, complete) with
  *                                        a call after every 100 chunks;
  *                                        prints how the calls went, the RSS
@@ -699,9 +700,9 @@ static int plain_call(rs_client *c, uint64_t *worst_ms)
 }
 
 /* A stream of n events nobody reads while `calls` other requests go
- * through the same client; then the stream is read to its end with one
- * more call after every 100 chunks. */
-static int mode_heldstream(int n, int calls)
+ * through the same client and for hold_ms after them; then the stream is
+ * read to its end with one more call after every 100 chunks. */
+static int mode_heldstream(int n, int calls, int hold_ms)
 {
     rs_client *c = connect_or_die();
     long rss0 = rss_kib();
@@ -713,6 +714,7 @@ static int mode_heldstream(int n, int calls)
     for (int i = 0; i < calls; i++)
         ok += plain_call(c, &worst_ms);
     long rss1 = rss_kib();
+    usleep((useconds_t)hold_ms * 1000u);
 
     int err, got = 0, in_order = 1, done_seen = 0;
     rs_chunk *ch;
@@ -1035,8 +1037,8 @@ int main(int argc, char **argv)
                           argc - 8, argv + 8);
     if (strcmp(mode, "stream") == 0 && argc >= 6)
         return mode_stream(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), argc - 6, argv + 6);
-    if (strcmp(mode, "heldstream") == 0 && argc == 5)
-        return mode_heldstream(atoi(argv[3]), atoi(argv[4]));
+    if (strcmp(mode, "heldstream") == 0 && argc == 6)
+        return mode_heldstream(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (strcmp(mode, "callbatch") == 0 && argc == 4)
         return mode_callbatch(atoi(argv[3]));
     if (strcmp(mode, "pollmany") == 0 && argc == 4)

@@ -5,7 +5,7 @@ import json
 import subprocess
 import time
 
-from conftest import E2E_CLIENT, Sidecar, mock_requests, run_client
+from conftest import E2E_CLIENT, Sidecar, mock_requests, run_client, write_config
 
 
 def rss_kib(sidecar):
@@ -102,7 +102,7 @@ def test_unread_stream_is_held_and_does_not_stall_the_clients_other_requests(moc
     # more of the stream than the reader took, so it is held and let go
     # again and again.
     with Sidecar(mock.url, "--ring-bytes", str(1 << 20)) as s:
-        rc, line, _ = run_client(s, "heldstream", 60000, 200, timeout=120,
+        rc, line, _ = run_client(s, "heldstream", 60000, 200, 0, timeout=120,
                                  env={"RINGSIDE_CHUNK_BUFFER": str(4 << 20),
                                       "RINGSIDE_STREAM_WINDOW": str(256 << 10)})
     res = json.loads(line)
@@ -110,6 +110,18 @@ def test_unread_stream_is_held_and_does_not_stall_the_clients_other_requests(moc
     assert res["stream_holds"] >= 3, res
     assert res["rss_growth_kib"] < 12 * 1024, res
     assert res["chunks"] == 60001 and res["in_order"] and res["done"] and res["error"] == "RS_OK", res
+
+
+def test_a_held_stream_is_not_ended_by_the_idle_timeout(mock, tmp_path):
+    # held for 1.5 s with a 300 ms idle timeout: the silence is the
+    # sidecar's own doing, so the stream must go on when it is read
+    config = write_config(tmp_path, f"timeouts: {{idle_ms: 300}}\nroutes:\n  - {{name: only, endpoint: {mock.url}}}\n")
+    with Sidecar(None, "--config", config, "--ring-bytes", str(1 << 20)) as s:
+        rc, line, _ = run_client(s, "heldstream", 30000, 10, 1500, timeout=120,
+                                 env={"RINGSIDE_CHUNK_BUFFER": str(4 << 20)})
+    res = json.loads(line)
+    assert res["calls_ok"] == 10 + 300 and res["stream_holds"] >= 1, res
+    assert res["chunks"] == 30001 and res["in_order"] and res["done"] and res["error"] == "RS_OK", res
 
 
 def test_batch_of_a_thousand_with_mixed_outcomes_returns_them_in_order(sidecar):
