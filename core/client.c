@@ -588,8 +588,11 @@ static void deliver_locked(rs_client *c, rs_response *r)
 /* Per-stream flow control, mu held: ask the sidecar to hold slot idx's
  * stream once its reader is stream_window bytes behind, and to go on when
  * the reader is down to a quarter of that (so a reader at the edge does
- * not toggle it per chunk). A ticket that has ended needs neither. If the
- * ring is full, flow_due makes the reaper try again. */
+ * not toggle it per chunk). A ticket that has ended needs neither. A
+ * release that never reached the sidecar would leave its stream held for
+ * good, so if the ring is full we set PRODUCER_WAITING: the sidecar rings
+ * our doorbell when it frees space, the reaper wakes, and its next reap
+ * sends what is due (flow_due). */
 static void flow_sync_locked(rs_client *c, uint32_t idx)
 {
     slot *s = &c->slots[idx];
@@ -601,8 +604,12 @@ static void flow_sync_locked(rs_client *c, uint32_t idx)
     size_t len = rs__packed_size(rs__pack_flow, &f);
     uint64_t pos;
     if (rs__ring_reserve_mp(&c->sq, rs__rec_span(len), &pos) < 0) {
-        c->flow_due = true;
-        return;
+        rs__ring_arm(&c->sq, RS__RING_PRODUCER_WAITING);
+        if (rs__ring_reserve_mp(&c->sq, rs__rec_span(len), &pos) < 0) {   /* no lost wakeup */
+            c->flow_due = true;
+            return;
+        }
+        rs__ring_disarm(&c->sq, RS__RING_PRODUCER_WAITING);
     }
     rs__ring_put(&c->sq, pos, rs__pack_flow, &f, (uint32_t)len);
     s->held = hold;
@@ -755,7 +762,7 @@ static int reap(rs_client *c, bool hold)
             else
                 deliver_chunk_locked(c, ready[k].ch);
         }
-        if (c->flow_due) {
+        if (c->flow_due) {   /* a FLOW record waited for room (flow_sync_locked) */
             c->flow_due = false;
             for (uint32_t i = 0; i < c->max_inflight; i++)
                 flow_sync_locked(c, i);

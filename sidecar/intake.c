@@ -302,5 +302,9 @@ void sc_intake_release(sc_client *c)
     if (!c->closing && c->sq_pos != c->sq_released) {   /* closing: the region is unmapped */
         rs__ring_release(&c->sq, c->sq_released, c->sq_pos);
         c->sq_released = c->sq_pos;
+        /* a record the client could not fit (a stream's release) waits
+         * for room: tell it there is some */
+        if (rs__ring_wake_needed(&c->sq, RS__RING_PRODUCER_WAITING))
+            sc_client_ring_cq_bell(c);
     }
 }

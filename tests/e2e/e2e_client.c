@@ -48,6 +48,16 @@
  *                                        a call after every 100 chunks;
  *                                        prints how the calls went, the RSS
  *                                        growth meanwhile, and stream_holds
+ *   heldfull SOCK N                      a stream of N mock chunks is held;
+ *                                        print "ready", wait for "fill" (the
+ *                                        sidecar is stopped), fill the ring
+ *                                        with slow requests and the rest with
+ *                                        cancels of an answered request,
+ *                                        read what is here (its release finds
+ *                                        the ring full), print "full", wait
+ *                                        for "go",
+ *                                        read the stream to its end, cancel
+ *                                        the slow ones
  *   callbatch SOCK N                     rs_call_batch of N mixed requests
  *                                        (ok / 400 / unknown route / echo):
  *                                        each result is the right one, in order
@@ -67,6 +77,7 @@
 #include "ringside.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -699,6 +710,35 @@ static int plain_call(rs_client *c, uint64_t *worst_ms)
     return ok;
 }
 
+/* What reading a stream found: chunks, all of them in order with the mock's
+ * content, the final [DONE]; calls made meanwhile and how many went well. */
+typedef struct stream_tally {
+    int got, in_order, done, calls_ok;
+    uint64_t worst_call_ms;
+} stream_tally;
+
+/* Read stream t to its end, with a plain call after every `call_every`
+ * chunks (0: none). Returns 0 or the error that ended it. */
+static int read_stream(rs_client *c, rs_ticket t, int call_every, stream_tally *y)
+{
+    int err;
+    rs_chunk *ch;
+    while ((err = rs_next_chunk(c, t, 60000, &ch)) == 1) {
+        char want[32];
+        snprintf(want, sizeof want, "\"tok%d \"", y->got);
+        if (ch->seq != (uint64_t)y->got)
+            y->in_order = 0;
+        if (strcmp((char *)ch->data, "[DONE]") == 0)
+            y->done = 1;
+        else if (!strstr((char *)ch->data, want))
+            y->in_order = 0;
+        rs_chunk_free(ch);
+        if (++y->got % (call_every ? call_every : INT_MAX) == 0)
+            y->calls_ok += plain_call(c, &y->worst_call_ms);
+    }
+    return err < 0 ? err : 0;
+}
+
 /* A stream of n events nobody reads while `calls` other requests go
  * through the same client and for hold_ms after them; then the stream is
  * read to its end with one more call after every 100 chunks. */
@@ -709,30 +749,15 @@ static int mode_heldstream(int n, int calls, int hold_ms)
     rs_ticket t = submit_stream(c, n, 0, NULL);
     usleep(300000);   /* let its events fill the ring while nobody reaps */
 
-    int ok = 0;
-    uint64_t worst_ms = 0;
+    stream_tally y = { .in_order = 1 };
     for (int i = 0; i < calls; i++)
-        ok += plain_call(c, &worst_ms);
+        y.calls_ok += plain_call(c, &y.worst_call_ms);
     long rss1 = rss_kib();
     usleep((useconds_t)hold_ms * 1000u);
 
-    int err, got = 0, in_order = 1, done_seen = 0;
-    rs_chunk *ch;
-    while ((err = rs_next_chunk(c, t, 60000, &ch)) == 1) {
-        char want[32];
-        snprintf(want, sizeof want, "\"tok%d \"", got);
-        if (ch->seq != (uint64_t)got)
-            in_order = 0;
-        if (strcmp((char *)ch->data, "[DONE]") == 0)
-            done_seen = 1;
-        else if (!strstr((char *)ch->data, want))
-            in_order = 0;
-        rs_chunk_free(ch);
-        if (++got % 100 == 0)
-            ok += plain_call(c, &worst_ms);
-    }
+    int err = read_stream(c, t, 100, &y);
     if (err < 0)
-        DIE("next_chunk: %s after %d chunks", rs_errname(err), got);
+        DIE("next_chunk: %s after %d chunks", rs_errname(err), y.got);
     rs_client_stats st;
     rs_client_get_stats(c, &st);
     rs_response *r;
@@ -740,8 +765,8 @@ static int mode_heldstream(int n, int calls, int hold_ms)
         DIE("wait: %s", rs_errname(err));
     printf("{\"mode\":\"heldstream\",\"calls_ok\":%d,\"worst_call_ms\":%llu,\"rss_growth_kib\":%ld,"
            "\"stream_holds\":%llu,\"chunks\":%d,\"in_order\":%s,\"done\":%s,\"error\":\"%s\"}\n",
-           ok, (unsigned long long)worst_ms, rss1 - rss0, (unsigned long long)st.stream_holds, got,
-           in_order ? "true" : "false", done_seen ? "true" : "false", rs_errname(r->error));
+           y.calls_ok, (unsigned long long)y.worst_call_ms, rss1 - rss0, (unsigned long long)st.stream_holds,
+           y.got, y.in_order ? "true" : "false", y.done ? "true" : "false", rs_errname(r->error));
     rs_response_free(r);
     rs_close(c);
     return 0;
@@ -1010,6 +1035,99 @@ static int mode_fill(void)
     return ok == n && err == RS_EAGAIN ? 0 : 1;
 }
 
+/* A held stream whose release finds the submission ring full. */
+static int mode_heldfull(int n)
+{
+    rs_client *c = connect_or_die();
+    rs_ticket a = submit_stream(c, n, 0, NULL);
+    stream_tally y = { .in_order = 1 };
+    rs_client_stats st = { 0 };
+    for (int i = 0; i < 2000 && !st.stream_holds; i++) {   /* calls reap: the stream gets held */
+        plain_call(c, &y.worst_call_ms);
+        rs_client_get_stats(c, &st);
+    }
+    if (!st.stream_holds)
+        DIE("the stream was never held");
+    for (int i = 0; i < 5; i++) {   /* take in what the sidecar had sent before the hold */
+        usleep(50000);
+        plain_call(c, &y.worst_call_ms);
+    }
+    /* an echo request whose answer stays in the ring, unreaped: cancels
+     * of it fill the ring below to the last byte yet get no answer */
+    rs_request eq = RS_REQUEST_INIT;
+    eq.path = "/e";
+    eq.route = "echo";
+    rs_ticket e;
+    if (rs_submit(c, &eq, &e) < 0)
+        DIE("echo submit");
+    usleep(100000);
+    char line[16];
+    printf("ready\n");   /* the test stops the sidecar, then says "fill" */
+    fflush(stdout);
+    if (!fgets(line, sizeof line, stdin))
+        DIE("no fill");
+
+    enum { BODY = 64 * 1024, MAX = 4096 };
+    static char body[BODY];
+    static rs_ticket t[MAX];
+    rs_header slow = { "x-mock-delay-ms", "20000" };
+    int nfill = 0, err;
+    for (; nfill < MAX; nfill++) {
+        rs_request rq = RS_REQUEST_INIT;
+        rq.path = "/chat/completions";
+        rq.headers = &slow;
+        rq.nheaders = 1;
+        rq.body = body;
+        rq.body_len = BODY;
+        if ((err = rs_submit(c, &rq, &t[nfill])) < 0)
+            break;
+    }
+    if (err != RS_EAGAIN)
+        DIE("fill ended with %s", rs_errname(err));
+    int ncancel = 0;
+    while (ncancel < 100000 && (err = rs_cancel(c, e)) == 0)
+        ncancel++;
+    if (err != RS_EAGAIN)
+        DIE("cancel fill ended with %s", rs_errname(err));
+    /* read what is here: the release it calls for finds the ring full */
+    rs_chunk *ch;
+    while (rs_next_chunk(c, a, 0, &ch) == 1) {
+        rs_chunk_free(ch);
+        y.got++;
+    }
+    printf("full %d read %d cancels %d\n", nfill, y.got, ncancel);
+    fflush(stdout);
+    if (!fgets(line, sizeof line, stdin))   /* the sidecar runs again */
+        DIE("no go");
+    uint64_t t0 = now_ms();
+    if ((err = read_stream(c, a, 0, &y)) < 0)
+        DIE("next_chunk: %s after %d chunks", rs_errname(err), y.got);
+    uint64_t stream_ms = now_ms() - t0;
+    rs_response *r;
+    if ((err = rs_wait(c, a, 10000, &r)) < 0)
+        DIE("wait: %s", rs_errname(err));
+    rs_response *er;
+    if (rs_wait(c, e, 10000, &er) < 0 || er->error != RS_OK)
+        DIE("the echo request did not end well");
+    rs_response_free(er);
+    int ended = 0;
+    for (int i = 0; i < nfill; i++) {
+        rs_response *f;
+        rs_cancel(c, t[i]);
+        if (rs_wait(c, t[i], 30000, &f) == 0) {
+            ended += f->error == RS_ECANCELLED || f->error == RS_OK;
+            rs_response_free(f);
+        }
+    }
+    printf("{\"mode\":\"heldfull\",\"chunks\":%d,\"in_order\":%s,\"done\":%s,\"error\":\"%s\","
+           "\"stream_ms_after_go\":%llu,\"fills\":%d,\"fills_ended\":%d}\n",
+           y.got, y.in_order ? "true" : "false", y.done ? "true" : "false", rs_errname(r->error),
+           (unsigned long long)stream_ms, nfill, ended);
+    rs_response_free(r);
+    rs_close(c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3)
@@ -1039,6 +1157,8 @@ int main(int argc, char **argv)
         return mode_stream(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), argc - 6, argv + 6);
     if (strcmp(mode, "heldstream") == 0 && argc == 6)
         return mode_heldstream(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+    if (strcmp(mode, "heldfull") == 0 && argc == 4)
+        return mode_heldfull(atoi(argv[3]));
     if (strcmp(mode, "callbatch") == 0 && argc == 4)
         return mode_callbatch(atoi(argv[3]));
     if (strcmp(mode, "pollmany") == 0 && argc == 4)

@@ -2,6 +2,8 @@
 arrive, backpressure, cancellation, batch calls — real sidecar, real mock
 upstream, real C clients."""
 import json
+import os
+import signal
 import subprocess
 import time
 
@@ -122,6 +124,33 @@ def test_a_held_stream_is_not_ended_by_the_idle_timeout(mock, tmp_path):
     res = json.loads(line)
     assert res["calls_ok"] == 10 + 300 and res["stream_holds"] >= 1, res
     assert res["chunks"] == 30001 and res["in_order"] and res["done"] and res["error"] == "RS_OK", res
+
+
+def test_a_held_streams_release_that_finds_the_ring_full_is_sent_later(sidecar):
+    # The stream is held; with the sidecar stopped, the client fills its
+    # submission ring with requests the mock answers only after 20 s (and
+    # the last bytes with cancels that get no answer), then reads the
+    # stream's chunks, so the release finds no room. Nothing will arrive
+    # for 20 s: the sidecar must tell the client when there is room
+    # (PRODUCER_WAITING), or the stream stays held that long.
+    p = subprocess.Popen([E2E_CLIENT, "heldfull", sidecar.sock, "20000"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    os.kill(sidecar.proc.pid, signal.SIGSTOP)
+    try:
+        p.stdin.write("fill\n")
+        p.stdin.flush()
+        words = p.stdout.readline().split()
+        assert words[0] == "full" and int(words[1]) > 50 and int(words[3]) > 0 and int(words[5]) > 0, words
+    finally:
+        os.kill(sidecar.proc.pid, signal.SIGCONT)
+    p.stdin.write("go\n")
+    p.stdin.flush()
+    res = json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1])
+    assert p.returncode == 0
+    assert res["chunks"] == 20001 and res["in_order"] and res["done"] and res["error"] == "RS_OK", res
+    assert res["stream_ms_after_go"] < 10000, res   # not held until the slow ones answered
+    assert res["fills_ended"] == res["fills"], res
 
 
 def test_batch_of_a_thousand_with_mixed_outcomes_returns_them_in_order(sidecar):
