@@ -609,7 +609,8 @@ static void flow_sync_locked(rs_client *c, uint32_t idx)
             c->flow_due = true;
             return;
         }
-        rs__ring_disarm(&c->sq, RS__RING_PRODUCER_WAITING);
+        if (!c->flow_due)   /* else another slot's record still waits for room */
+            rs__ring_disarm(&c->sq, RS__RING_PRODUCER_WAITING);
     }
     rs__ring_put(&c->sq, pos, rs__pack_flow, &f, (uint32_t)len);
     s->held = hold;
@@ -946,6 +947,21 @@ static slot *claim_locked(rs_client *c, rs_ticket t, enum claim what, int *err)
     return s;
 }
 
+/* A waiter and no chunk reader: the ticket's chunks will not be read (new
+ * ones are dropped as they come, deliver_chunk_locked). Drop the queued
+ * ones too, and let the sidecar go on with the stream if it was held for
+ * them: else the terminal response the waiter wants would never come. */
+static void drop_unread_locked(rs_client *c, uint32_t idx)
+{
+    slot *s = &c->slots[idx];
+    if (!s->chunk_head)
+        return;
+    free_chunks(c, s);
+    flow_sync_locked(c, idx);
+    if (c->nwaiters)   /* under the all-streams limit again */
+        pthread_cond_broadcast(&c->cv);
+}
+
 static int wait_until(rs_client *c, rs_ticket t, uint64_t deadline, rs_response **out)
 {
     uint32_t idx = (uint32_t)t;
@@ -953,6 +969,8 @@ static int wait_until(rs_client *c, rs_ticket t, uint64_t deadline, rs_response 
     slot *s = claim_locked(c, t, CLAIM_RESPONSE, &err);
     if (!s)
         return err;
+    if (!s->chunk_reader)
+        drop_unread_locked(c, idx);
     if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_DONE)
         done_unlink(c, idx);
 
@@ -1151,8 +1169,11 @@ int rs_next_chunk(rs_client *c, rs_ticket t, int timeout_ms, rs_chunk **out)
         if ((ret = wait_more(c, first, deadline)) != 0)
             break;
     }
-    if (live_slot_locked(c, t) == s)   /* else the claim went with the slot */
+    if (live_slot_locked(c, t) == s) {   /* else the claim went with the slot */
         s->chunk_reader = false;
+        if (s->waited)
+            drop_unread_locked(c, (uint32_t)t);
+    }
     pthread_mutex_unlock(&c->mu);
     return ret;
 }

@@ -173,7 +173,8 @@ typedef struct rs_chunk {
  * the terminal response, or another thread's rs_wait already took it), or
  * RS_ETIMEDOUT, RS_ENOENT, RS_EGONE, RS_EINVAL (another thread is already
  * reading this stream). One thread may wait for a ticket's response while
- * another reads its chunks.
+ * another reads its chunks; while a thread waits in rs_wait and none reads,
+ * the ticket's chunks (queued or arriving) are dropped.
  * A stream whose reader is $RINGSIDE_STREAM_WINDOW bytes behind (default
  * 256 KiB of unread chunks) is held at the sidecar, its upstream transfer
  * paused, until the reader is down to a quarter of that; the client's

@@ -8,10 +8,10 @@
  * own) and, until SECONDS have passed, each picks an operation at random
  * from a seeded generator: plain calls with faults injected by the mock
  * (5xx, 429, delays, resets), echo calls of 0..300 KiB, streams read to
- * the end / cancelled midway / waited for without reading / left unread
- * while other calls go by, waits that time out and are waited again,
- * batches, rs_poll on a private client, clients that close with requests
- * in flight. Each operation checks what it got: every ticket ends exactly
+ * the end / cancelled midway / waited for after reading some or none /
+ * left unread while other calls go by, waits that time out and are waited
+ * again, batches, rs_poll on a private client, clients that close with
+ * requests in flight. Each operation checks what it got: every ticket ends exactly
  * once, an answer is the one for its request, a stream's chunks are in
  * order and complete unless it ended with an error that says otherwise.
  * At the end the shared client must have no orphan completions and as
@@ -177,9 +177,11 @@ static void op_echo(rs_client *c, rng *r, const char *id)
     free(body);
 }
 
-/* Read a stream's chunks (all, or `stop_at`, then cancel and read on);
- * returns how many were read, -1 after a failure. */
-static int read_chunks(rs_client *c, rs_ticket t, const char *id, int stop_at)
+/* What to do after stop_at chunks (0: read them all). */
+enum at_stop { CANCEL_AND_READ_ON, STOP_READING };
+
+/* Read a stream's chunks; returns how many were read, -1 after a failure. */
+static int read_chunks(rs_client *c, rs_ticket t, const char *id, int stop_at, enum at_stop then)
 {
     int got = 0, err;
     rs_chunk *ck;
@@ -193,7 +195,9 @@ static int read_chunks(rs_client *c, rs_ticket t, const char *id, int stop_at)
             FAIL("%s: chunk %d out of order or not its own", id, got);
             return -1;
         }
-        if (++got == stop_at && rs_cancel(c, t) < 0) {
+        if (++got == stop_at && then == STOP_READING)
+            break;
+        if (got == stop_at && rs_cancel(c, t) < 0) {
             FAIL("%s: rs_cancel failed", id);
             return -1;
         }
@@ -246,14 +250,16 @@ static void op_stream(rs_client *c, rng *r, const char *id, enum op kind)
     rs_ticket t;
     if (submit_stream(c, r, &ch, n, &t) < 0)
         return;
-    int got = -1;   /* OP_STREAM_WAIT: its chunks are dropped unread */
+    int got = -1;   /* not all read */
     if (kind == OP_STREAM_HELD)
         for (int k = 0; k < 5; k++)   /* calls while the stream goes unread */
             op_call(c, r, id);
     if (kind == OP_STREAM || kind == OP_STREAM_HELD)
-        got = read_chunks(c, t, id, 0);
+        got = read_chunks(c, t, id, 0, STOP_READING);
     else if (kind == OP_STREAM_CANCEL)
-        read_chunks(c, t, id, 1 + (int)below(r, (uint32_t)n + 1));   /* cut short: any count */
+        read_chunks(c, t, id, 1 + (int)below(r, (uint32_t)n + 1), CANCEL_AND_READ_ON);
+    else if (below(r, 2))   /* OP_STREAM_WAIT: read some (or none), then only wait */
+        read_chunks(c, t, id, 1 + (int)below(r, (uint32_t)n + 1), STOP_READING);
     check_stream_end(c, t, id, n, got, kind == OP_STREAM_CANCEL);
 }
 

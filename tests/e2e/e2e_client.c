@@ -48,6 +48,8 @@
  *                                        a call after every 100 chunks;
  *                                        prints how the calls went, the RSS
  *                                        growth meanwhile, and stream_holds
+ *   heldwait SOCK N                      a stream of N mock chunks, one read,
+ *                                        then held; its rs_wait must end it
  *   heldfull SOCK N                      a stream of N mock chunks is held;
  *                                        print "ready", wait for "fill" (the
  *                                        sidecar is stopped), fill the ring
@@ -1035,19 +1037,49 @@ static int mode_fill(void)
     return ok == n && err == RS_EAGAIN ? 0 : 1;
 }
 
+/* Calls on c until its stream is held; dies if it never is. */
+static void call_until_held(rs_client *c, stream_tally *y)
+{
+    rs_client_stats st = { 0 };
+    for (int i = 0; i < 2000 && !st.stream_holds; i++) {   /* calls reap: the stream gets held */
+        plain_call(c, &y->worst_call_ms);
+        rs_client_get_stats(c, &st);
+    }
+    if (!st.stream_holds)
+        DIE("the stream was never held");
+}
+
+/* A held stream whose caller then wants only how it ends (rs_wait, no
+ * more reading): its queued chunks go, and the stream must go on. */
+static int mode_heldwait(int n)
+{
+    rs_client *c = connect_or_die();
+    rs_ticket t = submit_stream(c, n, 0, NULL);
+    stream_tally y = { .in_order = 1 };
+    rs_chunk *ch;
+    if (rs_next_chunk(c, t, 10000, &ch) != 1)   /* a reader was here, read one and left */
+        DIE("no first chunk");
+    rs_chunk_free(ch);
+    call_until_held(c, &y);
+    uint64_t t0 = now_ms();
+    rs_response *r;
+    int err = rs_wait(c, t, 30000, &r);
+    if (err < 0)
+        DIE("wait: %s", rs_errname(err));
+    printf("{\"mode\":\"heldwait\",\"error\":\"%s\",\"wait_ms\":%llu}\n", rs_errname(r->error),
+           (unsigned long long)(now_ms() - t0));
+    rs_response_free(r);
+    rs_close(c);
+    return 0;
+}
+
 /* A held stream whose release finds the submission ring full. */
 static int mode_heldfull(int n)
 {
     rs_client *c = connect_or_die();
     rs_ticket a = submit_stream(c, n, 0, NULL);
     stream_tally y = { .in_order = 1 };
-    rs_client_stats st = { 0 };
-    for (int i = 0; i < 2000 && !st.stream_holds; i++) {   /* calls reap: the stream gets held */
-        plain_call(c, &y.worst_call_ms);
-        rs_client_get_stats(c, &st);
-    }
-    if (!st.stream_holds)
-        DIE("the stream was never held");
+    call_until_held(c, &y);
     for (int i = 0; i < 5; i++) {   /* take in what the sidecar had sent before the hold */
         usleep(50000);
         plain_call(c, &y.worst_call_ms);
@@ -1157,6 +1189,8 @@ int main(int argc, char **argv)
         return mode_stream(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), argc - 6, argv + 6);
     if (strcmp(mode, "heldstream") == 0 && argc == 6)
         return mode_heldstream(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+    if (strcmp(mode, "heldwait") == 0 && argc == 4)
+        return mode_heldwait(atoi(argv[3]));
     if (strcmp(mode, "heldfull") == 0 && argc == 4)
         return mode_heldfull(atoi(argv[3]));
     if (strcmp(mode, "callbatch") == 0 && argc == 4)

@@ -126,6 +126,14 @@ def test_a_held_stream_is_not_ended_by_the_idle_timeout(mock, tmp_path):
     assert res["chunks"] == 30001 and res["in_order"] and res["done"] and res["error"] == "RS_OK", res
 
 
+def test_rs_wait_on_a_held_stream_drops_its_chunks_and_lets_it_end(sidecar):
+    # read one chunk, fall 256 KiB behind (held), then only rs_wait: the
+    # chunks nobody will read go, the stream goes on to its end
+    rc, line, _ = run_client(sidecar, "heldwait", 60000, timeout=120)
+    res = json.loads(line)
+    assert res["error"] == "RS_OK" and res["wait_ms"] < 20000, res
+
+
 def test_a_held_streams_release_that_finds_the_ring_full_is_sent_later(sidecar):
     # The stream is held; with the sidecar stopped, the client fills its
     # submission ring with requests the mock answers only after 20 s (and
