@@ -5,6 +5,7 @@ RINGSIDE_MOCK_UPSTREAM, RINGSIDE_CALL), or from ./build when run by hand.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -89,6 +90,29 @@ def run_client(sidecar, *args, timeout=300, check=True, env=None):
     if check:
         assert p.returncode == 0, f"e2e_client {args} failed: {p.stdout}\n{p.stderr}\nsidecar log:\n{sidecar.read_log()[-3000:]}"
     return p.returncode, (out[-1] if out else ""), p.stderr
+
+
+def fill_while_stopped(sidecar, *args):
+    """Run e2e_client in a mode that prints "ready", fills its submission
+    ring when told "fill" (the sidecar is SIGSTOPped meanwhile), prints one
+    "full ..." line, and goes on when told "go" (after SIGCONT). Returns
+    the words of the "full" line and the client's last line; the client
+    must exit 0."""
+    p = subprocess.Popen([E2E_CLIENT, args[0], sidecar.sock, *map(str, args[1:])], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    os.kill(sidecar.proc.pid, signal.SIGSTOP)
+    try:
+        p.stdin.write("fill\n")
+        p.stdin.flush()
+        words = p.stdout.readline().split()
+    finally:
+        os.kill(sidecar.proc.pid, signal.SIGCONT)
+    p.stdin.write("go\n")
+    p.stdin.flush()
+    out = p.communicate(timeout=120)[0]
+    assert p.returncode == 0, out
+    return words, out.strip().splitlines()[-1]
 
 
 @pytest.fixture

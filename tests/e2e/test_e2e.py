@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from conftest import E2E_CLIENT, RINGSIDE_CALL, Sidecar, run_client
+from conftest import E2E_CLIENT, RINGSIDE_CALL, Sidecar, fill_while_stopped, run_client
 
 
 def mock_stats(mock):
@@ -272,26 +272,13 @@ def test_rs_poll_collects_every_ticket_exactly_once(sidecar):
 
 def test_full_ring_refuses_at_once_and_loses_nothing(sidecar):
     # a stopped sidecar drains nothing: the ring fills and submit must say so
-    p = subprocess.Popen([E2E_CLIENT, "fill", sidecar.sock], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
-    assert p.stdout.readline().strip() == "ready"
-    os.kill(sidecar.proc.pid, signal.SIGSTOP)
-    try:
-        p.stdin.write("fill\n")
-        p.stdin.flush()
-        words = p.stdout.readline().split()
-        assert words[0] == "full" and words[2] == "RS_EAGAIN", words
-        accepted = int(words[1])
-        # 8 MiB ring, 64 KiB bodies: about 127 fit; the refusal was immediate
-        assert 100 < accepted < 130, accepted
-        assert int(words[3]) < 1_000_000, "a submit blocked"
-    finally:
-        os.kill(sidecar.proc.pid, signal.SIGCONT)
-    p.stdin.write("go\n")
-    p.stdin.flush()
-    out = p.communicate(timeout=60)[0]
-    assert json.loads(out.strip().splitlines()[-1]) == {"mode": "fill", "accepted": accepted,
-                                                         "completed_ok": accepted}
+    words, last = fill_while_stopped(sidecar, "fill")
+    assert words[0] == "full" and words[2] == "RS_EAGAIN", words
+    accepted = int(words[1])
+    # 8 MiB ring, 64 KiB bodies: about 127 fit; the refusal was immediate
+    assert 100 < accepted < 130, accepted
+    assert int(words[3]) < 1_000_000, "a submit blocked"
+    assert json.loads(last) == {"mode": "fill", "accepted": accepted, "completed_ok": accepted}
 
 
 def test_response_larger_than_completion_ring_arrives_whole(mock):

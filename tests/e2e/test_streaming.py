@@ -2,12 +2,10 @@
 arrive, backpressure, cancellation, batch calls — real sidecar, real mock
 upstream, real C clients."""
 import json
-import os
-import signal
 import subprocess
 import time
 
-from conftest import E2E_CLIENT, Sidecar, mock_requests, run_client, write_config
+from conftest import E2E_CLIENT, Sidecar, fill_while_stopped, mock_requests, run_client, write_config
 
 
 def rss_kib(sidecar):
@@ -141,21 +139,9 @@ def test_a_held_streams_release_that_finds_the_ring_full_is_sent_later(sidecar):
     # stream's chunks, so the release finds no room. Nothing will arrive
     # for 20 s: the sidecar must tell the client when there is room
     # (PRODUCER_WAITING), or the stream stays held that long.
-    p = subprocess.Popen([E2E_CLIENT, "heldfull", sidecar.sock, "20000"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
-    assert p.stdout.readline().strip() == "ready"
-    os.kill(sidecar.proc.pid, signal.SIGSTOP)
-    try:
-        p.stdin.write("fill\n")
-        p.stdin.flush()
-        words = p.stdout.readline().split()
-        assert words[0] == "full" and int(words[1]) > 50 and int(words[3]) > 0 and int(words[5]) > 0, words
-    finally:
-        os.kill(sidecar.proc.pid, signal.SIGCONT)
-    p.stdin.write("go\n")
-    p.stdin.flush()
-    res = json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1])
-    assert p.returncode == 0
+    words, last = fill_while_stopped(sidecar, "heldfull", 20000)
+    assert words[0] == "full" and int(words[1]) > 50 and int(words[3]) > 0 and int(words[5]) > 0, words
+    res = json.loads(last)
     assert res["chunks"] == 20001 and res["in_order"] and res["done"] and res["error"] == "RS_OK", res
     assert res["stream_ms_after_go"] < 10000, res   # not held until the slow ones answered
     assert res["fills_ended"] == res["fills"], res
