@@ -483,6 +483,19 @@ def test_stream_of_a_submitted_ticket(client):
     assert len(list(client.stream_of(t))) == 4
 
 
+def test_unread_stream_is_held_while_other_requests_go_on(client):
+    # ~7 MiB of events nobody reads for now: the client library holds the
+    # stream at the sidecar once 256 KiB are unread, the calls go through,
+    # and the stream is whole when read
+    before = client.stats()["stream_holds"]
+    s = client.chat([], stream=True, headers={"x-mock-stream": "40000"})
+    for i in range(50):
+        assert client.request("POST", "/", str(i).encode(), route="echo").body == str(i).encode()
+    assert client.stats()["stream_holds"] > before
+    chunks = list(s)
+    assert [c.seq for c in chunks] == list(range(40001)) and chunks[-1].done
+
+
 def test_stream_error_before_any_chunk(client):
     with pytest.raises(ringside.UpstreamError) as e:
         list(client.chat([], stream=True, headers={"x-mock-status": "400"}))
