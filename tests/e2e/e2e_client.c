@@ -43,11 +43,11 @@
  *   heldstream SOCK N CALLS HOLD_MS      a stream of N mock chunks left unread
  *                                        while CALLS rs_calls go through the
  *                                        same client, and HOLD_MS more; then
- *                                        the stream is read
- *                                        to its end (in order, complete) with
- *                                        a call after every 100 chunks;
- *                                        prints how the calls went, the RSS
- *                                        growth meanwhile, and stream_holds
+ *                                        the stream is read to its end (in
+ *                                        order, complete) with a call after
+ *                                        every 100 chunks; prints how the
+ *                                        calls went, the RSS growth meanwhile,
+ *                                        and stream_holds
  *   heldwait SOCK N                      a stream of N mock chunks, one read,
  *                                        then held; its rs_wait must end it
  *   heldfull SOCK N                      a stream of N mock chunks is held;
@@ -57,9 +57,8 @@
  *                                        cancels of an answered request,
  *                                        read what is here (its release finds
  *                                        the ring full), print "full", wait
- *                                        for "go",
- *                                        read the stream to its end, cancel
- *                                        the slow ones
+ *                                        for "go", read the stream to its end,
+ *                                        cancel the slow ones
  *   callbatch SOCK N                     rs_call_batch of N mixed requests
  *                                        (ok / 400 / unknown route / echo):
  *                                        each result is the right one, in order
@@ -1103,7 +1102,7 @@ static int mode_heldfull(int n)
     static char body[BODY];
     static rs_ticket t[MAX];
     rs_header slow = { "x-mock-delay-ms", "20000" };
-    int nfill = 0, err;
+    int nfill = 0, err = 0;
     for (; nfill < MAX; nfill++) {
         rs_request rq = RS_REQUEST_INIT;
         rq.path = "/chat/completions";
