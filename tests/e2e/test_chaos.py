@@ -1,38 +1,57 @@
 """Many client features at once, in seeded random order, against the real
 sidecar and the real mock upstream (tests/e2e/chaos_client.c says what it
-does and checks). CHAOS_SEED picks other inputs; a failure names its seed."""
+does and checks), while the sidecar's configuration is reloaded under it.
+CHAOS_SEED picks other inputs; a failure names its seed."""
 import json
 import os
+import signal
 import subprocess
+import time
 
 from conftest import Sidecar, binary, run_client, write_config
 
 CHAOS_CLIENT = binary("CHAOS_CLIENT", "tests/e2e/chaos_client")
+KINDS = ["call", "echo", "stream", "stream_cancel", "stream_wait", "stream_held", "wait_again", "batch", "poll",
+         "close_busy"]
+
+
+def chaos_config(mock, spare):
+    # Faults are injected per request, so keep the routes' defences from
+    # turning them into a slow-down for everyone (breaker, shedding, AIMD
+    # at 1, second-long backoffs): what is checked here is correctness.
+    # `spare` adds a second route to the same mock, so a reload that drops
+    # it retires a route with requests on it.
+    routes = [f"  - {{name: mock, endpoint: {mock.url}, weight: 3, concurrency: {{initial: 256, min: 128, max: 256}}}}"]
+    if spare:
+        routes.append(f"  - {{name: spare, endpoint: {mock.url}, weight: 1, "
+                      "concurrency: {initial: 256, min: 128, max: 256}}")
+    return ("retries: {attempts: 2, initial_ms: 10, cap_ms: 50}\n"
+            "breaker: {failures: 1000}\n"
+            "shedding: {min_samples: 100000}\n"
+            "routes:\n" + "\n".join(routes) + "\n")
 
 
 def test_chaos_every_ticket_ends_once_with_its_own_answer(mock, tmp_path):
-    # Faults are injected per request, so keep the route's defences from
-    # turning them into a slow-down for everyone (breaker, shedding, AIMD
-    # at 1, second-long backoffs): what is checked here is correctness.
-    config = write_config(tmp_path, f"""
-retries: {{attempts: 2, initial_ms: 10, cap_ms: 50}}
-breaker: {{failures: 1000}}
-shedding: {{min_samples: 100000}}
-routes:
-  - name: mock
-    endpoint: {mock.url}
-    concurrency: {{initial: 256, min: 128, max: 256}}
-""")
+    config = write_config(tmp_path, chaos_config(mock, spare=True))
     seed = os.environ.get("CHAOS_SEED", "20261127")
     with Sidecar(None, "--config", config) as s:
-        p = subprocess.run([CHAOS_CLIENT, s.sock, "4", "8", seed], capture_output=True, text=True, timeout=300)
-        assert p.returncode == 0, f"seed {seed}: {p.stdout}\n{p.stderr}"
-        res = json.loads(p.stdout.strip().splitlines()[-1])
+        p = subprocess.Popen([CHAOS_CLIENT, s.sock, "4", "8", seed], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        reloads = 0
+        while p.poll() is None:   # every 0.4 s: drop the spare route, or bring it back
+            time.sleep(0.4)
+            reloads += 1
+            with open(config, "w") as f:
+                f.write(chaos_config(mock, spare=reloads % 2 == 0))
+            s.proc.send_signal(signal.SIGHUP)
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, f"seed {seed}: {out}\n{err}"
+        res = json.loads(out.strip().splitlines()[-1])
         assert res["failures"] == 0 and res["submitted"] > 500, res
-        # every kind of operation ran, more than a handful of times
-        kinds = ["call", "echo", "stream", "stream_cancel", "stream_wait", "stream_held", "wait_again",
-                 "batch", "poll", "close_busy"]
-        assert all(res[k] >= 10 for k in kinds), res
-        # and the sidecar still serves
+        assert all(res[k] >= 10 for k in KINDS), res   # every kind ran, more than a handful of times
+        # the sidecar took every reload and still serves
+        time.sleep(0.2)
+        log = s.read_log()
+        assert log.count("configuration reloaded") >= reloads - 1 and "reload refused" not in log, log[-2000:]
         _, line, _ = run_client(s, "load", 2, 100, "echo")
         assert json.loads(line)["completed"] == 200
