@@ -48,8 +48,10 @@ static void arm_accept(sc_daemon *d);
 
 static void maybe_free(sc_client *c)
 {
-    if (c->closing && c->ops_pending == 0)
+    if (c->closing && c->ops_pending == 0) {
+        sc_inflight_destroy(c);
         free(c);
+    }
 }
 
 /* ------------------------------------------------------------ listening */
@@ -188,13 +190,16 @@ static void create_client(sc_daemon *d, sc_pending *p)
 
     sc_client *c = calloc(1, sizeof *c);
     int memfd = memfd_create("ringside-client", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (!c || memfd < 0 || ftruncate(memfd, (off_t)lay.size) < 0 ||
+    if (!c || sc_inflight_init(c, cfg->max_inflight) < 0 || memfd < 0 ||
+        ftruncate(memfd, (off_t)lay.size) < 0 ||
         fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
         sc_error("cannot create a client region of %llu bytes: %s",
                  (unsigned long long)lay.size, strerror(errno));
         refuse(p->fd, RS_ENOMEM, "%s", "sidecar could not create the shared region (memory?)");
         if (memfd >= 0)
             close(memfd);
+        if (c)
+            sc_inflight_destroy(c);
         free(c);
         return;
     }
@@ -219,6 +224,7 @@ static void create_client(sc_daemon *d, sc_pending *p)
             close(c->cq_efd);
         close(memfd);
         close(p->fd);
+        sc_inflight_destroy(c);
         free(c);
         return;
     }

@@ -145,10 +145,7 @@ static void accept_request(sc_client *c, const rs__req_rec *rr)
         memcpy(r->body, rr->chunk.ptr, rr->chunk.len);
     r->body_have = rr->chunk.len;
 
-    r->next = c->inflight;
-    if (c->inflight)
-        c->inflight->prev = r;
-    c->inflight = r;
+    sc_inflight_add(c, r);
     c->n_open++;
     c->stats_requests++;
     d->stats.requests++;
@@ -181,21 +178,13 @@ static void take_body(sc_client *c, const rs__body_rec *b)
     }
 }
 
-static sc_req *find_inflight(sc_client *c, uint64_t id)
-{
-    for (sc_req *r = c->inflight; r; r = r->next)
-        if (r->id == id)
-            return r;
-    return NULL;
-}
-
 /* The client gave up on a request. One that has already ended is left
  * alone (its answer is on its way); one whose body is still arriving is
  * answered once the body is in, so its remaining records are not mistaken
  * for garbage. */
 static void cancel(sc_client *c, uint64_t id)
 {
-    sc_req *r = find_inflight(c, id);
+    sc_req *r = sc_inflight_find(c, id);
     if (!r)
         return;
     if (r == c->asm_req) {
@@ -242,7 +231,7 @@ static void take_record(sc_client *c, const uint8_t *buf, uint32_t len)
         break;
     case RS__KIND_FLOW: {
         /* one that has ended is left alone, as for a cancel */
-        sc_req *r = find_inflight(c, id);
+        sc_req *r = sc_inflight_find(c, id);
         if (r)
             sc_upstream_hold(d, r, rec.u.flow.hold != 0);
         break;

@@ -114,12 +114,7 @@ void sc_req_finish(sc_req *r, sc_completion *cp)
 {
     sc_client *c = r->client;
     if (c) {
-        if (r->prev)
-            r->prev->next = r->next;
-        else
-            c->inflight = r->next;
-        if (r->next)
-            r->next->prev = r->prev;
+        sc_inflight_remove(c, r);
         if (c->asm_req == r)
             c->asm_req = NULL;
     }

@@ -67,6 +67,7 @@ struct sc_completion {
 struct sc_req {
     sc_client *client;
     sc_req *prev, *next;          /* the client's in-flight list */
+    sc_req *hnext, **hpprev;      /* its id index's chain (inflight.c) */
     uint64_t id;
     uint32_t priority, flags;
     uint64_t t_drain, t_dispatch, deadline;   /* monotonic ns */
@@ -111,7 +112,10 @@ struct sc_client {
     uint64_t cq_head;             /* our producer position: never read back */
 
     sc_req *asm_req;              /* request whose BODY records are due */
-    sc_req *inflight;             /* accepted, not yet completed */
+    sc_req *inflight;             /* accepted, not yet completed (inflight.c) */
+    sc_req **by_id;               /* and indexed by id: 1 << id_bits chains */
+    unsigned id_bits;
+    uint64_t id_seed;
     uint32_t n_open;              /* accepted and not yet written out */
     sc_completion *out_head, *out_tail;
     size_t out_chunk_bytes;       /* streamed data queued here, not yet in the ring */
@@ -168,6 +172,13 @@ int sc_clients_listen(sc_daemon *d);
 void sc_clients_stop_listening(sc_daemon *d);
 void sc_client_close(sc_client *c, const char *why);
 void sc_client_ring_cq_bell(sc_client *c);
+
+/* inflight.c: c's accepted, not yet completed requests, by id too */
+int sc_inflight_init(sc_client *c, uint32_t max_inflight);   /* -1: no memory */
+void sc_inflight_destroy(sc_client *c);
+void sc_inflight_add(sc_client *c, sc_req *r);
+void sc_inflight_remove(sc_client *c, sc_req *r);
+sc_req *sc_inflight_find(const sc_client *c, uint64_t id);   /* the first with that id */
 
 /* intake.c: drain up to budget records; returns records consumed. The
  * space they took is handed back by sc_intake_release, which the loop
