@@ -5,9 +5,9 @@
  *
  * The ids come from client-written memory. A walk of the list per lookup
  * let one client with 4,000 requests in flight and a flood of CANCELs for
- * ids it no longer had make every other client's round trip ~25x slower
+ * ids it no longer had make every other client's calls ~500x slower
  * (bench/flood). The index is a chained hash whose buckets are picked with
- * a per-daemon random seed, so a client cannot aim its ids at one bucket;
+ * a per-client random seed, so a client cannot aim its ids at one bucket;
  * unlinking is O(1) (each node knows the pointer that points at it).
  */
 #include "sidecar.h"
