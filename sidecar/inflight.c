@@ -5,7 +5,7 @@
  *
  * The ids come from client-written memory. A walk of the list per lookup
  * let one client with 4,000 requests in flight and a flood of CANCELs for
- * ids it no longer had make every other client's calls ~500x slower
+ * ids it no longer had make every other client's calls ~2,000x slower
  * (bench/flood). The index is a chained hash whose buckets are picked with
  * a per-client random seed, so a client cannot aim its ids at one bucket;
  * unlinking is O(1) (each node knows the pointer that points at it).

@@ -235,8 +235,11 @@ int main(int argc, char **argv)
     rs_client *victim = NULL;
     flooder f0 = { 0 }, fn = { 0 };
     if (bp_start_mock(&g_run, mock_bin, &port) == 0) {
+        /* the P1 queue holds all of flooder N's requests (at its default
+         * of 1000 the rest would be refused at once, not kept in flight) */
         snprintf(cfg, sizeof cfg,
-                 "log_level: warn\ngrace_ms: 1000\nroutes:\n  - {name: mock, endpoint: \"http://127.0.0.1:%d\"}\n",
+                 "log_level: warn\ngrace_ms: 1000\npriorities: {queue: {p1: 8192}}\n"
+                 "routes:\n  - {name: mock, endpoint: \"http://127.0.0.1:%d\"}\n",
                  port);
         if (bp_start_sidecar(&g_run, sidecar_bin, cfg, sock, sizeof sock) == 0 &&
             (victim = bp_connect(&g_run, sock)) && start_flooder(&f0, sock, 0) == 0 &&
