@@ -2,7 +2,7 @@
  * chaos_client.c — many features of the client at once, in random order,
  * against the real sidecar and the real mock upstream.
  *
- *   chaos_client SOCK THREADS SECONDS SEED
+ *   chaos_client SOCK THREADS SECONDS SEED [die]
  *
  * THREADS threads share one client (and now and then open one of their
  * own) and, until SECONDS have passed, each picks an operation at random
@@ -16,6 +16,13 @@
  * order and complete unless it ended with an error that says otherwise.
  * At the end the shared client must have no orphan completions and as
  * many completions as submissions.
+ *
+ * With "die", the test stops the sidecar midway (SIGKILL, or SIGTERM and
+ * its drain): from then on RS_ESHUTDOWN (refused while draining), RS_EGONE
+ * and RS_ECONNECT (a new client) are the answers allowed in place of a
+ * result; every thread stops at its first RS_EGONE or RS_ECONNECT, and the
+ * run ends when all have (SECONDS is only a cap). A wait that missed the
+ * death would end with RS_ETIMEDOUT instead, 30 s later: a failure.
  *
  * Prints one JSON line: operations run per kind and failures; exits 1 on
  * any failure (each is described on stderr).
@@ -44,9 +51,24 @@ static rs_client *shared;
 static uint64_t end_ms;
 static atomic_ulong ops[OP_COUNT];
 static atomic_int failures;
+static bool death_expected;   /* "die" */
+static atomic_bool gone;      /* and it happened */
 
 #define FAIL(...) do { fprintf(stderr, "chaos_client: " __VA_ARGS__); fputc('\n', stderr); \
                        atomic_fetch_add(&failures, 1); } while (0)
+
+/* err is the sidecar going away, and that is expected: note it, no failure. */
+static bool died(int err)
+{
+    if (!death_expected || (err != RS_EGONE && err != RS_ECONNECT && err != RS_ESHUTDOWN))
+        return false;
+    if (err != RS_ESHUTDOWN)
+        atomic_store(&gone, true);
+    return true;
+}
+
+/* FAIL unless err is 0 or an expected death. */
+#define CHECK(err, ...) do { if ((err) < 0 && !died(err)) FAIL(__VA_ARGS__); } while (0)
 
 static uint64_t now_ms(void)
 {
@@ -70,10 +92,13 @@ static uint32_t below(rng *r, uint32_t n)
     return (uint32_t)(next(r) % n);
 }
 
+/* A client of our own, or NULL once the sidecar is gone (as expected). */
 static rs_client *connect_or_die(void)
 {
     rs_client *c;
     int err = rs_connect(sock_path, &c);
+    if (err < 0 && died(err))
+        return NULL;
     if (err < 0)
         DIE("rs_connect: %s: %s", rs_errname(err), rs_last_error());
     return c;
@@ -137,7 +162,7 @@ static void check_chat(const chat *ch, const rs_response *r)
         FAIL("%s: RS_OK with status %d and a body that is not its own: %.120s", ch->id, r->status,
              (const char *)r->body);
     bool upstream_error = r->error == RS_EUPSTREAM || r->error == RS_ECONNUP || r->error == RS_ERATELIMITED;
-    if (r->error != RS_OK && !(ch->may_fail && upstream_error))
+    if (r->error != RS_OK && !(ch->may_fail && upstream_error) && !died(r->error))
         FAIL("%s: ended with %s (%s)%s", ch->id, rs_errname(r->error), r->error_msg,
              ch->may_fail ? "" : " without a fault injected");
 }
@@ -151,10 +176,9 @@ static void op_call(rs_client *c, rng *r, const char *id)
     chat_fault(&ch, r);
     rs_response *resp;
     int err = rs_call(c, &ch.rq, 30000, &resp);
-    if (err < 0) {
-        FAIL("%s: rs_call: %s", id, rs_errname(err));
+    CHECK(err, "%s: rs_call: %s", id, rs_errname(err));
+    if (err < 0)
         return;
-    }
     check_chat(&ch, resp);
     rs_response_free(resp);
 }
@@ -175,9 +199,9 @@ static void op_echo(rs_client *c, rng *r, const char *id)
     rq.body_len = n;
     rs_response *resp;
     int err = rs_call(c, &rq, 30000, &resp);
-    if (err < 0)
-        FAIL("%s: echo rs_call: %s", id, rs_errname(err));
-    else if (resp->error != RS_OK || resp->body_len != n || memcmp(resp->body, body, n) != 0)
+    CHECK(err, "%s: echo rs_call: %s", id, rs_errname(err));
+    if (err == 0 && (resp->error != RS_OK || resp->body_len != n || memcmp(resp->body, body, n) != 0) &&
+        !died(resp->error))
         FAIL("%s: echo of %zu bytes came back as %s, %zu bytes", id, n, rs_errname(resp->error), resp->body_len);
     if (err == 0)
         rs_response_free(resp);
@@ -204,15 +228,14 @@ static int read_chunks(rs_client *c, rs_ticket t, const char *id, int stop_at, e
         }
         if (++got == stop_at && then == STOP_READING)
             break;
-        if (got == stop_at && rs_cancel(c, t) < 0) {
-            FAIL("%s: rs_cancel failed", id);
+        int cerr = got == stop_at ? rs_cancel(c, t) : 0;
+        CHECK(cerr, "%s: rs_cancel: %s", id, rs_errname(cerr));
+        if (cerr < 0)
             return -1;
-        }
     }
-    if (err < 0) {
-        FAIL("%s: rs_next_chunk: %s after %d chunks", id, rs_errname(err), got);
+    CHECK(err, "%s: rs_next_chunk: %s after %d chunks", id, rs_errname(err), got);
+    if (err < 0)
         return -1;
-    }
     return got;
 }
 
@@ -223,8 +246,8 @@ static int submit_stream(rs_client *c, rng *r, chat *ch, int n, rs_ticket *t)
         chat_header(ch, "x-mock-reset-after", ch->v2, sizeof ch->v2, below(r, 200u * (unsigned)n + 1));
     ch->rq.flags = RS_REQ_STREAM;
     int err = rs_submit(c, &ch->rq, t);
-    if (err < 0 && err != RS_EAGAIN)
-        FAIL("%s: stream submit: %s", ch->id, rs_errname(err));
+    if (err != RS_EAGAIN)
+        CHECK(err, "%s: stream submit: %s", ch->id, rs_errname(err));
     return err;
 }
 
@@ -234,16 +257,15 @@ static void check_stream_end(rs_client *c, rs_ticket t, const char *id, int n, i
 {
     rs_response *resp;
     int err = rs_wait(c, t, 30000, &resp);
-    if (err < 0) {
-        FAIL("%s: stream rs_wait: %s", id, rs_errname(err));
+    CHECK(err, "%s: stream rs_wait: %s", id, rs_errname(err));
+    if (err < 0)
         return;
-    }
     /* broken midway: interrupted after content, or (retried, and broken
      * each time) before it */
     bool ok = resp->error == RS_OK ? got < 0 || got == n + 1
             : resp->error == RS_EINTERRUPTED || resp->error == RS_ECONNUP ||
               (cancelled && resp->error == RS_ECANCELLED);
-    if (!ok)
+    if (!ok && !died(resp->error))
         FAIL("%s: stream of %d ended %s (%s) after %d chunks", id, n, rs_errname(resp->error),
              resp->error_msg, got);
     rs_response_free(resp);
@@ -279,24 +301,24 @@ static void op_wait_again(rs_client *c, rng *r, const char *id)
     int err = rs_submit(c, &ch.rq, &t);
     if (err == RS_EAGAIN)
         return;
-    if (err < 0) {
-        FAIL("%s: submit: %s", id, rs_errname(err));
+    CHECK(err, "%s: submit: %s", id, rs_errname(err));
+    if (err < 0)
         return;
-    }
     rs_response *resp;
     if ((err = rs_wait(c, t, 1, &resp)) != RS_ETIMEDOUT) {
-        FAIL("%s: a 1 ms wait on a 100 ms request returned %s", id, rs_errname(err));
+        /* only a sidecar going away ends it that soon (RS_ESHUTDOWN: refused) */
+        if (!died(err) && !(err == 0 && died(resp->error)))
+            FAIL("%s: a 1 ms wait on a 100 ms request returned %s (%s)", id, rs_errname(err),
+                 err == 0 ? rs_errname(resp->error) : "no response");
         if (err == 0)
             rs_response_free(resp);
         return;
     }
-    if ((err = rs_wait(c, t, 30000, &resp)) < 0) {
-        FAIL("%s: second wait: %s", id, rs_errname(err));
+    err = rs_wait(c, t, 30000, &resp);
+    CHECK(err, "%s: second wait: %s", id, rs_errname(err));
+    if (err < 0)
         return;
-    }
-    check_chat(&ch, resp);
-    if (resp->error != RS_OK)
-        FAIL("%s: a plain delayed request ended %s", id, rs_errname(resp->error));
+    check_chat(&ch, resp);   /* no fault injected: RS_OK or (expected) RS_EGONE */
     rs_response_free(resp);
 }
 
@@ -334,6 +356,8 @@ static void op_batch(rs_client *c, rng *r, const char *id)
 static void op_poll(rng *r, const char *id)
 {
     rs_client *c = connect_or_die();
+    if (!c)
+        return;
     enum { N = 16 };
     rs_ticket t[N];
     bool seen[N] = { false };
@@ -344,8 +368,9 @@ static void op_poll(rng *r, const char *id)
         rq.route = "echo";
         rq.body = &t[i];   /* anything; checked by ticket */
         rq.body_len = 0;
-        if (rs_submit(c, &rq, &t[i]) < 0) {
-            FAIL("%s: poll submit failed", id);
+        int err = rs_submit(c, &rq, &t[i]);
+        CHECK(err, "%s: poll submit: %s", id, rs_errname(err));
+        if (err < 0) {
             rs_close(c);
             return;
         }
@@ -365,12 +390,11 @@ static void op_poll(rng *r, const char *id)
                 seen[i] = true, left--;
             rs_response_free(out[j]);
         }
-        if (k < 0) {
-            FAIL("%s: rs_poll: %s", id, rs_errname(k));
+        CHECK(k, "%s: rs_poll: %s", id, rs_errname(k));
+        if (k < 0)
             break;
-        }
     }
-    if (left)
+    if (left && !atomic_load(&gone))
         FAIL("%s: %d of %d tickets never polled", id, left, n);
     rs_close(c);
 }
@@ -379,6 +403,8 @@ static void op_poll(rng *r, const char *id)
 static void op_close_busy(rng *r, const char *id)
 {
     rs_client *c = connect_or_die();
+    if (!c)
+        return;
     chat ch[2];
     chat_init(&ch[0], id);
     chat_header(&ch[0], "x-mock-delay-ms", ch[0].v1, sizeof ch[0].v1, 50 + below(r, 200));
@@ -395,7 +421,7 @@ static void op_close_busy(rng *r, const char *id)
 static void *worker(void *p)
 {
     rng r = { (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull | 1 };
-    for (unsigned long k = 0; now_ms() < end_ms; k++) {
+    for (unsigned long k = 0; now_ms() < end_ms && !atomic_load(&gone); k++) {
         char id[48];
         snprintf(id, sizeof id, "w%lu-%lu", (unsigned long)((uintptr_t)p & 0xff), k);
         enum op o = (enum op)below(&r, OP_COUNT);
@@ -422,8 +448,9 @@ static void *worker(void *p)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5)
-        DIE("usage: chaos_client SOCK THREADS SECONDS SEED");
+    if (argc != 5 && !(argc == 6 && strcmp(argv[5], "die") == 0))
+        DIE("usage: chaos_client SOCK THREADS SECONDS SEED [die]");
+    death_expected = argc == 6;
     sock_path = argv[1];
     int threads = atoi(argv[2]);
     uint64_t seed = strtoull(argv[4], NULL, 10);
@@ -441,15 +468,18 @@ int main(int argc, char **argv)
     rs_client_get_stats(shared, &st);
     if (st.orphans)
         FAIL("%llu orphan completions", (unsigned long long)st.orphans);
-    if (st.completed != st.submitted)
+    if (st.completed != st.submitted && !atomic_load(&gone))   /* a death leaves tickets unanswered */
         FAIL("%llu submitted but %llu completed", (unsigned long long)st.submitted,
              (unsigned long long)st.completed);
+    if (death_expected && !atomic_load(&gone))
+        FAIL("the sidecar was to be killed, but every call went on working");
     rs_close(shared);
 
     printf("{\"mode\":\"chaos\",\"seed\":%llu,\"threads\":%d,", (unsigned long long)seed, threads);
     for (int o = 0; o < OP_COUNT; o++)
         printf("\"%s\":%lu,", op_name[o], atomic_load(&ops[o]));
-    printf("\"submitted\":%llu,\"stream_holds\":%llu,\"failures\":%d}\n", (unsigned long long)st.submitted,
-           (unsigned long long)st.stream_holds, atomic_load(&failures));
+    printf("\"submitted\":%llu,\"stream_holds\":%llu,\"gone\":%s,\"failures\":%d}\n",
+           (unsigned long long)st.submitted, (unsigned long long)st.stream_holds,
+           atomic_load(&gone) ? "true" : "false", atomic_load(&failures));
     return atomic_load(&failures) ? 1 : 0;
 }

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import Sidecar, binary, run_client, write_config
 
 CHAOS_CLIENT = binary("CHAOS_CLIENT", "tests/e2e/chaos_client")
@@ -55,3 +57,27 @@ def test_chaos_every_ticket_ends_once_with_its_own_answer(mock, tmp_path):
         assert log.count("configuration reloaded") >= reloads - 1 and "reload refused" not in log, log[-2000:]
         _, line, _ = run_client(s, "load", 2, 100, "echo")
         assert json.loads(line)["completed"] == 200
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_chaos_sidecar_stopped_midway_every_thread_hears_it_at_once(mock, tmp_path, sig):
+    # The same mix, and after 3 s the sidecar is killed, or told to stop
+    # (it drains, refusing new requests with RS_ESHUTDOWN, then exits):
+    # every waiting call, chunk reader, poller and submitter must then get
+    # RS_EGONE (new clients RS_ECONNECT), not wait out its 30 s timeout, and
+    # the client must not crash or report anything else.
+    config = write_config(tmp_path, chaos_config(mock, spare=False))
+    seed = os.environ.get("CHAOS_SEED", "20261127")
+    with Sidecar(None, "--config", config) as s:
+        p = subprocess.Popen([CHAOS_CLIENT, s.sock, "4", "120", seed, "die"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        assert p.poll() is None, p.communicate()
+        s.proc.send_signal(sig)
+        killed = time.monotonic()
+        out, err = p.communicate(timeout=60)
+        took = time.monotonic() - killed
+        assert p.returncode == 0, f"seed {seed}: {out}\n{err}"
+        res = json.loads(out.strip().splitlines()[-1])
+        assert res["gone"] and res["failures"] == 0 and res["submitted"] > 100, res
+        assert took < 20, f"the client took {took:.1f} s to see the sidecar gone"
