@@ -421,6 +421,9 @@ class Stream:
                 ...
         s.response        # the terminal Response (status, headers, timings)
 
+    In asyncio code, iterate it with `async for` (and `async with`): the
+    event loop watches the client's event fd, so no thread is blocked.
+
     Iteration ends after the last chunk; if the stream then ended with an
     error (the upstream broke: StreamInterrupted, a deadline, ...) that
     exception is raised instead. Closing the stream before its end — close(),
@@ -455,6 +458,11 @@ class Stream:
             if self.error is not None:
                 raise self.error
             raise StopIteration
+        self._fail(code)
+
+    def _fail(self, code):
+        """End the stream on the error code of the last next_chunk (for
+        RS_ETIMEDOUT: past the stream's deadline) and raise it."""
         self._done = True
         if code == _rs.RS_ETIMEDOUT:
             _rs.abandon(self._h, self.ticket)
@@ -464,6 +472,51 @@ class Stream:
         else:
             self.error = _last_error(self.ticket)
         raise self.error
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self._done:
+            raise StopAsyncIteration
+        import asyncio
+        loop = asyncio.get_running_loop()
+        deadline = None if self._wait_ms < 0 else loop.time() + self._wait_ms / 1000
+        idle = 0
+        while True:
+            raw = _rs.next_chunk(self._h, self.ticket, 0)
+            if raw is not None:
+                return Chunk(raw)
+            code = _rs.errcode()
+            if code == 0:   # no chunk will come: the terminal answer is here
+                self._finish(0)
+                if self.error is not None:
+                    raise self.error
+                raise StopAsyncIteration
+            left = None if deadline is None else deadline - loop.time()
+            if code != _rs.RS_ETIMEDOUT or (left is not None and left <= 0):
+                self._fail(code)   # the same ending, and error, as the blocking iterator
+            idle = await self._client._await_news(loop, left, idle)
+
+    async def aclose(self, timeout=1.0):
+        """close() for asyncio: cancel if not ended, await the terminal
+        answer up to timeout seconds without blocking the loop."""
+        if self._done:
+            return
+        _rs.cancel(self._h, self.ticket)
+        try:
+            self.response = await self._client.wait_async(self.ticket, timeout)
+        except WaitTimeout:
+            _rs.abandon(self._h, self.ticket)
+        except Error as e:
+            self.error = e
+        self._done = True
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.aclose()
 
     def _finish(self, wait_ms):
         raw = _rs.wait(self._h, self.ticket, wait_ms)
@@ -756,22 +809,28 @@ class Client:
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
                 raise _make_error(_rs.RS_ETIMEDOUT, ticket=ticket)
-            armed = _rs.arm_event_fd(self._h)
-            if armed < 0:
-                raise _last_error(ticket)
-            if armed == 1:
-                # Something is there already (another ticket's answer, or a
-                # thread of ours is reading the ring right now): look again
-                # soon, backing off so a long blocking wait() elsewhere does
-                # not make us spin.
-                await asyncio.sleep(min(0.001 * idle, 0.01))
-                idle += 1
-                continue
-            idle = 0
-            try:
-                await asyncio.wait_for(self._notifier(loop).wait(), left)
-            except asyncio.TimeoutError:
-                pass
+            idle = await self._await_news(loop, left, idle)
+
+    async def _await_news(self, loop, left, idle):
+        """Sleep until the event fd says answers or chunks may be waiting,
+        or left seconds pass (None: no limit). Returns the new idle count
+        for the caller's next round."""
+        import asyncio
+        armed = _rs.arm_event_fd(self._h)
+        if armed < 0:
+            raise _last_error()
+        if armed == 1:
+            # Something is there already (another ticket's answer, or a
+            # thread of ours is reading the ring right now): look again
+            # soon, backing off so a long blocking wait() elsewhere does
+            # not make us spin.
+            await asyncio.sleep(min(0.001 * idle, 0.01))
+            return idle + 1
+        try:
+            await asyncio.wait_for(self._notifier(loop).wait(), left)
+        except asyncio.TimeoutError:
+            pass
+        return 0
 
     def _notifier(self, loop):
         n = self._notifiers.get(loop)

@@ -555,6 +555,55 @@ def test_wait_async_timeout_and_errors(client):
     asyncio.run(main())
 
 
+def test_async_for_over_many_streams_at_once(client):
+    # three paced streams read concurrently on one event loop, which keeps
+    # ticking meanwhile: no thread is blocked in a read
+    async def read(n):
+        got = []
+        async with client.chat([], stream=True, headers={"x-mock-stream": str(n),
+                                                          "x-mock-chunk-interval-ms": "5"}) as s:
+            async for chunk in s:
+                got.append(chunk.seq)
+        assert s.response.status == 200 and s.error is None
+        return got
+
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        tick = asyncio.create_task(ticker())
+        results = await asyncio.gather(read(20), read(30), read(40))
+        tick.cancel()
+        return results, ticks
+
+    results, ticks = asyncio.run(main())
+    assert results == [list(range(21)), list(range(31)), list(range(41))]
+    assert ticks >= 10, "the event loop was blocked while streaming"
+
+
+def test_async_stream_closed_early_is_cancelled_and_errors_raise(client):
+    async def main():
+        t0 = time.monotonic()
+        async with client.chat([], stream=True, headers={"x-mock-stream": "1000",
+                                                          "x-mock-chunk-interval-ms": "10"}) as s:
+            async for chunk in s:
+                if chunk.seq == 2:
+                    break
+        assert isinstance(s.error, ringside.Cancelled), (s.error, s.response)
+        assert time.monotonic() - t0 < 5   # the whole stream would take 10 s
+        with pytest.raises(ringside.UpstreamError) as e:
+            async for _ in client.chat([], stream=True, headers={"x-mock-status": "400"}):
+                pass
+        assert e.value.status == 400
+
+    asyncio.run(main())
+
+
 def test_event_fd_for_other_loops(client):
     import select
     fd = client.event_fd()
