@@ -837,7 +837,12 @@ static bool reaper_idle(rs_client *c, uint64_t deadline)
             if (ev[k].data.fd == c->sock && sidecar_gone(c))
                 hup = true;
     }
-    rs__ring_disarm(&c->cq, RS__RING_NEED_WAKEUP);
+    /* NEED_WAKEUP is left as it is: usually the sidecar cleared it when it
+     * rang; if we woke for another reason it costs the sidecar one more
+     * doorbell. Clearing it could clear an event-fd user's arming
+     * (rs_arm_event_fd sets the same flag), whose loop would then never
+     * hear of its answer: asyncio tasks hung while a thread's wait timed
+     * out (2 of 20 runs). */
     return hup;
 }
 

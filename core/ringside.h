@@ -213,7 +213,9 @@ int rs_call_batch(rs_client *c, const rs_request *rqs, size_t n, int timeout_ms,
  * waiting, for asyncio, libuv, epoll… Before waiting on it, call
  * rs_arm_event_fd: 1 means something is already waiting (poll now instead),
  * 0 means it is safe to wait. Then collect with rs_poll / rs_poll_chunks /
- * rs_wait(…, 0, …). */
+ * rs_wait(…, 0, …). Arming consumes the fd's readiness: arm once per wait
+ * of the loop, not once per waiting task, and after each wait let every
+ * task that waits on this client look again (one loop per client). */
 int rs_event_fd(rs_client *c);
 int rs_arm_event_fd(rs_client *c);
 
