@@ -518,11 +518,11 @@ def test_four_mib_body_through_the_upstream(client):
 
 # ----------------------------------------------------------------- asyncio
 
-def test_wait_async(client):
+def run_ticking(make_awaitable):
+    """asyncio.run the awaitable make_awaitable() returns, beside a task
+    that ticks every 10 ms; return its result and the ticks (a blocked loop
+    does not tick)."""
     async def main():
-        tickets = [client.submit("POST", "/chat/completions", CHAT,
-                                 headers={"x-mock-delay-ms": str(100 * (i % 3)), "x-request-id": f"a{i}"})
-                   for i in range(6)]
         ticks = 0
 
         async def ticker():
@@ -532,11 +532,21 @@ def test_wait_async(client):
                 ticks += 1
 
         tick = asyncio.create_task(ticker())
-        results = await asyncio.gather(*(client.wait_async(t, timeout=10) for t in tickets))
+        result = await make_awaitable()
         tick.cancel()
-        return results, ticks
+        return result, ticks
 
-    results, ticks = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_wait_async(client):
+    def waits():
+        tickets = [client.submit("POST", "/chat/completions", CHAT,
+                                 headers={"x-mock-delay-ms": str(100 * (i % 3)), "x-request-id": f"a{i}"})
+                   for i in range(6)]
+        return asyncio.gather(*(client.wait_async(t, timeout=10) for t in tickets))
+
+    results, ticks = run_ticking(waits)
     assert [r.json()["choices"][0]["message"]["content"] for r in results] == [f"echo: a{i}" for i in range(6)]
     assert ticks >= 5, "the event loop was blocked while awaiting"
 
@@ -569,22 +579,8 @@ def test_async_for_over_many_streams_at_once(client):
         assert s.response.status == 200 and s.error is None
         return got
 
-    async def main():
-        ticks = 0
-
-        async def ticker():
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        tick = asyncio.create_task(ticker())
-        results = await asyncio.wait_for(asyncio.gather(read(20), read(30), read(40)), 20)
-        tick.cancel()
-        return results, ticks
-
     for _ in range(5):
-        results, ticks = asyncio.run(main())
+        results, ticks = run_ticking(lambda: asyncio.wait_for(asyncio.gather(read(20), read(30), read(40)), 20))
         assert results == [list(range(21)), list(range(31)), list(range(41))]
         assert ticks >= 10, "the event loop was blocked while streaming"
 
