@@ -162,6 +162,25 @@ static int free_pop(rs_client *c, uint32_t *idx)
     }
 }
 
+/* The state of slot idx if it still belongs to ticket t, else S_FREE.
+ * A slot leaves S_FREE in submit_one, without mu: the generation is
+ * bumped first, then the state is stored with release. Reading the state
+ * first (acquire), then the generation, a reader that sees the new state
+ * sees the new generation too. The other order could pair the old
+ * generation with the new state and take a spent ticket for the slot's
+ * new one (e2e: a waited ticket seen live again, once in 10,000 calls
+ * from 4 threads). */
+static uint32_t ticket_state(rs_client *c, rs_ticket t)
+{
+    uint32_t idx = (uint32_t)t;
+    if (idx >= c->max_inflight)
+        return S_FREE;
+    uint32_t state = atomic_load_explicit(&c->slots[idx].state, memory_order_acquire);
+    if (atomic_load_explicit(&c->slots[idx].gen, memory_order_relaxed) != (uint32_t)(t >> 32))
+        return S_FREE;
+    return state;
+}
+
 /* ------------------------------------------------------------ done list */
 
 static void done_append(rs_client *c, uint32_t idx)
@@ -467,7 +486,7 @@ static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
         free_push(c, idx);
         return err;
     }
-    atomic_store_explicit(&s->state, S_PENDING, memory_order_relaxed);
+    atomic_store_explicit(&s->state, S_PENDING, memory_order_release);   /* after gen: ticket_state */
 
     pos += rs__ring_put_staged(&c->sq, pos, &head);
     for (uint64_t off = r->chunk.len; off < rq->body_len; off += RS__CHUNK_BYTES) {
@@ -563,9 +582,7 @@ static void deliver_locked(rs_client *c, rs_response *r)
     /* written under mu only: a plain increment of the atomic will do */
     atomic_store_explicit(&c->st.completed, atomic_load_explicit(&c->st.completed, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    if (idx >= c->max_inflight ||
-        atomic_load_explicit(&c->slots[idx].gen, memory_order_relaxed) != (uint32_t)(id >> 32) ||
-        atomic_load_explicit(&c->slots[idx].state, memory_order_relaxed) != S_PENDING) {
+    if (ticket_state(c, id) != S_PENDING) {
         /* not ours: e.g. the sidecar's answer to garbage in our ring */
         atomic_fetch_add_explicit(&c->st.orphans, 1, memory_order_relaxed);
         if (r->error == RS_ECORRUPT)
@@ -624,10 +641,8 @@ static void deliver_chunk_locked(rs_client *c, chunk_item *it)
 {
     uint64_t id = it->pub.ticket;
     uint32_t idx = (uint32_t)id;
-    if (idx >= c->max_inflight ||
-        atomic_load_explicit(&c->slots[idx].gen, memory_order_relaxed) != (uint32_t)(id >> 32) ||
-        atomic_load_explicit(&c->slots[idx].state, memory_order_relaxed) != S_PENDING ||
-        c->slots[idx].abandoned || (c->slots[idx].waited && !c->slots[idx].chunk_reader)) {
+    if (ticket_state(c, id) != S_PENDING || c->slots[idx].abandoned ||
+        (c->slots[idx].waited && !c->slots[idx].chunk_reader)) {
         /* nobody will read it: unknown ticket, abandoned, or a caller that
          * rs_wait()s for the terminal response only */
         if (idx >= c->max_inflight || atomic_load_explicit(&c->slots[idx].gen, memory_order_relaxed) !=
@@ -914,14 +929,10 @@ static int wait_more(rs_client *c, bool first, uint64_t deadline)
  * (stale generation, free, or abandoned by rs_call). mu held. */
 static slot *live_slot_locked(rs_client *c, rs_ticket t)
 {
-    uint32_t idx = (uint32_t)t;
-    if (idx >= c->max_inflight)
+    if (ticket_state(c, t) == S_FREE)
         return NULL;
-    slot *s = &c->slots[idx];
-    if (atomic_load_explicit(&s->gen, memory_order_relaxed) != (uint32_t)(t >> 32) ||
-        atomic_load_explicit(&s->state, memory_order_relaxed) == S_FREE || s->abandoned)
-        return NULL;
-    return s;
+    slot *s = &c->slots[(uint32_t)t];
+    return s->abandoned ? NULL : s;
 }
 
 static uint64_t deadline_of(int timeout_ms)
@@ -1212,12 +1223,10 @@ int rs_cancel(rs_client *c, rs_ticket t)
     int dead = atomic_load(&c->dead);
     if (dead)
         return dead;
-    slot *s = &c->slots[idx];
     pthread_mutex_lock(&c->mu);
-    uint32_t state = atomic_load_explicit(&s->state, memory_order_relaxed);
-    bool ours = atomic_load_explicit(&s->gen, memory_order_relaxed) == (uint32_t)(t >> 32) && state != S_FREE;
+    uint32_t state = ticket_state(c, t);
     pthread_mutex_unlock(&c->mu);
-    if (!ours)
+    if (state == S_FREE)
         return RS_ENOENT;
     if (state == S_DONE)
         return 0;   /* it has ended already; its answer stands */
