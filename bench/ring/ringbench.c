@@ -22,6 +22,11 @@
  *   alone  the ring by itself, round trip: a request-sized record there and
  *          an answer-sized one back through two rs__rings, each side doing
  *          to the ring what the product does, and nothing else;
+ *   floor  the same two records' bytes moved the cheapest way there is
+ *          (two fixed cache lines each way, a sequence word per line, both
+ *          lines awaited in one look so they cross together), plus the
+ *          in-process cost of the msgpack steps ("parts"): the least any
+ *          rs_call with these records could take on this machine;
  *   rtt    rs_call on the sidecar's built-in "echo" route (64-byte body),
  *          busy (both sides spin; calls back to back) and with the sidecar
  *          asleep (2 ms between calls, so the sidecar, at its default 50 us
@@ -453,6 +458,94 @@ typedef struct prim_ctl {
     uint64_t ring_bytes;
     uint8_t *area;
 } prim_ctl;
+
+/* The floor of any channel for our records: the echo call's request
+ * (100 bytes: two cache lines) there and its answer (95) back, each line
+ * carrying its own sequence word stored after the line's bytes, so the
+ * reader looks at both lines in one pass and they cross between the cores
+ * together. Same lines every time, no positions, no zeroing, no framing,
+ * no encoding: nothing a ring of variable-size records could undercut.
+ * Added to the in-process cost of the msgpack steps ("parts"), it is the
+ * least an rs_call could take on this machine. */
+#define MSG_LINE_BYTES 56u
+
+typedef struct msg_line {
+    _Alignas(64) uint8_t bytes[MSG_LINE_BYTES];
+    _Atomic uint64_t seq;
+} msg_line;
+
+typedef struct msgpp {
+    msg_line there[2], back[2];
+    _Alignas(64) _Atomic int stop;
+    _Atomic uint64_t far_yields;
+} msgpp;
+
+static void msg_send(msg_line *l, const uint8_t *src, uint32_t len, uint64_t seq)
+{
+    for (int k = 0; k < 2; k++) {
+        uint32_t n = k == 0 ? MSG_LINE_BYTES : len - MSG_LINE_BYTES;
+        memcpy(l[k].bytes, src + k * MSG_LINE_BYTES, n);
+        atomic_store_explicit(&l[k].seq, seq, memory_order_release);
+    }
+}
+
+/* Both lines' words are loaded in every look: the two misses overlap. */
+static bool msg_recv(msg_line *l, uint8_t *dst, uint32_t len, uint64_t seq)
+{
+    uint64_t a = atomic_load_explicit(&l[0].seq, memory_order_acquire);
+    uint64_t b = atomic_load_explicit(&l[1].seq, memory_order_acquire);
+    if (a != seq || b != seq)
+        return false;
+    memcpy(dst, l[0].bytes, MSG_LINE_BYTES);
+    memcpy(dst + MSG_LINE_BYTES, l[1].bytes, len - MSG_LINE_BYTES);
+    return true;
+}
+
+static void msgpp_far(void *arg)
+{
+    msgpp *s = arg;
+    uint8_t buf[PRIM_REQ], ans[PRIM_ANS];
+    memset(ans, 0xcd, sizeof ans);
+    backoff b = { 0 };
+    for (uint64_t seq = 1;; seq++) {
+        b.spins = 0;
+        while (!msg_recv(s->there, buf, PRIM_REQ, seq)) {
+            if (atomic_load_explicit(&s->stop, memory_order_relaxed))
+                goto out;
+            backoff_wait(&b);
+        }
+        ans[0] = buf[0];
+        msg_send(s->back, ans, PRIM_ANS, seq);
+    }
+out:
+    atomic_store(&s->far_yields, b.yields);
+}
+
+static void msgpp_round(series *out, size_t n, uint64_t deadline)
+{
+    msgpp *s = shared_alloc(sizeof *s);
+    pid_t pid = spawn(msgpp_far, s);
+    uint8_t req[PRIM_REQ], buf[PRIM_ANS];
+    memset(req, 0xab, sizeof req);
+    const size_t warm = n / 20 + 2;
+    backoff b = { 0 };
+    for (uint64_t i = 0; i < warm + n; i++) {
+        if ((i & 255) == 0 && bp_now_ns() > deadline)
+            break;
+        b.spins = 0;
+        uint64_t t0 = bp_now_ns();
+        msg_send(s->there, req, PRIM_REQ, i + 1);
+        while (!msg_recv(s->back, buf, PRIM_ANS, i + 1))
+            backoff_wait(&b);
+        uint64_t t1 = bp_now_ns();
+        if (i >= warm)
+            series_add(out, t1 - t0);
+    }
+    atomic_store(&s->stop, 1);
+    join(pid, "message ping-pong");
+    out->yields += b.yields + atomic_load(&s->far_yields);
+    munmap(s, sizeof *s);
+}
 
 static void prim_rings(prim_ctl *s, rs__ring *sq, rs__ring *cq)
 {
@@ -1423,8 +1516,9 @@ int main(int argc, char **argv)
     /* Phase 1: busy round trip against the bare cache-line round trip.
      * The sidecar sleeps while a ping-pong round runs (no calls for
      * > 50 us), so it takes no core from it. */
-    series pp, busy, prim, direct;
+    series pp, busy, prim, direct, msg;
     series_init(&pp, p.pp_samples);
+    series_init(&msg, p.pp_samples);
     series_init(&busy, p.rtt_samples);
     series_init(&prim, p.rtt_samples);
     series_init(&direct, p.rtt_samples);
@@ -1435,6 +1529,7 @@ int main(int argc, char **argv)
     for (unsigned r = 0; r < p.rounds; r++) {
         size_t n_pp = p.pp_samples / p.rounds, n_rtt = p.rtt_samples / p.rounds;
         pingpong_round(&pp, n_pp, turn_end(n_pp, 500));
+        msgpp_round(&msg, n_pp, turn_end(n_pp, 500));
         rtt_round(c, &busy, n_rtt, 0, turn_end(n_rtt, 3000), &busy_st);
         prim_round(&prim, n_rtt, p.ring_bytes, turn_end(n_rtt, 1000));
         direct_round(sock, &direct, n_rtt, turn_end(n_rtt, 2000));
@@ -1445,6 +1540,9 @@ int main(int argc, char **argv)
     lat lim = summarize(&pp);
     snprintf(extra, sizeof extra, ", %llu yields", (unsigned long long)pp.yields);
     print_lat("limit: cache-line ping-pong RTT", lim, extra);
+    lat ml = summarize(&msg);
+    snprintf(extra, sizeof extra, ", %llu yields", (unsigned long long)msg.yields);
+    print_lat("floor: 100 B there, 95 B back, two lines each", ml, extra);
     lat bl = summarize(&busy);
     snprintf(extra, sizeof extra, "; client slept %llu times, rang %llu doorbells",
              (unsigned long long)busy_st.sleeps, (unsigned long long)busy_st.doorbells);
@@ -1543,6 +1641,9 @@ int main(int argc, char **argv)
            pt.comp_decode);
     double msgpack_ns = pt.req_encode + pt.req_decode + pt.comp_encode + pt.comp_decode;
     printf("  together %.0f ns of the %.0f ns busy RTT p50\n", msgpack_ns, (double)bl.p50);
+    double floor_ns = (double)ml.p50 + msgpack_ns;
+    printf("  floor of rs_call here: message ping-pong %llu + msgpack steps %.0f = %.0f ns, %.2fx the limit\n",
+           (unsigned long long)ml.p50, msgpack_ns, floor_ns, ratio(floor_ns, (double)lim.p50));
 
     double rtt_vs_limit = ratio((double)bl.p50, (double)lim.p50);
     /* per round, then the median: a round's ring and bare runs are seconds
@@ -1564,7 +1665,7 @@ int main(int argc, char **argv)
     /* judged against the socket with the same pause: both have slept 2 ms
      * (the back-to-back socket runs warm, and is bimodal here) */
     bool ok_sleep = sleep_vs_uds_paused > 0 && sleep_vs_uds_paused <= 1.0;
-    uint64_t bad = 0, yields = pp.yields;
+    uint64_t bad = 0, yields = pp.yields + msg.yields;
     for (int k = 0; k < ST_COUNT; k++) {
         bad += med[k].bad;
         yields += med[k].yields;
@@ -1586,7 +1687,7 @@ int main(int argc, char **argv)
     if (g_worst_load > 0.10)
         printf("warning: other processes took up to %.2f cores during a phase: figures are disturbed\n",
                g_worst_load);
-    const series *all[] = { &pp, &busy, &prim, &direct, &uds, &udsp, &efd, &urg, &asleep, &nospin };
+    const series *all[] = { &pp, &msg, &busy, &prim, &direct, &uds, &udsp, &efd, &urg, &asleep, &nospin };
     for (size_t k = 0; k < sizeof all / sizeof *all; k++)
         if (all[k]->n < all[k]->cap / 2)
             printf("warning: a latency test ran out of time with %zu of %zu samples: the machine is "
@@ -1606,6 +1707,7 @@ int main(int argc, char **argv)
            "\"oneway_nowake_per_s\":%.0f,\"oneway_full_frac\":%.3f,\"msgpack_ns\":%.0f,"
            "\"clock_ns\":%.0f,\"asleep_doorbells_per_call\":%.3f,"
            "\"asleep_client_sleeps_per_call\":%.3f,\"busy_client_sleeps\":%llu,\"yields\":%llu,"
+           "\"msg_rtt_p50_ns\":%llu,\"floor_rtt_ns\":%.0f,\"floor_vs_limit\":%.3f,"
            "\"other_load_max\":%.2f,\"ring_bytes\":%llu,\"rounds\":%u,\"quick\":%s,\"pin\":\"%s\","
            "\"targets_met\":%d,\"ok\":%s}\n",
            (unsigned long long)bl.p50, (unsigned long long)bl.p99, (unsigned long long)al.p50,
@@ -1619,11 +1721,12 @@ int main(int argc, char **argv)
            med[ST_RING_NOWAKE].per_s, ratio((double)med[ST_RING].full, (double)med[ST_RING].records), msgpack_ns,
            clk, ratio((double)asleep_st.doorbells, (double)asleep_st.calls),
            ratio((double)asleep_st.sleeps, (double)asleep_st.calls), (unsigned long long)busy_st.sleeps,
-           (unsigned long long)yields,
+           (unsigned long long)yields, (unsigned long long)ml.p50, floor_ns, ratio(floor_ns, (double)lim.p50),
            g_worst_load, (unsigned long long)p.ring_bytes, p.rounds, p.quick ? "true" : "false",
            g_pin == PIN_NONE ? "none" : g_pin == PIN_SPLIT ? "split" : "same",
            ok_rtt + ok_ow + ok_sleep, bad ? "false" : "true");
     free(pp.v);
+    free(msg.v);
     free(busy.v);
     free(prim.v);
     free(direct.v);
