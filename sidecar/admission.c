@@ -281,12 +281,34 @@ static void unhold(sc_client *c, sc_req *r)
 
 /* ------------------------------------------------------------- attempts */
 
+/* An attempt whose stream is held stops counting against the limits: add
+ * (+1) or take away (-1) its share. */
+static void count_held(sc_admission *a, sc_req *r, int by)
+{
+    if (!r->rt || !r->flow_hold)
+        return;
+    r->rt->held += (uint32_t)by;
+    if (r->priority > 0)
+        a->p12_held += (uint32_t)by;
+}
+
+void sc_admission_hold(sc_daemon *d, sc_req *r, bool hold)
+{
+    if (r->flow_hold == hold)
+        return;
+    count_held(&d->adm, r, -1);     /* the old state's share out... */
+    sc_upstream_hold(d, r, hold);   /* (sets flow_hold) */
+    count_held(&d->adm, r, +1);     /* ...and the new one's in */
+    d->adm.wake_at = 0;   /* capacity may have changed: pump this turn */
+}
+
 static void release_attempt(sc_daemon *d, sc_req *r, uint64_t now, bool refund)
 {
     sc_admission *a = &d->adm;
     sc_route *rt = r->rt;
     if (!rt)
         return;
+    count_held(a, r, -1);
     rt->inflight--;
     a->inflight--;
     a->wake_at = 0;   /* capacity freed: the loop pumps this turn */
@@ -330,7 +352,7 @@ static bool p12_allowed(sc_admission *a, const sc_config *cfg, uint64_t now)
             cap += rs_aimd_limit(&r->aimd);
     }
     uint32_t reserved = (uint32_t)((double)cap * cfg->p0_reserved);
-    return a->p12_inflight < cap - reserved;
+    return a->p12_inflight - a->p12_held < cap - reserved;
 }
 
 static sc_route *choose_route(sc_admission *a, sc_req *r, uint64_t now, uint64_t *when)
@@ -399,6 +421,7 @@ static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
     a->inflight++;
     if (r->priority > 0)
         a->p12_inflight++;
+    count_held(a, r, +1);
     rs_breaker_on_send(&rt->breaker, now);
     r->breaker_epoch = rs_breaker_epoch(&rt->breaker);
 

@@ -48,6 +48,7 @@ typedef struct sc_admission {
     rs_backoff_cfg backoff;
     rs__heap retries;                 /* requests waiting out a backoff */
     uint32_t inflight, p12_inflight;  /* attempts at upstreams */
+    uint32_t p12_held;                /* P1/P2 ones held by their reader (sc_route.held) */
     uint64_t rng;
     uint64_t wake_at;                 /* when pump() has something to do again; 0 = this
                                          turn (admitted, capacity freed, reloaded) */
@@ -84,6 +85,10 @@ void sc_admit(struct sc_daemon *d, struct sc_req *r, uint64_t now);
 /* Take a request out of wherever it waits (queue, backoff, client hold,
  * upstream transfer) without completing it: the client is gone. */
 void sc_admission_forget(struct sc_daemon *d, struct sc_req *r);
+/* The client asked to hold (or go on with) r's stream (a FLOW record): the
+ * transfer pauses, and while held it does not count against its route's
+ * concurrency limit. */
+void sc_admission_hold(struct sc_daemon *d, struct sc_req *r, bool hold);
 /* Expire, release and dispatch what can go now. */
 void sc_admission_pump(struct sc_daemon *d, uint64_t now);
 /* An attempt ended; takes ownership of cp (the answer to give if we stop). */

@@ -233,7 +233,7 @@ static void take_record(sc_client *c, const uint8_t *buf, uint32_t len)
         /* one that has ended is left alone, as for a cancel */
         sc_req *r = sc_inflight_find(c, id);
         if (r)
-            sc_upstream_hold(d, r, rec.u.flow.hold != 0);
+            sc_admission_hold(d, r, rec.u.flow.hold != 0);
         break;
     }
     default:

@@ -193,7 +193,7 @@ const char *sc_route_blocked(sc_route *r, uint64_t now, double tokens, uint64_t 
         *when = r->embargo_until;
         return "upstream asked to wait (Retry-After)";
     }
-    if (r->inflight >= rs_aimd_limit(&r->aimd))
+    if (r->inflight - r->held >= rs_aimd_limit(&r->aimd))
         return "at its concurrency limit";
     if (r->has_rps) {
         uint64_t w = rs_bucket_wait_ns(&r->rps, 1, sc_token_time(r->rps_due, now));

@@ -34,6 +34,10 @@ typedef struct sc_route {
     uint64_t rps_due;             /* when the awaited rps token was due */
     uint64_t first_content_ns, idle_ns, connect_ms, total_ms;   /* effective timeouts */
     uint32_t inflight;
+    /* of those, streams their reader asked us to hold (FLOW records): they
+     * do not count against the concurrency limit, so a reader that has
+     * stopped cannot keep every other request off the route */
+    uint32_t held;
     struct {
         uint64_t attempts, ok, failed, rate_limited, slow;
     } stats;

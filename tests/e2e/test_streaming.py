@@ -124,6 +124,22 @@ def test_a_held_stream_is_not_ended_by_the_idle_timeout(mock, tmp_path):
     assert res["chunks"] == 30001 and res["in_order"] and res["done"] and res["error"] == "RS_OK", res
 
 
+def test_a_held_stream_does_not_hold_its_routes_last_concurrency_slot(mock, tmp_path):
+    # The route's concurrency is 1 (as AIMD leaves it after a run of 429s)
+    # and that one slot is taken by a stream its reader has stopped
+    # reading. Held, it no longer counts against the limit: the calls go
+    # through (before, each waited out its 10 s deadline behind it).
+    config = write_config(tmp_path, "routes:\n"
+                          f"  - {{name: only, endpoint: {mock.url}, concurrency: {{initial: 1, min: 1, max: 1}}}}\n")
+    with Sidecar(None, "--config", config, "--ring-bytes", str(1 << 20)) as s:
+        rc, line, _ = run_client(s, "heldstream", 30000, 20, 0, timeout=120,
+                                 env={"RINGSIDE_CHUNK_BUFFER": str(4 << 20)})
+    res = json.loads(line)
+    assert res["stream_holds"] >= 1, res
+    assert res["calls_ok"] == 20 + 300 and res["worst_call_ms"] < 5000, res
+    assert res["chunks"] == 30001 and res["in_order"] and res["done"] and res["error"] == "RS_OK", res
+
+
 def test_rs_wait_on_a_held_stream_drops_its_chunks_and_lets_it_end(sidecar):
     # read one chunk, fall 256 KiB behind (held), then only rs_wait: the
     # chunks nobody will read go, the stream goes on to its end
