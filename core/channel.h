@@ -27,7 +27,10 @@
 #define RS__PROTO_VERSION 1u
 
 /* rs__welcome.features */
-#define RS__FEATURE_FLOW 0x1u   /* FLOW records: per-stream hold/resume */
+#define RS__FEATURE_FLOW     0x1u   /* FLOW records: per-stream hold/resume */
+#define RS__FEATURE_PREFAULT 0x2u   /* the sidecar faults the region in (--prefault):
+                                       map it populated too, so neither side takes
+                                       a page fault on the rings' first lap */
 
 typedef struct rs__hello {
     uint32_t magic;
@@ -49,8 +52,8 @@ typedef struct rs__welcome {
     int32_t status;         /* 0 or an RS_E* code; message says why */
     uint32_t max_record;    /* largest record payload the sidecar accepts */
     uint32_t max_inflight;  /* requests this client may have outstanding */
-    uint32_t features;      /* RS__FEATURE_*: what this sidecar understands
-                               beyond version 1 (older sidecars send 0) */
+    uint32_t features;      /* RS__FEATURE_*: what this sidecar understands or
+                               asks beyond version 1 (older sidecars send 0) */
     uint64_t client_id;
     rs__layout layout;
     char message[192];

@@ -255,7 +255,8 @@ static int register_with(rs_client *c, const char *path)
         return fail_detail(RS_EPROTO, "%s", "sidecar sent an invalid region layout");
     }
     c->map_len = (size_t)stbuf.st_size;
-    c->map = mmap(NULL, c->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+    int populate = (w.features & RS__FEATURE_PREFAULT) ? MAP_POPULATE : 0;
+    c->map = mmap(NULL, c->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | populate, fds[0], 0);
     close(fds[0]);
     if (c->map == MAP_FAILED) {
         c->map = NULL;

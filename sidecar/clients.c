@@ -162,6 +162,31 @@ static void arm_hup(sc_client *c)
     c->ops_pending++;
 }
 
+/* --prefault: fault the region in without stalling the loop. io_uring runs
+ * an madvise in one of its worker threads; the first lap of each ring would
+ * otherwise take a page fault every 4 KiB on each side (~2-3 us each here,
+ * the slowest 1-3% of a busy client's first 40,000 calls). The client maps
+ * it populated (RS__FEATURE_PREFAULT); whichever side comes first
+ * allocates the pages. Should the client go before it ends, the unmapped
+ * range just ends the madvise early. */
+static void on_prefault(sc_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    sc_client *c = container_of(op, sc_client, prefault_op);
+    c->ops_pending--;
+    if (res < 0 && !c->closing)
+        sc_warn("client %llu: prefaulting its region failed (%s); its rings fault in as they are used",
+                (unsigned long long)c->id, strerror(-res));
+    maybe_free(c);
+}
+
+static void prefault(sc_client *c)
+{
+    struct io_uring_sqe *sqe = sc_loop_sqe(&c->d->loop, &c->prefault_op);
+    io_uring_prep_madvise(sqe, c->map, (off_t)c->map_len, MADV_POPULATE_WRITE);
+    c->ops_pending++;
+}
+
 static int send_welcome(int fd, const rs__welcome *w, int memfd, int sq_efd, int cq_efd)
 {
     int fds[3] = { memfd, sq_efd, cq_efd };
@@ -210,7 +235,8 @@ static void create_client(sc_daemon *d, sc_pending *p)
     c->id = ++d->next_client_id;
     rs__welcome w = {
         .magic = RS__WELCOME_MAGIC, .version = RS__PROTO_VERSION, .status = 0,
-        .max_record = RS__MAX_RECORD, .max_inflight = cfg->max_inflight, .features = RS__FEATURE_FLOW,
+        .max_record = RS__MAX_RECORD, .max_inflight = cfg->max_inflight,
+        .features = RS__FEATURE_FLOW | (cfg->prefault ? RS__FEATURE_PREFAULT : 0),
         .client_id = c->id, .layout = lay,
     };
     if (c->map == MAP_FAILED || c->sq_efd < 0 || c->cq_efd < 0 ||
@@ -240,6 +266,7 @@ static void create_client(sc_daemon *d, sc_pending *p)
     c->uid = p->cred.uid;
     c->sq_bell_op.fn = on_sq_bell;
     c->hup_op.fn = on_hup;
+    c->prefault_op.fn = on_prefault;
     c->next = d->clients;
     if (d->clients)
         d->clients->prev = c;
@@ -249,6 +276,8 @@ static void create_client(sc_daemon *d, sc_pending *p)
     d->kicked = true;
     arm_sq_bell(c);
     arm_hup(c);
+    if (cfg->prefault)
+        prefault(c);
     sc_info("client %llu registered: pid %d uid %u, rings 2x%llu bytes",
             (unsigned long long)c->id, (int)c->pid, (unsigned)c->uid,
             (unsigned long long)cfg->ring_bytes);

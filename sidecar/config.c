@@ -33,6 +33,9 @@ static void usage(FILE *f)
         "  --max-response-bytes N   largest upstream response accepted (default 67108864)\n"
         "  --grace-ms N             SIGTERM drain period (default 10000)\n"
         "  --spin-us N              busy-poll before sleeping (default 50)\n"
+        "  --prefault               fault each client's rings in when it registers, so\n"
+        "                           its first lap takes no page faults (costs their\n"
+        "                           memory up front: 2 x ring-bytes per client)\n"
         "  --allow-uid UID|any      peer uid allowed to register (repeatable; default:\n"
         "                           root and the sidecar's own uid)\n"
         "  --log-level L            debug|info|warn|error (default info)\n"
@@ -144,7 +147,7 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
     }
 
     enum { O_SOCKET = 1, O_UPSTREAM, O_KEYENV, O_RING, O_INFLIGHT, O_TIMEOUT, O_CONNECT,
-           O_MAXRESP, O_GRACE, O_SPIN, O_UID, O_LOG, O_VERSION, O_HELP, O_CONFIG, O_CHECK };
+           O_MAXRESP, O_GRACE, O_SPIN, O_PREFAULT, O_UID, O_LOG, O_VERSION, O_HELP, O_CONFIG, O_CHECK };
     static const struct option opts[] = {
         { "config", required_argument, 0, O_CONFIG },
         { "check-config", required_argument, 0, O_CHECK },
@@ -158,6 +161,7 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
         { "max-response-bytes", required_argument, 0, O_MAXRESP },
         { "grace-ms", required_argument, 0, O_GRACE },
         { "spin-us", required_argument, 0, O_SPIN },
+        { "prefault", no_argument, 0, O_PREFAULT },
         { "allow-uid", required_argument, 0, O_UID },
         { "log-level", required_argument, 0, O_LOG },
         { "version", no_argument, 0, O_VERSION },
@@ -224,6 +228,9 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
             if (parse_u64("--spin-us", optarg, 0, 1000000, &v) < 0)
                 return -1;
             cfg->spin_us = (uint32_t)v;
+            break;
+        case O_PREFAULT:
+            cfg->prefault = true;
             break;
         case O_UID:
             if (strcmp(optarg, "any") == 0) {

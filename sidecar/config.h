@@ -53,6 +53,7 @@ typedef struct sc_config {
     uint32_t connect_timeout_ms, first_content_timeout_ms, idle_timeout_ms, total_timeout_ms;
     uint64_t max_response_bytes;
     uint32_t spin_us;             /* busy-poll this long before sleeping */
+    bool prefault;                /* fault each client's region in at registration */
     bool allow_any_uid;
     uid_t allow_uids[SC_MAX_ALLOW_UIDS];
     unsigned n_allow_uids;

@@ -145,6 +145,20 @@ static void get_u32(ycx *x, yaml_node_t *n, uint32_t min, uint32_t max, uint32_t
     *dst = (uint32_t)v;
 }
 
+static void get_bool(ycx *x, yaml_node_t *n, bool *dst)
+{
+    char buf[16];
+    const char *t = text(x, n, buf, sizeof buf);
+    if (!t)
+        return;
+    if (strcmp(t, "true") == 0)
+        *dst = true;
+    else if (strcmp(t, "false") == 0)
+        *dst = false;
+    else
+        yerr(x, n, "'%s' is not true or false", t);
+}
+
 static void get_double(ycx *x, yaml_node_t *n, double min, double max, double *dst)
 {
     char buf[64];
@@ -452,6 +466,7 @@ static void k_ring(ycx *x, yaml_node_t *v, void *t)
 U32_KEY(k_inflight, max_inflight, 1, 1u << 20)
 U32_KEY(k_grace, grace_ms, 0, 3600000)
 U32_KEY(k_spin, spin_us, 0, 1000000)
+static void k_prefault(ycx *x, yaml_node_t *v, void *t) { get_bool(x, v, &((sc_config *)t)->prefault); }
 U32_KEY(k_max_tokens, default_max_tokens, 1, 10000000)
 static void k_maxresp(ycx *x, yaml_node_t *v, void *t)
 {
@@ -498,6 +513,7 @@ static void k_uids(ycx *x, yaml_node_t *v, void *t)
 static const key_spec top_keys[] = {
     { "socket", k_socket }, { "allow_uids", k_uids }, { "ring_bytes", k_ring },
     { "max_inflight", k_inflight }, { "grace_ms", k_grace }, { "spin_us", k_spin },
+    { "prefault", k_prefault },
     { "log_level", k_log }, { "max_response_bytes", k_maxresp },
     { "default_max_tokens", k_max_tokens }, { "timeouts", k_timeouts },
     { "limits", k_limits }, { "priorities", k_priorities }, { "retries", k_retries },

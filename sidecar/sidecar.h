@@ -126,7 +126,7 @@ struct sc_client {
     sc_req *held_head, *held_tail;
 
     unsigned ops_pending;
-    sc_op sq_bell_op, hup_op;
+    sc_op sq_bell_op, hup_op, prefault_op;
     uint64_t stats_requests, stats_bad;
 };
 

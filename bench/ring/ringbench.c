@@ -44,7 +44,9 @@
  * The sidecars are started here (path: first argument, else $RINGSIDE_BIN,
  * else build/sidecar/ringsided from the current directory) on sockets in a
  * mkdtemp directory, and killed by PID at the end, on a signal, or by the
- * kernel should this process die first (PR_SET_PDEATHSIG).
+ * kernel should this process die first (PR_SET_PDEATHSIG). They run with
+ * --prefault, as every shared area here is faulted in before its test:
+ * latency figures are of the rings, not of first-touch page faults.
  *
  * Method. This is a 2-vCPU virtual machine: the host moves the vCPUs
  * between physical cores, so the cross-core cost itself changes from one
@@ -556,6 +558,9 @@ static void prim_rings(prim_ctl *s, rs__ring *sq, rs__ring *cq)
 static void prim_far(void *arg)
 {
     prim_ctl *s = arg;
+    /* a forked child maps a shared area lazily: fault it in now, as the
+     * parent did (shared_alloc), so the first lap is not slower here */
+    madvise(s->area, 2 * (4096 + s->ring_bytes), MADV_POPULATE_WRITE);
     rs__ring sq, cq;
     prim_rings(s, &sq, &cq);
     uint8_t buf[PRIM_REQ], ans[PRIM_ANS];
@@ -1084,7 +1089,9 @@ static pid_t sidecar_start(const char *bin, const char *sock, unsigned spin_us)
     pid_t pid = fork_child();
     if (pid == 0) {
         setenv("RINGSIDE_SOCKET", sock, 1);
-        char *args[] = { (char *)bin, "--socket", (char *)sock, "--spin-us", spin,
+        /* --prefault: as the areas of the other tests (shared_alloc), the
+         * rings take no first-touch page fault inside a test */
+        char *args[] = { (char *)bin, "--socket", (char *)sock, "--spin-us", spin, "--prefault",
                          "--grace-ms", "0", "--log-level", "warn", NULL };
         execv(bin, args);
         fprintf(stderr, "ringbench: cannot run %s: %s (build it with `ninja -C build`, "
@@ -1206,7 +1213,8 @@ static void direct_round(const char *sock, series *out, size_t n, uint64_t deadl
         fprintf(stderr, "ringbench: direct client: bad region from the sidecar\n");
         exit(1);
     }
-    uint8_t *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+    int populate = (w.features & RS__FEATURE_PREFAULT) ? MAP_POPULATE : 0;   /* as rs_connect */
+    uint8_t *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED | populate, fds[0], 0);
     close(fds[0]);
     close(fds[2]);   /* we spin for every answer: the sidecar never needs to wake us */
     rs__ring sq, cq;

@@ -64,6 +64,10 @@
  *                                        each result is the right one, in order
  *   pollmany SOCK N                      N echo requests collected with
  *                                        rs_poll, each exactly once
+ *   faults SOCK N                        connect, one call, 0.2 s pause, then
+ *                                        N echo calls of 64 bytes; prints
+ *                                        the minor page faults this process
+ *                                        took during the calls (not connect)
  *   fill SOCK                            connect, print "ready", wait for
  *                                        "fill" (the test has SIGSTOPped the
  *                                        sidecar), submit until the ring is
@@ -86,6 +90,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -936,6 +941,42 @@ static int mode_batch(int n, int prio, int timeout_ms, int window, const char *r
 
 /* -------------------------------------------------------- poll, fill */
 
+static long minor_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+static int mode_faults(int n)
+{
+    rs_client *c = connect_or_die();
+    char body[64];
+    memset(body, 'f', sizeof body);
+    rs_request rq = RS_REQUEST_INIT;
+    rq.path = "/p";
+    rq.route = "echo";
+    rq.body = body;
+    rq.body_len = sizeof body;
+    rs_response *r;
+    if (rs_call(c, &rq, 10000, &r) < 0)   /* the heap's first response comes before the count */
+        DIE("call failed");
+    rs_response_free(r);
+    usleep(200000);   /* a --prefault sidecar faults the region in meanwhile */
+    long f0 = minor_faults();
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        int err = rs_call(c, &rq, 10000, &r);
+        if (err < 0)
+            DIE("call %d: %s", i, rs_errname(err));
+        ok += r->error == RS_OK && r->body_len == sizeof body;
+        rs_response_free(r);
+    }
+    printf("{\"mode\":\"faults\",\"calls_ok\":%d,\"minor_faults\":%ld}\n", ok, minor_faults() - f0);
+    rs_close(c);
+    return 0;
+}
+
 static int mode_pollmany(int n)
 {
     rs_client *c = connect_or_die();
@@ -1196,6 +1237,8 @@ int main(int argc, char **argv)
         return mode_callbatch(atoi(argv[3]));
     if (strcmp(mode, "pollmany") == 0 && argc == 4)
         return mode_pollmany(atoi(argv[3]));
+    if (strcmp(mode, "faults") == 0 && argc == 4)
+        return mode_faults(atoi(argv[3]));
     if (strcmp(mode, "fill") == 0 && argc == 3)
         return mode_fill();
     DIE("bad arguments for mode %s", mode);

@@ -77,6 +77,7 @@ routes:
     colour: blue
 retries:
   on_status: [503, 401]
+prefault: maybe
 """)
     p = subprocess.run([RINGSIDED, "--check-config", path], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2
@@ -86,7 +87,8 @@ retries:
     assert f"{path}:7: routes[1]: route name 'a' is used twice" in err
     assert f"{path}:9: routes[1].colour: unknown key" in err
     assert f"{path}:11: retries.on_status: 401 is never retried" in err
-    assert "5 problems" in err
+    assert f"{path}:12: prefault: 'maybe' is not true or false" in err
+    assert "6 problems" in err
 
 
 def test_env_substitution_and_missing_variable(tmp_path, mock):
