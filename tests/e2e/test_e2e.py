@@ -328,6 +328,29 @@ def test_prefault_takes_the_rings_first_lap_page_faults_off_the_calls(mock):
     assert lazy[0] - pre[0] >= pages // 2 and lazy[1] - pre[1] >= pages // 2, (lazy, pre)
 
 
+def test_clients_gone_while_their_region_is_prefaulted_are_reclaimed(mock):
+    # 64 MiB rings: the sidecar's prefault of each region (an io_uring
+    # worker's madvise) takes long enough that clients killed at staggered
+    # moments of their connect go before it ends (seen by hand: each of
+    # them; the madvise then ends on the unmapped range). The sidecar must
+    # free each client only once that op is back, reclaim every region,
+    # and go on serving.
+    with Sidecar(mock.url, "--prefault", "--ring-bytes", str(64 << 20)) as s:
+        base_efds, base_maps = s.eventfd_count(), s.region_maps()
+        for i in range(12):
+            p = subprocess.Popen([E2E_CLIENT, "hold", s.sock, "5", "20000"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            time.sleep(0.01 * i)
+            p.kill()
+            p.wait()
+        wait_for(lambda: s.region_maps() == base_maps, 20, "every region to be unmapped")
+        wait_for(lambda: s.eventfd_count() == base_efds, 5, "every doorbell to be closed")
+        rc, line, _ = run_client(s, "load", 2, 100, "echo")
+        assert json.loads(line)["completed"] == 200
+        assert "prefaulting its region failed" not in s.read_log()
+        assert s.alive()
+
+
 def test_rs_poll_collects_every_ticket_exactly_once(sidecar):
     rc, line, _ = run_client(sidecar, "pollmany", 20000)
     assert json.loads(line) == {"mode": "pollmany", "collected": 20000, "duplicates": 0,
