@@ -112,6 +112,8 @@ void sc_clients_stop_listening(sc_daemon *d)
         return;
     if (d->accept_armed)
         sc_loop_cancel(&d->loop, &d->accept_op);
+    if (d->accept_paused)
+        sc_loop_cancel(&d->loop, &d->accept_pause_op);
     sc_loop_flush(&d->loop);
     close(d->listen_fd);
     d->listen_fd = -1;
@@ -128,6 +130,22 @@ static void refuse(int fd, int status, const char *fmt, const char *arg)
         /* the peer left already; nothing to tell */
     }
     close(fd);
+}
+
+static bool out_of_fds(int err)
+{
+    return err == EMFILE || err == ENFILE;
+}
+
+/* A registration that failed for want of a resource: say which, so the
+ * client's error names the remedy rather than a vague hang-up. */
+static void refuse_for_want_of(int fd, int err)
+{
+    if (out_of_fds(err))
+        refuse(fd, RS_ECONNECT, "%s", "sidecar is out of file descriptors (3 per client); retry later, "
+               "or raise its open-file limit (ulimit -n)");
+    else
+        refuse(fd, RS_ENOMEM, "sidecar could not create the shared region: %s", strerror(err));
 }
 
 static bool uid_allowed(const sc_config *cfg, uid_t uid)
@@ -218,9 +236,10 @@ static void create_client(sc_daemon *d, sc_pending *p)
     if (!c || sc_inflight_init(c, cfg->max_inflight) < 0 || memfd < 0 ||
         ftruncate(memfd, (off_t)lay.size) < 0 ||
         fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        int err = errno;
         sc_error("cannot create a client region of %llu bytes: %s",
-                 (unsigned long long)lay.size, strerror(errno));
-        refuse(p->fd, RS_ENOMEM, "%s", "sidecar could not create the shared region (memory?)");
+                 (unsigned long long)lay.size, strerror(err));
+        refuse_for_want_of(p->fd, err);
         if (memfd >= 0)
             close(memfd);
         if (c)
@@ -239,9 +258,14 @@ static void create_client(sc_daemon *d, sc_pending *p)
         .features = RS__FEATURE_FLOW | (cfg->prefault ? RS__FEATURE_PREFAULT : 0),
         .client_id = c->id, .layout = lay,
     };
-    if (c->map == MAP_FAILED || c->sq_efd < 0 || c->cq_efd < 0 ||
-        send_welcome(p->fd, &w, memfd, c->sq_efd, c->cq_efd) < 0) {
-        sc_error("registration of pid %d failed: %s", (int)p->cred.pid, strerror(errno));
+    bool made = c->map != MAP_FAILED && c->sq_efd >= 0 && c->cq_efd >= 0;
+    if (!made || send_welcome(p->fd, &w, memfd, c->sq_efd, c->cq_efd) < 0) {
+        int err = errno;
+        sc_error("registration of pid %d failed: %s", (int)p->cred.pid, strerror(err));
+        if (!made) {   /* the client is still there to be told why */
+            refuse_for_want_of(p->fd, err);
+            p->fd = -1;
+        }
         if (c->map != MAP_FAILED)
             munmap(c->map, lay.size);
         if (c->sq_efd >= 0)
@@ -249,7 +273,8 @@ static void create_client(sc_daemon *d, sc_pending *p)
         if (c->cq_efd >= 0)
             close(c->cq_efd);
         close(memfd);
-        close(p->fd);
+        if (p->fd >= 0)
+            close(p->fd);
         sc_inflight_destroy(c);
         free(c);
         return;
@@ -313,6 +338,36 @@ static void on_hello(sc_op *op, int res, uint32_t flags)
     free(p);
 }
 
+#define ACCEPT_PAUSE_MS 100
+
+static void on_accept_pause(sc_op *op, int res, uint32_t flags)
+{
+    (void)res;
+    (void)flags;
+    sc_daemon *d = container_of(op, sc_daemon, accept_pause_op);
+    d->accept_paused = false;
+    arm_accept(d);   /* nothing if we stopped listening meanwhile */
+}
+
+/* accept() failed for want of a file descriptor (or kernel memory).
+ * Retrying at once would fail at once, in a loop that burns a core and
+ * floods the log (322,000 lines a second, measured) until some client
+ * goes: wait a little between tries instead, with one log line per
+ * episode. The connections wait in the listen backlog meanwhile. */
+static void pause_accepts(sc_daemon *d, int err)
+{
+    if (d->accept_pauses++ == 0)
+        sc_warn("cannot accept clients: %s (%u connected); retrying every %d ms%s", strerror(err),
+                d->nclients, ACCEPT_PAUSE_MS,
+                out_of_fds(err) ? ". Each client takes 3 file descriptors: raise the sidecar's "
+                                  "open-file limit (ulimit -n)" : "");
+    static struct __kernel_timespec pause = { .tv_nsec = ACCEPT_PAUSE_MS * 1000000L };
+    d->accept_pause_op.fn = on_accept_pause;
+    struct io_uring_sqe *sqe = sc_loop_sqe(&d->loop, &d->accept_pause_op);
+    io_uring_prep_timeout(sqe, &pause, 0, 0);
+    d->accept_paused = true;
+}
+
 static void on_accept(sc_op *op, int res, uint32_t flags)
 {
     (void)flags;
@@ -324,10 +379,18 @@ static void on_accept(sc_op *op, int res, uint32_t flags)
         return;
     }
     if (res < 0) {
+        if (out_of_fds(-res) || res == -ENOBUFS || res == -ENOMEM) {
+            pause_accepts(d, -res);
+            return;
+        }
         if (res != -EAGAIN && res != -EINTR && res != -ECANCELED)
             sc_warn("accept: %s", strerror(-res));
         arm_accept(d);
         return;
+    }
+    if (d->accept_pauses) {
+        sc_info("accepting clients again (after %u pauses)", d->accept_pauses);
+        d->accept_pauses = 0;
     }
     int fd = res;
     sc_pending *p = calloc(1, sizeof *p);

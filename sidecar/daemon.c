@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -124,6 +125,24 @@ static void log_routes(sc_daemon *d)
     }
 }
 
+/* Each client holds 3 descriptors here (its socket and two doorbells):
+ * the usual soft limit of 1024 would stop us near 330 clients while the
+ * hard limit allows more. Raise the soft one to it, as servers do (we
+ * never use select(), so high descriptor numbers are fine). Returns the
+ * limit in force. */
+static rlim_t raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            getrlimit(RLIMIT_NOFILE, &rl);   /* e.g. a hard limit above fs.nr_open */
+    }
+    return rl.rlim_cur;
+}
+
 int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
 {
     memset(d, 0, sizeof *d);
@@ -163,8 +182,9 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
     arm_signals(d);
     if (sc_clients_listen(d) < 0)
         return -1;
-    sc_info("ringsided listening on %s%s%s; rings 2x%llu bytes per client", cfg->socket_path,
-            cfg->config_path[0] ? "; config " : "", cfg->config_path, (unsigned long long)cfg->ring_bytes);
+    sc_info("ringsided listening on %s%s%s; rings 2x%llu bytes per client; open-file limit %llu",
+            cfg->socket_path, cfg->config_path[0] ? "; config " : "", cfg->config_path,
+            (unsigned long long)cfg->ring_bytes, (unsigned long long)raise_fd_limit());
     log_routes(d);
     return 0;
 }

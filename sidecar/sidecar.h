@@ -144,6 +144,11 @@ struct sc_daemon {
     int listen_fd;
     sc_op accept_op;
     bool accept_armed;
+    /* out of file descriptors: accepts wait ACCEPT_PAUSE_MS at a time
+     * (an io_uring timeout) instead of failing in a hot loop */
+    sc_op accept_pause_op;
+    bool accept_paused;
+    unsigned accept_pauses;       /* in the current episode, for the log */
 
     int sig_fd;
     sc_op sig_op;

@@ -1,7 +1,9 @@
 """End-to-end: the real sidecar, the real mock upstream, real C clients."""
 import json
 import os
+import resource
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -349,6 +351,50 @@ def test_clients_gone_while_their_region_is_prefaulted_are_reclaimed(mock):
         assert json.loads(line)["completed"] == 200
         assert "prefaulting its region failed" not in s.read_log()
         assert s.alive()
+
+
+def test_out_of_file_descriptors_pauses_accepts_and_refuses_with_a_reason(mock):
+    # Silent connections (no hello yet) use up the sidecar's descriptors.
+    # accept() then fails with EMFILE; retried at once, that was a hot loop
+    # (a core, and 322,000 log lines a second). Now: one line, a retry every
+    # 100 ms, a client that gets in with no room left for its region is
+    # told why, and all is well once descriptors are free.
+    with Sidecar(mock.url) as s:
+        fds = lambda: len(os.listdir(f"/proc/{s.proc.pid}/fd"))
+        base = fds()
+        resource.prlimit(s.proc.pid, resource.RLIMIT_NOFILE, (base + 6, base + 6))
+        accepted, waiting = [], []
+        try:
+            for _ in range(6):
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                c.connect(s.sock)
+                accepted.append(c)
+            wait_for(lambda: fds() == base + 6, 5, "the sidecar to accept 6 silent connections")
+            for _ in range(10):   # these wait in the listen backlog
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                c.connect(s.sock)
+                waiting.append(c)
+            time.sleep(1)
+            log = s.read_log()
+            assert log.count("cannot accept clients: Too many open files") == 1, log[-3000:]
+            assert len(log.splitlines()) < 20, log[-3000:]
+
+            # free one descriptor and let the backlog drain: the next client
+            # is accepted into it and has none left for its region
+            for c in waiting + accepted[:1]:
+                c.close()
+            p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, "--route", "echo", "--data", "x"],
+                               capture_output=True, text=True, timeout=30)
+            assert p.returncode != 0 and "RS_ECONNECT" in p.stderr, p.stderr
+            assert "out of file descriptors" in p.stderr and "ulimit -n" in p.stderr, p.stderr
+        finally:
+            for c in accepted + waiting:
+                c.close()
+        wait_for(lambda: fds() <= base, 10, "the silent connections' descriptors to be closed")
+        p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, "--route", "echo", "--data", "back"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0 and p.stdout.strip() == "back", p.stderr
+        assert "accepting clients again" in s.read_log()
 
 
 def test_rs_poll_collects_every_ticket_exactly_once(sidecar):
