@@ -361,6 +361,8 @@ def test_out_of_file_descriptors_pauses_accepts_and_refuses_with_a_reason(mock):
     # told why, and all is well once descriptors are free.
     with Sidecar(mock.url) as s:
         fds = lambda: len(os.listdir(f"/proc/{s.proc.pid}/fd"))
+        # the start-up check's probe connection is dropped first (no hello)
+        wait_for(lambda: "dropped: no valid hello" in s.read_log(), 10, "the probe connection to go")
         base = fds()
         resource.prlimit(s.proc.pid, resource.RLIMIT_NOFILE, (base + 6, base + 6))
         accepted, waiting = [], []
