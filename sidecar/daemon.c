@@ -146,6 +146,7 @@ static rlim_t raise_fd_limit(void)
 int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
 {
     memset(d, 0, sizeof *d);
+    rlim_t nofile = raise_fd_limit();
     d->cfg = *cfg;
     d->argc = argc;
     d->argv = argv;
@@ -184,7 +185,7 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
         return -1;
     sc_info("ringsided listening on %s%s%s; rings 2x%llu bytes per client; open-file limit %llu",
             cfg->socket_path, cfg->config_path[0] ? "; config " : "", cfg->config_path,
-            (unsigned long long)cfg->ring_bytes, (unsigned long long)raise_fd_limit());
+            (unsigned long long)cfg->ring_bytes, (unsigned long long)nofile);
     log_routes(d);
     return 0;
 }
