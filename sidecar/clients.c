@@ -183,7 +183,7 @@ static void arm_hup(sc_client *c)
 /* --prefault: fault the region in without stalling the loop. io_uring runs
  * an madvise in one of its worker threads; the first lap of each ring would
  * otherwise take a page fault every 4 KiB on each side (~2-3 us each here,
- * the slowest 1-3% of a busy client's first 40,000 calls). The client maps
+ * ~3% of a busy client's calls until both rings have lapped). The client maps
  * it populated (RS__FEATURE_PREFAULT); whichever side comes first
  * allocates the pages. Should the client go before it ends, the unmapped
  * range just ends the madvise early. */
