@@ -399,6 +399,28 @@ def test_out_of_file_descriptors_pauses_accepts_and_refuses_with_a_reason(mock):
         assert "accepting clients again" in s.read_log()
 
 
+def test_health_probe_command_tells_a_serving_sidecar_from_a_stuck_or_missing_one(mock):
+    # README's Kubernetes exec probe: an echo round trip through the rings.
+    probe = lambda sock: subprocess.run([RINGSIDE_CALL, "--socket", sock, "--route", "echo", "--data", "ok",
+                                         "--timeout-ms", "2000"], capture_output=True, text=True, timeout=30)
+    with Sidecar(mock.url) as s:
+        p = probe(s.sock)
+        assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+        s.proc.send_signal(signal.SIGSTOP)   # alive but not serving
+        try:
+            t0 = time.monotonic()
+            p = probe(s.sock)
+            assert p.returncode != 0 and "RS_ECONNECT" in p.stderr, p.stderr
+            assert time.monotonic() - t0 < 15, "the probe must end by itself"
+        finally:
+            s.proc.send_signal(signal.SIGCONT)
+        p = probe(s.sock)
+        assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+        sock = s.sock
+    p = probe(sock)   # no sidecar at all
+    assert p.returncode != 0 and "RS_ECONNECT" in p.stderr, p.stderr
+
+
 def test_rs_poll_collects_every_ticket_exactly_once(sidecar):
     rc, line, _ = run_client(sidecar, "pollmany", 20000)
     assert json.loads(line) == {"mode": "pollmany", "collected": 20000, "duplicates": 0,
