@@ -1679,9 +1679,10 @@ int main(int argc, char **argv)
         yields += med[k].yields;
     }
     printf("targets:\n");
-    printf("  busy RTT / bare ping-pong      %6.2f  (<= 2.00: %s; the ring alone %.2f; ring + sidecar %.2f)\n",
+    printf("  busy RTT / bare ping-pong      %6.2f  (<= 2.00: %s; the ring alone %.2f; ring + sidecar %.2f; "
+           "the floor %.2f)\n",
            rtt_vs_limit, ok_rtt ? "met" : "NOT met", ratio((double)ql.p50, (double)lim.p50),
-           ratio((double)dl.p50, (double)lim.p50));
+           ratio((double)dl.p50, (double)lim.p50), ratio(floor_ns, (double)lim.p50));
     printf("  one-way / bare copy            %6.2f  (>= 0.50: %s; releasing every record %.2f)\n",
            oneway_vs_limit, ok_ow ? "met" : "NOT met", each_vs_limit);
     printf("  asleep RTT / uds 2 ms apart    %6.2f  (<= 1.00: %s; / uds back to back %.2f; "
