@@ -300,6 +300,31 @@ static inline void series_add(series *s, uint64_t x)
         s->v[s->n++] = x;
 }
 
+/* One round of the bare round-trip tests (ping-pong, message ping-pong,
+ * ring alone): a 5% warm-up, the deadline looked at every 256 trips, one
+ * clock pair around each trip. Always inlined and given a constant `trip`,
+ * so the trip is compiled into the loop: no indirect call inside what is
+ * measured. Returns the yields of our side's waits. */
+typedef void trip_fn(void *ctx, uint64_t i, backoff *b);
+
+static inline __attribute__((always_inline)) uint64_t
+timed_trips(series *out, size_t n, uint64_t deadline, trip_fn *trip, void *ctx)
+{
+    const size_t warm = n / 20 + 2;
+    backoff b = { 0 };
+    for (uint64_t i = 0; i < warm + n; i++) {
+        if ((i & 255) == 0 && bp_now_ns() > deadline)
+            break;
+        b.spins = 0;
+        uint64_t t0 = bp_now_ns();
+        trip(ctx, i, &b);
+        uint64_t t1 = bp_now_ns();
+        if (i >= warm)
+            series_add(out, t1 - t0);
+    }
+    return b.yields;
+}
+
 typedef struct lat {
     uint64_t p50, p99, min;
     size_t n;
@@ -419,28 +444,23 @@ static void pingpong_far(void *arg)
     atomic_store(&s->far_yields, b.yields);
 }
 
+static inline void pingpong_trip(void *ctx, uint64_t i, backoff *b)
+{
+    pingpong *s = ctx;
+    uint64_t serve = 2 * i + 1;
+    atomic_store_explicit(&s->ball, serve, memory_order_release);
+    while (atomic_load_explicit(&s->ball, memory_order_acquire) != serve + 1)
+        backoff_wait(b);
+}
+
 static void pingpong_round(series *out, size_t n, uint64_t deadline)
 {
     pingpong *s = shared_alloc(sizeof *s);
     pid_t pid = spawn(pingpong_far, s);
-    const size_t warm = n / 20 + 2;
-    backoff b = { 0 };
-    for (uint64_t i = 0; i < warm + n; i++) {
-        if ((i & 255) == 0 && bp_now_ns() > deadline)
-            break;
-        uint64_t serve = 2 * i + 1;
-        b.spins = 0;
-        uint64_t t0 = bp_now_ns();
-        atomic_store_explicit(&s->ball, serve, memory_order_release);
-        while (atomic_load_explicit(&s->ball, memory_order_acquire) != serve + 1)
-            backoff_wait(&b);
-        uint64_t t1 = bp_now_ns();
-        if (i >= warm)
-            series_add(out, t1 - t0);
-    }
+    uint64_t yields = timed_trips(out, n, deadline, pingpong_trip, s);
     atomic_store_explicit(&s->ball, PP_STOP, memory_order_release);
     join(pid, "ping-pong");
-    out->yields += b.yields + atomic_load(&s->far_yields);
+    out->yields += yields + atomic_load(&s->far_yields);
     munmap(s, sizeof *s);
 }
 
@@ -523,30 +543,29 @@ out:
     atomic_store(&s->far_yields, b.yields);
 }
 
+typedef struct msgpp_near {
+    msgpp *s;
+    uint8_t req[PRIM_REQ], buf[PRIM_ANS];
+} msgpp_near;
+
+static inline void msgpp_trip(void *ctx, uint64_t i, backoff *b)
+{
+    msgpp_near *m = ctx;
+    msg_send(m->s->there, m->req, PRIM_REQ, i + 1);
+    while (!msg_recv(m->s->back, m->buf, PRIM_ANS, i + 1))
+        backoff_wait(b);
+}
+
 static void msgpp_round(series *out, size_t n, uint64_t deadline)
 {
-    msgpp *s = shared_alloc(sizeof *s);
-    pid_t pid = spawn(msgpp_far, s);
-    uint8_t req[PRIM_REQ], buf[PRIM_ANS];
-    memset(req, 0xab, sizeof req);
-    const size_t warm = n / 20 + 2;
-    backoff b = { 0 };
-    for (uint64_t i = 0; i < warm + n; i++) {
-        if ((i & 255) == 0 && bp_now_ns() > deadline)
-            break;
-        b.spins = 0;
-        uint64_t t0 = bp_now_ns();
-        msg_send(s->there, req, PRIM_REQ, i + 1);
-        while (!msg_recv(s->back, buf, PRIM_ANS, i + 1))
-            backoff_wait(&b);
-        uint64_t t1 = bp_now_ns();
-        if (i >= warm)
-            series_add(out, t1 - t0);
-    }
-    atomic_store(&s->stop, 1);
+    msgpp_near m = { .s = shared_alloc(sizeof *m.s) };
+    memset(m.req, 0xab, sizeof m.req);
+    pid_t pid = spawn(msgpp_far, m.s);
+    uint64_t yields = timed_trips(out, n, deadline, msgpp_trip, &m);
+    atomic_store(&m.s->stop, 1);
     join(pid, "message ping-pong");
-    out->yields += b.yields + atomic_load(&s->far_yields);
-    munmap(s, sizeof *s);
+    out->yields += yields + atomic_load(&m.s->far_yields);
+    munmap(m.s, sizeof *m.s);
 }
 
 static void prim_rings(prim_ctl *s, rs__ring *sq, rs__ring *cq)
@@ -588,6 +607,30 @@ out:
     atomic_store(&s->far_yields, b.yields);
 }
 
+/* Our side of the ring alone: what rs_submit and the reaper do to the rings. */
+typedef struct prim_near {
+    rs__ring sq, cq;
+    uint64_t pos;
+    uint8_t req[PRIM_REQ], buf[PRIM_ANS];
+} prim_near;
+
+static inline void prim_trip(void *ctx, uint64_t i, backoff *b)
+{
+    (void)i;
+    prim_near *p = ctx;
+    uint64_t at;
+    while (rs__ring_reserve_mp(&p->sq, rs__rec_span(PRIM_REQ), &at) != 0)
+        backoff_wait(b);
+    rs__ring_put_packed(&p->sq, at, p->req, PRIM_REQ);
+    rs__ring_wake_needed(&p->sq, RS__RING_NEED_WAKEUP);
+    uint32_t len;
+    while (rs__ring_peek(&p->cq, p->pos, PRIM_ANS, &len) != 1)
+        backoff_wait(b);
+    rs__ring_copy_out(&p->cq, p->pos + RS__FRAME_BYTES, p->buf, len);
+    rs__ring_release(&p->cq, p->pos, p->pos + rs__rec_span(len));
+    p->pos += rs__rec_span(len);
+}
+
 static void prim_round(series *out, size_t n, uint64_t ring_bytes, uint64_t deadline)
 {
     size_t area = 2 * (4096 + ring_bytes);
@@ -595,35 +638,13 @@ static void prim_round(series *out, size_t n, uint64_t ring_bytes, uint64_t dead
     s->ring_bytes = ring_bytes;
     s->area = shared_alloc(area);
     pid_t pid = spawn(prim_far, s);
-    rs__ring sq, cq;
-    prim_rings(s, &sq, &cq);
-    uint8_t req[PRIM_REQ], buf[PRIM_ANS];
-    memset(req, 0xab, sizeof req);
-    const size_t warm = n / 20 + 2;
-    uint64_t pos = 0;
-    backoff b = { 0 };
-    for (uint64_t i = 0; i < warm + n; i++) {
-        if ((i & 255) == 0 && bp_now_ns() > deadline)
-            break;
-        b.spins = 0;
-        uint64_t t0 = bp_now_ns(), at;
-        while (rs__ring_reserve_mp(&sq, rs__rec_span(PRIM_REQ), &at) != 0)
-            backoff_wait(&b);
-        rs__ring_put_packed(&sq, at, req, PRIM_REQ);
-        rs__ring_wake_needed(&sq, RS__RING_NEED_WAKEUP);
-        uint32_t len;
-        while (rs__ring_peek(&cq, pos, PRIM_ANS, &len) != 1)
-            backoff_wait(&b);
-        rs__ring_copy_out(&cq, pos + RS__FRAME_BYTES, buf, len);
-        rs__ring_release(&cq, pos, pos + rs__rec_span(len));
-        pos += rs__rec_span(len);
-        uint64_t t1 = bp_now_ns();
-        if (i >= warm)
-            series_add(out, t1 - t0);
-    }
+    prim_near p = { .pos = 0 };
+    prim_rings(s, &p.sq, &p.cq);
+    memset(p.req, 0xab, sizeof p.req);
+    uint64_t yields = timed_trips(out, n, deadline, prim_trip, &p);
     atomic_store(&s->stop, 1);
     join(pid, "ring echo");
-    out->yields += b.yields + atomic_load(&s->far_yields);
+    out->yields += yields + atomic_load(&s->far_yields);
     munmap(s->area, area);
     munmap(s, sizeof *s);
 }
