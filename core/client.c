@@ -98,7 +98,7 @@ struct rs_client {
     bool dead_drained;               /* and the ring was emptied after that */
 
     /* reaper-only state: */
-    uint64_t cq_pos;
+    rs__ring_cursor cq_cur;
     uint8_t *rxbuf;
     rs__decoder dec;
     rs_response *asm_resp;           /* response whose body is arriving */
@@ -704,16 +704,16 @@ static int reap(rs_client *c, bool hold)
     int nready = 0;
     uint32_t len;
     int rc;
-    uint64_t from = c->cq_pos;
 
+    /* a whole lap read ends the batch too (peek returns 0): it is handed
+     * back below before anything more can be read */
     while (nready < BATCH && atomic_load_explicit(&c->chunk_bytes, memory_order_relaxed) < c->chunk_limit &&
-           (rc = rs__ring_peek(&c->cq, c->cq_pos, c->max_record, &len)) != 0) {
+           (rc = rs__ring_peek(&c->cq, &c->cq_cur, c->max_record, &len)) != 0) {
         if (rc < 0) {
             mark_dead(c, RS_ECORRUPT);
             break;
         }
-        rs__ring_copy_out(&c->cq, c->cq_pos + RS__FRAME_BYTES, c->rxbuf, len);
-        c->cq_pos += rs__rec_span(len);
+        rs__ring_take(&c->cq, &c->cq_cur, c->rxbuf, len);
 
         rs__rec rec;
         uint64_t id;
@@ -765,9 +765,10 @@ static int reap(rs_client *c, bool hold)
     /* One release for the batch; then, having freed space, kick the
      * sidecar if it waits to write more. A reap that freed nothing has
      * nothing to announce (and saves the fence). */
-    if (c->cq_pos != from) {
-        rs__ring_release(&c->cq, from, c->cq_pos);
-        if (rs__ring_wake_needed(&c->cq, RS__RING_PRODUCER_WAITING))
+    if (c->cq_cur.pos != c->cq_cur.released) {
+        if (rs__ring_release(&c->cq, &c->cq_cur) < 0)
+            mark_dead(c, RS_ECORRUPT);
+        else if (rs__ring_wake_needed(&c->cq, RS__RING_PRODUCER_WAITING))
             ring_doorbell(c);
     }
 
@@ -795,7 +796,7 @@ static int reap(rs_client *c, bool hold)
 
 static bool cq_has_record(rs_client *c)
 {
-    return rs__ring_has_frame(&c->cq, c->cq_pos);
+    return rs__ring_has_frame(&c->cq, c->cq_cur.pos);
 }
 
 /* Reaper with nothing to reap: spin a little, then sleep until the

@@ -51,6 +51,10 @@ enum rs__rec_kind {
 #define RS__CHUNK_BYTES (128u * 1024u)
 #define RS__MAX_META    (64u * 1024u)   /* all but the body, in one record */
 #define RS__MAX_RECORD  (RS__CHUNK_BYTES + RS__MAX_META)
+/* The smallest ring: any record fits into it whole (a producer whose record
+ * cannot fit an empty ring would wait for space forever). */
+#define RS__MIN_RING_BYTES (256u * 1024u)
+_Static_assert(RS__MIN_RING_BYTES >= 8u + RS__MAX_RECORD, "a ring must hold the largest record");
 
 typedef struct rs__slice {
     const char *ptr;

@@ -116,22 +116,37 @@ void rs__ring_commit(rs__ring *r, uint64_t pos, uint32_t len)
     atomic_store_explicit(frame_at(r, pos), word, memory_order_release);
 }
 
-int rs__ring_peek(const rs__ring *r, uint64_t pos, uint32_t max_len, uint32_t *len)
+int rs__ring_peek(const rs__ring *r, const rs__ring_cursor *cur, uint32_t max_len, uint32_t *len)
 {
-    uint64_t word = atomic_load_explicit(frame_at(r, pos), memory_order_acquire);
+    uint64_t unreleased = cur->pos - cur->released;
+    if (unreleased >= r->cap)
+        return unreleased == r->cap ? 0 : -1;
+    uint64_t word = atomic_load_explicit(frame_at(r, cur->pos), memory_order_acquire);
     if (word == 0)
         return 0;
     uint32_t l = (uint32_t)word;
-    if ((uint32_t)(word >> 32) != RS__FRAME_MAGIC || l > max_len || rs__rec_span(l) > r->cap)
+    if ((uint32_t)(word >> 32) != RS__FRAME_MAGIC || l > max_len ||
+        rs__rec_span(l) > r->cap - unreleased)
         return -1;
     *len = l;
     return 1;
 }
 
-void rs__ring_release(rs__ring *r, uint64_t from, uint64_t to)
+void rs__ring_take(const rs__ring *r, rs__ring_cursor *cur, void *dst, uint32_t len)
 {
-    zero_span(r, from, to - from);
-    atomic_store_explicit(&r->hdr->tail, to, memory_order_release);
+    rs__ring_copy_out(r, cur->pos + RS__FRAME_BYTES, dst, len);
+    cur->pos += rs__rec_span(len);
+}
+
+int rs__ring_release(rs__ring *r, rs__ring_cursor *cur)
+{
+    uint64_t span = cur->pos - cur->released;
+    if (span > r->cap)
+        return -1;
+    zero_span(r, cur->released, span);
+    atomic_store_explicit(&r->hdr->tail, cur->pos, memory_order_release);
+    cur->released = cur->pos;
+    return 0;
 }
 
 bool rs__ring_wake_needed(rs__ring *r, uint32_t flag)

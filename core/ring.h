@@ -94,11 +94,30 @@ int rs__ring_reserve_sp(rs__ring *r, uint64_t *head, uint64_t bytes, uint64_t *p
  * pos + RS__FRAME_BYTES. */
 void rs__ring_commit(rs__ring *r, uint64_t pos, uint32_t len);
 
-/* Look at the frame at the consumer's position `pos`.
- * Returns 1 with *len set when a committed record is there, 0 when nothing is
- * committed there yet, -1 when the frame word is corrupt (bad mark, or a
- * length over max_len or over what the ring can hold). */
-int rs__ring_peek(const rs__ring *r, uint64_t pos, uint32_t max_len, uint32_t *len);
+/* A consumer's own positions, kept in its private memory and never read
+ * back from the ring: `pos`, where the next record starts, and `released`,
+ * the tail it has published. The space between them has been read but not
+ * yet zeroed, so its frame words still look committed: a consumer that
+ * came round to it again would read those records twice. Hence the rule
+ * rs__ring_peek enforces: a consumer reads at most one lap ahead of what it
+ * has released. */
+typedef struct rs__ring_cursor {
+    uint64_t pos;
+    uint64_t released;
+} rs__ring_cursor;
+
+/* Look at the record at cur->pos.
+ * Returns 1 with *len set when a committed record is there; 0 when nothing
+ * is committed there yet, or when the consumer has read a whole lap since
+ * its last release (release, then look again); -1 when the frame is corrupt:
+ * a bad mark, a length over max_len, or a record that would run past
+ * released + cap, into space no producer could have reserved. */
+int rs__ring_peek(const rs__ring *r, const rs__ring_cursor *cur, uint32_t max_len, uint32_t *len);
+
+/* Copy the record rs__ring_peek found (len bytes) out to dst and step over
+ * it. The caller decodes only the copy: the producer may still write the
+ * shared bytes. */
+void rs__ring_take(const rs__ring *r, rs__ring_cursor *cur, void *dst, uint32_t len);
 
 /* The pause of a spin loop: lets the sibling hyperthread run and eases
  * the exit from the loop when the awaited line changes. */
@@ -119,8 +138,12 @@ static inline bool rs__ring_has_frame(const rs__ring *r, uint64_t pos)
     return atomic_load_explicit(w, memory_order_relaxed) != 0;
 }
 
-/* Consume [from, to): zero it, then publish `to` as the new tail. */
-void rs__ring_release(rs__ring *r, uint64_t from, uint64_t to);
+/* Hand back what the consumer has read, [cur->released, cur->pos): zero
+ * it, then publish cur->pos as the tail. Returns 0, or -1 without touching
+ * the ring when that span is impossible (pos behind released, or more than
+ * a lap ahead of it): the positions are corrupt, and zeroing that span
+ * would write outside the ring. */
+int rs__ring_release(rs__ring *r, rs__ring_cursor *cur);
 
 /* Producer side of the wakeup protocol: after committing, returns true when
  * the consumer asked to be woken (the flag is cleared: ring the doorbell). */

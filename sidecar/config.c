@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "channel.h"
+#include "record.h"
 #include "log.h"
 
 #include <errno.h>
@@ -193,7 +194,7 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
             snprintf(cfg->api_key_env, sizeof cfg->api_key_env, "%s", optarg);
             break;
         case O_RING:
-            if (parse_u64("--ring-bytes", optarg, 4096, 1u << 30, &cfg->ring_bytes) < 0)
+            if (parse_u64("--ring-bytes", optarg, RS__MIN_RING_BYTES, 1u << 30, &cfg->ring_bytes) < 0)
                 return -1;
             if (cfg->ring_bytes & (cfg->ring_bytes - 1)) {
                 fprintf(stderr, "ringsided: --ring-bytes must be a power of two (e.g. 8388608)\n");

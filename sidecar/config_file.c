@@ -12,6 +12,7 @@
  * environment. An unset variable without a default is an error.
  */
 #include "config.h"
+#include "record.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -457,7 +458,7 @@ static void k_socket(ycx *x, yaml_node_t *v, void *t) { get_str(x, v, ((sc_confi
 static void k_ring(ycx *x, yaml_node_t *v, void *t)
 {
     uint32_t r = 0;
-    get_u32(x, v, 4096, 1u << 30, &r);
+    get_u32(x, v, RS__MIN_RING_BYTES, 1u << 30, &r);
     if (r & (r - 1))
         yerr(x, v, "%u is not a power of two (e.g. 8388608)", r);
     else if (r)

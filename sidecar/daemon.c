@@ -267,7 +267,7 @@ static void check_shutdown(sc_daemon *d, uint64_t now)
 static bool rings_pending(sc_daemon *d)
 {
     for (sc_client *c = d->clients; c; c = c->next)
-        if (!c->closing && rs__ring_has_frame(&c->sq, c->sq_pos))
+        if (!c->closing && rs__ring_has_frame(&c->sq, c->sq_cur.pos))
             return true;
     return false;
 }

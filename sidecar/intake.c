@@ -244,12 +244,11 @@ static void take_record(sc_client *c, const uint8_t *buf, uint32_t len)
     }
 }
 
-static void ring_corrupt(sc_client *c)
+static void ring_corrupt(sc_client *c, const char *what)
 {
     char msg[160];
-    snprintf(msg, sizeof msg,
-             "submission ring framing corrupt at byte %llu; reconnect",
-             (unsigned long long)(c->sq_pos & (c->sq.cap - 1)));
+    snprintf(msg, sizeof msg, "submission ring %s at byte %llu; reconnect", what,
+             (unsigned long long)(c->sq_cur.pos & (c->sq.cap - 1)));
     sc_warn("client %llu (pid %d): %s", (unsigned long long)c->id, (int)c->pid, msg);
     c->d->stats.corrupt_rings++;
     if (c->asm_req)
@@ -269,17 +268,18 @@ unsigned sc_intake_drain(sc_client *c, unsigned budget)
         if (c->n_open >= d->cfg.max_inflight && !c->asm_req)
             break;
         uint32_t len;
-        int rc = rs__ring_peek(&c->sq, c->sq_pos, RS__MAX_RECORD, &len);
+        /* 0 also when a whole lap has been read this turn: the rest (if
+         * the client has written more) waits for the release */
+        int rc = rs__ring_peek(&c->sq, &c->sq_cur, RS__MAX_RECORD, &len);
         if (rc == 0)
             break;
         if (rc < 0) {
-            ring_corrupt(c);
+            ring_corrupt(c, "framing corrupt");
             break;
         }
         /* copied out before it is decoded: the space can be released
          * later with the rest of this turn's records (sc_intake_release) */
-        rs__ring_copy_out(&c->sq, c->sq_pos + RS__FRAME_BYTES, d->rxbuf, len);
-        c->sq_pos += rs__rec_span(len);
+        rs__ring_take(&c->sq, &c->sq_cur, d->rxbuf, len);
         n++;
         take_record(c, d->rxbuf, len);
     }
@@ -288,12 +288,14 @@ unsigned sc_intake_drain(sc_client *c, unsigned budget)
 
 void sc_intake_release(sc_client *c)
 {
-    if (!c->closing && c->sq_pos != c->sq_released) {   /* closing: the region is unmapped */
-        rs__ring_release(&c->sq, c->sq_released, c->sq_pos);
-        c->sq_released = c->sq_pos;
-        /* a record the client could not fit (a stream's release) waits
-         * for room: tell it there is some */
-        if (rs__ring_wake_needed(&c->sq, RS__RING_PRODUCER_WAITING))
-            sc_client_ring_cq_bell(c);
+    if (c->closing || c->sq_cur.pos == c->sq_cur.released)   /* closing: the region is unmapped */
+        return;
+    if (rs__ring_release(&c->sq, &c->sq_cur) < 0) {
+        ring_corrupt(c, "positions impossible");
+        return;
     }
+    /* a record the client could not fit (a stream's release) waits for
+     * room: tell it there is some */
+    if (rs__ring_wake_needed(&c->sq, RS__RING_PRODUCER_WAITING))
+        sc_client_ring_cq_bell(c);
 }

@@ -107,8 +107,7 @@ struct sc_client {
     void *map;
     size_t map_len;
     rs__ring sq, cq;
-    uint64_t sq_pos;              /* our consumer position: never read back */
-    uint64_t sq_released;         /* what we have handed back to the client */
+    rs__ring_cursor sq_cur;       /* our consumer positions: never read back */
     uint64_t cq_head;             /* our producer position: never read back */
 
     sc_req *asm_req;              /* request whose BODY records are due */

@@ -584,24 +584,24 @@ static void prim_far(void *arg)
     prim_rings(s, &sq, &cq);
     uint8_t buf[PRIM_REQ], ans[PRIM_ANS];
     memset(ans, 0xcd, sizeof ans);
-    uint64_t pos = 0, head = 0;
+    rs__ring_cursor cur = { 0, 0 };
+    uint64_t head = 0;
     backoff b = { 0 };
     for (;;) {
         uint32_t len;
         b.spins = 0;
-        while (rs__ring_peek(&sq, pos, PRIM_REQ, &len) != 1) {
+        while (rs__ring_peek(&sq, &cur, PRIM_REQ, &len) != 1) {
             if (atomic_load_explicit(&s->stop, memory_order_relaxed))
                 goto out;
             backoff_wait(&b);
         }
-        rs__ring_copy_out(&sq, pos + RS__FRAME_BYTES, buf, len);
-        uint64_t from = pos, at;
-        pos += rs__rec_span(len);
+        rs__ring_take(&sq, &cur, buf, len);
+        uint64_t at;
         while (rs__ring_reserve_sp(&cq, &head, rs__rec_span(PRIM_ANS), &at) != 0)
             backoff_wait(&b);
         rs__ring_put_packed(&cq, at, ans, PRIM_ANS);
         rs__ring_wake_needed(&cq, RS__RING_NEED_WAKEUP);
-        rs__ring_release(&sq, from, pos);   /* after answering, as sc_intake_release */
+        rs__ring_release(&sq, &cur);   /* after answering, as sc_intake_release */
     }
 out:
     atomic_store(&s->far_yields, b.yields);
@@ -610,7 +610,7 @@ out:
 /* Our side of the ring alone: what rs_submit and the reaper do to the rings. */
 typedef struct prim_near {
     rs__ring sq, cq;
-    uint64_t pos;
+    rs__ring_cursor cur;
     uint8_t req[PRIM_REQ], buf[PRIM_ANS];
 } prim_near;
 
@@ -624,11 +624,10 @@ static inline void prim_trip(void *ctx, uint64_t i, backoff *b)
     rs__ring_put_packed(&p->sq, at, p->req, PRIM_REQ);
     rs__ring_wake_needed(&p->sq, RS__RING_NEED_WAKEUP);
     uint32_t len;
-    while (rs__ring_peek(&p->cq, p->pos, PRIM_ANS, &len) != 1)
+    while (rs__ring_peek(&p->cq, &p->cur, PRIM_ANS, &len) != 1)
         backoff_wait(b);
-    rs__ring_copy_out(&p->cq, p->pos + RS__FRAME_BYTES, p->buf, len);
-    rs__ring_release(&p->cq, p->pos, p->pos + rs__rec_span(len));
-    p->pos += rs__rec_span(len);
+    rs__ring_take(&p->cq, &p->cur, p->buf, len);
+    rs__ring_release(&p->cq, &p->cur);
 }
 
 static void prim_round(series *out, size_t n, uint64_t ring_bytes, uint64_t deadline)
@@ -638,7 +637,7 @@ static void prim_round(series *out, size_t n, uint64_t ring_bytes, uint64_t dead
     s->ring_bytes = ring_bytes;
     s->area = shared_alloc(area);
     pid_t pid = spawn(prim_far, s);
-    prim_near p = { .pos = 0 };
+    prim_near p = { .cur = { 0, 0 } };
     prim_rings(s, &p.sq, &p.cq);
     memset(p.req, 0xab, sizeof p.req);
     uint64_t yields = timed_trips(out, n, deadline, prim_trip, &p);
@@ -778,21 +777,20 @@ static void ring_consumer(void *arg)
     rs__ring r;
     ring_of(ctl, &r);
     uint8_t dst[PAYLOAD];
-    uint64_t pos = 0, held_from = 0, bad = 0, i = 0;
+    rs__ring_cursor cur = { 0, 0 };
+    uint64_t bad = 0, i = 0;
     unsigned held = 0;
     backoff b = { 0 };
     atomic_store_explicit(&ctl->ready, 1, memory_order_release);
     for (;;) {
         uint32_t len;
-        int rc = rs__ring_peek(&r, pos, PAYLOAD, &len);
+        int rc = rs__ring_peek(&r, &cur, PAYLOAD, &len);
         if (rc == 1) {
-            rs__ring_copy_out(&r, pos + RS__FRAME_BYTES, dst, len);
+            rs__ring_take(&r, &cur, dst, len);
             bad += len != PAYLOAD || !stamp_ok(dst, i);
-            pos += rs__rec_span(len);
             i++;
             if (++held >= ctl->batch) {
-                rs__ring_release(&r, held_from, pos);
-                held_from = pos;
+                rs__ring_release(&r, &cur);
                 held = 0;
             }
             b.spins = 0;
@@ -803,8 +801,7 @@ static void ring_consumer(void *arg)
             break;
         }
         if (held) {
-            rs__ring_release(&r, held_from, pos);
-            held_from = pos;
+            rs__ring_release(&r, &cur);
             held = 0;
             continue;
         }
@@ -1254,7 +1251,7 @@ static void direct_round(const char *sock, series *out, size_t n, uint64_t deadl
     echo_request(rq, body);
 
     const size_t warm = n / 20 + 2;
-    uint64_t pos = 0;
+    rs__ring_cursor cur = { 0, 0 };
     backoff b = { 0 };
     for (uint64_t i = 0; i < warm + n; i++) {
         if ((i & 255) == 0 && bp_now_ns() > deadline)
@@ -1275,12 +1272,12 @@ static void direct_round(const char *sock, series *out, size_t n, uint64_t deadl
         }
         uint32_t got;
         int rc;
-        while ((rc = rs__ring_peek(&cq, pos, w.max_record, &got)) == 0)
+        while ((rc = rs__ring_peek(&cq, &cur, w.max_record, &got)) == 0)
             backoff_wait(&b);
         uint64_t id = 0;
         const char *bad = "corrupt frame";
         if (rc > 0) {
-            rs__ring_copy_out(&cq, pos + RS__FRAME_BYTES, rx, got);
+            rs__ring_take(&cq, &cur, rx, got);
             bad = NULL;
             if (rs__rec_decode(&dec, rx, got, rec, &id, &bad) < 0)
                 ;
@@ -1292,8 +1289,7 @@ static void direct_round(const char *sock, series *out, size_t n, uint64_t deadl
             fprintf(stderr, "ringbench: direct client, answer %llu: %s\n", (unsigned long long)(i + 1), bad);
             exit(1);
         }
-        rs__ring_release(&cq, pos, pos + rs__rec_span(got));
-        pos += rs__rec_span(got);
+        rs__ring_release(&cq, &cur);
         uint64_t t1 = bp_now_ns();
         if (i >= warm)
             series_add(out, t1 - t0);
@@ -1348,7 +1344,7 @@ static parts measure_parts(const plan *p)
     cp->body_total = PAYLOAD;
     cp->chunk = rq->chunk;
 
-    uint64_t pos = 0;
+    rs__ring_cursor cur = { 0, 0 };
     for (int kind = 0; kind < 2; kind++) {
         rs__pack_fn fn = kind == 0 ? rs__pack_request : rs__pack_completion;
         const void *src = kind == 0 ? (const void *)rq : (const void *)cp;
@@ -1371,11 +1367,10 @@ static parts measure_parts(const plan *p)
                 uint32_t got;
                 const char *why = "no committed record";
                 uint64_t id;
-                bool ok = rs__ring_peek(&r, pos, RS__MAX_RECORD, &got) == 1;
+                bool ok = rs__ring_peek(&r, &cur, RS__MAX_RECORD, &got) == 1;
                 if (ok) {
-                    rs__ring_copy_out(&r, pos + RS__FRAME_BYTES, rx, got);
-                    rs__ring_release(&r, pos, pos + rs__rec_span(got));
-                    pos += rs__rec_span(got);
+                    rs__ring_take(&r, &cur, rx, got);
+                    rs__ring_release(&r, &cur);
                     ok = rs__rec_decode(&dec, rx, got, rec, &id, &why) == 0;
                 }
                 if (!ok) {

@@ -473,7 +473,7 @@ static uint8_t rnd8(void)
 }
 
 /* Read every completion in the raw completion ring for up to ms. */
-static int read_completions(rs__ring *cq, uint64_t *pos, int *bad, int *corrupt, int *other, int ms)
+static int read_completions(rs__ring *cq, rs__ring_cursor *cur, int *bad, int *corrupt, int *other, int ms)
 {
     rs__decoder dec;
     rs__decoder_init(&dec);
@@ -482,17 +482,15 @@ static int read_completions(rs__ring *cq, uint64_t *pos, int *bad, int *corrupt,
     uint64_t end = now_ms() + (uint64_t)ms;
     while (now_ms() < end) {
         uint32_t len;
-        int rc = rs__ring_peek(cq, *pos, RS__MAX_RECORD, &len);
+        int rc = rs__ring_peek(cq, cur, RS__MAX_RECORD, &len);
         if (rc <= 0) {
             if (rc < 0)
                 break;
             usleep(1000);
             continue;
         }
-        rs__ring_copy_out(cq, *pos + RS__FRAME_BYTES, buf, len);
-        uint64_t next = *pos + rs__rec_span(len);
-        rs__ring_release(cq, *pos, next);
-        *pos = next;
+        rs__ring_take(cq, cur, buf, len);
+        rs__ring_release(cq, cur);
         rs__rec rec;
         uint64_t id;
         const char *why;
@@ -540,7 +538,8 @@ static int mode_scribble(const char *how, uint64_t seed)
     rs__ring_init(&sq, base + w.layout.sq_hdr_off, base + w.layout.sq_data_off, w.layout.sq_cap);
     rs__ring_init(&cq, base + w.layout.cq_hdr_off, base + w.layout.cq_data_off, w.layout.cq_cap);
     rng = seed;
-    uint64_t one = 1, cq_pos = 0;
+    uint64_t one = 1;
+    rs__ring_cursor cq_cur = { 0, 0 };
     int bad = 0, corrupt = 0, other = 0, frames = 0;
 
     if (strcmp(how, "frames") == 0) {
@@ -573,10 +572,10 @@ static int mode_scribble(const char *how, uint64_t seed)
     int got = 0;
     bool hup = false;
     if (strcmp(how, "frames") == 0) {
-        got = read_completions(&cq, &cq_pos, &bad, &corrupt, &other, 5000);
+        got = read_completions(&cq, &cq_cur, &bad, &corrupt, &other, 5000);
         hup = hung_up(sock, 0);
     } else if (strcmp(how, "sqdata") == 0) {
-        got = read_completions(&cq, &cq_pos, &bad, &corrupt, &other, 1000);
+        got = read_completions(&cq, &cq_cur, &bad, &corrupt, &other, 1000);
         hup = hung_up(sock, 5000);
     } else {
         hup = hung_up(sock, 5000);

@@ -75,12 +75,12 @@ static void test_every_problem_has_file_line_and_key(void **state)
                      "routes:\n"
                      "  - name: echo\n"
                      "    endpoint: http://x\n"
-                     "ring_bytes: 5000\n");
+                     "ring_bytes: 300000\n");
     assert_int_equal(n, 4);
     assert_problem(2, "limits.global.rps: 'fast' is not a number");
     assert_problem(4, "priorities.weights.p3: unknown key (known here: p1, p2)");
     assert_problem(6, "routes[0]: 'echo' is the sidecar's built-in route");
-    assert_problem(8, "ring_bytes: 5000 is not a power of two");
+    assert_problem(8, "ring_bytes: 300000 is not a power of two");
 }
 
 static void test_env_substitution(void **state)

@@ -618,11 +618,12 @@ static void test_request_round_trip_through_ring(void **state)
     assert_int_equal(rs__ring_put(&r, pos, rs__pack_request, &g_req, (uint32_t)len), rs__rec_span(len));
 
     uint32_t plen = 0;
-    assert_int_equal(rs__ring_peek(&r, pos, RS__MAX_RECORD, &plen), 1);
+    rs__ring_cursor cur = { pos, pos };
+    assert_int_equal(rs__ring_peek(&r, &cur, RS__MAX_RECORD, &plen), 1);
     assert_int_equal(plen, len);
     uint8_t *out = malloc(plen);
     assert_non_null(out);
-    rs__ring_copy_out(&r, pos + RS__FRAME_BYTES, out, plen);
+    rs__ring_take(&r, &cur, out, plen);
     /* the ring holds exactly what a plain buffer packer produces */
     buf b = pack_with(rs__pack_request, &g_req);
     assert_int_equal(b.n, plen);

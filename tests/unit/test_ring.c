@@ -50,6 +50,20 @@ static void fx_close(fx *f)
 static uint64_t load_head(const fx *f) { return atomic_load(&f->hdr->head); }
 static uint64_t load_tail(const fx *f) { return atomic_load(&f->hdr->tail); }
 
+/* A consumer at pos that has handed back everything before it. */
+static int peek_at(const rs__ring *r, uint64_t pos, uint32_t max, uint32_t *len)
+{
+    rs__ring_cursor cur = { pos, pos };
+    return rs__ring_peek(r, &cur, max, len);
+}
+
+/* Hand back [from, to). */
+static int release_span(rs__ring *r, uint64_t from, uint64_t to)
+{
+    rs__ring_cursor cur = { to, from };
+    return rs__ring_release(r, &cur);
+}
+
 static uint64_t frame_word_at(const fx *f, uint64_t pos)
 {
     uint64_t w;
@@ -82,11 +96,11 @@ static uint64_t produce(fx *f, const void *payload, uint32_t len)
 static uint32_t consume(fx *f, uint64_t *tail, void *out, uint32_t max)
 {
     uint32_t len = 0;
-    assert_int_equal(rs__ring_peek(&f->r, *tail, max, &len), 1);
+    assert_int_equal(peek_at(&f->r, *tail, max, &len), 1);
     assert_true(len <= max);
     rs__ring_copy_out(&f->r, *tail + RS__FRAME_BYTES, out, len);
     uint64_t next = *tail + rs__rec_span(len);
-    rs__ring_release(&f->r, *tail, next);
+    release_span(&f->r, *tail, next);
     *tail = next;
     return len;
 }
@@ -158,17 +172,17 @@ static void test_round_trip_one_record(void **state)
     assert_int_equal(frame_word_at(&f, 0), ((uint64_t)RS__FRAME_MAGIC << 32) | sizeof in);
 
     uint32_t len = 0;
-    assert_int_equal(rs__ring_peek(&f.r, 0, 4096, &len), 1);
+    assert_int_equal(peek_at(&f.r, 0, 4096, &len), 1);
     assert_int_equal(len, sizeof in);
     memset(out, 0, sizeof out);
     rs__ring_copy_out(&f.r, RS__FRAME_BYTES, out, len);
     assert_memory_equal(in, out, sizeof in);
 
-    rs__ring_release(&f.r, 0, rs__rec_span(len));
+    release_span(&f.r, 0, rs__rec_span(len));
     assert_int_equal(load_tail(&f), rs__rec_span(sizeof in));
     /* the consumed span is zero again, and nothing follows it */
     assert_true(all_zero(f.data, 4096));
-    assert_int_equal(rs__ring_peek(&f.r, rs__rec_span(len), 4096, &len), 0);
+    assert_int_equal(peek_at(&f.r, rs__rec_span(len), 4096, &len), 0);
     fx_close(&f);
 }
 
@@ -181,7 +195,7 @@ static void test_round_trip_zero_length_record(void **state)
     assert_int_equal(load_head(&f), 8);
     uint32_t len = 77;
     /* a committed empty record is still a record: the mark makes it nonzero */
-    assert_int_equal(rs__ring_peek(&f.r, pos, 4096, &len), 1);
+    assert_int_equal(peek_at(&f.r, pos, 4096, &len), 1);
     assert_int_equal(len, 0);
     fx_close(&f);
 }
@@ -284,7 +298,7 @@ static void test_wrap_record_ending_exactly_at_end(void **state)
     assert_memory_equal(in, out, sizeof in);
     /* the next frame is at offset 0 of the next lap and is empty */
     uint32_t len;
-    assert_int_equal(rs__ring_peek(&f.r, tail, 4096, &len), 0);
+    assert_int_equal(peek_at(&f.r, tail, 4096, &len), 0);
     fx_close(&f);
 }
 
@@ -373,8 +387,8 @@ static void test_peek_empty_ring_returns_0(void **state)
     fx f;
     fx_open(&f, 4096);
     uint32_t len = 5;
-    assert_int_equal(rs__ring_peek(&f.r, 0, 4096, &len), 0);
-    assert_int_equal(rs__ring_peek(&f.r, 7 * 4096 + 64, 4096, &len), 0);
+    assert_int_equal(peek_at(&f.r, 0, 4096, &len), 0);
+    assert_int_equal(peek_at(&f.r, 7 * 4096 + 64, 4096, &len), 0);
     fx_close(&f);
 }
 
@@ -389,9 +403,9 @@ static void test_peek_reserved_uncommitted_returns_0(void **state)
     assert_int_equal(rs__ring_reserve_mp(&f.r, rs__rec_span(sizeof in), &pos), 0);
     rs__ring_copy_in(&f.r, pos + RS__FRAME_BYTES, in, sizeof in);
     uint32_t len;
-    assert_int_equal(rs__ring_peek(&f.r, pos, 4096, &len), 0);
+    assert_int_equal(peek_at(&f.r, pos, 4096, &len), 0);
     rs__ring_commit(&f.r, pos, sizeof in);
-    assert_int_equal(rs__ring_peek(&f.r, pos, 4096, &len), 1);
+    assert_int_equal(peek_at(&f.r, pos, 4096, &len), 1);
     assert_int_equal(len, sizeof in);
     fx_close(&f);
 }
@@ -407,8 +421,8 @@ static void test_peek_later_commit_does_not_unblock_earlier(void **state)
     rs__ring_copy_in(&f.r, b + 8, "second", 6);
     rs__ring_commit(&f.r, b, 6);
     uint32_t len;
-    assert_int_equal(rs__ring_peek(&f.r, a, 4096, &len), 0);
-    assert_int_equal(rs__ring_peek(&f.r, b, 4096, &len), 1);
+    assert_int_equal(peek_at(&f.r, a, 4096, &len), 0);
+    assert_int_equal(peek_at(&f.r, b, 4096, &len), 1);
     fx_close(&f);
 }
 
@@ -432,7 +446,7 @@ static void test_peek_released_space_reads_0_next_lap(void **state)
     /* lap 2: no 8-aligned position of the ring reads as a record */
     uint32_t len;
     for (uint64_t off = 0; off < 4096; off += 8)
-        assert_int_equal(rs__ring_peek(&f.r, 4096 + off, UINT32_MAX, &len), 0);
+        assert_int_equal(peek_at(&f.r, 4096 + off, UINT32_MAX, &len), 0);
     fx_close(&f);
 }
 
@@ -459,7 +473,7 @@ static void test_peek_stale_frame_lookalike_not_a_record(void **state)
     consume(&f, &tail, out, sizeof out);
     assert_int_equal(tail & 4095, 16);
     uint32_t len = 0;
-    assert_int_equal(rs__ring_peek(&f.r, tail, 4096, &len), 0);
+    assert_int_equal(peek_at(&f.r, tail, 4096, &len), 0);
     fx_close(&f);
 }
 
@@ -472,15 +486,15 @@ static void test_peek_bad_commit_mark(void **state)
     fx_open(&f, 4096);
     uint32_t len = 0;
     set_frame_word(&f, 0, 16);                                    /* no mark */
-    assert_int_equal(rs__ring_peek(&f.r, 0, 4096, &len), -1);
+    assert_int_equal(peek_at(&f.r, 0, 4096, &len), -1);
     set_frame_word(&f, 0, ((uint64_t)(RS__FRAME_MAGIC + 1) << 32) | 16);
-    assert_int_equal(rs__ring_peek(&f.r, 0, 4096, &len), -1);
+    assert_int_equal(peek_at(&f.r, 0, 4096, &len), -1);
     set_frame_word(&f, 0, (uint64_t)RS__FRAME_MAGIC);            /* mark in low half */
-    assert_int_equal(rs__ring_peek(&f.r, 0, 4096, &len), -1);
+    assert_int_equal(peek_at(&f.r, 0, 4096, &len), -1);
     set_frame_word(&f, 0, UINT64_MAX);
-    assert_int_equal(rs__ring_peek(&f.r, 0, 4096, &len), -1);
+    assert_int_equal(peek_at(&f.r, 0, 4096, &len), -1);
     set_frame_word(&f, 0, ((uint64_t)RS__FRAME_MAGIC << 32) | 16);
-    assert_int_equal(rs__ring_peek(&f.r, 0, 4096, &len), 1);
+    assert_int_equal(peek_at(&f.r, 0, 4096, &len), 1);
     assert_int_equal(len, 16);
     fx_close(&f);
 }
@@ -494,9 +508,9 @@ static void test_peek_length_over_max_len(void **state)
     fill_pattern(in, sizeof in, 2);
     produce(&f, in, sizeof in);
     uint32_t len = 0;
-    assert_int_equal(rs__ring_peek(&f.r, 0, 99, &len), -1);
-    assert_int_equal(rs__ring_peek(&f.r, 0, 0, &len), -1);
-    assert_int_equal(rs__ring_peek(&f.r, 0, 100, &len), 1);
+    assert_int_equal(peek_at(&f.r, 0, 99, &len), -1);
+    assert_int_equal(peek_at(&f.r, 0, 0, &len), -1);
+    assert_int_equal(peek_at(&f.r, 0, 100, &len), 1);
     assert_int_equal(len, 100);
     fx_close(&f);
 }
@@ -509,13 +523,105 @@ static void test_peek_length_over_capacity(void **state)
     uint32_t len = 0;
     /* cap - 8 payload bytes: the span is exactly the ring */
     set_frame_word(&f, 0, ((uint64_t)RS__FRAME_MAGIC << 32) | (4096 - 8));
-    assert_int_equal(rs__ring_peek(&f.r, 0, UINT32_MAX, &len), 1);
+    assert_int_equal(peek_at(&f.r, 0, UINT32_MAX, &len), 1);
     assert_int_equal(len, 4096 - 8);
     /* one byte more pads to a span of cap + 8: can never be in the ring */
     set_frame_word(&f, 0, ((uint64_t)RS__FRAME_MAGIC << 32) | (4096 - 7));
-    assert_int_equal(rs__ring_peek(&f.r, 0, UINT32_MAX, &len), -1);
+    assert_int_equal(peek_at(&f.r, 0, UINT32_MAX, &len), -1);
     set_frame_word(&f, 0, ((uint64_t)RS__FRAME_MAGIC << 32) | UINT32_MAX);
-    assert_int_equal(rs__ring_peek(&f.r, 0, UINT32_MAX, &len), -1);
+    assert_int_equal(peek_at(&f.r, 0, UINT32_MAX, &len), -1);
+    fx_close(&f);
+}
+
+/* ------------------------------------------------- one lap unreleased */
+
+/* Fill the ring with n committed records of cap / n bytes each. */
+static void fill_lap(fx *f, unsigned n)
+{
+    uint32_t len = (uint32_t)(f->r.cap / n - RS__FRAME_BYTES);
+    uint8_t *p = calloc(1, len);
+    assert_non_null(p);
+    for (unsigned i = 0; i < n; i++) {
+        p[0] = (uint8_t)i;
+        produce(f, p, len);
+    }
+    free(p);
+    assert_int_equal(load_head(f) - load_tail(f), f->r.cap);
+}
+
+static void test_a_consumer_never_reads_past_one_unreleased_lap(void **state)
+{
+    (void)state;
+    /* issue #12: a full lap read in one go; the frames read are zeroed
+     * only at release, so at pos = released + cap the first record's
+     * frame still looks committed */
+    for (uint64_t start = 0; start < 3 * 4096; start += 4096 + 40) {
+        fx f;
+        fx_open(&f, 4096);
+        fx_seek(&f, start);
+        fill_lap(&f, 4);
+        rs__ring_cursor cur = { start, start };
+        uint8_t out[4096];
+        uint32_t len;
+        for (unsigned i = 0; i < 4; i++) {
+            assert_int_equal(rs__ring_peek(&f.r, &cur, 4096, &len), 1);
+            rs__ring_take(&f.r, &cur, out, len);
+            assert_int_equal(out[0], i);
+        }
+        assert_int_equal(cur.pos - cur.released, 4096);
+        assert_true(frame_word_at(&f, cur.pos) != 0);   /* the stale first frame */
+        assert_int_equal(rs__ring_peek(&f.r, &cur, 4096, &len), 0);
+        assert_int_equal(rs__ring_release(&f.r, &cur), 0);
+        assert_int_equal(load_tail(&f), start + 4096);
+        assert_true(all_zero(f.data, 4096));
+        assert_int_equal(rs__ring_peek(&f.r, &cur, 4096, &len), 0);
+        fx_close(&f);
+    }
+}
+
+static void test_a_record_ending_past_the_unreleased_lap_is_corrupt(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f, 4096);
+    uint8_t p[1000] = { 0 };
+    produce(&f, p, sizeof p);   /* span 1008 */
+    rs__ring_cursor cur = { 0, 0 };
+    uint32_t len;
+    uint8_t out[1000];
+    assert_int_equal(rs__ring_peek(&f.r, &cur, 4096, &len), 1);
+    rs__ring_take(&f.r, &cur, out, len);
+    /* not released: 4096 - 1008 bytes may still be read; a frame claiming
+     * one record more than that is corrupt, exactly that much is fine */
+    set_frame_word(&f, cur.pos, ((uint64_t)RS__FRAME_MAGIC << 32) | (4096 - 1008 - 8 + 1));
+    assert_int_equal(rs__ring_peek(&f.r, &cur, UINT32_MAX, &len), -1);
+    set_frame_word(&f, cur.pos, ((uint64_t)RS__FRAME_MAGIC << 32) | (4096 - 1008 - 8));
+    assert_int_equal(rs__ring_peek(&f.r, &cur, UINT32_MAX, &len), 1);
+    /* once released, the whole ring is open to it again */
+    assert_int_equal(rs__ring_release(&f.r, &cur), 0);
+    set_frame_word(&f, cur.pos, ((uint64_t)RS__FRAME_MAGIC << 32) | (4096 - 8));
+    assert_int_equal(rs__ring_peek(&f.r, &cur, UINT32_MAX, &len), 1);
+    fx_close(&f);
+}
+
+static void test_release_of_an_impossible_span_touches_nothing(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f, 4096);
+    memset(f.data, 0xee, 4096);
+    atomic_store(&f.hdr->tail, 123);
+    rs__ring_cursor more_than_a_lap = { 4096 + 8, 0 }, backwards = { 0, 8 };
+    assert_int_equal(rs__ring_release(&f.r, &more_than_a_lap), -1);
+    assert_int_equal(rs__ring_release(&f.r, &backwards), -1);
+    for (int i = 0; i < 4096; i++)
+        assert_int_equal(f.data[i], 0xee);
+    assert_int_equal(load_tail(&f), 123);
+    assert_int_equal(more_than_a_lap.released, 0);
+    rs__ring_cursor lap = { 4096 + 16, 16 };
+    assert_int_equal(rs__ring_release(&f.r, &lap), 0);
+    assert_true(all_zero(f.data, 4096));
+    assert_int_equal(load_tail(&f), 4096 + 16);
     fx_close(&f);
 }
 
@@ -596,7 +702,7 @@ static void test_reserve_sp_reads_shared_tail_only_when_full(void **state)
     fx_open(&f, 4096);
     uint64_t head = 0, pos;
     assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 4096 - 64, &pos), 0);
-    rs__ring_release(&f.r, 0, 4096 - 64);
+    release_span(&f.r, 0, 4096 - 64);
     atomic_store(&f.hdr->tail, UINT64_MAX);   /* scribbled after the release */
     assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 64, &pos), 0);
     assert_int_equal(pos, 4096 - 64);
@@ -617,7 +723,7 @@ static void test_reserve_mp_refreshes_cached_tail_when_full(void **state)
     uint64_t pos;
     assert_int_equal(rs__ring_reserve_mp(&f.r, 4096, &pos), 0);
     assert_int_equal(rs__ring_reserve_mp(&f.r, 8, &pos), -1);
-    rs__ring_release(&f.r, 0, 1024);
+    release_span(&f.r, 0, 1024);
     assert_int_equal(rs__ring_reserve_mp(&f.r, 1024, &pos), 0);
     assert_int_equal(pos, 4096);
     assert_int_equal(rs__ring_reserve_mp(&f.r, 8, &pos), -1);
@@ -635,7 +741,7 @@ static void test_reserve_sp_full_then_space_after_release(void **state)
     assert_int_equal(head, 4096 - 16);
     assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 16, &pos), 0);
     assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 8, &pos), -1);
-    rs__ring_release(&f.r, 0, 32);
+    release_span(&f.r, 0, 32);
     assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 40, &pos), -1);
     assert_int_equal(rs__ring_reserve_sp(&f.r, &head, 32, &pos), 0);
     assert_int_equal(pos, 4096);
@@ -778,7 +884,7 @@ static void *mp_consumer(void *p)
     unsigned idle = 0;
     while (sh->total < expect) {
         uint32_t len = 0;
-        int rc = rs__ring_peek(&sh->r, tail, MP_MAXLEN, &len);
+        int rc = peek_at(&sh->r, tail, MP_MAXLEN, &len);
         if (rc < 0) {
             sh->bad_peek++;
             break;
@@ -796,7 +902,7 @@ static void *mp_consumer(void *p)
         idle = 0;
         rs__ring_copy_out(&sh->r, tail + RS__FRAME_BYTES, buf, len);
         uint64_t next = tail + rs__rec_span(len);
-        rs__ring_release(&sh->r, tail, next);
+        release_span(&sh->r, tail, next);
         tail = next;
         sh->total++;
 
@@ -883,6 +989,9 @@ int main(void)
         cmocka_unit_test(test_peek_bad_commit_mark),
         cmocka_unit_test(test_peek_length_over_max_len),
         cmocka_unit_test(test_peek_length_over_capacity),
+        cmocka_unit_test(test_a_consumer_never_reads_past_one_unreleased_lap),
+        cmocka_unit_test(test_a_record_ending_past_the_unreleased_lap_is_corrupt),
+        cmocka_unit_test(test_release_of_an_impossible_span_touches_nothing),
         cmocka_unit_test(test_reserve_sp_advances_private_head),
         cmocka_unit_test(test_reserve_sp_ignores_shared_head),
         cmocka_unit_test(test_reserve_sp_tail_ahead_of_head_is_corrupt),

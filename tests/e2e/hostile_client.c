@@ -1,0 +1,381 @@
+/*
+ * hostile_client.c — a client that registers by hand and writes its
+ * submission ring itself, legally or not, for the end-to-end tests of the
+ * sidecar's promise that no client can crash, stall or slow it. pytest
+ * (test_hostile.py) runs an honest client beside it meanwhile.
+ *
+ *   lap SOCK          fill the submission ring exactly once (head - tail =
+ *                     capacity, which is legal) with well-formed CANCEL
+ *                     records padded by a trailing bin field, ring once;
+ *                     then an echo request must still be answered
+ *   overrun SOCK      a frame whose record would run past the lap the
+ *                     sidecar has handed back: no producer could have
+ *                     reserved it, so the answer is RS_ECORRUPT and a hang-up
+ *   cqtail SOCK       the completion ring's tail scribbled to an impossible
+ *                     value, then answers are due: the sidecar must drop
+ *                     this client (hang-up), never write where it points
+ *   wrap SOCK SEED    legal echo requests of random sizes, padded cancels
+ *                     between them, until 300 requests have straddled the
+ *                     ring's end (the wrap falls inside them at random
+ *                     offsets): every answer must come back once, whole
+ *
+ * Each mode prints one JSON line and exits 0 when the sidecar behaved.
+ */
+#include "channel.h"
+#include "record.h"
+#include "ring.h"
+#include "ringpack.h"
+#include "ringside.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DIE(...) do { fprintf(stderr, "hostile_client: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+
+/* One registered client seen from the inside: its region and rings. */
+typedef struct raw {
+    int sock, sq_bell;
+    rs__welcome w;
+    rs__ring sq, cq;
+    rs__ring_cursor cq_cur;
+    uint8_t *rx;
+} raw;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void raw_connect(raw *c, const char *path)
+{
+    int fds[3];
+    char err[256];
+    c->sock = rs__channel_register(path, &c->w, fds, err, sizeof err);
+    if (c->sock < 0)
+        DIE("register: %s", err);
+    uint8_t *base = mmap(NULL, c->w.layout.size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+    if (base == MAP_FAILED)
+        DIE("mmap: %s", strerror(errno));
+    close(fds[0]);
+    close(fds[2]);
+    c->sq_bell = fds[1];
+    const rs__layout *l = &c->w.layout;
+    rs__ring_init(&c->sq, base + l->sq_hdr_off, base + l->sq_data_off, l->sq_cap);
+    rs__ring_init(&c->cq, base + l->cq_hdr_off, base + l->cq_data_off, l->cq_cap);
+    c->cq_cur = (rs__ring_cursor){ 0, 0 };
+    c->rx = malloc(RS__MAX_RECORD);
+    if (!c->rx)
+        DIE("out of memory");
+}
+
+static void ring_bell(raw *c)
+{
+    uint64_t one = 1;
+    if (write(c->sq_bell, &one, sizeof one) < 0)
+        DIE("doorbell: %s", strerror(errno));
+}
+
+/* Put a payload of len bytes in the ring; with commit false, leave its
+ * frame word 0 (the caller commits it later). Returns its position. */
+static uint64_t put_payload(raw *c, const void *payload, uint32_t len, bool commit)
+{
+    uint64_t pos;
+    if (rs__ring_reserve_mp(&c->sq, rs__rec_span(len), &pos) < 0)
+        DIE("submission ring full");
+    rs__ring_copy_in(&c->sq, pos + RS__FRAME_BYTES, payload, len);
+    if (commit)
+        rs__ring_commit(&c->sq, pos, len);
+    return pos;
+}
+
+/* A well-formed CANCEL of an unknown id whose record spans exactly `span`
+ * bytes of the ring: [1, 4, id, bin(pad)] — a newer writer's extra field,
+ * which the decoder skips. Returns its position. */
+static uint64_t put_padded_cancel(raw *c, uint64_t id, uint64_t span, bool commit)
+{
+    uint32_t len = (uint32_t)(span - RS__FRAME_BYTES);
+    uint8_t *p = calloc(1, len);
+    if (!p || len < 20)
+        DIE("bad cancel span %llu", (unsigned long long)span);
+    p[0] = 0x94;
+    p[1] = 1;
+    p[2] = RS__KIND_CANCEL;
+    p[3] = 0xcf;   /* uint64 id */
+    for (int k = 0; k < 8; k++)
+        p[4 + k] = (uint8_t)(id >> (56 - 8 * k));
+    uint32_t pad = len - 17;
+    p[12] = 0xc6;   /* bin32 */
+    p[13] = (uint8_t)(pad >> 24);
+    p[14] = (uint8_t)(pad >> 16);
+    p[15] = (uint8_t)(pad >> 8);
+    p[16] = (uint8_t)pad;
+    uint64_t pos = put_payload(c, p, len, commit);
+    free(p);
+    return pos;
+}
+
+/* An echo request whose body is body[0..n); returns the bytes it took. */
+static uint64_t put_echo(raw *c, uint64_t id, const uint8_t *body, uint32_t n)
+{
+    rs__req_rec r = { .id = id, .priority = 1, .route = { "echo", 4 }, .method = { "POST", 4 },
+                      .path = { "/e", 2 }, .body_total = n,
+                      .chunk = { (const char *)body, n } };
+    rs__staged st;
+    uint64_t span = rs__rec_span(rs__stage(&st, rs__pack_request, &r)), pos;
+    if (n > RS__CHUNK_BYTES)
+        DIE("echo body too long");
+    if (rs__ring_reserve_mp(&c->sq, span, &pos) < 0)
+        DIE("submission ring full");
+    rs__ring_put_staged(&c->sq, pos, &st);
+    return span;
+}
+
+/* The next completion-ring record within ms, decoded into *rec. Returns 1,
+ * 0 on timeout, -1 when the ring is corrupt or the record undecodable. */
+static int next_record(raw *c, rs__rec *rec, int ms)
+{
+    uint64_t end = now_ms() + (uint64_t)ms;
+    uint32_t len;
+    int rc;
+    while ((rc = rs__ring_peek(&c->cq, &c->cq_cur, RS__MAX_RECORD, &len)) == 0) {
+        if (c->cq_cur.pos != c->cq_cur.released && rs__ring_release(&c->cq, &c->cq_cur) < 0)
+            return -1;
+        if (now_ms() >= end)
+            return 0;
+        usleep(200);
+    }
+    if (rc < 0)
+        return -1;
+    rs__ring_take(&c->cq, &c->cq_cur, c->rx, len);
+    uint64_t id;
+    const char *why;
+    rs__decoder dec;
+    rs__decoder_init(&dec);
+    return rs__rec_decode(&dec, c->rx, len, rec, &id, &why) == 0 ? 1 : -1;
+}
+
+/* The terminal completion of one request, skipping nothing else: the
+ * modes below expect only completions. */
+static int next_completion(raw *c, rs__comp_rec *out, int ms)
+{
+    rs__rec rec;
+    int rc = next_record(c, &rec, ms);
+    if (rc != 1)
+        return rc;
+    if (rec.kind != RS__KIND_COMPLETION)
+        return -1;
+    *out = rec.u.comp;
+    return 1;
+}
+
+static bool hung_up(raw *c, int ms)
+{
+    struct pollfd pf = { c->sock, POLLIN, 0 };
+    if (poll(&pf, 1, ms) <= 0)
+        return false;
+    char b;
+    return recv(c->sock, &b, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* ------------------------------------------------------------------ lap */
+
+static int mode_lap(const char *path)
+{
+    raw c;
+    raw_connect(&c, path);
+    uint64_t cap = c.w.layout.sq_cap, span = 128u << 10;
+    if (cap < 2 * span)
+        span = cap / 2;
+    unsigned n = (unsigned)(cap / span);
+    /* the first record is committed last, so the sidecar (which may be
+     * spinning on the ring) finds the whole lap at once */
+    uint64_t first = put_padded_cancel(&c, 1000, span, false);
+    for (unsigned i = 1; i < n; i++)
+        put_padded_cancel(&c, 1000 + i, span, true);
+    if (atomic_load(&c.sq.hdr->head) - atomic_load(&c.sq.hdr->tail) != cap)
+        DIE("the lap is not exactly full");
+    rs__ring_commit(&c.sq, first, (uint32_t)(span - RS__FRAME_BYTES));
+    ring_bell(&c);
+
+    /* the sidecar hands the lap back; then it must still serve us */
+    uint64_t end = now_ms() + 10000;
+    while (atomic_load(&c.sq.hdr->tail) != cap && now_ms() < end && !hung_up(&c, 0))
+        usleep(1000);
+    bool back = atomic_load(&c.sq.hdr->tail) == cap;
+    static const uint8_t body[] = "after a full lap";
+    rs__comp_rec cr;
+    int got = 0;
+    if (back) {
+        put_echo(&c, 7, body, sizeof body);
+        ring_bell(&c);
+        got = next_completion(&c, &cr, 10000);
+    }
+    bool echoed = got == 1 && cr.id == 7 && cr.error == 0 && cr.chunk.len == sizeof body &&
+                  memcmp(cr.chunk.ptr, body, sizeof body) == 0;
+    bool hup = hung_up(&c, 0);
+    printf("{\"mode\":\"lap\",\"records\":%u,\"record_bytes\":%llu,\"ring_bytes\":%llu,"
+           "\"handed_back\":%s,\"echoed\":%s,\"hung_up\":%s}\n",
+           n, (unsigned long long)span, (unsigned long long)cap, back ? "true" : "false",
+           echoed ? "true" : "false", hup ? "true" : "false");
+    return back && echoed && !hup ? 0 : 1;
+}
+
+/* -------------------------------------------------------------- overrun */
+
+static int mode_overrun(const char *path)
+{
+    raw c;
+    raw_connect(&c, path);
+    uint64_t cap = c.w.layout.sq_cap;
+    /* legal records up to 64 bytes short of the lap, then a frame there
+     * that claims a record of 128 bytes: its end would lie in space the
+     * sidecar has not handed back (its first record, read this turn) */
+    uint64_t span = 64u << 10, left = cap - 64;
+    uint64_t id = 1;
+    uint64_t first = put_padded_cancel(&c, id++, span, false);
+    left -= span;
+    while (left >= span + 64) {
+        put_padded_cancel(&c, id++, span, true);
+        left -= span;
+    }
+    put_padded_cancel(&c, id++, left, true);
+    uint64_t pos;
+    if (rs__ring_reserve_mp(&c.sq, 64, &pos) < 0)
+        DIE("submission ring full");
+    uint8_t junk[120];
+    memset(junk, 0x90, sizeof junk);   /* empty arrays: harmless if ever decoded */
+    rs__ring_copy_in(&c.sq, pos + RS__FRAME_BYTES, junk, 56);
+    rs__ring_commit(&c.sq, pos, sizeof junk);
+    rs__ring_commit(&c.sq, first, (uint32_t)(span - RS__FRAME_BYTES));
+    ring_bell(&c);
+
+    rs__comp_rec cr;
+    int got = next_completion(&c, &cr, 10000);
+    bool corrupt = got == 1 && cr.error == RS_ECORRUPT;
+    bool hup = hung_up(&c, 10000);
+    printf("{\"mode\":\"overrun\",\"completion\":\"%s\",\"message\":\"%.*s\",\"hung_up\":%s}\n",
+           got == 1 ? rs_errname(cr.error) : got == 0 ? "none" : "unreadable",
+           got == 1 ? (int)cr.error_msg.len : 0, got == 1 ? cr.error_msg.ptr : "",
+           hup ? "true" : "false");
+    return corrupt && hup ? 0 : 1;
+}
+
+/* --------------------------------------------------------------- cqtail */
+
+static int mode_cqtail(const char *path)
+{
+    raw c;
+    raw_connect(&c, path);
+    uint64_t cap = c.w.layout.cq_cap;
+    /* a tail ahead of anything the sidecar wrote: read at face value the
+     * ring would look (more than) empty */
+    atomic_store(&c.cq.hdr->tail, (uint64_t)1 << 62);
+    /* answers that fill the ring several times over, never read: the
+     * sidecar must look at the tail, find it impossible, and drop us */
+    static uint8_t body[32u << 10];
+    memset(body, 'x', sizeof body);
+    uint64_t want = 3 * cap, sent = 0, id = 1;
+    bool hup = false;
+    uint64_t end = now_ms() + 20000;
+    while (sent < want && now_ms() < end && !(hup = hung_up(&c, 0))) {
+        uint64_t pos;
+        rs__req_rec r = { .id = id, .priority = 1, .route = { "echo", 4 }, .method = { "POST", 4 },
+                          .path = { "/e", 2 }, .body_total = sizeof body,
+                          .chunk = { (const char *)body, sizeof body } };
+        rs__staged st;
+        uint64_t span = rs__rec_span(rs__stage(&st, rs__pack_request, &r));
+        if (rs__ring_reserve_mp(&c.sq, span, &pos) < 0) {
+            ring_bell(&c);
+            usleep(1000);
+            continue;
+        }
+        rs__ring_put_staged(&c.sq, pos, &st);
+        ring_bell(&c);
+        sent += sizeof body;
+        id++;
+    }
+    if (!hup)
+        hup = hung_up(&c, 10000);
+    printf("{\"mode\":\"cqtail\",\"requests\":%llu,\"hung_up\":%s}\n", (unsigned long long)(id - 1),
+           hup ? "true" : "false");
+    return hup ? 0 : 1;
+}
+
+/* ----------------------------------------------------------------- wrap */
+
+static uint64_t rng;
+static uint32_t rnd(uint32_t n)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng >> 33) % n;
+}
+
+static int mode_wrap(const char *path, uint64_t seed)
+{
+    raw c;
+    raw_connect(&c, path);
+    rng = seed;
+    uint64_t cap = c.w.layout.sq_cap, written = 0, id = 0, wrapped = 0;
+    uint64_t answered = 0, wrong = 0;
+    static uint8_t body[8192];
+    /* until 300 requests have straddled the ring's end */
+    while (wrapped < 300 && wrong == 0) {
+        /* a few requests and a padded cancel, then read their answers */
+        unsigned k = 1 + rnd(8);
+        uint32_t sizes[8];
+        for (unsigned i = 0; i < k; i++) {
+            sizes[i] = rnd(sizeof body);
+            for (uint32_t b = 0; b < sizes[i]; b++)
+                body[b] = (uint8_t)(id + i + b);
+            uint64_t span = put_echo(&c, id + i, body, sizes[i]);
+            wrapped += (written + span - 1) / cap != written / cap;
+            written += span;
+        }
+        uint64_t pad = 32 + 8 * (uint64_t)rnd(512);
+        put_padded_cancel(&c, 1u << 30, pad, true);
+        written += pad;
+        ring_bell(&c);
+        for (unsigned i = 0; i < k; i++) {
+            rs__comp_rec cr;
+            if (next_completion(&c, &cr, 10000) != 1) {
+                wrong++;
+                break;
+            }
+            bool ok = cr.id == id + i && cr.error == 0 && cr.chunk.len == sizes[i];
+            for (uint32_t b = 0; ok && b < sizes[i]; b++)
+                ok = (uint8_t)cr.chunk.ptr[b] == (uint8_t)(id + i + b);
+            answered += ok;
+            wrong += !ok;
+        }
+        id += k;
+    }
+    bool hup = hung_up(&c, 0);
+    printf("{\"mode\":\"wrap\",\"laps\":%.1f,\"requests\":%llu,\"answered\":%llu,\"wrong\":%llu,"
+           "\"wrapped\":%llu,\"hung_up\":%s}\n",
+           (double)written / (double)cap, (unsigned long long)id, (unsigned long long)answered,
+           (unsigned long long)wrong, (unsigned long long)wrapped, hup ? "true" : "false");
+    return wrong == 0 && answered == id && !hup ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && strcmp(argv[1], "lap") == 0)
+        return mode_lap(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "overrun") == 0)
+        return mode_overrun(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "cqtail") == 0)
+        return mode_cqtail(argv[2]);
+    if (argc >= 4 && strcmp(argv[1], "wrap") == 0)
+        return mode_wrap(argv[2], strtoull(argv[3], NULL, 10));
+    DIE("usage: hostile_client lap|overrun|cqtail SOCK | wrap SOCK SEED");
+}

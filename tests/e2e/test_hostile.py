@@ -1,0 +1,80 @@
+"""A hostile client never crashes, stalls or slows the sidecar or another
+client: hostile_client writes its submission ring by hand (legal and
+illegal contents) while an honest client keeps making calls beside it."""
+import json
+import subprocess
+
+import pytest
+
+from conftest import E2E_CLIENT, Sidecar, binary
+
+HOSTILE_CLIENT = binary("HOSTILE_CLIENT", "tests/e2e/hostile_client")
+
+
+def hostile(sidecar, *args, timeout=120):
+    p = subprocess.run([HOSTILE_CLIENT, args[0], sidecar.sock, *map(str, args[1:])],
+                       capture_output=True, text=True, timeout=timeout)
+    out = p.stdout.strip().splitlines()
+    return p.returncode, json.loads(out[-1]) if out else {}, p.stderr
+
+
+def with_honest_neighbour(sidecar, fn, calls=3000):
+    """Run fn() while an honest client makes echo calls from 2 threads;
+    the neighbour must finish with every call answered correctly."""
+    honest = subprocess.Popen([E2E_CLIENT, "load", sidecar.sock, "2", str(calls), "echo"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        result = fn()
+    finally:
+        out, err = honest.communicate(timeout=120)
+    assert honest.returncode == 0, out + err
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["failures"] == 0 and res["submitted"] == res["completed"] == 2 * calls, res
+    return result
+
+
+@pytest.mark.parametrize("ring_bytes", [None, 1 << 18, 1 << 25])
+def test_a_full_lap_of_padded_cancels_is_handed_back_and_the_client_still_served(mock, ring_bytes):
+    # Issue #12's reproduction: head - tail = capacity exactly, well-formed
+    # CANCEL records padded with a trailing bin field, one doorbell. The
+    # sidecar used to read the lap again (its frames not yet zeroed) and
+    # then zero a span longer than the ring: SIGSEGV, or an ASan
+    # heap-buffer-overflow in rs__ring_release.
+    extra = ("--ring-bytes", str(ring_bytes)) if ring_bytes else ()
+    with Sidecar(mock.url, *extra) as s:
+        for _ in range(3):
+            rc, res, err = with_honest_neighbour(s, lambda: hostile(s, "lap"))
+            assert rc == 0, (res, err, s.read_log()[-2000:])
+            assert res["handed_back"] and res["echoed"] and not res["hung_up"], res
+            assert res["records"] * res["record_bytes"] == res["ring_bytes"], res
+        assert s.alive()
+
+
+def test_a_record_running_past_the_released_lap_is_corruption(sidecar):
+    # No producer can reserve beyond tail + capacity, so a frame whose
+    # record would end there means the framing is lost: RS_ECORRUPT, then
+    # the client is dropped. The sidecar must not read its own consumed
+    # (not yet zeroed) records as the rest of it.
+    rc, res, err = with_honest_neighbour(sidecar, lambda: hostile(sidecar, "overrun"))
+    assert rc == 0, (res, err)
+    assert res["completion"] == "RS_ECORRUPT" and res["hung_up"], res
+    assert "framing corrupt" in res["message"], res
+    assert sidecar.alive()
+
+
+def test_an_impossible_completion_ring_tail_drops_only_that_client(sidecar):
+    rc, res, err = with_honest_neighbour(sidecar, lambda: hostile(sidecar, "cqtail"))
+    assert rc == 0, (res, err)
+    assert res["hung_up"], res
+    assert "completion ring tail corrupted" in sidecar.read_log()
+    assert sidecar.alive()
+
+
+@pytest.mark.parametrize("ring_bytes", [1 << 18, 1 << 20])
+def test_records_that_straddle_the_rings_end_arrive_whole(mock, ring_bytes):
+    with Sidecar(mock.url, "--ring-bytes", str(ring_bytes)) as s:
+        for seed in (1, 2):
+            rc, res, err = hostile(s, "wrap", seed)
+            assert rc == 0, (res, err)
+            assert res["wrapped"] >= 300 and res["wrong"] == 0, res
+            assert res["answered"] == res["requests"], res
