@@ -5,6 +5,7 @@
 
 #include "channel.h"
 #include "record.h"
+#include "secrets.h"
 #include "log.h"
 
 #include <errno.h>
@@ -271,8 +272,7 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
         fprintf(stderr, "ringsided: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    const char *key = getenv(cfg->api_key_env);
-    cfg->api_key = key && *key ? key : NULL;
+    cfg->api_key = sc_secret(cfg->api_key_env);
     if (cfg->nroutes == 0) {
         /* no routes configured: one route, "default", from flags and env */
         if (!upstream_set)

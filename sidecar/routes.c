@@ -4,6 +4,7 @@
 #include "routes.h"
 
 #include "log.h"
+#include "secrets.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,8 +80,8 @@ int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
 
         free(r->auth);
         r->auth = NULL;
-        const char *key = rc->api_key_env[0] ? getenv(rc->api_key_env) : NULL;
-        if (key && *key) {
+        const char *key = sc_secret(rc->api_key_env);
+        if (key) {
             size_t n = strlen(key) + 32;
             if ((r->auth = malloc(n)) != NULL)
                 snprintf(r->auth, n, "Authorization: Bearer %s", key);

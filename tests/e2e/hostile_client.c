@@ -14,6 +14,14 @@
  *   cqtail SOCK       the completion ring's tail scribbled to an impossible
  *                     value, then answers are due: the sidecar must drop
  *                     this client (hang-up), never write where it points
+ *   snoop SOCK [PID [SECRET]]
+ *                     what a process of the sidecar's uid can see of it:
+ *                     /proc/PID/{environ,mem,maps,fd,map_files} and
+ *                     ptrace, PID being the sidecar (absent or 0: found
+ *                     with SO_PEERCRED) or, as a control, another
+ *                     process; whether SECRET shows
+ *                     in its environment; and that two registrations get
+ *                     two distinct regions
  *   wrap SOCK SEED    legal echo requests of random sizes, padded cancels
  *                     between them, until 300 requests have straddled the
  *                     ring's end (the wrap falls inside them at random
@@ -27,14 +35,18 @@
 #include "ringpack.h"
 #include "ringside.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -311,6 +323,140 @@ static int mode_cqtail(const char *path)
     return hup ? 0 : 1;
 }
 
+/* ---------------------------------------------------------------- snoop */
+
+static const char *errname(int e)
+{
+    switch (e) {
+    case 0: return "ok";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EIO: return "EIO";
+    case ESRCH: return "ESRCH";
+    default: return "other";
+    }
+}
+
+/* Read a whole /proc file; *found: whether `needle` occurs in it. */
+static int read_proc(pid_t pid, const char *what, const char *needle, bool *found)
+{
+    char path[64], buf[65536];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, what);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    int e = n < 0 ? errno : 0;
+    close(fd);
+    if (n > 0 && needle && *needle) {
+        buf[n] = 0;
+        for (ssize_t i = 0; i + (ssize_t)strlen(needle) <= n; i++)
+            if (memcmp(buf + i, needle, strlen(needle)) == 0)
+                *found = true;
+    }
+    return e;
+}
+
+static int list_proc_dir(pid_t pid, const char *what)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, what);
+    DIR *d = opendir(path);
+    if (!d)
+        return errno;
+    int e = 0;
+    errno = 0;
+    if (!readdir(d))
+        e = errno;
+    closedir(d);
+    return e;
+}
+
+/* Open each of the target's descriptors 0..255: 0 if any opened. */
+static int open_proc_fds(pid_t pid)
+{
+    int e = ENOENT;
+    for (int n = 0; n < 256; n++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, n);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        if (errno != ENOENT)
+            e = errno;
+    }
+    return e;
+}
+
+/* Read a word of the target's memory at its stack (from maps, or a
+ * plausible address if maps is closed to us). */
+static int read_proc_mem(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    unsigned long lo = 0x400000;
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, "[stack]"))
+            sscanf(line, "%lx", &lo);
+    if (f)
+        fclose(f);
+    uint64_t word;
+    int e = pread(fd, &word, sizeof word, (off_t)lo) == (ssize_t)sizeof word ? 0 : errno;
+    close(fd);
+    return e;
+}
+
+static int try_ptrace(pid_t pid)
+{
+    if (ptrace(PTRACE_SEIZE, pid, NULL, NULL) < 0)
+        return errno;
+    ptrace(PTRACE_DETACH, pid, NULL, NULL);
+    return 0;
+}
+
+static int mode_snoop(const char *path, pid_t pid, const char *secret)
+{
+    bool distinct = false;
+    if (pid == 0) {
+        raw a, b;
+        raw_connect(&a, path);
+        raw_connect(&b, path);
+        struct ucred cr;
+        socklen_t len = sizeof cr;
+        if (getsockopt(a.sock, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+            DIE("SO_PEERCRED: %s", strerror(errno));
+        pid = cr.pid;
+        /* our two regions are two memfds: what one client writes, the
+         * other never sees */
+        memset(a.sq.data, 0x5a, 4096);
+        distinct = b.sq.data[0] == 0 && b.sq.data[4095] == 0 && a.sq.data != b.sq.data;
+    }
+    bool found = false;
+    int environ_e = read_proc(pid, "environ", secret, &found);
+    int maps_e = read_proc(pid, "maps", NULL, NULL);
+    int mem_e = read_proc_mem(pid);
+    int fd_e = open_proc_fds(pid);
+    int fddir_e = list_proc_dir(pid, "fd");
+    int mapfiles_e = list_proc_dir(pid, "map_files");
+    int ptrace_e = try_ptrace(pid);
+    printf("{\"mode\":\"snoop\",\"pid\":%d,\"environ\":\"%s\",\"secret_seen\":%s,\"maps\":\"%s\","
+           "\"mem\":\"%s\",\"fd\":\"%s\",\"fd_dir\":\"%s\",\"map_files\":\"%s\",\"ptrace\":\"%s\","
+           "\"regions_distinct\":%s}\n",
+           (int)pid, errname(environ_e), found ? "true" : "false", errname(maps_e), errname(mem_e),
+           errname(fd_e), errname(fddir_e), errname(mapfiles_e), errname(ptrace_e),
+           distinct ? "true" : "false");
+    return 0;
+}
+
 /* ----------------------------------------------------------------- wrap */
 
 static uint64_t rng;
@@ -375,7 +521,9 @@ int main(int argc, char **argv)
         return mode_overrun(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "cqtail") == 0)
         return mode_cqtail(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "snoop") == 0)
+        return mode_snoop(argv[2], argc >= 4 ? (pid_t)atoi(argv[3]) : 0, argc >= 5 ? argv[4] : NULL);
     if (argc >= 4 && strcmp(argv[1], "wrap") == 0)
         return mode_wrap(argv[2], strtoull(argv[3], NULL, 10));
-    DIE("usage: hostile_client lap|overrun|cqtail SOCK | wrap SOCK SEED");
+    DIE("usage: hostile_client lap|overrun|cqtail SOCK | snoop SOCK [PID [SECRET]] | wrap SOCK SEED");
 }

@@ -10,6 +10,7 @@ RINGSIDE_MOCK_UPSTREAM) or from ./build when run by hand.
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -60,17 +61,31 @@ class Mock:
                 self.proc.wait()
 
 
+def runnable_by(uid, path, into):
+    """A copy of the program at path that uid can run (the build tree may be
+    private to root), in the directory into."""
+    copy = shutil.copy(path, into)
+    os.chmod(copy, 0o755)
+    os.chown(into, uid, uid)
+    os.chmod(into, 0o755)
+    return copy
+
+
 class Sidecar:
     """ringsided on a private socket, its log kept in a file. config is YAML
     text (written next to the socket), upstream the --upstream URL; extra
-    flags and environment are added as given."""
+    flags and environment are added as given. user: run it as that uid (and
+    gid); the caller must be root."""
 
-    def __init__(self, upstream=None, config=None, extra=(), env=None):
+    def __init__(self, upstream=None, config=None, extra=(), env=None, user=None):
         self.dir = tempfile.mkdtemp(prefix="rs-test-")
         self.sock = os.path.join(self.dir, "rs.sock")
         self.log_path = os.path.join(self.dir, "ringsided.log")
         self.log = open(self.log_path, "w")
-        args = [binary("RINGSIDED", "sidecar/ringsided"), "--socket", self.sock]
+        prog = binary("RINGSIDED", "sidecar/ringsided")
+        if user is not None:
+            prog = runnable_by(user, prog, self.dir)
+        args = [prog, "--socket", self.sock]
         if config is not None:
             path = os.path.join(self.dir, "ringside.yaml")
             with open(path, "w") as f:
@@ -81,7 +96,9 @@ class Sidecar:
         e = dict(os.environ)
         e.pop("DEEPSEEK_API_KEY", None)   # the mock, never a real API
         e.update(env or {})
-        self.proc = subprocess.Popen(args + list(extra), stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        as_user = {} if user is None else {"user": user, "group": user, "extra_groups": []}
+        self.proc = subprocess.Popen(args + list(extra), stdout=self.log, stderr=subprocess.STDOUT, env=e,
+                                     **as_user)
         self.pid = self.proc.pid
         deadline = time.monotonic() + 20
         while not self._listening():
