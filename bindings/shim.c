@@ -526,6 +526,15 @@ static int fill_request(rs_request *rq, hdrs *hs, RSB_REQUEST_PARAMS)
     return 0;
 }
 
+/* A refusal at submit: the client library says which limit, and its value. */
+static void set_submit_err(int err)
+{
+    if (err == RS_EINVAL || err == RS_E2BIG)
+        set_errf(err, "%s", rs_last_error());
+    else
+        set_err(err);
+}
+
 uint64_t rsb_submit(rsb_client *c, RSB_REQUEST_PARAMS)
 {
     rs_request rq;
@@ -537,10 +546,7 @@ uint64_t rsb_submit(rsb_client *c, RSB_REQUEST_PARAMS)
         orphan_sweep(c);
         int err = rs_submit(c->rc, &rq, &t);
         leave(c);
-        if (err == RS_EINVAL)
-            set_errf(err, "the client library refused the request (too many headers, or an empty header name?)");
-        else
-            set_err(err);
+        set_submit_err(err);
     }
     hdrs_free(&hs);
     return t;
@@ -577,7 +583,7 @@ uint64_t rsb_submit_wait(rsb_client *c, RSB_REQUEST_PARAMS, int wait_ms)
     rs_ticket t = 0;
     int err = submit_until(c, &rq, deadline_after(wait_ms), &t);
     hdrs_free(&hs);
-    set_err(err);
+    set_submit_err(err);
     return err ? 0 : t;
 }
 
@@ -592,7 +598,7 @@ rs_response *rsb_call(rsb_client *c, RSB_REQUEST_PARAMS, int wait_ms)
     int err = submit_until(c, &rq, deadline, &t);
     hdrs_free(&hs);
     if (err) {
-        set_err(err);
+        set_submit_err(err);
         return NULL;
     }
     job j = { .c = c, .kind = J_WAIT, .t = t };

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -119,9 +120,13 @@ const char *rs_last_error(void)
     return last_error;
 }
 
-static int fail_detail(int code, const char *fmt, const char *arg)
+static int fail_detail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_detail(int code, const char *fmt, ...)
 {
-    snprintf(last_error, sizeof last_error, fmt, arg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
     return code;
 }
 
@@ -419,21 +424,28 @@ static void body_chunk(rs__body_rec *b, const rs_request *rq, uint64_t off)
     b->chunk.len = (uint32_t)(left < RS__CHUNK_BYTES ? left : RS__CHUNK_BYTES);
 }
 
-/* Put one request in the ring, without ringing the doorbell. */
-static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
+/* A string field over its limit: the refusal names the field and the limit. */
+static int over(const char *what, size_t len, unsigned limit)
 {
-    if (!c || !rq || !ticket || !rq->path || rq->path[0] != '/' ||
-        rq->priority < RS_P0 || rq->priority > RS_P2 || (rq->body_len && !rq->body) ||
-        (rq->nheaders && !rq->headers))
-        return RS_EINVAL;
-    int dead = atomic_load(&c->dead);
-    if (dead)
-        return dead;
-    if (rq->nheaders > RS__MAX_HEADERS)
-        return RS_E2BIG;
+    return fail_detail(RS_E2BIG, "%s is %zu bytes; the limit is %u", what, len, limit);
+}
 
-    rs__req_rec rec;   /* ~2 KiB of header slices: fine on any thread's stack */
-    rs__req_rec *r = &rec;
+/* Check rq against every limit the sidecar keeps (the README's table),
+ * fill the head record from it, and refuse, naming the limit and its
+ * value in rs_last_error(), what the sidecar would refuse or could never
+ * receive. */
+static int check_request(const rs_request *rq, rs__req_rec *r)
+{
+    if (!rq->path || rq->path[0] != '/')
+        return fail_detail(RS_EINVAL, "path must start with '/' (got '%.40s')", rq->path ? rq->path : "(null)");
+    if (rq->priority < RS_P0 || rq->priority > RS_P2)
+        return fail_detail(RS_EINVAL, "priority must be RS_P0, RS_P1 or RS_P2 (got %d)", rq->priority);
+    if ((rq->body_len && !rq->body) || (rq->nheaders && !rq->headers))
+        return fail_detail(RS_EINVAL, "%s", rq->body_len && !rq->body ? "body_len > 0 with no body"
+                                                                      : "nheaders > 0 with no headers");
+    if (rq->nheaders > RS__MAX_HEADERS)
+        return fail_detail(RS_E2BIG, "%zu headers; the limit is %u per request", rq->nheaders,
+                           RS__MAX_HEADERS);
     r->priority = (uint32_t)rq->priority;
     r->flags = rq->flags;
     r->timeout_ms = rq->timeout_ms;
@@ -441,16 +453,41 @@ static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
     r->model = cstr(rq->model);
     r->method = cstr(rq->method ? rq->method : "POST");
     r->path = cstr(rq->path);
+    if (r->route.len > RS__MAX_NAME)
+        return over("route", r->route.len, RS__MAX_NAME);
+    if (r->model.len > RS__MAX_NAME)
+        return over("model", r->model.len, RS__MAX_NAME);
+    if (r->method.len > RS__MAX_METHOD)
+        return over("method", r->method.len, RS__MAX_METHOD);
+    if (r->path.len > RS__MAX_PATH)
+        return over("path", r->path.len, RS__MAX_PATH);
     r->nheaders = (uint32_t)rq->nheaders;
     for (size_t k = 0; k < rq->nheaders; k++) {
         if (!rq->headers[k].name || !rq->headers[k].name[0] || !rq->headers[k].value)
-            return RS_EINVAL;
+            return fail_detail(RS_EINVAL, "header %zu has %s", k,
+                               rq->headers[k].name && rq->headers[k].name[0] ? "no value" : "no name");
         r->hname[k] = cstr(rq->headers[k].name);
         r->hvalue[k] = cstr(rq->headers[k].value);
     }
     r->body_total = rq->body_len;
     r->chunk.ptr = rq->body;
     r->chunk.len = (uint32_t)(rq->body_len < RS__CHUNK_BYTES ? rq->body_len : RS__CHUNK_BYTES);
+    return 0;
+}
+
+/* Put one request in the ring, without ringing the doorbell. */
+static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
+{
+    if (!c || !rq || !ticket)
+        return fail_detail(RS_EINVAL, "%s", "no client, request or ticket");
+    int dead = atomic_load(&c->dead);
+    if (dead)
+        return dead;
+    rs__req_rec rec;   /* ~2 KiB of header slices: fine on any thread's stack */
+    rs__req_rec *r = &rec;
+    int err = check_request(rq, r);
+    if (err)
+        return err;
 
     uint32_t idx;
     if (free_pop(c, &idx) < 0)
@@ -471,10 +508,17 @@ static int submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
         body_chunk(&b, rq, off);
         total += rs__rec_span(rs__packed_size(rs__pack_body, &b));
     }
-    int err = 0;
     uint64_t pos;
-    if (head_len > c->max_record || total > c->sq.cap) {
-        err = RS_E2BIG;
+    if (head_len - r->chunk.len > RS__MAX_META) {
+        err = fail_detail(RS_E2BIG, "method, path, route, model and headers take %u bytes packed; "
+                          "the limit is %u together", head_len - r->chunk.len, RS__MAX_META);
+    } else if (head_len > c->max_record) {
+        err = fail_detail(RS_E2BIG, "the request's first record is %u bytes; this sidecar takes at most %u",
+                          head_len, c->max_record);
+    } else if (total > c->sq.cap) {
+        err = fail_detail(RS_E2BIG, "request needs %llu bytes of ring (a %zu-byte body and its framing); "
+                          "the sidecar's rings hold %llu (ring_bytes): raise ring_bytes or send less",
+                          (unsigned long long)total, rq->body_len, (unsigned long long)c->sq.cap);
     } else if (rs__ring_reserve_mp(&c->sq, total, &pos) < 0) {
         atomic_fetch_add_explicit(&c->st.ring_full, 1, memory_order_relaxed);
         err = RS_EAGAIN;
@@ -1289,7 +1333,7 @@ int rs_call_batch(rs_client *c, const rs_request *rqs, size_t n, int timeout_ms,
                 todo = true;
                 break;   /* keep order: later items wait for room too */
             } else {
-                out[i] = synth(0, e, rs_strerror(e));
+                out[i] = synth(0, e, e == RS_E2BIG || e == RS_EINVAL ? last_error : rs_strerror(e));
                 st[i] = DONE;
                 done++;
             }

@@ -11,7 +11,7 @@ static const struct {
 } table[] = {
     { RS_OK, "RS_OK", "success" },
     { RS_EAGAIN, "RS_EAGAIN", "submission ring is full right now; wait for completions and retry" },
-    { RS_E2BIG, "RS_E2BIG", "request is larger than the sidecar's ring can carry; raise ring_bytes in the sidecar or send less" },
+    { RS_E2BIG, "RS_E2BIG", "over a size limit (rs_last_error() or the message names which, and its value); send less, or raise that limit" },
     { RS_EINVAL, "RS_EINVAL", "invalid argument" },
     { RS_ENOMEM, "RS_ENOMEM", "out of memory" },
     { RS_ETIMEDOUT, "RS_ETIMEDOUT", "wait timed out; the request is still in flight, wait again" },

@@ -294,18 +294,27 @@ ALWAYS_INLINE bool rd_array(cur *c, uint32_t *n)
     return true;
 }
 
-ALWAYS_INLINE bool rd_headers(cur *c, uint32_t *n, rs__slice *names, rs__slice *values)
+/* The refusals below name each limit's value: keep them in step. */
+_Static_assert(RS__MAX_HEADERS == 64 && RS__MAX_META == 65536 && RS__MAX_NAME == 256 &&
+               RS__MAX_METHOD == 16 && RS__MAX_PATH == 8192 && RS__CHUNK_BYTES == 131072,
+               "a refusal message states a limit that changed");
+
+/* Returns NULL, or why the headers were refused. */
+ALWAYS_INLINE const char *rd_headers(cur *c, uint32_t *n, rs__slice *names, rs__slice *values)
 {
     uint32_t m;
-    if (!rd_array(c, &m) || m % 2 != 0 || m / 2 > RS__MAX_HEADERS)
-        return false;
+    if (!rd_array(c, &m) || m % 2 != 0)
+        return "headers must be a flat array of name/value pairs";
+    if (m / 2 > RS__MAX_HEADERS)
+        return "more than 64 headers (the limit per request)";
     *n = m / 2;
     for (uint32_t k = 0; k < m / 2; k++) {
-        if (!rd_bytes(c, RS__MAX_META, &names[k]) || !rd_bytes(c, RS__MAX_META, &values[k]) ||
-            names[k].len == 0)
-            return false;
+        if (!rd_bytes(c, RS__MAX_META, &names[k]) || !rd_bytes(c, RS__MAX_META, &values[k]))
+            return "a header name or value is not a string of at most 65536 bytes";
+        if (names[k].len == 0)
+            return "a header name is empty";
     }
-    return true;
+    return NULL;
 }
 
 /* Skip `count` values at level 1 (fields a newer writer appended). */
@@ -356,8 +365,9 @@ static int refuse(const void *buf, size_t len, const char *msg, uint64_t *id, co
 ALWAYS_INLINE const char *decode_message_tail(cur *c, uint32_t *nheaders, rs__slice *hname,
                                               rs__slice *hvalue, uint64_t *body_total, rs__slice *chunk)
 {
-    if (!rd_headers(c, nheaders, hname, hvalue))
-        return "headers must be a flat array of at most 64 name/value pairs";
+    const char *why = rd_headers(c, nheaders, hname, hvalue);
+    if (why)
+        return why;
     if (!rd_u64(c, UINT64_MAX, body_total))
         return "body_total must be an unsigned integer";
     if (!rd_bytes(c, RS__CHUNK_BYTES, chunk) || chunk->len > *body_total)
@@ -375,13 +385,13 @@ ALWAYS_INLINE const char *decode_request(cur *c, uint32_t n, rs__req_rec *r)
         return "flags must be an unsigned integer";
     if (!rd_u32(c, UINT32_MAX, &r->timeout_ms))
         return "timeout_ms must be an unsigned 32-bit integer";
-    if (!rd_bytes(c, 256, &r->route))
+    if (!rd_bytes(c, RS__MAX_NAME, &r->route))
         return "route must be a string of at most 256 bytes";
-    if (!rd_bytes(c, 256, &r->model))
+    if (!rd_bytes(c, RS__MAX_NAME, &r->model))
         return "model must be a string of at most 256 bytes";
-    if (!rd_bytes(c, 16, &r->method))
+    if (!rd_bytes(c, RS__MAX_METHOD, &r->method))
         return "method must be a string of at most 16 bytes";
-    if (!rd_bytes(c, 8192, &r->path) || r->path.len == 0 || r->path.ptr[0] != '/')
+    if (!rd_bytes(c, RS__MAX_PATH, &r->path) || r->path.len == 0 || r->path.ptr[0] != '/')
         return "path must be a string starting with '/' of at most 8192 bytes";
     return decode_message_tail(c, &r->nheaders, r->hname, r->hvalue, &r->body_total, &r->chunk);
 }
@@ -415,7 +425,7 @@ ALWAYS_INLINE const char *decode_completion(cur *c, uint32_t n, rs__comp_rec *r)
         return "error message too long";
     if (!rd_u32(c, UINT32_MAX, &r->attempts))
         return "attempts must be an unsigned integer";
-    if (!rd_bytes(c, 256, &r->upstream))
+    if (!rd_bytes(c, RS__MAX_NAME, &r->upstream))
         return "upstream name too long";
     uint32_t nt;
     if (!rd_array(c, &nt) || nt != RS__T_COUNT)

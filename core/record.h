@@ -47,9 +47,15 @@ enum rs__rec_kind {
     RS__KIND_FLOW = 6,
 };
 
+/* Limits of one request (the README's limits table lists them all). The
+ * client library refuses a request over any of them before it is sent,
+ * naming the limit; the sidecar's decoder enforces them again. */
 #define RS__MAX_HEADERS 64u
-#define RS__CHUNK_BYTES (128u * 1024u)
-#define RS__MAX_META    (64u * 1024u)   /* all but the body, in one record */
+#define RS__MAX_METHOD  16u
+#define RS__MAX_PATH    8192u
+#define RS__MAX_NAME    256u            /* route, model, upstream names */
+#define RS__CHUNK_BYTES (128u * 1024u)  /* body bytes per record */
+#define RS__MAX_META    (64u * 1024u)   /* a record without its body bytes */
 #define RS__MAX_RECORD  (RS__CHUNK_BYTES + RS__MAX_META)
 /* The smallest ring: any record fits into it whole (a producer whose record
  * cannot fit an empty ring would wait for space forever). */

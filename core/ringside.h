@@ -42,7 +42,7 @@ extern "C" {
 enum rs_error {
     RS_OK            = 0,
     RS_EAGAIN        = -1,  /* submission ring full right now: back off, retry */
-    RS_E2BIG         = -2,  /* request larger than the ring can ever carry */
+    RS_E2BIG         = -2,  /* over a size limit (rs_last_error says which) */
     RS_EINVAL        = -3,  /* bad argument from the caller */
     RS_ENOMEM        = -4,  /* out of memory */
     RS_ETIMEDOUT     = -5,  /* the wait timed out; the request is still live */
@@ -133,7 +133,9 @@ int rs_connect(const char *socket_path, rs_client **out);
 void rs_close(rs_client *c);
 
 /* Submit without blocking. On success stores a ticket. RS_EAGAIN means the
- * ring is full right now (nothing was sent); RS_E2BIG that it never fits. */
+ * ring is full right now (nothing was sent); RS_E2BIG that the request is
+ * over one of the limits of the README's table, which rs_last_error()
+ * names with its value (it can never be sent as it is). */
 int rs_submit(rs_client *c, const rs_request *rq, rs_ticket *ticket);
 
 /* Wait for one ticket. timeout_ms < 0 waits forever, 0 only checks.
@@ -228,8 +230,11 @@ const char *rs_strerror(int err);
 /* The symbolic name of an RS_E* code ("RS_EAGAIN"); never NULL. */
 const char *rs_errname(int err);
 
-/* Detail of the last failure of rs_connect in this thread (for example the
- * sidecar's reason for refusing the registration); "" if none. */
+/* Detail of the last failure in this thread of rs_connect (for example the
+ * sidecar's reason for refusing the registration), or of a submit refused
+ * with RS_E2BIG or RS_EINVAL (which limit, and its value: "9 headers…",
+ * "path is 9000 bytes; the limit is 8192"); "" if none yet. Not set for
+ * RS_EAGAIN and RS_ETOOMANY, which need no detail. */
 const char *rs_last_error(void);
 
 /* Counters of this client, for tests and operators. */

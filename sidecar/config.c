@@ -278,10 +278,9 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
         if (!upstream_set)
             snprintf(cfg->upstream, sizeof cfg->upstream, "%s", cfg->api_key ? SC_DEEPSEEK_URL : SC_MOCK_DEFAULT_URL);
         sc_route_cfg *r = &cfg->routes[cfg->nroutes++];
+        sc_route_cfg_init(r, cfg);
         snprintf(r->name, sizeof r->name, "default");
         snprintf(r->endpoint, sizeof r->endpoint, "%s", cfg->upstream);
-        snprintf(r->api_key_env, sizeof r->api_key_env, "%s", cfg->api_key_env);
-        r->weight = 1;
         size_t n = strlen(r->endpoint);
         while (n > 0 && r->endpoint[n - 1] == '/')
             r->endpoint[--n] = 0;

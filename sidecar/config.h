@@ -86,6 +86,10 @@ typedef struct sc_config {
  * printing what is wrong (file:line: key: problem) to stderr. */
 int sc_config_load(sc_config *cfg, int argc, char **argv);
 
+/* A route's defaults: weight 1, the default key variable, concurrency
+ * starting at 64 within [1, 256]. */
+void sc_route_cfg_init(sc_route_cfg *r, const sc_config *c);
+
 /* Apply a YAML file over cfg. Every problem found is appended to err as
  * "FILE:LINE: KEY: what is wrong" lines; returns their count (0 = valid). */
 int sc_config_apply_file(sc_config *cfg, const char *path, char *err, size_t errlen);

@@ -412,6 +412,16 @@ static const key_spec route_keys[] = {
     { 0, 0 },
 };
 
+void sc_route_cfg_init(sc_route_cfg *r, const sc_config *c)
+{
+    memset(r, 0, sizeof *r);
+    r->weight = 1;
+    snprintf(r->api_key_env, sizeof r->api_key_env, "%s", c->api_key_env);
+    r->conc_initial = 64;
+    r->conc_min = 1;
+    r->conc_max = 256;
+}
+
 static void k_routes(ycx *x, yaml_node_t *v, void *t)
 {
     sc_config *c = t;
@@ -427,9 +437,7 @@ static void k_routes(ycx *x, yaml_node_t *v, void *t)
             return;
         }
         sc_route_cfg *r = &c->routes[c->nroutes];
-        memset(r, 0, sizeof *r);
-        r->weight = 1;
-        snprintf(r->api_key_env, sizeof r->api_key_env, "%s", c->api_key_env);
+        sc_route_cfg_init(r, c);
         snprintf(x->key + base, sizeof x->key - base, "[%u]", c->nroutes);
         yaml_node_t *rn = node(x, *it);
         walk_map(x, rn, route_keys, r);
@@ -442,7 +450,7 @@ static void k_routes(ycx *x, yaml_node_t *v, void *t)
         for (unsigned k = 0; k < c->nroutes; k++)
             if (strcmp(c->routes[k].name, r->name) == 0)
                 yerr(x, rn, "route name '%s' is used twice", r->name);
-        if (r->conc_min && r->conc_max && r->conc_min > r->conc_max)
+        if (r->conc_min > r->conc_max)
             yerr(x, rn, "concurrency.min (%u) is above concurrency.max (%u)", r->conc_min, r->conc_max);
         size_t n = strlen(r->endpoint);
         while (n > 0 && r->endpoint[n - 1] == '/')

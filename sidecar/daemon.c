@@ -41,7 +41,12 @@
 void sc_dispatch(sc_daemon *d, sc_req *r)
 {
     sc_completion *cp;
-    if (r->refuse) {
+    if (r->refuse == RS_E2BIG) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s: %zu bytes, the ring holds %llu (ring_bytes)", r->refuse_why,
+                 r->body_len, (unsigned long long)d->cfg.ring_bytes);
+        sc_req_finish(r, sc_completion_new(r->id, r->refuse, 0, msg));
+    } else if (r->refuse) {
         sc_req_finish(r, sc_completion_new(r->id, r->refuse, 0, r->refuse_why));
     } else if (d->state != SC_RUNNING) {
         sc_req_finish(r, sc_completion_new(r->id, RS_ESHUTDOWN, 0,

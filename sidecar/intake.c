@@ -111,6 +111,13 @@ static void accept_request(sc_client *c, const rs__req_rec *rr)
         r->headers[k + 1] = NULL;
         r->nheaders = k + 1;
     }
+    if (slen + hlen > RS__MAX_META) {
+        /* the client library refuses this before sending (packed, its
+         * count is a little higher than these string bytes) */
+        r->refuse = RS_EBADREQ;
+        r->refuse_why = "method, path, route, model and headers are over 65536 bytes together "
+                        "(the limit of a request's head)";
+    }
     if (!token_ok(r->method, (uint32_t)strlen(r->method))) {
         r->refuse = RS_EBADREQ;
         r->refuse_why = "method is not an HTTP token";
@@ -133,7 +140,7 @@ static void accept_request(sc_client *c, const rs__req_rec *rr)
     if (rr->body_total > d->cfg.ring_bytes) {
         /* an honest client cannot send this much in one ring */
         r->refuse = RS_E2BIG;
-        r->refuse_why = "body larger than the submission ring";
+        r->refuse_why = "body larger than the submission ring";   /* sc_dispatch adds the figures */
     } else if (!r->refuse && rr->body_total) {
         r->body = malloc(rr->body_total);
         if (!r->body) {

@@ -103,9 +103,9 @@ int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
             .half_open_probes = cfg->breaker_probes,
         };
         rs_aimd_cfg ac = {
-            .min = rc->conc_min ? rc->conc_min : 1,
-            .max = rc->conc_max ? rc->conc_max : 256,
-            .initial = rc->conc_initial ? rc->conc_initial : 64,
+            .min = rc->conc_min,
+            .max = rc->conc_max,
+            .initial = rc->conc_initial,
             .increase = 1.0,
             .decrease = 0.5,
             .cooldown_ns = 1000000000u,

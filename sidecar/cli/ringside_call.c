@@ -123,7 +123,9 @@ int main(int argc, char **argv)
     rs_response *r = NULL;
     err = rs_call(c, &rq, timeout, &r);
     if (err < 0) {
-        fprintf(stderr, "ringside-call: %s: %s\n", rs_errname(err), rs_strerror(err));
+        /* a refusal at submit names its limit in rs_last_error() */
+        fprintf(stderr, "ringside-call: %s: %s\n", rs_errname(err),
+                (err == RS_E2BIG || err == RS_EINVAL) && *rs_last_error() ? rs_last_error() : rs_strerror(err));
         rs_close(c);
         return 1;
     }

@@ -68,6 +68,10 @@
  *                                        N echo calls of 64 bytes; prints
  *                                        the minor page faults this process
  *                                        took during the calls (not connect)
+ *   limits SOCK                          one request over each limit of the
+ *                                        README's table (and some just
+ *                                        under): prints, per case, the
+ *                                        error name and rs_last_error()
  *   fill SOCK                            connect, print "ready", wait for
  *                                        "fill" (the test has SIGSTOPped the
  *                                        sidecar), submit until the ring is
@@ -938,6 +942,97 @@ static int mode_batch(int n, int prio, int timeout_ms, int window, const char *r
     return 0;
 }
 
+/* ---------------------------------------------------------------- limits */
+
+/* Submit rq and print how it went as one JSON member: a refusal at submit
+ * with rs_last_error(), or the answer's error and message. */
+static void limit_case(rs_client *c, const char *name, const rs_request *rq, bool last)
+{
+    rs_response *r = NULL;
+    int err = rs_call(c, rq, 30000, &r);
+    const char *detail = err ? rs_last_error() : r->error_msg;
+    printf("\"%s\":{\"at\":\"%s\",\"error\":\"%s\",\"detail\":\"", name, err ? "submit" : "answer",
+           rs_errname(err ? err : r->error));
+    for (const char *p = detail; *p; p++)
+        printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+    printf("\"}%s", last ? "}\n" : ",");
+    rs_response_free(r);
+}
+
+static int mode_limits(void)
+{
+    rs_client *c = connect_or_die();
+    static char big[(2u << 20) + 1];
+    memset(big, 'v', sizeof big - 1);
+    rs_header h[70];
+    char names[70][8];
+    for (int k = 0; k < 70; k++) {
+        snprintf(names[k], sizeof names[k], "x-h%d", k);
+        h[k] = (rs_header){ names[k], "v" };
+    }
+    rs_request rq = RS_REQUEST_INIT;
+    rq.route = "echo";
+    rq.path = "/e";
+    printf("{");
+
+    rs_header one = { "x-big", big };
+    rq.headers = &one;
+    rq.nheaders = 1;
+    big[100u << 10] = 0;   /* one 100 KiB header */
+    limit_case(c, "header_100k", &rq, false);
+    big[100u << 10] = 'v';
+    big[1u << 20] = 0;     /* one 1 MiB header */
+    limit_case(c, "header_1m", &rq, false);
+    big[1u << 20] = 'v';
+    big[60u << 10] = 0;    /* 60 KiB: under the head's limit */
+    limit_case(c, "header_60k", &rq, false);
+    big[60u << 10] = 'v';
+
+    rq.headers = h;
+    rq.nheaders = 70;
+    limit_case(c, "headers_70", &rq, false);
+    rq.nheaders = 64;
+    limit_case(c, "headers_64", &rq, false);
+    rq.headers = NULL;
+    rq.nheaders = 0;
+
+    big[0] = '/';
+    big[9000] = 0;
+    rq.path = big;
+    limit_case(c, "path_9000", &rq, false);
+    rq.path = "/e";
+    big[0] = 'v';
+    big[9000] = 'v';
+    big[300] = 0;
+    rq.model = big;
+    limit_case(c, "model_300", &rq, false);
+    rq.model = NULL;
+    rq.route = big;
+    limit_case(c, "route_300", &rq, false);
+    rq.route = "echo";
+    big[300] = 'v';
+    big[20] = 0;
+    rq.method = big;
+    limit_case(c, "method_20", &rq, false);
+    rq.method = NULL;
+    big[20] = 'v';
+
+    /* a body larger than any ring the tests use, and one that fits */
+    size_t n = 64u << 20;
+    char *body = malloc(n);
+    if (!body)
+        DIE("out of memory");
+    memset(body, 'b', n);
+    rq.body = body;
+    rq.body_len = n;
+    limit_case(c, "body_64m", &rq, false);
+    rq.body_len = 1u << 20;
+    limit_case(c, "body_1m", &rq, true);
+    free(body);
+    rs_close(c);
+    return 0;
+}
+
 /* -------------------------------------------------------- poll, fill */
 
 static long minor_faults(void)
@@ -1238,6 +1333,8 @@ int main(int argc, char **argv)
         return mode_pollmany(atoi(argv[3]));
     if (strcmp(mode, "faults") == 0 && argc == 4)
         return mode_faults(atoi(argv[3]));
+    if (strcmp(mode, "limits") == 0 && argc == 3)
+        return mode_limits();
     if (strcmp(mode, "fill") == 0 && argc == 3)
         return mode_fill();
     DIE("bad arguments for mode %s", mode);

@@ -14,6 +14,9 @@
  *   cqtail SOCK       the completion ring's tail scribbled to an impossible
  *                     value, then answers are due: the sidecar must drop
  *                     this client (hang-up), never write where it points
+ *   limits SOCK       requests over the sidecar's limits, written without
+ *                     the client library (which refuses them first): each
+ *                     answer's error and message, which must name the limit
  *   snoop SOCK [PID [SECRET]]
  *                     what a process of the sidecar's uid can see of it:
  *                     /proc/PID/{environ,mem,maps,fd,map_files} and
@@ -323,6 +326,82 @@ static int mode_cqtail(const char *path)
     return hup ? 0 : 1;
 }
 
+/* --------------------------------------------------------------- limits */
+
+/* Send r (and, when body_total is over the first chunk, BODY records of
+ * filler up to it, as ring space allows), then read its answer. */
+static int raw_call(raw *c, rs__req_rec *r, rs__comp_rec *out)
+{
+    rs__staged st;
+    uint64_t pos, span = rs__rec_span(rs__stage(&st, rs__pack_request, r));
+    if (rs__ring_reserve_mp(&c->sq, span, &pos) < 0)
+        DIE("submission ring full");
+    rs__ring_put_staged(&c->sq, pos, &st);
+    static char filler[RS__CHUNK_BYTES];
+    memset(filler, 'b', sizeof filler);
+    for (uint64_t off = r->chunk.len; off < r->body_total;) {
+        uint64_t left = r->body_total - off;
+        rs__body_rec b = { .id = r->id, .offset = off,
+                           .chunk = { filler, (uint32_t)(left < sizeof filler ? left : sizeof filler) } };
+        uint32_t len = (uint32_t)rs__packed_size(rs__pack_body, &b);
+        if (rs__ring_reserve_mp(&c->sq, rs__rec_span(len), &pos) < 0) {
+            ring_bell(c);
+            usleep(200);
+            continue;
+        }
+        rs__ring_put(&c->sq, pos, rs__pack_body, &b, len);
+        off += b.chunk.len;
+    }
+    ring_bell(c);
+    return next_completion(c, out, 20000);
+}
+
+static void limit_case(raw *c, const char *name, rs__req_rec *r, bool last)
+{
+    rs__comp_rec cr;
+    int got = raw_call(c, r, &cr);
+    printf("\"%s\":{\"error\":\"%s\",\"detail\":\"%.*s\"}%s", name,
+           got == 1 ? rs_errname(cr.error) : "none", got == 1 ? (int)cr.error_msg.len : 0,
+           got == 1 ? cr.error_msg.ptr : "", last ? "}\n" : ",");
+}
+
+static int mode_limits(const char *path)
+{
+    raw c;
+    raw_connect(&c, path);
+    static char big[100u << 10];
+    memset(big, 'v', sizeof big);
+    rs__req_rec r = { .priority = 1, .route = { "echo", 4 }, .method = { "POST", 4 }, .path = { "/e", 2 } };
+    printf("{");
+
+    r.id = 1;   /* one 100 KiB header: over the decoder's per-string limit */
+    r.nheaders = 1;
+    r.hname[0] = (rs__slice){ "x-big", 5 };
+    r.hvalue[0] = (rs__slice){ big, sizeof big };
+    limit_case(&c, "header_100k", &r, false);
+
+    r.id = 2;   /* 20 of 4 KiB: each fine, together over the head's limit */
+    r.nheaders = 20;
+    for (int k = 0; k < 20; k++) {
+        r.hname[k] = (rs__slice){ "x-h", 3 };
+        r.hvalue[k] = (rs__slice){ big, 4096 };
+    }
+    limit_case(&c, "headers_80k", &r, false);
+
+    r.id = 3;   /* a path over its limit */
+    r.nheaders = 0;
+    big[0] = '/';
+    r.path = (rs__slice){ big, 9000 };
+    limit_case(&c, "path_9000", &r, false);
+    r.path = (rs__slice){ "/e", 2 };
+
+    r.id = 4;   /* a body over the ring, streamed through it in pieces */
+    r.body_total = c.w.layout.sq_cap + 1;
+    r.chunk = (rs__slice){ big, 1024 };
+    limit_case(&c, "body_over_ring", &r, true);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- snoop */
 
 static const char *errname(int e)
@@ -521,9 +600,11 @@ int main(int argc, char **argv)
         return mode_overrun(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "cqtail") == 0)
         return mode_cqtail(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "limits") == 0)
+        return mode_limits(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "snoop") == 0)
         return mode_snoop(argv[2], argc >= 4 ? (pid_t)atoi(argv[3]) : 0, argc >= 5 ? argv[4] : NULL);
     if (argc >= 4 && strcmp(argv[1], "wrap") == 0)
         return mode_wrap(argv[2], strtoull(argv[3], NULL, 10));
-    DIE("usage: hostile_client lap|overrun|cqtail SOCK | snoop SOCK [PID [SECRET]] | wrap SOCK SEED");
+    DIE("usage: hostile_client lap|overrun|cqtail|limits SOCK | snoop SOCK [PID [SECRET]] | wrap SOCK SEED");
 }

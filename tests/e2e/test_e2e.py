@@ -462,3 +462,27 @@ def test_demo_command_serves_a_request_with_no_key_and_no_internet():
     assert "status 200, RS_OK" in p.stderr
     reply = json.loads([l for l in p.stdout.splitlines() if l.startswith('{"id"')][0])
     assert reply["object"] == "chat.completion" and reply["usage"]["total_tokens"] > 0
+
+
+@pytest.mark.parametrize("ring_bytes", [8 << 20, 32 << 20])
+def test_each_refusal_at_submit_names_its_limit_and_value(mock, ring_bytes):
+    # issue #12: one 100 KiB header was refused as "headers must be a flat
+    # array of at most 64 name/value pairs", a 1 MiB one or 70 small ones
+    # as "raise ring_bytes" — with 8 and 32 MiB rings alike
+    with Sidecar(mock.url, "--ring-bytes", str(ring_bytes)) as s:
+        rc, line, _ = run_client(s, "limits")
+        res = json.loads(line)
+    head = "the limit is 65536 together"
+    assert res["header_100k"]["error"] == res["header_1m"]["error"] == "RS_E2BIG", res
+    assert head in res["header_100k"]["detail"] and head in res["header_1m"]["detail"], res
+    assert res["headers_70"] == {"at": "submit", "error": "RS_E2BIG",
+                                 "detail": "70 headers; the limit is 64 per request"}, res
+    assert res["path_9000"]["detail"] == "path is 9000 bytes; the limit is 8192", res
+    assert res["model_300"]["detail"] == "model is 300 bytes; the limit is 256", res
+    assert res["route_300"]["detail"] == "route is 300 bytes; the limit is 256", res
+    assert res["method_20"]["detail"] == "method is 20 bytes; the limit is 16", res
+    assert res["body_64m"]["error"] == "RS_E2BIG", res
+    assert f"rings hold {ring_bytes} (ring_bytes)" in res["body_64m"]["detail"], res
+    # just under each limit goes through
+    for ok in ("header_60k", "headers_64", "body_1m"):
+        assert res[ok] == {"at": "answer", "error": "RS_OK", "detail": ""}, (ok, res)

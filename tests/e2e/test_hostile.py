@@ -78,3 +78,17 @@ def test_records_that_straddle_the_rings_end_arrive_whole(mock, ring_bytes):
             assert rc == 0, (res, err)
             assert res["wrapped"] >= 300 and res["wrong"] == 0, res
             assert res["answered"] == res["requests"], res
+
+
+def test_what_bypasses_the_client_library_is_refused_naming_the_limit(mock):
+    with Sidecar(mock.url, "--ring-bytes", str(1 << 18)) as s:
+        rc, res, err = hostile(s, "limits")
+        assert rc == 0, err
+        assert res["header_100k"] == {"error": "RS_EBADREQ", "detail":
+                                      "a header name or value is not a string of at most 65536 bytes"}, res
+        assert res["headers_80k"]["error"] == "RS_EBADREQ", res
+        assert "over 65536 bytes together" in res["headers_80k"]["detail"], res
+        assert res["path_9000"]["error"] == "RS_EBADREQ" and "at most 8192 bytes" in res["path_9000"]["detail"]
+        assert res["body_over_ring"] == {"error": "RS_E2BIG", "detail": "body larger than the submission ring: "
+                                         "262145 bytes, the ring holds 262144 (ring_bytes)"}, res
+        assert s.alive()

@@ -1,7 +1,9 @@
 /*
  * test_config.c — the YAML configuration reader (sidecar/config_file.c):
  * values land in the right fields, and every problem is reported with its
- * file, line and key path, all of them at once.
+ * file, line and key path, all of them at once; and the example file in
+ * deploy/ (its path is this program's argument) loads to the built-in
+ * defaults.
  */
 #include "config.h"
 
@@ -117,14 +119,76 @@ static void test_wrong_shapes(void **state)
     assert_problem(4, "retries.on_status: expected a list of HTTP status codes");
 }
 
-int main(void)
+/* What ringsided would run with, given these arguments after its name:
+ * defaults, then the file, environment and flags (sidecar/config.c). */
+static void load_as_ringsided(sc_config *c, const char *config_path)
 {
+    char *argv[] = { "ringsided", "--config", (char *)config_path, NULL };
+    unsetenv("RINGSIDE_CONFIG");
+    unsetenv("RINGSIDE_UPSTREAM");
+    setenv("RINGSIDE_SOCKET", "/tmp/rs-test-config.sock", 1);   /* the example leaves it as is */
+    memset(c, 0, sizeof *c);
+    assert_int_equal(sc_config_load(c, config_path ? 3 : 1, argv), 0);
+}
+
+static const char *example_path;
+
+static void test_the_example_file_shows_the_built_in_defaults(void **state)
+{
+    (void)state;
+    static sc_config def, ex;
+    load_as_ringsided(&def, NULL);
+    load_as_ringsided(&ex, example_path);
+    assert_string_equal(ex.config_path, example_path);
+
+    /* the one deliberate difference: the example's two routes where no
+     * file has the single "default" route from --upstream; its first
+     * route shows the route defaults, the second examples */
+    assert_int_equal(def.nroutes, 1);
+    assert_int_equal(ex.nroutes, 2);
+    sc_route_cfg want = def.routes[0];
+    snprintf(want.name, sizeof want.name, "primary");
+    snprintf(want.endpoint, sizeof want.endpoint, "https://api.deepseek.com");
+    assert_memory_equal(&ex.routes[0], &want, sizeof want);
+    assert_string_equal(ex.routes[1].name, "secondary");
+    memcpy(ex.routes, def.routes, sizeof ex.routes);
+    ex.nroutes = def.nroutes;
+    memcpy(ex.upstream, def.upstream, sizeof ex.upstream);
+    memcpy(ex.config_path, def.config_path, sizeof ex.config_path);
+
+    /* everything else equal, field by field so a failure names it */
+#define SAME(f) do { if (memcmp(&ex.f, &def.f, sizeof ex.f) != 0) \
+                         fail_msg("the example's %s is not the default", #f); } while (0)
+    SAME(socket_path); SAME(api_key_env); SAME(ring_bytes); SAME(max_inflight); SAME(grace_ms);
+    SAME(connect_timeout_ms); SAME(first_content_timeout_ms); SAME(idle_timeout_ms);
+    SAME(total_timeout_ms); SAME(max_response_bytes); SAME(spin_us); SAME(prefault);
+    SAME(allow_any_uid); SAME(allow_uids); SAME(n_allow_uids); SAME(log_level);
+    SAME(global_limit); SAME(client_limit); SAME(queue_max); SAME(deadline_ms); SAME(weight_p1);
+    SAME(weight_p2); SAME(aging_ms); SAME(p0_reserved); SAME(default_max_tokens);
+    SAME(retry_attempts); SAME(retry_initial_ms); SAME(retry_cap_ms); SAME(retry_factor);
+    SAME(retry_status); SAME(n_retry_status); SAME(budget_ratio); SAME(budget_min);
+    SAME(budget_window_ms); SAME(breaker_failures); SAME(breaker_slow); SAME(breaker_cooldown_ms);
+    SAME(breaker_probes); SAME(shed_error_rate); SAME(shed_fraction); SAME(shed_window_ms);
+    SAME(shed_min_samples);
+#undef SAME
+    /* and no field the list above forgot */
+    assert_memory_equal(&ex, &def, sizeof ex);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_config PATH-OF-deploy/ringside.example.yaml\n");
+        return 2;
+    }
+    example_path = argv[1];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_land_in_their_fields),
         cmocka_unit_test(test_every_problem_has_file_line_and_key),
         cmocka_unit_test(test_env_substitution),
         cmocka_unit_test(test_not_yaml_and_missing_file),
         cmocka_unit_test(test_wrong_shapes),
+        cmocka_unit_test(test_the_example_file_shows_the_built_in_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

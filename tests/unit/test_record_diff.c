@@ -92,19 +92,21 @@ static int ref_get_bytes(const msgpack_object *o, uint32_t max, rs__slice *s)
     return s->len <= max ? 0 : -1;
 }
 
-static int ref_get_headers(const msgpack_object *o, uint32_t *n, rs__slice *names, rs__slice *values)
+static const char *ref_get_headers(const msgpack_object *o, uint32_t *n, rs__slice *names, rs__slice *values)
 {
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size % 2 != 0 ||
-        o->via.array.size / 2 > RS__MAX_HEADERS)
-        return -1;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size % 2 != 0)
+        return "headers must be a flat array of name/value pairs";
+    if (o->via.array.size / 2 > RS__MAX_HEADERS)
+        return "more than 64 headers (the limit per request)";
     *n = o->via.array.size / 2;
     for (uint32_t k = 0; k < *n; k++) {
         if (ref_get_bytes(&o->via.array.ptr[2 * k], RS__MAX_META, &names[k]) < 0 ||
-            ref_get_bytes(&o->via.array.ptr[2 * k + 1], RS__MAX_META, &values[k]) < 0 ||
-            names[k].len == 0)
-            return -1;
+            ref_get_bytes(&o->via.array.ptr[2 * k + 1], RS__MAX_META, &values[k]) < 0)
+            return "a header name or value is not a string of at most 65536 bytes";
+        if (names[k].len == 0)
+            return "a header name is empty";
     }
-    return 0;
+    return NULL;
 }
 
 #define REF_FAIL(msg) do { *why = (msg); return RS_EBADREQ; } while (0)
@@ -127,8 +129,9 @@ static int ref_decode_request(const msgpack_object *f, uint32_t n, rs__req_rec *
         REF_FAIL("method must be a string of at most 16 bytes");
     if (ref_get_bytes(&f[9], 8192, &r->path) < 0 || r->path.len == 0 || r->path.ptr[0] != '/')
         REF_FAIL("path must be a string starting with '/' of at most 8192 bytes");
-    if (ref_get_headers(&f[10], &r->nheaders, r->hname, r->hvalue) < 0)
-        REF_FAIL("headers must be a flat array of at most 64 name/value pairs");
+    const char *hwhy = ref_get_headers(&f[10], &r->nheaders, r->hname, r->hvalue);
+    if (hwhy)
+        REF_FAIL(hwhy);
     if (ref_get_u64(&f[11], UINT64_MAX, &r->body_total) < 0)
         REF_FAIL("body_total must be an unsigned integer");
     if (ref_get_bytes(&f[12], RS__CHUNK_BYTES, &r->chunk) < 0 || r->chunk.len > r->body_total)
@@ -170,8 +173,9 @@ static int ref_decode_completion(const msgpack_object *f, uint32_t n, rs__comp_r
     for (unsigned k = 0; k < RS__T_COUNT; k++)
         if (ref_get_u64(&f[8].via.array.ptr[k], UINT64_MAX, &r->timings[k]) < 0)
             REF_FAIL("timings must be unsigned integers");
-    if (ref_get_headers(&f[9], &r->nheaders, r->hname, r->hvalue) < 0)
-        REF_FAIL("headers must be a flat array of at most 64 name/value pairs");
+    const char *hwhy = ref_get_headers(&f[9], &r->nheaders, r->hname, r->hvalue);
+    if (hwhy)
+        REF_FAIL(hwhy);
     if (ref_get_u64(&f[10], UINT64_MAX, &r->body_total) < 0)
         REF_FAIL("body_total must be an unsigned integer");
     if (ref_get_bytes(&f[11], RS__CHUNK_BYTES, &r->chunk) < 0 || r->chunk.len > r->body_total)
@@ -269,7 +273,10 @@ static const char *const k_reasons[] = {
     "model must be a string of at most 256 bytes",
     "method must be a string of at most 16 bytes",
     "path must be a string starting with '/' of at most 8192 bytes",
-    "headers must be a flat array of at most 64 name/value pairs",
+    "headers must be a flat array of name/value pairs",
+    "more than 64 headers (the limit per request)",
+    "a header name or value is not a string of at most 65536 bytes",
+    "a header name is empty",
     "body_total must be an unsigned integer",
     "first body chunk is too long or longer than body_total",
     "body record has too few fields",
