@@ -9,6 +9,7 @@ PKGS=(
   libcmocka-dev python3-pytest
   swig python3-dev ruby ruby-dev liblua5.4-dev lua5.4
   libmicrohttpd-dev libjansson-dev
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

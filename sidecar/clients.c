@@ -46,12 +46,19 @@ typedef struct sc_pending {
 
 static void arm_accept(sc_daemon *d);
 
+void sc_client_free(sc_client *c)
+{
+    sc_inflight_destroy(c);
+    free(c);
+}
+
+/* A watched client is freed once it is closed and its ops have come back
+ * (a cancelled op still completes, into this struct); an unwatched one is
+ * its starter's to free. */
 static void maybe_free(sc_client *c)
 {
-    if (c->closing && c->ops_pending == 0) {
-        sc_inflight_destroy(c);
-        free(c);
-    }
+    if (c->closing && c->ops_pending == 0 && c->watched)
+        sc_client_free(c);
 }
 
 /* ------------------------------------------------------------ listening */
@@ -225,16 +232,63 @@ static int send_welcome(int fd, const rs__welcome *w, int memfd, int sq_efd, int
     return sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof *w ? 0 : -1;
 }
 
+sc_client *sc_client_new(sc_daemon *d)
+{
+    sc_client *c = calloc(1, sizeof *c);
+    if (c && sc_inflight_init(c, d->cfg.max_inflight) < 0) {
+        free(c);
+        return NULL;
+    }
+    if (c) {
+        c->d = d;
+        c->id = ++d->next_client_id;
+    }
+    return c;
+}
+
+void sc_client_start(sc_client *c, void *map, const rs__layout *lay, int sock, int sq_efd, int cq_efd,
+                     pid_t pid, uid_t uid, bool watch)
+{
+    sc_daemon *d = c->d;
+    uint8_t *base = map;
+    c->map = map;
+    c->map_len = lay->size;
+    rs__ring_init(&c->sq, base + lay->sq_hdr_off, base + lay->sq_data_off, lay->sq_cap);
+    rs__ring_init(&c->cq, base + lay->cq_hdr_off, base + lay->cq_data_off, lay->cq_cap);
+    c->sock = sock;
+    c->sq_efd = sq_efd;
+    c->cq_efd = cq_efd;
+    c->pid = pid;
+    c->uid = uid;
+    sc_limit_apply(&d->cfg.client_limit, true, sc_now_ns(), &c->limit, &c->limited, NULL, NULL);
+    c->sq_bell_op.fn = on_sq_bell;
+    c->hup_op.fn = on_hup;
+    c->prefault_op.fn = on_prefault;
+    c->next = d->clients;
+    if (d->clients)
+        d->clients->prev = c;
+    d->clients = c;
+    d->nclients++;
+    d->stats.clients_accepted++;
+    d->kicked = true;
+    c->watched = watch;
+    if (!watch)
+        return;
+    arm_sq_bell(c);
+    arm_hup(c);
+    if (d->cfg.prefault)
+        prefault(c);
+}
+
 static void create_client(sc_daemon *d, sc_pending *p)
 {
     const sc_config *cfg = &d->cfg;
     rs__layout lay;
     rs__layout_compute(cfg->ring_bytes, cfg->ring_bytes, &lay);
 
-    sc_client *c = calloc(1, sizeof *c);
+    sc_client *c = sc_client_new(d);
     int memfd = memfd_create("ringside-client", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (!c || sc_inflight_init(c, cfg->max_inflight) < 0 || memfd < 0 ||
-        ftruncate(memfd, (off_t)lay.size) < 0 ||
+    if (!c || memfd < 0 || ftruncate(memfd, (off_t)lay.size) < 0 ||
         fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
         int err = errno;
         sc_error("cannot create a client region of %llu bytes: %s",
@@ -247,31 +301,29 @@ static void create_client(sc_daemon *d, sc_pending *p)
         free(c);
         return;
     }
-    c->map = mmap(NULL, lay.size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-    c->sq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    c->cq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    c->map_len = lay.size;
-    c->id = ++d->next_client_id;
+    void *map = mmap(NULL, lay.size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    int sq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int cq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     rs__welcome w = {
         .magic = RS__WELCOME_MAGIC, .version = RS__PROTO_VERSION, .status = 0,
         .max_record = RS__MAX_RECORD, .max_inflight = cfg->max_inflight,
         .features = RS__FEATURE_FLOW | (cfg->prefault ? RS__FEATURE_PREFAULT : 0),
         .client_id = c->id, .layout = lay,
     };
-    bool made = c->map != MAP_FAILED && c->sq_efd >= 0 && c->cq_efd >= 0;
-    if (!made || send_welcome(p->fd, &w, memfd, c->sq_efd, c->cq_efd) < 0) {
+    bool made = map != MAP_FAILED && sq_efd >= 0 && cq_efd >= 0;
+    if (!made || send_welcome(p->fd, &w, memfd, sq_efd, cq_efd) < 0) {
         int err = errno;
         sc_error("registration of pid %d failed: %s", (int)p->cred.pid, strerror(err));
         if (!made) {   /* the client is still there to be told why */
             refuse_for_want_of(p->fd, err);
             p->fd = -1;
         }
-        if (c->map != MAP_FAILED)
-            munmap(c->map, lay.size);
-        if (c->sq_efd >= 0)
-            close(c->sq_efd);
-        if (c->cq_efd >= 0)
-            close(c->cq_efd);
+        if (map != MAP_FAILED)
+            munmap(map, lay.size);
+        if (sq_efd >= 0)
+            close(sq_efd);
+        if (cq_efd >= 0)
+            close(cq_efd);
         close(memfd);
         if (p->fd >= 0)
             close(p->fd);
@@ -280,29 +332,7 @@ static void create_client(sc_daemon *d, sc_pending *p)
         return;
     }
     close(memfd);   /* our mapping keeps the region alive */
-
-    uint8_t *base = c->map;
-    rs__ring_init(&c->sq, base + lay.sq_hdr_off, base + lay.sq_data_off, lay.sq_cap);
-    rs__ring_init(&c->cq, base + lay.cq_hdr_off, base + lay.cq_data_off, lay.cq_cap);
-    c->d = d;
-    c->sock = p->fd;
-    sc_limit_apply(&cfg->client_limit, true, sc_now_ns(), &c->limit, &c->limited, NULL, NULL);
-    c->pid = p->cred.pid;
-    c->uid = p->cred.uid;
-    c->sq_bell_op.fn = on_sq_bell;
-    c->hup_op.fn = on_hup;
-    c->prefault_op.fn = on_prefault;
-    c->next = d->clients;
-    if (d->clients)
-        d->clients->prev = c;
-    d->clients = c;
-    d->nclients++;
-    d->stats.clients_accepted++;
-    d->kicked = true;
-    arm_sq_bell(c);
-    arm_hup(c);
-    if (cfg->prefault)
-        prefault(c);
+    sc_client_start(c, map, &lay, p->fd, sq_efd, cq_efd, p->cred.pid, p->cred.uid, true);
     sc_info("client %llu registered: pid %d uid %u, rings 2x%llu bytes",
             (unsigned long long)c->id, (int)c->pid, (unsigned)c->uid,
             (unsigned long long)cfg->ring_bytes);
@@ -484,9 +514,11 @@ void sc_client_close(sc_client *c, const char *why)
     sc_daemon *d = c->d;
     unsigned cancelled = 0;
     c->closing = true;
-    sc_loop_cancel(&d->loop, &c->sq_bell_op);
-    sc_loop_cancel(&d->loop, &c->hup_op);
-    sc_loop_flush(&d->loop);
+    if (c->watched) {
+        sc_loop_cancel(&d->loop, &c->sq_bell_op);
+        sc_loop_cancel(&d->loop, &c->hup_op);
+        sc_loop_flush(&d->loop);
+    }
 
     while (c->inflight) {
         sc_req *r = c->inflight;

@@ -93,5 +93,7 @@ void sc_route_cfg_init(sc_route_cfg *r, const sc_config *c);
 /* Apply a YAML file over cfg. Every problem found is appended to err as
  * "FILE:LINE: KEY: what is wrong" lines; returns their count (0 = valid). */
 int sc_config_apply_file(sc_config *cfg, const char *path, char *err, size_t errlen);
+/* The same for YAML text in buf[0..len) (no NUL needed), reported as FILE = name. */
+int sc_config_apply_yaml(sc_config *cfg, const char *name, const void *buf, size_t len, char *err, size_t errlen);
 
 #endif

@@ -38,6 +38,7 @@ static void yerr(ycx *x, const yaml_node_t *n, const char *fmt, ...)
     x->nerr++;
     if (x->used + 1 >= x->errlen)
         return;
+    size_t start = x->used;
     int w = snprintf(x->err + x->used, x->errlen - x->used, "%s:%zu: %s: ", x->file,
                      n ? n->start_mark.line + 1 : 0, x->key[0] ? x->key : "(top)");
     if (w > 0 && (size_t)w < x->errlen - x->used)
@@ -48,6 +49,12 @@ static void yerr(ycx *x, const yaml_node_t *n, const char *fmt, ...)
     va_end(ap);
     if (w > 0 && (size_t)w < x->errlen - x->used)
         x->used += (size_t)w;
+    /* one problem, one line: a key or value quoted from the file may hold
+     * a newline (or a terminal escape), which must not start a line of
+     * its own that looks like another problem */
+    for (size_t i = start; i < x->used; i++)
+        if ((unsigned char)x->err[i] < 0x20 || x->err[i] == 0x7f)
+            x->err[i] = '?';
     if (x->used + 1 < x->errlen) {
         x->err[x->used++] = '\n';
         x->err[x->used] = 0;
@@ -530,32 +537,53 @@ static const key_spec top_keys[] = {
     { 0, 0 },
 };
 
-int sc_config_apply_file(sc_config *cfg, const char *path, char *err, size_t errlen)
+/* Load the document from an initialised parser (input already set), walk
+ * it, and free the parser. The file and buffer entry points share it, so
+ * both report exactly the same problems. */
+static int apply_parser(sc_config *cfg, const char *name, yaml_parser_t *parser, char *err, size_t errlen)
 {
-    ycx x = { .file = path, .err = err, .errlen = errlen };
-    err[0] = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        yerr(&x, NULL, "cannot open: %s", strerror(errno));
-        return x.nerr;
-    }
-    yaml_parser_t parser;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
-    if (!yaml_parser_load(&parser, &x.doc)) {
+    ycx x = { .file = name, .err = err, .errlen = errlen };
+    if (!yaml_parser_load(parser, &x.doc)) {
         x.nerr++;
-        snprintf(err, errlen, "%s:%zu: not valid YAML: %s%s%s\n", path, parser.problem_mark.line + 1,
-                 parser.problem ? parser.problem : "parse error",
-                 parser.context ? " " : "", parser.context ? parser.context : "");
-        yaml_parser_delete(&parser);
-        fclose(f);
+        snprintf(err, errlen, "%s:%zu: not valid YAML: %s%s%s\n", name, parser->problem_mark.line + 1,
+                 parser->problem ? parser->problem : "parse error",
+                 parser->context ? " " : "", parser->context ? parser->context : "");
+        yaml_parser_delete(parser);
         return x.nerr;
     }
     yaml_node_t *root = yaml_document_get_root_node(&x.doc);
     if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0))
         walk_map(&x, root, top_keys, cfg);
     yaml_document_delete(&x.doc);
-    yaml_parser_delete(&parser);
-    fclose(f);
+    yaml_parser_delete(parser);
     return x.nerr;
+}
+
+int sc_config_apply_yaml(sc_config *cfg, const char *name, const void *buf, size_t len, char *err, size_t errlen)
+{
+    err[0] = 0;
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, buf, len);
+    return apply_parser(cfg, name, &parser, err, errlen);
+}
+
+int sc_config_apply_file(sc_config *cfg, const char *path, char *err, size_t errlen)
+{
+    err[0] = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ycx x = { .file = path, .err = err, .errlen = errlen };
+        yerr(&x, NULL, "cannot open: %s", strerror(errno));
+        return x.nerr;
+    }
+    /* libyaml reads the file itself, as before the buffer entry point:
+     * a read error stays a "not valid YAML" problem, and a huge or endless
+     * file is never held in memory whole */
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    int n = apply_parser(cfg, path, &parser, err, errlen);
+    fclose(f);
+    return n;
 }

@@ -13,6 +13,7 @@
 
 #include "admission.h"
 #include "bucket.h"
+#include "channel.h"
 #include "config.h"
 #include "loop.h"
 #include "record.h"
@@ -120,6 +121,7 @@ struct sc_client {
     size_t out_chunk_bytes;       /* streamed data queued here, not yet in the ring */
     unsigned paused;              /* this client's transfers paused on that */
     bool closing;
+    bool watched;                 /* doorbell and hang-up polls armed */
     bool limited;                 /* per-client rate limit configured */
     rs_bucket limit;
     sc_req *held_head, *held_tail;
@@ -173,6 +175,16 @@ struct sc_daemon {
 
 /* clients.c */
 int sc_clients_listen(sc_daemon *d);
+/* A client in two steps, so a test can make the region itself: new
+ * allocates it (NULL: out of memory), start takes the mapped region (which
+ * c then owns and unmaps at close), its socket and doorbells, and puts it
+ * to work. watch: arm the polls on its doorbell and socket, and free c
+ * when it is closed; without them (the intake fuzzer, which drives every
+ * turn itself) c is the caller's to free with sc_client_free once closed. */
+sc_client *sc_client_new(sc_daemon *d);
+void sc_client_start(sc_client *c, void *map, const rs__layout *lay, int sock, int sq_efd, int cq_efd,
+                     pid_t pid, uid_t uid, bool watch);
+void sc_client_free(sc_client *c);
 void sc_clients_stop_listening(sc_daemon *d);
 void sc_client_close(sc_client *c, const char *why);
 void sc_client_ring_cq_bell(sc_client *c);

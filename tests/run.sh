@@ -3,7 +3,10 @@
 #   1. installs missing packages (deploy/install-deps.sh; needs root or sudo),
 #   2. builds into build/ and runs every test (unit, mock upstream, end to end),
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer into
-#      build-asan/ and runs the unit, end-to-end and binding tests once more.
+#      build-asan/ and runs the unit, end-to-end and binding tests once more,
+#   4. builds the libFuzzer targets with clang into build-fuzz/, replays every
+#      input that once crashed one, and fuzzes each for $RINGSIDE_FUZZ_SECONDS
+#      (default 20; tests/fuzz/run.sh is the long run).
 # Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,4 +35,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite e2e --suite bindings \
   --timeout-multiplier 3
+
+echo "== fuzz targets (clang-14, libFuzzer + ASan + UBSan): regressions, then ${RINGSIDE_FUZZ_SECONDS:-20} s each"
+CC=clang-14 setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+meson test -C build-fuzz --print-errorlogs --suite fuzz
 echo "== all tests passed"

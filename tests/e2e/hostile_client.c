@@ -25,8 +25,9 @@
  *                     process; whether SECRET shows
  *                     in its environment; and that two registrations get
  *                     two distinct regions
- *   wrap SOCK SEED    legal echo requests of random sizes, padded cancels
- *                     between them, until 300 requests have straddled the
+ *   wrap SOCK SEED [WRAPS]
+ *                     legal echo requests of random sizes, padded cancels
+ *                     between them, until WRAPS (300) requests have straddled the
  *                     ring's end (the wrap falls inside them at random
  *                     offsets): every answer must come back once, whole
  *
@@ -88,9 +89,8 @@ static void raw_connect(raw *c, const char *path)
     rs__ring_init(&c->sq, base + l->sq_hdr_off, base + l->sq_data_off, l->sq_cap);
     rs__ring_init(&c->cq, base + l->cq_hdr_off, base + l->cq_data_off, l->cq_cap);
     c->cq_cur = (rs__ring_cursor){ 0, 0 };
-    c->rx = malloc(RS__MAX_RECORD);
-    if (!c->rx)
-        DIE("out of memory");
+    static uint8_t rx[RS__MAX_RECORD];   /* one at a time: the modes are single-threaded */
+    c->rx = rx;
 }
 
 static void ring_bell(raw *c)
@@ -163,8 +163,13 @@ static int next_record(raw *c, rs__rec *rec, int ms)
     uint32_t len;
     int rc;
     while ((rc = rs__ring_peek(&c->cq, &c->cq_cur, RS__MAX_RECORD, &len)) == 0) {
-        if (c->cq_cur.pos != c->cq_cur.released && rs__ring_release(&c->cq, &c->cq_cur) < 0)
-            return -1;
+        if (c->cq_cur.pos != c->cq_cur.released) {
+            if (rs__ring_release(&c->cq, &c->cq_cur) < 0)
+                return -1;
+            /* the sidecar may be waiting for that room */
+            if (rs__ring_wake_needed(&c->cq, RS__RING_PRODUCER_WAITING))
+                ring_bell(c);
+        }
         if (now_ms() >= end)
             return 0;
         usleep(200);
@@ -545,7 +550,7 @@ static uint32_t rnd(uint32_t n)
     return (uint32_t)(rng >> 33) % n;
 }
 
-static int mode_wrap(const char *path, uint64_t seed)
+static int mode_wrap(const char *path, uint64_t seed, uint64_t wraps)
 {
     raw c;
     raw_connect(&c, path);
@@ -553,8 +558,8 @@ static int mode_wrap(const char *path, uint64_t seed)
     uint64_t cap = c.w.layout.sq_cap, written = 0, id = 0, wrapped = 0;
     uint64_t answered = 0, wrong = 0;
     static uint8_t body[8192];
-    /* until 300 requests have straddled the ring's end */
-    while (wrapped < 300 && wrong == 0) {
+    /* until `wraps` requests have straddled the ring's end */
+    while (wrapped < wraps && wrong == 0) {
         /* a few requests and a padded cancel, then read their answers */
         unsigned k = 1 + rnd(8);
         uint32_t sizes[8];
@@ -572,13 +577,20 @@ static int mode_wrap(const char *path, uint64_t seed)
         ring_bell(&c);
         for (unsigned i = 0; i < k; i++) {
             rs__comp_rec cr;
-            if (next_completion(&c, &cr, 10000) != 1) {
+            int got = next_completion(&c, &cr, 10000);
+            if (got != 1) {
+                fprintf(stderr, "hostile_client: request %llu: %s\n", (unsigned long long)(id + i),
+                        got == 0 ? "no answer within 10 s" : "the completion ring holds an unreadable record");
                 wrong++;
                 break;
             }
             bool ok = cr.id == id + i && cr.error == 0 && cr.chunk.len == sizes[i];
             for (uint32_t b = 0; ok && b < sizes[i]; b++)
                 ok = (uint8_t)cr.chunk.ptr[b] == (uint8_t)(id + i + b);
+            if (!ok)
+                fprintf(stderr, "hostile_client: request %llu (%u bytes): answer for %llu, %s, %u bytes: %.*s\n",
+                        (unsigned long long)(id + i), sizes[i], (unsigned long long)cr.id, rs_errname(cr.error),
+                        cr.chunk.len, (int)cr.error_msg.len, cr.error_msg.ptr);
             answered += ok;
             wrong += !ok;
         }
@@ -605,6 +617,6 @@ int main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "snoop") == 0)
         return mode_snoop(argv[2], argc >= 4 ? (pid_t)atoi(argv[3]) : 0, argc >= 5 ? argv[4] : NULL);
     if (argc >= 4 && strcmp(argv[1], "wrap") == 0)
-        return mode_wrap(argv[2], strtoull(argv[3], NULL, 10));
-    DIE("usage: hostile_client lap|overrun|cqtail|limits SOCK | snoop SOCK [PID [SECRET]] | wrap SOCK SEED");
+        return mode_wrap(argv[2], strtoull(argv[3], NULL, 10), argc >= 5 ? strtoull(argv[4], NULL, 10) : 300);
+    DIE("usage: hostile_client lap|overrun|cqtail|limits SOCK | snoop SOCK [PID [SECRET]] | wrap SOCK SEED [WRAPS]");
 }
