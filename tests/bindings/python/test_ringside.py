@@ -489,8 +489,13 @@ def test_unread_stream_is_held_while_other_requests_go_on(client):
     # and the stream is whole when read
     before = client.stats()["stream_holds"]
     s = client.chat([], stream=True, headers={"x-mock-stream": "40000"})
-    for i in range(50):
+    # calls go through until (and after) the hold: 50 calls at least, and
+    # as many as it takes the stream to get 256 KiB ahead (liveness bound)
+    deadline = time.monotonic() + 30
+    i = 0
+    while i < 50 or (client.stats()["stream_holds"] == before and time.monotonic() < deadline):
         assert client.request("POST", "/", str(i).encode(), route="echo").body == str(i).encode()
+        i += 1
     assert client.stats()["stream_holds"] > before
     chunks = list(s)
     assert [c.seq for c in chunks] == list(range(40001)) and chunks[-1].done
