@@ -82,6 +82,11 @@ const char *rsb_strerror(int code)
     return rs_strerror(code);
 }
 
+const char *rsb_version(void)
+{
+    return rs_version();
+}
+
 const char *rsb_errname(int code)
 {
     if (code == RSB_EINTR)

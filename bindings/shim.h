@@ -68,6 +68,8 @@ const char *rsb_errdetail(void);
 /* rs_strerror / rs_errname, knowing the shim's own codes too. */
 const char *rsb_strerror(int code);
 const char *rsb_errname(int code);
+/* rs_version(): the libringside in use. */
+const char *rsb_version(void);
 
 /* ---- clients ---- */
 

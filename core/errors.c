@@ -1,6 +1,8 @@
 /*
- * errors.c — names and sentences for RS_E* codes. Each sentence says what
- * the caller can do next, because that is what an operator reads at 3 a.m.
+ * errors.c — names and sentences for RS_E* codes, and the library's
+ * version: what a caller asks the library about itself. Each sentence says
+ * what the caller can do next, because that is what an operator reads at
+ * 3 a.m.
  */
 #include "ringside.h"
 
@@ -49,4 +51,9 @@ const char *rs_errname(int err)
         if (table[k].code == err)
             return table[k].name;
     return "RS_E?";
+}
+
+const char *rs_version(void)
+{
+    return RS_VERSION_STRING;   /* meson's project version, the one source */
 }

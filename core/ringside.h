@@ -33,8 +33,12 @@
 extern "C" {
 #endif
 
+/* This header's version; rs_version() gives the library's (they differ
+ * when an application runs against another libringside than it was built
+ * with). */
 #define RS_VERSION_MAJOR 0
 #define RS_VERSION_MINOR 1
+#define RS_VERSION_PATCH 0
 
 /* Error codes. 0 is success; every error is negative. The same codes travel
  * in completions (rs_response.error) so an application handles a refusal the
@@ -223,6 +227,9 @@ int rs_arm_event_fd(rs_client *c);
 
 /* Look up a response header by name (case-insensitive); NULL if absent. */
 const char *rs_response_header(const rs_response *r, const char *name);
+
+/* The version of the libringside in use, "MAJOR.MINOR.PATCH". */
+const char *rs_version(void);
 
 /* A sentence for an RS_E* code; never NULL. */
 const char *rs_strerror(int err);

@@ -257,7 +257,7 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
             break;
         }
         case O_VERSION:
-            printf("ringsided %d.%d\n", 0, 1);
+            printf("ringsided %s\n", RS_VERSION_STRING);
             return 1;
         case O_HELP:
             usage(stdout);

@@ -2,6 +2,8 @@
 # The whole test suite, from a fresh Debian 12 machine:
 #   1. installs missing packages (deploy/install-deps.sh; needs root or sudo),
 #   2. builds into build/ and runs every test (unit, mock upstream, end to end),
+#      then builds release (-O3) and client-only (library + bindings) trees,
+#      which must compile without a warning too,
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer into
 #      build-asan/ and runs the unit, end-to-end and binding tests once more,
 #   4. builds the libFuzzer targets with clang into build-fuzz/, replays every
@@ -24,12 +26,18 @@ setup() {   # setup DIR [meson options...]
 }
 
 echo "== build (debugoptimized, -Werror)"
-setup build
+setup build -Dwerror=true
 echo "== tests"
 meson test -C build --print-errorlogs --num-processes 2
 
+echo "== release build (-O3, -Werror) and its unit tests"
+setup build-release -Dbuildtype=release -Dwerror=true
+meson test -C build-release --print-errorlogs --num-processes 2 --suite unit
+echo "== client-only build (libringside and the bindings; no sidecar, tests or benchmarks)"
+setup build-client -Dsidecar=false -Dtests=false -Dbench=false -Dwerror=true
+
 echo "== build with ASan + UBSan"
-setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dwerror=true
 echo "== unit, end-to-end and binding tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -37,6 +45,6 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   --timeout-multiplier 3
 
 echo "== fuzz targets (clang-14, libFuzzer + ASan + UBSan): regressions, then ${RINGSIDE_FUZZ_SECONDS:-20} s each"
-CC=clang-14 setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+CC=clang-14 setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
 meson test -C build-fuzz --print-errorlogs --suite fuzz
 echo "== all tests passed"

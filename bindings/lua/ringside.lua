@@ -35,7 +35,7 @@ Conventions
 local N = require "ringside_native"
 
 local M = {
-  VERSION = N.RS_VERSION_MAJOR .. "." .. N.RS_VERSION_MINOR,
+  VERSION = N.version(),
   P0 = N.RS_P0, P1 = N.RS_P1, P2 = N.RS_P2,   -- P0 real-time (never shed), P1 default, P2 batch
   DEFAULT_MODEL = "deepseek-chat",
 }

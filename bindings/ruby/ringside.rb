@@ -32,7 +32,7 @@ module Ringside
   N = Native
   private_constant :N
 
-  VERSION = "#{N::RS_VERSION_MAJOR}.#{N::RS_VERSION_MINOR}"
+  VERSION = N.version
 
   # Priorities: P0 real-time (never shed), P1 near real-time (default), P2 batch.
   P0 = N::RS_P0

@@ -326,8 +326,8 @@ static void test_socket_path_tmp_for_non_root_without_xdg(void **state)
 {
     (void)state;
     char buf[256], want[64];
-    int rc;
-    unsigned uid;
+    int rc = 0;
+    unsigned uid = 0;   /* cmocka's skip() returns, as far as the compiler knows */
     if (path_as_nonroot(buf, sizeof buf, &rc, &uid) < 0)
         skip();
     assert_int_equal(rc, 0);

@@ -38,7 +38,7 @@ __all__ = [
     "StreamInterrupted", "Cancelled", "UnknownTicket", "InternalError",
 ]
 
-__version__ = f"{_rs.RS_VERSION_MAJOR}.{_rs.RS_VERSION_MINOR}"
+__version__ = _rs.version()
 
 P0, P1, P2 = _rs.RS_P0, _rs.RS_P1, _rs.RS_P2
 """Priorities: P0 real-time (never shed), P1 near real-time (default), P2 batch."""

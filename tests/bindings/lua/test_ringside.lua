@@ -48,6 +48,10 @@ local T = {}
 
 -- ------------------------------------------------------------------ basics
 
+function T.version_is_the_builds()
+  eq(ringside.VERSION, env("RINGSIDE_VERSION"), "version")
+end
+
 function T.echo_round_trip()
   local c <close> = client()
   local r = assert(c:request("POST", "/anything", "hello ringside", { route = "echo" }))

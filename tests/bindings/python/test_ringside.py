@@ -23,6 +23,10 @@ CHAT = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}
 
 # ------------------------------------------------------------------ basics
 
+def test_version_is_the_builds():
+    assert ringside.__version__ == os.environ["RINGSIDE_VERSION"]
+
+
 def test_echo_round_trip(client):
     r = client.request("POST", "/anything", b"hello ringside", route="echo")
     assert isinstance(r, ringside.Response)

@@ -41,6 +41,10 @@ class TestRingside < Minitest::Test
 
   # ---------------------------------------------------------------- basics
 
+  def test_version_is_the_builds
+    assert_equal ENV.fetch("RINGSIDE_VERSION"), Ringside::VERSION
+  end
+
   def test_echo_round_trip
     r = @c.request("POST", "/anything", "hello ringside", route: "echo")
     assert_instance_of Ringside::Response, r
