@@ -45,7 +45,7 @@ pids+=($!)
 for _ in $(seq 200); do [[ -S $RINGSIDE_SOCKET ]] && break; sleep 0.05; done
 
 echo "demo: one chat completion through the ring (ringside-call -v):"
-"$BUILD/sidecar/ringside-call" -v \
+"$BUILD/tools/ringside-call" -v \
   --data '{"model":"deepseek-chat","messages":[{"role":"user","content":"Say hello to ringside"}]}'
 echo
 if ((ONCE)); then
@@ -53,6 +53,6 @@ if ((ONCE)); then
   exit 0
 fi
 echo "demo: ringsided is serving on $RINGSIDE_SOCKET; try, in another shell:"
-echo "  RINGSIDE_SOCKET=$RINGSIDE_SOCKET $BUILD/sidecar/ringside-call -v"
+echo "  RINGSIDE_SOCKET=$RINGSIDE_SOCKET $BUILD/tools/ringside-call -v"
 echo "demo: Ctrl-C stops it."
 wait "${pids[-1]}"

@@ -48,16 +48,16 @@ static void apply_limits(sc_daemon *d, uint64_t now, bool fresh)
     const sc_config *cfg = &d->cfg;
     const sc_limit_cfg *g = &cfg->global_limit;
     sc_limit_apply(g, fresh, now, &a->rps, &a->has_rps, &a->tpm, &a->has_tpm);
-    a->backoff = (rs_backoff_cfg){
+    a->backoff = (rsp_backoff_cfg){
         .max_attempts = cfg->retry_attempts,
         .initial_ns = MS(cfg->retry_initial_ms),
         .factor = cfg->retry_factor,
         .cap_ns = MS(cfg->retry_cap_ms),
     };
-    rs_retry_budget_cfg bc = { .ratio = cfg->budget_ratio, .min_retries = cfg->budget_min,
+    rsp_retry_budget_cfg bc = { .ratio = cfg->budget_ratio, .min_retries = cfg->budget_min,
                                .window_ns = MS(cfg->budget_window_ms) };
     if (fresh)
-        rs_retry_budget_init(&a->budget, &bc, now);
+        rsp_retry_budget_init(&a->budget, &bc, now);
     else
         a->budget.cfg = bc;   /* keeps the counts of the current window */
     for (sc_client *c = d->clients; c; c = c->next) {
@@ -66,9 +66,9 @@ static void apply_limits(sc_daemon *d, uint64_t now, bool fresh)
     }
 }
 
-static rs_sched_cfg sched_cfg(const sc_config *cfg)
+static rsp_sched_cfg sched_cfg(const sc_config *cfg)
 {
-    rs_sched_cfg sc = { .aging_ns = MS(cfg->aging_ms) };
+    rsp_sched_cfg sc = { .aging_ns = MS(cfg->aging_ms) };
     for (int p = 0; p < 3; p++)
         sc.max_queued[p] = cfg->queue_max[p];
     sc.weight[1] = cfg->weight_p1;
@@ -85,8 +85,8 @@ int sc_admission_init(sc_daemon *d, uint64_t now)
     if (!a->rng)
         a->rng = 1;
     a->win_start = now;
-    rs_sched_cfg sc = sched_cfg(&d->cfg);
-    if (rs_sched_init(&a->sched, &sc) < 0 || sc_routes_apply(&a->routes, &d->cfg, now) < 0)
+    rsp_sched_cfg sc = sched_cfg(&d->cfg);
+    if (rsp_sched_init(&a->sched, &sc) < 0 || sc_routes_apply(&a->routes, &d->cfg, now) < 0)
         return -1;
     apply_limits(d, now, true);
     return 0;
@@ -95,8 +95,8 @@ int sc_admission_init(sc_daemon *d, uint64_t now)
 int sc_admission_apply(sc_daemon *d, uint64_t now)
 {
     sc_admission *a = &d->adm;
-    rs_sched_cfg sc = sched_cfg(&d->cfg);
-    if (rs_sched_reconfigure(&a->sched, &sc) < 0 || sc_routes_apply(&a->routes, &d->cfg, now) < 0)
+    rsp_sched_cfg sc = sched_cfg(&d->cfg);
+    if (rsp_sched_reconfigure(&a->sched, &sc) < 0 || sc_routes_apply(&a->routes, &d->cfg, now) < 0)
         return -1;
     apply_limits(d, now, false);
     a->wake_at = 0;   /* new limits, routes, queues: look again this turn */
@@ -105,8 +105,8 @@ int sc_admission_apply(sc_daemon *d, uint64_t now)
 
 void sc_admission_destroy(sc_daemon *d)
 {
-    rs_sched_destroy(&d->adm.sched);
-    rs__heap_free(&d->adm.retries);
+    rsp_sched_destroy(&d->adm.sched);
+    rsp_heap_free(&d->adm.retries);
     sc_routes_free(&d->adm.routes);
 }
 
@@ -148,7 +148,7 @@ static const char *shed_reason(sc_daemon *d, uint64_t now, char *buf, size_t len
         if (r->retired || r->cfg.weight == 0)
             continue;
         any = true;
-        if (rs_breaker_state_at(&r->breaker, now) != RS_BREAKER_OPEN)
+        if (rsp_breaker_state_at(&r->breaker, now) != RSP_BREAKER_OPEN)
             all_open = false;
     }
     if (any && all_open)
@@ -220,7 +220,7 @@ static void enqueue(sc_daemon *d, sc_req *r, uint64_t now)
 {
     r->qi.prio = (uint8_t)r->priority;
     r->qi.deadline_ns = r->deadline;
-    if (rs_sched_push(&d->adm.sched, &r->qi, now) < 0) {
+    if (rsp_sched_push(&d->adm.sched, &r->qi, now) < 0) {
         d->adm.stats.queue_full++;
         finish(r, RS_EQUEUEFULL, "P%u queue is full (priorities.queue.p%u = %u); retry later",
                r->priority, r->priority, d->cfg.queue_max[r->priority]);
@@ -230,7 +230,7 @@ static void enqueue(sc_daemon *d, sc_req *r, uint64_t now)
 void sc_admit(sc_daemon *d, sc_req *r, uint64_t now)
 {
     sc_admission *a = &d->adm;
-    rs__heap_node_init(&r->retry_node);
+    rsp_heap_node_init(&r->retry_node);
     a->stats.admitted++;
     a->wake_at = 0;   /* something new to place: the loop pumps this turn */
 
@@ -245,13 +245,13 @@ void sc_admit(sc_daemon *d, sc_req *r, uint64_t now)
             return;
         }
     }
-    rs_token_estimate est;
-    rs_tokens_estimate(r->body, r->body_len, d->cfg.default_max_tokens, &est);
+    rsp_token_estimate est;
+    rsp_tokens_estimate(r->body, r->body_len, d->cfg.default_max_tokens, &est);
     r->tokens_need = (double)(est.prompt_tokens + est.max_tokens);
-    rs_retry_budget_on_request(&a->budget, now);
+    rsp_retry_budget_on_request(&a->budget, now);
 
     sc_client *c = r->client;
-    if (c->limited && (c->held_head || !rs_bucket_try_take(&c->limit, 1, now))) {
+    if (c->limited && (c->held_head || !rsp_bucket_try_take(&c->limit, 1, now))) {
         r->held = true;
         r->held_next = NULL;
         if (c->held_tail)
@@ -316,9 +316,9 @@ static void release_attempt(sc_daemon *d, sc_req *r, uint64_t now, bool refund)
         a->p12_inflight--;
     if (refund && r->tokens_held > 0) {
         if (a->has_tpm)
-            rs_bucket_refund(&a->tpm, r->tokens_held, now);
+            rsp_bucket_refund(&a->tpm, r->tokens_held, now);
         if (rt->has_tpm)
-            rs_bucket_refund(&rt->tpm, r->tokens_held, now);
+            rsp_bucket_refund(&rt->tpm, r->tokens_held, now);
     }
     r->tokens_held = 0;
     r->rt = NULL;
@@ -328,14 +328,14 @@ void sc_admission_forget(sc_daemon *d, sc_req *r)
 {
     sc_admission *a = &d->adm;
     if (r->qi.queued)
-        rs_sched_remove(&a->sched, &r->qi);
-    rs__heap_remove(&a->retries, &r->retry_node);   /* if waiting out a backoff */
+        rsp_sched_remove(&a->sched, &r->qi);
+    rsp_heap_remove(&a->retries, &r->retry_node);   /* if waiting out a backoff */
     if (r->held && r->client)
         unhold(r->client, r);
     if (r->rt) {
         sc_upstream_abort(d, r);
-        if (rs_breaker_epoch(&r->rt->breaker) == r->breaker_epoch)
-            rs_breaker_on_abandon(&r->rt->breaker);
+        if (rsp_breaker_epoch(&r->rt->breaker) == r->breaker_epoch)
+            rsp_breaker_on_abandon(&r->rt->breaker);
         release_attempt(d, r, sc_now_ns(), true);
     }
     sc_completion_free(r->last);
@@ -348,8 +348,8 @@ static bool p12_allowed(sc_admission *a, const sc_config *cfg, uint64_t now)
     uint32_t cap = 0;
     for (unsigned i = 0; i < a->routes.n; i++) {
         sc_route *r = a->routes.r[i];
-        if (!r->retired && r->cfg.weight && rs_breaker_can_send(&r->breaker, now))
-            cap += rs_aimd_limit(&r->aimd);
+        if (!r->retired && r->cfg.weight && rsp_breaker_can_send(&r->breaker, now))
+            cap += rsp_aimd_limit(&r->aimd);
     }
     uint32_t reserved = (uint32_t)((double)cap * cfg->p0_reserved);
     return a->p12_inflight - a->p12_held < cap - reserved;
@@ -380,7 +380,7 @@ static sc_route *choose_route(sc_admission *a, sc_req *r, uint64_t now, uint64_t
         for (unsigned i = 0; i < a->routes.n; i++)
             if (a->routes.r[i] == r->last_route)
                 ok[i] = false;
-    int k = rs_router_pick(weight, ok, a->routes.n, next_rand(a));
+    int k = rsp_router_pick(weight, ok, a->routes.n, next_rand(a));
     return k < 0 ? NULL : a->routes.r[k];
 }
 
@@ -399,20 +399,20 @@ static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
     sc_admission *a = &d->adm;
     double need = r->tokens_need;
     if (a->has_rps) {
-        rs_bucket_try_take(&a->rps, 1, sc_token_time(a->rps_due, now));
+        rsp_bucket_try_take(&a->rps, 1, sc_token_time(a->rps_due, now));
         a->rps_due = UINT64_MAX;
     }
     if (rt->has_rps) {
-        rs_bucket_try_take(&rt->rps, 1, sc_token_time(rt->rps_due, now));
+        rsp_bucket_try_take(&rt->rps, 1, sc_token_time(rt->rps_due, now));
         rt->rps_due = UINT64_MAX;
     }
     r->tokens_held = 0;
     if (a->has_tpm || rt->has_tpm) {
         r->tokens_held = need;
         if (a->has_tpm)
-            rs_bucket_charge(&a->tpm, need > a->tpm.burst ? a->tpm.burst : need, now);
+            rsp_bucket_charge(&a->tpm, need > a->tpm.burst ? a->tpm.burst : need, now);
         if (rt->has_tpm)
-            rs_bucket_charge(&rt->tpm, need > rt->tpm.burst ? rt->tpm.burst : need, now);
+            rsp_bucket_charge(&rt->tpm, need > rt->tpm.burst ? rt->tpm.burst : need, now);
     }
     r->rt = rt;
     r->attempts++;
@@ -422,12 +422,12 @@ static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
     if (r->priority > 0)
         a->p12_inflight++;
     count_held(a, r, +1);
-    rs_breaker_on_send(&rt->breaker, now);
-    r->breaker_epoch = rs_breaker_epoch(&rt->breaker);
+    rsp_breaker_on_send(&rt->breaker, now);
+    r->breaker_epoch = rsp_breaker_epoch(&rt->breaker);
 
     int err = sc_upstream_dispatch(d, r, now);
     if (err < 0) {
-        rs_breaker_on_abandon(&rt->breaker);
+        rsp_breaker_on_abandon(&rt->breaker);
         release_attempt(d, r, now, true);
         finish(r, err, "could not start the upstream transfer to route '%s'", rt->cfg.name);
     }
@@ -449,13 +449,13 @@ static void release_held(sc_daemon *d, uint64_t now, uint64_t *wake)
             }
         }
         while (c->held_head) {
-            uint64_t w = rs_bucket_wait_ns(&c->limit, 1, now);
+            uint64_t w = rsp_bucket_wait_ns(&c->limit, 1, now);
             if (w) {
                 *wake = min_u64(*wake, w == UINT64_MAX ? UINT64_MAX : now + w);
                 *wake = min_u64(*wake, c->held_head->deadline);
                 break;
             }
-            rs_bucket_try_take(&c->limit, 1, now);
+            rsp_bucket_try_take(&c->limit, 1, now);
             sc_req *r = c->held_head;
             unhold(c, r);
             enqueue(d, r, now);
@@ -468,9 +468,9 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
     sc_admission *a = &d->adm;
     uint64_t wake = UINT64_MAX;
 
-    rs__heap_node *n;
-    while ((n = rs__heap_top(&a->retries)) != NULL && n->key <= now) {
-        rs__heap_remove(&a->retries, n);
+    rsp_heap_node *n;
+    while ((n = rsp_heap_top(&a->retries)) != NULL && n->key <= now) {
+        rsp_heap_remove(&a->retries, n);
         sc_req *r = container_of(n, sc_req, retry_node);
         if (now >= r->deadline)
             finish_deadline(d, r, "waiting to retry", now);
@@ -482,21 +482,21 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
 
     release_held(d, now, &wake);
 
-    rs_sched_item *it;
-    while ((it = rs_sched_pop_expired(&a->sched, now)) != NULL)
+    rsp_sched_item *it;
+    while ((it = rsp_sched_pop_expired(&a->sched, now)) != NULL)
         finish_deadline(d, container_of(it, sc_req, qi), "in the queue", now);
 
-    while ((it = rs_sched_next(&a->sched, now, p12_allowed(a, &d->cfg, now))) != NULL) {
+    while ((it = rsp_sched_next(&a->sched, now, p12_allowed(a, &d->cfg, now))) != NULL) {
         sc_req *r = container_of(it, sc_req, qi);
         uint64_t w = 0;
-        if (a->has_rps && (w = rs_bucket_wait_ns(&a->rps, 1, sc_token_time(a->rps_due, now))) != 0) {
+        if (a->has_rps && (w = rsp_bucket_wait_ns(&a->rps, 1, sc_token_time(a->rps_due, now))) != 0) {
             wake = min_u64(wake, w == UINT64_MAX ? UINT64_MAX : now + w);
             a->rps_due = w == UINT64_MAX ? UINT64_MAX : now + w;
             break;
         }
         if (a->has_tpm) {
             double need = r->tokens_need > a->tpm.burst ? a->tpm.burst : r->tokens_need;
-            if ((w = rs_bucket_wait_ns(&a->tpm, need, now)) != 0) {
+            if ((w = rsp_bucket_wait_ns(&a->tpm, need, now)) != 0) {
                 wake = min_u64(wake, w == UINT64_MAX ? UINT64_MAX : now + w);
                 break;
             }
@@ -506,10 +506,10 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
             wake = min_u64(wake, w);
             break;
         }
-        rs_sched_take(&a->sched, it);
+        rsp_sched_take(&a->sched, it);
         start_attempt(d, r, rt, now);
     }
-    a->wake_at = min_u64(wake, rs_sched_next_deadline(&a->sched));
+    a->wake_at = min_u64(wake, rsp_sched_next_deadline(&a->sched));
     if (a->routes.n > d->cfg.nroutes)   /* retired ones are waiting to be freed */
         sc_routes_collect(&a->routes);
 }
@@ -545,21 +545,21 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
     /* A verdict counts only in the breaker state it was sent in: an LLM call
      * can outlive a whole cool-down, and its late result must not close (or
      * reopen) a breaker that is probing with other requests. */
-    bool verdict = rs_breaker_epoch(&rt->breaker) == r->breaker_epoch;
+    bool verdict = rsp_breaker_epoch(&rt->breaker) == r->breaker_epoch;
 
     if (ok) {
         /* settle the token reservation against what the upstream counted */
         if (at->has_usage && r->tokens_held > 0) {
             double diff = (double)at->usage_tokens - r->tokens_held;
             if (a->has_tpm)
-                diff > 0 ? rs_bucket_charge(&a->tpm, diff, now) : rs_bucket_refund(&a->tpm, -diff, now);
+                diff > 0 ? rsp_bucket_charge(&a->tpm, diff, now) : rsp_bucket_refund(&a->tpm, -diff, now);
             if (rt->has_tpm)
-                diff > 0 ? rs_bucket_charge(&rt->tpm, diff, now) : rs_bucket_refund(&rt->tpm, -diff, now);
+                diff > 0 ? rsp_bucket_charge(&rt->tpm, diff, now) : rsp_bucket_refund(&rt->tpm, -diff, now);
         }
         r->tokens_held = 0;
         if (verdict)
-            rs_breaker_on_success(&rt->breaker, at->first_content_ns, now);
-        rs_aimd_on_success(&rt->aimd, now);
+            rsp_breaker_on_success(&rt->breaker, at->first_content_ns, now);
+        rsp_aimd_on_success(&rt->aimd, now);
         window_count(d, true, now);
         rt->stats.ok++;
         release_attempt(d, r, now, false);
@@ -569,7 +569,7 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
 
     bool health_failure = !at->transport_ok || at->slow || sc_routes_is_failure_status(&a->routes, at->status);
     if (at->status == 429 || at->status == 503)
-        rs_aimd_on_overload(&rt->aimd, now);
+        rsp_aimd_on_overload(&rt->aimd, now);
     if (at->status == 429)
         rt->stats.rate_limited++;
     if (at->slow)
@@ -581,15 +581,15 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
         rt->embargo_until = now + embargo;
     if (health_failure && !at->deadline_hit) {
         if (verdict)
-            rs_breaker_on_failure(&rt->breaker, now);
+            rsp_breaker_on_failure(&rt->breaker, now);
         window_count(d, false, now);
         rt->stats.failed++;
     } else if (!verdict) {
         /* a late result: nothing to tell the breaker */
     } else if (at->status == 429 || at->deadline_hit) {
-        rs_breaker_on_abandon(&rt->breaker);   /* says nothing about its health */
+        rsp_breaker_on_abandon(&rt->breaker);   /* says nothing about its health */
     } else {
-        rs_breaker_on_success(&rt->breaker, at->first_content_ns, now);   /* a 4xx: it is up */
+        rsp_breaker_on_success(&rt->breaker, at->first_content_ns, now);   /* a 4xx: it is up */
     }
     release_attempt(d, r, now, true);
 
@@ -614,7 +614,7 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
      * what the upstream asked for) */
     uint64_t delay = 0;
     if (!another_route_ready(a, r, rt, now)) {
-        delay = rs_backoff_delay_ns(&a->backoff, r->attempts, next_rand(a));
+        delay = rsp_backoff_delay_ns(&a->backoff, r->attempts, next_rand(a));
         if (rt->embargo_until > now + delay)
             delay = rt->embargo_until - now;
     }
@@ -623,7 +623,7 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
         finish_with(r, cp, "not retried: the next attempt would start after the deadline");
         return;
     }
-    if (!rs_retry_budget_try_retry(&a->budget, now)) {
+    if (!rsp_retry_budget_try_retry(&a->budget, now)) {
         a->stats.budget_denied++;
         finish_with(r, cp, "not retried: retry budget spent (retries.budget)");
         return;
@@ -633,7 +633,7 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
     r->last_route = rt;
     a->stats.retries++;
     r->retry_node.key = now + delay;
-    if (rs__heap_push(&a->retries, &r->retry_node) < 0) {
+    if (rsp_heap_push(&a->retries, &r->retry_node) < 0) {
         finish_with(r, cp, "not retried: out of memory");
         return;
     }

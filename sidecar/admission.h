@@ -39,14 +39,14 @@ struct sc_completion;
 #define SC_WINDOW_SLOTS 10
 
 typedef struct sc_admission {
-    rs_sched sched;
+    rsp_sched sched;
     sc_routes routes;
     bool has_rps, has_tpm;
-    rs_bucket rps, tpm;               /* global */
+    rsp_bucket rps, tpm;               /* global */
     uint64_t rps_due;                 /* when the awaited rps token was due */
-    rs_retry_budget budget;
-    rs_backoff_cfg backoff;
-    rs__heap retries;                 /* requests waiting out a backoff */
+    rsp_retry_budget budget;
+    rsp_backoff_cfg backoff;
+    rsp_heap retries;                 /* requests waiting out a backoff */
     uint32_t inflight, p12_inflight;  /* attempts at upstreams */
     uint32_t p12_held;                /* P1/P2 ones held by their reader (sc_route.held) */
     uint64_t rng;

@@ -15,26 +15,26 @@ static uint64_t ms(uint32_t v)
     return (uint64_t)v * 1000000u;
 }
 
-void sc_limit_apply(const sc_limit_cfg *l, bool fresh, uint64_t now, rs_bucket *rps, bool *has_rps,
-                    rs_bucket *tpm, bool *has_tpm)
+void sc_limit_apply(const sc_limit_cfg *l, bool fresh, uint64_t now, rsp_bucket *rps, bool *has_rps,
+                    rsp_bucket *tpm, bool *has_tpm)
 {
     /* burst: as configured, else one second's worth (at least one request) */
     *has_rps = l->rps > 0;
     if (*has_rps) {
         double burst = l->burst > 0 ? l->burst : (l->rps < 1 ? 1 : l->rps);
         if (fresh)
-            rs_bucket_init(rps, l->rps, burst, now);
+            rsp_bucket_init(rps, l->rps, burst, now);
         else
-            rs_bucket_reconfigure(rps, l->rps, burst, now);
+            rsp_bucket_reconfigure(rps, l->rps, burst, now);
     }
     if (!tpm)
         return;
     *has_tpm = l->tpm > 0;
     if (*has_tpm) {
         if (fresh)
-            rs_bucket_init(tpm, l->tpm / 60.0, l->tpm, now);
+            rsp_bucket_init(tpm, l->tpm / 60.0, l->tpm, now);
         else
-            rs_bucket_reconfigure(tpm, l->tpm / 60.0, l->tpm, now);
+            rsp_bucket_reconfigure(tpm, l->tpm / 60.0, l->tpm, now);
     }
 }
 
@@ -95,14 +95,14 @@ int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
         r->connect_ms = rc->connect_timeout_ms ? rc->connect_timeout_ms : cfg->connect_timeout_ms;
         r->total_ms = rc->total_timeout_ms ? rc->total_timeout_ms : cfg->total_timeout_ms;
 
-        rs_breaker_cfg bc = {
+        rsp_breaker_cfg bc = {
             .failure_threshold = cfg->breaker_failures,
             .latency_gt_ns = self_condition ? 0 : ms(latency_gt),
             .slow_threshold = cfg->breaker_slow,
             .cooldown_ns = ms(cfg->breaker_cooldown_ms),
             .half_open_probes = cfg->breaker_probes,
         };
-        rs_aimd_cfg ac = {
+        rsp_aimd_cfg ac = {
             .min = rc->conc_min,
             .max = rc->conc_max,
             .initial = rc->conc_initial,
@@ -115,11 +115,11 @@ int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
         if (ac.initial < ac.min)
             ac.initial = ac.min;
         if (fresh) {
-            rs_breaker_init(&r->breaker, &bc);
-            rs_aimd_init(&r->aimd, &ac);
+            rsp_breaker_init(&r->breaker, &bc);
+            rsp_aimd_init(&r->aimd, &ac);
         } else {
-            rs_breaker_reconfigure(&r->breaker, &bc);
-            rs_aimd_reconfigure(&r->aimd, &ac);
+            rsp_breaker_reconfigure(&r->breaker, &bc);
+            rsp_aimd_reconfigure(&r->aimd, &ac);
         }
         sc_limit_apply(&rc->limit, fresh, now, &r->rps, &r->has_rps, &r->tpm, &r->has_tpm);
     }
@@ -185,19 +185,19 @@ const char *sc_route_blocked(sc_route *r, uint64_t now, double tokens, uint64_t 
     *when = UINT64_MAX;
     if (r->retired || r->cfg.weight == 0)
         return "retired or weight 0";
-    if (!rs_breaker_can_send(&r->breaker, now)) {
-        if (rs_breaker_state_at(&r->breaker, now) == RS_BREAKER_OPEN)
-            *when = rs_breaker_open_until(&r->breaker);
+    if (!rsp_breaker_can_send(&r->breaker, now)) {
+        if (rsp_breaker_state_at(&r->breaker, now) == RSP_BREAKER_OPEN)
+            *when = rsp_breaker_open_until(&r->breaker);
         return "circuit breaker open";
     }
     if (now < r->embargo_until) {
         *when = r->embargo_until;
         return "upstream asked to wait (Retry-After)";
     }
-    if (r->inflight - r->held >= rs_aimd_limit(&r->aimd))
+    if (r->inflight - r->held >= rsp_aimd_limit(&r->aimd))
         return "at its concurrency limit";
     if (r->has_rps) {
-        uint64_t w = rs_bucket_wait_ns(&r->rps, 1, sc_token_time(r->rps_due, now));
+        uint64_t w = rsp_bucket_wait_ns(&r->rps, 1, sc_token_time(r->rps_due, now));
         if (w) {
             *when = r->rps_due = w == UINT64_MAX ? UINT64_MAX : now + w;
             return "route rps limit";
@@ -205,7 +205,7 @@ const char *sc_route_blocked(sc_route *r, uint64_t now, double tokens, uint64_t 
     }
     if (r->has_tpm && tokens > 0) {
         double need = tokens > r->tpm.burst ? r->tpm.burst : tokens;
-        uint64_t w = rs_bucket_wait_ns(&r->tpm, need, now);
+        uint64_t w = rsp_bucket_wait_ns(&r->tpm, need, now);
         if (w) {
             *when = earliest(*when, w == UINT64_MAX ? UINT64_MAX : now + w);
             return "route tpm limit";

@@ -26,10 +26,10 @@ typedef struct sc_route {
     char *auth;                   /* "Authorization: Bearer …", or NULL */
     bool tls;                     /* https: HTTP/2 may be offered */
     bool retired;
-    rs_breaker breaker;
-    rs_aimd aimd;
+    rsp_breaker breaker;
+    rsp_aimd aimd;
     bool has_rps, has_tpm;
-    rs_bucket rps, tpm;
+    rsp_bucket rps, tpm;
     uint64_t embargo_until;       /* no new attempt before this (monotonic ns) */
     uint64_t rps_due;             /* when the awaited rps token was due */
     uint64_t first_content_ns, idle_ns, connect_ms, total_ms;   /* effective timeouts */
@@ -53,8 +53,8 @@ typedef struct sc_routes {
 /* Put a configured limit (global, per route, per client) into its buckets:
  * made afresh, or retuned keeping their levels (a reload). tpm may be NULL
  * where only a request rate applies. */
-void sc_limit_apply(const sc_limit_cfg *l, bool fresh, uint64_t now, rs_bucket *rps, bool *has_rps,
-                    rs_bucket *tpm, bool *has_tpm);
+void sc_limit_apply(const sc_limit_cfg *l, bool fresh, uint64_t now, rsp_bucket *rps, bool *has_rps,
+                    rsp_bucket *tpm, bool *has_tpm);
 
 /* Build or update the table from cfg. Returns 0, or -1 (out of memory). */
 int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now);

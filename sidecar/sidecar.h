@@ -84,8 +84,8 @@ struct sc_req {
     void *xfer;                   /* upstream transfer, when dispatched */
 
     /* traffic control (admission.c) */
-    rs_sched_item qi;             /* queued for dispatch */
-    rs__heap_node retry_node;     /* waiting out a backoff */
+    rsp_sched_item qi;             /* queued for dispatch */
+    rsp_heap_node retry_node;     /* waiting out a backoff */
     sc_req *held_next;            /* waiting for its client's rate limit */
     bool held;
     struct sc_route *rt;          /* the route of the attempt in flight */
@@ -123,7 +123,7 @@ struct sc_client {
     bool closing;
     bool watched;                 /* doorbell and hang-up polls armed */
     bool limited;                 /* per-client rate limit configured */
-    rs_bucket limit;
+    rsp_bucket limit;
     sc_req *held_head, *held_tail;
 
     unsigned ops_pending;

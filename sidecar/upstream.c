@@ -72,7 +72,7 @@ typedef struct xfer {
     bool stream, paused;
     int sse_err;                /* why the SSE feed stopped: RS_E2BIG or RS_ENOMEM */
     uint64_t chunks;            /* events forwarded */
-    rs_sse sse;
+    rsp_sse sse;
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
 
@@ -296,7 +296,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
         }
     }
     if (events) {
-        if ((x->sse_err = rs_sse_feed(&x->sse, ptr, n)) != 0)
+        if ((x->sse_err = rsp_sse_feed(&x->sse, ptr, n)) != 0)
             return 0;   /* an event over 1 MiB, or no memory: ends the transfer */
         return n;
     }
@@ -345,7 +345,7 @@ static void recycle(sc_upstream *up, xfer *x)
         x->next->prev = x->prev;
     free(x->body);
     if (x->stream)
-        rs_sse_destroy(&x->sse);
+        rsp_sse_destroy(&x->sse);
     if (x->paused && x->req && !x->req->flow_hold && x->req->client)
         x->req->client->paused--;
     curl_slist_free_all(x->hdrs);
@@ -424,7 +424,7 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
     x->line_start = true;
     x->max_response = d->cfg.max_response_bytes;
     x->stream = (r->flags & RS_REQ_STREAM) != 0;
-    if (x->stream && rs_sse_init(&x->sse, MAX_EVENT_BYTES, on_event, x) < 0) {
+    if (x->stream && rsp_sse_init(&x->sse, MAX_EVENT_BYTES, on_event, x) < 0) {
         free(x);
         free(url);
         curl_easy_cleanup(e);
@@ -636,7 +636,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
         }
         at.embargo_ns = embargo_of(x->easy, (uint32_t)status);
         if (status < 400 && !x->stream)
-            at.has_usage = rs_tokens_usage(x->buf, x->len, &at.usage_tokens) == 0;
+            at.has_usage = rsp_tokens_usage(x->buf, x->len, &at.usage_tokens) == 0;
     } else if (x->too_big) {
         err = RS_E2BIG;
         snprintf(msg, sizeof msg, "upstream response exceeded max_response_bytes (%llu)",

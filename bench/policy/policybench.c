@@ -27,8 +27,8 @@
  *          much time each token loses when the rate falls short.
  *   admit  In-process, no I/O, no clock inside the loop: the pure policy
  *          calls that sc_admission_pump() makes for one dispatched request
- *          (rs_sched_push at enqueue, then rs_sched_next, rs_bucket_wait_ns,
- *          rs_sched_take, rs_bucket_try_take), over a backlog held at 1,000
+ *          (rsp_sched_push at enqueue, then rsp_sched_next, rsp_bucket_wait_ns,
+ *          rsp_sched_take, rsp_bucket_try_take), over a backlog held at 1,000
  *          queued requests of mixed priority (10% P0, 60% P1, 30% P2, the
  *          sidecar's default weights 70/30 and aging 5 s). `now` is a
  *          virtual clock advanced 1001 ns per request against a bucket of
@@ -340,10 +340,10 @@ static void admit_input_free(admit_input *in)
 enum admit_mode { ADMIT_FULL, ADMIT_BUCKET_ONLY, ADMIT_SCHED_ONLY };
 
 typedef struct admit_state {
-    rs_sched s;
-    rs_bucket b;
-    rs_sched_item items[ADMIT_DEPTH + 1];
-    rs_sched_item *freelist[ADMIT_DEPTH + 1];
+    rsp_sched s;
+    rsp_bucket b;
+    rsp_sched_item items[ADMIT_DEPTH + 1];
+    rsp_sched_item *freelist[ADMIT_DEPTH + 1];
     uint32_t nfree;
     uint64_t now;
     uint64_t refused, blocked, taken[3];
@@ -352,25 +352,25 @@ typedef struct admit_state {
 static int admit_setup(admit_state *st, const admit_input *in)
 {
     memset(st, 0, sizeof *st);
-    rs_sched_cfg cfg;
-    rs_sched_cfg_default(&cfg);
+    rsp_sched_cfg cfg;
+    rsp_sched_cfg_default(&cfg);
     /* bounds out of the way: every push must be accepted, or we would time refusals */
-    for (int p = 0; p < RS_SCHED_NPRIO; p++)
+    for (int p = 0; p < RSP_SCHED_NPRIO; p++)
         cfg.max_queued[p] = 100000;
-    if (rs_sched_init(&st->s, &cfg) < 0)
+    if (rsp_sched_init(&st->s, &cfg) < 0)
         return -1;
     st->now = 1000000000000ull;   /* any start; far from 0 */
-    rs_bucket_init(&st->b, 1e6, 1, st->now);
+    rsp_bucket_init(&st->b, 1e6, 1, st->now);
     for (uint32_t i = 0; i <= ADMIT_DEPTH; i++)
         st->freelist[st->nfree++] = &st->items[i];
     /* the standing backlog: ADMIT_DEPTH requests drawn like the rest (from
      * the end of the input, so the timed part starts at index 0) */
     for (uint32_t i = 0; i < ADMIT_DEPTH; i++) {
-        rs_sched_item *it = st->freelist[--st->nfree];
+        rsp_sched_item *it = st->freelist[--st->nfree];
         size_t k = in->n - 1 - i;
         it->prio = in->prio[k];
         it->deadline_ns = st->now + in->deadline_off[k];
-        if (rs_sched_push(&st->s, it, st->now) < 0)
+        if (rsp_sched_push(&st->s, it, st->now) < 0)
             return -1;
         st->now += ADMIT_STEP_NS;
     }
@@ -382,18 +382,18 @@ static int admit_setup(admit_state *st, const admit_input *in)
 static inline __attribute__((always_inline)) void arrive(admit_state *st, const admit_input *in, size_t i,
                                                          uint64_t now)
 {
-    rs_sched_item *it = st->freelist[--st->nfree];
+    rsp_sched_item *it = st->freelist[--st->nfree];
     it->prio = in->prio[i];
     it->deadline_ns = now + in->deadline_off[i];
-    if (rs_sched_push(&st->s, it, now) < 0) {
+    if (rsp_sched_push(&st->s, it, now) < 0) {
         st->refused++;
         st->freelist[st->nfree++] = it;
     }
 }
 
-static inline __attribute__((always_inline)) void dispatch(admit_state *st, rs_sched_item *nx)
+static inline __attribute__((always_inline)) void dispatch(admit_state *st, rsp_sched_item *nx)
 {
-    rs_sched_take(&st->s, nx);
+    rsp_sched_take(&st->s, nx);
     st->taken[nx->prio]++;
     st->freelist[st->nfree++] = nx;
 }
@@ -404,18 +404,18 @@ static inline __attribute__((always_inline)) void dispatch(admit_state *st, rs_s
  * order. Returns elapsed ns. */
 static uint64_t admit_round(admit_state *st, const admit_input *in, size_t n, enum admit_mode mode)
 {
-    rs_sched *s = &st->s;
-    rs_bucket *b = &st->b;
+    rsp_sched *s = &st->s;
+    rsp_bucket *b = &st->b;
     uint64_t now = st->now;
     uint64_t t0 = bp_now_ns();
     switch (mode) {
     case ADMIT_FULL:
         for (size_t i = 0; i < n; i++) {
             arrive(st, in, i, now);
-            rs_sched_item *nx = rs_sched_next(s, now, true);
-            if (nx && rs_bucket_wait_ns(b, 1, now) == 0) {
+            rsp_sched_item *nx = rsp_sched_next(s, now, true);
+            if (nx && rsp_bucket_wait_ns(b, 1, now) == 0) {
                 dispatch(st, nx);
-                rs_bucket_try_take(b, 1, now);
+                rsp_bucket_try_take(b, 1, now);
             } else {
                 st->blocked++;
             }
@@ -424,8 +424,8 @@ static uint64_t admit_round(admit_state *st, const admit_input *in, size_t n, en
         break;
     case ADMIT_BUCKET_ONLY:
         for (size_t i = 0; i < n; i++) {
-            if (rs_bucket_wait_ns(b, 1, now) == 0)
-                rs_bucket_try_take(b, 1, now);
+            if (rsp_bucket_wait_ns(b, 1, now) == 0)
+                rsp_bucket_try_take(b, 1, now);
             else
                 st->blocked++;
             now += ADMIT_STEP_NS;
@@ -434,7 +434,7 @@ static uint64_t admit_round(admit_state *st, const admit_input *in, size_t n, en
     case ADMIT_SCHED_ONLY:
         for (size_t i = 0; i < n; i++) {
             arrive(st, in, i, now);
-            rs_sched_item *nx = rs_sched_next(s, now, true);
+            rsp_sched_item *nx = rsp_sched_next(s, now, true);
             if (nx)
                 dispatch(st, nx);
             now += ADMIT_STEP_NS;
@@ -476,9 +476,9 @@ static int admit_measure(const admit_input *in, enum admit_mode mode, admit_figu
     memcpy(fig->taken, st.taken, sizeof fig->taken);
     /* the backlog must still be intact, or the figure is of something else */
     for (int p = 0; p < 3; p++)
-        fig->backlog[p] = rs_sched_len(&st.s, p);
+        fig->backlog[p] = rsp_sched_len(&st.s, p);
     uint32_t depth = fig->backlog[0] + fig->backlog[1] + fig->backlog[2];
-    rs_sched_destroy(&st.s);
+    rsp_sched_destroy(&st.s);
     if (depth != ADMIT_DEPTH || st.refused || (mode != ADMIT_SCHED_ONLY && st.blocked)) {
         fprintf(stderr, "policybench: admission loop went off course (depth %u, refused %llu, blocked %llu)\n",
                 depth, (unsigned long long)st.refused, (unsigned long long)st.blocked);

@@ -17,7 +17,7 @@ from ringside_procs import Mock, binary  # noqa: E402,F401
 
 RINGSIDED = binary("RINGSIDED", "sidecar/ringsided")
 E2E_CLIENT = binary("E2E_CLIENT", "tests/e2e/e2e_client")
-RINGSIDE_CALL = binary("RINGSIDE_CALL", "sidecar/ringside-call")
+RINGSIDE_CALL = binary("RINGSIDE_CALL", "tools/ringside-call")
 
 
 class Sidecar(procs.Sidecar):

@@ -19,7 +19,7 @@ from ringside_procs import runnable_by
 NOBODY = 65534
 SECRET = "sk-isolation-test-5f1e2d"
 HOSTILE_CLIENT = binary("HOSTILE_CLIENT", "tests/e2e/hostile_client")
-RINGSIDE_CALL = binary("RINGSIDE_CALL", "sidecar/ringside-call")
+RINGSIDE_CALL = binary("RINGSIDE_CALL", "tools/ringside-call")
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run processes as nobody (CI runs as root)")
 

@@ -11,7 +11,7 @@
  *   and consumes every byte.
  * - A callback that stops the feed (non-zero) gets its value back, and
  *   feeding the unconsumed rest later resumes as if nothing happened
- *   (rs_sse_bytes counts exactly what was consumed).
+ *   (rsp_sse_bytes counts exactly what was consumed).
  * - The events are those of a small line-by-line reading of the spec
  *   written here (ref_parse), so the cut-free reading is also right.
  * - Memory stays bounded: with a small max_event_bytes (chosen from the
@@ -146,7 +146,7 @@ typedef struct run {
 
 /* Feed s[0..len) cut as `how`, resuming after every stopping callback.
  * Checks the bounds and error codes along the way. */
-static run feed(rs_sse *p, evlog *l, enum cut how, const uint8_t *s, size_t len, size_t max_event)
+static run feed(rsp_sse *p, evlog *l, enum cut how, const uint8_t *s, size_t len, size_t max_event)
 {
     run r = { 0, 0 };
     size_t pos = 0;
@@ -155,12 +155,12 @@ static run feed(rs_sse *p, evlog *l, enum cut how, const uint8_t *s, size_t len,
         size_t n = piece(how, s, len, pos, &empty_done);
         size_t off = 0;
         for (;;) {
-            uint64_t before = rs_sse_bytes(p);
+            uint64_t before = rsp_sse_bytes(p);
             size_t events_before = l->n;
             /* a zero-length feed may pass NULL */
-            int rc = rs_sse_feed(p, n - off ? (const void *)(s + pos + off) : NULL, n - off);
-            uint64_t took = rs_sse_bytes(p) - before;
-            CHECK(rs_sse_buffer_bytes(p) <= max_event + 2);
+            int rc = rsp_sse_feed(p, n - off ? (const void *)(s + pos + off) : NULL, n - off);
+            uint64_t took = rsp_sse_bytes(p) - before;
+            CHECK(rsp_sse_buffer_bytes(p) <= max_event + 2);
             if (rc == STOP_RC) {
                 /* stopped right after the event that asked to stop */
                 CHECK(l->n > events_before && (l->stop_mask >> ((l->n - 1) % 64)) & 1);
@@ -172,9 +172,9 @@ static run feed(rs_sse *p, evlog *l, enum cut how, const uint8_t *s, size_t len,
                 CHECK(rc == RS_E2BIG);
                 /* sticky: a later feed says the same and dispatches nothing */
                 size_t n_failed = l->n;
-                CHECK(rs_sse_feed(p, "data: x\n\n", 9) == rc && l->n == n_failed);
+                CHECK(rsp_sse_feed(p, "data: x\n\n", 9) == rc && l->n == n_failed);
                 r.err = rc;
-                r.comments = rs_sse_comments(p);
+                r.comments = rsp_sse_comments(p);
                 return r;
             }
             CHECK(took == n - off);
@@ -182,24 +182,24 @@ static run feed(rs_sse *p, evlog *l, enum cut how, const uint8_t *s, size_t len,
         }
         pos += n;
     }
-    CHECK(rs_sse_bytes(p) == len);
+    CHECK(rsp_sse_bytes(p) == len);
     size_t n_before = l->n;
-    CHECK(rs_sse_finish(p) == 0);
+    CHECK(rsp_sse_finish(p) == 0);
     CHECK(l->n == n_before);   /* end of stream dispatches nothing */
-    r.comments = rs_sse_comments(p);
+    r.comments = rsp_sse_comments(p);
     return r;
 }
 
 static run parse_all(evlog *l, enum cut how, const uint8_t *s, size_t len, size_t max_event,
                      uint64_t stop_mask)
 {
-    rs_sse p;
+    rsp_sse p;
     log_reset(l, max_event, stop_mask);
-    CHECK(rs_sse_init(&p, max_event, on_event, l) == 0);
+    CHECK(rsp_sse_init(&p, max_event, on_event, l) == 0);
     run r = feed(&p, l, how, s, len, max_event);
-    CHECK(rs_sse_events(&p) == l->n);
-    rs_sse_destroy(&p);
-    rs_sse_destroy(&p);   /* documented as safe twice */
+    CHECK(rsp_sse_events(&p) == l->n);
+    rsp_sse_destroy(&p);
+    rsp_sse_destroy(&p);   /* documented as safe twice */
     return r;
 }
 

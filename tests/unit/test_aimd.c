@@ -24,9 +24,9 @@
 #define CAPACITY 37u
 #define RTT (100 * MS)
 
-static rs_aimd_cfg cfg_std(void)
+static rsp_aimd_cfg cfg_std(void)
 {
-    return (rs_aimd_cfg){ .min = 1, .max = 200, .initial = 10, .increase = 1.0,
+    return (rsp_aimd_cfg){ .min = 1, .max = 200, .initial = 10, .increase = 1.0,
                           .decrease = 0.5, .cooldown_ns = RTT / 2 };
 }
 
@@ -37,27 +37,27 @@ typedef struct sim_stats {
 } sim_stats;
 
 /* One round: `limit` requests in flight, those beyond `capacity` refused. */
-static void sim_round_cap(rs_aimd *a, uint64_t done_ns, unsigned limit, unsigned capacity)
+static void sim_round_cap(rsp_aimd *a, uint64_t done_ns, unsigned limit, unsigned capacity)
 {
     for (unsigned i = 0; i < limit; i++) {
         if (i < capacity)
-            rs_aimd_on_success(a, done_ns);
+            rsp_aimd_on_success(a, done_ns);
         else
-            rs_aimd_on_overload(a, done_ns);
+            rsp_aimd_on_overload(a, done_ns);
     }
 }
 
-static void sim_round(rs_aimd *a, uint64_t done_ns, unsigned limit)
+static void sim_round(rsp_aimd *a, uint64_t done_ns, unsigned limit)
 {
     sim_round_cap(a, done_ns, limit, CAPACITY);
 }
 
-static sim_stats simulate(rs_aimd *a, unsigned warmup, unsigned rounds)
+static sim_stats simulate(rsp_aimd *a, unsigned warmup, unsigned rounds)
 {
     sim_stats st = { .lo = UINT32_MAX, .hi = 0, .mean = 0, .overload_rounds = 0 };
     double sum = 0;
     for (unsigned r = 0; r < warmup + rounds; r++) {
-        unsigned l = rs_aimd_limit(a);
+        unsigned l = rsp_aimd_limit(a);
         if (r >= warmup) {
             st.lo = l < st.lo ? l : st.lo;
             st.hi = l > st.hi ? l : st.hi;
@@ -72,10 +72,10 @@ static sim_stats simulate(rs_aimd *a, unsigned warmup, unsigned rounds)
 
 /* A fresh limiter with configuration `c`, run for 200 warm-up rounds and
  * 2000 measured ones against the simulated upstream. */
-static sim_stats simulate_cfg(rs_aimd_cfg c)
+static sim_stats simulate_cfg(rsp_aimd_cfg c)
 {
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
     return simulate(&a, 200, 2000);
 }
 
@@ -89,20 +89,20 @@ static void assert_sawtooth(const sim_stats *st, unsigned lo_min, unsigned lo_ma
 
 /* The standard configuration from limit 100 with a 1 s cooldown; `a` is
  * initialised with it, and it is returned for reconfiguring. */
-static rs_aimd_cfg init_cooling(rs_aimd *a)
+static rsp_aimd_cfg init_cooling(rsp_aimd *a)
 {
-    rs_aimd_cfg c = cfg_std();
+    rsp_aimd_cfg c = cfg_std();
     c.initial = 100;
     c.cooldown_ns = 1 * S;
-    rs_aimd_init(a, &c);
+    rsp_aimd_init(a, &c);
     return c;
 }
 
 /* `n` successes at `now`. */
-static void successes(rs_aimd *a, int n, uint64_t now)
+static void successes(rsp_aimd *a, int n, uint64_t now)
 {
     for (int i = 0; i < n; i++)
-        rs_aimd_on_success(a, now);
+        rsp_aimd_on_success(a, now);
 }
 
 /* ---------------------------------------------------------------- basics */
@@ -110,56 +110,56 @@ static void successes(rs_aimd *a, int n, uint64_t now)
 static void test_init_uses_initial(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
-    assert_int_equal(rs_aimd_limit(&a), 10);
+    rsp_aimd_cfg c = cfg_std();
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
+    assert_int_equal(rsp_aimd_limit(&a), 10);
     assert_false(a.decreased);
 }
 
 static void test_init_clamps_initial(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
-    rs_aimd a;
+    rsp_aimd_cfg c = cfg_std();
+    rsp_aimd a;
     c.initial = 500;
-    rs_aimd_init(&a, &c);
-    assert_int_equal(rs_aimd_limit(&a), 200);
+    rsp_aimd_init(&a, &c);
+    assert_int_equal(rsp_aimd_limit(&a), 200);
     c.initial = 0.2;
-    rs_aimd_init(&a, &c);
-    assert_int_equal(rs_aimd_limit(&a), 1);
+    rsp_aimd_init(&a, &c);
+    assert_int_equal(rsp_aimd_limit(&a), 1);
 }
 
 static void test_limit_is_floor_and_at_least_one(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
+    rsp_aimd_cfg c = cfg_std();
     c.initial = 7.99;
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
-    assert_int_equal(rs_aimd_limit(&a), 7);
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
+    assert_int_equal(rsp_aimd_limit(&a), 7);
     c.min = 0;              /* a zero floor still admits one request */
     c.initial = 0;
-    rs_aimd_init(&a, &c);
-    assert_int_equal(rs_aimd_limit(&a), 1);
+    rsp_aimd_init(&a, &c);
+    assert_int_equal(rsp_aimd_limit(&a), 1);
     c.min = 3;
     c.max = 0.5;            /* broken bounds: the floor wins */
-    rs_aimd_init(&a, &c);
-    assert_int_equal(rs_aimd_limit(&a), 3);
+    rsp_aimd_init(&a, &c);
+    assert_int_equal(rsp_aimd_limit(&a), 3);
 }
 
 static void test_success_adds_increase_per_round(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
+    rsp_aimd_cfg c = cfg_std();
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
     successes(&a, 10, 0);                      /* one round at limit 10 */
     assert_true(a.limit > 10.9 && a.limit < 11.0);
-    assert_int_equal(rs_aimd_limit(&a), 10);
+    assert_int_equal(rsp_aimd_limit(&a), 10);
 
     c.increase = 3.0;
-    rs_aimd_init(&a, &c);
+    rsp_aimd_init(&a, &c);
     successes(&a, 10, 0);
     assert_true(a.limit > 12.5 && a.limit < 13.0);
 }
@@ -167,25 +167,25 @@ static void test_success_adds_increase_per_round(void **state)
 static void test_success_capped_at_max(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
+    rsp_aimd_cfg c = cfg_std();
     c.max = 12;
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
     for (int i = 0; i < 10000; i++)
-        rs_aimd_on_success(&a, (uint64_t)i);
+        rsp_aimd_on_success(&a, (uint64_t)i);
     assert_true(a.limit == 12.0);
-    assert_int_equal(rs_aimd_limit(&a), 12);
+    assert_int_equal(rsp_aimd_limit(&a), 12);
 }
 
 static void test_overload_multiplies_by_decrease(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
+    rsp_aimd_cfg c = cfg_std();
     c.initial = 40;
     c.decrease = 0.7;
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
-    rs_aimd_on_overload(&a, 5 * S);
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
+    rsp_aimd_on_overload(&a, 5 * S);
     assert_true(fabs(a.limit - 28.0) < 1e-9);
     assert_true(a.decreased);
     assert_int_equal(a.last_decrease_ns, 5 * S);
@@ -194,16 +194,16 @@ static void test_overload_multiplies_by_decrease(void **state)
 static void test_overload_floored_at_min(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
+    rsp_aimd_cfg c = cfg_std();
     c.min = 4;
     c.initial = 6;
     c.cooldown_ns = 0;
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
     for (uint64_t t = 0; t < 20; t++)
-        rs_aimd_on_overload(&a, t);
+        rsp_aimd_on_overload(&a, t);
     assert_true(a.limit == 4.0);
-    assert_int_equal(rs_aimd_limit(&a), 4);
+    assert_int_equal(rsp_aimd_limit(&a), 4);
 }
 
 /* -------------------------------------------------------------- cooldown */
@@ -211,38 +211,38 @@ static void test_overload_floored_at_min(void **state)
 static void test_cooldown_suppresses_second_decrease(void **state)
 {
     (void)state;
-    rs_aimd a;
+    rsp_aimd a;
     init_cooling(&a);
-    rs_aimd_on_overload(&a, 10 * S);
-    assert_int_equal(rs_aimd_limit(&a), 50);
-    rs_aimd_on_overload(&a, 10 * S);
-    rs_aimd_on_overload(&a, 11 * S - 1);
-    assert_int_equal(rs_aimd_limit(&a), 50);
+    rsp_aimd_on_overload(&a, 10 * S);
+    assert_int_equal(rsp_aimd_limit(&a), 50);
+    rsp_aimd_on_overload(&a, 10 * S);
+    rsp_aimd_on_overload(&a, 11 * S - 1);
+    assert_int_equal(rsp_aimd_limit(&a), 50);
     assert_int_equal(a.last_decrease_ns, 10 * S);   /* ignored ones do not extend it */
-    rs_aimd_on_overload(&a, 11 * S);
-    assert_int_equal(rs_aimd_limit(&a), 25);
+    rsp_aimd_on_overload(&a, 11 * S);
+    assert_int_equal(rsp_aimd_limit(&a), 25);
     assert_int_equal(a.last_decrease_ns, 11 * S);
 }
 
 static void test_first_overload_at_time_zero_decreases(void **state)
 {
     (void)state;
-    rs_aimd a;
+    rsp_aimd a;
     init_cooling(&a);
-    rs_aimd_on_overload(&a, 0);      /* no earlier decrease: no cooldown */
-    assert_int_equal(rs_aimd_limit(&a), 50);
-    rs_aimd_on_overload(&a, 1);
-    assert_int_equal(rs_aimd_limit(&a), 50);
+    rsp_aimd_on_overload(&a, 0);      /* no earlier decrease: no cooldown */
+    assert_int_equal(rsp_aimd_limit(&a), 50);
+    rsp_aimd_on_overload(&a, 1);
+    assert_int_equal(rsp_aimd_limit(&a), 50);
 }
 
 static void test_stale_overload_is_within_cooldown(void **state)
 {
     (void)state;
-    rs_aimd a;
+    rsp_aimd a;
     init_cooling(&a);
-    rs_aimd_on_overload(&a, 10 * S);
-    rs_aimd_on_overload(&a, 2 * S);  /* older than the last decrease */
-    assert_int_equal(rs_aimd_limit(&a), 50);
+    rsp_aimd_on_overload(&a, 10 * S);
+    rsp_aimd_on_overload(&a, 2 * S);  /* older than the last decrease */
+    assert_int_equal(rsp_aimd_limit(&a), 50);
     assert_int_equal(a.last_decrease_ns, 10 * S);
 }
 
@@ -251,18 +251,18 @@ static void test_zero_cooldown_collapses_on_a_burst(void **state)
     (void)state;
     /* Why the cooldown exists: one window's 429s, counted separately,
      * halve the limit once per 429. */
-    rs_aimd_cfg c = cfg_std();
+    rsp_aimd_cfg c = cfg_std();
     c.initial = 100;
     c.cooldown_ns = 0;
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
     sim_round(&a, RTT, 100);
-    assert_int_equal(rs_aimd_limit(&a), 1);
+    assert_int_equal(rsp_aimd_limit(&a), 1);
 
     c.cooldown_ns = RTT / 2;
-    rs_aimd_init(&a, &c);
+    rsp_aimd_init(&a, &c);
     sim_round(&a, RTT, 100);
-    assert_true(rs_aimd_limit(&a) >= 50);
+    assert_true(rsp_aimd_limit(&a) >= 50);
 }
 
 /* ----------------------------------------------------------- convergence */
@@ -270,7 +270,7 @@ static void test_zero_cooldown_collapses_on_a_burst(void **state)
 static void test_converges_up_to_capacity_and_saws(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
+    rsp_aimd_cfg c = cfg_std();
     c.initial = 1;
     sim_stats st = simulate_cfg(c);
     /* probes one past capacity, never further; falls to about half */
@@ -283,7 +283,7 @@ static void test_converges_up_to_capacity_and_saws(void **state)
 static void test_converges_down_from_max(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
+    rsp_aimd_cfg c = cfg_std();
     c.initial = 200;
     sim_stats st = simulate_cfg(c);
     assert_sawtooth(&st, 18, 20);
@@ -292,7 +292,7 @@ static void test_converges_down_from_max(void **state)
 static void test_sawtooth_follows_decrease_factor(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
+    rsp_aimd_cfg c = cfg_std();
     c.decrease = 0.8;
     sim_stats st = simulate_cfg(c);
     assert_sawtooth(&st, 29, 32);   /* 0.8 * ~39 */
@@ -303,13 +303,13 @@ static void test_tracks_a_moving_capacity(void **state)
     (void)state;
     /* The upstream's real limit changes; the learned limit follows by
      * reconfiguring nothing: just outcomes. Capacity drops to 10. */
-    rs_aimd_cfg c = cfg_std();
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
+    rsp_aimd_cfg c = cfg_std();
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
     (void)simulate(&a, 200, 0);
     unsigned hi = 0;
     for (unsigned r = 0; r < 500; r++) {
-        unsigned l = rs_aimd_limit(&a);
+        unsigned l = rsp_aimd_limit(&a);
         if (r >= 100 && l > hi)
             hi = l;
         sim_round_cap(&a, (uint64_t)(r + 1000) * RTT, l, 10);
@@ -322,10 +322,10 @@ static void test_tracks_a_moving_capacity(void **state)
 static void test_never_outside_min_max(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = { .min = 5, .max = 60, .initial = 20, .increase = 4.0,
+    rsp_aimd_cfg c = { .min = 5, .max = 60, .initial = 20, .increase = 4.0,
                       .decrease = 0.3, .cooldown_ns = 10 * MS };
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
     uint64_t seed = 42, t = 0;
     int hit_min = 0, hit_max = 0;
     for (int i = 0; i < 200000; i++) {
@@ -334,11 +334,11 @@ static void test_never_outside_min_max(void **state)
         /* phases of mostly success and mostly overload */
         bool bad_phase = (i / 5000) % 2;
         if ((r >> 32) % 1000 < (bad_phase ? 700u : 1u))
-            rs_aimd_on_overload(&a, t);
+            rsp_aimd_on_overload(&a, t);
         else
-            rs_aimd_on_success(&a, t);
+            rsp_aimd_on_success(&a, t);
         assert_true(a.limit >= 5.0 && a.limit <= 60.0);
-        unsigned l = rs_aimd_limit(&a);
+        unsigned l = rsp_aimd_limit(&a);
         assert_true(l >= 5 && l <= 60);
         hit_min |= l == 5;
         hit_max |= l == 60;
@@ -353,42 +353,42 @@ static void test_never_outside_min_max(void **state)
 static void test_reconfigure_keeps_learned_limit(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
+    rsp_aimd_cfg c = cfg_std();
     c.initial = 30;
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
     c.initial = 5;
     c.max = 100;
-    rs_aimd_reconfigure(&a, &c);
-    assert_int_equal(rs_aimd_limit(&a), 30);
+    rsp_aimd_reconfigure(&a, &c);
+    assert_int_equal(rsp_aimd_limit(&a), 30);
     assert_int_equal((int)a.cfg.max, 100);
 }
 
 static void test_reconfigure_clamps_limit(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
+    rsp_aimd_cfg c = cfg_std();
     c.initial = 30;
-    rs_aimd a;
-    rs_aimd_init(&a, &c);
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
     c.max = 20;
-    rs_aimd_reconfigure(&a, &c);
-    assert_int_equal(rs_aimd_limit(&a), 20);
+    rsp_aimd_reconfigure(&a, &c);
+    assert_int_equal(rsp_aimd_limit(&a), 20);
     c.min = 25;
     c.max = 50;
-    rs_aimd_reconfigure(&a, &c);
-    assert_int_equal(rs_aimd_limit(&a), 25);
+    rsp_aimd_reconfigure(&a, &c);
+    assert_int_equal(rsp_aimd_limit(&a), 25);
 }
 
 static void test_reconfigure_keeps_cooldown(void **state)
 {
     (void)state;
-    rs_aimd a;
-    rs_aimd_cfg c = init_cooling(&a);
-    rs_aimd_on_overload(&a, 10 * S);
-    rs_aimd_reconfigure(&a, &c);
-    rs_aimd_on_overload(&a, 10 * S + 1);
-    assert_int_equal(rs_aimd_limit(&a), 50);
+    rsp_aimd a;
+    rsp_aimd_cfg c = init_cooling(&a);
+    rsp_aimd_on_overload(&a, 10 * S);
+    rsp_aimd_reconfigure(&a, &c);
+    rsp_aimd_on_overload(&a, 10 * S + 1);
+    assert_int_equal(rsp_aimd_limit(&a), 50);
 }
 
 /* ---------------------------------------------------------------- check */
@@ -396,11 +396,11 @@ static void test_reconfigure_keeps_cooldown(void **state)
 static void test_cfg_check(void **state)
 {
     (void)state;
-    rs_aimd_cfg c = cfg_std();
-    assert_int_equal(rs_aimd_cfg_check(&c), 0);
+    rsp_aimd_cfg c = cfg_std();
+    assert_int_equal(rsp_aimd_cfg_check(&c), 0);
     /* each case: the standard configuration with one field made invalid */
     enum { N_BAD = 6 };
-    rs_aimd_cfg bad[N_BAD] = { c, c, c, c, c, c };
+    rsp_aimd_cfg bad[N_BAD] = { c, c, c, c, c, c };
     bad[0].decrease = 1.0;
     bad[1].decrease = 0.0;
     bad[2].increase = 0.0;
@@ -408,7 +408,7 @@ static void test_cfg_check(void **state)
     bad[4].initial = 300;
     bad[5].max = NAN;
     for (int i = 0; i < N_BAD; i++) {
-        if (rs_aimd_cfg_check(&bad[i]) != RS_EINVAL)
+        if (rsp_aimd_cfg_check(&bad[i]) != RS_EINVAL)
             fail_msg("bad config case %d was accepted", i);
     }
 }

@@ -24,9 +24,9 @@
 #define COOLDOWN  (1 * SEC)
 #define SLOW_NS   (500 * MS)
 
-static rs_breaker_cfg test_cfg(void)
+static rsp_breaker_cfg test_cfg(void)
 {
-    rs_breaker_cfg c = {
+    rsp_breaker_cfg c = {
         .failure_threshold = 3,
         .latency_gt_ns = SLOW_NS,
         .slow_threshold = 2,
@@ -36,14 +36,14 @@ static rs_breaker_cfg test_cfg(void)
     return c;
 }
 
-static void fresh(rs_breaker *b)
+static void fresh(rsp_breaker *b)
 {
-    rs_breaker_cfg c = test_cfg();
-    rs_breaker_init(b, &c);
+    rsp_breaker_cfg c = test_cfg();
+    rsp_breaker_init(b, &c);
 }
 
 /* Field by field: the structs have padding, which memcmp would compare. */
-static void assert_cfg_equal(const rs_breaker_cfg *a, const rs_breaker_cfg *b)
+static void assert_cfg_equal(const rsp_breaker_cfg *a, const rsp_breaker_cfg *b)
 {
     assert_int_equal(a->failure_threshold, b->failure_threshold);
     assert_int_equal(a->latency_gt_ns, b->latency_gt_ns);
@@ -52,7 +52,7 @@ static void assert_cfg_equal(const rs_breaker_cfg *a, const rs_breaker_cfg *b)
     assert_int_equal(a->half_open_probes, b->half_open_probes);
 }
 
-static void assert_same(const rs_breaker *a, const rs_breaker *b)
+static void assert_same(const rsp_breaker *a, const rsp_breaker *b)
 {
     assert_cfg_equal(&a->cfg, &b->cfg);
     assert_int_equal(a->state, b->state);
@@ -68,47 +68,47 @@ static void assert_same(const rs_breaker *a, const rs_breaker *b)
 }
 
 /* A request sent and failed at `now`, as the sidecar would report it. */
-static void send_fail(rs_breaker *b, uint64_t now)
+static void send_fail(rsp_breaker *b, uint64_t now)
 {
-    assert_true(rs_breaker_can_send(b, now));
-    rs_breaker_on_send(b, now);
-    rs_breaker_on_failure(b, now);
+    assert_true(rsp_breaker_can_send(b, now));
+    rsp_breaker_on_send(b, now);
+    rsp_breaker_on_failure(b, now);
 }
 
-static void send_ok(rs_breaker *b, uint64_t latency, uint64_t now)
+static void send_ok(rsp_breaker *b, uint64_t latency, uint64_t now)
 {
-    assert_true(rs_breaker_can_send(b, now));
-    rs_breaker_on_send(b, now);
-    rs_breaker_on_success(b, latency, now);
+    assert_true(rsp_breaker_can_send(b, now));
+    rsp_breaker_on_send(b, now);
+    rsp_breaker_on_success(b, latency, now);
 }
 
 /* Open the fixture breaker at `now` with three failures. */
-static void trip(rs_breaker *b, uint64_t now)
+static void trip(rsp_breaker *b, uint64_t now)
 {
     for (int i = 0; i < 3; i++)
         send_fail(b, now);
-    assert_int_equal(rs_breaker_state_at(b, now), RS_BREAKER_OPEN);
+    assert_int_equal(rsp_breaker_state_at(b, now), RSP_BREAKER_OPEN);
 }
 
 /* The breaker's state as seen at `t` (a macro, so failures name the test's line). */
-#define assert_state(b, t, s) assert_int_equal(rs_breaker_state_at((b), (t)), (s))
+#define assert_state(b, t, s) assert_int_equal(rsp_breaker_state_at((b), (t)), (s))
 
 /* `n` requests sent and failed at `now`. */
-static void fail_n(rs_breaker *b, int n, uint64_t now)
+static void fail_n(rsp_breaker *b, int n, uint64_t now)
 {
     for (int i = 0; i < n; i++)
         send_fail(b, now);
 }
 
 /* `n` fast probe verdicts (requests already sent) at `now`. */
-static void succeed_n(rs_breaker *b, int n, uint64_t now)
+static void succeed_n(rsp_breaker *b, int n, uint64_t now)
 {
     for (int i = 0; i < n; i++)
-        rs_breaker_on_success(b, 1 * MS, now);
+        rsp_breaker_on_success(b, 1 * MS, now);
 }
 
 /* A fixture breaker tripped open at T0. */
-static void fresh_open(rs_breaker *b)
+static void fresh_open(rsp_breaker *b)
 {
     fresh(b);
     trip(b, T0);
@@ -116,19 +116,19 @@ static void fresh_open(rs_breaker *b)
 
 /* A fixture breaker tripped at T0, then `probes` probes sent at `t` (at or
  * after the cooldown's end). Returns `t`. */
-static uint64_t half_open(rs_breaker *b, int probes, uint64_t t)
+static uint64_t half_open(rsp_breaker *b, int probes, uint64_t t)
 {
     fresh_open(b);
     for (int i = 0; i < probes; i++)
-        rs_breaker_on_send(b, t);
+        rsp_breaker_on_send(b, t);
     return t;
 }
 
 /* Reconfigure with the fixture configuration but for one field. */
 #define reconfigure_with(b, field, value) do {          \
-        rs_breaker_cfg c_ = test_cfg();                 \
+        rsp_breaker_cfg c_ = test_cfg();                 \
         c_.field = (value);                             \
-        rs_breaker_reconfigure((b), &c_);               \
+        rsp_breaker_reconfigure((b), &c_);               \
     } while (0)
 
 /* ------------------------------------------------------------- config */
@@ -136,12 +136,12 @@ static uint64_t half_open(rs_breaker *b, int probes, uint64_t t)
 static void test_init_starts_closed_and_sends(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     memset(&b, 0xA5, sizeof b);        /* init must not depend on old bytes */
     fresh(&b);
-    assert_state(&b, T0, RS_BREAKER_CLOSED);
-    assert_true(rs_breaker_can_send(&b, T0));
-    assert_true(rs_breaker_can_send(&b, 0));
+    assert_state(&b, T0, RSP_BREAKER_CLOSED);
+    assert_true(rsp_breaker_can_send(&b, T0));
+    assert_true(rsp_breaker_can_send(&b, 0));
     assert_int_equal(b.opened, 0);
     assert_int_equal(b.half_opened, 0);
     assert_int_equal(b.closed, 0);
@@ -151,23 +151,23 @@ static void test_init_starts_closed_and_sends(void **state)
 static void test_zero_cfg_fields_take_defaults(void **state)
 {
     (void)state;
-    rs_breaker_cfg zero = { 0 };
-    rs_breaker b;
-    rs_breaker_init(&b, &zero);
-    assert_int_equal(b.cfg.failure_threshold, RS_BREAKER_DEFAULT_FAILURE_THRESHOLD);
-    assert_int_equal(b.cfg.slow_threshold, RS_BREAKER_DEFAULT_SLOW_THRESHOLD);
-    assert_int_equal(b.cfg.cooldown_ns, RS_BREAKER_DEFAULT_COOLDOWN_NS);
-    assert_int_equal(b.cfg.half_open_probes, RS_BREAKER_DEFAULT_HALF_OPEN_PROBES);
+    rsp_breaker_cfg zero = { 0 };
+    rsp_breaker b;
+    rsp_breaker_init(&b, &zero);
+    assert_int_equal(b.cfg.failure_threshold, RSP_BREAKER_DEFAULT_FAILURE_THRESHOLD);
+    assert_int_equal(b.cfg.slow_threshold, RSP_BREAKER_DEFAULT_SLOW_THRESHOLD);
+    assert_int_equal(b.cfg.cooldown_ns, RSP_BREAKER_DEFAULT_COOLDOWN_NS);
+    assert_int_equal(b.cfg.half_open_probes, RSP_BREAKER_DEFAULT_HALF_OPEN_PROBES);
     assert_int_equal(b.cfg.latency_gt_ns, 0);      /* stays off */
-    assert_int_equal(RS_BREAKER_DEFAULT_COOLDOWN_NS, 10 * SEC);
+    assert_int_equal(RSP_BREAKER_DEFAULT_COOLDOWN_NS, 10 * SEC);
 }
 
 static void test_null_cfg_is_default(void **state)
 {
     (void)state;
-    rs_breaker b;
-    rs_breaker_init(&b, NULL);
-    rs_breaker_cfg d = rs_breaker_cfg_default();
+    rsp_breaker b;
+    rsp_breaker_init(&b, NULL);
+    rsp_breaker_cfg d = rsp_breaker_cfg_default();
     assert_cfg_equal(&b.cfg, &d);
     assert_int_equal(d.failure_threshold, 3);
     assert_int_equal(d.slow_threshold, 3);
@@ -177,9 +177,9 @@ static void test_null_cfg_is_default(void **state)
 static void test_explicit_cfg_kept_verbatim(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
-    rs_breaker_cfg c = test_cfg();
+    rsp_breaker_cfg c = test_cfg();
     assert_cfg_equal(&b.cfg, &c);
 }
 
@@ -188,52 +188,52 @@ static void test_explicit_cfg_kept_verbatim(void **state)
 static void test_opens_after_exactly_n_failures(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
     send_fail(&b, T0);
     send_fail(&b, T0 + 1);
-    assert_state(&b, T0 + 1, RS_BREAKER_CLOSED);   /* N-1 */
-    assert_true(rs_breaker_can_send(&b, T0 + 1));
+    assert_state(&b, T0 + 1, RSP_BREAKER_CLOSED);   /* N-1 */
+    assert_true(rsp_breaker_can_send(&b, T0 + 1));
     send_fail(&b, T0 + 2);                       /* N */
-    assert_state(&b, T0 + 2, RS_BREAKER_OPEN);
-    assert_false(rs_breaker_can_send(&b, T0 + 2));
-    assert_int_equal(rs_breaker_open_until(&b), T0 + 2 + COOLDOWN);
+    assert_state(&b, T0 + 2, RSP_BREAKER_OPEN);
+    assert_false(rsp_breaker_can_send(&b, T0 + 2));
+    assert_int_equal(rsp_breaker_open_until(&b), T0 + 2 + COOLDOWN);
 }
 
 static void test_success_resets_failure_count(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
     fail_n(&b, 2, T0);
     send_ok(&b, 1 * MS, T0);
     fail_n(&b, 2, T0);
-    assert_state(&b, T0, RS_BREAKER_CLOSED);
+    assert_state(&b, T0, RSP_BREAKER_CLOSED);
     send_fail(&b, T0);
-    assert_state(&b, T0, RS_BREAKER_OPEN);
+    assert_state(&b, T0, RSP_BREAKER_OPEN);
 }
 
 static void test_slow_success_also_resets_failure_count(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
     fail_n(&b, 2, T0);
     send_ok(&b, SLOW_NS + 1, T0);      /* slow, but it did answer */
     fail_n(&b, 2, T0);
-    assert_state(&b, T0, RS_BREAKER_CLOSED);
+    assert_state(&b, T0, RSP_BREAKER_CLOSED);
 }
 
 static void test_failures_need_no_send_call_in_closed(void **state)
 {
     (void)state;
     /* CLOSED counts verdicts, not sends: requests sent long ago count too */
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
-    rs_breaker_on_failure(&b, T0);
-    rs_breaker_on_failure(&b, T0);
-    rs_breaker_on_failure(&b, T0);
-    assert_state(&b, T0, RS_BREAKER_OPEN);
+    rsp_breaker_on_failure(&b, T0);
+    rsp_breaker_on_failure(&b, T0);
+    rsp_breaker_on_failure(&b, T0);
+    assert_state(&b, T0, RSP_BREAKER_OPEN);
 }
 
 /* ---------------------------------------------------------------- slow */
@@ -241,61 +241,61 @@ static void test_failures_need_no_send_call_in_closed(void **state)
 static void test_opens_after_n_consecutive_slow_results(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
     send_ok(&b, SLOW_NS + 1, T0);
-    assert_state(&b, T0, RS_BREAKER_CLOSED);
+    assert_state(&b, T0, RSP_BREAKER_CLOSED);
     send_ok(&b, 60 * SEC, T0 + 5);
-    assert_state(&b, T0 + 5, RS_BREAKER_OPEN);
-    assert_int_equal(rs_breaker_open_until(&b), T0 + 5 + COOLDOWN);
+    assert_state(&b, T0 + 5, RSP_BREAKER_OPEN);
+    assert_int_equal(rsp_breaker_open_until(&b), T0 + 5 + COOLDOWN);
     assert_int_equal(b.opened, 1);
 }
 
 static void test_fast_success_resets_slow_count(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
     send_ok(&b, SLOW_NS + 1, T0);
     send_ok(&b, SLOW_NS - 1, T0);
     send_ok(&b, SLOW_NS + 1, T0);
-    assert_state(&b, T0, RS_BREAKER_CLOSED);
+    assert_state(&b, T0, RSP_BREAKER_CLOSED);
     send_ok(&b, SLOW_NS + 1, T0);
-    assert_state(&b, T0, RS_BREAKER_OPEN);
+    assert_state(&b, T0, RSP_BREAKER_OPEN);
 }
 
 static void test_latency_equal_to_threshold_is_not_slow(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
     for (int i = 0; i < 10; i++)
         send_ok(&b, SLOW_NS, T0);
-    assert_state(&b, T0, RS_BREAKER_CLOSED);
+    assert_state(&b, T0, RSP_BREAKER_CLOSED);
 }
 
 static void test_latency_gt_zero_disables_slow_detection(void **state)
 {
     (void)state;
-    rs_breaker_cfg c = test_cfg();
+    rsp_breaker_cfg c = test_cfg();
     c.latency_gt_ns = 0;
-    rs_breaker b;
-    rs_breaker_init(&b, &c);
+    rsp_breaker b;
+    rsp_breaker_init(&b, &c);
     for (int i = 0; i < 10; i++)
         send_ok(&b, UINT64_MAX, T0);
-    assert_state(&b, T0, RS_BREAKER_CLOSED);
+    assert_state(&b, T0, RSP_BREAKER_CLOSED);
 }
 
 static void test_failure_does_not_break_slow_streak(void **state)
 {
     (void)state;
     /* slow, fail, slow: no fast answer in between, so the streak is 2 */
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
     send_ok(&b, SLOW_NS + 1, T0);
     send_fail(&b, T0);
     send_ok(&b, SLOW_NS + 1, T0);
-    assert_state(&b, T0, RS_BREAKER_OPEN);
+    assert_state(&b, T0, RSP_BREAKER_OPEN);
 }
 
 /* ------------------------------------------------------------ cooldown */
@@ -303,49 +303,49 @@ static void test_failure_does_not_break_slow_streak(void **state)
 static void test_open_refuses_until_cooldown_ends(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh_open(&b);
-    assert_false(rs_breaker_can_send(&b, T0 + COOLDOWN - 1));
-    assert_state(&b, T0 + COOLDOWN - 1, RS_BREAKER_OPEN);
-    assert_true(rs_breaker_can_send(&b, T0 + COOLDOWN));
-    assert_state(&b, T0 + COOLDOWN, RS_BREAKER_HALF_OPEN);
+    assert_false(rsp_breaker_can_send(&b, T0 + COOLDOWN - 1));
+    assert_state(&b, T0 + COOLDOWN - 1, RSP_BREAKER_OPEN);
+    assert_true(rsp_breaker_can_send(&b, T0 + COOLDOWN));
+    assert_state(&b, T0 + COOLDOWN, RSP_BREAKER_HALF_OPEN);
 }
 
 static void test_queries_do_not_transition(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh_open(&b);
-    rs_breaker before = b;
+    rsp_breaker before = b;
     uint64_t late = T0 + 100 * COOLDOWN;
     for (int i = 0; i < 5; i++) {
-        assert_state(&b, late, RS_BREAKER_HALF_OPEN);
-        assert_true(rs_breaker_can_send(&b, late));
+        assert_state(&b, late, RSP_BREAKER_HALF_OPEN);
+        assert_true(rsp_breaker_can_send(&b, late));
     }
     assert_same(&b, &before);
-    assert_int_equal(b.state, RS_BREAKER_OPEN);
+    assert_int_equal(b.state, RSP_BREAKER_OPEN);
     assert_int_equal(b.half_opened, 0);
 }
 
 static void test_send_before_cooldown_changes_nothing(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh_open(&b);
-    rs_breaker before = b;
-    rs_breaker_on_send(&b, T0 + COOLDOWN - 1);   /* contract broken: ignored */
+    rsp_breaker before = b;
+    rsp_breaker_on_send(&b, T0 + COOLDOWN - 1);   /* contract broken: ignored */
     assert_same(&b, &before);
 }
 
 static void test_first_send_after_cooldown_goes_half_open(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh_open(&b);
     uint64_t t = T0 + COOLDOWN + 7;
-    rs_breaker_on_send(&b, t);
-    assert_int_equal(b.state, RS_BREAKER_HALF_OPEN);
-    assert_state(&b, t, RS_BREAKER_HALF_OPEN);
+    rsp_breaker_on_send(&b, t);
+    assert_int_equal(b.state, RSP_BREAKER_HALF_OPEN);
+    assert_state(&b, t, RSP_BREAKER_HALF_OPEN);
     assert_int_equal(b.probes_in_flight, 1);
     assert_int_equal(b.half_opened, 1);
 }
@@ -353,12 +353,12 @@ static void test_first_send_after_cooldown_goes_half_open(void **state)
 static void test_cooldown_deadline_saturates(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
     uint64_t near_end = UINT64_MAX - COOLDOWN / 2;
     trip(&b, near_end);
-    assert_int_equal(rs_breaker_open_until(&b), UINT64_MAX);
-    assert_false(rs_breaker_can_send(&b, UINT64_MAX - 1));
+    assert_int_equal(rsp_breaker_open_until(&b), UINT64_MAX);
+    assert_false(rsp_breaker_can_send(&b, UINT64_MAX - 1));
 }
 
 /* -------------------------------------------------------------- probes */
@@ -366,64 +366,64 @@ static void test_cooldown_deadline_saturates(void **state)
 static void test_probe_slots_are_limited(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh_open(&b);
     uint64_t t = T0 + COOLDOWN;
-    assert_true(rs_breaker_can_send(&b, t));
-    rs_breaker_on_send(&b, t);
-    assert_true(rs_breaker_can_send(&b, t));
-    rs_breaker_on_send(&b, t);
-    assert_false(rs_breaker_can_send(&b, t));           /* both slots taken */
-    assert_false(rs_breaker_can_send(&b, t + 100 * COOLDOWN));
-    rs_breaker_on_send(&b, t);                          /* contract broken */
+    assert_true(rsp_breaker_can_send(&b, t));
+    rsp_breaker_on_send(&b, t);
+    assert_true(rsp_breaker_can_send(&b, t));
+    rsp_breaker_on_send(&b, t);
+    assert_false(rsp_breaker_can_send(&b, t));           /* both slots taken */
+    assert_false(rsp_breaker_can_send(&b, t + 100 * COOLDOWN));
+    rsp_breaker_on_send(&b, t);                          /* contract broken */
     assert_int_equal(b.probes_in_flight, 2);
 }
 
 static void test_all_probes_succeed_closes(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     uint64_t t = half_open(&b, 2, T0 + COOLDOWN);
-    rs_breaker_on_success(&b, 1 * MS, t + 1);
-    assert_state(&b, t + 1, RS_BREAKER_HALF_OPEN);   /* 1 of 2 */
-    rs_breaker_on_success(&b, 1 * MS, t + 2);
-    assert_state(&b, t + 2, RS_BREAKER_CLOSED);
-    assert_true(rs_breaker_can_send(&b, t + 2));
+    rsp_breaker_on_success(&b, 1 * MS, t + 1);
+    assert_state(&b, t + 1, RSP_BREAKER_HALF_OPEN);   /* 1 of 2 */
+    rsp_breaker_on_success(&b, 1 * MS, t + 2);
+    assert_state(&b, t + 2, RSP_BREAKER_CLOSED);
+    assert_true(rsp_breaker_can_send(&b, t + 2));
     assert_int_equal(b.closed, 1);
 }
 
 static void test_probe_success_frees_slot(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     uint64_t t = half_open(&b, 2, T0 + COOLDOWN);
-    rs_breaker_on_success(&b, 1 * MS, t);
-    assert_true(rs_breaker_can_send(&b, t));      /* one slot back, still half-open */
-    assert_state(&b, t, RS_BREAKER_HALF_OPEN);
+    rsp_breaker_on_success(&b, 1 * MS, t);
+    assert_true(rsp_breaker_can_send(&b, t));      /* one slot back, still half-open */
+    assert_state(&b, t, RSP_BREAKER_HALF_OPEN);
 }
 
 static void test_failed_probe_reopens_with_fresh_cooldown(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     uint64_t t = half_open(&b, 2, T0 + COOLDOWN + 300 * MS);
-    rs_breaker_on_success(&b, 1 * MS, t + 1);       /* one good probe is not enough */
+    rsp_breaker_on_success(&b, 1 * MS, t + 1);       /* one good probe is not enough */
     uint64_t fail_at = t + 50 * MS;
-    rs_breaker_on_failure(&b, fail_at);
-    assert_state(&b, fail_at, RS_BREAKER_OPEN);
-    assert_int_equal(rs_breaker_open_until(&b), fail_at + COOLDOWN);
-    assert_false(rs_breaker_can_send(&b, fail_at + COOLDOWN - 1));
-    assert_true(rs_breaker_can_send(&b, fail_at + COOLDOWN));
+    rsp_breaker_on_failure(&b, fail_at);
+    assert_state(&b, fail_at, RSP_BREAKER_OPEN);
+    assert_int_equal(rsp_breaker_open_until(&b), fail_at + COOLDOWN);
+    assert_false(rsp_breaker_can_send(&b, fail_at + COOLDOWN - 1));
+    assert_true(rsp_breaker_can_send(&b, fail_at + COOLDOWN));
 }
 
 static void test_slow_probe_reopens(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     uint64_t t = half_open(&b, 1, T0 + COOLDOWN);
-    rs_breaker_on_success(&b, SLOW_NS + 1, t + 9);
-    assert_state(&b, t + 9, RS_BREAKER_OPEN);
-    assert_int_equal(rs_breaker_open_until(&b), t + 9 + COOLDOWN);
+    rsp_breaker_on_success(&b, SLOW_NS + 1, t + 9);
+    assert_state(&b, t + 9, RSP_BREAKER_OPEN);
+    assert_int_equal(rsp_breaker_open_until(&b), t + 9 + COOLDOWN);
     assert_int_equal(b.reopened, 1);
 }
 
@@ -431,15 +431,15 @@ static void test_reopen_voids_other_probes(void **state)
 {
     (void)state;
     /* the second probe's late success must not count for the next round */
-    rs_breaker b;
+    rsp_breaker b;
     uint64_t t = half_open(&b, 2, T0 + COOLDOWN);
-    rs_breaker_on_failure(&b, t);                  /* reopen */
+    rsp_breaker_on_failure(&b, t);                  /* reopen */
     assert_int_equal(b.probes_in_flight, 0);       /* as metrics show it */
     assert_int_equal(b.probes_ok, 0);
-    rs_breaker_on_success(&b, 1 * MS, t + 1);      /* the other probe, while OPEN */
-    assert_state(&b, t + 1, RS_BREAKER_OPEN);
+    rsp_breaker_on_success(&b, 1 * MS, t + 1);      /* the other probe, while OPEN */
+    assert_state(&b, t + 1, RSP_BREAKER_OPEN);
     uint64_t t2 = t + COOLDOWN;
-    rs_breaker_on_send(&b, t2);
+    rsp_breaker_on_send(&b, t2);
     assert_int_equal(b.probes_in_flight, 1);
     assert_int_equal(b.probes_ok, 0);
 }
@@ -447,36 +447,36 @@ static void test_reopen_voids_other_probes(void **state)
 static void test_abandon_frees_probe_slot(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     uint64_t t = half_open(&b, 2, T0 + COOLDOWN);
-    assert_false(rs_breaker_can_send(&b, t));
-    rs_breaker_on_abandon(&b);
-    assert_true(rs_breaker_can_send(&b, t));
-    assert_state(&b, t, RS_BREAKER_HALF_OPEN);
+    assert_false(rsp_breaker_can_send(&b, t));
+    rsp_breaker_on_abandon(&b);
+    assert_true(rsp_breaker_can_send(&b, t));
+    assert_state(&b, t, RSP_BREAKER_HALF_OPEN);
     /* an abandoned probe is no verdict: two real successes are still needed */
-    rs_breaker_on_send(&b, t);
-    rs_breaker_on_success(&b, 1 * MS, t);
-    assert_state(&b, t, RS_BREAKER_HALF_OPEN);
-    rs_breaker_on_success(&b, 1 * MS, t);
-    assert_state(&b, t, RS_BREAKER_CLOSED);
+    rsp_breaker_on_send(&b, t);
+    rsp_breaker_on_success(&b, 1 * MS, t);
+    assert_state(&b, t, RSP_BREAKER_HALF_OPEN);
+    rsp_breaker_on_success(&b, 1 * MS, t);
+    assert_state(&b, t, RSP_BREAKER_CLOSED);
 }
 
 static void test_abandon_without_probe_is_noop(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
-    rs_breaker before = b;
-    rs_breaker_on_abandon(&b);                     /* CLOSED */
+    rsp_breaker before = b;
+    rsp_breaker_on_abandon(&b);                     /* CLOSED */
     assert_same(&b, &before);
     trip(&b, T0);
     before = b;
-    rs_breaker_on_abandon(&b);                     /* OPEN */
+    rsp_breaker_on_abandon(&b);                     /* OPEN */
     assert_same(&b, &before);
-    rs_breaker_on_send(&b, T0 + COOLDOWN);
-    rs_breaker_on_abandon(&b);
+    rsp_breaker_on_send(&b, T0 + COOLDOWN);
+    rsp_breaker_on_abandon(&b);
     before = b;
-    rs_breaker_on_abandon(&b);                     /* HALF_OPEN, no slot held */
+    rsp_breaker_on_abandon(&b);                     /* HALF_OPEN, no slot held */
     assert_same(&b, &before);
     assert_int_equal(b.probes_in_flight, 0);
 }
@@ -484,46 +484,46 @@ static void test_abandon_without_probe_is_noop(void **state)
 static void test_verdicts_while_open_are_ignored(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh_open(&b);
-    rs_breaker before = b;
-    rs_breaker_on_failure(&b, T0 + 500 * MS);      /* must not push the deadline */
-    rs_breaker_on_success(&b, 1 * MS, T0 + 500 * MS);
-    rs_breaker_on_success(&b, 1 * MS, T0 + 600 * MS);
-    rs_breaker_on_success(&b, SLOW_NS + 1, T0 + 600 * MS);
+    rsp_breaker before = b;
+    rsp_breaker_on_failure(&b, T0 + 500 * MS);      /* must not push the deadline */
+    rsp_breaker_on_success(&b, 1 * MS, T0 + 500 * MS);
+    rsp_breaker_on_success(&b, 1 * MS, T0 + 600 * MS);
+    rsp_breaker_on_success(&b, SLOW_NS + 1, T0 + 600 * MS);
     assert_same(&b, &before);
     /* also once the cooldown has passed but no probe has gone out */
-    rs_breaker_on_success(&b, 1 * MS, T0 + 2 * COOLDOWN);
-    rs_breaker_on_failure(&b, T0 + 2 * COOLDOWN);
+    rsp_breaker_on_success(&b, 1 * MS, T0 + 2 * COOLDOWN);
+    rsp_breaker_on_failure(&b, T0 + 2 * COOLDOWN);
     assert_same(&b, &before);
 }
 
 static void test_verdict_in_half_open_without_probe_ignored(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     uint64_t t = half_open(&b, 1, T0 + COOLDOWN);
-    rs_breaker_on_success(&b, 1 * MS, t);          /* probe 1 ok, slot freed */
-    rs_breaker before = b;
-    rs_breaker_on_failure(&b, t + 1);              /* not a probe */
-    rs_breaker_on_success(&b, 1 * MS, t + 1);      /* not a probe */
+    rsp_breaker_on_success(&b, 1 * MS, t);          /* probe 1 ok, slot freed */
+    rsp_breaker before = b;
+    rsp_breaker_on_failure(&b, t + 1);              /* not a probe */
+    rsp_breaker_on_success(&b, 1 * MS, t + 1);      /* not a probe */
     assert_same(&b, &before);
 }
 
 static void test_recovered_breaker_counts_failures_from_zero(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
     fail_n(&b, 3, T0);
     uint64_t t = T0 + COOLDOWN;
     send_ok(&b, 1 * MS, t);
     send_ok(&b, 1 * MS, t);
-    assert_state(&b, t, RS_BREAKER_CLOSED);
+    assert_state(&b, t, RSP_BREAKER_CLOSED);
     fail_n(&b, 2, t);
-    assert_state(&b, t, RS_BREAKER_CLOSED);
+    assert_state(&b, t, RSP_BREAKER_CLOSED);
     send_fail(&b, t);
-    assert_state(&b, t, RS_BREAKER_OPEN);
+    assert_state(&b, t, RSP_BREAKER_OPEN);
 }
 
 /* --------------------------------------------------------- reconfigure */
@@ -531,73 +531,73 @@ static void test_recovered_breaker_counts_failures_from_zero(void **state)
 static void test_reconfigure_keeps_open_state_and_deadline(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh_open(&b);
     reconfigure_with(&b, cooldown_ns, 60 * SEC);
-    assert_state(&b, T0 + 1, RS_BREAKER_OPEN);
-    assert_int_equal(rs_breaker_open_until(&b), T0 + COOLDOWN);   /* running cooldown kept */
+    assert_state(&b, T0 + 1, RSP_BREAKER_OPEN);
+    assert_int_equal(rsp_breaker_open_until(&b), T0 + COOLDOWN);   /* running cooldown kept */
     assert_int_equal(b.opened, 1);
     assert_int_equal(b.cfg.cooldown_ns, 60 * SEC);
     /* the new cooldown applies from the next opening */
     uint64_t t = T0 + COOLDOWN;
-    rs_breaker_on_send(&b, t);
-    rs_breaker_on_failure(&b, t);
-    assert_int_equal(rs_breaker_open_until(&b), t + 60 * SEC);
+    rsp_breaker_on_send(&b, t);
+    rsp_breaker_on_failure(&b, t);
+    assert_int_equal(rsp_breaker_open_until(&b), t + 60 * SEC);
 }
 
 static void test_reconfigure_keeps_failure_streak(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
     fail_n(&b, 2, T0);
     reconfigure_with(&b, failure_threshold, 5);
     fail_n(&b, 2, T0);
-    assert_state(&b, T0, RS_BREAKER_CLOSED);   /* 4 of 5 */
+    assert_state(&b, T0, RSP_BREAKER_CLOSED);   /* 4 of 5 */
     send_fail(&b, T0);
-    assert_state(&b, T0, RS_BREAKER_OPEN);
+    assert_state(&b, T0, RSP_BREAKER_OPEN);
 }
 
 static void test_reconfigure_lower_threshold_opens_on_next_failure(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
     fail_n(&b, 2, T0);
     reconfigure_with(&b, failure_threshold, 1);
-    assert_state(&b, T0, RS_BREAKER_CLOSED);
+    assert_state(&b, T0, RSP_BREAKER_CLOSED);
     send_fail(&b, T0);
-    assert_state(&b, T0, RS_BREAKER_OPEN);
+    assert_state(&b, T0, RSP_BREAKER_OPEN);
 }
 
 static void test_reconfigure_keeps_probes_in_flight(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     uint64_t t = half_open(&b, 2, T0 + COOLDOWN);
     reconfigure_with(&b, half_open_probes, 3);
-    assert_state(&b, t, RS_BREAKER_HALF_OPEN);
+    assert_state(&b, t, RSP_BREAKER_HALF_OPEN);
     assert_int_equal(b.probes_in_flight, 2);
-    assert_true(rs_breaker_can_send(&b, t));       /* a third slot now */
-    rs_breaker_on_send(&b, t);
-    assert_false(rs_breaker_can_send(&b, t));
+    assert_true(rsp_breaker_can_send(&b, t));       /* a third slot now */
+    rsp_breaker_on_send(&b, t);
+    assert_false(rsp_breaker_can_send(&b, t));
     succeed_n(&b, 2, t);
-    assert_state(&b, t, RS_BREAKER_HALF_OPEN);   /* 2 of 3 */
-    rs_breaker_on_success(&b, 1 * MS, t);
-    assert_state(&b, t, RS_BREAKER_CLOSED);
+    assert_state(&b, t, RSP_BREAKER_HALF_OPEN);   /* 2 of 3 */
+    rsp_breaker_on_success(&b, 1 * MS, t);
+    assert_state(&b, t, RSP_BREAKER_CLOSED);
 }
 
 static void test_reconfigure_keeps_counters(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh_open(&b);
-    rs_breaker_on_send(&b, T0 + COOLDOWN);
-    rs_breaker_reconfigure(&b, NULL);
+    rsp_breaker_on_send(&b, T0 + COOLDOWN);
+    rsp_breaker_reconfigure(&b, NULL);
     assert_int_equal(b.opened, 1);
     assert_int_equal(b.half_opened, 1);
     assert_int_equal(b.probes_in_flight, 1);
-    assert_int_equal(b.state, RS_BREAKER_HALF_OPEN);
+    assert_int_equal(b.state, RSP_BREAKER_HALF_OPEN);
 }
 
 /* ------------------------------------------------------------ counters */
@@ -605,7 +605,7 @@ static void test_reconfigure_keeps_counters(void **state)
 static void test_counters_count_each_transition(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
     uint64_t t = T0;
     trip(&b, t);                                   /* CLOSED → OPEN */
@@ -626,20 +626,20 @@ static void test_counters_count_each_transition(void **state)
 static void test_epoch_changes_on_every_transition_only(void **state)
 {
     (void)state;
-    rs_breaker b;
+    rsp_breaker b;
     fresh(&b);
-    uint64_t e = rs_breaker_epoch(&b);
+    uint64_t e = rsp_breaker_epoch(&b);
     send_ok(&b, 1 * MS, T0);
     send_fail(&b, T0);
-    assert_int_equal(rs_breaker_epoch(&b), e);     /* no transition */
+    assert_int_equal(rsp_breaker_epoch(&b), e);     /* no transition */
     fail_n(&b, 2, T0);
-    assert_int_equal(rs_breaker_epoch(&b), e + 1); /* opened */
-    rs_breaker_on_send(&b, T0 + COOLDOWN);
-    assert_int_equal(rs_breaker_epoch(&b), e + 2); /* half-opened */
-    rs_breaker_on_send(&b, T0 + COOLDOWN);
-    assert_int_equal(rs_breaker_epoch(&b), e + 2); /* second probe: same round */
+    assert_int_equal(rsp_breaker_epoch(&b), e + 1); /* opened */
+    rsp_breaker_on_send(&b, T0 + COOLDOWN);
+    assert_int_equal(rsp_breaker_epoch(&b), e + 2); /* half-opened */
+    rsp_breaker_on_send(&b, T0 + COOLDOWN);
+    assert_int_equal(rsp_breaker_epoch(&b), e + 2); /* second probe: same round */
     succeed_n(&b, 2, T0 + COOLDOWN);
-    assert_int_equal(rs_breaker_epoch(&b), e + 3); /* closed */
+    assert_int_equal(rsp_breaker_epoch(&b), e + 3); /* closed */
 }
 
 int main(void)

@@ -13,7 +13,7 @@
 #include "test_rand.h"
 
 /* Every node knows its slot and no child is smaller than its parent. */
-static void check_heap(const rs__heap *h)
+static void check_heap(const rsp_heap *h)
 {
     assert_true(h->n <= h->cap);
     for (uint32_t i = 0; i < h->n; i++) {
@@ -27,26 +27,26 @@ static void test_pops_in_key_order(void **state)
 {
     (void)state;
     enum { N = 1000 };
-    rs__heap h = { 0 };
-    rs__heap_node *nodes = calloc(N, sizeof *nodes);
+    rsp_heap h = { 0 };
+    rsp_heap_node *nodes = calloc(N, sizeof *nodes);
     assert_non_null(nodes);
     uint64_t seed = 1;
     for (int i = 0; i < N; i++) {
         nodes[i].key = splitmix64(&seed) % 500;   /* with repeats */
-        assert_int_equal(rs__heap_push(&h, &nodes[i]), 0);
+        assert_int_equal(rsp_heap_push(&h, &nodes[i]), 0);
     }
     check_heap(&h);
     uint64_t last = 0;
     for (int i = 0; i < N; i++) {
-        rs__heap_node *top = rs__heap_top(&h);
+        rsp_heap_node *top = rsp_heap_top(&h);
         assert_non_null(top);
         assert_true(top->key >= last);
         last = top->key;
-        rs__heap_remove(&h, top);
-        assert_int_equal(top->idx, RS__HEAP_OUT);
+        rsp_heap_remove(&h, top);
+        assert_int_equal(top->idx, RSP_HEAP_OUT);
     }
-    assert_null(rs__heap_top(&h));
-    rs__heap_free(&h);
+    assert_null(rsp_heap_top(&h));
+    rsp_heap_free(&h);
     free(nodes);
 }
 
@@ -56,22 +56,22 @@ static void test_remove_from_the_middle(void **state)
 {
     (void)state;
     enum { N = 257 };
-    rs__heap h = { 0 };
-    rs__heap_node nodes[N];
+    rsp_heap h = { 0 };
+    rsp_heap_node nodes[N];
     uint64_t seed = 7;
     for (int round = 0; round < 50; round++) {
         for (int i = 0; i < N; i++) {
             nodes[i].key = splitmix64(&seed) % 1000;
-            assert_int_equal(rs__heap_push(&h, &nodes[i]), 0);
+            assert_int_equal(rsp_heap_push(&h, &nodes[i]), 0);
         }
         for (int i = 0; i < N; i += 3) {
-            rs__heap_remove(&h, &nodes[(i * 7 + round) % N]);
+            rsp_heap_remove(&h, &nodes[(i * 7 + round) % N]);
             check_heap(&h);
         }
-        while (rs__heap_top(&h))
-            rs__heap_remove(&h, rs__heap_top(&h));
+        while (rsp_heap_top(&h))
+            rsp_heap_remove(&h, rsp_heap_top(&h));
     }
-    rs__heap_free(&h);
+    rsp_heap_free(&h);
 }
 
 /* contains() is safe on nodes that were never pushed, were removed, or sit
@@ -79,47 +79,47 @@ static void test_remove_from_the_middle(void **state)
 static void test_contains_only_its_own_nodes(void **state)
 {
     (void)state;
-    rs__heap h = { 0 }, other = { 0 };
-    rs__heap_node a = { .key = 1 }, b = { .key = 2 }, stray = { .key = 0, .idx = 0 };
-    assert_int_equal(rs__heap_push(&h, &a), 0);
-    assert_int_equal(rs__heap_push(&other, &b), 0);
-    assert_true(rs__heap_contains(&h, &a));
-    assert_false(rs__heap_contains(&h, &b));       /* idx 0, but not ours */
-    assert_false(rs__heap_contains(&h, &stray));   /* garbage idx 0 */
+    rsp_heap h = { 0 }, other = { 0 };
+    rsp_heap_node a = { .key = 1 }, b = { .key = 2 }, stray = { .key = 0, .idx = 0 };
+    assert_int_equal(rsp_heap_push(&h, &a), 0);
+    assert_int_equal(rsp_heap_push(&other, &b), 0);
+    assert_true(rsp_heap_contains(&h, &a));
+    assert_false(rsp_heap_contains(&h, &b));       /* idx 0, but not ours */
+    assert_false(rsp_heap_contains(&h, &stray));   /* garbage idx 0 */
     stray.idx = 12345;
-    assert_false(rs__heap_contains(&h, &stray));
-    rs__heap_remove(&h, &b);
-    rs__heap_remove(&h, &stray);
+    assert_false(rsp_heap_contains(&h, &stray));
+    rsp_heap_remove(&h, &b);
+    rsp_heap_remove(&h, &stray);
     assert_int_equal(h.n, 1);
-    assert_ptr_equal(rs__heap_top(&h), &a);
-    rs__heap_node_init(&stray);
-    assert_false(rs__heap_contains(&h, &stray));
-    rs__heap_remove(&h, &a);
-    assert_false(rs__heap_contains(&h, &a));
-    rs__heap_free(&h);
-    rs__heap_free(&other);
+    assert_ptr_equal(rsp_heap_top(&h), &a);
+    rsp_heap_node_init(&stray);
+    assert_false(rsp_heap_contains(&h, &stray));
+    rsp_heap_remove(&h, &a);
+    assert_false(rsp_heap_contains(&h, &a));
+    rsp_heap_free(&h);
+    rsp_heap_free(&other);
 }
 
 /* After reserve(n), n pushes never allocate (the scheduler relies on it). */
 static void test_reserved_capacity_is_not_reallocated(void **state)
 {
     (void)state;
-    rs__heap h = { 0 };
-    assert_int_equal(rs__heap_reserve(&h, 100), 0);
-    rs__heap_node **before = h.a;
-    rs__heap_node nodes[100];
+    rsp_heap h = { 0 };
+    assert_int_equal(rsp_heap_reserve(&h, 100), 0);
+    rsp_heap_node **before = h.a;
+    rsp_heap_node nodes[100];
     for (int i = 0; i < 100; i++) {
         nodes[i].key = (uint64_t)(100 - i);
-        assert_int_equal(rs__heap_push(&h, &nodes[i]), 0);
+        assert_int_equal(rsp_heap_push(&h, &nodes[i]), 0);
     }
     assert_ptr_equal(h.a, before);
     assert_int_equal(h.cap, 100);
-    assert_int_equal(rs__heap_top(&h)->key, 1);
-    assert_int_equal(rs__heap_reserve(&h, 50), 0);   /* never shrinks */
+    assert_int_equal(rsp_heap_top(&h)->key, 1);
+    assert_int_equal(rsp_heap_reserve(&h, 50), 0);   /* never shrinks */
     assert_int_equal(h.cap, 100);
-    assert_int_equal(rs__heap_reserve(&h, (uint64_t)UINT32_MAX), -1);
+    assert_int_equal(rsp_heap_reserve(&h, (uint64_t)UINT32_MAX), -1);
     assert_int_equal(h.cap, 100);
-    rs__heap_free(&h);
+    rsp_heap_free(&h);
 }
 
 int main(void)

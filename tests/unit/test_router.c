@@ -30,7 +30,7 @@ static void check_distribution(const uint32_t *w, const bool *el, unsigned n, ui
     assert_true(n <= 16);
     uint64_t s = seed;
     for (unsigned k = 0; k < PICKS; k++) {
-        int i = rs_router_pick(w, el, n, splitmix64(&s));
+        int i = rsp_router_pick(w, el, n, splitmix64(&s));
         assert_true(i >= 0 && (unsigned)i < n);
         count[i]++;
     }
@@ -95,11 +95,11 @@ static void test_ineligible_never_picked(void **state)
     const bool el[] = { false, true, false, true, false };
     uint64_t s = 5;
     for (int k = 0; k < 100000; k++) {
-        int i = rs_router_pick(w, el, 5, splitmix64(&s));
+        int i = rsp_router_pick(w, el, 5, splitmix64(&s));
         assert_true(i == 1 || i == 3);
     }
-    assert_int_equal(rs_router_pick(w, el, 5, 0), 1);
-    assert_int_equal(rs_router_pick(w, el, 5, UINT64_MAX), 3);
+    assert_int_equal(rsp_router_pick(w, el, 5, 0), 1);
+    assert_int_equal(rsp_router_pick(w, el, 5, UINT64_MAX), 3);
 }
 
 static void test_zero_weight_never_picked(void **state)
@@ -108,11 +108,11 @@ static void test_zero_weight_never_picked(void **state)
     const uint32_t w[] = { 0, 7, 0, 0, 3, 0 };
     uint64_t s = 6;
     for (int k = 0; k < 100000; k++) {
-        int i = rs_router_pick(w, NULL, 6, splitmix64(&s));
+        int i = rsp_router_pick(w, NULL, 6, splitmix64(&s));
         assert_true(i == 1 || i == 4);
     }
-    assert_int_equal(rs_router_pick(w, NULL, 6, 0), 1);
-    assert_int_equal(rs_router_pick(w, NULL, 6, UINT64_MAX), 4);
+    assert_int_equal(rsp_router_pick(w, NULL, 6, 0), 1);
+    assert_int_equal(rsp_router_pick(w, NULL, 6, UINT64_MAX), 4);
 }
 
 static void test_single_eligible_always_picked(void **state)
@@ -122,7 +122,7 @@ static void test_single_eligible_always_picked(void **state)
     const bool el[] = { false, true, false };
     uint64_t s = 7;
     for (int k = 0; k < 10000; k++)
-        assert_int_equal(rs_router_pick(w, el, 3, splitmix64(&s)), 1);
+        assert_int_equal(rsp_router_pick(w, el, 3, splitmix64(&s)), 1);
 }
 
 static void test_null_eligible_means_all(void **state)
@@ -133,7 +133,7 @@ static void test_null_eligible_means_all(void **state)
     uint64_t s = 8;
     for (int k = 0; k < 10000; k++) {
         uint64_t r = splitmix64(&s);
-        assert_int_equal(rs_router_pick(w, NULL, 2, r), rs_router_pick(w, all, 2, r));
+        assert_int_equal(rsp_router_pick(w, NULL, 2, r), rsp_router_pick(w, all, 2, r));
     }
 }
 
@@ -144,28 +144,28 @@ static void test_none_eligible_returns_minus_1(void **state)
     (void)state;
     const uint32_t w[] = { 5, 5, 5 };
     const bool none[] = { false, false, false };
-    assert_int_equal(rs_router_pick(w, none, 3, 0), -1);
-    assert_int_equal(rs_router_pick(w, none, 3, UINT64_MAX), -1);
+    assert_int_equal(rsp_router_pick(w, none, 3, 0), -1);
+    assert_int_equal(rsp_router_pick(w, none, 3, UINT64_MAX), -1);
 }
 
 static void test_all_zero_weights_returns_minus_1(void **state)
 {
     (void)state;
     const uint32_t w[] = { 0, 0, 0 };
-    assert_int_equal(rs_router_pick(w, NULL, 3, 12345), -1);
+    assert_int_equal(rsp_router_pick(w, NULL, 3, 12345), -1);
     /* eligible but weightless, next to weighty but ineligible */
     const uint32_t w2[] = { 0, 10 };
     const bool el[] = { true, false };
-    assert_int_equal(rs_router_pick(w2, el, 2, 12345), -1);
+    assert_int_equal(rsp_router_pick(w2, el, 2, 12345), -1);
 }
 
 static void test_no_routes_returns_minus_1(void **state)
 {
     (void)state;
     const uint32_t w[] = { 1 };
-    assert_int_equal(rs_router_pick(w, NULL, 0, 0), -1);
-    assert_int_equal(rs_router_pick(NULL, NULL, 0, 0), -1);
-    assert_int_equal(rs_router_pick(NULL, NULL, 3, 0), -1);
+    assert_int_equal(rsp_router_pick(w, NULL, 0, 0), -1);
+    assert_int_equal(rsp_router_pick(NULL, NULL, 0, 0), -1);
+    assert_int_equal(rsp_router_pick(NULL, NULL, 3, 0), -1);
 }
 
 static void test_n_beyond_int_returns_minus_1(void **state)
@@ -173,8 +173,8 @@ static void test_n_beyond_int_returns_minus_1(void **state)
     (void)state;
     /* must refuse before reading: ASan would catch a read past w */
     const uint32_t w[] = { 1 };
-    assert_int_equal(rs_router_pick(w, NULL, (unsigned)INT_MAX + 1u, 0), -1);
-    assert_int_equal(rs_router_pick(w, NULL, UINT_MAX, 0), -1);
+    assert_int_equal(rsp_router_pick(w, NULL, (unsigned)INT_MAX + 1u, 0), -1);
+    assert_int_equal(rsp_router_pick(w, NULL, UINT_MAX, 0), -1);
 }
 
 /* ----------------------------------------------------------- exactness */
@@ -183,17 +183,17 @@ static void test_extreme_rand_values_in_range(void **state)
 {
     (void)state;
     const uint32_t w[] = { 80, 20 };
-    assert_int_equal(rs_router_pick(w, NULL, 2, 0), 0);
-    assert_int_equal(rs_router_pick(w, NULL, 2, UINT64_MAX), 1);
+    assert_int_equal(rsp_router_pick(w, NULL, 2, 0), 0);
+    assert_int_equal(rsp_router_pick(w, NULL, 2, UINT64_MAX), 1);
     const uint32_t w3[] = { 1, 1, 98 };
-    assert_int_equal(rs_router_pick(w3, NULL, 3, 0), 0);
-    assert_int_equal(rs_router_pick(w3, NULL, 3, UINT64_MAX), 2);
+    assert_int_equal(rsp_router_pick(w3, NULL, 3, 0), 0);
+    assert_int_equal(rsp_router_pick(w3, NULL, 3, UINT64_MAX), 2);
     const uint32_t big[] = { UINT32_MAX, UINT32_MAX, UINT32_MAX };
-    assert_int_equal(rs_router_pick(big, NULL, 3, 0), 0);
-    assert_int_equal(rs_router_pick(big, NULL, 3, UINT64_MAX), 2);
+    assert_int_equal(rsp_router_pick(big, NULL, 3, 0), 0);
+    assert_int_equal(rsp_router_pick(big, NULL, 3, UINT64_MAX), 2);
     const uint32_t one[] = { 1 };
-    assert_int_equal(rs_router_pick(one, NULL, 1, 0), 0);
-    assert_int_equal(rs_router_pick(one, NULL, 1, UINT64_MAX), 0);
+    assert_int_equal(rsp_router_pick(one, NULL, 1, 0), 0);
+    assert_int_equal(rsp_router_pick(one, NULL, 1, UINT64_MAX), 0);
 }
 
 static void test_interval_edges_are_exact(void **state)
@@ -202,14 +202,14 @@ static void test_interval_edges_are_exact(void **state)
     /* sum 4 = 2^2: route 0 owns [0, 2^62), route 1 owns [2^62, 2^64) */
     const uint32_t w[] = { 1, 3 };
     const uint64_t q = 1ull << 62;
-    assert_int_equal(rs_router_pick(w, NULL, 2, q - 1), 0);
-    assert_int_equal(rs_router_pick(w, NULL, 2, q), 1);
+    assert_int_equal(rsp_router_pick(w, NULL, 2, q - 1), 0);
+    assert_int_equal(rsp_router_pick(w, NULL, 2, q), 1);
     /* weights 1,1,2: [0,2^62) → 0, [2^62, 2^63) → 1, [2^63, 2^64) → 2 */
     const uint32_t w3[] = { 1, 1, 2 };
-    assert_int_equal(rs_router_pick(w3, NULL, 3, q - 1), 0);
-    assert_int_equal(rs_router_pick(w3, NULL, 3, q), 1);
-    assert_int_equal(rs_router_pick(w3, NULL, 3, 2 * q - 1), 1);
-    assert_int_equal(rs_router_pick(w3, NULL, 3, 2 * q), 2);
+    assert_int_equal(rsp_router_pick(w3, NULL, 3, q - 1), 0);
+    assert_int_equal(rsp_router_pick(w3, NULL, 3, q), 1);
+    assert_int_equal(rsp_router_pick(w3, NULL, 3, 2 * q - 1), 1);
+    assert_int_equal(rsp_router_pick(w3, NULL, 3, 2 * q), 2);
 }
 
 static void test_pick_is_monotonic_in_rand(void **state)
@@ -221,7 +221,7 @@ static void test_pick_is_monotonic_in_rand(void **state)
     int last = -1;
     for (uint64_t k = 0; k <= 1000; k++) {
         uint64_t r = k == 1000 ? UINT64_MAX : k * (UINT64_MAX / 1000);
-        int i = rs_router_pick(w, el, 5, r);
+        int i = rsp_router_pick(w, el, 5, r);
         assert_true(i >= last);
         assert_true(i == 0 || i == 2 || i == 4);
         last = i;

@@ -3,7 +3,7 @@
  *
  * Each test builds its own scheduler and items and checks one behaviour.
  * Times are made up (the scheduler reads no clock), so a test can stand at
- * any instant. Some tests look inside rs_sched (heap, passes) on purpose:
+ * any instant. Some tests look inside rsp_sched (heap, passes) on purpose:
  * invariants and the renormalisation of the fair-share counters cannot be
  * seen from outside within a test's lifetime. The last test drives 100,000
  * random operations against a simple reference model.
@@ -26,17 +26,17 @@
 
 /* ------------------------------------------------------------- helpers */
 
-static void item_init(rs_sched_item *it, int prio, uint64_t deadline_ns)
+static void item_init(rsp_sched_item *it, int prio, uint64_t deadline_ns)
 {
     memset(it, 0, sizeof *it);
     it->prio = (uint8_t)prio;
     it->deadline_ns = deadline_ns;
 }
 
-static rs_sched_cfg cfg_make(uint32_t maxq, uint32_t w1, uint32_t w2, uint64_t aging_ns)
+static rsp_sched_cfg cfg_make(uint32_t maxq, uint32_t w1, uint32_t w2, uint64_t aging_ns)
 {
-    rs_sched_cfg c;
-    rs_sched_cfg_default(&c);
+    rsp_sched_cfg c;
+    rsp_sched_cfg_default(&c);
     for (int p = 0; p < 3; p++)
         c.max_queued[p] = maxq;
     c.weight[1] = w1;
@@ -45,24 +45,24 @@ static rs_sched_cfg cfg_make(uint32_t maxq, uint32_t w1, uint32_t w2, uint64_t a
     return c;
 }
 
-static void push_ok(rs_sched *s, rs_sched_item *it, uint64_t now)
+static void push_ok(rsp_sched *s, rsp_sched_item *it, uint64_t now)
 {
-    assert_int_equal(rs_sched_push(s, it, now), 0);
+    assert_int_equal(rsp_sched_push(s, it, now), 0);
     assert_int_equal(it->queued, 1);
 }
 
 /* next() must return something; take it and return it. */
-static rs_sched_item *take_next(rs_sched *s, uint64_t now, bool allow_p12)
+static rsp_sched_item *take_next(rsp_sched *s, uint64_t now, bool allow_p12)
 {
-    rs_sched_item *it = rs_sched_next(s, now, allow_p12);
+    rsp_sched_item *it = rsp_sched_next(s, now, allow_p12);
     assert_non_null(it);
-    rs_sched_take(s, it);
+    rsp_sched_take(s, it);
     assert_int_equal(it->queued, 0);
     return it;
 }
 
 /* Push `n` fresh items of class `prio` (deadline `deadline_ns`) at `now`, in order. */
-static void push_class(rs_sched *s, rs_sched_item *items, int n, int prio,
+static void push_class(rsp_sched *s, rsp_sched_item *items, int n, int prio,
                        uint64_t deadline_ns, uint64_t now)
 {
     for (int i = 0; i < n; i++) {
@@ -72,7 +72,7 @@ static void push_class(rs_sched *s, rs_sched_item *items, int n, int prio,
 }
 
 /* The next `n` takes at `now` are items[0..n-1], in that order. */
-static void take_expect(rs_sched *s, rs_sched_item *items, int n, uint64_t now)
+static void take_expect(rsp_sched *s, rsp_sched_item *items, int n, uint64_t now)
 {
     for (int i = 0; i < n; i++)
         assert_ptr_equal(take_next(s, now, true), &items[i]);
@@ -82,16 +82,16 @@ static void take_expect(rs_sched *s, rs_sched_item *items, int n, uint64_t now)
  * back at its class's tail. Returns the number of P1 takes among `takes`. */
 #define POOL 64
 typedef struct backlog {
-    rs_sched s;
-    rs_sched_item p1[POOL], p2[POOL];
+    rsp_sched s;
+    rsp_sched_item p1[POOL], p2[POOL];
 } backlog;
 
 static backlog *backlog_new(uint32_t w1, uint32_t w2)
 {
     backlog *b = calloc(1, sizeof *b);
     assert_non_null(b);
-    rs_sched_cfg c = cfg_make(POOL, w1, w2, 0);
-    assert_int_equal(rs_sched_init(&b->s, &c), 0);
+    rsp_sched_cfg c = cfg_make(POOL, w1, w2, 0);
+    assert_int_equal(rsp_sched_init(&b->s, &c), 0);
     for (int i = 0; i < POOL; i++) {
         item_init(&b->p1[i], 1, FAR);
         item_init(&b->p2[i], 2, FAR);
@@ -117,13 +117,13 @@ static backlog *backlog_full(uint32_t w1, uint32_t w2)
 /* Give the backlog new weights (bounds stay POOL, aging off). */
 static void backlog_reweight(backlog *b, uint32_t w1, uint32_t w2)
 {
-    rs_sched_cfg c = cfg_make(POOL, w1, w2, 0);
-    assert_int_equal(rs_sched_reconfigure(&b->s, &c), 0);
+    rsp_sched_cfg c = cfg_make(POOL, w1, w2, 0);
+    assert_int_equal(rsp_sched_reconfigure(&b->s, &c), 0);
 }
 
 static void backlog_free(backlog *b)
 {
-    rs_sched_destroy(&b->s);
+    rsp_sched_destroy(&b->s);
     free(b);
 }
 
@@ -132,7 +132,7 @@ static void backlog_run(backlog *b, int takes, int *n1, int *n2)
 {
     *n1 = *n2 = 0;
     for (int i = 0; i < takes; i++) {
-        rs_sched_item *it = take_next(&b->s, 0, true);
+        rsp_sched_item *it = take_next(&b->s, 0, true);
         if (it->prio == 1)
             (*n1)++;
         else if (it->prio == 2)
@@ -149,7 +149,7 @@ static void assert_prefix_split_70(backlog *b, int takes)
 {
     int n1 = 0;
     for (int n = 1; n <= takes; n++) {
-        rs_sched_item *it = take_next(&b->s, 0, true);
+        rsp_sched_item *it = take_next(&b->s, 0, true);
         n1 += it->prio == 1;
         push_ok(&b->s, it, 0);
         double dev = n1 - 0.7 * n;
@@ -162,15 +162,15 @@ static void assert_prefix_split_70(backlog *b, int takes)
  * queued first) is served only once the other (20 items) has run dry. */
 static void assert_zero_weight_waits(uint32_t w1, uint32_t w2, int starved)
 {
-    rs_sched s;
-    rs_sched_cfg c = cfg_make(100, w1, w2, 0);
-    assert_int_equal(rs_sched_init(&s, &c), 0);
-    rs_sched_item zero[5], other[20];
+    rsp_sched s;
+    rsp_sched_cfg c = cfg_make(100, w1, w2, 0);
+    assert_int_equal(rsp_sched_init(&s, &c), 0);
+    rsp_sched_item zero[5], other[20];
     push_class(&s, zero, 5, starved, FAR, 0);
     push_class(&s, other, 20, 3 - starved, FAR, 0);
     take_expect(&s, other, 20, 0);
     take_expect(&s, zero, 5, 0);
-    rs_sched_destroy(&s);
+    rsp_sched_destroy(&s);
 }
 
 /* Weights 70/30, only the other class backlogged for 10000 takes, then
@@ -210,43 +210,43 @@ static void assert_split(uint32_t w1, uint32_t w2, int takes)
 static void test_init_null_cfg_gives_defaults(void **state)
 {
     (void)state;
-    rs_sched s;
-    assert_int_equal(rs_sched_init(&s, NULL), 0);
+    rsp_sched s;
+    assert_int_equal(rsp_sched_init(&s, NULL), 0);
     for (int p = 0; p < 3; p++) {
-        assert_int_equal(s.cfg.max_queued[p], RS_SCHED_DEFAULT_MAX_QUEUED);
-        assert_int_equal(rs_sched_len(&s, p), 0);
+        assert_int_equal(s.cfg.max_queued[p], RSP_SCHED_DEFAULT_MAX_QUEUED);
+        assert_int_equal(rsp_sched_len(&s, p), 0);
     }
     assert_int_equal(s.cfg.weight[1], 70);
     assert_int_equal(s.cfg.weight[2], 30);
     assert_int_equal(s.cfg.aging_ns, 5 * SEC);
-    assert_null(rs_sched_next(&s, 0, true));
-    assert_null(rs_sched_pop_expired(&s, UINT64_MAX));
-    assert_int_equal(rs_sched_next_deadline(&s), UINT64_MAX);
-    assert_int_equal(rs_sched_len(&s, -1), 0);
-    assert_int_equal(rs_sched_len(&s, 3), 0);
-    rs_sched_destroy(&s);
+    assert_null(rsp_sched_next(&s, 0, true));
+    assert_null(rsp_sched_pop_expired(&s, UINT64_MAX));
+    assert_int_equal(rsp_sched_next_deadline(&s), UINT64_MAX);
+    assert_int_equal(rsp_sched_len(&s, -1), 0);
+    assert_int_equal(rsp_sched_len(&s, 3), 0);
+    rsp_sched_destroy(&s);
 }
 
 static void test_push_sets_enq_time_and_queued(void **state)
 {
     (void)state;
-    rs_sched s;
-    assert_int_equal(rs_sched_init(&s, NULL), 0);
-    rs_sched_item a;
+    rsp_sched s;
+    assert_int_equal(rsp_sched_init(&s, NULL), 0);
+    rsp_sched_item a;
     item_init(&a, 1, FAR);
     push_ok(&s, &a, 12345);
     assert_int_equal(a.enq_ns, 12345);
-    assert_int_equal(rs_sched_len(&s, 1), 1);
-    rs_sched_destroy(&s);
+    assert_int_equal(rsp_sched_len(&s, 1), 1);
+    rsp_sched_destroy(&s);
 }
 
 static void test_fifo_within_class(void **state)
 {
     (void)state;
-    rs_sched s;
-    assert_int_equal(rs_sched_init(&s, NULL), 0);
+    rsp_sched s;
+    assert_int_equal(rsp_sched_init(&s, NULL), 0);
     enum { N = 50 };
-    rs_sched_item it[N];
+    rsp_sched_item it[N];
     for (int i = 0; i < N; i++) {
         /* deadlines in reverse, so heap order would be the opposite of FIFO */
         item_init(&it[i], 1, FAR - (uint64_t)i);
@@ -254,19 +254,19 @@ static void test_fifo_within_class(void **state)
     }
     for (int i = 0; i < N; i++) {
         assert_ptr_equal(take_next(&s, N, true), &it[i]);
-        assert_int_equal(rs_sched_len(&s, 1), N - 1 - i);
+        assert_int_equal(rsp_sched_len(&s, 1), N - 1 - i);
     }
-    assert_null(rs_sched_next(&s, N, true));
-    rs_sched_destroy(&s);
+    assert_null(rsp_sched_next(&s, N, true));
+    rsp_sched_destroy(&s);
 }
 
 static void test_p0_always_first(void **state)
 {
     (void)state;
-    rs_sched s;
-    rs_sched_cfg c = cfg_make(100, 70, 30, 1);   /* aging 1 ns: P2 heads are "old" */
-    assert_int_equal(rs_sched_init(&s, &c), 0);
-    rs_sched_item p1[10], p2[10], p0[5];
+    rsp_sched s;
+    rsp_sched_cfg c = cfg_make(100, 70, 30, 1);   /* aging 1 ns: P2 heads are "old" */
+    assert_int_equal(rsp_sched_init(&s, &c), 0);
+    rsp_sched_item p1[10], p2[10], p0[5];
     for (int i = 0; i < 10; i++) {
         item_init(&p2[i], 2, FAR);
         push_ok(&s, &p2[i], 0);
@@ -280,50 +280,50 @@ static void test_p0_always_first(void **state)
     for (int i = 0; i < 5; i++)
         assert_ptr_equal(take_next(&s, 1000 * SEC, true), &p0[i]);
     /* a P0 arriving in the middle of P1/P2 service still goes next */
-    rs_sched_item late;
+    rsp_sched_item late;
     item_init(&late, 0, FAR);
     assert_int_not_equal(take_next(&s, 1000 * SEC, true)->prio, 0);
     push_ok(&s, &late, 1000 * SEC);
     assert_ptr_equal(take_next(&s, 1000 * SEC, true), &late);
-    rs_sched_destroy(&s);
+    rsp_sched_destroy(&s);
 }
 
 static void test_no_p12_returns_only_p0(void **state)
 {
     (void)state;
-    rs_sched s;
-    assert_int_equal(rs_sched_init(&s, NULL), 0);
-    rs_sched_item a, b, z;
+    rsp_sched s;
+    assert_int_equal(rsp_sched_init(&s, NULL), 0);
+    rsp_sched_item a, b, z;
     item_init(&a, 1, FAR);
     item_init(&b, 2, FAR);
     item_init(&z, 0, FAR);
     push_ok(&s, &a, 0);
     push_ok(&s, &b, 0);
-    assert_null(rs_sched_next(&s, 100 * SEC, false));   /* even with P2 aged */
+    assert_null(rsp_sched_next(&s, 100 * SEC, false));   /* even with P2 aged */
     push_ok(&s, &z, 0);
-    assert_ptr_equal(rs_sched_next(&s, 100 * SEC, false), &z);
-    rs_sched_take(&s, &z);
-    assert_null(rs_sched_next(&s, 100 * SEC, false));
-    assert_non_null(rs_sched_next(&s, 100 * SEC, true));
-    rs_sched_destroy(&s);
+    assert_ptr_equal(rsp_sched_next(&s, 100 * SEC, false), &z);
+    rsp_sched_take(&s, &z);
+    assert_null(rsp_sched_next(&s, 100 * SEC, false));
+    assert_non_null(rsp_sched_next(&s, 100 * SEC, true));
+    rsp_sched_destroy(&s);
 }
 
 static void test_next_has_no_side_effect(void **state)
 {
     (void)state;
     backlog *b = backlog_full(70, 30);
-    rs_sched_item z;
+    rsp_sched_item z;
     item_init(&z, 0, FAR);
     for (int i = 0; i < 1000; i++) {
-        rs_sched snap;
+        rsp_sched snap;
         memcpy(&snap, &b->s, sizeof snap);
-        rs_sched_item *first = rs_sched_next(&b->s, (uint64_t)i * SEC, true);
+        rsp_sched_item *first = rsp_sched_next(&b->s, (uint64_t)i * SEC, true);
         for (int k = 0; k < 5; k++) {
-            assert_ptr_equal(rs_sched_next(&b->s, (uint64_t)i * SEC, true), first);
-            (void)rs_sched_next(&b->s, (uint64_t)i * SEC, false);
+            assert_ptr_equal(rsp_sched_next(&b->s, (uint64_t)i * SEC, true), first);
+            (void)rsp_sched_next(&b->s, (uint64_t)i * SEC, false);
         }
         assert_memory_equal(&snap, &b->s, sizeof snap);
-        rs_sched_take(&b->s, first);
+        rsp_sched_take(&b->s, first);
         push_ok(&b->s, first, 0);
     }
     /* and peeking did not disturb the split */
@@ -343,8 +343,8 @@ static void test_split_70_30_over_10000_takes(void **state)
 static void test_split_default_weights(void **state)
 {
     (void)state;
-    rs_sched_cfg c;
-    rs_sched_cfg_default(&c);
+    rsp_sched_cfg c;
+    rsp_sched_cfg_default(&c);
     assert_split(c.weight[1], c.weight[2], 10000);
 }
 
@@ -431,10 +431,10 @@ static void test_reconfigure_bounds_keeps_fair_state(void **state)
     int n1, n2;
     backlog_run(x, 5, &n1, &n2);
     backlog_run(y, 5, &n1, &n2);
-    rs_sched_cfg c = cfg_make(POOL + 10, 70, 30, 0);
-    assert_int_equal(rs_sched_reconfigure(&y->s, &c), 0);
+    rsp_sched_cfg c = cfg_make(POOL + 10, 70, 30, 0);
+    assert_int_equal(rsp_sched_reconfigure(&y->s, &c), 0);
     for (int i = 0; i < 50; i++) {
-        rs_sched_item *a = take_next(&x->s, 0, true), *bb = take_next(&y->s, 0, true);
+        rsp_sched_item *a = take_next(&x->s, 0, true), *bb = take_next(&y->s, 0, true);
         assert_int_equal(a->prio, bb->prio);
         push_ok(&x->s, a, 0);
         push_ok(&y->s, bb, 0);
@@ -448,16 +448,16 @@ static void test_reconfigure_bounds_keeps_fair_state(void **state)
 /* Weights 99/1 with both backlogged: after one P1 and one P2 take, the next
  * P2 is due only after ~99 more P1 takes. */
 typedef struct aging_fx {
-    rs_sched s;
-    rs_sched_item p1[120], b, a;
+    rsp_sched s;
+    rsp_sched_item p1[120], b, a;
 } aging_fx;
 
 static aging_fx *aging_setup(uint64_t aging_ns, uint64_t p1_enq)
 {
     aging_fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    rs_sched_cfg c = cfg_make(200, 99, 1, aging_ns);
-    assert_int_equal(rs_sched_init(&f->s, &c), 0);
+    rsp_sched_cfg c = cfg_make(200, 99, 1, aging_ns);
+    assert_int_equal(rsp_sched_init(&f->s, &c), 0);
     item_init(&f->b, 2, FAR);
     item_init(&f->a, 2, FAR);
     push_ok(&f->s, &f->b, 1 * SEC);
@@ -469,13 +469,13 @@ static aging_fx *aging_setup(uint64_t aging_ns, uint64_t p1_enq)
     /* at t = 2 s nothing is aged yet: plain weighted order */
     assert_ptr_equal(take_next(&f->s, 2 * SEC, true), &f->p1[0]);
     assert_ptr_equal(take_next(&f->s, 2 * SEC, true), &f->b);
-    assert_ptr_equal(rs_sched_next(&f->s, 2 * SEC, true), &f->p1[1]);
+    assert_ptr_equal(rsp_sched_next(&f->s, 2 * SEC, true), &f->p1[1]);
     return f;
 }
 
 static void aging_free(aging_fx *f)
 {
-    rs_sched_destroy(&f->s);
+    rsp_sched_destroy(&f->s);
     free(f);
 }
 
@@ -484,7 +484,7 @@ static void test_aging_old_p2_jumps_younger_p1(void **state)
     (void)state;
     aging_fx *f = aging_setup(5 * SEC, 1 * SEC + 1);   /* P1s 1 ns younger than a */
     /* exactly aging_ns old is not yet "older than" */
-    assert_ptr_equal(rs_sched_next(&f->s, 6 * SEC, true), &f->p1[1]);
+    assert_ptr_equal(rsp_sched_next(&f->s, 6 * SEC, true), &f->p1[1]);
     assert_ptr_equal(take_next(&f->s, 6 * SEC + 1, true), &f->a);
     aging_free(f);
 }
@@ -495,7 +495,7 @@ static void test_aging_off_p2_waits(void **state)
     aging_fx *f = aging_setup(0, 1 * SEC + 1);
     int p1_before_a = 0;
     for (;;) {
-        rs_sched_item *it = take_next(&f->s, 3600 * SEC, true);
+        rsp_sched_item *it = take_next(&f->s, 3600 * SEC, true);
         if (it == &f->a)
             break;
         p1_before_a++;
@@ -508,24 +508,24 @@ static void test_aging_does_not_pass_older_p1(void **state)
 {
     (void)state;
     aging_fx *f = aging_setup(5 * SEC, 0);   /* P1s older than a */
-    assert_ptr_equal(rs_sched_next(&f->s, 100 * SEC, true), &f->p1[1]);
+    assert_ptr_equal(rsp_sched_next(&f->s, 100 * SEC, true), &f->p1[1]);
     aging_free(f);
 }
 
 static void test_aged_takes_are_charged_to_p2(void **state)
 {
     (void)state;
-    rs_sched s;
-    rs_sched_cfg c = cfg_make(100, 50, 50, 5 * SEC);
-    assert_int_equal(rs_sched_init(&s, &c), 0);
-    rs_sched_item old2[4], p1[10], new2[10];
+    rsp_sched s;
+    rsp_sched_cfg c = cfg_make(100, 50, 50, 5 * SEC);
+    assert_int_equal(rsp_sched_init(&s, &c), 0);
+    rsp_sched_item old2[4], p1[10], new2[10];
     push_class(&s, old2, 4, 2, FAR, 0);
     push_class(&s, p1, 10, 1, FAR, 6 * SEC);
     push_class(&s, new2, 10, 2, FAR, 6 * SEC);
     take_expect(&s, old2, 4, 6 * SEC);
     /* heads now equally old: weights decide, and P1 is owed 4 takes */
     take_expect(&s, p1, 4, 6 * SEC);
-    rs_sched_destroy(&s);
+    rsp_sched_destroy(&s);
 }
 
 /* ---------------------------------------------------- no banked credit */
@@ -549,13 +549,13 @@ static void test_both_idle_then_return_split_fresh(void **state)
     backlog_fill(b, 1);
     int n1, n2;
     backlog_run(b, 5000, &n1, &n2);
-    while (rs_sched_next(&b->s, 0, true))            /* P1 drains */
+    while (rsp_sched_next(&b->s, 0, true))            /* P1 drains */
         take_next(&b->s, 0, true);
     backlog_fill(b, 2);                               /* P2 comes back first */
     backlog_fill(b, 1);
     /* They restart level (P1's last take counted in where P2 re-enters), and
      * a tie goes to P1. */
-    assert_int_equal(rs_sched_next(&b->s, 0, true)->prio, 1);
+    assert_int_equal(rsp_sched_next(&b->s, 0, true)->prio, 1);
     backlog_run(b, 100, &n1, &n2);
     assert_in_range(n1, 69, 71);
     backlog_free(b);
@@ -566,81 +566,81 @@ static void test_both_idle_then_return_split_fresh(void **state)
 static void test_bound_refuses_per_class(void **state)
 {
     (void)state;
-    rs_sched s;
-    rs_sched_cfg c = cfg_make(0, 70, 30, 0);
+    rsp_sched s;
+    rsp_sched_cfg c = cfg_make(0, 70, 30, 0);
     c.max_queued[0] = 2;
     c.max_queued[1] = 3;
     c.max_queued[2] = 4;
-    assert_int_equal(rs_sched_init(&s, &c), 0);
-    rs_sched_item it[3][5];
+    assert_int_equal(rsp_sched_init(&s, &c), 0);
+    rsp_sched_item it[3][5];
     for (int p = 0; p < 3; p++) {
         for (uint32_t i = 0; i < c.max_queued[p]; i++) {
             item_init(&it[p][i], p, FAR);
             push_ok(&s, &it[p][i], 0);
         }
-        rs_sched_item *extra = &it[p][c.max_queued[p]];
+        rsp_sched_item *extra = &it[p][c.max_queued[p]];
         item_init(extra, p, 77);
-        rs_sched_item before = *extra;
-        assert_int_equal(rs_sched_push(&s, extra, 9), RS_EQUEUEFULL);
+        rsp_sched_item before = *extra;
+        assert_int_equal(rsp_sched_push(&s, extra, 9), RS_EQUEUEFULL);
         assert_memory_equal(&before, extra, sizeof before);   /* untouched */
-        assert_int_equal(rs_sched_len(&s, p), c.max_queued[p]);
+        assert_int_equal(rsp_sched_len(&s, p), c.max_queued[p]);
         assert_int_equal(s.stats.refused[p], 1);
     }
-    assert_int_equal(rs_sched_next_deadline(&s), FAR);
-    rs_sched_destroy(&s);
+    assert_int_equal(rsp_sched_next_deadline(&s), FAR);
+    rsp_sched_destroy(&s);
 }
 
 static void test_full_class_accepts_after_take(void **state)
 {
     (void)state;
-    rs_sched s;
-    rs_sched_cfg c = cfg_make(2, 70, 30, 0);
-    assert_int_equal(rs_sched_init(&s, &c), 0);
-    rs_sched_item a, b, x;
+    rsp_sched s;
+    rsp_sched_cfg c = cfg_make(2, 70, 30, 0);
+    assert_int_equal(rsp_sched_init(&s, &c), 0);
+    rsp_sched_item a, b, x;
     item_init(&a, 1, FAR);
     item_init(&b, 1, FAR);
     item_init(&x, 1, FAR);
     push_ok(&s, &a, 0);
     push_ok(&s, &b, 0);
-    assert_int_equal(rs_sched_push(&s, &x, 0), RS_EQUEUEFULL);
+    assert_int_equal(rsp_sched_push(&s, &x, 0), RS_EQUEUEFULL);
     assert_ptr_equal(take_next(&s, 0, true), &a);
     push_ok(&s, &x, 0);
-    assert_int_equal(rs_sched_push(&s, &a, 0), RS_EQUEUEFULL);
-    rs_sched_destroy(&s);
+    assert_int_equal(rsp_sched_push(&s, &a, 0), RS_EQUEUEFULL);
+    rsp_sched_destroy(&s);
 }
 
 static void test_zero_bound_refuses_class(void **state)
 {
     (void)state;
-    rs_sched s;
-    rs_sched_cfg c = cfg_make(5, 70, 30, 0);
+    rsp_sched s;
+    rsp_sched_cfg c = cfg_make(5, 70, 30, 0);
     c.max_queued[2] = 0;
-    assert_int_equal(rs_sched_init(&s, &c), 0);
-    rs_sched_item a;
+    assert_int_equal(rsp_sched_init(&s, &c), 0);
+    rsp_sched_item a;
     item_init(&a, 2, FAR);
-    assert_int_equal(rs_sched_push(&s, &a, 0), RS_EQUEUEFULL);
+    assert_int_equal(rsp_sched_push(&s, &a, 0), RS_EQUEUEFULL);
     item_init(&a, 1, FAR);
     push_ok(&s, &a, 0);
-    rs_sched_destroy(&s);
+    rsp_sched_destroy(&s);
 }
 
 static void test_push_refuses_bad_prio_and_double_push(void **state)
 {
     (void)state;
-    rs_sched s;
-    assert_int_equal(rs_sched_init(&s, NULL), 0);
-    rs_sched_item a;
+    rsp_sched s;
+    assert_int_equal(rsp_sched_init(&s, NULL), 0);
+    rsp_sched_item a;
     item_init(&a, 3, FAR);
-    assert_int_equal(rs_sched_push(&s, &a, 0), RS_EINVAL);
+    assert_int_equal(rsp_sched_push(&s, &a, 0), RS_EINVAL);
     assert_int_equal(a.queued, 0);
     item_init(&a, 1, FAR);
     push_ok(&s, &a, 0);
-    assert_int_equal(rs_sched_push(&s, &a, 5), RS_EINVAL);
-    assert_int_equal(rs_sched_len(&s, 1), 1);
+    assert_int_equal(rsp_sched_push(&s, &a, 5), RS_EINVAL);
+    assert_int_equal(rsp_sched_len(&s, 1), 1);
     assert_int_equal(a.enq_ns, 0);
     assert_ptr_equal(take_next(&s, 0, true), &a);
-    assert_null(rs_sched_next(&s, 0, true));
-    rs_sched_destroy(&s);
+    assert_null(rsp_sched_next(&s, 0, true));
+    rsp_sched_destroy(&s);
 }
 
 /* ------------------------------------------------------------ deadlines */
@@ -648,9 +648,9 @@ static void test_push_refuses_bad_prio_and_double_push(void **state)
 static void test_pop_expired_in_deadline_order_across_classes(void **state)
 {
     (void)state;
-    rs_sched s;
-    assert_int_equal(rs_sched_init(&s, NULL), 0);
-    rs_sched_item it[6];
+    rsp_sched s;
+    assert_int_equal(rsp_sched_init(&s, NULL), 0);
+    rsp_sched_item it[6];
     const int prio[6] = {2, 0, 1, 1, 0, 2};
     const uint64_t dl[6] = {100, 300, 200, 500, 50, 150};
     for (int i = 0; i < 6; i++) {
@@ -659,85 +659,85 @@ static void test_pop_expired_in_deadline_order_across_classes(void **state)
     }
     const uint64_t want[4] = {50, 100, 150, 200};
     for (int k = 0; k < 4; k++) {
-        rs_sched_item *e = rs_sched_pop_expired(&s, 250);
+        rsp_sched_item *e = rsp_sched_pop_expired(&s, 250);
         assert_non_null(e);
         assert_int_equal(e->deadline_ns, want[k]);
         assert_int_equal(e->queued, 0);
     }
-    assert_null(rs_sched_pop_expired(&s, 250));
-    assert_int_equal(rs_sched_len(&s, 0), 1);
-    assert_int_equal(rs_sched_len(&s, 1), 1);
-    assert_int_equal(rs_sched_len(&s, 2), 0);
-    rs_sched_destroy(&s);
+    assert_null(rsp_sched_pop_expired(&s, 250));
+    assert_int_equal(rsp_sched_len(&s, 0), 1);
+    assert_int_equal(rsp_sched_len(&s, 1), 1);
+    assert_int_equal(rsp_sched_len(&s, 2), 0);
+    rsp_sched_destroy(&s);
 }
 
 static void test_pop_expired_only_expired(void **state)
 {
     (void)state;
-    rs_sched s;
-    assert_int_equal(rs_sched_init(&s, NULL), 0);
-    rs_sched_item a, b;
+    rsp_sched s;
+    assert_int_equal(rsp_sched_init(&s, NULL), 0);
+    rsp_sched_item a, b;
     item_init(&a, 1, 1000);
     item_init(&b, 2, 2000);
     push_ok(&s, &a, 0);
     push_ok(&s, &b, 0);
-    assert_null(rs_sched_pop_expired(&s, 999));
-    assert_ptr_equal(rs_sched_pop_expired(&s, 1000), &a);   /* deadline == now is expired */
-    assert_null(rs_sched_pop_expired(&s, 1999));
-    assert_int_equal(rs_sched_len(&s, 2), 1);
-    assert_ptr_equal(rs_sched_pop_expired(&s, UINT64_MAX), &b);
-    assert_null(rs_sched_pop_expired(&s, UINT64_MAX));
+    assert_null(rsp_sched_pop_expired(&s, 999));
+    assert_ptr_equal(rsp_sched_pop_expired(&s, 1000), &a);   /* deadline == now is expired */
+    assert_null(rsp_sched_pop_expired(&s, 1999));
+    assert_int_equal(rsp_sched_len(&s, 2), 1);
+    assert_ptr_equal(rsp_sched_pop_expired(&s, UINT64_MAX), &b);
+    assert_null(rsp_sched_pop_expired(&s, UINT64_MAX));
     assert_int_equal(s.stats.expired[1], 1);
     assert_int_equal(s.stats.expired[2], 1);
-    rs_sched_destroy(&s);
+    rsp_sched_destroy(&s);
 }
 
 static void test_pop_expired_removes_from_fifo(void **state)
 {
     (void)state;
-    rs_sched s;
-    assert_int_equal(rs_sched_init(&s, NULL), 0);
-    rs_sched_item it[5];
+    rsp_sched s;
+    assert_int_equal(rsp_sched_init(&s, NULL), 0);
+    rsp_sched_item it[5];
     for (int i = 0; i < 5; i++) {
         item_init(&it[i], 1, (i == 0 || i == 2 || i == 4) ? 10 : FAR);
         push_ok(&s, &it[i], 0);
     }
     for (int k = 0; k < 3; k++)
-        assert_non_null(rs_sched_pop_expired(&s, 10));
-    assert_int_equal(rs_sched_len(&s, 1), 2);
+        assert_non_null(rsp_sched_pop_expired(&s, 10));
+    assert_int_equal(rsp_sched_len(&s, 1), 2);
     for (int i = 0; i < 5; i += 2) {
         assert_null(it[i].next);
         assert_null(it[i].prev);
     }
     assert_ptr_equal(take_next(&s, 10, true), &it[1]);
     assert_ptr_equal(take_next(&s, 10, true), &it[3]);
-    assert_null(rs_sched_next(&s, 10, true));
-    rs_sched_destroy(&s);
+    assert_null(rsp_sched_next(&s, 10, true));
+    rsp_sched_destroy(&s);
 }
 
 static void test_next_deadline(void **state)
 {
     (void)state;
-    rs_sched s;
-    assert_int_equal(rs_sched_init(&s, NULL), 0);
-    assert_int_equal(rs_sched_next_deadline(&s), UINT64_MAX);
-    rs_sched_item a, b, c;
+    rsp_sched s;
+    assert_int_equal(rsp_sched_init(&s, NULL), 0);
+    assert_int_equal(rsp_sched_next_deadline(&s), UINT64_MAX);
+    rsp_sched_item a, b, c;
     item_init(&a, 1, 500);
     item_init(&b, 2, 300);
     item_init(&c, 0, 400);
     push_ok(&s, &a, 0);
-    assert_int_equal(rs_sched_next_deadline(&s), 500);
+    assert_int_equal(rsp_sched_next_deadline(&s), 500);
     push_ok(&s, &b, 0);
-    assert_int_equal(rs_sched_next_deadline(&s), 300);
+    assert_int_equal(rsp_sched_next_deadline(&s), 300);
     push_ok(&s, &c, 0);
-    assert_int_equal(rs_sched_next_deadline(&s), 300);
-    rs_sched_remove(&s, &b);
-    assert_int_equal(rs_sched_next_deadline(&s), 400);
-    rs_sched_take(&s, &c);
-    assert_int_equal(rs_sched_next_deadline(&s), 500);
-    rs_sched_take(&s, &a);
-    assert_int_equal(rs_sched_next_deadline(&s), UINT64_MAX);
-    rs_sched_destroy(&s);
+    assert_int_equal(rsp_sched_next_deadline(&s), 300);
+    rsp_sched_remove(&s, &b);
+    assert_int_equal(rsp_sched_next_deadline(&s), 400);
+    rsp_sched_take(&s, &c);
+    assert_int_equal(rsp_sched_next_deadline(&s), 500);
+    rsp_sched_take(&s, &a);
+    assert_int_equal(rsp_sched_next_deadline(&s), UINT64_MAX);
+    rsp_sched_destroy(&s);
 }
 
 /* --------------------------------------------------------------- remove */
@@ -745,83 +745,83 @@ static void test_next_deadline(void **state)
 static void test_remove_from_middle_of_queue(void **state)
 {
     (void)state;
-    rs_sched s;
-    assert_int_equal(rs_sched_init(&s, NULL), 0);
-    rs_sched_item it[5];
+    rsp_sched s;
+    assert_int_equal(rsp_sched_init(&s, NULL), 0);
+    rsp_sched_item it[5];
     push_class(&s, it, 5, 2, FAR, 0);
-    rs_sched_remove(&s, &it[2]);
+    rsp_sched_remove(&s, &it[2]);
     assert_int_equal(it[2].queued, 0);
     assert_null(it[2].next);
     assert_null(it[2].prev);
-    assert_int_equal(rs_sched_len(&s, 2), 4);
-    rs_sched_remove(&s, &it[4]);   /* tail */
-    rs_sched_remove(&s, &it[0]);   /* head */
+    assert_int_equal(rsp_sched_len(&s, 2), 4);
+    rsp_sched_remove(&s, &it[4]);   /* tail */
+    rsp_sched_remove(&s, &it[0]);   /* head */
     assert_int_equal(s.stats.removed[2], 3);
     assert_int_equal(s.stats.taken[2], 0);
     assert_ptr_equal(take_next(&s, 0, true), &it[1]);
     assert_ptr_equal(take_next(&s, 0, true), &it[3]);
-    assert_null(rs_sched_next(&s, 0, true));
+    assert_null(rsp_sched_next(&s, 0, true));
     /* a removed tail must not linger as the tail */
-    rs_sched_item z;
+    rsp_sched_item z;
     item_init(&z, 2, FAR);
     push_ok(&s, &z, 0);
     assert_ptr_equal(take_next(&s, 0, true), &z);
-    rs_sched_destroy(&s);
+    rsp_sched_destroy(&s);
 }
 
 static void test_remove_from_heap(void **state)
 {
     (void)state;
-    rs_sched s;
-    assert_int_equal(rs_sched_init(&s, NULL), 0);
-    rs_sched_item it[20];
+    rsp_sched s;
+    assert_int_equal(rsp_sched_init(&s, NULL), 0);
+    rsp_sched_item it[20];
     for (int i = 0; i < 20; i++) {
         item_init(&it[i], i % 3, 1000 + (uint64_t)((i * 7) % 20));
         push_ok(&s, &it[i], 0);
     }
     /* it[0] has the earliest deadline (1000); it[3] = 1001, it[6] = 1002 */
-    rs_sched_remove(&s, &it[0]);
-    rs_sched_remove(&s, &it[6]);
-    assert_int_equal(rs_sched_next_deadline(&s), 1001);
+    rsp_sched_remove(&s, &it[0]);
+    rsp_sched_remove(&s, &it[6]);
+    assert_int_equal(rsp_sched_next_deadline(&s), 1001);
     uint64_t last = 0;
     int n = 0;
-    rs_sched_item *e;
-    while ((e = rs_sched_pop_expired(&s, UINT64_MAX))) {
+    rsp_sched_item *e;
+    while ((e = rsp_sched_pop_expired(&s, UINT64_MAX))) {
         assert_true(e != &it[0] && e != &it[6]);
         assert_true(e->deadline_ns >= last);
         last = e->deadline_ns;
         n++;
     }
     assert_int_equal(n, 18);
-    rs_sched_destroy(&s);
+    rsp_sched_destroy(&s);
 }
 
 static void test_remove_or_take_unqueued_is_noop(void **state)
 {
     (void)state;
-    rs_sched s, other;
-    assert_int_equal(rs_sched_init(&s, NULL), 0);
-    assert_int_equal(rs_sched_init(&other, NULL), 0);
-    rs_sched_item a, b, stray;
+    rsp_sched s, other;
+    assert_int_equal(rsp_sched_init(&s, NULL), 0);
+    assert_int_equal(rsp_sched_init(&other, NULL), 0);
+    rsp_sched_item a, b, stray;
     item_init(&a, 1, FAR);
     item_init(&b, 1, FAR);
     item_init(&stray, 1, FAR);
     push_ok(&s, &a, 0);
     push_ok(&other, &b, 0);   /* queued, but in another scheduler */
-    rs_sched snap;
+    rsp_sched snap;
     memcpy(&snap, &s, sizeof snap);
-    rs_sched_remove(&s, &stray);
-    rs_sched_take(&s, &stray);
-    rs_sched_remove(&s, &b);
-    rs_sched_take(&s, &b);
+    rsp_sched_remove(&s, &stray);
+    rsp_sched_take(&s, &stray);
+    rsp_sched_remove(&s, &b);
+    rsp_sched_take(&s, &b);
     assert_memory_equal(&snap, &s, sizeof snap);
     assert_int_equal(b.queued, 1);
-    rs_sched_remove(&s, &a);
-    rs_sched_remove(&s, &a);
+    rsp_sched_remove(&s, &a);
+    rsp_sched_remove(&s, &a);
     assert_int_equal(s.stats.removed[1], 1);
-    assert_int_equal(rs_sched_len(&s, 1), 0);
-    rs_sched_destroy(&s);
-    rs_sched_destroy(&other);
+    assert_int_equal(rsp_sched_len(&s, 1), 0);
+    rsp_sched_destroy(&s);
+    rsp_sched_destroy(&other);
 }
 
 /* ---------------------------------------------------------- reconfigure */
@@ -829,25 +829,25 @@ static void test_remove_or_take_unqueued_is_noop(void **state)
 static void test_reconfigure_lowering_bound_keeps_items(void **state)
 {
     (void)state;
-    rs_sched s;
-    rs_sched_cfg c = cfg_make(10, 70, 30, 0);
-    assert_int_equal(rs_sched_init(&s, &c), 0);
-    rs_sched_item it[8], x;
+    rsp_sched s;
+    rsp_sched_cfg c = cfg_make(10, 70, 30, 0);
+    assert_int_equal(rsp_sched_init(&s, &c), 0);
+    rsp_sched_item it[8], x;
     push_class(&s, it, 8, 1, FAR, 0);
     c.max_queued[1] = 3;
-    assert_int_equal(rs_sched_reconfigure(&s, &c), 0);
-    assert_int_equal(rs_sched_len(&s, 1), 8);
+    assert_int_equal(rsp_sched_reconfigure(&s, &c), 0);
+    assert_int_equal(rsp_sched_len(&s, 1), 8);
     item_init(&x, 1, FAR);
     for (int i = 0; i < 6; i++) {
-        assert_int_equal(rs_sched_push(&s, &x, 0), RS_EQUEUEFULL);
+        assert_int_equal(rsp_sched_push(&s, &x, 0), RS_EQUEUEFULL);
         assert_ptr_equal(take_next(&s, 0, true), &it[i]);
     }
-    assert_int_equal(rs_sched_len(&s, 1), 2);
+    assert_int_equal(rsp_sched_len(&s, 1), 2);
     push_ok(&s, &x, 0);
     assert_ptr_equal(take_next(&s, 0, true), &it[6]);
     assert_ptr_equal(take_next(&s, 0, true), &it[7]);
     assert_ptr_equal(take_next(&s, 0, true), &x);
-    rs_sched_destroy(&s);
+    rsp_sched_destroy(&s);
 }
 
 static void test_reconfigure_grows_heap_for_classes_over_bound(void **state)
@@ -855,10 +855,10 @@ static void test_reconfigure_grows_heap_for_classes_over_bound(void **state)
     (void)state;
     /* 10+10 queued under bounds 10/10/10, then bounds 1/1/28: the sum of the
      * new bounds (30) is less than what may be queued (10+10+28). */
-    rs_sched s;
-    rs_sched_cfg c = cfg_make(10, 70, 30, 0);
-    assert_int_equal(rs_sched_init(&s, &c), 0);
-    rs_sched_item it[48];
+    rsp_sched s;
+    rsp_sched_cfg c = cfg_make(10, 70, 30, 0);
+    assert_int_equal(rsp_sched_init(&s, &c), 0);
+    rsp_sched_item it[48];
     for (int i = 0; i < 20; i++) {
         item_init(&it[i], i < 10 ? 0 : 1, FAR - (uint64_t)i);
         push_ok(&s, &it[i], 0);
@@ -866,18 +866,18 @@ static void test_reconfigure_grows_heap_for_classes_over_bound(void **state)
     c.max_queued[0] = 1;
     c.max_queued[1] = 1;
     c.max_queued[2] = 28;
-    assert_int_equal(rs_sched_reconfigure(&s, &c), 0);
+    assert_int_equal(rsp_sched_reconfigure(&s, &c), 0);
     for (int i = 20; i < 48; i++) {
         item_init(&it[i], 2, (uint64_t)i);
         push_ok(&s, &it[i], 0);
     }
-    assert_int_equal(rs_sched_len(&s, 2), 28);
-    assert_int_equal(rs_sched_next_deadline(&s), 20);
+    assert_int_equal(rsp_sched_len(&s, 2), 28);
+    assert_int_equal(rsp_sched_next_deadline(&s), 20);
     int n = 0;
-    while (rs_sched_pop_expired(&s, UINT64_MAX))
+    while (rsp_sched_pop_expired(&s, UINT64_MAX))
         n++;
     assert_int_equal(n, 48);
-    rs_sched_destroy(&s);
+    rsp_sched_destroy(&s);
 }
 
 /* ------------------------------------------------- long-run arithmetic */
@@ -903,41 +903,41 @@ static void test_aging_debt_is_bounded(void **state)
     /* One P1 head that is always younger than an endless stream of aged P2
      * heads: every take is an aged P2 take. P2's pass must stop running
      * away from P1's, or it would eventually wrap. */
-    rs_sched s;
-    rs_sched_cfg c = cfg_make(10, 70, 30, 5 * SEC);
-    assert_int_equal(rs_sched_init(&s, &c), 0);
-    rs_sched_item p1, p2[2];
+    rsp_sched s;
+    rsp_sched_cfg c = cfg_make(10, 70, 30, 5 * SEC);
+    assert_int_equal(rsp_sched_init(&s, &c), 0);
+    rsp_sched_item p1, p2[2];
     item_init(&p1, 1, FAR);
     push_ok(&s, &p1, 1000000 * SEC);
     push_class(&s, p2, 2, 2, FAR, 0);
     for (int i = 0; i < 100000; i++) {
-        rs_sched_item *it = take_next(&s, 2000000 * SEC, true);
+        rsp_sched_item *it = take_next(&s, 2000000 * SEC, true);
         assert_int_equal(it->prio, 2);
         push_ok(&s, it, (uint64_t)i);
     }
     assert_true(s.pass[2] > s.pass[1]);
     assert_true(s.pass[2] - s.pass[1] <= 1025ull << 32);
-    rs_sched_destroy(&s);
+    rsp_sched_destroy(&s);
 }
 
 static void test_stats_count_each_outcome(void **state)
 {
     (void)state;
-    rs_sched s;
-    rs_sched_cfg c = cfg_make(2, 70, 30, 0);
-    assert_int_equal(rs_sched_init(&s, &c), 0);
-    rs_sched_item a, b, d, e;
+    rsp_sched s;
+    rsp_sched_cfg c = cfg_make(2, 70, 30, 0);
+    assert_int_equal(rsp_sched_init(&s, &c), 0);
+    rsp_sched_item a, b, d, e;
     item_init(&a, 0, FAR);
     item_init(&b, 0, 5);
     item_init(&d, 0, FAR);
     item_init(&e, 2, FAR);
     push_ok(&s, &a, 0);
     push_ok(&s, &b, 0);
-    assert_int_equal(rs_sched_push(&s, &d, 0), RS_EQUEUEFULL);
-    assert_ptr_equal(rs_sched_pop_expired(&s, 5), &b);
+    assert_int_equal(rsp_sched_push(&s, &d, 0), RS_EQUEUEFULL);
+    assert_ptr_equal(rsp_sched_pop_expired(&s, 5), &b);
     push_ok(&s, &e, 0);
-    rs_sched_take(&s, &a);
-    rs_sched_remove(&s, &e);
+    rsp_sched_take(&s, &a);
+    rsp_sched_remove(&s, &e);
     assert_int_equal(s.stats.pushed[0], 2);
     assert_int_equal(s.stats.refused[0], 1);
     assert_int_equal(s.stats.expired[0], 1);
@@ -945,7 +945,7 @@ static void test_stats_count_each_outcome(void **state)
     assert_int_equal(s.stats.pushed[2], 1);
     assert_int_equal(s.stats.removed[2], 1);
     assert_int_equal(s.stats.taken[2], 0);
-    rs_sched_destroy(&s);
+    rsp_sched_destroy(&s);
 }
 
 /* --------------------------------------------------------- model check */
@@ -985,14 +985,14 @@ static void model_del(model *m, int idx, int prio)
     fail_msg("model: item %d not in class %d", idx, prio);
 }
 
-static void model_check(const rs_sched *s, const model *m, rs_sched_item *items)
+static void model_check(const rsp_sched *s, const model *m, rsp_sched_item *items)
 {
     uint32_t total = 0;
     uint64_t min_dl = UINT64_MAX;
     for (int p = 0; p < 3; p++) {
-        assert_int_equal(rs_sched_len(s, p), m->n[p]);
+        assert_int_equal(rsp_sched_len(s, p), m->n[p]);
         total += (uint32_t)m->n[p];
-        const rs_sched_item *prev = NULL, *it = s->head[p];
+        const rsp_sched_item *prev = NULL, *it = s->head[p];
         for (int k = 0; k < m->n[p]; k++) {
             assert_ptr_equal(it, &items[m->q[p][k]]);
             assert_ptr_equal(it->prev, prev);
@@ -1010,18 +1010,18 @@ static void model_check(const rs_sched *s, const model *m, rs_sched_item *items)
     assert_int_equal(s->dl.n, total);
     assert_true(s->dl.n <= s->dl.cap);
     for (uint32_t i = 0; i < s->dl.n; i++) {
-        const rs_sched_item *hi = (const rs_sched_item *)(const void *)
-            ((const char *)s->dl.a[i] - offsetof(rs_sched_item, dl));
+        const rsp_sched_item *hi = (const rsp_sched_item *)(const void *)
+            ((const char *)s->dl.a[i] - offsetof(rsp_sched_item, dl));
         assert_int_equal(s->dl.a[i]->idx, i);
         assert_int_equal(hi->queued, 1);
         assert_int_equal(s->dl.a[i]->key, hi->deadline_ns);
         if (i > 0)
             assert_true(s->dl.a[(i - 1) / 2]->key <= s->dl.a[i]->key);
     }
-    assert_int_equal(rs_sched_next_deadline(s), min_dl);
+    assert_int_equal(rsp_sched_next_deadline(s), min_dl);
 }
 
-static rs_sched_item *model_head(const model *m, rs_sched_item *items, int p)
+static rsp_sched_item *model_head(const model *m, rsp_sched_item *items, int p)
 {
     return m->n[p] ? &items[m->q[p][0]] : NULL;
 }
@@ -1030,13 +1030,13 @@ static void test_model_random_operations(void **state)
 {
     (void)state;
     rng_state = 0x9E3779B97F4A7C15ull;
-    rs_sched_item *items = calloc(M_ITEMS, sizeof *items);
+    rsp_sched_item *items = calloc(M_ITEMS, sizeof *items);
     model *m = calloc(1, sizeof *m);
     assert_non_null(items);
     assert_non_null(m);
-    rs_sched s;
-    rs_sched_cfg c = cfg_make(60, 70, 30, 2000);
-    assert_int_equal(rs_sched_init(&s, &c), 0);
+    rsp_sched s;
+    rsp_sched_cfg c = cfg_make(60, 70, 30, 2000);
+    assert_int_equal(rsp_sched_init(&s, &c), 0);
     for (int p = 0; p < 3; p++)
         m->bound[p] = c.max_queued[p];
     uint64_t now = 1;
@@ -1047,10 +1047,10 @@ static void test_model_random_operations(void **state)
         uint32_t r = rnd(1000);
         if (r < 420) {                                   /* push */
             int idx = (int)rnd(M_ITEMS);
-            rs_sched_item *it = &items[idx];
+            rsp_sched_item *it = &items[idx];
             if (m->queued[idx]) {
-                rs_sched_item before = *it;
-                assert_int_equal(rs_sched_push(&s, it, now), RS_EINVAL);
+                rsp_sched_item before = *it;
+                assert_int_equal(rsp_sched_push(&s, it, now), RS_EINVAL);
                 assert_memory_equal(&before, it, sizeof before);
                 counts[0]++;
             } else {
@@ -1059,12 +1059,12 @@ static void test_model_random_operations(void **state)
                 it->prio = (uint8_t)p;
                 it->deadline_ns = now + rnd(4000);
                 if ((uint32_t)m->n[p] >= m->bound[p]) {
-                    rs_sched_item before = *it;
-                    assert_int_equal(rs_sched_push(&s, it, now), RS_EQUEUEFULL);
+                    rsp_sched_item before = *it;
+                    assert_int_equal(rsp_sched_push(&s, it, now), RS_EQUEUEFULL);
                     assert_memory_equal(&before, it, sizeof before);
                     counts[1]++;
                 } else {
-                    assert_int_equal(rs_sched_push(&s, it, now), 0);
+                    assert_int_equal(rsp_sched_push(&s, it, now), 0);
                     assert_int_equal(it->enq_ns, now);
                     m->q[p][m->n[p]++] = idx;
                     m->queued[idx] = true;
@@ -1073,10 +1073,10 @@ static void test_model_random_operations(void **state)
             }
         } else if (r < 700) {                            /* next + take */
             bool allow = rnd(8) != 0;
-            rs_sched_item *h0 = model_head(m, items, 0);
-            rs_sched_item *h1 = model_head(m, items, 1);
-            rs_sched_item *h2 = model_head(m, items, 2);
-            rs_sched_item *got = rs_sched_next(&s, now, allow);
+            rsp_sched_item *h0 = model_head(m, items, 0);
+            rsp_sched_item *h1 = model_head(m, items, 1);
+            rsp_sched_item *h2 = model_head(m, items, 2);
+            rsp_sched_item *got = rsp_sched_next(&s, now, allow);
             if (h0) {
                 assert_ptr_equal(got, h0);
             } else if (!allow || (!h1 && !h2)) {
@@ -1093,18 +1093,18 @@ static void test_model_random_operations(void **state)
             if (got) {
                 int idx = (int)(got - items);
                 model_del(m, idx, got->prio);
-                rs_sched_take(&s, got);
+                rsp_sched_take(&s, got);
                 counts[4]++;
             }
         } else if (r < 850) {                            /* remove (maybe unqueued) */
             int idx = (int)rnd(M_ITEMS);
             if (m->queued[idx])
                 model_del(m, idx, items[idx].prio);
-            rs_sched_remove(&s, &items[idx]);
+            rsp_sched_remove(&s, &items[idx]);
             counts[5]++;
         } else if (r < 995) {                            /* expire everything due */
-            rs_sched_item *e;
-            while ((e = rs_sched_pop_expired(&s, now))) {
+            rsp_sched_item *e;
+            while ((e = rsp_sched_pop_expired(&s, now))) {
                 assert_true(e->deadline_ns <= now);
                 int idx = (int)(e - items);
                 assert_true(m->queued[idx]);
@@ -1123,7 +1123,7 @@ static void test_model_random_operations(void **state)
             c.weight[1] = rnd(100);
             c.weight[2] = rnd(100);
             c.aging_ns = rnd(3) ? rnd(5000) : 0;
-            assert_int_equal(rs_sched_reconfigure(&s, &c), 0);
+            assert_int_equal(rsp_sched_reconfigure(&s, &c), 0);
             for (int p = 0; p < 3; p++)
                 m->bound[p] = c.max_queued[p];
             counts[7]++;
@@ -1134,7 +1134,7 @@ static void test_model_random_operations(void **state)
     for (int k = 0; k < 8; k++)
         if (counts[k] < 100)
             fail_msg("operation kind %d ran only %llu times", k, (unsigned long long)counts[k]);
-    rs_sched_destroy(&s);
+    rsp_sched_destroy(&s);
     free(m);
     free(items);
 }

@@ -119,13 +119,13 @@ static void assert_event(const rec *r, size_t i, const char *event, const char *
 /* One parser over the whole of s, then finish. Returns the feed's result. */
 static int run_whole(const char *s, size_t n, size_t max, rec *r, uint64_t *comments)
 {
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, max, rec_fn, r), 0);
-    int rc = rs_sse_feed(&p, s, n);
-    assert_int_equal(rs_sse_finish(&p), 0);
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, max, rec_fn, r), 0);
+    int rc = rsp_sse_feed(&p, s, n);
+    assert_int_equal(rsp_sse_finish(&p), 0);
     if (comments)
-        *comments = rs_sse_comments(&p);
-    rs_sse_destroy(&p);
+        *comments = rsp_sse_comments(&p);
+    rsp_sse_destroy(&p);
     return rc;
 }
 
@@ -133,33 +133,33 @@ static int run_whole(const char *s, size_t n, size_t max, rec *r, uint64_t *comm
 static int run_cuts(const char *s, size_t n, const size_t *cuts, size_t ncuts, size_t max,
                     rec *r, uint64_t *comments)
 {
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, max, rec_fn, r), 0);
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, max, rec_fn, r), 0);
     int rc = 0;
     size_t at = 0;
     for (size_t k = 0; k <= ncuts && rc == 0; k++) {
         size_t end = k < ncuts ? cuts[k] : n;
-        rc = rs_sse_feed(&p, s + at, end - at);
+        rc = rsp_sse_feed(&p, s + at, end - at);
         at = end;
     }
-    rs_sse_finish(&p);
+    rsp_sse_finish(&p);
     if (comments)
-        *comments = rs_sse_comments(&p);
-    rs_sse_destroy(&p);
+        *comments = rsp_sse_comments(&p);
+    rsp_sse_destroy(&p);
     return rc;
 }
 
 static int run_bytewise(const char *s, size_t n, size_t max, rec *r, uint64_t *comments)
 {
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, max, rec_fn, r), 0);
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, max, rec_fn, r), 0);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = rs_sse_feed(&p, s + i, 1);
-    rs_sse_finish(&p);
+        rc = rsp_sse_feed(&p, s + i, 1);
+    rsp_sse_finish(&p);
     if (comments)
-        *comments = rs_sse_comments(&p);
-    rs_sse_destroy(&p);
+        *comments = rsp_sse_comments(&p);
+    rsp_sse_destroy(&p);
     return rc;
 }
 
@@ -220,14 +220,14 @@ static void test_openai_stream_whole(void **state)
     size_t n;
     char *s = openai_stream(0, &n);
     rec r = { 0 };
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
-    assert_int_equal(rs_sse_feed(&p, s, n), 0);
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
+    assert_int_equal(rsp_sse_feed(&p, s, n), 0);
     assert_openai_events(&r);
-    assert_int_equal(rs_sse_events(&p), NCHUNKS);
-    assert_int_equal(rs_sse_comments(&p), 0);
-    assert_int_equal(rs_sse_bytes(&p), n);
-    rs_sse_destroy(&p);
+    assert_int_equal(rsp_sse_events(&p), NCHUNKS);
+    assert_int_equal(rsp_sse_comments(&p), 0);
+    assert_int_equal(rsp_sse_bytes(&p), n);
+    rsp_sse_destroy(&p);
     rec_free(&r);
     free(s);
 }
@@ -284,17 +284,17 @@ static void test_event_dispatched_as_soon_as_blank_line_arrives(void **state)
 {
     (void)state;
     rec r = { 0 };
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
-    assert_int_equal(rs_sse_feed(&p, STR("data: a\n")), 0);
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("data: a\n")), 0);
     assert_int_equal(r.n, 0);
-    assert_int_equal(rs_sse_feed(&p, STR("\n")), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("\n")), 0);
     assert_int_equal(r.n, 1);
     /* a lone "\r" ends the line at once: no waiting to see if "\n" follows */
-    assert_int_equal(rs_sse_feed(&p, STR("data: b\r\r")), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("data: b\r\r")), 0);
     assert_int_equal(r.n, 2);
     assert_event(&r, 1, "", "b");
-    rs_sse_destroy(&p);
+    rsp_sse_destroy(&p);
     rec_free(&r);
 }
 
@@ -381,24 +381,24 @@ static void test_crlf_split_across_feeds_is_one_line_end(void **state)
 {
     (void)state;
     rec r = { 0 };
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
     /* if "\r" | "\n" were two line ends, "\n" would be a blank line and
      * dispatch "a" alone */
-    assert_int_equal(rs_sse_feed(&p, STR("data: a\r")), 0);
-    assert_int_equal(rs_sse_feed(&p, STR("\n")), 0);
-    assert_int_equal(rs_sse_feed(&p, STR("data: b\r")), 0);
-    assert_int_equal(rs_sse_feed(&p, STR("\ndata: c\r")), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("data: a\r")), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("\n")), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("data: b\r")), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("\ndata: c\r")), 0);
     assert_int_equal(r.n, 0);
-    assert_int_equal(rs_sse_feed(&p, STR("\n\r")), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("\n\r")), 0);
     assert_int_equal(r.n, 1);                     /* the CR of "\r\n" dispatches */
-    assert_int_equal(rs_sse_feed(&p, STR("\n")), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("\n")), 0);
     assert_int_equal(r.n, 1);                     /* its LF is not a second blank line */
-    assert_int_equal(rs_sse_feed(&p, STR("data: d\r\n\r\n")), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("data: d\r\n\r\n")), 0);
     assert_int_equal(r.n, 2);
     assert_event(&r, 0, "", "a\nb\nc");
     assert_event(&r, 1, "", "d");
-    rs_sse_destroy(&p);
+    rsp_sse_destroy(&p);
     rec_free(&r);
 }
 
@@ -406,13 +406,13 @@ static void test_cr_then_cr_across_feeds_is_blank_line(void **state)
 {
     (void)state;
     rec r = { 0 };
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
-    assert_int_equal(rs_sse_feed(&p, STR("data: a\r")), 0);
-    assert_int_equal(rs_sse_feed(&p, STR("\r")), 0);
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("data: a\r")), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("\r")), 0);
     assert_int_equal(r.n, 1);
     assert_event(&r, 0, "", "a");
-    rs_sse_destroy(&p);
+    rsp_sse_destroy(&p);
     rec_free(&r);
 }
 
@@ -597,17 +597,17 @@ static void test_finish_drops_unterminated_event(void **state)
 {
     (void)state;
     rec r = { 0 };
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
-    assert_int_equal(rs_sse_feed(&p, STR("data: a\n\nevent: e\ndata: b\n")), 0);
-    assert_int_equal(rs_sse_finish(&p), 0);
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("data: a\n\nevent: e\ndata: b\n")), 0);
+    assert_int_equal(rsp_sse_finish(&p), 0);
     assert_int_equal(r.n, 1);
     assert_event(&r, 0, "", "a");
     /* a new stream on the same parser starts clean: neither "b" nor "e" */
-    assert_int_equal(rs_sse_feed(&p, STR("data: c\n\n")), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("data: c\n\n")), 0);
     assert_int_equal(r.n, 2);
     assert_event(&r, 1, "", "c");
-    rs_sse_destroy(&p);
+    rsp_sse_destroy(&p);
     rec_free(&r);
 }
 
@@ -615,13 +615,13 @@ static void test_finish_drops_unterminated_line(void **state)
 {
     (void)state;
     rec r = { 0 };
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
-    assert_int_equal(rs_sse_feed(&p, STR("data: a\n\ndata: b")), 0);
-    assert_int_equal(rs_sse_finish(&p), 0);
-    assert_int_equal(rs_sse_feed(&p, STR("\n\n")), 0);   /* "b" is gone */
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("data: a\n\ndata: b")), 0);
+    assert_int_equal(rsp_sse_finish(&p), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("\n\n")), 0);   /* "b" is gone */
     assert_int_equal(r.n, 1);
-    rs_sse_destroy(&p);
+    rsp_sse_destroy(&p);
     rec_free(&r);
 }
 
@@ -723,16 +723,16 @@ static void test_e2big_sticky_until_reset(void **state)
 {
     (void)state;
     rec r = { 0 };
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, 16, rec_fn, &r), 0);
-    assert_int_equal(rs_sse_feed(&p, STR("data: a\n\ndata: 0123456789abcdefghij\n\n")),
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, 16, rec_fn, &r), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("data: a\n\ndata: 0123456789abcdefghij\n\n")),
                      RS_E2BIG);
     assert_int_equal(r.n, 1);                         /* the event before it got out */
-    assert_int_equal(rs_sse_feed(&p, STR("data: b\n\n")), RS_E2BIG);
-    assert_int_equal(rs_sse_feed(&p, STR("")), RS_E2BIG);
+    assert_int_equal(rsp_sse_feed(&p, STR("data: b\n\n")), RS_E2BIG);
+    assert_int_equal(rsp_sse_feed(&p, STR("")), RS_E2BIG);
     assert_int_equal(r.n, 1);
-    assert_true(rs_sse_buffer_bytes(&p) <= 16 + 2);
-    rs_sse_destroy(&p);
+    assert_true(rsp_sse_buffer_bytes(&p) <= 16 + 2);
+    rsp_sse_destroy(&p);
     rec_free(&r);
 }
 
@@ -740,19 +740,19 @@ static void test_reset_makes_parser_usable_again(void **state)
 {
     (void)state;
     rec r = { 0 };
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, 16, rec_fn, &r), 0);
-    assert_int_equal(rs_sse_feed(&p, STR(": c\nevent: e\ndata: 0123456789abcdefghij")),
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, 16, rec_fn, &r), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR(": c\nevent: e\ndata: 0123456789abcdefghij")),
                      RS_E2BIG);
-    rs_sse_reset(&p);
-    assert_int_equal(rs_sse_comments(&p), 0);
-    assert_int_equal(rs_sse_bytes(&p), 0);
+    rsp_sse_reset(&p);
+    assert_int_equal(rsp_sse_comments(&p), 0);
+    assert_int_equal(rsp_sse_bytes(&p), 0);
     /* nothing of the failed event survives: not its name, not its data */
-    assert_int_equal(rs_sse_feed(&p, STR("\xEF\xBB\xBF" "data: ok\n\n")), 0);
+    assert_int_equal(rsp_sse_feed(&p, STR("\xEF\xBB\xBF" "data: ok\n\n")), 0);
     assert_int_equal(r.n, 1);
     assert_event(&r, 0, "", "ok");
-    assert_int_equal(rs_sse_events(&p), 1);
-    rs_sse_destroy(&p);
+    assert_int_equal(rsp_sse_events(&p), 1);
+    rsp_sse_destroy(&p);
     rec_free(&r);
 }
 
@@ -789,20 +789,20 @@ static void test_callback_nonzero_stops_feed_and_is_returned(void **state)
     (void)state;
     static const char s[] = "data: a\n\ndata: b\r\ndata: c\n\n";
     rec r = { .stop_at = 1, .stop_rc = 42 };
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
-    assert_int_equal(rs_sse_feed(&p, s, sizeof s - 1), 42);
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
+    assert_int_equal(rsp_sse_feed(&p, s, sizeof s - 1), 42);
     assert_int_equal(r.n, 1);
-    assert_int_equal(rs_sse_events(&p), 1);
+    assert_int_equal(rsp_sse_events(&p), 1);
     /* consumed up to the blank line that dispatched "a", nothing after */
-    uint64_t used = rs_sse_bytes(&p);
+    uint64_t used = rsp_sse_bytes(&p);
     assert_int_equal(used, 9);
     /* feeding the rest resumes where it stopped */
-    assert_int_equal(rs_sse_feed(&p, s + used, sizeof s - 1 - used), 0);
+    assert_int_equal(rsp_sse_feed(&p, s + used, sizeof s - 1 - used), 0);
     assert_int_equal(r.n, 2);
     assert_event(&r, 0, "", "a");
     assert_event(&r, 1, "", "b\nc");
-    rs_sse_destroy(&p);
+    rsp_sse_destroy(&p);
     rec_free(&r);
 }
 
@@ -811,15 +811,15 @@ static void test_callback_stop_between_cr_and_lf_resumes(void **state)
     (void)state;
     static const char s[] = "data: a\r\n\r\ndata: b\r\n\r\n";
     rec r = { .stop_at = 1, .stop_rc = -99 };
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
-    assert_int_equal(rs_sse_feed(&p, s, sizeof s - 1), -99);
-    uint64_t used = rs_sse_bytes(&p);
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, BIG_MAX, rec_fn, &r), 0);
+    assert_int_equal(rsp_sse_feed(&p, s, sizeof s - 1), -99);
+    uint64_t used = rsp_sse_bytes(&p);
     assert_int_equal(used, 10);                   /* stopped after the 2nd "\r" */
-    assert_int_equal(rs_sse_feed(&p, s + used, sizeof s - 1 - used), 0);
+    assert_int_equal(rsp_sse_feed(&p, s + used, sizeof s - 1 - used), 0);
     assert_int_equal(r.n, 2);
     assert_event(&r, 1, "", "b");
-    rs_sse_destroy(&p);
+    rsp_sse_destroy(&p);
     rec_free(&r);
 }
 
@@ -845,18 +845,18 @@ static int never_fn(void *ctx, const char *e, size_t el, const char *d, size_t d
 static void test_init_rejects_bad_arguments(void **state)
 {
     (void)state;
-    rs_sse p;
-    assert_int_equal(rs_sse_init(NULL, 16, never_fn, NULL), RS_EINVAL);
-    assert_int_equal(rs_sse_init(&p, 16, NULL, NULL), RS_EINVAL);
-    rs_sse_destroy(&p);
-    assert_int_equal(rs_sse_init(&p, 0, never_fn, NULL), RS_EINVAL);
-    rs_sse_destroy(&p);
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(NULL, 16, never_fn, NULL), RS_EINVAL);
+    assert_int_equal(rsp_sse_init(&p, 16, NULL, NULL), RS_EINVAL);
+    rsp_sse_destroy(&p);
+    assert_int_equal(rsp_sse_init(&p, 0, never_fn, NULL), RS_EINVAL);
+    rsp_sse_destroy(&p);
     /* a huge max is clamped, not overflowed: the buffer starts small */
-    assert_int_equal(rs_sse_init(&p, SIZE_MAX, never_fn, NULL), 0);
-    assert_true(rs_sse_buffer_bytes(&p) <= 1025);
-    assert_int_equal(rs_sse_feed(&p, STR("data: a\n\n")), 0);
-    rs_sse_destroy(&p);
-    rs_sse_destroy(&p);
+    assert_int_equal(rsp_sse_init(&p, SIZE_MAX, never_fn, NULL), 0);
+    assert_true(rsp_sse_buffer_bytes(&p) <= 1025);
+    assert_int_equal(rsp_sse_feed(&p, STR("data: a\n\n")), 0);
+    rsp_sse_destroy(&p);
+    rsp_sse_destroy(&p);
 }
 
 static void test_counters(void **state)
@@ -864,19 +864,19 @@ static void test_counters(void **state)
     (void)state;
     static const char a[] = "\xEF\xBB\xBF: x\ndata: a\n\nevent: e\n\n";
     static const char b[] = ":\r\ndata: b\n\n: y";
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, 64, never_fn, NULL), 0);
-    assert_int_equal(rs_sse_feed(&p, a, sizeof a - 1), 0);
-    assert_int_equal(rs_sse_feed(&p, NULL, 0), 0);
-    assert_int_equal(rs_sse_feed(&p, b, sizeof b - 1), 0);
-    assert_int_equal(rs_sse_events(&p), 2);            /* "e" had no data */
-    assert_int_equal(rs_sse_comments(&p), 2);          /* ": y" has not ended */
-    assert_int_equal(rs_sse_bytes(&p), (sizeof a - 1) + (sizeof b - 1));
-    rs_sse_reset(&p);
-    assert_int_equal(rs_sse_events(&p), 0);
-    assert_int_equal(rs_sse_comments(&p), 0);
-    assert_int_equal(rs_sse_bytes(&p), 0);
-    rs_sse_destroy(&p);
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, 64, never_fn, NULL), 0);
+    assert_int_equal(rsp_sse_feed(&p, a, sizeof a - 1), 0);
+    assert_int_equal(rsp_sse_feed(&p, NULL, 0), 0);
+    assert_int_equal(rsp_sse_feed(&p, b, sizeof b - 1), 0);
+    assert_int_equal(rsp_sse_events(&p), 2);            /* "e" had no data */
+    assert_int_equal(rsp_sse_comments(&p), 2);          /* ": y" has not ended */
+    assert_int_equal(rsp_sse_bytes(&p), (sizeof a - 1) + (sizeof b - 1));
+    rsp_sse_reset(&p);
+    assert_int_equal(rsp_sse_events(&p), 0);
+    assert_int_equal(rsp_sse_comments(&p), 0);
+    assert_int_equal(rsp_sse_bytes(&p), 0);
+    rsp_sse_destroy(&p);
 }
 
 /* ----------------------------------------------------------------- fuzz */
@@ -1094,17 +1094,17 @@ static void test_fuzz_small_max_stays_bounded(void **state)
         rec whole = { 0 }, split = { 0 };
         int rc_whole = run_whole(s, n, max, &whole, NULL);
 
-        rs_sse p;
-        assert_int_equal(rs_sse_init(&p, max, rec_fn, &split), 0);
+        rsp_sse p;
+        assert_int_equal(rsp_sse_init(&p, max, rec_fn, &split), 0);
         int rc = 0;
         size_t at = 0;
         for (size_t c = 0; c <= k && rc == 0; c++) {
             size_t end = c < k ? cuts[c] : n;
-            rc = rs_sse_feed(&p, s + at, end - at);
+            rc = rsp_sse_feed(&p, s + at, end - at);
             at = end;
-            assert_true(rs_sse_buffer_bytes(&p) <= max + 2);
+            assert_true(rsp_sse_buffer_bytes(&p) <= max + 2);
         }
-        rs_sse_destroy(&p);
+        rsp_sse_destroy(&p);
 
         assert_true(rc == 0 || rc == RS_E2BIG);
         assert_int_equal(rc, rc_whole);           /* the limit does not depend on cuts */
@@ -1157,8 +1157,8 @@ static void test_ten_thousand_events_small_max(void **state)
     (void)state;
     long_ctx *c = calloc(1, sizeof *c);
     assert_non_null(c);
-    rs_sse p;
-    assert_int_equal(rs_sse_init(&p, LONG_MAX_BYTES, long_fn, c), 0);
+    rsp_sse p;
+    assert_int_equal(rsp_sse_init(&p, LONG_MAX_BYTES, long_fn, c), 0);
 
     static char stage[64 * 1024];
     char data[4096], name[16];
@@ -1188,22 +1188,22 @@ static void test_ten_thousand_events_small_max(void **state)
                 size_t k = 1 + rnd() % 1500;
                 if (k > sn - at)
                     k = sn - at;
-                assert_int_equal(rs_sse_feed(&p, stage + at, k), 0);
+                assert_int_equal(rsp_sse_feed(&p, stage + at, k), 0);
                 at += k;
             }
             sn = 0;
         }
         if (i == 1000)
-            buf_at_1000 = rs_sse_buffer_bytes(&p);
+            buf_at_1000 = rsp_sse_buffer_bytes(&p);
     }
     assert_int_equal(c->next, LONG_EVENTS);
-    assert_int_equal(rs_sse_events(&p), LONG_EVENTS);
+    assert_int_equal(rsp_sse_events(&p), LONG_EVENTS);
     assert_int_equal(c->bad, 0);
-    assert_int_equal(rs_sse_comments(&p), LONG_EVENTS / 100);
-    assert_true(rs_sse_buffer_bytes(&p) <= LONG_MAX_BYTES + 2);
+    assert_int_equal(rsp_sse_comments(&p), LONG_EVENTS / 100);
+    assert_true(rsp_sse_buffer_bytes(&p) <= LONG_MAX_BYTES + 2);
     /* reached its size early and then stopped growing: no per-event cost */
-    assert_int_equal(rs_sse_buffer_bytes(&p), buf_at_1000);
-    rs_sse_destroy(&p);
+    assert_int_equal(rsp_sse_buffer_bytes(&p), buf_at_1000);
+    rsp_sse_destroy(&p);
     free(c);
 }
 

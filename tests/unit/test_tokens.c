@@ -35,32 +35,32 @@ static uint8_t *dup_exact(const void *p, size_t n)
     return b;
 }
 
-static rs_token_estimate est(const char *s)
+static rsp_token_estimate est(const char *s)
 {
     size_t n = strlen(s);
     uint8_t *b = dup_exact(s, n);
-    rs_token_estimate e;
+    rsp_token_estimate e;
     memset(&e, 0xAB, sizeof e);
-    rs_tokens_estimate(b, n, DEF, &e);
+    rsp_tokens_estimate(b, n, DEF, &e);
     free(b);
     return e;
 }
 
-/* rs_tokens_usage on an exact copy; returns the rc, *v gets the value or
+/* rsp_tokens_usage on an exact copy; returns the rc, *v gets the value or
  * stays 777 when untouched */
 static int usage(const char *s, uint64_t *v)
 {
     size_t n = strlen(s);
     uint8_t *b = dup_exact(s, n);
     *v = 777;
-    int rc = rs_tokens_usage(b, n, v);
+    int rc = rsp_tokens_usage(b, n, v);
     free(b);
     return rc;
 }
 
 static void assert_max(const char *body, uint64_t want)
 {
-    rs_token_estimate e = est(body);
+    rsp_token_estimate e = est(body);
     if (!e.has_max_tokens || e.max_tokens != want)
         fail_msg("body %s: has=%d max=%llu, want %llu", body, e.has_max_tokens,
                  (unsigned long long)e.max_tokens, (unsigned long long)want);
@@ -68,7 +68,7 @@ static void assert_max(const char *body, uint64_t want)
 
 static void assert_no_max(const char *body)
 {
-    rs_token_estimate e = est(body);
+    rsp_token_estimate e = est(body);
     if (e.has_max_tokens || e.max_tokens != DEF)
         fail_msg("body %s: has=%d max=%llu, want default", body, e.has_max_tokens,
                  (unsigned long long)e.max_tokens);
@@ -124,7 +124,7 @@ static bool at(const uint8_t *p, size_t len, size_t i, const char *k)
     return i + n <= len && memcmp(p + i, k, n) == 0;
 }
 
-static void ref_estimate(const uint8_t *p, size_t len, rs_token_estimate *out)
+static void ref_estimate(const uint8_t *p, size_t len, rsp_token_estimate *out)
 {
     out->prompt_tokens = (len + 3) / 4;
     out->max_tokens = DEF;
@@ -163,8 +163,8 @@ static int ref_usage(const uint8_t *p, size_t len, uint64_t *total)
 static void check_against_ref(const uint8_t *p, size_t n)
 {
     uint8_t *b = dup_exact(p, n);
-    rs_token_estimate got, want;
-    rs_tokens_estimate(b, n, DEF, &got);
+    rsp_token_estimate got, want;
+    rsp_tokens_estimate(b, n, DEF, &got);
     ref_estimate(b, n, &want);
     if (got.prompt_tokens != want.prompt_tokens || got.has_max_tokens != want.has_max_tokens
         || got.max_tokens != want.max_tokens)
@@ -173,7 +173,7 @@ static void check_against_ref(const uint8_t *p, size_t n)
                  (unsigned long long)got.max_tokens, want.has_max_tokens,
                  (unsigned long long)want.max_tokens);
     uint64_t gv = 555, wv = 555;
-    int grc = rs_tokens_usage(b, n, &gv);
+    int grc = rsp_tokens_usage(b, n, &gv);
     int wrc = ref_usage(b, n, &wv);
     if (grc != wrc || gv != wv)
         fail_msg("usage differs on %zu bytes \"%.*s\": got %d/%llu, want %d/%llu", n, (int)n,
@@ -189,8 +189,8 @@ static void test_prompt_tokens_is_ceil_len_over_4(void **state)
     static const uint8_t buf[9] = "abcdefgh";
     const uint64_t want[] = { 0, 1, 1, 1, 1, 2, 2, 2, 2 };
     for (size_t n = 0; n <= 8; n++) {
-        rs_token_estimate e;
-        rs_tokens_estimate(n ? buf : NULL, n, DEF, &e);
+        rsp_token_estimate e;
+        rsp_tokens_estimate(n ? buf : NULL, n, DEF, &e);
         assert_int_equal(e.prompt_tokens, want[n]);
     }
 }
@@ -320,13 +320,13 @@ static void test_key_at_end_of_4mib_prompt(void **state)
     /* the filler must not end in a backslash that escapes the closing quote */
     b[hl + fill - 1] = ' ';
     memcpy(b + hl + fill, tail, tl);
-    rs_token_estimate e;
-    rs_tokens_estimate(b, n, DEF, &e);
+    rsp_token_estimate e;
+    rsp_tokens_estimate(b, n, DEF, &e);
     assert_true(e.has_max_tokens);
     assert_int_equal(e.max_tokens, 4096);
     assert_int_equal(e.prompt_tokens, (n + 3) / 4);
     uint64_t v = 9;
-    assert_int_equal(rs_tokens_usage(b, n, &v), -1);
+    assert_int_equal(rsp_tokens_usage(b, n, &v), -1);
     assert_int_equal(v, 9);
     free(b);
 }
@@ -466,11 +466,11 @@ static void test_fuzz_structured_differential(void **state)
             n += l;
         }
         check_against_ref(buf, n);
-        rs_token_estimate e;
-        rs_tokens_estimate(buf, n, DEF, &e);
+        rsp_token_estimate e;
+        rsp_tokens_estimate(buf, n, DEF, &e);
         uint64_t v;
         with_max += e.has_max_tokens;
-        with_usage += rs_tokens_usage(buf, n, &v) == 0;
+        with_usage += rsp_tokens_usage(buf, n, &v) == 0;
     }
     /* the generator really reaches the accepting paths */
     assert_true(with_max > 1000);

@@ -17,7 +17,7 @@
  *
  * Why the arithmetic stays bounded: passes only grow, so they are shifted
  * down together (renormalised) once one passes 2^62; and a class can run at
- * most RS__SCHED_MAX_LAG ahead of a backlogged competitor (aging can serve
+ * most RSP_SCHED_MAX_LAG ahead of a backlogged competitor (aging can serve
  * P2 out of turn for as long as P1 keeps arriving), so the shift always
  * brings the values back down and nothing can wrap in a sidecar that runs
  * for years.
@@ -30,57 +30,57 @@
 
 #include "ringside.h"
 
-#define RS__SCHED_ONE       (1ull << 32)
-#define RS__SCHED_RENORM    (1ull << 62)
+#define RSP_SCHED_ONE       (1ull << 32)
+#define RSP_SCHED_RENORM    (1ull << 62)
 /* 1024 takes of a weight-1 class: far more debt than any real burst of
  * aged takes, far less than the renormalisation threshold. */
-#define RS__SCHED_MAX_LAG   (1024ull * RS__SCHED_ONE)
+#define RSP_SCHED_MAX_LAG   (1024ull * RSP_SCHED_ONE)
 
 /* ------------------------------------------------------------ config */
 
-void rs_sched_cfg_default(rs_sched_cfg *cfg)
+void rsp_sched_cfg_default(rsp_sched_cfg *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    for (int p = 0; p < RS_SCHED_NPRIO; p++)
-        cfg->max_queued[p] = RS_SCHED_DEFAULT_MAX_QUEUED;
-    cfg->weight[1] = RS_SCHED_DEFAULT_WEIGHT_P1;
-    cfg->weight[2] = RS_SCHED_DEFAULT_WEIGHT_P2;
-    cfg->aging_ns = RS_SCHED_DEFAULT_AGING_NS;
+    for (int p = 0; p < RSP_SCHED_NPRIO; p++)
+        cfg->max_queued[p] = RSP_SCHED_DEFAULT_MAX_QUEUED;
+    cfg->weight[1] = RSP_SCHED_DEFAULT_WEIGHT_P1;
+    cfg->weight[2] = RSP_SCHED_DEFAULT_WEIGHT_P2;
+    cfg->aging_ns = RSP_SCHED_DEFAULT_AGING_NS;
 }
 
-static void rs__sched_set_strides(rs_sched *s)
+static void rs__sched_set_strides(rsp_sched *s)
 {
     uint32_t w1 = s->cfg.weight[1], w2 = s->cfg.weight[2];
     if (w1 == 0 && w2 == 0)
         w1 = w2 = 1;   /* "no preference" rather than "serve neither" */
     s->stride[0] = 0;
-    s->stride[1] = w1 ? RS__SCHED_ONE / w1 : 0;
-    s->stride[2] = w2 ? RS__SCHED_ONE / w2 : 0;
+    s->stride[1] = w1 ? RSP_SCHED_ONE / w1 : 0;
+    s->stride[2] = w2 ? RSP_SCHED_ONE / w2 : 0;
 }
 
 /* Heap slots needed so that no push the bounds allow can find the heap full.
  * After a bound is lowered, a class may hold more than its new bound until it
  * drains, so each class counts as the larger of the two. */
-static uint64_t rs__sched_needed(const rs_sched *s, const rs_sched_cfg *cfg)
+static uint64_t rs__sched_needed(const rsp_sched *s, const rsp_sched_cfg *cfg)
 {
     uint64_t n = 0;
-    for (int p = 0; p < RS_SCHED_NPRIO; p++)
+    for (int p = 0; p < RSP_SCHED_NPRIO; p++)
         n += s->len[p] > cfg->max_queued[p] ? s->len[p] : cfg->max_queued[p];
     return n;
 }
 
-static int rs__sched_reserve(rs_sched *s, uint64_t need)
+static int rs__sched_reserve(rsp_sched *s, uint64_t need)
 {
-    return rs__heap_reserve(&s->dl, need) < 0 ? RS_ENOMEM : 0;
+    return rsp_heap_reserve(&s->dl, need) < 0 ? RS_ENOMEM : 0;
 }
 
-int rs_sched_init(rs_sched *s, const rs_sched_cfg *cfg)
+int rsp_sched_init(rsp_sched *s, const rsp_sched_cfg *cfg)
 {
     memset(s, 0, sizeof *s);
     if (cfg)
         s->cfg = *cfg;
     else
-        rs_sched_cfg_default(&s->cfg);
+        rsp_sched_cfg_default(&s->cfg);
     rs__sched_set_strides(s);
     int err = rs__sched_reserve(s, rs__sched_needed(s, &s->cfg));
     if (err) {
@@ -90,13 +90,13 @@ int rs_sched_init(rs_sched *s, const rs_sched_cfg *cfg)
     return 0;
 }
 
-void rs_sched_destroy(rs_sched *s)
+void rsp_sched_destroy(rsp_sched *s)
 {
-    rs__heap_free(&s->dl);
+    rsp_heap_free(&s->dl);
     memset(s, 0, sizeof *s);
 }
 
-int rs_sched_reconfigure(rs_sched *s, const rs_sched_cfg *cfg)
+int rsp_sched_reconfigure(rsp_sched *s, const rsp_sched_cfg *cfg)
 {
     /* Grow first: on failure nothing has changed. The heap never shrinks; a
      * few idle KiB are cheaper than a realloc that could fail mid-life. */
@@ -108,7 +108,7 @@ int rs_sched_reconfigure(rs_sched *s, const rs_sched_cfg *cfg)
     rs__sched_set_strides(s);
     /* New weights start level: credit or debt earned under the old ones is
      * meaningless now, and can be large (a weight-0 class is never charged,
-     * so the other runs up to RS__SCHED_MAX_LAG ahead; turning the weight on
+     * so the other runs up to RSP_SCHED_MAX_LAG ahead; turning the weight on
      * would then hand it tens of thousands of takes in a row). Changing only
      * bounds or aging keeps the fairness state. */
     if (reweighed) {
@@ -126,7 +126,7 @@ int rs_sched_reconfigure(rs_sched *s, const rs_sched_cfg *cfg)
 
 /* ---------------------------------------------------- fairness state */
 
-static void rs__sched_renorm(rs_sched *s)
+static void rs__sched_renorm(rsp_sched *s)
 {
     uint64_t base = UINT64_MAX;
     for (int c = 1; c <= 2; c++)
@@ -142,18 +142,18 @@ static void rs__sched_renorm(rs_sched *s)
     s->vtime -= base;
 }
 
-static void rs__sched_charge(rs_sched *s, int c)
+static void rs__sched_charge(rsp_sched *s, int c)
 {
     s->pass[c] += s->stride[c];
     int o = 3 - c;
-    if (s->len[o] && s->pass[c] > s->pass[o] + RS__SCHED_MAX_LAG)
-        s->pass[c] = s->pass[o] + RS__SCHED_MAX_LAG;
-    if (s->pass[c] > RS__SCHED_RENORM)
+    if (s->len[o] && s->pass[c] > s->pass[o] + RSP_SCHED_MAX_LAG)
+        s->pass[c] = s->pass[o] + RSP_SCHED_MAX_LAG;
+    if (s->pass[c] > RSP_SCHED_RENORM)
         rs__sched_renorm(s);
 }
 
 /* Class c (1 or 2) is about to go from empty to backlogged. */
-static void rs__sched_rejoin(rs_sched *s, int c)
+static void rs__sched_rejoin(rsp_sched *s, int c)
 {
     int o = 3 - c;
     uint64_t floor = s->len[o] ? s->pass[o] : s->vtime;
@@ -162,14 +162,14 @@ static void rs__sched_rejoin(rs_sched *s, int c)
 }
 
 /* Class c (1 or 2) has just become empty. */
-static void rs__sched_idle(rs_sched *s, int c)
+static void rs__sched_idle(rsp_sched *s, int c)
 {
     if (s->vtime < s->pass[c])
         s->vtime = s->pass[c];
 }
 
 /* Weighted choice between the P1 and P2 heads; 0 if both are empty. */
-static int rs__sched_fair_pick(const rs_sched *s)
+static int rs__sched_fair_pick(const rsp_sched *s)
 {
     if (!s->len[1])
         return s->len[2] ? 2 : 0;
@@ -186,12 +186,12 @@ static int rs__sched_fair_pick(const rs_sched *s)
 
 /* O(1) proof that `it` is queued in this scheduler (not only "queued"
  * somewhere): a stray item must not corrupt our lists. */
-static bool rs__sched_owns(const rs_sched *s, const rs_sched_item *it)
+static bool rs__sched_owns(const rsp_sched *s, const rsp_sched_item *it)
 {
-    return it->queued && it->prio < RS_SCHED_NPRIO && rs__heap_contains(&s->dl, &it->dl);
+    return it->queued && it->prio < RSP_SCHED_NPRIO && rsp_heap_contains(&s->dl, &it->dl);
 }
 
-static void rs__sched_unlink(rs_sched *s, rs_sched_item *it)
+static void rs__sched_unlink(rsp_sched *s, rsp_sched_item *it)
 {
     int p = it->prio;
     if (it->prev)
@@ -204,15 +204,15 @@ static void rs__sched_unlink(rs_sched *s, rs_sched_item *it)
         s->tail[p] = it->prev;
     it->next = it->prev = NULL;
     s->len[p]--;
-    rs__heap_remove(&s->dl, &it->dl);
+    rsp_heap_remove(&s->dl, &it->dl);
     it->queued = 0;
     if (p > 0 && s->len[p] == 0)
         rs__sched_idle(s, p);
 }
 
-int rs_sched_push(rs_sched *s, rs_sched_item *it, uint64_t now)
+int rsp_sched_push(rsp_sched *s, rsp_sched_item *it, uint64_t now)
 {
-    if (it->prio >= RS_SCHED_NPRIO || it->queued)
+    if (it->prio >= RSP_SCHED_NPRIO || it->queued)
         return RS_EINVAL;
     int p = it->prio;
     /* The heap check cannot fire while the bounds hold (reserve sized it);
@@ -234,18 +234,18 @@ int rs_sched_push(rs_sched *s, rs_sched_item *it, uint64_t now)
     s->len[p]++;
     it->queued = 1;
     it->dl.key = it->deadline_ns;
-    rs__heap_push(&s->dl, &it->dl);   /* cannot grow (checked above): cannot fail */
+    rsp_heap_push(&s->dl, &it->dl);   /* cannot grow (checked above): cannot fail */
     s->stats.pushed[p]++;
     return 0;
 }
 
-rs_sched_item *rs_sched_next(rs_sched *s, uint64_t now, bool allow_p12)
+rsp_sched_item *rsp_sched_next(rsp_sched *s, uint64_t now, bool allow_p12)
 {
     if (s->head[0])
         return s->head[0];
     if (!allow_p12)
         return NULL;
-    rs_sched_item *h1 = s->head[1], *h2 = s->head[2];
+    rsp_sched_item *h1 = s->head[1], *h2 = s->head[2];
     /* Aging: only against a younger P1 head, so an old P2 backlog does not
      * jump ahead of P1 items that have waited even longer. */
     if (h2 && s->cfg.aging_ns && now > h2->enq_ns && now - h2->enq_ns > s->cfg.aging_ns &&
@@ -255,7 +255,7 @@ rs_sched_item *rs_sched_next(rs_sched *s, uint64_t now, bool allow_p12)
     return c ? s->head[c] : NULL;
 }
 
-void rs_sched_take(rs_sched *s, rs_sched_item *it)
+void rsp_sched_take(rsp_sched *s, rsp_sched_item *it)
 {
     if (!rs__sched_owns(s, it))
         return;
@@ -268,7 +268,7 @@ void rs_sched_take(rs_sched *s, rs_sched_item *it)
     rs__sched_unlink(s, it);
 }
 
-void rs_sched_remove(rs_sched *s, rs_sched_item *it)
+void rsp_sched_remove(rsp_sched *s, rsp_sched_item *it)
 {
     if (!rs__sched_owns(s, it))
         return;
@@ -276,26 +276,26 @@ void rs_sched_remove(rs_sched *s, rs_sched_item *it)
     rs__sched_unlink(s, it);
 }
 
-rs_sched_item *rs_sched_pop_expired(rs_sched *s, uint64_t now)
+rsp_sched_item *rsp_sched_pop_expired(rsp_sched *s, uint64_t now)
 {
-    rs__heap_node *top = rs__heap_top(&s->dl);
+    rsp_heap_node *top = rsp_heap_top(&s->dl);
     if (!top || top->key > now)
         return NULL;
-    rs_sched_item *it = (rs_sched_item *)(void *)((char *)top - offsetof(rs_sched_item, dl));
+    rsp_sched_item *it = (rsp_sched_item *)(void *)((char *)top - offsetof(rsp_sched_item, dl));
     s->stats.expired[it->prio]++;
     rs__sched_unlink(s, it);
     return it;
 }
 
-uint64_t rs_sched_next_deadline(const rs_sched *s)
+uint64_t rsp_sched_next_deadline(const rsp_sched *s)
 {
-    rs__heap_node *top = rs__heap_top(&s->dl);
+    rsp_heap_node *top = rsp_heap_top(&s->dl);
     return top ? top->key : UINT64_MAX;
 }
 
-uint32_t rs_sched_len(const rs_sched *s, int prio)
+uint32_t rsp_sched_len(const rsp_sched *s, int prio)
 {
-    if (prio < 0 || prio >= RS_SCHED_NPRIO)
+    if (prio < 0 || prio >= RSP_SCHED_NPRIO)
         return 0;
     return s->len[prio];
 }

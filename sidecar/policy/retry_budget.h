@@ -11,7 +11,7 @@
  * a quiet service (a handful of requests a minute) can still retry the odd
  * transient failure: 20% of 3 requests would otherwise be zero retries.
  *
- * The window is RS_RETRY_BUDGET_SLOTS fixed slots of window_ns / SLOTS each,
+ * The window is RSP_RETRY_BUDGET_SLOTS fixed slots of window_ns / SLOTS each,
  * a ring of counters: O(1) memory, no allocation, and counts fall out
  * of the window a slot at a time as `now` passes. The window therefore covers
  * between SLOTS-1 and SLOTS slots of the past (9-10 s with the defaults),
@@ -22,44 +22,44 @@
  *
  * Counters saturate at UINT32_MAX instead of wrapping.
  *
- * Preconditions (rs_retry_budget_cfg_check): ratio >= 0 and finite,
- * window_ns >= RS_RETRY_BUDGET_SLOTS (a smaller window is treated as 1 ns
+ * Preconditions (rsp_retry_budget_cfg_check): ratio >= 0 and finite,
+ * window_ns >= RSP_RETRY_BUDGET_SLOTS (a smaller window is treated as 1 ns
  * slots).
  */
-#ifndef RS_RETRY_BUDGET_H
-#define RS_RETRY_BUDGET_H
+#ifndef RSP_RETRY_BUDGET_H
+#define RSP_RETRY_BUDGET_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct rs_retry_budget_cfg {
+typedef struct rsp_retry_budget_cfg {
     double ratio;          /* retries allowed per first attempt in the window */
     uint32_t min_retries;  /* retries always allowed in a window */
     uint64_t window_ns;
-} rs_retry_budget_cfg;
+} rsp_retry_budget_cfg;
 
-#define RS_RETRY_BUDGET_CFG_DEFAULT \
-    ((rs_retry_budget_cfg){ .ratio = 0.2, .min_retries = 10, .window_ns = 10000000000ull })
+#define RSP_RETRY_BUDGET_CFG_DEFAULT \
+    ((rsp_retry_budget_cfg){ .ratio = 0.2, .min_retries = 10, .window_ns = 10000000000ull })
 
-#define RS_RETRY_BUDGET_SLOTS 10
+#define RSP_RETRY_BUDGET_SLOTS 10
 
-typedef struct rs_retry_budget {
-    rs_retry_budget_cfg cfg;
+typedef struct rsp_retry_budget {
+    rsp_retry_budget_cfg cfg;
     uint64_t slot_start_ns;    /* start of slot `cur` */
     unsigned cur;              /* index of the current slot */
-    uint32_t requests[RS_RETRY_BUDGET_SLOTS], retries[RS_RETRY_BUDGET_SLOTS];
-} rs_retry_budget;
+    uint32_t requests[RSP_RETRY_BUDGET_SLOTS], retries[RSP_RETRY_BUDGET_SLOTS];
+} rsp_retry_budget;
 
 /* 0 if cfg satisfies the preconditions above, else RS_EINVAL. */
-int rs_retry_budget_cfg_check(const rs_retry_budget_cfg *cfg);
+int rsp_retry_budget_cfg_check(const rsp_retry_budget_cfg *cfg);
 
-void rs_retry_budget_init(rs_retry_budget *rb, const rs_retry_budget_cfg *cfg, uint64_t now_ns);
+void rsp_retry_budget_init(rsp_retry_budget *rb, const rsp_retry_budget_cfg *cfg, uint64_t now_ns);
 
 /* A first attempt. */
-void rs_retry_budget_on_request(rs_retry_budget *rb, uint64_t now_ns);
+void rsp_retry_budget_on_request(rsp_retry_budget *rb, uint64_t now_ns);
 
 /* True (and the retry is counted) if retries in the window <
  * max(min_retries, ratio * requests in the window). */
-bool rs_retry_budget_try_retry(rs_retry_budget *rb, uint64_t now_ns);
+bool rsp_retry_budget_try_retry(rsp_retry_budget *rb, uint64_t now_ns);
 
 #endif

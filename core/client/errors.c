@@ -4,7 +4,10 @@
  * what the caller can do next, because that is what an operator reads at
  * 3 a.m.
  */
-#include "ringside.h"
+#include "client.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 static const struct {
     int code;
@@ -56,4 +59,20 @@ const char *rs_errname(int err)
 const char *rs_version(void)
 {
     return RS_VERSION_STRING;   /* meson's project version, the one source */
+}
+
+_Thread_local char rs__last_error[256];
+
+const char *rs_last_error(void)
+{
+    return rs__last_error;
+}
+
+int rs__fail_detail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rs__last_error, sizeof rs__last_error, fmt, ap);
+    va_end(ap);
+    return code;
 }

@@ -17,38 +17,38 @@
  * Pure policy: the caller passes `now` (monotonic ns) into every call; the
  * breaker reads no clock, allocates nothing and never blocks. The
  * OPEN→HALF_OPEN move is lazy: queries report an expired OPEN as HALF_OPEN
- * but only rs_breaker_on_send() performs it, so the queries stay const and
+ * but only rsp_breaker_on_send() performs it, so the queries stay const and
  * the transition counters count probes that really happened.
  *
  * Verdicts of requests sent before the latest transition (a request sent
  * while CLOSED that ends after the breaker opened) are stale: the breaker
  * cannot tell them apart from probe verdicts on its own. It drops verdicts
  * that arrive while OPEN and those that arrive in HALF_OPEN with no probe in
- * flight; for exact attribution the caller keeps rs_breaker_epoch() from the
+ * flight; for exact attribution the caller keeps rsp_breaker_epoch() from the
  * time of sending and reports a verdict only if the epoch is unchanged.
  */
-#ifndef RS_BREAKER_H
-#define RS_BREAKER_H
+#ifndef RSP_BREAKER_H
+#define RSP_BREAKER_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 typedef enum {
-    RS_BREAKER_CLOSED,
-    RS_BREAKER_OPEN,
-    RS_BREAKER_HALF_OPEN,
-} rs_breaker_state;
+    RSP_BREAKER_CLOSED,
+    RSP_BREAKER_OPEN,
+    RSP_BREAKER_HALF_OPEN,
+} rsp_breaker_state;
 
 /* Defaults, also applied to every zero field of a configuration (except
  * latency_gt_ns, where 0 means "no slow detection"), so a zeroed
- * rs_breaker_cfg is the safe default. To make a threshold unreachable in
+ * rsp_breaker_cfg is the safe default. To make a threshold unreachable in
  * practice, set it to UINT32_MAX. */
-#define RS_BREAKER_DEFAULT_FAILURE_THRESHOLD 3u
-#define RS_BREAKER_DEFAULT_SLOW_THRESHOLD    3u
-#define RS_BREAKER_DEFAULT_COOLDOWN_NS       (10ull * 1000000000ull)
-#define RS_BREAKER_DEFAULT_HALF_OPEN_PROBES  2u
+#define RSP_BREAKER_DEFAULT_FAILURE_THRESHOLD 3u
+#define RSP_BREAKER_DEFAULT_SLOW_THRESHOLD    3u
+#define RSP_BREAKER_DEFAULT_COOLDOWN_NS       (10ull * 1000000000ull)
+#define RSP_BREAKER_DEFAULT_HALF_OPEN_PROBES  2u
 
-typedef struct rs_breaker_cfg {
+typedef struct rsp_breaker_cfg {
     uint32_t failure_threshold;  /* consecutive failures that open it (default 3) */
     uint64_t latency_gt_ns;      /* 0 = off; a success slower than this (time to first
                                     real content) counts as a slow result */
@@ -56,11 +56,11 @@ typedef struct rs_breaker_cfg {
     uint64_t cooldown_ns;        /* open → half-open after this (default 10 s) */
     uint32_t half_open_probes;   /* probes allowed in flight while half-open; all must
                                     succeed to close (default 2) */
-} rs_breaker_cfg;
+} rsp_breaker_cfg;
 
-typedef struct rs_breaker {
-    rs_breaker_cfg cfg;          /* normalised: no zero threshold/cooldown/probes */
-    rs_breaker_state state;      /* stored state; an expired OPEN acts as HALF_OPEN */
+typedef struct rsp_breaker {
+    rsp_breaker_cfg cfg;          /* normalised: no zero threshold/cooldown/probes */
+    rsp_breaker_state state;      /* stored state; an expired OPEN acts as HALF_OPEN */
     uint32_t consec_failures;    /* CLOSED: failures since the last success */
     uint32_t consec_slow;        /* CLOSED: slow successes since the last fast one */
     uint32_t probes_in_flight;   /* HALF_OPEN: probe slots taken */
@@ -72,13 +72,13 @@ typedef struct rs_breaker {
     uint64_t reopened;           /* HALF_OPEN → OPEN: a probe failed or was slow */
     uint64_t half_opened;        /* OPEN → HALF_OPEN: a first probe went out */
     uint64_t closed;             /* HALF_OPEN → CLOSED: the route recovered */
-} rs_breaker;
+} rsp_breaker;
 
 /* The defaults as a configuration (what a zeroed cfg normalises to). */
-rs_breaker_cfg rs_breaker_cfg_default(void);
+rsp_breaker_cfg rsp_breaker_cfg_default(void);
 
 /* Start CLOSED with zero counters. cfg may be NULL for all defaults. */
-void rs_breaker_init(rs_breaker *b, const rs_breaker_cfg *cfg);
+void rsp_breaker_init(rsp_breaker *b, const rsp_breaker_cfg *cfg);
 
 /* Apply a new configuration (config reload) and keep the state, the
  * streaks, the probe slots and the counters. New thresholds apply from the
@@ -86,43 +86,43 @@ void rs_breaker_init(rs_breaker *b, const rs_breaker_cfg *cfg);
  * the next failure); a running cooldown keeps its deadline, a new
  * cooldown_ns applies from the next opening; a lowered half_open_probes
  * takes no slot back from probes already in flight. cfg may be NULL. */
-void rs_breaker_reconfigure(rs_breaker *b, const rs_breaker_cfg *cfg);
+void rsp_breaker_reconfigure(rsp_breaker *b, const rsp_breaker_cfg *cfg);
 
 /* Would a request be let through now? Pure query: OPEN past its cooldown
  * reports HALF_OPEN; does not reserve a probe. */
-rs_breaker_state rs_breaker_state_at(const rs_breaker *b, uint64_t now);
+rsp_breaker_state rsp_breaker_state_at(const rsp_breaker *b, uint64_t now);
 
 /* CLOSED, or a free probe slot in (effective) HALF_OPEN. */
-bool rs_breaker_can_send(const rs_breaker *b, uint64_t now);
+bool rsp_breaker_can_send(const rsp_breaker *b, uint64_t now);
 
 /* A request is sent: moves OPEN→HALF_OPEN when due and takes a probe slot
  * when half-open. Call only if can_send; otherwise it changes nothing. */
-void rs_breaker_on_send(rs_breaker *b, uint64_t now);
+void rsp_breaker_on_send(rsp_breaker *b, uint64_t now);
 
 /* A sent request succeeded; latency_ns is its time to first real content.
  * CLOSED: resets the failure streak; latency over latency_gt_ns extends the
  * slow streak (slow_threshold of them open it), a fast one resets it.
  * HALF_OPEN: frees the probe slot; a slow probe reopens, the
  * half_open_probes-th good one closes. */
-void rs_breaker_on_success(rs_breaker *b, uint64_t latency_ns, uint64_t now);
+void rsp_breaker_on_success(rsp_breaker *b, uint64_t latency_ns, uint64_t now);
 
 /* A sent request failed (as the caller's outcome policy judges: connection
  * error, 5xx, 429, ...). CLOSED: failure_threshold in a row open it; the
  * slow streak is left alone (a failure is no evidence of speed).
  * HALF_OPEN: reopens with a fresh cooldown from `now`. */
-void rs_breaker_on_failure(rs_breaker *b, uint64_t now);
+void rsp_breaker_on_failure(rsp_breaker *b, uint64_t now);
 
 /* A sent request ended without a verdict (cancelled, deadline passed before
  * an answer, sidecar draining): frees its probe slot if it held one. */
-void rs_breaker_on_abandon(rs_breaker *b);
+void rsp_breaker_on_abandon(rsp_breaker *b);
 
 /* When OPEN: the time it will allow probes. Meaningless in other states. */
-uint64_t rs_breaker_open_until(const rs_breaker *b);
+uint64_t rsp_breaker_open_until(const rsp_breaker *b);
 
 /* Changes on every transition (it is the sum of the transition counters).
- * Read it right after rs_breaker_on_send(); if it differs when the verdict
+ * Read it right after rsp_breaker_on_send(); if it differs when the verdict
  * arrives, the request belongs to an earlier phase: report nothing (not
  * even on_abandon — the transition already released its slot). */
-uint64_t rs_breaker_epoch(const rs_breaker *b);
+uint64_t rsp_breaker_epoch(const rsp_breaker *b);
 
 #endif

@@ -44,9 +44,9 @@ enum { F_NONE, F_DATA, F_EVENT };
 
 static const unsigned char BOM[3] = { 0xEF, 0xBB, 0xBF };
 
-static size_t usable(const rs_sse *p) { return p->cap - 1; }
+static size_t usable(const rsp_sse *p) { return p->cap - 1; }
 
-static int fail(rs_sse *p, int err)
+static int fail(rsp_sse *p, int err)
 {
     p->failed = err;
     return err;
@@ -54,7 +54,7 @@ static int fail(rs_sse *p, int err)
 
 /* Ensure room for `extra` more bytes in the pending value (plus the '\n' a
  * data line will need), within the limit; grow the buffer if needed. */
-static int reserve(rs_sse *p, size_t extra)
+static int reserve(rsp_sse *p, size_t extra)
 {
     if (p->field == F_DATA)
         extra++;   /* the '\n' that will end this data line */
@@ -91,7 +91,7 @@ static int field_of(const char *name, size_t len)
     return F_NONE;
 }
 
-static void clear_line(rs_sse *p)
+static void clear_line(rsp_sse *p)
 {
     p->state = ST_NAME;
     p->field = F_NONE;
@@ -99,7 +99,7 @@ static void clear_line(rs_sse *p)
     p->val_len = 0;
 }
 
-static int dispatch(rs_sse *p)
+static int dispatch(rsp_sse *p)
 {
     if (p->data_len == 0) {
         p->ev_len = 0;   /* a name without data is dropped with the event */
@@ -118,7 +118,7 @@ static int dispatch(rs_sse *p)
 }
 
 /* The current line has ended (its terminator already consumed). */
-static int end_line(rs_sse *p)
+static int end_line(rsp_sse *p)
 {
     int rc = 0;
     switch (p->state) {
@@ -167,7 +167,7 @@ static size_t find_eol(const unsigned char *s, size_t n)
 }
 
 /* Parse n bytes (no BOM handling). *used gets the bytes consumed. */
-static int parse(rs_sse *p, const unsigned char *s, size_t n, size_t *used)
+static int parse(rsp_sse *p, const unsigned char *s, size_t n, size_t *used)
 {
     size_t i = 0;
     int rc = 0;
@@ -235,7 +235,7 @@ out:
     return rc;
 }
 
-int rs_sse_init(rs_sse *p, size_t max_event_bytes, rs_sse_event_fn fn, void *ctx)
+int rsp_sse_init(rsp_sse *p, size_t max_event_bytes, rsp_sse_event_fn fn, void *ctx)
 {
     if (!p)
         return RS_EINVAL;
@@ -257,7 +257,7 @@ int rs_sse_init(rs_sse *p, size_t max_event_bytes, rs_sse_event_fn fn, void *ctx
     return 0;
 }
 
-void rs_sse_destroy(rs_sse *p)
+void rsp_sse_destroy(rsp_sse *p)
 {
     if (!p)
         return;
@@ -266,7 +266,7 @@ void rs_sse_destroy(rs_sse *p)
     p->cap = 0;
 }
 
-int rs_sse_feed(rs_sse *p, const void *buf, size_t len)
+int rsp_sse_feed(rsp_sse *p, const void *buf, size_t len)
 {
     if (p->failed)
         return p->failed;
@@ -302,7 +302,7 @@ int rs_sse_feed(rs_sse *p, const void *buf, size_t len)
     return rc;
 }
 
-int rs_sse_finish(rs_sse *p)
+int rsp_sse_finish(rsp_sse *p)
 {
     p->data_len = 0;
     p->ev_len = 0;
@@ -312,16 +312,16 @@ int rs_sse_finish(rs_sse *p)
     return 0;
 }
 
-void rs_sse_reset(rs_sse *p)
+void rsp_sse_reset(rsp_sse *p)
 {
-    rs_sse_finish(p);
+    rsp_sse_finish(p);
     p->events = 0;
     p->comments = 0;
     p->bytes = 0;
     p->failed = 0;
 }
 
-uint64_t rs_sse_events(const rs_sse *p) { return p->events; }
-uint64_t rs_sse_comments(const rs_sse *p) { return p->comments; }
-uint64_t rs_sse_bytes(const rs_sse *p) { return p->bytes; }
-size_t rs_sse_buffer_bytes(const rs_sse *p) { return p->cap; }
+uint64_t rsp_sse_events(const rsp_sse *p) { return p->events; }
+uint64_t rsp_sse_comments(const rsp_sse *p) { return p->comments; }
+uint64_t rsp_sse_bytes(const rsp_sse *p) { return p->bytes; }
+size_t rsp_sse_buffer_bytes(const rsp_sse *p) { return p->cap; }

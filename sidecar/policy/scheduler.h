@@ -37,37 +37,37 @@
  * Pure policy: `now` (monotonic ns) is passed in; no clock, no sleep, no
  * global state. Not thread-safe: the sidecar's one loop owns it.
  *
- * Shutdown: rs_sched_pop_expired(s, UINT64_MAX) hands back every queued item
+ * Shutdown: rsp_sched_pop_expired(s, UINT64_MAX) hands back every queued item
  * (earliest deadline first), so the caller can answer each one before
- * rs_sched_destroy(), which does not touch items.
+ * rsp_sched_destroy(), which does not touch items.
  */
 
 
-#ifndef RS_SCHEDULER_H
-#define RS_SCHEDULER_H
+#ifndef RSP_SCHEDULER_H
+#define RSP_SCHEDULER_H
 
 #include "heap.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#define RS_SCHED_NPRIO 3
+#define RSP_SCHED_NPRIO 3
 
-#define RS_SCHED_DEFAULT_MAX_QUEUED 1000u
-#define RS_SCHED_DEFAULT_WEIGHT_P1  70u
-#define RS_SCHED_DEFAULT_WEIGHT_P2  30u
-#define RS_SCHED_DEFAULT_AGING_NS   (5ull * 1000000000ull)
+#define RSP_SCHED_DEFAULT_MAX_QUEUED 1000u
+#define RSP_SCHED_DEFAULT_WEIGHT_P1  70u
+#define RSP_SCHED_DEFAULT_WEIGHT_P2  30u
+#define RSP_SCHED_DEFAULT_AGING_NS   (5ull * 1000000000ull)
 
-typedef struct rs_sched_item {        /* embedded in the sidecar's request struct */
-    struct rs_sched_item *next, *prev;  /* FIFO links within its class */
+typedef struct rsp_sched_item {        /* embedded in the sidecar's request struct */
+    struct rsp_sched_item *next, *prev;  /* FIFO links within its class */
     uint64_t enq_ns;                    /* set by push */
     uint64_t deadline_ns;               /* set by the caller before push */
-    rs__heap_node dl;                   /* in the deadline heap, keyed by deadline_ns */
+    rsp_heap_node dl;                   /* in the deadline heap, keyed by deadline_ns */
     uint8_t prio;                       /* 0..2, set by the caller */
     uint8_t queued;                     /* 1 while in the scheduler */
-} rs_sched_item;
+} rsp_sched_item;
 
-typedef struct rs_sched_cfg {
+typedef struct rsp_sched_cfg {
     uint32_t max_queued[3];   /* bound per class (e.g. 1000 each); 0 refuses every push */
     uint32_t weight[3];       /* weight[1] and weight[2] (default 70, 30); weight[0] unused:
                                  strict priority. A weight of 0 serves that class only
@@ -75,53 +75,53 @@ typedef struct rs_sched_cfg {
                                  both 0 are treated as equal weights. */
     uint64_t aging_ns;        /* a P2 item waiting longer than this is served before P1
                                  items that are younger; 0 = off (default 5 s) */
-} rs_sched_cfg;
+} rsp_sched_cfg;
 
 /* Counters for operators; monotonic, never reset by reconfigure. */
-typedef struct rs_sched_stats {
+typedef struct rsp_sched_stats {
     uint64_t pushed[3];       /* accepted by push */
     uint64_t refused[3];      /* refused by push with RS_EQUEUEFULL */
     uint64_t taken[3];        /* dequeued by take (dispatched) */
     uint64_t removed[3];      /* dequeued by remove (cancelled) */
     uint64_t expired[3];      /* dequeued by pop_expired */
-} rs_sched_stats;
+} rsp_sched_stats;
 
 /* Fields are visible so it can be embedded by value; treat them as private. */
-typedef struct rs_sched {
-    rs_sched_cfg cfg;
-    rs_sched_item *head[3], *tail[3];  /* FIFO per class: take at head, push at tail */
+typedef struct rsp_sched {
+    rsp_sched_cfg cfg;
+    rsp_sched_item *head[3], *tail[3];  /* FIFO per class: take at head, push at tail */
     uint32_t len[3];
-    rs__heap dl;                       /* every queued item, by deadline (heap.h) */
+    rsp_heap dl;                       /* every queued item, by deadline (heap.h) */
     /* Weighted fair share between P1 and P2 (indices 1 and 2; 0 unused). */
-    uint64_t stride[3];                /* RS__SCHED_ONE / weight; 0 for weight 0 */
+    uint64_t stride[3];                /* RSP_SCHED_ONE / weight; 0 for weight 0 */
     uint64_t pass[3];                  /* virtual time each class has consumed */
     uint64_t vtime;                    /* re-entry point of a class that was idle */
-    rs_sched_stats stats;
-} rs_sched;
+    rsp_sched_stats stats;
+} rsp_sched;
 
 /* The defaults: 1000 per class, weights 70/30, aging 5 s. */
-void rs_sched_cfg_default(rs_sched_cfg *cfg);
+void rsp_sched_cfg_default(rsp_sched_cfg *cfg);
 
-int rs_sched_init(rs_sched *s, const rs_sched_cfg *cfg);         /* 0 or RS_ENOMEM; cfg NULL = defaults */
-void rs_sched_destroy(rs_sched *s);
-int rs_sched_reconfigure(rs_sched *s, const rs_sched_cfg *cfg);  /* keeps queued items even above a lowered
+int rsp_sched_init(rsp_sched *s, const rsp_sched_cfg *cfg);         /* 0 or RS_ENOMEM; cfg NULL = defaults */
+void rsp_sched_destroy(rsp_sched *s);
+int rsp_sched_reconfigure(rsp_sched *s, const rsp_sched_cfg *cfg);  /* keeps queued items even above a lowered
                                                                     bound (new pushes refused until below);
                                                                     0 or RS_ENOMEM (old config kept) */
 /* 0, or RS_EQUEUEFULL (class at its bound; item untouched), or RS_EINVAL
  * (prio > 2, or the item is already queued; item untouched). */
-int rs_sched_push(rs_sched *s, rs_sched_item *it, uint64_t now);
+int rsp_sched_push(rsp_sched *s, rsp_sched_item *it, uint64_t now);
 /* The item that should be dispatched next, without removing it: P0 head if any; else (only if allow_p12)
    a P2 head older than aging_ns whose P1 head (if any) is younger, else the P1 or P2 head chosen by
    weighted fair sharing between the two classes. NULL if nothing eligible. No side effect. */
-rs_sched_item *rs_sched_next(rs_sched *s, uint64_t now, bool allow_p12);
+rsp_sched_item *rsp_sched_next(rsp_sched *s, uint64_t now, bool allow_p12);
 /* Remove `it` (normally the one next() returned) and charge its class for the service.
    No-op if `it` is not queued in `s`. */
-void rs_sched_take(rs_sched *s, rs_sched_item *it);
+void rsp_sched_take(rsp_sched *s, rsp_sched_item *it);
 /* Remove any queued item without charging (client gone, cancelled). No-op if not queued. */
-void rs_sched_remove(rs_sched *s, rs_sched_item *it);
+void rsp_sched_remove(rsp_sched *s, rsp_sched_item *it);
 /* One queued item whose deadline_ns <= now, removed; NULL if none. O(log n). Earliest deadline first. */
-rs_sched_item *rs_sched_pop_expired(rs_sched *s, uint64_t now);
-uint64_t rs_sched_next_deadline(const rs_sched *s);   /* earliest deadline queued, UINT64_MAX if empty */
-uint32_t rs_sched_len(const rs_sched *s, int prio);   /* 0 for a prio outside 0..2 */
+rsp_sched_item *rsp_sched_pop_expired(rsp_sched *s, uint64_t now);
+uint64_t rsp_sched_next_deadline(const rsp_sched *s);   /* earliest deadline queued, UINT64_MAX if empty */
+uint32_t rsp_sched_len(const rsp_sched *s, int prio);   /* 0 for a prio outside 0..2 */
 
-#endif /* RS_SCHEDULER_H */
+#endif /* RSP_SCHEDULER_H */

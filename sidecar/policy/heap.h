@@ -6,44 +6,44 @@
  * never allocates on the dispatch path) and the sidecar's retry timers
  * (grows as needed).
  */
-#ifndef RS_HEAP_H
-#define RS_HEAP_H
+#ifndef RSP_HEAP_H
+#define RSP_HEAP_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#define RS__HEAP_OUT UINT32_MAX   /* idx of a node in no heap */
+#define RSP_HEAP_OUT UINT32_MAX   /* idx of a node in no heap */
 
-typedef struct rs__heap_node {
+typedef struct rsp_heap_node {
     uint64_t key;
     uint32_t idx;
-} rs__heap_node;
+} rsp_heap_node;
 
-typedef struct rs__heap {
-    rs__heap_node **a;
+typedef struct rsp_heap {
+    rsp_heap_node **a;
     uint32_t n, cap;
-} rs__heap;
+} rsp_heap;
 
-void rs__heap_node_init(rs__heap_node *x);
+void rsp_heap_node_init(rsp_heap_node *x);
 
 /* Is x in h? Safe on any node, even one never initialised or in another
  * heap: its recorded index must point back at it. */
-bool rs__heap_contains(const rs__heap *h, const rs__heap_node *x);
+bool rsp_heap_contains(const rsp_heap *h, const rsp_heap_node *x);
 
 /* Make room for `need` nodes. 0, or -1 (too many, or out of memory). */
-int rs__heap_reserve(rs__heap *h, uint64_t need);
+int rsp_heap_reserve(rsp_heap *h, uint64_t need);
 
 /* Add x (not in a heap) with its key set; grows when full. 0, or -1. */
-int rs__heap_push(rs__heap *h, rs__heap_node *x);
+int rsp_heap_push(rsp_heap *h, rsp_heap_node *x);
 
 /* Take x out of h; nothing if it is not there. */
-void rs__heap_remove(rs__heap *h, rs__heap_node *x);
+void rsp_heap_remove(rsp_heap *h, rsp_heap_node *x);
 
-static inline rs__heap_node *rs__heap_top(const rs__heap *h)
+static inline rsp_heap_node *rsp_heap_top(const rsp_heap *h)
 {
     return h->n ? h->a[0] : 0;
 }
 
-void rs__heap_free(rs__heap *h);
+void rsp_heap_free(rsp_heap *h);
 
 #endif

@@ -6,8 +6,8 @@
  * their weights are is decided by the caller, so this stays a pure function
  * that a test can drive with any random word.
  */
-#ifndef RS_ROUTER_H
-#define RS_ROUTER_H
+#ifndef RSP_ROUTER_H
+#define RSP_ROUTER_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,7 +25,7 @@
  * 32-bit weights cannot overflow its 64-bit accumulator. The same
  * rand64 always picks the same route, and increasing rand64 walks the
  * eligible routes in index order (0 → first, UINT64_MAX → last). */
-int rs_router_pick(const uint32_t *weight, const bool *eligible, unsigned n,
+int rsp_router_pick(const uint32_t *weight, const bool *eligible, unsigned n,
                    uint64_t rand64);
 
 #endif

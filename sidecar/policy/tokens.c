@@ -86,8 +86,8 @@ static size_t find(const uint8_t *p, size_t len, size_t from, const char *needle
 #define PFX_MCT "\"max_completion"      /* "max_completion_tokens" */
 #define PFX_MCT_LEN (sizeof PFX_MCT - 1)
 
-void rs_tokens_estimate(const void *body, size_t len, uint64_t default_max_tokens,
-                        rs_token_estimate *out)
+void rsp_tokens_estimate(const void *body, size_t len, uint64_t default_max_tokens,
+                        rsp_token_estimate *out)
 {
     const uint8_t *p = body;
     out->prompt_tokens = (uint64_t)(len / 4 + (len % 4 != 0));
@@ -119,7 +119,7 @@ void rs_tokens_estimate(const void *body, size_t len, uint64_t default_max_token
 #define KEY_TOTAL "\"total_tokens\""
 #define KEY_TOTAL_LEN (sizeof KEY_TOTAL - 1)
 
-int rs_tokens_usage(const void *body, size_t len, uint64_t *total)
+int rsp_tokens_usage(const void *body, size_t len, uint64_t *total)
 {
     const uint8_t *p = body;
     bool found = false;

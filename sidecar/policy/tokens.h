@@ -10,7 +10,7 @@
  *   for the JSON around it (OpenAI's own rule of thumb). It overestimates
  *   for JSON-escaped or whitespace-heavy bodies and underestimates for CJK
  *   text (about 1 token per 3-byte character); the real count from the
- *   response (rs_tokens_usage) corrects the bucket afterwards, so the
+ *   response (rsp_tokens_usage) corrects the bucket afterwards, so the
  *   estimate only has to be cheap and in the right order of magnitude.
  * - max_tokens: the first "max_tokens" or "max_completion_tokens" that looks
  *   like an object key (see below) with a non-negative integer value; if
@@ -39,27 +39,27 @@
  * Both functions read only the `len` bytes given (no NUL terminator needed)
  * and are safe on arbitrary bytes.
  */
-#ifndef RS_TOKENS_H
-#define RS_TOKENS_H
+#ifndef RSP_TOKENS_H
+#define RSP_TOKENS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct rs_token_estimate {
+typedef struct rsp_token_estimate {
     uint64_t prompt_tokens;
     uint64_t max_tokens;
     bool has_max_tokens;
-} rs_token_estimate;
+} rsp_token_estimate;
 
 /* See above. body may be NULL when len is 0. */
-void rs_tokens_estimate(const void *body, size_t len, uint64_t default_max_tokens,
-                        rs_token_estimate *out);
+void rsp_tokens_estimate(const void *body, size_t len, uint64_t default_max_tokens,
+                        rsp_token_estimate *out);
 
 /* From an upstream response body (JSON, or the last SSE events): the value of
  * the last key-looking "total_tokens" with a valid integer value (the one in
  * "usage"; with streaming only the final chunk carries usage). Returns 0 and
  * sets *total, or -1 if absent or garbage (*total untouched). */
-int rs_tokens_usage(const void *body, size_t len, uint64_t *total);
+int rsp_tokens_usage(const void *body, size_t len, uint64_t *total);
 
 #endif

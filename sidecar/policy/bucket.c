@@ -2,7 +2,7 @@
  * bucket.c — token bucket (see bucket.h for what it owns and why).
  *
  * All conversions between nanoseconds and tokens go through tokens_in() so
- * that rs_bucket_wait_ns can check its answer with the very arithmetic that
+ * that rsp_bucket_wait_ns can check its answer with the very arithmetic that
  * the later refill will perform. No libm: the few roundings needed are done
  * with integer casts, guarded so that no out-of-range double is ever cast.
  */
@@ -13,14 +13,14 @@
 /* 2^64 as a double: any double >= this does not fit in uint64_t. */
 #define TWO_POW_64 18446744073709551616.0
 
-static double tokens_in(const rs_bucket *b, uint64_t dt_ns)
+static double tokens_in(const rsp_bucket *b, uint64_t dt_ns)
 {
     /* Dividing by 1e9 (exact constant) rounds once; multiplying by 1e-9
      * would round twice. */
     return (double)dt_ns * b->rate / 1e9;
 }
 
-static void refill(rs_bucket *b, uint64_t now_ns)
+static void refill(rsp_bucket *b, uint64_t now_ns)
 {
     if (now_ns <= b->last_ns)
         return;                 /* stale or equal time: nothing to credit */
@@ -35,7 +35,7 @@ static void refill(rs_bucket *b, uint64_t now_ns)
     b->level = l < b->burst ? l : b->burst;
 }
 
-int rs_bucket_check(double rate_per_s, double burst)
+int rsp_bucket_check(double rate_per_s, double burst)
 {
     if (!(rate_per_s > 0.0) || __builtin_isinf(rate_per_s))
         return RS_EINVAL;
@@ -44,7 +44,7 @@ int rs_bucket_check(double rate_per_s, double burst)
     return 0;
 }
 
-void rs_bucket_init(rs_bucket *b, double rate_per_s, double burst, uint64_t now_ns)
+void rsp_bucket_init(rsp_bucket *b, double rate_per_s, double burst, uint64_t now_ns)
 {
     b->rate = rate_per_s;
     b->burst = burst;
@@ -52,7 +52,7 @@ void rs_bucket_init(rs_bucket *b, double rate_per_s, double burst, uint64_t now_
     b->last_ns = now_ns;
 }
 
-void rs_bucket_reconfigure(rs_bucket *b, double rate_per_s, double burst, uint64_t now_ns)
+void rsp_bucket_reconfigure(rsp_bucket *b, double rate_per_s, double burst, uint64_t now_ns)
 {
     refill(b, now_ns);
     b->rate = rate_per_s;
@@ -61,7 +61,7 @@ void rs_bucket_reconfigure(rs_bucket *b, double rate_per_s, double burst, uint64
         b->level = burst;
 }
 
-bool rs_bucket_try_take(rs_bucket *b, double n, uint64_t now_ns)
+bool rsp_bucket_try_take(rsp_bucket *b, double n, uint64_t now_ns)
 {
     if (!(n >= 0.0))
         return false;
@@ -73,7 +73,7 @@ bool rs_bucket_try_take(rs_bucket *b, double n, uint64_t now_ns)
     return false;
 }
 
-void rs_bucket_charge(rs_bucket *b, double n, uint64_t now_ns)
+void rsp_bucket_charge(rsp_bucket *b, double n, uint64_t now_ns)
 {
     if (!(n >= 0.0) || __builtin_isinf(n))
         return;                 /* infinite debt could never be repaid */
@@ -81,7 +81,7 @@ void rs_bucket_charge(rs_bucket *b, double n, uint64_t now_ns)
     b->level -= n;
 }
 
-void rs_bucket_refund(rs_bucket *b, double n, uint64_t now_ns)
+void rsp_bucket_refund(rsp_bucket *b, double n, uint64_t now_ns)
 {
     if (!(n >= 0.0))
         return;
@@ -91,12 +91,12 @@ void rs_bucket_refund(rs_bucket *b, double n, uint64_t now_ns)
 }
 
 /* Would a refill of dt_ns from the current state reach n? */
-static bool reaches(const rs_bucket *b, uint64_t dt_ns, double n)
+static bool reaches(const rsp_bucket *b, uint64_t dt_ns, double n)
 {
     return b->level + tokens_in(b, dt_ns) >= n;
 }
 
-uint64_t rs_bucket_wait_ns(rs_bucket *b, double n, uint64_t now_ns)
+uint64_t rsp_bucket_wait_ns(rsp_bucket *b, double n, uint64_t now_ns)
 {
     if (!(n <= b->burst))
         return UINT64_MAX;      /* more than the bucket can ever hold (or NaN) */
@@ -127,7 +127,7 @@ uint64_t rs_bucket_wait_ns(rs_bucket *b, double n, uint64_t now_ns)
     return w + lag;
 }
 
-double rs_bucket_level(rs_bucket *b, uint64_t now_ns)
+double rsp_bucket_level(rsp_bucket *b, uint64_t now_ns)
 {
     refill(b, now_ns);
     return b->level;

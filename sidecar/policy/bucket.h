@@ -3,11 +3,11 @@
  * for LLM tokens per minute.
  *
  * A bucket holds up to `burst` tokens and refills continuously at `rate`
- * tokens per second. Admission takes tokens (rs_bucket_try_take); an LLM
+ * tokens per second. Admission takes tokens (rsp_bucket_try_take); an LLM
  * request whose real cost is only known after the response (usage) is
- * charged its estimate up front and corrected with rs_bucket_charge (which
+ * charged its estimate up front and corrected with rsp_bucket_charge (which
  * may drive the level negative: debt, repaid by refill before anything else
- * passes) or rs_bucket_refund.
+ * passes) or rsp_bucket_refund.
  *
  * Why it is built this way:
  * - Pure: every call takes `now` (monotonic ns) from the caller; nothing
@@ -18,60 +18,60 @@
  * - Doubles, not integers: the tokens/min bucket needs fractional tokens per
  *   nanosecond. Each refill rounds once, relative to the level (~1e-16), so a
  *   million tiny steps drift by ~1e-10 of `burst`, never by whole tokens.
- * - rs_bucket_wait_ns is exact against the refill arithmetic: it returns the
- *   first nanosecond at which rs_bucket_try_take will succeed (if nothing
+ * - rsp_bucket_wait_ns is exact against the refill arithmetic: it returns the
+ *   first nanosecond at which rsp_bucket_try_take will succeed (if nothing
  *   else touches the bucket), so a scheduler that sleeps exactly that long
  *   never busy-loops and never loses throughput to rounding.
  * - Time going backwards (a `now` older than one already seen, e.g. a stale
  *   timestamp) neither adds nor removes tokens: `last_ns` only moves forward.
  *
  * Preconditions: rate > 0 and burst >= 1, both finite (check configuration
- * with rs_bucket_check); token counts n >= 0 and finite. A violated
+ * with rsp_bucket_check); token counts n >= 0 and finite. A violated
  * precondition gives meaningless but defined results, never undefined
  * behaviour: a negative or NaN n is refused by try_take and ignored by
  * charge/refund.
  *
  * Not thread-safe: a bucket belongs to the one loop that owns it.
  */
-#ifndef RS_BUCKET_H
-#define RS_BUCKET_H
+#ifndef RSP_BUCKET_H
+#define RSP_BUCKET_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct rs_bucket {
+typedef struct rsp_bucket {
     double rate;      /* tokens per second */
     double burst;     /* capacity */
     double level;     /* tokens now (as of last_ns); negative = debt */
     uint64_t last_ns; /* latest `now` seen */
-} rs_bucket;
+} rsp_bucket;
 
 /* 0 if (rate, burst) satisfy the preconditions, else RS_EINVAL. */
-int rs_bucket_check(double rate_per_s, double burst);
+int rsp_bucket_check(double rate_per_s, double burst);
 
 /* Starts full. */
-void rs_bucket_init(rs_bucket *b, double rate_per_s, double burst, uint64_t now_ns);
+void rsp_bucket_init(rsp_bucket *b, double rate_per_s, double burst, uint64_t now_ns);
 
 /* Time up to now is credited at the old rate; the level is kept, capped at
  * the new burst. */
-void rs_bucket_reconfigure(rs_bucket *b, double rate_per_s, double burst, uint64_t now_ns);
+void rsp_bucket_reconfigure(rsp_bucket *b, double rate_per_s, double burst, uint64_t now_ns);
 
 /* Refill, then take n if level >= n (so even n == 0 is refused while the
  * bucket is in debt). */
-bool rs_bucket_try_take(rs_bucket *b, double n, uint64_t now_ns);
+bool rsp_bucket_try_take(rsp_bucket *b, double n, uint64_t now_ns);
 
 /* Take n unconditionally: the level may go negative (debt). */
-void rs_bucket_charge(rs_bucket *b, double n, uint64_t now_ns);
+void rsp_bucket_charge(rsp_bucket *b, double n, uint64_t now_ns);
 
 /* Give n back; the level is capped at burst. */
-void rs_bucket_refund(rs_bucket *b, double n, uint64_t now_ns);
+void rsp_bucket_refund(rsp_bucket *b, double n, uint64_t now_ns);
 
 /* 0 if n is available now; else the ns until it will be (counted from
  * now_ns); UINT64_MAX if n > burst (never), or if the wait does not fit in
  * 64 bits. */
-uint64_t rs_bucket_wait_ns(rs_bucket *b, double n, uint64_t now_ns);
+uint64_t rsp_bucket_wait_ns(rsp_bucket *b, double n, uint64_t now_ns);
 
 /* The level after refilling up to now. */
-double rs_bucket_level(rs_bucket *b, uint64_t now_ns);
+double rsp_bucket_level(rsp_bucket *b, uint64_t now_ns);
 
 #endif

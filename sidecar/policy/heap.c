@@ -5,25 +5,25 @@
 
 #include <stdlib.h>
 
-void rs__heap_node_init(rs__heap_node *x)
+void rsp_heap_node_init(rsp_heap_node *x)
 {
-    x->idx = RS__HEAP_OUT;
+    x->idx = RSP_HEAP_OUT;
 }
 
-bool rs__heap_contains(const rs__heap *h, const rs__heap_node *x)
+bool rsp_heap_contains(const rsp_heap *h, const rsp_heap_node *x)
 {
     return x->idx < h->n && h->a[x->idx] == x;
 }
 
-static void put(rs__heap *h, uint32_t i, rs__heap_node *x)
+static void put(rsp_heap *h, uint32_t i, rsp_heap_node *x)
 {
     h->a[i] = x;
     x->idx = i;
 }
 
-static void sift_up(rs__heap *h, uint32_t i)
+static void sift_up(rsp_heap *h, uint32_t i)
 {
-    rs__heap_node *x = h->a[i];
+    rsp_heap_node *x = h->a[i];
     while (i > 0) {
         uint32_t parent = (i - 1) / 2;
         if (h->a[parent]->key <= x->key)
@@ -34,9 +34,9 @@ static void sift_up(rs__heap *h, uint32_t i)
     put(h, i, x);
 }
 
-static void sift_down(rs__heap *h, uint32_t i)
+static void sift_down(rsp_heap *h, uint32_t i)
 {
-    rs__heap_node *x = h->a[i];
+    rsp_heap_node *x = h->a[i];
     for (;;) {
         uint64_t l = 2ull * i + 1;   /* 64-bit: 2i+1 may not fit in 32 */
         if (l >= h->n)
@@ -52,14 +52,14 @@ static void sift_down(rs__heap *h, uint32_t i)
     put(h, i, x);
 }
 
-int rs__heap_reserve(rs__heap *h, uint64_t need)
+int rsp_heap_reserve(rsp_heap *h, uint64_t need)
 {
     if (need <= h->cap)
         return 0;
-    /* indices are 32 bits, and RS__HEAP_OUT is one of them */
-    if (need >= RS__HEAP_OUT || need > SIZE_MAX / sizeof *h->a)
+    /* indices are 32 bits, and RSP_HEAP_OUT is one of them */
+    if (need >= RSP_HEAP_OUT || need > SIZE_MAX / sizeof *h->a)
         return -1;
-    rs__heap_node **a = realloc(h->a, (size_t)need * sizeof *a);
+    rsp_heap_node **a = realloc(h->a, (size_t)need * sizeof *a);
     if (!a)
         return -1;
     h->a = a;
@@ -67,22 +67,22 @@ int rs__heap_reserve(rs__heap *h, uint64_t need)
     return 0;
 }
 
-int rs__heap_push(rs__heap *h, rs__heap_node *x)
+int rsp_heap_push(rsp_heap *h, rsp_heap_node *x)
 {
-    if (h->n == h->cap && rs__heap_reserve(h, h->cap ? 2ull * h->cap : 64) < 0)
+    if (h->n == h->cap && rsp_heap_reserve(h, h->cap ? 2ull * h->cap : 64) < 0)
         return -1;
     put(h, h->n++, x);
     sift_up(h, x->idx);
     return 0;
 }
 
-void rs__heap_remove(rs__heap *h, rs__heap_node *x)
+void rsp_heap_remove(rsp_heap *h, rsp_heap_node *x)
 {
-    if (!rs__heap_contains(h, x))
+    if (!rsp_heap_contains(h, x))
         return;
     uint32_t i = x->idx;
-    x->idx = RS__HEAP_OUT;
-    rs__heap_node *last = h->a[--h->n];
+    x->idx = RSP_HEAP_OUT;
+    rsp_heap_node *last = h->a[--h->n];
     if (i == h->n)
         return;
     put(h, i, last);
@@ -93,7 +93,7 @@ void rs__heap_remove(rs__heap *h, rs__heap_node *x)
         sift_down(h, i);
 }
 
-void rs__heap_free(rs__heap *h)
+void rsp_heap_free(rsp_heap *h)
 {
     free(h->a);
     h->a = NULL;

@@ -16,14 +16,14 @@
 
 #include <stddef.h>
 
-rs_breaker_cfg rs_breaker_cfg_default(void)
+rsp_breaker_cfg rsp_breaker_cfg_default(void)
 {
-    rs_breaker_cfg c = {
-        .failure_threshold = RS_BREAKER_DEFAULT_FAILURE_THRESHOLD,
+    rsp_breaker_cfg c = {
+        .failure_threshold = RSP_BREAKER_DEFAULT_FAILURE_THRESHOLD,
         .latency_gt_ns = 0,
-        .slow_threshold = RS_BREAKER_DEFAULT_SLOW_THRESHOLD,
-        .cooldown_ns = RS_BREAKER_DEFAULT_COOLDOWN_NS,
-        .half_open_probes = RS_BREAKER_DEFAULT_HALF_OPEN_PROBES,
+        .slow_threshold = RSP_BREAKER_DEFAULT_SLOW_THRESHOLD,
+        .cooldown_ns = RSP_BREAKER_DEFAULT_COOLDOWN_NS,
+        .half_open_probes = RSP_BREAKER_DEFAULT_HALF_OPEN_PROBES,
     };
     return c;
 }
@@ -31,12 +31,12 @@ rs_breaker_cfg rs_breaker_cfg_default(void)
 /* A zero threshold would open the breaker on no evidence at all, a zero
  * probe count would leave it half-open forever and a zero cooldown would
  * make "open" meaningless, so zero means "default" for those fields. */
-static rs_breaker_cfg normalise(const rs_breaker_cfg *cfg)
+static rsp_breaker_cfg normalise(const rsp_breaker_cfg *cfg)
 {
-    rs_breaker_cfg d = rs_breaker_cfg_default();
+    rsp_breaker_cfg d = rsp_breaker_cfg_default();
     if (!cfg)
         return d;
-    rs_breaker_cfg c = *cfg;
+    rsp_breaker_cfg c = *cfg;
     if (!c.failure_threshold)
         c.failure_threshold = d.failure_threshold;
     if (!c.slow_threshold)
@@ -48,22 +48,22 @@ static rs_breaker_cfg normalise(const rs_breaker_cfg *cfg)
     return c;
 }
 
-void rs_breaker_init(rs_breaker *b, const rs_breaker_cfg *cfg)
+void rsp_breaker_init(rsp_breaker *b, const rsp_breaker_cfg *cfg)
 {
-    *b = (rs_breaker){ .cfg = normalise(cfg), .state = RS_BREAKER_CLOSED };
+    *b = (rsp_breaker){ .cfg = normalise(cfg), .state = RSP_BREAKER_CLOSED };
 }
 
-void rs_breaker_reconfigure(rs_breaker *b, const rs_breaker_cfg *cfg)
+void rsp_breaker_reconfigure(rsp_breaker *b, const rsp_breaker_cfg *cfg)
 {
     b->cfg = normalise(cfg);
 }
 
-static void go_open(rs_breaker *b, uint64_t now)
+static void go_open(rsp_breaker *b, uint64_t now)
 {
-    if (b->state == RS_BREAKER_HALF_OPEN)
+    if (b->state == RSP_BREAKER_HALF_OPEN)
         b->reopened++;
     b->opened++;
-    b->state = RS_BREAKER_OPEN;
+    b->state = RSP_BREAKER_OPEN;
     /* saturate: a deadline that wrapped would reopen at once */
     b->open_until = now > UINT64_MAX - b->cfg.cooldown_ns ? UINT64_MAX
                                                             : now + b->cfg.cooldown_ns;
@@ -75,58 +75,58 @@ static void go_open(rs_breaker *b, uint64_t now)
     b->probes_ok = 0;
 }
 
-static void go_closed(rs_breaker *b)
+static void go_closed(rsp_breaker *b)
 {
     b->closed++;
-    b->state = RS_BREAKER_CLOSED;
+    b->state = RSP_BREAKER_CLOSED;
     b->consec_failures = 0;
     b->consec_slow = 0;
     b->probes_in_flight = 0;
     b->probes_ok = 0;
 }
 
-rs_breaker_state rs_breaker_state_at(const rs_breaker *b, uint64_t now)
+rsp_breaker_state rsp_breaker_state_at(const rsp_breaker *b, uint64_t now)
 {
-    if (b->state == RS_BREAKER_OPEN && now >= b->open_until)
-        return RS_BREAKER_HALF_OPEN;
+    if (b->state == RSP_BREAKER_OPEN && now >= b->open_until)
+        return RSP_BREAKER_HALF_OPEN;
     return b->state;
 }
 
-bool rs_breaker_can_send(const rs_breaker *b, uint64_t now)
+bool rsp_breaker_can_send(const rsp_breaker *b, uint64_t now)
 {
-    switch (rs_breaker_state_at(b, now)) {
-    case RS_BREAKER_CLOSED:
+    switch (rsp_breaker_state_at(b, now)) {
+    case RSP_BREAKER_CLOSED:
         return true;
-    case RS_BREAKER_HALF_OPEN:
+    case RSP_BREAKER_HALF_OPEN:
         /* a stored OPEN that is due starts a round with every slot free */
-        return b->state == RS_BREAKER_OPEN ||
+        return b->state == RSP_BREAKER_OPEN ||
                b->probes_in_flight < b->cfg.half_open_probes;
-    case RS_BREAKER_OPEN:
+    case RSP_BREAKER_OPEN:
     default:
         return false;
     }
 }
 
-void rs_breaker_on_send(rs_breaker *b, uint64_t now)
+void rsp_breaker_on_send(rsp_breaker *b, uint64_t now)
 {
-    if (!rs_breaker_can_send(b, now))
+    if (!rsp_breaker_can_send(b, now))
         return;
-    if (b->state == RS_BREAKER_OPEN) {
-        b->state = RS_BREAKER_HALF_OPEN;
+    if (b->state == RSP_BREAKER_OPEN) {
+        b->state = RSP_BREAKER_HALF_OPEN;
         b->half_opened++;
         b->probes_in_flight = 0;
         b->probes_ok = 0;
     }
-    if (b->state == RS_BREAKER_HALF_OPEN)
+    if (b->state == RSP_BREAKER_HALF_OPEN)
         b->probes_in_flight++;
 }
 
-void rs_breaker_on_success(rs_breaker *b, uint64_t latency_ns, uint64_t now)
+void rsp_breaker_on_success(rsp_breaker *b, uint64_t latency_ns, uint64_t now)
 {
     bool slow = b->cfg.latency_gt_ns && latency_ns > b->cfg.latency_gt_ns;
 
     switch (b->state) {
-    case RS_BREAKER_CLOSED:
+    case RSP_BREAKER_CLOSED:
         b->consec_failures = 0;
         if (!slow) {
             b->consec_slow = 0;
@@ -137,7 +137,7 @@ void rs_breaker_on_success(rs_breaker *b, uint64_t latency_ns, uint64_t now)
         if (b->consec_slow >= b->cfg.slow_threshold)
             go_open(b, now);
         return;
-    case RS_BREAKER_HALF_OPEN:
+    case RSP_BREAKER_HALF_OPEN:
         if (!b->probes_in_flight)
             return;             /* not a probe: sent before this round */
         b->probes_in_flight--;
@@ -149,27 +149,27 @@ void rs_breaker_on_success(rs_breaker *b, uint64_t latency_ns, uint64_t now)
         if (b->probes_ok >= b->cfg.half_open_probes)
             go_closed(b);
         return;
-    case RS_BREAKER_OPEN:
+    case RSP_BREAKER_OPEN:
     default:
         return;                 /* sent before it opened: already judged */
     }
 }
 
-void rs_breaker_on_failure(rs_breaker *b, uint64_t now)
+void rsp_breaker_on_failure(rsp_breaker *b, uint64_t now)
 {
     switch (b->state) {
-    case RS_BREAKER_CLOSED:
+    case RSP_BREAKER_CLOSED:
         if (b->consec_failures < UINT32_MAX)
             b->consec_failures++;
         if (b->consec_failures >= b->cfg.failure_threshold)
             go_open(b, now);
         return;
-    case RS_BREAKER_HALF_OPEN:
+    case RSP_BREAKER_HALF_OPEN:
         if (!b->probes_in_flight)
             return;             /* not a probe: sent before this round */
         go_open(b, now);
         return;
-    case RS_BREAKER_OPEN:
+    case RSP_BREAKER_OPEN:
     default:
         /* sent before it opened; extending the cooldown for it would punish
          * the route twice for the same outage */
@@ -177,18 +177,18 @@ void rs_breaker_on_failure(rs_breaker *b, uint64_t now)
     }
 }
 
-void rs_breaker_on_abandon(rs_breaker *b)
+void rsp_breaker_on_abandon(rsp_breaker *b)
 {
-    if (b->state == RS_BREAKER_HALF_OPEN && b->probes_in_flight)
+    if (b->state == RSP_BREAKER_HALF_OPEN && b->probes_in_flight)
         b->probes_in_flight--;
 }
 
-uint64_t rs_breaker_open_until(const rs_breaker *b)
+uint64_t rsp_breaker_open_until(const rsp_breaker *b)
 {
     return b->open_until;
 }
 
-uint64_t rs_breaker_epoch(const rs_breaker *b)
+uint64_t rsp_breaker_epoch(const rsp_breaker *b)
 {
     return b->opened + b->half_opened + b->closed;
 }

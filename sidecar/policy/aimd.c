@@ -11,18 +11,18 @@
 
 #include "ringside.h"
 
-static double lower(const rs_aimd_cfg *c)
+static double lower(const rsp_aimd_cfg *c)
 {
     return c->min > 1.0 ? c->min : 1.0;
 }
 
-static double upper(const rs_aimd_cfg *c)
+static double upper(const rsp_aimd_cfg *c)
 {
     double lo = lower(c);
     return c->max >= lo ? c->max : lo;
 }
 
-static double clamp(const rs_aimd_cfg *c, double v)
+static double clamp(const rsp_aimd_cfg *c, double v)
 {
     double lo = lower(c), hi = upper(c);
     if (!(v >= lo))
@@ -32,7 +32,7 @@ static double clamp(const rs_aimd_cfg *c, double v)
     return v;
 }
 
-int rs_aimd_cfg_check(const rs_aimd_cfg *cfg)
+int rsp_aimd_cfg_check(const rsp_aimd_cfg *cfg)
 {
     if (!(cfg->min > 0.0) || !(cfg->min <= cfg->initial) || !(cfg->initial <= cfg->max)
         || __builtin_isinf(cfg->max))
@@ -44,7 +44,7 @@ int rs_aimd_cfg_check(const rs_aimd_cfg *cfg)
     return 0;
 }
 
-void rs_aimd_init(rs_aimd *a, const rs_aimd_cfg *cfg)
+void rsp_aimd_init(rsp_aimd *a, const rsp_aimd_cfg *cfg)
 {
     a->cfg = *cfg;
     a->limit = clamp(cfg, cfg->initial);
@@ -52,7 +52,7 @@ void rs_aimd_init(rs_aimd *a, const rs_aimd_cfg *cfg)
     a->decreased = false;
 }
 
-unsigned rs_aimd_limit(const rs_aimd *a)
+unsigned rsp_aimd_limit(const rsp_aimd *a)
 {
     double l = clamp(&a->cfg, a->limit);
     if (l >= (double)UINT_MAX)
@@ -60,13 +60,13 @@ unsigned rs_aimd_limit(const rs_aimd *a)
     return (unsigned)l;         /* l >= 1: truncation is floor */
 }
 
-void rs_aimd_on_success(rs_aimd *a, uint64_t now_ns)
+void rsp_aimd_on_success(rsp_aimd *a, uint64_t now_ns)
 {
     (void)now_ns;               /* the increase is per success, not per time */
     a->limit = clamp(&a->cfg, a->limit + a->cfg.increase / a->limit);
 }
 
-void rs_aimd_on_overload(rs_aimd *a, uint64_t now_ns)
+void rsp_aimd_on_overload(rsp_aimd *a, uint64_t now_ns)
 {
     if (a->decreased) {
         if (now_ns < a->last_decrease_ns)
@@ -79,7 +79,7 @@ void rs_aimd_on_overload(rs_aimd *a, uint64_t now_ns)
     a->decreased = true;
 }
 
-void rs_aimd_reconfigure(rs_aimd *a, const rs_aimd_cfg *cfg)
+void rsp_aimd_reconfigure(rsp_aimd *a, const rsp_aimd_cfg *cfg)
 {
     a->cfg = *cfg;
     a->limit = clamp(cfg, a->limit);

@@ -21,7 +21,7 @@ static bool counts(const uint32_t *weight, const bool *eligible, unsigned i)
     return weight[i] > 0 && (!eligible || eligible[i]);
 }
 
-int rs_router_pick(const uint32_t *weight, const bool *eligible, unsigned n,
+int rsp_router_pick(const uint32_t *weight, const bool *eligible, unsigned n,
                    uint64_t rand64)
 {
     if (!weight || n == 0 || n > (unsigned)INT_MAX)

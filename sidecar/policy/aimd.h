@@ -21,47 +21,47 @@
  *
  * Pure: `now` comes from the caller; no clock, no allocation.
  *
- * Preconditions (rs_aimd_cfg_check): 0 < min <= initial <= max, finite;
+ * Preconditions (rsp_aimd_cfg_check): 0 < min <= initial <= max, finite;
  * increase > 0; 0 < decrease < 1. The limit is kept in [max(1, min), max]
  * whatever happens, even with a broken configuration (max < 1 is raised to
- * the lower bound). min should be a whole number: rs_aimd_limit reports
+ * the lower bound). min should be a whole number: rsp_aimd_limit reports
  * floor(limit).
  */
-#ifndef RS_AIMD_H
-#define RS_AIMD_H
+#ifndef RSP_AIMD_H
+#define RSP_AIMD_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef struct rs_aimd_cfg {
+typedef struct rsp_aimd_cfg {
     double min, max, initial;
     double increase;      /* added per round (limit successes) */
     double decrease;      /* multiplicative factor in (0,1) */
     uint64_t cooldown_ns; /* no second decrease within this of the last */
-} rs_aimd_cfg;
+} rsp_aimd_cfg;
 
-typedef struct rs_aimd {
-    rs_aimd_cfg cfg;
+typedef struct rsp_aimd {
+    rsp_aimd_cfg cfg;
     double limit;
     uint64_t last_decrease_ns;
     bool decreased;       /* last_decrease_ns is meaningful */
-} rs_aimd;
+} rsp_aimd;
 
 /* 0 if cfg satisfies the preconditions above, else RS_EINVAL. */
-int rs_aimd_cfg_check(const rs_aimd_cfg *cfg);
+int rsp_aimd_cfg_check(const rsp_aimd_cfg *cfg);
 
-void rs_aimd_init(rs_aimd *a, const rs_aimd_cfg *cfg);
+void rsp_aimd_init(rsp_aimd *a, const rsp_aimd_cfg *cfg);
 
 /* floor(limit), never below max(1, min). */
-unsigned rs_aimd_limit(const rs_aimd *a);
+unsigned rsp_aimd_limit(const rsp_aimd *a);
 
-void rs_aimd_on_success(rs_aimd *a, uint64_t now_ns);
+void rsp_aimd_on_success(rsp_aimd *a, uint64_t now_ns);
 
 /* A 429 or 503 from the upstream. */
-void rs_aimd_on_overload(rs_aimd *a, uint64_t now_ns);
+void rsp_aimd_on_overload(rsp_aimd *a, uint64_t now_ns);
 
 /* Keeps the learned limit, clamped to the new bounds, and the cooldown
  * state. */
-void rs_aimd_reconfigure(rs_aimd *a, const rs_aimd_cfg *cfg);
+void rsp_aimd_reconfigure(rsp_aimd *a, const rsp_aimd_cfg *cfg);
 
 #endif

@@ -8,15 +8,15 @@
 
 #include "ringside.h"
 
-static uint64_t slot_ns(const rs_retry_budget *rb)
+static uint64_t slot_ns(const rsp_retry_budget *rb)
 {
-    uint64_t w = rb->cfg.window_ns / RS_RETRY_BUDGET_SLOTS;
+    uint64_t w = rb->cfg.window_ns / RSP_RETRY_BUDGET_SLOTS;
     return w ? w : 1;
 }
 
 /* Move `cur` forward to the slot that contains now_ns, zeroing the slots it
  * enters (they held counts from one window ago). */
-static void advance(rs_retry_budget *rb, uint64_t now_ns)
+static void advance(rsp_retry_budget *rb, uint64_t now_ns)
 {
     if (now_ns < rb->slot_start_ns)
         return;
@@ -24,12 +24,12 @@ static void advance(rs_retry_budget *rb, uint64_t now_ns)
     uint64_t k = (now_ns - rb->slot_start_ns) / w;
     if (k == 0)
         return;
-    if (k >= RS_RETRY_BUDGET_SLOTS) {
-        for (unsigned i = 0; i < RS_RETRY_BUDGET_SLOTS; i++)
+    if (k >= RSP_RETRY_BUDGET_SLOTS) {
+        for (unsigned i = 0; i < RSP_RETRY_BUDGET_SLOTS; i++)
             rb->requests[i] = rb->retries[i] = 0;
     } else {
         for (uint64_t i = 0; i < k; i++) {
-            rb->cur = (rb->cur + 1) % RS_RETRY_BUDGET_SLOTS;
+            rb->cur = (rb->cur + 1) % RSP_RETRY_BUDGET_SLOTS;
             rb->requests[rb->cur] = rb->retries[rb->cur] = 0;
         }
     }
@@ -43,35 +43,35 @@ static void bump(uint32_t *c)
         (*c)++;
 }
 
-int rs_retry_budget_cfg_check(const rs_retry_budget_cfg *cfg)
+int rsp_retry_budget_cfg_check(const rsp_retry_budget_cfg *cfg)
 {
     if (!(cfg->ratio >= 0.0) || __builtin_isinf(cfg->ratio))
         return RS_EINVAL;
-    if (cfg->window_ns < RS_RETRY_BUDGET_SLOTS)
+    if (cfg->window_ns < RSP_RETRY_BUDGET_SLOTS)
         return RS_EINVAL;
     return 0;
 }
 
-void rs_retry_budget_init(rs_retry_budget *rb, const rs_retry_budget_cfg *cfg, uint64_t now_ns)
+void rsp_retry_budget_init(rsp_retry_budget *rb, const rsp_retry_budget_cfg *cfg, uint64_t now_ns)
 {
     rb->cfg = *cfg;
     rb->slot_start_ns = now_ns;
     rb->cur = 0;
-    for (unsigned i = 0; i < RS_RETRY_BUDGET_SLOTS; i++)
+    for (unsigned i = 0; i < RSP_RETRY_BUDGET_SLOTS; i++)
         rb->requests[i] = rb->retries[i] = 0;
 }
 
-void rs_retry_budget_on_request(rs_retry_budget *rb, uint64_t now_ns)
+void rsp_retry_budget_on_request(rsp_retry_budget *rb, uint64_t now_ns)
 {
     advance(rb, now_ns);
     bump(&rb->requests[rb->cur]);
 }
 
-bool rs_retry_budget_try_retry(rs_retry_budget *rb, uint64_t now_ns)
+bool rsp_retry_budget_try_retry(rsp_retry_budget *rb, uint64_t now_ns)
 {
     advance(rb, now_ns);
     uint64_t req = 0, ret = 0;
-    for (unsigned i = 0; i < RS_RETRY_BUDGET_SLOTS; i++) {
+    for (unsigned i = 0; i < RSP_RETRY_BUDGET_SLOTS; i++) {
         req += rb->requests[i];
         ret += rb->retries[i];
     }

@@ -11,14 +11,14 @@
 
 #include "ringside.h"
 
-int rs_backoff_cfg_check(const rs_backoff_cfg *cfg)
+int rsp_backoff_cfg_check(const rsp_backoff_cfg *cfg)
 {
     if (!(cfg->factor >= 1.0) || __builtin_isinf(cfg->factor))
         return RS_EINVAL;
     return 0;
 }
 
-uint64_t rs_backoff_ceiling_ns(const rs_backoff_cfg *cfg, unsigned retry)
+uint64_t rsp_backoff_ceiling_ns(const rsp_backoff_cfg *cfg, unsigned retry)
 {
     uint64_t cap = cfg->cap_ns;
     if (cfg->initial_ns >= cap)
@@ -49,15 +49,15 @@ uint64_t rs_backoff_ceiling_ns(const rs_backoff_cfg *cfg, unsigned retry)
     return (uint64_t)c;         /* 0 < c < cap <= 2^64: in range */
 }
 
-uint64_t rs_backoff_delay_ns(const rs_backoff_cfg *cfg, unsigned retry, uint64_t rand64)
+uint64_t rsp_backoff_delay_ns(const rsp_backoff_cfg *cfg, unsigned retry, uint64_t rand64)
 {
-    uint64_t ceil_ns = rs_backoff_ceiling_ns(cfg, retry);
+    uint64_t ceil_ns = rsp_backoff_ceiling_ns(cfg, retry);
     if (ceil_ns == UINT64_MAX)
         return rand64;          /* the range is every uint64_t */
     return (uint64_t)(((unsigned __int128)rand64 * (ceil_ns + 1)) >> 64);
 }
 
-bool rs_backoff_allowed(const rs_backoff_cfg *cfg, unsigned attempts_made, uint64_t now_ns,
+bool rsp_backoff_allowed(const rsp_backoff_cfg *cfg, unsigned attempts_made, uint64_t now_ns,
                         uint64_t delay_ns, uint64_t deadline_ns)
 {
     if (attempts_made >= cfg->max_attempts)
