@@ -102,13 +102,17 @@ typedef struct rs_request {
 
 #define RS_REQUEST_INIT { .priority = RS_P1 }
 
-/* Where the time went, in microseconds; 0 when a phase did not happen. */
+/* Where the time went, in microseconds, as the sidecar saw it; 0 when a
+ * phase did not happen. total_us >= queued_us + first_content_us, and
+ * first_byte_us <= first_content_us. */
 typedef struct rs_timings {
-    uint64_t queued_us;        /* sidecar: ring drain → upstream dispatch */
-    uint64_t first_byte_us;    /* dispatch → first response byte */
-    uint64_t first_content_us; /* dispatch → first real content (keep-alive
-                                  blank lines and SSE comments do not count) */
-    uint64_t total_us;         /* sidecar: ring drain → completion written */
+    uint64_t queued_us;        /* taken from the ring → its first attempt started */
+    uint64_t first_byte_us;    /* the answering attempt's start → its first byte */
+    uint64_t first_content_us; /* the answering attempt's start → its first real
+                                  content (keep-alive blank lines and SSE
+                                  comments do not count) */
+    uint64_t total_us;         /* taken from the ring → the answer ready to go
+                                  back (retries and backoffs included) */
 } rs_timings;
 
 typedef struct rs_response {

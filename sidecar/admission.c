@@ -11,10 +11,13 @@
 #include "admission.h"
 
 #include "log.h"
+#include "outbox.h"
+#include "outcome.h"
 #include "ringside.h"
 #include "router.h"
 #include "sidecar.h"
 #include "tokens.h"
+#include "upstream.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,7 +27,6 @@
 
 #define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 #define MS(v) ((uint64_t)(v) * 1000000u)
-#define MAX_EMBARGO_NS (15ull * 60 * 1000000000u)
 
 static uint64_t next_rand(sc_admission *a)
 {
@@ -169,8 +171,9 @@ static const char *shed_reason(sc_daemon *d, uint64_t now, char *buf, size_t len
 
 /* ------------------------------------------------------------ finishing */
 
-static void finish(sc_req *r, int32_t err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void finish(sc_req *r, int32_t err, const char *fmt, ...)
+static void finish(sc_req *r, uint64_t now, int32_t err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void finish(sc_req *r, uint64_t now, int32_t err, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -182,10 +185,10 @@ static void finish(sc_req *r, int32_t err, const char *fmt, ...)
         cp->attempts = r->attempts;
     sc_completion_free(r->last);
     r->last = NULL;
-    sc_req_finish(r, cp);
+    sc_req_finish(r, cp, now);
 }
 
-static void finish_with(sc_req *r, sc_completion *cp, const char *note)
+static void finish_with(sc_req *r, sc_completion *cp, const char *note, uint64_t now)
 {
     if (cp && note) {
         size_t n = strlen(cp->error_msg) + strlen(note) + 4;
@@ -200,17 +203,17 @@ static void finish_with(sc_req *r, sc_completion *cp, const char *note)
     if (r->last != cp)
         sc_completion_free(r->last);
     r->last = NULL;
-    sc_req_finish(r, cp);
+    sc_req_finish(r, cp, now);
 }
 
 static void finish_deadline(sc_daemon *d, sc_req *r, const char *where, uint64_t now)
 {
     d->adm.stats.expired++;
     if (r->last)
-        finish(r, RS_EDEADLINE, "deadline passed %s after %u attempt%s (last: %s)", where, r->attempts,
+        finish(r, now, RS_EDEADLINE, "deadline passed %s after %u attempt%s (last: %s)", where, r->attempts,
                r->attempts == 1 ? "" : "s", r->last->error_msg);
     else
-        finish(r, RS_EDEADLINE, "deadline passed %s (P%u, %llu ms after it arrived)", where, r->priority,
+        finish(r, now, RS_EDEADLINE, "deadline passed %s (P%u, %llu ms after it arrived)", where, r->priority,
                (unsigned long long)((now - r->t_drain) / 1000000u));
 }
 
@@ -222,12 +225,13 @@ static void enqueue(sc_daemon *d, sc_req *r, uint64_t now)
     r->qi.deadline_ns = r->deadline;
     if (rsp_sched_push(&d->adm.sched, &r->qi, now) < 0) {
         d->adm.stats.queue_full++;
-        finish(r, RS_EQUEUEFULL, "P%u queue is full (priorities.queue.p%u = %u); retry later",
+        finish(r, now, RS_EQUEUEFULL, "P%u queue is full (priorities.queue.p%u = %u); retry later",
                r->priority, r->priority, d->cfg.queue_max[r->priority]);
     }
 }
 
-void sc_admit(sc_daemon *d, sc_req *r, uint64_t now)
+/* A request for an upstream route enters traffic control. */
+static void admit_upstream(sc_daemon *d, sc_req *r, uint64_t now)
 {
     sc_admission *a = &d->adm;
     rsp_heap_node_init(&r->retry_node);
@@ -240,7 +244,7 @@ void sc_admit(sc_daemon *d, sc_req *r, uint64_t now)
         a->shedding = why != NULL;
         if (why && (double)(next_rand(a) >> 11) * 0x1.0p-53 < d->cfg.shed_fraction) {
             a->stats.shed++;
-            finish(r, RS_ESHED, "shed: %s; %.0f%% of P1/P2 requests are refused until it recovers",
+            finish(r, now, RS_ESHED, "shed: %s; %.0f%% of P1/P2 requests are refused until it recovers",
                    why, 100.0 * d->cfg.shed_fraction);
             return;
         }
@@ -262,6 +266,42 @@ void sc_admit(sc_daemon *d, sc_req *r, uint64_t now)
         return;
     }
     enqueue(d, r, now);
+}
+
+void sc_admit(sc_daemon *d, sc_req *r, uint64_t now)
+{
+    if (r->refuse == RS_E2BIG) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s: %zu bytes, the ring holds %llu (ring_bytes)", r->refuse_why,
+                 r->body_len, (unsigned long long)d->cfg.ring_bytes);
+        sc_req_finish(r, sc_completion_new(r->id, r->refuse, 0, msg), now);
+    } else if (r->refuse) {
+        sc_req_finish(r, sc_completion_new(r->id, r->refuse, 0, r->refuse_why), now);
+    } else if (d->state != SC_RUNNING) {
+        sc_req_finish(r, sc_completion_new(r->id, RS_ESHUTDOWN, 0,
+                                           "sidecar is shutting down; retry after it restarts"), now);
+    } else if (strcmp(r->route, "echo") == 0) {
+        /* answered here, no network: the path benchmarks and probes use */
+        sc_completion *cp = sc_completion_new(r->id, 0, 200, "");
+        if (cp) {
+            cp->body = r->body;
+            cp->body_len = r->body_len;
+            r->body = NULL;
+            sc_completion_set_upstream(cp, "echo");
+        }
+        sc_req_finish(r, cp, now);
+    } else if (r->route[0] && strcmp(r->route, "default") != 0 &&
+               !(r->pinned = sc_routes_find(&d->adm.routes, r->route))) {
+        char msg[600];
+        int n = snprintf(msg, sizeof msg, "no route named '%s' (configured: echo", r->route);
+        for (unsigned i = 0; i < d->adm.routes.n && n < (int)sizeof msg - 80; i++)
+            if (!d->adm.routes.r[i]->retired)
+                n += snprintf(msg + n, sizeof msg - (size_t)n, ", %s", d->adm.routes.r[i]->cfg.name);
+        snprintf(msg + n, sizeof msg - (size_t)n, ")");
+        sc_req_finish(r, sc_completion_new(r->id, RS_ENOROUTE, 0, msg), now);
+    } else {
+        admit_upstream(d, r, now);
+    }
 }
 
 static void unhold(sc_client *c, sc_req *r)
@@ -384,26 +424,16 @@ static sc_route *choose_route(sc_admission *a, sc_req *r, uint64_t now, uint64_t
     return k < 0 ? NULL : a->routes.r[k];
 }
 
-/* The time to check and take an awaited rps token at: when it was due, if
- * the loop woke a little late for it (kernel timer slack, a busy core), so
- * that lateness is not lost on every request — a burst-1 bucket cannot bank
- * it, and the long-run rate would fall short. Never more than 20 ms back:
- * older "due" times are stale. */
-uint64_t sc_token_time(uint64_t due, uint64_t now)
-{
-    return due < now && now - due < 20000000u ? due : now;
-}
-
 static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
 {
     sc_admission *a = &d->adm;
     double need = r->tokens_need;
     if (a->has_rps) {
-        rsp_bucket_try_take(&a->rps, 1, sc_token_time(a->rps_due, now));
+        rsp_bucket_try_take(&a->rps, 1, rsp_bucket_due_time(a->rps_due, now));
         a->rps_due = UINT64_MAX;
     }
     if (rt->has_rps) {
-        rsp_bucket_try_take(&rt->rps, 1, sc_token_time(rt->rps_due, now));
+        rsp_bucket_try_take(&rt->rps, 1, rsp_bucket_due_time(rt->rps_due, now));
         rt->rps_due = UINT64_MAX;
     }
     r->tokens_held = 0;
@@ -429,7 +459,7 @@ static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
     if (err < 0) {
         rsp_breaker_on_abandon(&rt->breaker);
         release_attempt(d, r, now, true);
-        finish(r, err, "could not start the upstream transfer to route '%s'", rt->cfg.name);
+        finish(r, now, err, "could not start the upstream transfer to route '%s'", rt->cfg.name);
     }
 }
 
@@ -489,7 +519,7 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
     while ((it = rsp_sched_next(&a->sched, now, p12_allowed(a, &d->cfg, now))) != NULL) {
         sc_req *r = container_of(it, sc_req, qi);
         uint64_t w = 0;
-        if (a->has_rps && (w = rsp_bucket_wait_ns(&a->rps, 1, sc_token_time(a->rps_due, now))) != 0) {
+        if (a->has_rps && (w = rsp_bucket_wait_ns(&a->rps, 1, rsp_bucket_due_time(a->rps_due, now))) != 0) {
             wake = min_u64(wake, w == UINT64_MAX ? UINT64_MAX : now + w);
             a->rps_due = w == UINT64_MAX ? UINT64_MAX : now + w;
             break;
@@ -516,14 +546,6 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
 
 /* ------------------------------------------------------------- outcomes */
 
-static bool in_list(const uint32_t *list, uint32_t n, uint32_t v)
-{
-    for (uint32_t i = 0; i < n; i++)
-        if (list[i] == v)
-            return true;
-    return false;
-}
-
 static bool another_route_ready(sc_admission *a, sc_req *r, sc_route *failed, uint64_t now)
 {
     if (r->pinned)
@@ -537,104 +559,89 @@ static bool another_route_ready(sc_admission *a, sc_req *r, sc_route *failed, ui
     return false;
 }
 
+/* Settle the tokens reserved for an attempt against what the upstream
+ * counted. */
+static void settle_tokens(sc_admission *a, sc_route *rt, double used, double held, uint64_t now)
+{
+    double diff = used - held;
+    if (a->has_tpm)
+        diff > 0 ? rsp_bucket_charge(&a->tpm, diff, now) : rsp_bucket_refund(&a->tpm, -diff, now);
+    if (rt->has_tpm)
+        diff > 0 ? rsp_bucket_charge(&rt->tpm, diff, now) : rsp_bucket_refund(&rt->tpm, -diff, now);
+}
+
 void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attempt *at, uint64_t now)
 {
     sc_admission *a = &d->adm;
     sc_route *rt = r->rt;
-    bool ok = at->transport_ok && at->status < 400;
-    /* A verdict counts only in the breaker state it was sent in: an LLM call
-     * can outlive a whole cool-down, and its late result must not close (or
-     * reopen) a breaker that is probing with other requests. */
-    bool verdict = rsp_breaker_epoch(&rt->breaker) == r->breaker_epoch;
+    const rsp_attempt_end *end = &at->end;
+    rsp_outcome_in in = {
+        .retry_status = d->cfg.retry_status, .n_retry_status = d->cfg.n_retry_status,
+        .failure_status = sc_routes_is_failure_status(&a->routes, end->status),
+        .same_epoch = rsp_breaker_epoch(&rt->breaker) == r->breaker_epoch,
+        .attempts = r->attempts, .max_attempts = a->backoff.max_attempts,
+        .embargo_until = rt->embargo_until, .now = now, .deadline = r->deadline,
+    };
+    bool ok = end->transport_ok && end->status < 400;
+    if (!ok) {
+        /* asked after this attempt's slot is freed: it may be the one a
+         * retry on another route needs */
+        release_attempt(d, r, now, true);
+        in.other_route_ready = another_route_ready(a, r, rt, now);
+        if (!in.other_route_ready)
+            in.backoff_ns = rsp_backoff_delay_ns(&a->backoff, r->attempts, next_rand(a));
+    }
+    rsp_outcome o = rsp_outcome_judge(end, &in);
 
-    if (ok) {
-        /* settle the token reservation against what the upstream counted */
-        if (at->has_usage && r->tokens_held > 0) {
-            double diff = (double)at->usage_tokens - r->tokens_held;
-            if (a->has_tpm)
-                diff > 0 ? rsp_bucket_charge(&a->tpm, diff, now) : rsp_bucket_refund(&a->tpm, -diff, now);
-            if (rt->has_tpm)
-                diff > 0 ? rsp_bucket_charge(&rt->tpm, diff, now) : rsp_bucket_refund(&rt->tpm, -diff, now);
-        }
+    switch (o.breaker) {
+    case RSP_VERDICT_SUCCESS: rsp_breaker_on_success(&rt->breaker, at->first_content_ns, now); break;
+    case RSP_VERDICT_FAILURE: rsp_breaker_on_failure(&rt->breaker, now); break;
+    case RSP_VERDICT_ABANDON: rsp_breaker_on_abandon(&rt->breaker); break;
+    case RSP_VERDICT_NONE: break;
+    }
+    rt->embargo_until = o.embargo_until;
+    if (o.ok) {
+        if (at->has_usage && r->tokens_held > 0)
+            settle_tokens(a, rt, (double)at->usage_tokens, r->tokens_held, now);
         r->tokens_held = 0;
-        if (verdict)
-            rsp_breaker_on_success(&rt->breaker, at->first_content_ns, now);
         rsp_aimd_on_success(&rt->aimd, now);
         window_count(d, true, now);
         rt->stats.ok++;
         release_attempt(d, r, now, false);
-        finish_with(r, cp, NULL);
+        finish_with(r, cp, NULL, now);
         return;
     }
-
-    bool health_failure = !at->transport_ok || at->slow || sc_routes_is_failure_status(&a->routes, at->status);
-    if (at->status == 429 || at->status == 503)
+    if (o.aimd_overload)
         rsp_aimd_on_overload(&rt->aimd, now);
-    if (at->status == 429)
+    if (end->status == 429)
         rt->stats.rate_limited++;
-    if (at->slow)
+    if (end->slow)
         rt->stats.slow++;
-    /* honour the upstream's "wait", within reason: a garbage reset value
-     * must not park a route for days */
-    uint64_t embargo = at->embargo_ns < MAX_EMBARGO_NS ? at->embargo_ns : MAX_EMBARGO_NS;
-    if (embargo && now + embargo > rt->embargo_until)
-        rt->embargo_until = now + embargo;
-    if (health_failure && !at->deadline_hit) {
-        if (verdict)
-            rsp_breaker_on_failure(&rt->breaker, now);
+    if (o.health_failure) {
         window_count(d, false, now);
         rt->stats.failed++;
-    } else if (!verdict) {
-        /* a late result: nothing to tell the breaker */
-    } else if (at->status == 429 || at->deadline_hit) {
-        rsp_breaker_on_abandon(&rt->breaker);   /* says nothing about its health */
-    } else {
-        rsp_breaker_on_success(&rt->breaker, at->first_content_ns, now);   /* a 4xx: it is up */
     }
-    release_attempt(d, r, now, true);
-
-    static const uint32_t never[] = { 400, 401, 402, 403, 404, 422 };
-    /* a stream that already delivered content is never retried: the
-     * client would see its beginning twice */
-    bool retryable = !at->deadline_hit && !at->delivered && !in_list(never, 6, at->status) &&
-                     (!at->transport_ok || at->slow ||
-                      in_list(d->cfg.retry_status, d->cfg.n_retry_status, at->status) ||
-                      (sc_routes_is_failure_status(&a->routes, at->status) && another_route_ready(a, r, rt, now)));
-    if (!retryable) {
-        finish_with(r, cp, NULL);
-        return;
-    }
-    if (r->attempts >= a->backoff.max_attempts) {
-        char note[64];
-        snprintf(note, sizeof note, "gave up after %u attempts (retries.attempts)", r->attempts);
-        finish_with(r, cp, note);
-        return;
-    }
-    /* another healthy route: fail over now; else back off (and respect
-     * what the upstream asked for) */
-    uint64_t delay = 0;
-    if (!another_route_ready(a, r, rt, now)) {
-        delay = rsp_backoff_delay_ns(&a->backoff, r->attempts, next_rand(a));
-        if (rt->embargo_until > now + delay)
-            delay = rt->embargo_until - now;
-    }
-    /* (checked before the budget, so a retry that cannot happen spends none) */
-    if (now + delay >= r->deadline) {
-        finish_with(r, cp, "not retried: the next attempt would start after the deadline");
+    if (!o.retry) {
+        char note[80];
+        if (o.stop == RSP_STOP_ATTEMPTS)
+            snprintf(note, sizeof note, "gave up after %u attempts (retries.attempts)", r->attempts);
+        finish_with(r, cp, o.stop == RSP_STOP_ATTEMPTS ? note
+                           : o.stop == RSP_STOP_DEADLINE ? "not retried: the next attempt would start after the deadline"
+                           : NULL, now);
         return;
     }
     if (!rsp_retry_budget_try_retry(&a->budget, now)) {
         a->stats.budget_denied++;
-        finish_with(r, cp, "not retried: retry budget spent (retries.budget)");
+        finish_with(r, cp, "not retried: retry budget spent (retries.budget)", now);
         return;
     }
     sc_completion_free(r->last);
     r->last = cp;
     r->last_route = rt;
     a->stats.retries++;
-    r->retry_node.key = now + delay;
+    r->retry_node.key = o.retry_at;
     if (rsp_heap_push(&a->retries, &r->retry_node) < 0) {
-        finish_with(r, cp, "not retried: out of memory");
+        finish_with(r, cp, "not retried: out of memory", now);
         return;
     }
     if (a->wake_at > r->retry_node.key)

@@ -15,9 +15,9 @@
  * (RS_EDEADLINE), a full queue (RS_EQUEUEFULL), shedding (RS_ESHED), or the
  * upstream's own answer once retrying is over.
  *
- * Policies are the pure modules of core/ (sched, bucket, aimd, breaker,
- * router, backoff, retry_budget, tokens); this file only composes them and
- * owns no clock: `now` is passed in by the loop.
+ * Policies are the pure modules of sidecar/policy (sched, bucket, aimd,
+ * breaker, router, backoff, retry_budget, tokens, outcome); this file only
+ * composes them and owns no clock: `now` is passed in by the loop.
  */
 #ifndef SC_ADMISSION_H
 #define SC_ADMISSION_H
@@ -35,6 +35,7 @@
 struct sc_daemon;
 struct sc_req;
 struct sc_completion;
+struct sc_attempt;
 
 #define SC_WINDOW_SLOTS 10
 
@@ -62,25 +63,14 @@ typedef struct sc_admission {
     } stats;
 } sc_admission;
 
-/* What one upstream attempt ended with, as upstream.c saw it. */
-typedef struct sc_attempt {
-    bool transport_ok;          /* a complete HTTP response arrived */
-    bool deadline_hit;          /* the request's own deadline ended it */
-    bool slow;                  /* aborted: no real content within first_content timeout */
-    bool delivered;             /* stream chunks already reached the client */
-    uint32_t status;            /* HTTP status, 0 if none */
-    uint64_t first_content_ns;  /* dispatch → first real content, 0 if none */
-    uint64_t embargo_ns;        /* Retry-After / x-ratelimit-reset-*: wait this long */
-    bool has_usage;
-    uint64_t usage_tokens;      /* from the response's usage, when has_usage */
-} sc_attempt;
-
 int sc_admission_init(struct sc_daemon *d, uint64_t now);
 /* Apply new limits and routes (SIGHUP); queued and in-flight requests stay. */
 int sc_admission_apply(struct sc_daemon *d, uint64_t now);
 void sc_admission_destroy(struct sc_daemon *d);
 
-/* A request for an upstream route enters traffic control. */
+/* An accepted request (its body whole) enters: refused, or answered here
+ * (the "echo" route, an unknown route, a sidecar shutting down), or taken
+ * into traffic control for its upstream route. */
 void sc_admit(struct sc_daemon *d, struct sc_req *r, uint64_t now);
 /* Take a request out of wherever it waits (queue, backoff, client hold,
  * upstream transfer) without completing it: the client is gone. */
@@ -91,8 +81,9 @@ void sc_admission_forget(struct sc_daemon *d, struct sc_req *r);
 void sc_admission_hold(struct sc_daemon *d, struct sc_req *r, bool hold);
 /* Expire, release and dispatch what can go now. */
 void sc_admission_pump(struct sc_daemon *d, uint64_t now);
-/* An attempt ended; takes ownership of cp (the answer to give if we stop). */
+/* An attempt ended (upstream.c's callback); takes ownership of cp (the
+ * answer to give if we stop). */
 void sc_attempt_done(struct sc_daemon *d, struct sc_req *r, struct sc_completion *cp,
-                     const sc_attempt *a, uint64_t now);
+                     const struct sc_attempt *a, uint64_t now);
 
 #endif

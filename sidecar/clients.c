@@ -13,10 +13,13 @@
  * reclaims its region. Teardown waits for the client's pending io_uring
  * ops to come back before freeing it, as a cancelled op still completes.
  */
-#include "sidecar.h"
+#include "clients.h"
 
+#include "admission.h"
 #include "channel.h"
+#include "inflight.h"
 #include "log.h"
+#include "outbox.h"
 #include "ringside.h"
 
 #include <errno.h>
@@ -489,20 +492,6 @@ static void on_hup(sc_op *op, int res, uint32_t flags)
     /* the client never writes after its hello: any event means it is gone
      * (or misbehaving, which ends the same way) */
     sc_client_close(c, "client hung up");
-}
-
-/* Written at once, not queued for the loop's next submission: on this
- * kind of machine the woken client usually runs on this very CPU, and a
- * write() lets it preempt us here with its answer in hand, while a queued
- * write would wake it only once the rest of the turn is done and the loop
- * is on its way to sleep (measured 4-6 us slower per sleeping round trip).
- * The fd is non-blocking; a failed write can only mean the client is going
- * away, which its hang-up reports. */
-void sc_client_ring_cq_bell(sc_client *c)
-{
-    static const uint64_t one = 1;
-    ssize_t n = write(c->cq_efd, &one, sizeof one);
-    (void)n;
 }
 
 /* -------------------------------------------------------------- teardown */

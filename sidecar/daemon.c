@@ -20,8 +20,13 @@
  */
 #include "daemon.h"
 
+#include "admission.h"
+#include "clients.h"
+#include "intake.h"
 #include "log.h"
+#include "outbox.h"
 #include "ringside.h"
+#include "upstream.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -37,43 +42,6 @@
 #define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 #define DRAIN_BUDGET 256u            /* records per client per turn */
 #define FLUSH_LIMIT_NS 2000000000u   /* after the grace period */
-
-void sc_dispatch(sc_daemon *d, sc_req *r)
-{
-    sc_completion *cp;
-    if (r->refuse == RS_E2BIG) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "%s: %zu bytes, the ring holds %llu (ring_bytes)", r->refuse_why,
-                 r->body_len, (unsigned long long)d->cfg.ring_bytes);
-        sc_req_finish(r, sc_completion_new(r->id, r->refuse, 0, msg));
-    } else if (r->refuse) {
-        sc_req_finish(r, sc_completion_new(r->id, r->refuse, 0, r->refuse_why));
-    } else if (d->state != SC_RUNNING) {
-        sc_req_finish(r, sc_completion_new(r->id, RS_ESHUTDOWN, 0,
-                                           "sidecar is shutting down; retry after it restarts"));
-    } else if (strcmp(r->route, "echo") == 0) {
-        /* answered here, no network: the path benchmarks and probes use */
-        cp = sc_completion_new(r->id, 0, 200, "");
-        if (cp) {
-            cp->body = r->body;
-            cp->body_len = r->body_len;
-            r->body = NULL;
-            sc_completion_set_upstream(cp, "echo");
-        }
-        sc_req_finish(r, cp);
-    } else if (r->route[0] && strcmp(r->route, "default") != 0 &&
-               !(r->pinned = sc_routes_find(&d->adm.routes, r->route))) {
-        char msg[600];
-        int n = snprintf(msg, sizeof msg, "no route named '%s' (configured: echo", r->route);
-        for (unsigned i = 0; i < d->adm.routes.n && n < (int)sizeof msg - 80; i++)
-            if (!d->adm.routes.r[i]->retired)
-                n += snprintf(msg + n, sizeof msg - (size_t)n, ", %s", d->adm.routes.r[i]->cfg.name);
-        snprintf(msg + n, sizeof msg - (size_t)n, ")");
-        sc_req_finish(r, sc_completion_new(r->id, RS_ENOROUTE, 0, msg));
-    } else {
-        sc_admit(d, r, d->now);
-    }
-}
 
 /* ---------------------------------------------------------------- signals */
 
@@ -167,7 +135,7 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
     }
     d->rxbuf = malloc(RS__MAX_RECORD);
     d->comp_scratch = malloc(sizeof *d->comp_scratch);
-    if (!d->rxbuf || !d->comp_scratch || rs__decoder_init(&d->dec) < 0 || sc_upstream_init(d) < 0 ||
+    if (!d->rxbuf || !d->comp_scratch || sc_upstream_init(d, sc_attempt_done) < 0 ||
         sc_admission_init(d, sc_now_ns()) < 0) {
         sc_error("out of memory initialising the daemon");
         return -1;
@@ -243,7 +211,7 @@ static void abort_inflight(sc_daemon *d)
             if (r != c->asm_req) {   /* that one is answered when its body is in */
                 sc_admission_forget(d, r);
                 sc_req_finish(r, sc_completion_new(r->id, RS_ESHUTDOWN, 0,
-                    "sidecar shut down before the upstream answered (grace period over)"));
+                    "sidecar shut down before the upstream answered (grace period over)"), d->now);
                 n++;
             }
             r = next;
@@ -266,6 +234,17 @@ static void check_shutdown(sc_daemon *d, uint64_t now)
     } else if (d->state == SC_STOPPING) {
         if (open_total(d) == 0 || now >= d->drain_deadline)
             d->stop_now = true;
+    }
+}
+
+/* What a lower module asked of the loop for client c (sidecar.h). */
+static void act_on_flags(sc_daemon *d, sc_client *c)
+{
+    if (c->broken) {
+        sc_client_close(c, c->broken);
+    } else if (c->resume_due) {
+        c->resume_due = false;
+        sc_upstream_resume(d, c);
     }
 }
 
@@ -348,6 +327,7 @@ void sc_daemon_run(sc_daemon *d)
             next = c->next;
             answered_awake |= sc_outbox_flush(c);
             sc_intake_release(c);
+            act_on_flags(d, c);
         }
         check_shutdown(d, now);
 
@@ -405,7 +385,6 @@ void sc_daemon_destroy(sc_daemon *d)
     sc_admission_destroy(d);
     if (d->sig_fd >= 0)
         close(d->sig_fd);
-    rs__decoder_destroy(&d->dec);
     free(d->rxbuf);
     free(d->comp_scratch);
     sc_loop_destroy(&d->loop);

@@ -13,11 +13,15 @@
  *
  * Every accepted request head gets exactly one completion, even when its
  * body records never arrive intact or it is refused (the refusal waits for
- * the body records so they are not mistaken for new requests).
+ * the body records so they are not mistaken for new requests). A request
+ * whose body is whole goes on to admission (sc_admit).
  */
-#include "sidecar.h"
+#include "intake.h"
 
+#include "admission.h"
+#include "inflight.h"
 #include "log.h"
+#include "outbox.h"
 #include "ringside.h"
 
 #include <stdio.h>
@@ -37,7 +41,7 @@ static void fail_assembly(sc_client *c, const char *why)
     c->asm_req = NULL;
     c->stats_bad++;
     c->d->stats.bad_records++;
-    sc_req_finish(r, sc_completion_new(r->id, RS_EBADREQ, 0, why));
+    sc_req_finish(r, sc_completion_new(r->id, RS_EBADREQ, 0, why), c->d->now);
 }
 
 static bool token_ok(const char *p, uint32_t n)
@@ -140,7 +144,7 @@ static void accept_request(sc_client *c, const rs__req_rec *rr)
     if (rr->body_total > d->cfg.ring_bytes) {
         /* an honest client cannot send this much in one ring */
         r->refuse = RS_E2BIG;
-        r->refuse_why = "body larger than the submission ring";   /* sc_dispatch adds the figures */
+        r->refuse_why = "body larger than the submission ring";   /* sc_admit adds the figures */
     } else if (!r->refuse && rr->body_total) {
         r->body = malloc(rr->body_total);
         if (!r->body) {
@@ -158,7 +162,7 @@ static void accept_request(sc_client *c, const rs__req_rec *rr)
     d->stats.requests++;
 
     if (r->body_have == r->body_len)
-        sc_dispatch(d, r);
+        sc_admit(d, r, d->now);
     else
         c->asm_req = r;
 }
@@ -181,7 +185,7 @@ static void take_body(sc_client *c, const rs__body_rec *b)
     r->body_have += b->chunk.len;
     if (r->body_have == r->body_len) {
         c->asm_req = NULL;
-        sc_dispatch(c->d, r);
+        sc_admit(c->d, r, c->d->now);
     }
 }
 
@@ -202,7 +206,7 @@ static void cancel(sc_client *c, uint64_t id)
         sc_completion *cp = sc_completion_new(r->id, RS_ECANCELLED, 0, "cancelled by the client");
         if (cp)
             cp->attempts = r->attempts;
-        sc_req_finish(r, cp);
+        sc_req_finish(r, cp, c->d->now);
     }
 }
 
@@ -212,7 +216,7 @@ static void take_record(sc_client *c, const uint8_t *buf, uint32_t len)
     rs__rec rec;
     uint64_t id;
     const char *why;
-    if (rs__rec_decode(&d->dec, buf, len, &rec, &id, &why) < 0) {
+    if (rs__rec_decode(buf, len, &rec, &id, &why) < 0) {
         if (c->asm_req && c->asm_req->id == id) {
             fail_assembly(c, why);
             return;
@@ -260,16 +264,16 @@ static void ring_corrupt(sc_client *c, const char *what)
     c->d->stats.corrupt_rings++;
     if (c->asm_req)
         fail_assembly(c, "submission ring corrupted mid-body");
+    /* the loop writes the answer, then drops the client */
     sc_client_answer(c, sc_completion_new(0, RS_ECORRUPT, 0, msg));
-    sc_outbox_flush(c);
-    sc_client_close(c, "corrupt submission ring");
+    c->broken = "corrupt submission ring";
 }
 
 unsigned sc_intake_drain(sc_client *c, unsigned budget)
 {
     sc_daemon *d = c->d;
     unsigned n = 0;
-    while (n < budget && !c->closing) {
+    while (n < budget && !c->closing && !c->broken) {
         /* at the in-flight cap, leave records in the ring: the client sees
          * a full ring (RS_EAGAIN) instead of a refusal after acceptance */
         if (c->n_open >= d->cfg.max_inflight && !c->asm_req)
@@ -295,7 +299,7 @@ unsigned sc_intake_drain(sc_client *c, unsigned budget)
 
 void sc_intake_release(sc_client *c)
 {
-    if (c->closing || c->sq_cur.pos == c->sq_cur.released)   /* closing: the region is unmapped */
+    if (c->closing || c->broken || c->sq_cur.pos == c->sq_cur.released)   /* closing: the region is unmapped */
         return;
     if (rs__ring_release(&c->sq, &c->sq_cur) < 0) {
         ring_corrupt(c, "positions impossible");
@@ -304,5 +308,5 @@ void sc_intake_release(sc_client *c)
     /* a record the client could not fit (a stream's release) waits for
      * room: tell it there is some */
     if (rs__ring_wake_needed(&c->sq, RS__RING_PRODUCER_WAITING))
-        sc_client_ring_cq_bell(c);
+        sc_outbox_ring_bell(c);
 }

@@ -7,15 +7,21 @@
  * we set PRODUCER_WAITING and the client rings our doorbell once it has
  * read. The queue is bounded because each entry is the answer to one
  * accepted record and a client may have at most max_inflight of those open.
+ *
+ * What the outbox cannot handle itself it leaves to the loop as a flag on
+ * the client: c->broken (drop this client) and c->resume_due (resume its
+ * paused transfers); it never calls back up into the modules above it.
  */
-#include "sidecar.h"
+#include "outbox.h"
 
+#include "inflight.h"
 #include "log.h"
 #include "ringpack.h"
 #include "ringside.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 sc_completion *sc_completion_new(uint64_t id, int32_t error, uint32_t status, const char *msg)
 {
@@ -83,7 +89,7 @@ void sc_client_answer(sc_client *c, sc_completion *cp)
     if (!cp) {
         /* allocation failed: the client learns of it by losing the channel,
          * which is definite, rather than by waiting forever */
-        sc_client_close(c, "out of memory for a completion");
+        c->broken = "out of memory for a completion";
         return;
     }
     c->n_open++;
@@ -110,7 +116,7 @@ int sc_client_chunk(sc_client *c, uint64_t id, uint64_t seq, const void *data, s
     return 0;
 }
 
-void sc_req_finish(sc_req *r, sc_completion *cp)
+void sc_req_finish(sc_req *r, sc_completion *cp, uint64_t now)
 {
     sc_client *c = r->client;
     if (c) {
@@ -121,11 +127,10 @@ void sc_req_finish(sc_req *r, sc_completion *cp)
     if (!c || c->closing || !cp) {
         sc_completion_free(cp);
         if (c && !c->closing)
-            sc_client_close(c, "out of memory for a completion");
+            c->broken = "out of memory for a completion";
         sc_req_free(r);
         return;
     }
-    uint64_t now = c->d->now;
     if (r->t_dispatch)
         cp->timings[RS__T_QUEUED] = (r->t_dispatch - r->t_drain) / 1000u;
     cp->timings[RS__T_TOTAL] = (now - r->t_drain) / 1000u;
@@ -225,9 +230,11 @@ bool sc_outbox_flush(sc_client *c)
         sc_completion *cp = c->out_head;
         int rc = write_some(c, cp, &progress);
         if (rc < 0) {
-            sc_client_close(c, "completion ring tail corrupted by the client");
+            c->broken = "completion ring tail corrupted by the client";
             return false;
         }
+        /* (a client broken otherwise still gets what can be written: the
+         * RS_ECORRUPT answer that says why it is dropped) */
         if (rc == 0)
             break;
         c->out_head = cp->next;
@@ -243,11 +250,24 @@ bool sc_outbox_flush(sc_client *c)
     }
     if (progress) {
         if (rs__ring_wake_needed(&c->cq, RS__RING_NEED_WAKEUP))
-            sc_client_ring_cq_bell(c);
+            sc_outbox_ring_bell(c);
         else
             awake = true;
     }
     if (c->paused && c->out_chunk_bytes < SC_CHUNK_LOW_WATER)
-        sc_upstream_resume(c->d, c);
+        c->resume_due = true;
     return awake;
+}
+
+/* Written at once, not queued for the loop's next submission: on this
+ * kind of machine the woken client usually runs on this very CPU, and a
+ * write() lets it preempt us here with its answer in hand, while a queued
+ * write would wake it only once the rest of the turn is done and the loop
+ * is on its way to sleep. The fd is non-blocking; a failed write can only
+ * mean the client is going away, which its hang-up reports. */
+void sc_outbox_ring_bell(sc_client *c)
+{
+    static const uint64_t one = 1;
+    ssize_t n = write(c->cq_efd, &one, sizeof one);
+    (void)n;
 }

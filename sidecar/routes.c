@@ -197,7 +197,7 @@ const char *sc_route_blocked(sc_route *r, uint64_t now, double tokens, uint64_t 
     if (r->inflight - r->held >= rsp_aimd_limit(&r->aimd))
         return "at its concurrency limit";
     if (r->has_rps) {
-        uint64_t w = rsp_bucket_wait_ns(&r->rps, 1, sc_token_time(r->rps_due, now));
+        uint64_t w = rsp_bucket_wait_ns(&r->rps, 1, rsp_bucket_due_time(r->rps_due, now));
         if (w) {
             *when = r->rps_due = w == UINT64_MAX ? UINT64_MAX : now + w;
             return "route rps limit";

@@ -64,8 +64,6 @@ void sc_routes_collect(sc_routes *t);
 
 sc_route *sc_routes_find(sc_routes *t, const char *name);
 
-/* When to check and take an rps token that the loop waited for (admission.c). */
-uint64_t sc_token_time(uint64_t due, uint64_t now);
 bool sc_routes_is_failure_status(const sc_routes *t, uint32_t status);
 
 /* Why a route cannot take an attempt now (NULL: it can). When it will be

@@ -1,12 +1,21 @@
 /*
  * sidecar.h — the daemon's shared state: one sc_daemon, its registered
- * clients, and the requests they have in flight. The parts that act on
- * them live in their own files:
- *   clients.c   registration socket, per-client region, hang-up, teardown
- *   intake.c    draining a client's submission ring into requests
- *   outbox.c    writing completions into a client's completion ring
- *   upstream.c  forwarding requests with libcurl multi, driven by io_uring
- *   daemon.c    the loop body: what runs each turn, signals, draining
+ * clients, the requests they have in flight and the answers on their way
+ * back. The modules that act on them, bottom to top (each calls only the
+ * ones below it; one above hears from one below through a callback or a
+ * flag the loop acts on, never a call back up):
+ *   inflight.c   a client's requests in flight, indexed by id
+ *   outbox.c     answers and stream chunks into a client's completion ring
+ *   routes.c     the route table and each route's capacity right now
+ *   upstream.c   an attempt: the libcurl transfer, driven by io_uring; it
+ *                reports a finished attempt through a callback
+ *   admission.c  traffic control: queues, limits, route choice, attempts,
+ *                and what a finished attempt means (policy/outcome.c)
+ *   intake.c     a client's submission ring drained into requests
+ *   clients.c    registration, a client's region, hang-up, teardown
+ *   daemon.c     the loop body: each turn, signals, draining; it acts on
+ *                the flags below (sc_client.broken, .resume_due)
+ * Each struct says which module writes which of its fields.
  */
 #ifndef SC_SIDECAR_H
 #define SC_SIDECAR_H
@@ -37,10 +46,12 @@ typedef struct sc_req sc_req;
 typedef struct sc_completion sc_completion;
 typedef struct sc_upstream sc_upstream;
 
-/* A terminal answer on its way into a client's completion ring. It owns all
- * its memory; body_sent tracks how much of a large body is already in the
- * ring when the client reads slowly. The message it was made with lives in
- * the same allocation (msg_buf): the common answer costs one malloc. */
+/* A terminal answer (or a stream's chunk) on its way into a client's
+ * completion ring. It owns all its memory; body_sent tracks how much of a
+ * large body is already in the ring when the client reads slowly. The
+ * message it was made with lives in the same allocation (msg_buf): the
+ * common answer costs one malloc. Made by whoever answers; written into
+ * the ring, then freed, by outbox.c. */
 struct sc_completion {
     sc_completion *next;
     uint64_t id;
@@ -66,25 +77,29 @@ struct sc_completion {
  * allocation, after the struct; the body has its own (it may be handed on
  * to a completion or to libcurl). */
 struct sc_req {
+    /* intake.c (made from the request's records; inflight.c links it) */
     sc_client *client;
     sc_req *prev, *next;          /* the client's in-flight list */
     sc_req *hnext, **hpprev;      /* its id index's chain (inflight.c) */
     uint64_t id;
     uint32_t priority, flags;
-    uint64_t t_drain, t_dispatch, deadline;   /* monotonic ns */
+    uint64_t t_drain, deadline;   /* monotonic ns */
     char *method, *path, *route, *model;      /* in this allocation */
     uint32_t nheaders;
     char **headers;               /* "name: value", in this allocation */
     uint8_t *body;
     size_t body_len, body_have;
     int32_t refuse;               /* RS_E* to answer once the body is in */
-    bool flow_hold;               /* the client's reader is behind: deliver
-                                     no more of this stream for now (FLOW) */
     const char *refuse_why;
-    void *xfer;                   /* upstream transfer, when dispatched */
 
-    /* traffic control (admission.c) */
-    rsp_sched_item qi;             /* queued for dispatch */
+    /* upstream.c */
+    void *xfer;                   /* the transfer of the attempt in flight */
+    uint64_t t_dispatch;          /* when its first attempt started */
+    bool flow_hold;               /* its reader is behind (a FLOW record):
+                                     deliver no more of this stream for now */
+
+    /* admission.c */
+    rsp_sched_item qi;            /* queued for dispatch */
     rsp_heap_node retry_node;     /* waiting out a backoff */
     sc_req *held_next;            /* waiting for its client's rate limit */
     bool held;
@@ -99,6 +114,7 @@ struct sc_req {
 };
 
 struct sc_client {
+    /* clients.c */
     sc_daemon *d;
     sc_client *prev, *next;
     uint64_t id;
@@ -108,32 +124,47 @@ struct sc_client {
     void *map;
     size_t map_len;
     rs__ring sq, cq;
-    rs__ring_cursor sq_cur;       /* our consumer positions: never read back */
-    uint64_t cq_head;             /* our producer position: never read back */
+    bool closing;
+    bool watched;                 /* doorbell and hang-up polls armed */
+    unsigned ops_pending;
+    sc_op sq_bell_op, hup_op, prefault_op;
 
+    /* intake.c */
+    rs__ring_cursor sq_cur;       /* our consumer positions: never read back */
     sc_req *asm_req;              /* request whose BODY records are due */
-    sc_req *inflight;             /* accepted, not yet completed (inflight.c) */
+    uint64_t stats_requests, stats_bad;
+
+    /* inflight.c */
+    sc_req *inflight;             /* accepted, not yet completed */
     sc_req **by_id;               /* and indexed by id: 1 << id_bits chains */
     unsigned id_bits;
     uint64_t id_seed;
+
+    /* outbox.c (n_open: +1 by intake for each record it answers or accepts) */
+    uint64_t cq_head;             /* our producer position: never read back */
     uint32_t n_open;              /* accepted and not yet written out */
     sc_completion *out_head, *out_tail;
     size_t out_chunk_bytes;       /* streamed data queued here, not yet in the ring */
-    unsigned paused;              /* this client's transfers paused on that */
-    bool closing;
-    bool watched;                 /* doorbell and hang-up polls armed */
+
+    /* upstream.c */
+    unsigned paused;              /* transfers paused while out_chunk_bytes is high */
+
+    /* admission.c */
     bool limited;                 /* per-client rate limit configured */
     rsp_bucket limit;
     sc_req *held_head, *held_tail;
 
-    unsigned ops_pending;
-    sc_op sq_bell_op, hup_op, prefault_op;
-    uint64_t stats_requests, stats_bad;
+    /* Flags a lower module raises for the loop (daemon.c) to act on. */
+    const char *broken;           /* why the client must be dropped (corrupt
+                                     ring, no memory for an answer) */
+    bool resume_due;              /* its queued stream data went below the
+                                     low-water mark: resume paused transfers */
 };
 
 enum sc_state { SC_RUNNING, SC_DRAINING, SC_STOPPING };
 
 struct sc_daemon {
+    /* daemon.c */
     sc_config cfg;
     int argc;                     /* kept to re-read the configuration on SIGHUP */
     char **argv;
@@ -141,7 +172,15 @@ struct sc_daemon {
     enum sc_state state;
     uint64_t drain_deadline;
     bool stop_now;
+    int sig_fd;
+    sc_op sig_op;
+    uint8_t sig_buf[128];
+    uint64_t now;                 /* the clock at the start of this loop turn */
+    bool kicked;                  /* a doorbell rang: look at every ring */
+    uint8_t *rxbuf;               /* one record copied out of shared memory (intake) */
+    rs__comp_rec *comp_scratch;   /* the completion being packed (outbox) */
 
+    /* clients.c */
     int listen_fd;
     sc_op accept_op;
     bool accept_armed;
@@ -150,97 +189,18 @@ struct sc_daemon {
     sc_op accept_pause_op;
     bool accept_paused;
     unsigned accept_pauses;       /* in the current episode, for the log */
-
-    int sig_fd;
-    sc_op sig_op;
-    uint8_t sig_buf[128];
-
     sc_client *clients;
     uint32_t nclients;
     uint64_t next_client_id;
-    bool kicked;                  /* a doorbell rang: look at every ring */
 
-    uint64_t now;                 /* the clock at the start of this loop turn */
-    sc_upstream *up;
-    sc_admission adm;
-    rs__decoder dec;
-    uint8_t *rxbuf;               /* one record copied out of shared memory */
-    rs__comp_rec *comp_scratch;   /* the completion being packed (outbox) */
+    sc_upstream *up;              /* upstream.c */
+    sc_admission adm;             /* admission.c */
 
     struct {
-        uint64_t requests, completions, bad_records, corrupt_rings,
-                 clients_accepted, clients_refused, clients_gone;
+        uint64_t requests, bad_records, corrupt_rings;            /* intake.c */
+        uint64_t completions;                                     /* outbox.c */
+        uint64_t clients_accepted, clients_refused, clients_gone;  /* clients.c */
     } stats;
 };
-
-/* clients.c */
-int sc_clients_listen(sc_daemon *d);
-/* A client in two steps, so a test can make the region itself: new
- * allocates it (NULL: out of memory), start takes the mapped region (which
- * c then owns and unmaps at close), its socket and doorbells, and puts it
- * to work. watch: arm the polls on its doorbell and socket, and free c
- * when it is closed; without them (the intake fuzzer, which drives every
- * turn itself) c is the caller's to free with sc_client_free once closed. */
-sc_client *sc_client_new(sc_daemon *d);
-void sc_client_start(sc_client *c, void *map, const rs__layout *lay, int sock, int sq_efd, int cq_efd,
-                     pid_t pid, uid_t uid, bool watch);
-void sc_client_free(sc_client *c);
-void sc_clients_stop_listening(sc_daemon *d);
-void sc_client_close(sc_client *c, const char *why);
-void sc_client_ring_cq_bell(sc_client *c);
-
-/* inflight.c: c's accepted, not yet completed requests, by id too */
-int sc_inflight_init(sc_client *c, uint32_t max_inflight);   /* -1: no memory */
-void sc_inflight_destroy(sc_client *c);
-void sc_inflight_add(sc_client *c, sc_req *r);
-void sc_inflight_remove(sc_client *c, sc_req *r);
-sc_req *sc_inflight_find(const sc_client *c, uint64_t id);   /* the first with that id */
-
-/* intake.c: drain up to budget records; returns records consumed. The
- * space they took is handed back by sc_intake_release, which the loop
- * calls after it has written this turn's completions: zeroing the drained
- * lines and publishing the tail would otherwise sit in front of the
- * answers (stores leave a core in order). */
-unsigned sc_intake_drain(sc_client *c, unsigned budget);
-void sc_intake_release(sc_client *c);
-
-/* outbox.c */
-sc_completion *sc_completion_new(uint64_t id, int32_t error, uint32_t status, const char *msg);
-void sc_completion_free(sc_completion *cp);
-/* Replace the message with msg (malloc'd; cp takes it). */
-void sc_completion_set_msg(sc_completion *cp, char *msg);
-/* Name the route that answered (cut at 63 bytes, which route names fit). */
-void sc_completion_set_upstream(sc_completion *cp, const char *name);
-/* Hand the terminal completion of req to its client (or drop it if the
- * client is gone) and free req. Takes ownership of cp. */
-void sc_req_finish(sc_req *req, sc_completion *cp);
-/* Answer a record that never became a request (malformed, refused). */
-void sc_client_answer(sc_client *c, sc_completion *cp);
-/* Queue one streamed event's data for c (copied). Returns 0 or RS_ENOMEM. */
-int sc_client_chunk(sc_client *c, uint64_t id, uint64_t seq, const void *data, size_t len);
-/* Write what fits of c's queued completions; ring its doorbell if it
- * sleeps. Returns true when it wrote to a client that is awake, i.e. one
- * looking for its answer right now. */
-bool sc_outbox_flush(sc_client *c);
-void sc_req_free(sc_req *req);
-
-/* upstream.c */
-int sc_upstream_init(sc_daemon *d);
-void sc_upstream_destroy(sc_daemon *d);
-/* Start an attempt of req at req->route. Returns 0, or an RS_E* code when it
- * could not even start (then nothing is in flight). */
-int sc_upstream_dispatch(sc_daemon *d, sc_req *req, uint64_t now);
-void sc_upstream_abort(sc_daemon *d, sc_req *req);   /* no completion */
-uint64_t sc_upstream_next_timeout(sc_daemon *d);      /* absolute ns or UINT64_MAX */
-/* c's queued stream data went below the low-water mark: resume its paused
- * transfers. */
-void sc_upstream_resume(sc_daemon *d, sc_client *c);
-/* The client asked to hold (or go on with) req's stream: its reader of that
- * one ticket is behind. Holding pauses the transfer at its next data. */
-void sc_upstream_hold(sc_daemon *d, sc_req *req, bool hold);
-void sc_upstream_on_time(sc_daemon *d, uint64_t now);
-
-/* daemon.c */
-void sc_dispatch(sc_daemon *d, sc_req *req);
 
 #endif

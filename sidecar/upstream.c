@@ -21,9 +21,10 @@
  * handles are recycled too. The API key is added here, from the sidecar's
  * own environment; whatever Authorization a client sent is dropped.
  */
-#include "sidecar.h"
+#include "upstream.h"
 
 #include "log.h"
+#include "outbox.h"
 #include "ratelimit_headers.h"
 #include "ringside.h"
 #include "routes.h"
@@ -80,6 +81,7 @@ typedef struct xfer {
 
 struct sc_upstream {
     sc_daemon *d;
+    sc_attempt_done_fn *done;   /* who hears of a finished attempt */
     CURLM *multi;
     uint64_t timer_at;
     sock_state *socks;
@@ -611,7 +613,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
     if (answered)
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 
-    sc_attempt at = { .transport_ok = answered, .status = (uint32_t)status, .slow = slow };
+    sc_attempt at = { .end = { .transport_ok = answered, .status = (uint32_t)status, .slow = slow } };
     if (x->t_first_content)
         at.first_content_ns = x->t_first_content - x->t_start;
     int32_t err = 0;
@@ -619,7 +621,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
     if (x->stream && x->chunks > 0 && !answered) {
         /* content already reached the client: never retried */
         err = RS_EINTERRUPTED;
-        at.delivered = true;
+        at.end.delivered = true;
         snprintf(msg, sizeof msg, "stream from route '%s' interrupted after %llu events: %s", rt->cfg.name,
                  (unsigned long long)x->chunks,
                  x->sse_err == RS_E2BIG ? "an event exceeded 1 MiB"
@@ -634,7 +636,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
             err = RS_EUPSTREAM;
             snprintf(msg, sizeof msg, "route '%s' answered HTTP %ld", rt->cfg.name, status);
         }
-        at.embargo_ns = embargo_of(x->easy, (uint32_t)status);
+        at.end.embargo_ns = embargo_of(x->easy, (uint32_t)status);
         if (status < 400 && !x->stream)
             at.has_usage = rsp_tokens_usage(x->buf, x->len, &at.usage_tokens) == 0;
     } else if (x->too_big) {
@@ -643,7 +645,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
                  (unsigned long long)up->d->cfg.max_response_bytes);
     } else if (rc == CURLE_OPERATION_TIMEDOUT && now >= r->deadline) {
         err = RS_EDEADLINE;
-        at.deadline_hit = true;
+        at.end.deadline_hit = true;
         snprintf(msg, sizeof msg, "deadline passed waiting for route '%s' (%s)", rt->cfg.name, x->errbuf);
     } else {
         err = RS_ECONNUP;
@@ -666,7 +668,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
     }
     r->xfer = NULL;
     recycle(up, x);
-    sc_attempt_done(up->d, r, cp, &at, now);
+    up->done(up->d, r, cp, &at, now);
 }
 
 static void check_done(sc_upstream *up)
@@ -687,7 +689,7 @@ static void check_done(sc_upstream *up)
 
 /* ---------------------------------------------------------------- setup */
 
-int sc_upstream_init(sc_daemon *d)
+int sc_upstream_init(sc_daemon *d, sc_attempt_done_fn *done)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return -1;
@@ -695,6 +697,7 @@ int sc_upstream_init(sc_daemon *d)
     if (!up)
         return -1;
     up->d = d;
+    up->done = done;
     up->timer_at = UINT64_MAX;
     up->sweep_at = UINT64_MAX;
     up->multi = curl_multi_init();

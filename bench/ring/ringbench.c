@@ -1236,11 +1236,10 @@ static void direct_round(const char *sock, series *out, size_t n, uint64_t deadl
     close(fds[0]);
     close(fds[2]);   /* we spin for every answer: the sidecar never needs to wake us */
     rs__ring sq, cq;
-    rs__decoder dec;
     uint8_t *rx = malloc(w.max_record);
     rs__rec *rec = malloc(sizeof *rec);
     rs__req_rec *rq = calloc(1, sizeof *rq);
-    if (base == MAP_FAILED || !rx || !rec || !rq || rs__decoder_init(&dec) < 0) {
+    if (base == MAP_FAILED || !rx || !rec || !rq) {
         fprintf(stderr, "ringbench: direct client: out of memory\n");
         exit(1);
     }
@@ -1279,7 +1278,7 @@ static void direct_round(const char *sock, series *out, size_t n, uint64_t deadl
         if (rc > 0) {
             rs__ring_take(&cq, &cur, rx, got);
             bad = NULL;
-            if (rs__rec_decode(&dec, rx, got, rec, &id, &bad) < 0)
+            if (rs__rec_decode(rx, got, rec, &id, &bad) < 0)
                 ;
             else if (rec->kind != RS__KIND_COMPLETION || id != rq->id || rec->u.comp.error != 0 ||
                      rec->u.comp.chunk.len != PAYLOAD || memcmp(rec->u.comp.chunk.ptr, body, PAYLOAD) != 0)
@@ -1295,7 +1294,6 @@ static void direct_round(const char *sock, series *out, size_t n, uint64_t deadl
             series_add(out, t1 - t0);
     }
     out->yields += b.yields;
-    rs__decoder_destroy(&dec);
     free(rx);
     free(rec);
     free(rq);
@@ -1323,12 +1321,11 @@ static parts measure_parts(const plan *p)
     static _Alignas(4096) uint8_t hdr[4096], data[1u << 16];
     rs__ring r;
     rs__ring_init(&r, hdr, data, sizeof data);
-    rs__decoder dec;
     uint8_t *rx = malloc(RS__MAX_RECORD);
     rs__rec *rec = malloc(sizeof *rec);
     rs__req_rec *rq = calloc(1, sizeof *rq);
     rs__comp_rec *cp = calloc(1, sizeof *cp);
-    if (!rx || !rec || !rq || !cp || rs__decoder_init(&dec) < 0) {
+    if (!rx || !rec || !rq || !cp) {
         fprintf(stderr, "ringbench: out of memory\n");
         exit(1);
     }
@@ -1371,7 +1368,7 @@ static parts measure_parts(const plan *p)
                 if (ok) {
                     rs__ring_take(&r, &cur, rx, got);
                     rs__ring_release(&r, &cur);
-                    ok = rs__rec_decode(&dec, rx, got, rec, &id, &why) == 0;
+                    ok = rs__rec_decode(rx, got, rec, &id, &why) == 0;
                 }
                 if (!ok) {
                     fprintf(stderr, "ringbench: our own record did not come back: %s\n", why);
@@ -1393,7 +1390,6 @@ static parts measure_parts(const plan *p)
             out.comp_len = len;
         }
     }
-    rs__decoder_destroy(&dec);
     free(rx);
     free(rec);
     free(rq);

@@ -107,7 +107,6 @@ struct rs_client {
     /* reaper-only state: */
     rs__ring_cursor cq_cur;
     uint8_t *rxbuf;
-    rs__decoder dec;
     rs_response *asm_resp;           /* response whose body is arriving */
     uint64_t asm_id, asm_have;
     chunk_item *asm_chunk;           /* chunk whose data is arriving */

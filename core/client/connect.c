@@ -103,8 +103,6 @@ int rs_connect(const char *socket_path, rs_client **out)
     pthread_mutex_init(&c->mu, NULL);
 
     int err = register_with(c, socket_path);
-    if (err == 0 && rs__decoder_init(&c->dec) < 0)
-        err = RS_ENOMEM;
     if (err == 0 && (c->wait_ep = make_wait_ep(c)) < 0)
         err = RS_ENOMEM;
     if (err == 0) {
@@ -114,8 +112,6 @@ int rs_connect(const char *socket_path, rs_client **out)
             err = RS_ENOMEM;
     }
     if (err < 0) {
-        if (c->map)
-            rs__decoder_destroy(&c->dec);
         rs_close(c);
         return err;
     }
@@ -136,7 +132,6 @@ void rs_close(rs_client *c)
             rs_response_free(c->slots[i].resp);
             rs__free_chunks(c, &c->slots[i]);
         }
-        rs__decoder_destroy(&c->dec);
     }
     rs_response_free(c->asm_resp);
     if (c->asm_chunk)

@@ -164,7 +164,7 @@ static int reap(rs_client *c, bool hold)
         uint64_t id;
         const char *why;
         bool bad = false;
-        if (rs__rec_decode(&c->dec, c->rxbuf, len, &rec, &id, &why) < 0) {
+        if (rs__rec_decode(c->rxbuf, len, &rec, &id, &why) < 0) {
             rs__mark_dead(c, RS_EPROTO);
             break;
         }

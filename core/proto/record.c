@@ -330,17 +330,6 @@ static bool skip_fields(cur *c, const uint8_t *base, uint64_t count)
 
 /* ------------------------------------------------------------------ decode */
 
-int rs__decoder_init(rs__decoder *d)
-{
-    d->unused = 0;
-    return 0;
-}
-
-void rs__decoder_destroy(rs__decoder *d)
-{
-    (void)d;
-}
-
 static const char NOT_ONE_VALUE[] = "record is not one well-formed msgpack value";
 
 /* A field broke a rule, or the reader ran out of bytes. The old decoder
@@ -471,10 +460,9 @@ ALWAYS_INLINE int rd_head_field(cur *c, const uint8_t *base, uint64_t *v)
     return skip_fields(c, base, 1) ? 0 : -1;
 }
 
-int rs__rec_decode(rs__decoder *d, const void *buf, size_t len, rs__rec *out,
+int rs__rec_decode(const void *buf, size_t len, rs__rec *out,
                    uint64_t *id, const char **why)
 {
-    (void)d;
     const uint8_t *base = buf;
     cur c = { base, base + len };
     uint32_t n, nschema;

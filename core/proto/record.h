@@ -123,21 +123,11 @@ typedef struct rs__rec {
     } u;
 } rs__rec;
 
-/* Per-thread decoder state. The cursor decoder needs none; the type and
- * rs__decoder_init/destroy stay so readers keep one handle per thread and a
- * future decoder that does need state can slot in without touching them. */
-typedef struct rs__decoder {
-    int unused;
-} rs__decoder;
-
-int rs__decoder_init(rs__decoder *d);
-void rs__decoder_destroy(rs__decoder *d);
-
 /* Decode one record from buf[0..len). On success returns 0 and fills *out
  * with slices into buf. On failure returns RS_EBADREQ, sets *why to a static
  * description, and sets *id to the record's id when it could be read (else 0)
  * so the refusal can still be addressed to the request. */
-int rs__rec_decode(rs__decoder *d, const void *buf, size_t len, rs__rec *out,
+int rs__rec_decode(const void *buf, size_t len, rs__rec *out,
                    uint64_t *id, const char **why);
 
 /* Encoders write through a msgpack_packer; rs__packed_size runs an encoder

@@ -132,3 +132,8 @@ double rsp_bucket_level(rsp_bucket *b, uint64_t now_ns)
     refill(b, now_ns);
     return b->level;
 }
+
+uint64_t rsp_bucket_due_time(uint64_t due, uint64_t now_ns)
+{
+    return due < now_ns && now_ns - due < 20000000u ? due : now_ns;
+}

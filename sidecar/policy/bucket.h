@@ -74,4 +74,12 @@ uint64_t rsp_bucket_wait_ns(rsp_bucket *b, double n, uint64_t now_ns);
 /* The level after refilling up to now. */
 double rsp_bucket_level(rsp_bucket *b, uint64_t now_ns);
 
+/* The time to check and take a token the caller waited for (it was due at
+ * `due`, by rsp_bucket_wait_ns): when it was due, if the caller woke a
+ * little late for it (timer slack, a busy core), so that lateness is not
+ * lost on every request — a burst-1 bucket cannot bank it, and the
+ * long-run rate would fall short. Never more than 20 ms back: an older
+ * "due" is stale. */
+uint64_t rsp_bucket_due_time(uint64_t due, uint64_t now_ns);
+
 #endif

@@ -479,8 +479,6 @@ static uint8_t rnd8(void)
 /* Read every completion in the raw completion ring for up to ms. */
 static int read_completions(rs__ring *cq, rs__ring_cursor *cur, int *bad, int *corrupt, int *other, int ms)
 {
-    rs__decoder dec;
-    rs__decoder_init(&dec);
     uint8_t *buf = malloc(RS__MAX_RECORD);
     int n = 0;
     uint64_t end = now_ms() + (uint64_t)ms;
@@ -498,7 +496,7 @@ static int read_completions(rs__ring *cq, rs__ring_cursor *cur, int *bad, int *c
         rs__rec rec;
         uint64_t id;
         const char *why;
-        if (rs__rec_decode(&dec, buf, len, &rec, &id, &why) < 0 || rec.kind != RS__KIND_COMPLETION) {
+        if (rs__rec_decode(buf, len, &rec, &id, &why) < 0 || rec.kind != RS__KIND_COMPLETION) {
             (*other)++;
             continue;
         }
@@ -511,7 +509,6 @@ static int read_completions(rs__ring *cq, rs__ring_cursor *cur, int *bad, int *c
             (*other)++;
     }
     free(buf);
-    rs__decoder_destroy(&dec);
     return n;
 }
 

@@ -179,9 +179,7 @@ static int next_record(raw *c, rs__rec *rec, int ms)
     rs__ring_take(&c->cq, &c->cq_cur, c->rx, len);
     uint64_t id;
     const char *why;
-    rs__decoder dec;
-    rs__decoder_init(&dec);
-    return rs__rec_decode(&dec, c->rx, len, rec, &id, &why) == 0 ? 1 : -1;
+    return rs__rec_decode(c->rx, len, rec, &id, &why) == 0 ? 1 : -1;
 }
 
 /* The terminal completion of one request, skipping nothing else: the

@@ -486,3 +486,20 @@ def test_each_refusal_at_submit_names_its_limit_and_value(mock, ring_bytes):
     # just under each limit goes through
     for ok in ("header_60k", "headers_64", "body_1m"):
         assert res[ok] == {"at": "answer", "error": "RS_OK", "detail": ""}, (ok, res)
+
+
+def test_timings_add_up(sidecar):
+    # total runs from intake to the answer, so it covers the queue and the
+    # attempt's first content; it used to be taken from the start of the
+    # loop turn, before the transfer's last bytes, and came out smaller
+    # than first_byte (issue #13)
+    import re
+    for delay in (0, 30, 120):
+        p = subprocess.run([RINGSIDE_CALL, "--socket", sidecar.sock, "-v", "--header", f"x-mock-delay-ms: {delay}"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        m = re.search(r"queued (\d+) us, first byte (\d+) us, first content (\d+) us, total (\d+) us", p.stderr)
+        queued, first_byte, first_content, total = map(int, m.groups())
+        assert first_byte <= first_content, p.stderr
+        assert total >= queued + first_content, p.stderr
+        assert first_content >= delay * 1000, p.stderr

@@ -30,7 +30,10 @@
  *   - what the sidecar writes into the completion ring always frames and
  *     decodes, unless the client scribbled the completion ring's tail.
  */
+#include "clients.h"
 #include "daemon.h"
+#include "intake.h"
+#include "outbox.h"
 #include "ringpack.h"
 #include "ringside.h"
 
@@ -262,7 +265,7 @@ static void put_raw(world *w, input *in)
     rs__rec rec;
     uint64_t id;
     const char *why;
-    if (rs__rec_decode(&d.dec, payload, n, &rec, &id, &why) == 0) {
+    if (rs__rec_decode(payload, n, &rec, &id, &why) == 0) {
         if (id >= LEGAL_ID_BASE)
             return;
         if (rec.kind == RS__KIND_REQUEST &&
@@ -316,10 +319,10 @@ static unsigned turn(world *w, unsigned budget)
         return 0;
     d.now = sc_now_ns();
     unsigned n = sc_intake_drain(w->c, budget);
-    if (connected(w))
-        sc_outbox_flush(w->c);
-    if (connected(w))
-        sc_intake_release(w->c);
+    sc_outbox_flush(w->c);
+    sc_intake_release(w->c);
+    if (w->c->broken)   /* the loop's part (daemon.c act_on_flags) */
+        sc_client_close(w->c, w->c->broken);
     return n;
 }
 
@@ -341,7 +344,7 @@ static unsigned client_read(world *w, unsigned max)
         rs__rec rec;
         uint64_t id;
         const char *why;
-        if (rs__rec_decode(&d.dec, w->rx, len, &rec, &id, &why) < 0) {
+        if (rs__rec_decode(w->rx, len, &rec, &id, &why) < 0) {
             CHECK(w->cq_scribbled);
             continue;
         }

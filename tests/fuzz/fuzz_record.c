@@ -30,18 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static rs__decoder dec;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    /* the handle is stateless today, but readers keep one per thread */
-    if (rs__decoder_init(&dec) != 0)
-        abort();
-    return 0;
-}
-
 /* A violated property aborts (libFuzzer then saves the input), naming
  * itself first: the compiler merges bare traps, so a stack trace alone
  * would not tell which check failed. */
@@ -214,7 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint64_t id1 = 0;
     const char *why = NULL;
-    int rc = rs__rec_decode(&dec, data, size, &first, &id1, &why);
+    int rc = rs__rec_decode(data, size, &first, &id1, &why);
     int structural = rs__msgpack_precheck(data, size);
     if (rc != 0) {
         CHECK(rc == RS_EBADREQ && why != NULL);
@@ -230,7 +218,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *enc2 = encode(&first, &id1, &len2);
     uint64_t id2 = 0;
     why = NULL;
-    CHECK(rs__rec_decode(&dec, enc2, len2, &second, &id2, &why) == 0);
+    CHECK(rs__rec_decode(enc2, len2, &second, &id2, &why) == 0);
     check_slices(&second, enc2, len2);
     same_record(&first, id1, &second, id2);
 
@@ -239,7 +227,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *enc3 = encode(&second, &id2, &len3);
     CHECK(len3 == len2 && memcmp(enc2, enc3, len2) == 0);
     uint64_t id3 = 0;
-    CHECK(rs__rec_decode(&dec, enc3, len3, &third, &id3, &why) == 0);
+    CHECK(rs__rec_decode(enc3, len3, &third, &id3, &why) == 0);
     same_record(&first, id1, &third, id3);
 
     free(enc3);

@@ -377,6 +377,17 @@ static void test_check_rejects_bad_parameters(void **state)
     assert_int_equal(rsp_bucket_check(1.0, INFINITY), RS_EINVAL);
 }
 
+static void test_due_time_takes_a_late_wakeup_back_to_when_the_token_was_due(void **state)
+{
+    (void)state;
+    uint64_t ms = 1000000u;
+    assert_int_equal(rsp_bucket_due_time(100 * ms, 103 * ms), 100 * ms);   /* woke 3 ms late */
+    assert_int_equal(rsp_bucket_due_time(100 * ms, 125 * ms), 125 * ms);   /* stale: over 20 ms */
+    assert_int_equal(rsp_bucket_due_time(100 * ms, 100 * ms), 100 * ms);
+    assert_int_equal(rsp_bucket_due_time(UINT64_MAX, 5 * ms), 5 * ms);     /* nothing was awaited */
+    assert_int_equal(rsp_bucket_due_time(110 * ms, 100 * ms), 100 * ms);   /* not due yet */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_reconfigure_caps_level_at_new_burst),
         cmocka_unit_test(test_reconfigure_credits_past_at_old_rate),
         cmocka_unit_test(test_check_rejects_bad_parameters),
+        cmocka_unit_test(test_due_time_takes_a_late_wakeup_back_to_when_the_token_was_due),
     };
     return cmocka_run_group_tests_name("bucket", tests, NULL, NULL);
 }

@@ -25,26 +25,12 @@
 
 /* -------------------------------------------------------------- helpers */
 
-static rs__decoder g_dec;
 static rs__rec g_rec;          /* large (header slices): not on the stack */
 
 typedef struct buf {
     uint8_t *p;
     size_t n;
 } buf;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return rs__decoder_init(&g_dec) == 0 ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    rs__decoder_destroy(&g_dec);
-    return 0;
-}
 
 static buf pack_with(rs__pack_fn fn, const void *rec)
 {
@@ -66,7 +52,7 @@ static int decode(const uint8_t *p, size_t n, uint64_t *id, const char **why, ui
     if (n)
         memcpy(c, p, n);
     *why = NULL;
-    int rc = rs__rec_decode(&g_dec, c, n, &g_rec, id, why);
+    int rc = rs__rec_decode(c, n, &g_rec, id, why);
     if (copy)
         *copy = c;
     else
@@ -631,7 +617,7 @@ static void test_request_round_trip_through_ring(void **state)
 
     uint64_t id;
     const char *why;
-    assert_int_equal(rs__rec_decode(&g_dec, out, plen, &g_rec, &id, &why), 0);
+    assert_int_equal(rs__rec_decode(out, plen, &g_rec, &id, &why), 0);
     assert_int_equal(id, g_req.id);
     check_request(&g_req, &g_rec.u.req);
     free(b.p);
@@ -1633,5 +1619,5 @@ int main(void)
         /* last: under UBSan it currently aborts the binary (see the test) */
         cmocka_unit_test(test_request_null_empty_chunk_packs),
     };
-    return cmocka_run_group_tests_name("record", tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("record", tests, NULL, NULL);
 }

@@ -301,7 +301,6 @@ static const char *const k_reasons[] = {
 
 /* ------------------------------------------------------------ harness */
 
-static rs__decoder g_dec;
 static msgpack_zone g_zone;
 static rs__rec g_want, g_got;        /* large (header slices): not on the stack */
 static uint64_t g_seed = 0x5EEDC0DE2024ull;
@@ -325,15 +324,12 @@ static int group_setup(void **state)
         g_text[i] = (char)(' ' + (i * 7 + i / 13) % 95);
     memcpy(g_path, g_text, sizeof g_path);
     g_path[0] = '/';
-    if (!msgpack_zone_init(&g_zone, 4096))
-        return -1;
-    return rs__decoder_init(&g_dec) == 0 ? 0 : -1;
+    return msgpack_zone_init(&g_zone, 4096) ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    rs__decoder_destroy(&g_dec);
     msgpack_zone_destroy(&g_zone);
     return 0;
 }
@@ -480,7 +476,7 @@ static int diff_one_keep(const uint8_t *src, size_t n, uint8_t **copy)
     uint64_t id_w = 0x5555, id_g = 0xAAAA;
     const char *why_w = NULL, *why_g = NULL;
     int rc_w = ref_rec_decode(&g_zone, p, n, &g_want, &id_w, &why_w);
-    int rc_g = rs__rec_decode(&g_dec, p, n, &g_got, &id_g, &why_g);
+    int rc_g = rs__rec_decode(p, n, &g_got, &id_g, &why_g);
 
     if (rc_w != rc_g)
         MISMATCH(p, n, "oracle returned %d (%s), decoder %d (%s)", rc_w, rc_w ? why_w : "ok",
@@ -1281,7 +1277,7 @@ static void round_trip_small_kinds(void)
     uint64_t cancel = rand_u64(), id;
     const char *why;
     b = pack_and_check(rs__pack_cancel, &cancel, &n);
-    if (diff_one(b, n) != 0 || rs__rec_decode(&g_dec, b, n, &g_got, &id, &why) != 0 || id != cancel)
+    if (diff_one(b, n) != 0 || rs__rec_decode(b, n, &g_got, &id, &why) != 0 || id != cancel)
         MISMATCH(b, n, "a packed cancel did not decode to its id");
     free(b);
 
@@ -1302,7 +1298,7 @@ static void round_trip_small_kinds(void)
 
     rs__flow_rec fl = { .id = rand_u64(), .hold = rn(2) };
     b = pack_and_check(rs__pack_flow, &fl, &n);
-    if (diff_one(b, n) != 0 || rs__rec_decode(&g_dec, b, n, &g_got, &id, &why) != 0)
+    if (diff_one(b, n) != 0 || rs__rec_decode(b, n, &g_got, &id, &why) != 0)
         MISMATCH(b, n, "a packed flow record was refused");
     CMP_INT(b, n, "flow id", fl.id, g_got.u.flow.id);
     CMP_INT(b, n, "flow hold", fl.hold, g_got.u.flow.hold);
