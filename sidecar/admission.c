@@ -25,8 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
-#define MS(v) ((uint64_t)(v) * 1000000u)
 
 static uint64_t next_rand(sc_admission *a)
 {
@@ -52,12 +50,12 @@ static void apply_limits(sc_daemon *d, uint64_t now, bool fresh)
     sc_limit_apply(g, fresh, now, &a->rps, &a->has_rps, &a->tpm, &a->has_tpm);
     a->backoff = (rsp_backoff_cfg){
         .max_attempts = cfg->retry_attempts,
-        .initial_ns = MS(cfg->retry_initial_ms),
+        .initial_ns = sc_ms(cfg->retry_initial_ms),
         .factor = cfg->retry_factor,
-        .cap_ns = MS(cfg->retry_cap_ms),
+        .cap_ns = sc_ms(cfg->retry_cap_ms),
     };
     rsp_retry_budget_cfg bc = { .ratio = cfg->budget_ratio, .min_retries = cfg->budget_min,
-                               .window_ns = MS(cfg->budget_window_ms) };
+                               .window_ns = sc_ms(cfg->budget_window_ms) };
     if (fresh)
         rsp_retry_budget_init(&a->budget, &bc, now);
     else
@@ -70,7 +68,7 @@ static void apply_limits(sc_daemon *d, uint64_t now, bool fresh)
 
 static rsp_sched_cfg sched_cfg(const sc_config *cfg)
 {
-    rsp_sched_cfg sc = { .aging_ns = MS(cfg->aging_ms) };
+    rsp_sched_cfg sc = { .aging_ns = sc_ms(cfg->aging_ms) };
     for (int p = 0; p < 3; p++)
         sc.max_queued[p] = cfg->queue_max[p];
     sc.weight[1] = cfg->weight_p1;
@@ -116,7 +114,7 @@ void sc_admission_destroy(sc_daemon *d)
 
 static void window_advance(sc_admission *a, const sc_config *cfg, uint64_t now)
 {
-    uint64_t slot = MS(cfg->shed_window_ms) / SC_WINDOW_SLOTS;
+    uint64_t slot = sc_ms(cfg->shed_window_ms) / SC_WINDOW_SLOTS;
     if (!slot)
         slot = 1;
     unsigned steps = 0;
@@ -255,14 +253,14 @@ static void admit_upstream(sc_daemon *d, sc_req *r, uint64_t now)
     rsp_retry_budget_on_request(&a->budget, now);
 
     sc_client *c = r->client;
-    if (c->limited && (c->held_head || !rsp_bucket_try_take(&c->limit, 1, now))) {
-        r->held = true;
-        r->held_next = NULL;
-        if (c->held_tail)
-            c->held_tail->held_next = r;
+    if (c->limited && (c->throttled_head || !rsp_bucket_try_take(&c->limit, 1, now))) {
+        r->throttled = true;
+        r->throttled_next = NULL;
+        if (c->throttled_tail)
+            c->throttled_tail->throttled_next = r;
         else
-            c->held_head = r;
-        c->held_tail = r;
+            c->throttled_head = r;
+        c->throttled_tail = r;
         return;
     }
     enqueue(d, r, now);
@@ -304,19 +302,19 @@ void sc_admit(sc_daemon *d, sc_req *r, uint64_t now)
     }
 }
 
-static void unhold(sc_client *c, sc_req *r)
+static void unthrottle(sc_client *c, sc_req *r)
 {
-    sc_req **pp = &c->held_head, *prev = NULL;
+    sc_req **pp = &c->throttled_head, *prev = NULL;
     while (*pp && *pp != r) {
         prev = *pp;
-        pp = &(*pp)->held_next;
+        pp = &(*pp)->throttled_next;
     }
     if (*pp) {
-        *pp = r->held_next;
-        if (c->held_tail == r)
-            c->held_tail = prev;
+        *pp = r->throttled_next;
+        if (c->throttled_tail == r)
+            c->throttled_tail = prev;
     }
-    r->held = false;
+    r->throttled = false;
 }
 
 /* ------------------------------------------------------------- attempts */
@@ -354,13 +352,13 @@ static void release_attempt(sc_daemon *d, sc_req *r, uint64_t now, bool refund)
     a->wake_at = 0;   /* capacity freed: the loop pumps this turn */
     if (r->priority > 0)
         a->p12_inflight--;
-    if (refund && r->tokens_held > 0) {
+    if (refund && r->tokens_reserved > 0) {
         if (a->has_tpm)
-            rsp_bucket_refund(&a->tpm, r->tokens_held, now);
+            rsp_bucket_refund(&a->tpm, r->tokens_reserved, now);
         if (rt->has_tpm)
-            rsp_bucket_refund(&rt->tpm, r->tokens_held, now);
+            rsp_bucket_refund(&rt->tpm, r->tokens_reserved, now);
     }
-    r->tokens_held = 0;
+    r->tokens_reserved = 0;
     r->rt = NULL;
 }
 
@@ -370,13 +368,13 @@ void sc_admission_forget(sc_daemon *d, sc_req *r)
     if (r->qi.queued)
         rsp_sched_remove(&a->sched, &r->qi);
     rsp_heap_remove(&a->retries, &r->retry_node);   /* if waiting out a backoff */
-    if (r->held && r->client)
-        unhold(r->client, r);
+    if (r->throttled && r->client)
+        unthrottle(r->client, r);
     if (r->rt) {
         sc_upstream_abort(d, r);
         if (rsp_breaker_epoch(&r->rt->breaker) == r->breaker_epoch)
             rsp_breaker_on_abandon(&r->rt->breaker);
-        release_attempt(d, r, sc_now_ns(), true);
+        release_attempt(d, r, rs__now_ns(), true);
     }
     sc_completion_free(r->last);
     r->last = NULL;
@@ -436,9 +434,9 @@ static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
         rsp_bucket_try_take(&rt->rps, 1, rsp_bucket_due_time(rt->rps_due, now));
         rt->rps_due = UINT64_MAX;
     }
-    r->tokens_held = 0;
+    r->tokens_reserved = 0;
     if (a->has_tpm || rt->has_tpm) {
-        r->tokens_held = need;
+        r->tokens_reserved = need;
         if (a->has_tpm)
             rsp_bucket_charge(&a->tpm, need > a->tpm.burst ? a->tpm.burst : need, now);
         if (rt->has_tpm)
@@ -465,29 +463,29 @@ static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
 
 /* ----------------------------------------------------------------- pump */
 
-static void release_held(sc_daemon *d, uint64_t now, uint64_t *wake)
+static void release_throttled(sc_daemon *d, uint64_t now, uint64_t *wake)
 {
     for (sc_client *c = d->clients; c; c = c->next) {
-        if (!c->held_head || c->closing)
+        if (!c->throttled_head || c->closing)
             continue;
-        /* expire first: a held request's deadline runs as in any queue */
-        for (sc_req *r = c->held_head, *next; r; r = next) {
-            next = r->held_next;
+        /* expire first: a throttled request's deadline runs as in any queue */
+        for (sc_req *r = c->throttled_head, *next; r; r = next) {
+            next = r->throttled_next;
             if (now >= r->deadline) {
-                unhold(c, r);
+                unthrottle(c, r);
                 finish_deadline(d, r, "waiting for the client's rate limit (limits.per_client)", now);
             }
         }
-        while (c->held_head) {
+        while (c->throttled_head) {
             uint64_t w = rsp_bucket_wait_ns(&c->limit, 1, now);
             if (w) {
                 *wake = min_u64(*wake, w == UINT64_MAX ? UINT64_MAX : now + w);
-                *wake = min_u64(*wake, c->held_head->deadline);
+                *wake = min_u64(*wake, c->throttled_head->deadline);
                 break;
             }
             rsp_bucket_try_take(&c->limit, 1, now);
-            sc_req *r = c->held_head;
-            unhold(c, r);
+            sc_req *r = c->throttled_head;
+            unthrottle(c, r);
             enqueue(d, r, now);
         }
     }
@@ -510,7 +508,7 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
     if (n)
         wake = n->key;
 
-    release_held(d, now, &wake);
+    release_throttled(d, now, &wake);
 
     rsp_sched_item *it;
     while ((it = rsp_sched_pop_expired(&a->sched, now)) != NULL)
@@ -561,9 +559,9 @@ static bool another_route_ready(sc_admission *a, sc_req *r, sc_route *failed, ui
 
 /* Settle the tokens reserved for an attempt against what the upstream
  * counted. */
-static void settle_tokens(sc_admission *a, sc_route *rt, double used, double held, uint64_t now)
+static void settle_tokens(sc_admission *a, sc_route *rt, double used, double reserved, uint64_t now)
 {
-    double diff = used - held;
+    double diff = used - reserved;
     if (a->has_tpm)
         diff > 0 ? rsp_bucket_charge(&a->tpm, diff, now) : rsp_bucket_refund(&a->tpm, -diff, now);
     if (rt->has_tpm)
@@ -601,9 +599,9 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
     }
     rt->embargo_until = o.embargo_until;
     if (o.ok) {
-        if (at->has_usage && r->tokens_held > 0)
-            settle_tokens(a, rt, (double)at->usage_tokens, r->tokens_held, now);
-        r->tokens_held = 0;
+        if (at->has_usage && r->tokens_reserved > 0)
+            settle_tokens(a, rt, (double)at->usage_tokens, r->tokens_reserved, now);
+        r->tokens_reserved = 0;
         rsp_aimd_on_success(&rt->aimd, now);
         window_count(d, true, now);
         rt->stats.ok++;

@@ -3,7 +3,7 @@
  * between intake and its terminal completion.
  *
  *   client limit ─► priority queue ─► global limits ─► route choice ─► attempt
- *        (held)        (P0/P1/P2,       (rps, tpm)      (breaker, AIMD,
+ *    (throttled)       (P0/P1/P2,       (rps, tpm)      (breaker, AIMD,
  *                       deadlines)                        route rps/tpm,
  *                                                         Retry-After)
  *   attempt outcome ─► success: complete

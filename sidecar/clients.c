@@ -36,7 +36,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
 /* A connection between accept and a valid hello. */
 typedef struct sc_pending {
@@ -192,9 +191,9 @@ static void arm_hup(sc_client *c)
 
 /* --prefault: fault the region in without stalling the loop. io_uring runs
  * an madvise in one of its worker threads; the first lap of each ring would
- * otherwise take a page fault every 4 KiB on each side (~2-3 us each here,
- * ~3% of a busy client's calls until both rings have lapped). The client maps
- * it populated (RS__FEATURE_PREFAULT); whichever side comes first
+ * otherwise take a page fault every 4 KiB on each side (the slowest of a
+ * busy client's calls until both rings have lapped: bench/RESULTS.md). The
+ * client maps it populated (RS__FEATURE_PREFAULT); whichever side comes first
  * allocates the pages. Should the client go before it ends, the unmapped
  * range just ends the madvise early. */
 static void on_prefault(sc_op *op, int res, uint32_t flags)
@@ -263,7 +262,7 @@ void sc_client_start(sc_client *c, void *map, const rs__layout *lay, int sock, i
     c->cq_efd = cq_efd;
     c->pid = pid;
     c->uid = uid;
-    sc_limit_apply(&d->cfg.client_limit, true, sc_now_ns(), &c->limit, &c->limited, NULL, NULL);
+    sc_limit_apply(&d->cfg.client_limit, true, rs__now_ns(), &c->limit, &c->limited, NULL, NULL);
     c->sq_bell_op.fn = on_sq_bell;
     c->hup_op.fn = on_hup;
     c->prefault_op.fn = on_prefault;
@@ -384,7 +383,7 @@ static void on_accept_pause(sc_op *op, int res, uint32_t flags)
 
 /* accept() failed for want of a file descriptor (or kernel memory).
  * Retrying at once would fail at once, in a loop that burns a core and
- * floods the log (322,000 lines a second, measured) until some client
+ * floods the log (hundreds of thousands of lines a second) until some client
  * goes: wait a little between tries instead, with one log line per
  * episode. The connections wait in the listen backlog meanwhile. */
 static void pause_accepts(sc_daemon *d, int err)
@@ -537,7 +536,8 @@ void sc_client_close(sc_client *c, const char *why)
         c->next->prev = c->prev;
     d->nclients--;
     d->stats.clients_gone++;
-    sc_info("client %llu (pid %d) closed: %s; %u in-flight requests cancelled, region reclaimed",
-            (unsigned long long)c->id, (int)c->pid, why, cancelled);
+    sc_info("client %llu (pid %d) closed: %s; %llu requests (%llu bad records), %u in flight cancelled, "
+            "region reclaimed", (unsigned long long)c->id, (int)c->pid, why,
+            (unsigned long long)c->stats_requests, (unsigned long long)c->stats_bad, cancelled);
     maybe_free(c);
 }

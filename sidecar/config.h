@@ -18,6 +18,12 @@
 #define SC_MAX_STATUS 16
 #define SC_MAX_MODELS 16
 
+/* The file and flags give times in milliseconds; the sidecar counts ns. */
+static inline uint64_t sc_ms(uint64_t ms)
+{
+    return ms * 1000000u;
+}
+
 /* A rate limit; 0 in a field means "no limit of that kind". */
 typedef struct sc_limit_cfg {
     double rps;                   /* requests per second */

@@ -39,7 +39,6 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 #define DRAIN_BUDGET 256u            /* records per client per turn */
 #define FLUSH_LIMIT_NS 2000000000u   /* after the grace period */
 
@@ -47,7 +46,7 @@
 
 static void begin_drain(sc_daemon *d, const char *why)
 {
-    uint64_t now = sc_now_ns();
+    uint64_t now = rs__now_ns();
     if (d->state == SC_RUNNING) {
         d->state = SC_DRAINING;
         d->drain_deadline = now + (uint64_t)d->cfg.grace_ms * 1000000u;
@@ -63,6 +62,35 @@ static void begin_drain(sc_daemon *d, const char *why)
 static void arm_signals(sc_daemon *d);
 static void reload(sc_daemon *d);
 
+/* Every counter the sidecar keeps, in one log line: on SIGUSR1 and at exit
+ * (the metrics endpoint will serve them too). */
+static void log_stats(sc_daemon *d, const char *when)
+{
+    char routes[1024];
+    int n = 0;
+    routes[0] = 0;
+    for (unsigned i = 0; i < d->adm.routes.n && n < (int)sizeof routes - 160; i++) {
+        const sc_route *r = d->adm.routes.r[i];
+        n += snprintf(routes + n, sizeof routes - (size_t)n,
+                      "; route '%s': %llu attempts, %llu ok, %llu failed, %llu rate-limited, %llu slow",
+                      r->cfg.name, (unsigned long long)r->stats.attempts, (unsigned long long)r->stats.ok,
+                      (unsigned long long)r->stats.failed, (unsigned long long)r->stats.rate_limited,
+                      (unsigned long long)r->stats.slow);
+    }
+    const sc_admission *a = &d->adm;
+    sc_info("stats (%s): %llu requests, %llu completions, %llu bad records, %llu corrupt rings; "
+            "clients: %llu accepted, %llu refused, %llu gone, %u connected; "
+            "%llu admitted, %llu queue full, %llu shed, %llu past their deadline, %llu retries, "
+            "%llu retries refused by the budget%s",
+            when, (unsigned long long)d->stats.requests, (unsigned long long)d->stats.completions,
+            (unsigned long long)d->stats.bad_records, (unsigned long long)d->stats.corrupt_rings,
+            (unsigned long long)d->stats.clients_accepted, (unsigned long long)d->stats.clients_refused,
+            (unsigned long long)d->stats.clients_gone, d->nclients, (unsigned long long)a->stats.admitted,
+            (unsigned long long)a->stats.queue_full, (unsigned long long)a->stats.shed,
+            (unsigned long long)a->stats.expired, (unsigned long long)a->stats.retries,
+            (unsigned long long)a->stats.budget_denied, routes);
+}
+
 static void on_signal(sc_op *op, int res, uint32_t flags)
 {
     (void)flags;
@@ -74,6 +102,8 @@ static void on_signal(sc_op *op, int res, uint32_t flags)
             begin_drain(d, si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
         else if (si.ssi_signo == SIGHUP)
             reload(d);
+        else if (si.ssi_signo == SIGUSR1)
+            log_stats(d, "SIGUSR1");
     }
     if (res != -ECANCELED)
         arm_signals(d);
@@ -136,7 +166,7 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
     d->rxbuf = malloc(RS__MAX_RECORD);
     d->comp_scratch = malloc(sizeof *d->comp_scratch);
     if (!d->rxbuf || !d->comp_scratch || sc_upstream_init(d, sc_attempt_done) < 0 ||
-        sc_admission_init(d, sc_now_ns()) < 0) {
+        sc_admission_init(d, rs__now_ns()) < 0) {
         sc_error("out of memory initialising the daemon");
         return -1;
     }
@@ -146,6 +176,7 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -182,9 +213,9 @@ static void reload(sc_daemon *d)
     sc_config old = d->cfg;
     d->cfg = *cfg;
     free(cfg);
-    if (sc_admission_apply(d, sc_now_ns()) < 0) {
+    if (sc_admission_apply(d, rs__now_ns()) < 0) {
         d->cfg = old;
-        sc_admission_apply(d, sc_now_ns());
+        sc_admission_apply(d, rs__now_ns());
         sc_error("reload failed (out of memory); the old configuration stays");
         return;
     }
@@ -281,20 +312,20 @@ static uint64_t next_due(sc_daemon *d)
 /* Idle, but a record may be a fraction of a microsecond away: watch the
  * rings and the io_uring CQ with plain loads until something shows up or
  * `until` comes. The clock is read on entry and then once per ~64 client
- * looks, since on a VM it costs more than a look (it was 40% of the loop's
- * time when read on every turn). Each reading goes to d->now, and a turn
+ * looks, since on a VM a clock read costs more than a look at a ring
+ * (NOTES.md, "Clock reads"). Each reading goes to d->now, and a turn
  * that follows a catch uses it as its time (returns true): a request's
  * arrival time is then at most ~64 looks old, and the clock read is not
  * between the record and its answer. */
 static bool spin_until(sc_daemon *d, uint64_t until)
 {
     unsigned period = d->nclients >= 64 ? 1 : 64 / (d->nclients ? d->nclients : 1);
-    if ((d->now = sc_now_ns()) >= until)
+    if ((d->now = rs__now_ns()) >= until)
         return false;
     for (unsigned i = 1;; i++) {
         if (rings_pending(d) || sc_loop_pending(&d->loop))
             return true;
-        if (i % period == 0 && (d->now = sc_now_ns()) >= until)
+        if (i % period == 0 && (d->now = rs__now_ns()) >= until)
             return false;
         rs__cpu_relax();
     }
@@ -303,13 +334,13 @@ static bool spin_until(sc_daemon *d, uint64_t until)
 void sc_daemon_run(sc_daemon *d)
 {
     uint64_t spin_ns = (uint64_t)d->cfg.spin_us * 1000u;
-    uint64_t last_work = sc_now_ns();
+    uint64_t last_work = rs__now_ns();
     bool woke = false;
 
     bool caught = false;   /* spin_until found work, and d->now is fresh */
 
     while (!d->stop_now) {
-        uint64_t now = caught ? d->now : (d->now = sc_now_ns());
+        uint64_t now = caught ? d->now : (d->now = rs__now_ns());
         caught = false;
         unsigned work = sc_loop_reap(&d->loop);
         sc_upstream_on_time(d, now);
@@ -358,12 +389,12 @@ void sc_daemon_run(sc_daemon *d)
             sc_loop_flush(&d->loop);
         } else {
             uint64_t due = next_due(d);
-            now = sc_now_ns();
+            now = rs__now_ns();
             sc_loop_wait(&d->loop, due == UINT64_MAX ? UINT64_MAX : due > now ? due - now : 0);
             woke = true;
         }
         set_need_wakeup(d, false);
-        last_work = sc_now_ns();
+        last_work = rs__now_ns();
     }
 }
 
@@ -381,6 +412,7 @@ void sc_daemon_destroy(sc_daemon *d)
         if (sc_loop_reap(&d->loop) == 0)
             break;
     }
+    log_stats(d, "at exit");
     sc_upstream_destroy(d);
     sc_admission_destroy(d);
     if (d->sig_fd >= 0)
@@ -388,7 +420,5 @@ void sc_daemon_destroy(sc_daemon *d)
     free(d->rxbuf);
     free(d->comp_scratch);
     sc_loop_destroy(&d->loop);
-    sc_info("ringsided stopped: %llu requests, %llu completions, %llu bad records, %llu clients",
-            (unsigned long long)d->stats.requests, (unsigned long long)d->stats.completions,
-            (unsigned long long)d->stats.bad_records, (unsigned long long)d->stats.clients_accepted);
+    sc_info("ringsided stopped");
 }

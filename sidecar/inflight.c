@@ -4,9 +4,10 @@
  * index by request id (CANCEL and FLOW records name a request by its id).
  *
  * The ids come from client-written memory. A walk of the list per lookup
- * let one client with 4,000 requests in flight and a flood of CANCELs for
- * ids it no longer had make every other client's calls ~2,000x slower
- * (bench/flood). The index is a chained hash whose buckets are picked with
+ * let one client with thousands of requests in flight and a flood of
+ * CANCELs for ids it no longer had slow every other client's calls by
+ * orders of magnitude (bench/flood, bench/RESULTS.md). The index is a
+ * chained hash whose buckets are picked with
  * a per-client random seed, so a client cannot aim its ids at one bucket;
  * unlinking is O(1) (each node knows the pointer that points at it).
  */

@@ -12,13 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-uint64_t sc_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int sc_loop_init(sc_loop *l, unsigned entries)
 {
     memset(l, 0, sizeof *l);
@@ -27,9 +20,9 @@ int sc_loop_init(sc_loop *l, unsigned entries)
      * clients must not overflow between two reaps. One thread submits, and
      * completion work (a doorbell's poll firing, a socket becoming
      * readable) is deferred until we ask for events instead of
-     * interrupting us: a doorbell wakes the sleeping loop directly, which
-     * measured 3-5 us less per wakeup here than the default task-work
-     * signalling. TASKRUN_FLAG tells a spinning loop that such work is
+     * interrupting us: a doorbell wakes the sleeping loop directly, faster
+     * than with the default task-work signalling (NOTES.md, "io_uring
+     * setup"). TASKRUN_FLAG tells a spinning loop that such work is
      * waiting (sc_loop_pending). Kernels before 6.1 lack these flags: the
      * plain setup works there, only slower to wake. */
     p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |

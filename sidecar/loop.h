@@ -11,8 +11,11 @@
 #ifndef SC_LOOP_H
 #define SC_LOOP_H
 
+#include "clock.h"
+
 #include <liburing.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct sc_op sc_op;
@@ -21,6 +24,9 @@ typedef void (*sc_op_fn)(sc_op *op, int res, uint32_t cqe_flags);
 struct sc_op {
     sc_op_fn fn;
 };
+
+/* The owner of an op (or of any embedded member), from the member. */
+#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
 typedef struct sc_loop {
     struct io_uring ring;
@@ -51,6 +57,5 @@ unsigned sc_loop_reap(sc_loop *l);
  * timeout) passes. */
 void sc_loop_wait(sc_loop *l, uint64_t timeout_ns);
 
-uint64_t sc_now_ns(void);
 
 #endif

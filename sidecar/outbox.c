@@ -109,7 +109,7 @@ int sc_client_chunk(sc_client *c, uint64_t id, uint64_t seq, const void *data, s
     cp->body_len = len;
     cp->id = id;
     cp->seq = seq;
-    cp->sidecar_ns = sc_now_ns();
+    cp->sidecar_ns = rs__now_ns();
     cp->is_chunk = true;
     c->out_chunk_bytes += len;
     enqueue(c, cp);

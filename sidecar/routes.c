@@ -10,11 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t ms(uint32_t v)
-{
-    return (uint64_t)v * 1000000u;
-}
-
 void sc_limit_apply(const sc_limit_cfg *l, bool fresh, uint64_t now, rsp_bucket *rps, bool *has_rps,
                     rsp_bucket *tpm, bool *has_tpm)
 {
@@ -90,16 +85,16 @@ int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
         bool self_condition = rc->cond_latency_gt_ms != 0;
         uint32_t first = rc->first_content_timeout_ms ? rc->first_content_timeout_ms
                        : (!self_condition && latency_gt) ? latency_gt : cfg->first_content_timeout_ms;
-        r->first_content_ns = ms(first);
-        r->idle_ns = ms(rc->idle_timeout_ms ? rc->idle_timeout_ms : cfg->idle_timeout_ms);
+        r->first_content_ns = sc_ms(first);
+        r->idle_ns = sc_ms(rc->idle_timeout_ms ? rc->idle_timeout_ms : cfg->idle_timeout_ms);
         r->connect_ms = rc->connect_timeout_ms ? rc->connect_timeout_ms : cfg->connect_timeout_ms;
         r->total_ms = rc->total_timeout_ms ? rc->total_timeout_ms : cfg->total_timeout_ms;
 
         rsp_breaker_cfg bc = {
             .failure_threshold = cfg->breaker_failures,
-            .latency_gt_ns = self_condition ? 0 : ms(latency_gt),
+            .latency_gt_ns = self_condition ? 0 : sc_ms(latency_gt),
             .slow_threshold = cfg->breaker_slow,
-            .cooldown_ns = ms(cfg->breaker_cooldown_ms),
+            .cooldown_ns = sc_ms(cfg->breaker_cooldown_ms),
             .half_open_probes = cfg->breaker_probes,
         };
         rsp_aimd_cfg ac = {

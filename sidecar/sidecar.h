@@ -101,15 +101,15 @@ struct sc_req {
     /* admission.c */
     rsp_sched_item qi;            /* queued for dispatch */
     rsp_heap_node retry_node;     /* waiting out a backoff */
-    sc_req *held_next;            /* waiting for its client's rate limit */
-    bool held;
+    sc_req *throttled_next;       /* waiting for its client's rate limit */
+    bool throttled;
     struct sc_route *rt;          /* the route of the attempt in flight */
     struct sc_route *pinned;      /* the client named this route */
     struct sc_route *last_route;  /* where the last attempt failed */
     uint32_t attempts;
     uint64_t breaker_epoch;       /* the route breaker's epoch when sent */
     double tokens_need;           /* LLM token estimate (prompt + max_tokens) */
-    double tokens_held;           /* reserved for the attempt in flight */
+    double tokens_reserved;       /* for the attempt in flight */
     sc_completion *last;          /* the last failed attempt's answer */
 };
 
@@ -152,7 +152,7 @@ struct sc_client {
     /* admission.c */
     bool limited;                 /* per-client rate limit configured */
     rsp_bucket limit;
-    sc_req *held_head, *held_tail;
+    sc_req *throttled_head, *throttled_tail;
 
     /* Flags a lower module raises for the loop (daemon.c) to act on. */
     const char *broken;           /* why the client must be dropped (corrupt

@@ -41,7 +41,6 @@
 #include <strings.h>
 #include <time.h>
 
-#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 #define MAX_RESP_HEADER_BYTES (32u * 1024u)
 #define EASY_POOL 256
 
@@ -158,7 +157,7 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     sc_upstream *up = userp;
-    up->timer_at = timeout_ms < 0 ? UINT64_MAX : sc_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    up->timer_at = timeout_ms < 0 ? UINT64_MAX : rs__now_ns() + (uint64_t)timeout_ms * 1000000u;
     return 0;
 }
 
@@ -258,7 +257,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     xfer *x = userdata;
     size_t n = size * nmemb;
-    uint64_t now = sc_now_ns();
+    uint64_t now = rs__now_ns();
     long status = 0;
     if (x->stream)
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -509,7 +508,7 @@ void sc_upstream_resume(sc_daemon *d, sc_client *c)
         if (x->paused && x->req->client == c && !x->req->flow_hold) {
             x->paused = false;
             c->paused--;
-            x->t_last_byte = sc_now_ns();   /* the silence was ours */
+            x->t_last_byte = rs__now_ns();   /* the silence was ours */
             /* may deliver the held bytes right here, and pause again */
             curl_easy_pause(x->easy, CURLPAUSE_CONT);
         }
@@ -532,7 +531,7 @@ void sc_upstream_hold(sc_daemon *d, sc_req *r, bool hold)
         c->paused++;   /* released, but the client's queue is still full */
     } else {
         x->paused = false;
-        x->t_last_byte = sc_now_ns();
+        x->t_last_byte = rs__now_ns();
         curl_easy_pause(x->easy, CURLPAUSE_CONT);
     }
 }
@@ -606,7 +605,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
 {
     sc_req *r = x->req;
     sc_route *rt = r->rt;
-    uint64_t now = sc_now_ns();
+    uint64_t now = rs__now_ns();
     char msg[CURL_ERROR_SIZE + 160];
     long status = 0;
     bool answered = rc == CURLE_OK && !slow;

@@ -37,6 +37,7 @@
 
 #include "ringside.h"
 
+#include "clock.h"
 #include "record.h"
 #include "ring.h"
 
@@ -115,13 +116,6 @@ struct rs_client {
         _Atomic uint64_t submitted, completed, ring_full, doorbells, sleeps, orphans, stream_holds;
     } st;
 };
-
-static inline uint64_t rs__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static inline uint64_t rs__deadline_of(int timeout_ms)
 {

@@ -298,8 +298,8 @@ static bool reaper_idle(rs_client *c, uint64_t deadline)
      * rang; if we woke for another reason it costs the sidecar one more
      * doorbell. Clearing it could clear an event-fd user's arming
      * (rs_arm_event_fd sets the same flag), whose loop would then never
-     * hear of its answer: asyncio tasks hung while a thread's wait timed
-     * out (2 of 20 runs). */
+     * hear of its answer (asyncio tasks hung while a thread's wait timed
+     * out: NOTES.md, "Event-fd arming"). */
     return hup;
 }
 

@@ -110,9 +110,9 @@ int rs_call(rs_client *c, const rs_request *rq, int timeout_ms, rs_response **ou
 {
     if (!c || !rq || !out)
         return RS_EINVAL;
-    /* The deadline is taken once the request is in the ring: a clock read
-     * costs ~30 ns on a VM, and there it overlaps with the sidecar's work
-     * instead of delaying the request. */
+    /* The deadline is taken once the request is in the ring: on a VM a
+     * clock read costs more than a look at a ring, and there it overlaps
+     * with the sidecar's work instead of delaying the request. */
     uint64_t deadline = 0;
     rs_ticket t;
     int err;

@@ -5,11 +5,12 @@
  * Why the decoder reads msgpack itself. Every request and every response
  * crosses a ring as one small record, so decoding sits on the round trip's
  * critical path. msgpack-c's msgpack_unpack builds a tree of msgpack_object
- * in a zone before a single field can be checked: about 184 ns for a
- * 100-byte request, against a round-trip budget of a few hundred ns. It also
- * allocates for a container's declared count before reading the elements,
- * which is why hostile input first had to pass a structural precheck (another
- * ~60 ns). The records have a fixed schema, so the decoder below walks the
+ * in a zone before a single field can be checked, a large share of a
+ * round trip's budget (NOTES.md, "Records are decoded by our own
+ * schema-driven reader"). It also allocates for a container's declared
+ * count before reading the elements, which is why hostile input first had
+ * to pass a structural precheck. The records have a fixed schema, so the
+ * decoder below walks the
  * bytes once with a cursor, reads exactly the msgpack types each field
  * allows, bounds-checks every length against the bytes left, and never
  * allocates; decoded strings are slices into the caller's buffer, as before.

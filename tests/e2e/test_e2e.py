@@ -143,8 +143,8 @@ def test_sigkilled_client_is_reclaimed_and_does_not_disturb_others(sidecar):
         if holder.poll() is None:
             holder.kill()
             holder.wait()
-    wait_for(lambda: f"(pid {holder.pid}) closed: client hung up; 50 in-flight requests cancelled"
-             in sidecar.read_log(), 10, "the sidecar to reclaim the killed client")
+    wait_for(lambda: f"(pid {holder.pid}) closed: client hung up; 50 requests (0 bad records), 50 in flight "
+             "cancelled" in sidecar.read_log(), 10, "the sidecar to reclaim the killed client")
     # its region unmapped and its doorbells closed (upstream connections stay
     # pooled, so the total fd count is not a measure)
     wait_for(lambda: sidecar.region_maps() == base_maps, 5, "the region to be unmapped")
@@ -503,3 +503,29 @@ def test_timings_add_up(sidecar):
         assert first_byte <= first_content, p.stderr
         assert total >= queued + first_content, p.stderr
         assert first_content >= delay * 1000, p.stderr
+
+
+def test_sigusr1_logs_every_counter(mock):
+    # the counters the metrics endpoint will serve, readable now: SIGUSR1
+    # (and the exit) log them in one line
+    import re
+    with Sidecar(mock.url) as s:
+        for i in range(3):
+            p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, "--route", "echo", "--data", str(i)],
+                               capture_output=True, text=True, timeout=30)
+            assert p.returncode == 0, p.stderr
+        p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, "--header", "x-mock-status: 503"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 1
+        os.kill(s.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while "stats (SIGUSR1)" not in s.read_log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        line = next(l for l in s.read_log().splitlines() if "stats (SIGUSR1)" in l)
+        assert "4 requests, 4 completions, 0 bad records" in line, line
+        # (the harness's start-up probe connects without a hello: refused)
+        assert re.search(r"4 accepted, \d+ refused, 4 gone, 0 connected", line), line
+        assert "1 admitted" in line and "2 retries" in line, line   # the 503: 3 attempts
+        assert re.search(r"route 'default': 3 attempts, 0 ok, 3 failed", line), line
+    with open(s.log_path) as f:
+        assert "stats (at exit)" in f.read()

@@ -317,7 +317,7 @@ static unsigned turn(world *w, unsigned budget)
 {
     if (!connected(w))
         return 0;
-    d.now = sc_now_ns();
+    d.now = rs__now_ns();
     unsigned n = sc_intake_drain(w->c, budget);
     sc_outbox_flush(w->c);
     sc_intake_release(w->c);
