@@ -27,8 +27,6 @@
  *                                        ended (the test SIGTERMs the sidecar)
  *   gone SOCK DELAY_MS                   one slow request; the sidecar is
  *                                        killed meanwhile: expect RS_EGONE
- *   scribble SOCK frames|sqdata|all SEED hostile client: registers by hand
- *                                        and writes garbage into its region
  *   batch SOCK N PRIO TIMEOUT_MS WINDOW ROUTE [NAME:VALUE ...]
  *                                        N chat requests, WINDOW in flight at
  *                                        once; prints how they ended (error
@@ -465,130 +463,6 @@ static int mode_claims(int rounds, int delay_ms)
     }
     rs_close(c);
     return bad ? 1 : 0;
-}
-
-/* -------------------------------------------------------------- scribble */
-
-static uint64_t rng;
-static uint8_t rnd8(void)
-{
-    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint8_t)(rng >> 56);
-}
-
-/* Read every completion in the raw completion ring for up to ms. */
-static int read_completions(rs__ring *cq, rs__ring_cursor *cur, int *bad, int *corrupt, int *other, int ms)
-{
-    uint8_t *buf = malloc(RS__MAX_RECORD);
-    int n = 0;
-    uint64_t end = now_ms() + (uint64_t)ms;
-    while (now_ms() < end) {
-        uint32_t len;
-        int rc = rs__ring_peek(cq, cur, RS__MAX_RECORD, &len);
-        if (rc <= 0) {
-            if (rc < 0)
-                break;
-            usleep(1000);
-            continue;
-        }
-        rs__ring_take(cq, cur, buf, len);
-        rs__ring_release(cq, cur);
-        rs__rec rec;
-        uint64_t id;
-        const char *why;
-        if (rs__rec_decode(buf, len, &rec, &id, &why) < 0 || rec.kind != RS__KIND_COMPLETION) {
-            (*other)++;
-            continue;
-        }
-        n++;
-        if (rec.u.comp.error == RS_EBADREQ)
-            (*bad)++;
-        else if (rec.u.comp.error == RS_ECORRUPT)
-            (*corrupt)++;
-        else
-            (*other)++;
-    }
-    free(buf);
-    return n;
-}
-
-static bool hung_up(int sock, int ms)
-{
-    struct pollfd pf = { sock, POLLIN, 0 };
-    if (poll(&pf, 1, ms) <= 0)
-        return false;
-    char b;
-    return recv(sock, &b, 1, MSG_DONTWAIT) <= 0;
-}
-
-static int mode_scribble(const char *how, uint64_t seed)
-{
-    rs__welcome w;
-    int fds[3];
-    char err[256];
-    int sock = rs__channel_register(sock_path, &w, fds, err, sizeof err);
-    if (sock < 0)
-        DIE("register: %s", err);
-    uint8_t *base = mmap(NULL, w.layout.size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
-    if (base == MAP_FAILED)
-        DIE("mmap: %s", strerror(errno));
-    /* the region is sealed: this client cannot shrink it under the sidecar */
-    if (ftruncate(fds[0], 4096) == 0)
-        DIE("ftruncate shrink of the region succeeded: it should be sealed");
-    rs__ring sq, cq;
-    rs__ring_init(&sq, base + w.layout.sq_hdr_off, base + w.layout.sq_data_off, w.layout.sq_cap);
-    rs__ring_init(&cq, base + w.layout.cq_hdr_off, base + w.layout.cq_data_off, w.layout.cq_cap);
-    rng = seed;
-    uint64_t one = 1;
-    rs__ring_cursor cq_cur = { 0, 0 };
-    int bad = 0, corrupt = 0, other = 0, frames = 0;
-
-    if (strcmp(how, "frames") == 0) {
-        /* valid framing, garbage payloads: each one gets its own error */
-        uint64_t pos = 0;
-        for (frames = 0; frames < 200; frames++) {
-            uint8_t payload[256];
-            uint32_t len = 1 + rnd8();
-            for (uint32_t i = 0; i < len; i++)
-                payload[i] = rnd8();
-            if (frames % 3 == 0)
-                payload[0] = 0x9d;   /* fixarray(13): looks like a request head */
-            if (rs__ring_reserve_mp(&sq, rs__rec_span(len), &pos) < 0)
-                DIE("ring full");
-            rs__ring_copy_in(&sq, pos + RS__FRAME_BYTES, payload, len);
-            rs__ring_commit(&sq, pos, len);
-        }
-    } else if (strcmp(how, "sqdata") == 0) {
-        for (uint64_t i = 0; i < w.layout.sq_cap; i++)
-            sq.data[i] = rnd8();
-    } else if (strcmp(how, "all") == 0) {
-        for (uint64_t i = 0; i < w.layout.size; i++)
-            base[i] = rnd8();
-    } else {
-        DIE("scribble mode must be frames, sqdata or all");
-    }
-    if (write(fds[1], &one, sizeof one) < 0)
-        DIE("doorbell: %s", strerror(errno));
-
-    int got = 0;
-    bool hup = false;
-    if (strcmp(how, "frames") == 0) {
-        got = read_completions(&cq, &cq_cur, &bad, &corrupt, &other, 5000);
-        hup = hung_up(sock, 0);
-    } else if (strcmp(how, "sqdata") == 0) {
-        got = read_completions(&cq, &cq_cur, &bad, &corrupt, &other, 1000);
-        hup = hung_up(sock, 5000);
-    } else {
-        hup = hung_up(sock, 5000);
-    }
-    printf("{\"mode\":\"scribble\",\"how\":\"%s\",\"frames\":%d,\"completions\":%d,\"badreq\":%d,"
-           "\"corrupt\":%d,\"other\":%d,\"hung_up\":%s}\n",
-           how, frames, got, bad, corrupt, other, hup ? "true" : "false");
-    if (strcmp(how, "frames") == 0)
-        return got == frames && bad == frames && !hup ? 0 : 1;
-    if (strcmp(how, "sqdata") == 0)
-        return corrupt == 1 && hup ? 0 : 1;
-    return hup ? 0 : 1;
 }
 
 /* "NAME:VALUE" arguments into headers (hbuf holds the text); returns how many. */
@@ -1311,8 +1185,6 @@ int main(int argc, char **argv)
         return mode_drain(atoi(argv[3]), atoi(argv[4]));
     if (strcmp(mode, "gone") == 0 && argc == 4)
         return mode_gone(atoi(argv[3]));
-    if (strcmp(mode, "scribble") == 0 && argc == 5)
-        return mode_scribble(argv[3], strtoull(argv[4], NULL, 10));
     if (strcmp(mode, "batch") == 0 && argc >= 8)
         return mode_batch(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argv[7],
                           argc - 8, argv + 8);

@@ -14,6 +14,11 @@
  *   cqtail SOCK       the completion ring's tail scribbled to an impossible
  *                     value, then answers are due: the sidecar must drop
  *                     this client (hang-up), never write where it points
+ *   scribble SOCK frames|sqdata|all SEED
+ *                     garbage: well-framed records of random bytes (each
+ *                     answered RS_EBADREQ, the client kept), random bytes
+ *                     over the submission ring (RS_ECORRUPT, then a
+ *                     hang-up), or over the whole region (a hang-up)
  *   limits SOCK       requests over the sidecar's limits, written without
  *                     the client library (which refuses them first): each
  *                     answer's error and message, which must name the limit
@@ -82,6 +87,9 @@ static void raw_connect(raw *c, const char *path)
     uint8_t *base = mmap(NULL, c->w.layout.size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
     if (base == MAP_FAILED)
         DIE("mmap: %s", strerror(errno));
+    /* the region is sealed: no client can shrink it under the sidecar */
+    if (ftruncate(fds[0], 4096) == 0)
+        DIE("ftruncate shrank the region: it should be sealed");
     close(fds[0]);
     close(fds[2]);
     c->sq_bell = fds[1];
@@ -329,6 +337,67 @@ static int mode_cqtail(const char *path)
     return hup ? 0 : 1;
 }
 
+/* ------------------------------------------------------------- scribble */
+
+static uint64_t rng;
+
+static uint8_t rnd8(void)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint8_t)(rng >> 56);
+}
+
+static int mode_scribble(const char *path, const char *how, uint64_t seed)
+{
+    raw c;
+    raw_connect(&c, path);
+    rng = seed;
+    int bad = 0, corrupt = 0, other = 0, frames = 0, got = 0;
+    if (strcmp(how, "frames") == 0) {
+        /* valid framing, garbage payloads: each one gets its own error */
+        for (frames = 0; frames < 200; frames++) {
+            uint8_t payload[256];
+            uint32_t len = 1 + rnd8();
+            for (uint32_t i = 0; i < len; i++)
+                payload[i] = rnd8();
+            if (frames % 3 == 0)
+                payload[0] = 0x9d;   /* fixarray(13): looks like a request head */
+            put_payload(&c, payload, len, true);
+        }
+    } else if (strcmp(how, "sqdata") == 0) {
+        for (uint64_t i = 0; i < c.w.layout.sq_cap; i++)
+            c.sq.data[i] = rnd8();
+    } else if (strcmp(how, "all") == 0) {
+        uint8_t *base = c.sq.data - c.w.layout.sq_data_off;
+        for (uint64_t i = 0; i < c.w.layout.size; i++)
+            base[i] = rnd8();
+    } else {
+        DIE("scribble mode must be frames, sqdata or all");
+    }
+    ring_bell(&c);
+
+    if (strcmp(how, "all") != 0) {
+        rs__comp_rec cr;
+        int rc;
+        while ((rc = next_completion(&c, &cr, strcmp(how, "frames") == 0 ? 5000 : 1000)) == 1) {
+            got++;
+            bad += cr.error == RS_EBADREQ;
+            corrupt += cr.error == RS_ECORRUPT;
+            other += cr.error != RS_EBADREQ && cr.error != RS_ECORRUPT;
+        }
+        other += rc < 0;
+    }
+    bool hup = hung_up(&c, strcmp(how, "frames") == 0 ? 0 : 5000);
+    printf("{\"mode\":\"scribble\",\"how\":\"%s\",\"frames\":%d,\"completions\":%d,\"badreq\":%d,"
+           "\"corrupt\":%d,\"other\":%d,\"hung_up\":%s}\n",
+           how, frames, got, bad, corrupt, other, hup ? "true" : "false");
+    if (strcmp(how, "frames") == 0)
+        return got == frames && bad == frames && !hup ? 0 : 1;
+    if (strcmp(how, "sqdata") == 0)
+        return corrupt == 1 && hup ? 0 : 1;
+    return hup ? 0 : 1;
+}
+
 /* --------------------------------------------------------------- limits */
 
 /* Send r (and, when body_total is over the first chunk, BODY records of
@@ -541,7 +610,6 @@ static int mode_snoop(const char *path, pid_t pid, const char *secret)
 
 /* ----------------------------------------------------------------- wrap */
 
-static uint64_t rng;
 static uint32_t rnd(uint32_t n)
 {
     rng = rng * 6364136223846793005ull + 1442695040888963407ull;
@@ -610,11 +678,13 @@ int main(int argc, char **argv)
         return mode_overrun(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "cqtail") == 0)
         return mode_cqtail(argv[2]);
+    if (argc >= 5 && strcmp(argv[1], "scribble") == 0)
+        return mode_scribble(argv[2], argv[3], strtoull(argv[4], NULL, 10));
     if (argc >= 3 && strcmp(argv[1], "limits") == 0)
         return mode_limits(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "snoop") == 0)
         return mode_snoop(argv[2], argc >= 4 ? (pid_t)atoi(argv[3]) : 0, argc >= 5 ? argv[4] : NULL);
     if (argc >= 4 && strcmp(argv[1], "wrap") == 0)
         return mode_wrap(argv[2], strtoull(argv[3], NULL, 10), argc >= 5 ? strtoull(argv[4], NULL, 10) : 300);
-    DIE("usage: hostile_client lap|overrun|cqtail|limits SOCK | snoop SOCK [PID [SECRET]] | wrap SOCK SEED [WRAPS]");
+    DIE("usage: hostile_client lap|overrun|cqtail|limits SOCK | scribble SOCK frames|sqdata|all SEED | snoop SOCK [PID [SECRET]] | wrap SOCK SEED [WRAPS]");
 }

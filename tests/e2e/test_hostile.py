@@ -33,6 +33,31 @@ def with_honest_neighbour(sidecar, fn, calls=3000):
     return result
 
 
+def test_garbage_payloads_get_error_completions_and_others_keep_working(sidecar):
+    rc, res, err = with_honest_neighbour(sidecar, lambda: hostile(sidecar, "scribble", "frames", 1))
+    assert rc == 0, (res, err)
+    assert res["badreq"] == res["frames"] == 200 and res["hung_up"] is False, res
+    assert sidecar.alive()
+
+
+def test_random_bytes_over_submission_ring_give_corrupt_error_then_disconnect(sidecar):
+    for seed in range(1, 6):
+        rc, res, err = hostile(sidecar, "scribble", "sqdata", seed)
+        assert rc == 0, (res, err)
+        assert res["corrupt"] == 1 and res["hung_up"] is True, res
+    assert sidecar.alive()
+
+
+def test_random_bytes_over_whole_region_never_hurt_the_sidecar(sidecar):
+    def scribbles():
+        for seed in range(1, 11):
+            rc, res, err = hostile(sidecar, "scribble", "all", seed)
+            assert rc == 0 and res["hung_up"], (res, err)
+    with_honest_neighbour(sidecar, scribbles)
+    assert sidecar.alive()
+    assert "corrupt" in sidecar.read_log()
+
+
 @pytest.mark.parametrize("ring_bytes", [None, 1 << 18, 1 << 25])
 def test_a_full_lap_of_padded_cancels_is_handed_back_and_the_client_still_served(mock, ring_bytes):
     # Issue #12's reproduction: head - tail = capacity exactly, well-formed
