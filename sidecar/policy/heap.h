@@ -2,7 +2,7 @@
  * heap.h — a binary min-heap of nodes embedded in their owners, keyed by a
  * 64-bit time. The heap holds pointers and each node records its index, so
  * a node leaves from the middle in O(log n). Two users: the scheduler's
- * deadline heap (core/scheduler.c: capacity reserved up front, so a push
+ * deadline heap (sidecar/policy/scheduler.c: capacity reserved up front, so a push
  * never allocates on the dispatch path) and the sidecar's retry timers
  * (grows as needed).
  */

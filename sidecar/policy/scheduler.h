@@ -30,7 +30,7 @@
  * Data structure: items are intrusive (embedded in the sidecar's request), so
  * pushing allocates nothing; each class is a doubly linked FIFO (O(1) remove
  * from the middle), and every queued item is also in one deadline min-heap
- * (core/heap.h: O(log n) expiry and removal, O(1) earliest deadline). Its array is
+ * (sidecar/policy/heap.h: O(log n) expiry and removal, O(1) earliest deadline). Its array is
  * the only allocation, sized in init/reconfigure to the most items the bounds
  * allow, so the hot path never allocates and never fails for lack of memory.
  *

@@ -1,5 +1,5 @@
 /*
- * fuzz_record.c — the ring record decoder, rs__rec_decode (core/record.c).
+ * fuzz_record.c — the ring record decoder, rs__rec_decode (core/proto/record.c).
  *
  * Records arrive from another process's memory, so the decoder must take
  * any bytes without reading outside them. Beyond "no crash" this checks:

@@ -1,5 +1,5 @@
 /*
- * fuzz_sse.c — the incremental Server-Sent Events parser (core/sse.c).
+ * fuzz_sse.c — the incremental Server-Sent Events parser (sidecar/policy/sse.c).
  *
  * The input is the event stream itself (so the seeds are real streams).
  * libcurl hands the parser an upstream's bytes cut at arbitrary points, so

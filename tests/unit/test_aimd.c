@@ -1,5 +1,5 @@
 /*
- * test_aimd.c — unit tests of the adaptive concurrency limit (core/aimd.c).
+ * test_aimd.c — unit tests of the adaptive concurrency limit (sidecar/policy/aimd.c).
  *
  * The convergence tests run a simulated upstream that accepts at most
  * CAPACITY requests in flight and answers 429 to the rest, in rounds: each

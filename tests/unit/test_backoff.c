@@ -1,6 +1,6 @@
 /*
  * test_backoff.c — unit tests of exponential backoff with full jitter
- * (core/backoff.c).
+ * (sidecar/policy/backoff.c).
  *
  * Randomness is an argument, so the ends of the range are tested with the
  * extreme inputs (0 and UINT64_MAX) and the distribution with a seeded

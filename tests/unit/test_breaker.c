@@ -1,5 +1,5 @@
 /*
- * test_breaker.c — unit tests of the circuit breaker (core/breaker.c).
+ * test_breaker.c — unit tests of the circuit breaker (sidecar/policy/breaker.c).
  *
  * The clock is a plain variable each test advances by hand: the breaker
  * only ever sees the `now` it is given, so cooldown edges are tested to the

@@ -1,5 +1,5 @@
 /*
- * test_bucket.c — unit tests of the token bucket (core/bucket.c).
+ * test_bucket.c — unit tests of the token bucket (sidecar/policy/bucket.c).
  *
  * Time is simulated: every test passes its own `now` in nanoseconds, so
  * "ten seconds" of traffic runs in microseconds. Amounts that the refill

@@ -1,6 +1,6 @@
 /*
  * test_channel.c — unit tests of the region layout and the default socket
- * path (core/channel.c).
+ * path (core/proto/channel.c).
  *
  * rs__default_socket_path reads the effective uid. The root rule is tested
  * when the tests run as root; the non-root rules ($XDG_RUNTIME_DIR, then

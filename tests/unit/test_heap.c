@@ -1,5 +1,5 @@
 /*
- * test_heap.c — the embedded-node min-heap (core/heap.c).
+ * test_heap.c — the embedded-node min-heap (sidecar/policy/heap.c).
  */
 #include <stdarg.h>
 #include <stddef.h>

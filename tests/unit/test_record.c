@@ -1,6 +1,6 @@
 /*
- * test_record.c — unit tests of the ring records (core/record.c,
- * core/ringpack.c): encode/decode round trips, the exact-size contract of
+ * test_record.c — unit tests of the ring records (core/proto/record.c,
+ * core/proto/ringpack.c): encode/decode round trips, the exact-size contract of
  * rs__packed_size, refusal of every malformed-record class, the structural
  * precheck, and a deterministic fuzz loop.
  *

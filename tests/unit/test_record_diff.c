@@ -1,6 +1,6 @@
 /*
  * test_record_diff.c — differential test of the record decoder and of the
- * specialised encoders (core/record.c).
+ * specialised encoders (core/proto/record.c).
  *
  * rs__rec_decode reads msgpack with its own schema-driven cursor. The oracle
  * is the decoder it replaced, kept below verbatim as the REFERENCE
@@ -47,7 +47,7 @@
 #include "test_rand.h"
 
 /* ============================================================ REFERENCE
- * The decoder as it was before the cursor reader (core/record.c, precheck +
+ * The decoder as it was before the cursor reader (core/proto/record.c, precheck +
  * msgpack_unpack + typed extraction), copied unchanged apart from names.
  * It is the oracle: do not "fix" it to match the new decoder. Its first
  * step, the structural precheck, is the library's rs__msgpack_precheck,

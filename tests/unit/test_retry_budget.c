@@ -1,6 +1,6 @@
 /*
  * test_retry_budget.c — unit tests of the sliding-window retry budget
- * (core/retry_budget.c).
+ * (sidecar/policy/retry_budget.c).
  *
  * grants() asks a copy of the budget how many retries it would allow at a
  * given time, so a test can look at the window without changing it.

@@ -1,5 +1,5 @@
 /*
- * test_ring.c — unit tests of the lock-free byte ring (core/ring.c).
+ * test_ring.c — unit tests of the lock-free byte ring (core/proto/ring.c).
  *
  * Every test builds its own ring on a cache-line-aligned, zeroed data area
  * (a fresh memfd is zero-filled) and checks one behaviour. The last test

@@ -1,5 +1,5 @@
 /*
- * test_router.c — unit tests of the weighted route choice (core/router.c).
+ * test_router.c — unit tests of the weighted route choice (sidecar/policy/router.c).
  *
  * Distribution tests draw 1,000,000 picks from splitmix64 with a fixed seed
  * and require every route's count within 5 standard deviations of

@@ -1,5 +1,5 @@
 /*
- * test_sched.c — unit tests of the admission scheduler (core/sched.c).
+ * test_scheduler.c — unit tests of the admission scheduler (sidecar/policy/scheduler.c).
  *
  * Each test builds its own scheduler and items and checks one behaviour.
  * Times are made up (the scheduler reads no clock), so a test can stand at

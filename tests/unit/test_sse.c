@@ -1,5 +1,5 @@
 /*
- * test_sse.c — unit tests of the incremental SSE parser (core/sse.c).
+ * test_sse.c — unit tests of the incremental SSE parser (sidecar/policy/sse.c).
  *
  * Every test feeds bytes and compares the events the callback saw (copied
  * into a recorder) with what the WHATWG event-stream rules say. Streams are

@@ -1,5 +1,5 @@
 /*
- * test_tokens.c — unit tests of the light body scans (core/tokens.c).
+ * test_tokens.c — unit tests of the light body scans (sidecar/policy/tokens.c).
  *
  * Every body is copied into a heap block of exactly its length (no NUL, no
  * slack), so under ASan any read past the end is a crash, not a silent pass.
