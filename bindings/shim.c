@@ -2,7 +2,7 @@
  * shim.c — the SWIG-friendly layer over ringside.h (see shim.h for why it
  * exists and for the contract of each call).
  *
- * Three mechanisms live here, shared by every language:
+ * Two mechanisms live here, shared by every language:
  *
  * Sliced waits. A blocking call is a loop of waits of at most SLICE_MS,
  * each run through the language's without_lock hook (the GIL/GVL is
@@ -18,21 +18,16 @@
  * it for writing (writer-preferring, so closing is not starved by a busy
  * client) and then frees the rs_client. Readers never nest.
  *
- * Orphans. A call that gives up on a ticket (its wait timed out, the
- * language interrupted it, a stream was closed early) cannot just forget
- * it: the ticket's slot stays taken until someone collects its terminal
- * answer, and an unread stream's chunks would hold back the reaper (the
- * client library stops reading the ring when unread chunks pile up). So the
- * ticket is cancelled and put on the client's orphan list; later calls
- * sweep the list without blocking, discarding chunks and the answer, and
- * rsb_poll / rsb_poll_chunk skip what belongs to an orphan.
+ * Client logic stays in the library: a ticket given up on (a wait timed
+ * out or interrupted, a stream closed early) goes to rs_abandon, which
+ * cancels it and drops its chunks and answer as they come; a batch call is
+ * an rs_batch run in slices like any other wait.
  */
 #include "shim.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +35,6 @@
 #include <time.h>
 
 #define SLICE_MS 100            /* longest uninterruptible piece of a wait */
-#define BATCH_RESUBMIT_MS 5     /* how soon a batch retries items a full ring refused */
 
 /* ------------------------------------------------------------- errors */
 
@@ -136,20 +130,10 @@ static int ms_left(uint64_t deadline)
 
 /* ------------------------------------------------------------- client */
 
-typedef struct orphan {
-    rs_ticket t;
-    bool cancel_sent;
-} orphan;
-
 struct rsb_client {
     rs_client *rc;
     pthread_rwlock_t lock;      /* read: any call; write: rsb_close */
     bool closed;                /* guarded by lock */
-
-    pthread_mutex_t orphan_mu;
-    _Atomic size_t norphans;    /* read without the mutex: the common "none" check */
-    orphan *orphans;
-    size_t orphan_cap;
 };
 
 rsb_client *rsb_connect(const char *socket_path)
@@ -170,7 +154,6 @@ rsb_client *rsb_connect(const char *socket_path)
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&c->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
-    pthread_mutex_init(&c->orphan_mu, NULL);
     set_err(0);
     return c;
 }
@@ -235,8 +218,6 @@ void rsb_client_free(rsb_client *c)
      * inside the client: close directly, without the hooks. */
     close_work(c);
     pthread_rwlock_destroy(&c->lock);
-    pthread_mutex_destroy(&c->orphan_mu);
-    free(c->orphans);
     free(c);
 }
 
@@ -250,95 +231,20 @@ int rsb_closed(rsb_client *c)
     return closed;
 }
 
-/* ------------------------------------------------------------ orphans */
-
-static void orphan_add(rsb_client *c, rs_ticket t, bool cancel_sent)
-{
-    pthread_mutex_lock(&c->orphan_mu);
-    size_t n = atomic_load(&c->norphans);
-    if (n == c->orphan_cap) {
-        size_t cap = c->orphan_cap ? c->orphan_cap * 2 : 16;
-        orphan *o = realloc(c->orphans, cap * sizeof *o);
-        if (!o) {
-            /* The slot stays taken until the client closes: a leak of one
-             * slot, which beats crashing in an out-of-memory path. */
-            pthread_mutex_unlock(&c->orphan_mu);
-            return;
-        }
-        c->orphans = o;
-        c->orphan_cap = cap;
-    }
-    c->orphans[n] = (orphan){ .t = t, .cancel_sent = cancel_sent };
-    atomic_store(&c->norphans, n + 1);
-    pthread_mutex_unlock(&c->orphan_mu);
-}
-
-/* Called with the read lock held: collect and discard what orphans left,
- * without ever blocking (another thread sweeping means skip). */
-static void orphan_sweep(rsb_client *c)
-{
-    if (atomic_load_explicit(&c->norphans, memory_order_relaxed) == 0)
-        return;
-    if (pthread_mutex_trylock(&c->orphan_mu) != 0)
-        return;
-    size_t n = atomic_load(&c->norphans), kept = 0;
-    for (size_t k = 0; k < n; k++) {
-        orphan o = c->orphans[k];
-        if (!o.cancel_sent)
-            o.cancel_sent = rs_cancel(c->rc, o.t) != RS_EAGAIN;
-        rs_chunk *ch;
-        while (rs_next_chunk(c->rc, o.t, 0, &ch) == 1)
-            rs_chunk_free(ch);
-        rs_response *r;
-        int err = rs_wait(c->rc, o.t, 0, &r);
-        if (err == 0)
-            rs_response_free(r);
-        else if (err == RS_ETIMEDOUT || err == RS_EINVAL)   /* not yet, or someone waits on it */
-            c->orphans[kept++] = o;
-        /* else gone: RS_ENOENT (polled by someone), RS_EGONE (channel dead) */
-    }
-    atomic_store(&c->norphans, kept);
-    pthread_mutex_unlock(&c->orphan_mu);
-}
-
-/* If t is an orphan, forget it and say so (its answer was just collected
- * by a poll and must not reach the application). */
-static bool orphan_claim(rsb_client *c, rs_ticket t, bool final)
-{
-    if (atomic_load_explicit(&c->norphans, memory_order_relaxed) == 0)
-        return false;
-    bool found = false;
-    pthread_mutex_lock(&c->orphan_mu);
-    size_t n = atomic_load(&c->norphans);
-    for (size_t k = 0; k < n; k++) {
-        if (c->orphans[k].t == t) {
-            found = true;
-            if (final) {
-                c->orphans[k] = c->orphans[n - 1];
-                atomic_store(&c->norphans, n - 1);
-            }
-            break;
-        }
-    }
-    pthread_mutex_unlock(&c->orphan_mu);
-    return found;
-}
+/* ------------------------------------------------------------ abandon */
 
 void rsb_abandon(rsb_client *c, uint64_t ticket)
 {
     if (!enter(c))
         return;
-    int err = rs_cancel(c->rc, ticket);
-    if (err != RS_ENOENT && err != RS_EGONE && err != RS_ECORRUPT)
-        orphan_add(c, ticket, err != RS_EAGAIN);
-    orphan_sweep(c);
+    rs_abandon(c->rc, ticket);   /* RS_ENOENT: it has ended and been taken; nothing to do */
     leave(c);
     set_err(0);
 }
 
 /* ------------------------------------------------------- sliced waits */
 
-enum job_kind { J_WAIT, J_POLL, J_CHUNK, J_POLL_CHUNK, J_PAUSE };
+enum job_kind { J_WAIT, J_POLL, J_CHUNK, J_POLL_CHUNK, J_BATCH, J_PAUSE };
 
 #define J_END 1   /* J_CHUNK: the stream has no more chunks */
 
@@ -348,9 +254,10 @@ typedef struct job {
     rs_ticket t;
     int slice_ms;      /* J_PAUSE: microseconds */
     bool ran;
-    int rc;            /* 0 = got one, J_END, RS_ETIMEDOUT, or an error */
+    int rc;            /* 0 = got one (J_BATCH: all), J_END, RS_ETIMEDOUT, or an error */
     rs_response *resp;
     rs_chunk *chunk;
+    rs_batch *batch;
 } job;
 
 static void *job_run(void *arg)
@@ -368,9 +275,6 @@ static void *job_run(void *arg)
     if (c->closed) {
         j->rc = RSB_ECLOSED;
     } else {
-        /* an orphan's unread chunks can stop the reaper (over the client's
-         * chunk limit), so a waiter must not count on anyone else to sweep */
-        orphan_sweep(c);
         int n;
         switch (j->kind) {
         case J_WAIT:
@@ -386,6 +290,10 @@ static void *job_run(void *arg)
             break;
         case J_POLL_CHUNK:
             n = rs_poll_chunks(c->rc, &j->chunk, 1, j->slice_ms);
+            j->rc = n == 1 ? 0 : n == 0 ? RS_ETIMEDOUT : n;
+            break;
+        case J_BATCH:
+            n = rs_batch_run(j->batch, j->slice_ms);
             j->rc = n == 1 ? 0 : n == 0 ? RS_ETIMEDOUT : n;
             break;
         case J_PAUSE:
@@ -548,7 +456,6 @@ uint64_t rsb_submit(rsb_client *c, RSB_REQUEST_PARAMS)
         return 0;
     rs_ticket t = 0;
     if (enter(c)) {
-        orphan_sweep(c);
         int err = rs_submit(c->rc, &rq, &t);
         leave(c);
         set_submit_err(err);
@@ -565,7 +472,6 @@ static int submit_until(rsb_client *c, const rs_request *rq, uint64_t deadline, 
     for (int backoff = 20;;) {
         if (!enter(c))
             return last_code;
-        orphan_sweep(c);
         int err = rs_submit(c->rc, rq, t);
         leave(c);
         if (err != RS_EAGAIN && err != RS_ETOOMANY)
@@ -622,35 +528,12 @@ rs_response *rsb_wait(rsb_client *c, uint64_t ticket, int wait_ms)
     return err ? NULL : j.resp;
 }
 
-/* J_POLL or J_POLL_CHUNK until something arrives for a ticket still
- * claimed by the caller: what belongs to an abandoned ticket is freed here.
- * Sets the error; returns it (0: j->resp or j->chunk is the caller's). */
-static int poll_claimed(rsb_client *c, enum job_kind kind, int wait_ms, job *j)
-{
-    uint64_t deadline = deadline_after(wait_ms);
-    bool resp = kind == J_POLL;
-    for (;;) {
-        *j = (job){ .c = c, .kind = kind };
-        int err = run_until(j, deadline);
-        if (err) {
-            set_err(err);
-            return err;
-        }
-        if (!orphan_claim(c, resp ? j->resp->ticket : j->chunk->ticket, resp)) {
-            set_err(0);
-            return 0;
-        }
-        if (resp)
-            rs_response_free(j->resp);   /* an abandoned ticket's answer */
-        else
-            rs_chunk_free(j->chunk);
-    }
-}
-
 rs_response *rsb_poll(rsb_client *c, int wait_ms)
 {
-    job j;
-    return poll_claimed(c, J_POLL, wait_ms, &j) ? NULL : j.resp;
+    job j = { .c = c, .kind = J_POLL };
+    int err = run_until(&j, deadline_after(wait_ms));
+    set_err(err);
+    return err ? NULL : j.resp;
 }
 
 rs_chunk *rsb_next_chunk(rsb_client *c, uint64_t ticket, int wait_ms)
@@ -663,8 +546,10 @@ rs_chunk *rsb_next_chunk(rsb_client *c, uint64_t ticket, int wait_ms)
 
 rs_chunk *rsb_poll_chunk(rsb_client *c, int wait_ms)
 {
-    job j;
-    return poll_claimed(c, J_POLL_CHUNK, wait_ms, &j) ? NULL : j.chunk;
+    job j = { .c = c, .kind = J_POLL_CHUNK };
+    int err = run_until(&j, deadline_after(wait_ms));
+    set_err(err);
+    return err ? NULL : j.chunk;
 }
 
 int rsb_cancel(rsb_client *c, uint64_t ticket)
@@ -691,7 +576,6 @@ int rsb_arm_event_fd(rsb_client *c)
 {
     if (!enter(c))
         return last_code;
-    orphan_sweep(c);
     int r = rs_arm_event_fd(c->rc);
     leave(c);
     set_err(r < 0 ? r : 0);
@@ -858,7 +742,6 @@ int rsb_batch_submit(rsb_client *c, rsb_batch *b)
     int *errs = malloc((b->n ? b->n : 1) * sizeof *errs);
     int n = RS_ENOMEM;
     if (t && errs && enter(c)) {
-        orphan_sweep(c);
         n = rs_submit_batch(c->rc, b->rqs, b->n, t, errs);
         leave(c);
         if (n >= 0) {
@@ -887,42 +770,6 @@ int rsb_batch_error(rsb_batch *b, size_t i)
     return b && i < b->n ? b->items[i].err : RS_EINVAL;
 }
 
-/* Submit the items still to do, in order, with one doorbell. Items the
- * ring has no room for stay to do; other refusals end the item. Returns
- * how many stay to do, or an error that ends the batch. */
-static int batch_submit_todo(rsb_client *c, rsb_batch *b, size_t *idx, rs_request *tmp, rs_ticket *t, int *errs)
-{
-    size_t m = 0;
-    for (size_t i = 0; i < b->n; i++)
-        if (b->items[i].state == I_TODO) {
-            idx[m] = i;
-            tmp[m++] = b->rqs[i];
-        }
-    if (!m)
-        return 0;
-    if (!enter(c))
-        return last_code;
-    orphan_sweep(c);
-    int n = rs_submit_batch(c->rc, tmp, m, t, errs);
-    leave(c);
-    if (n < 0)
-        return n;
-    int todo = 0;
-    for (size_t k = 0; k < m; k++) {
-        item *it = &b->items[idx[k]];
-        if (errs[k] == 0) {
-            it->ticket = t[k];
-            it->state = I_SENT;
-        } else if (errs[k] == RS_EAGAIN || errs[k] == RS_ETOOMANY) {
-            todo++;
-        } else {
-            it->err = errs[k];
-            it->state = I_DONE;
-        }
-    }
-    return todo;
-}
-
 int rsb_batch_call(rsb_client *c, rsb_batch *b, int wait_ms)
 {
     if (!b) {
@@ -933,69 +780,42 @@ int rsb_batch_call(rsb_client *c, rsb_batch *b, int wait_ms)
         rs_response_free(b->items[i].resp);
         b->items[i] = (item){ .store = b->items[i].store, .h = b->items[i].h, .state = I_TODO };
     }
-    size_t cap = b->n ? b->n : 1;
-    size_t *idx = malloc(cap * sizeof *idx);
-    rs_request *tmp = malloc(cap * sizeof *tmp);
-    rs_ticket *t = malloc(cap * sizeof *t);
-    int *errs = malloc(cap * sizeof *errs);
     int fatal = 0;
-    if (!idx || !tmp || !t || !errs)
-        fatal = RS_ENOMEM;
-
-    uint64_t deadline = deadline_after(wait_ms);
-    size_t oldest = 0;
-    while (!fatal) {
-        int todo = batch_submit_todo(c, b, idx, tmp, t, errs);
-        if (todo < 0) {
-            fatal = todo;
-            break;
-        }
-        while (oldest < b->n && b->items[oldest].state != I_SENT)
-            oldest++;
-        if (oldest == b->n) {
-            if (!todo || ms_left(deadline) == 0)
-                break;
-            /* nothing of ours in flight, yet no room: other threads fill the ring */
-            if ((fatal = pause_us(200)) != 0)
-                break;
-            oldest = 0;
-            continue;
-        }
-        /* wait for the oldest item in flight; with items still to submit,
-         * come back soon to put them in the room answers have made */
-        uint64_t until = deadline;
-        if (todo) {
-            uint64_t soon = now_ns() + BATCH_RESUBMIT_MS * 1000000u;
-            until = soon < deadline ? soon : deadline;
-        }
-        item *it = &b->items[oldest];
-        job j = { .c = c, .kind = J_WAIT, .t = it->ticket };
-        int err = run_until(&j, until);
-        if (err == 0) {
-            it->resp = j.resp;
-            it->state = I_DONE;
-        } else if (err == RS_ETIMEDOUT) {
-            if (ms_left(deadline) == 0)
-                break;
-        } else {
-            fatal = err;
-        }
-        if (todo)
-            oldest = 0;   /* items to submit may come before the oldest */
+    rs_batch *rb = NULL;
+    if (!enter(c)) {
+        fatal = last_code;
+    } else {
+        fatal = rs_batch_new(c->rc, b->rqs, b->n, &rb);
+        leave(c);
     }
+    if (!fatal) {
+        job j = { .c = c, .kind = J_BATCH, .batch = rb };
+        int err = run_until(&j, deadline_after(wait_ms));
+        if (err != 0 && err != RS_ETIMEDOUT)
+            fatal = err;
+    }
+    /* Under the read lock, so rsb_close cannot run meanwhile; after it,
+     * the batch is detached and these touch only the batch. */
+    if (rb)
+        pthread_rwlock_rdlock(&c->lock);
     for (size_t i = 0; i < b->n; i++) {
         item *it = &b->items[i];
-        if (it->state == I_DONE)
-            continue;
-        if (it->state == I_SENT)
-            rsb_abandon(c, it->ticket);
-        it->err = fatal && fatal != RSB_EINTR ? fatal : RS_ETIMEDOUT;
+        rs_response *r = rb ? rs_batch_take(rb, i) : NULL;
+        if (r && r->ticket == 0) {   /* refused at submit (rs_batch_run): the item's error */
+            it->err = r->error;
+            rs_response_free(r);
+        } else if (r) {
+            it->ticket = r->ticket;
+            it->resp = r;
+        } else {
+            it->err = fatal && fatal != RSB_EINTR ? fatal : RS_ETIMEDOUT;
+        }
         it->state = I_DONE;
     }
-    free(idx);
-    free(tmp);
-    free(t);
-    free(errs);
+    if (rb) {
+        rs_batch_free(rb);   /* abandons the items still in flight */
+        pthread_rwlock_unlock(&c->lock);
+    }
     /* Only an interruption ends the whole call: the language raises it.
      * Anything else (the sidecar gone, the client closed) is each item's
      * result. */

@@ -122,8 +122,8 @@ rs_chunk *rsb_poll_chunk(rsb_client *c, int wait_ms);
 
 /* Ask the sidecar to cancel; the ticket still ends with one response. */
 int rsb_cancel(rsb_client *c, uint64_t ticket);
-/* Cancel and forget: the shim collects and discards the terminal answer
- * (and any chunks) later, so the ticket's slot is not leaked. */
+/* Cancel and forget (rs_abandon): the library drops the terminal answer
+ * and any chunks as they arrive, so the ticket's slot is not leaked. */
 void rsb_abandon(rsb_client *c, uint64_t ticket);
 
 /* rs_event_fd / rs_arm_event_fd, for event loops. */
@@ -158,9 +158,10 @@ int rsb_batch_submit(rsb_client *c, rsb_batch *b);
 uint64_t rsb_batch_ticket(rsb_batch *b, size_t i);
 int rsb_batch_error(rsb_batch *b, size_t i);
 /* Submit every item and wait for all, up to wait_ms in total (< 0: no
- * limit), resubmitting items the full ring refused as answers make room.
- * Returns 0 (then take each item's result) or an RS_E* / RSB_E* code that
- * ended the whole batch. Unfinished items are abandoned. */
+ * limit), resubmitting items the full ring refused as answers make room
+ * (an rs_batch run in slices). Returns 0 (then take each item's result)
+ * or an RS_E* / RSB_E* code that ended the whole batch. Unfinished items
+ * are abandoned. */
 int rsb_batch_call(rsb_client *c, rsb_batch *b, int wait_ms);
 /* The response of item i after rsb_batch_call (ownership passes to the
  * caller), or NULL with the item's code in rsb_errcode(). */

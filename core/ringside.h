@@ -205,6 +205,18 @@ void rs_chunk_free(rs_chunk *ch);
  * if that came first). The ticket still gets exactly one terminal response. */
 int rs_cancel(rs_client *c, rs_ticket t);
 
+/* Give up on a ticket: nobody will wait for it or read it any more. The
+ * sidecar is asked to cancel it (when the submission ring is full at that
+ * moment, the CANCEL goes as soon as the sidecar makes room); its chunks
+ * and its terminal response are dropped as they arrive, never delivered
+ * (rs_poll and rs_poll_chunks never see them), and its slot is reused
+ * after that. A thread that is waiting for it (rs_wait) or reading it
+ * (rs_next_chunk) at that moment returns RS_ENOENT at once, as every later
+ * call with the ticket does. Returns 0, RS_ENOENT (not a live ticket:
+ * unknown, consumed, or abandoned already) or RS_EINVAL (an item of an
+ * rs_batch: rs_batch_free abandons those). */
+int rs_abandon(rs_client *c, rs_ticket t);
+
 /* ---- batches ---- */
 
 /* Submit n requests with one doorbell. tickets[i] and errors[i] (0 or the
@@ -215,8 +227,54 @@ int rs_submit_batch(rs_client *c, const rs_request *rqs, size_t n, rs_ticket *ti
 /* Submit n, wait for all (up to timeout_ms), store the responses in order:
  * out[i] is never NULL — an item refused at submit, or still running at the
  * timeout, gets a response whose error says so (RS_ETIMEDOUT: it was
- * abandoned and the sidecar finishes it unseen). Returns 0 or RS_ENOMEM. */
+ * abandoned and the sidecar finishes it unseen). Returns 0 or RS_ENOMEM.
+ * It is one rs_batch run to its end or its timeout (below). */
 int rs_call_batch(rs_client *c, const rs_request *rqs, size_t n, int timeout_ms, rs_response **out);
+
+/* A batch driven in slices: rs_call_batch's work spread over as many calls
+ * as the caller likes, so that it can stop between them (a binding checks
+ * for Ctrl-C there; an event loop runs its other tasks).
+ *
+ *   rs_batch *b;
+ *   if (rs_batch_new(c, rqs, n, &b) == 0) {
+ *       int done;
+ *       while ((done = rs_batch_run(b, 100)) == 0 && !interrupted())
+ *           ;
+ *       for (size_t i = 0; i < n; i++)
+ *           if ((r = rs_batch_take(b, i)) != NULL) ... rs_response_free(r);
+ *       rs_batch_free(b);        // abandons what is still in flight
+ *   }
+ *
+ * One thread at a time drives a batch; other threads may use the client
+ * meanwhile. The batch owns its tickets from the moment they are
+ * submitted: rs_poll never returns their answers, and rs_wait or
+ * rs_abandon on one gets RS_EINVAL. */
+typedef struct rs_batch rs_batch;
+
+/* A batch of n requests; nothing is sent yet. rqs and everything it points
+ * to must stay valid until rs_batch_free. Returns 0, RS_EINVAL, RS_E2BIG
+ * (n over UINT32_MAX) or RS_ENOMEM. */
+int rs_batch_new(rs_client *c, const rs_request *rqs, size_t n, rs_batch **out);
+
+/* Submit what fits, in order (items that find the ring full or every slot
+ * taken go in later, as answers make room), and wait for answers up to
+ * timeout_ms (< 0: no limit; 0: only look). Returns 1 once every item has
+ * its answer, 0 when the time is up first (call again), or an error that
+ * ends the batch: RS_EGONE, RS_ECORRUPT... (the channel failed; the
+ * answers that came before it can still be taken) or RS_ENOMEM; later
+ * calls return it again. An item refused at submit (RS_E2BIG, RS_EINVAL)
+ * gets a response with ticket 0 and that error, whose error_msg is the
+ * detail rs_last_error() gave. */
+int rs_batch_run(rs_batch *b, int timeout_ms);
+
+/* Item i's answer (the caller frees it with rs_response_free); NULL if it
+ * has not come yet, was taken already, or i >= n. */
+rs_response *rs_batch_take(rs_batch *b, size_t i);
+
+/* Free the batch and the answers nobody took. Items still in flight are
+ * abandoned (rs_abandon: cancelled at the sidecar, their answers dropped).
+ * May come after rs_close: then it only frees memory. */
+void rs_batch_free(rs_batch *b);
 
 /* ---- event loops ----
  * A file descriptor that becomes readable when completions or chunks may be

@@ -482,7 +482,7 @@ function Stream:close(timeout)
 end
 
 Stream.__close = function(s) s:close() end
-Stream.__gc = function(s)   -- never block in a finalizer: cancel, collect later
+Stream.__gc = function(s)   -- never block in a finalizer: abandon (cancel, drop its answer)
   if not s.done then N.abandon(s._h, s.ticket) end
 end
 

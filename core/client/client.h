@@ -4,13 +4,14 @@
  *   connect.c  registration, rs_connect / rs_close, liveness, stats
  *   slots.c    ticket slots: the lock-free free list, the done list, claims
  *   submit.c   rs_submit (limits checked, records packed into the ring),
- *              batches of submits, cancels, the sidecar's doorbell
+ *              batches of submits, cancels, the sidecar's doorbell, and
+ *              control records (CANCEL, FLOW) that wait for room
  *   reap.c     the reaper: drains the completion ring, hands responses and
  *              stream chunks to their tickets, sleeps and wakes waiters
- *   wait.c     rs_wait, rs_poll, rs_call, abandoning a ticket
+ *   wait.c     rs_wait, rs_poll, rs_call, rs_abandon
  *   stream.c   reading streams (rs_next_chunk, rs_poll_chunks) and their
  *              per-stream flow control (FLOW records)
- *   batch.c    rs_call_batch
+ *   batch.c    rs_batch (a batch driven in slices) and rs_call_batch
  *   eventfd.c  the pollable fd for event loops
  *   errors.c   error names and sentences, the last error's detail, version
  *
@@ -57,14 +58,20 @@ typedef struct slot {
     _Atomic uint32_t state;      /* enum slot_state */
     _Atomic uint32_t free_next;  /* free-list link */
     /* guarded by client.mu: */
-    bool waited;                 /* a thread is in rs_wait for it */
-    bool abandoned;              /* rs_call gave up: free it on completion */
+    bool waited;                 /* a thread is in rs_wait for it, or a batch
+                                    owns it (batch != NULL) */
+    bool abandoned;              /* nobody will take its answer: drop its
+                                    chunks and answer as they come */
     bool chunk_reader;           /* a thread is in rs_next_chunk for it */
+    bool cancel_due;             /* abandoned, and its CANCEL found the
+                                    submission ring full (see sq_due) */
     uint32_t prev, next;         /* done-list links */
     rs_response *resp;
     rs_chunk *chunk_head, *chunk_tail;   /* streamed chunks not yet read */
     size_t unread;               /* their bytes */
     bool held;                   /* we asked the sidecar to hold the stream */
+    struct rs_batch *batch;      /* the batch whose item this is, or NULL */
+    uint32_t batch_item;         /* and which item */
 } slot;
 
 /* rs_chunk plus its queue link; the public part comes first */
@@ -99,7 +106,10 @@ struct rs_client {
     _Atomic size_t chunk_bytes;
     size_t chunk_limit, stream_window;
     bool flow;                       /* the sidecar takes FLOW records */
-    bool flow_due;                   /* a FLOW record found the ring full */
+    bool sq_due;                     /* a FLOW or CANCEL record found the
+                                        submission ring full: the reaper
+                                        sends it (rs__send_due_locked) */
+    struct rs_batch *batches;        /* live batches, detached by rs_close */
     int epfd;                        /* rs_event_fd, made on first use */
     int wait_ep;                     /* the reaper sleeps here (see reaper_idle) */
     _Atomic int dead;                /* 0, or why the channel is unusable */
@@ -170,18 +180,28 @@ slot *rs__claim_locked(rs_client *c, rs_ticket t, enum claim what, int *err);
 
 /* submit.c */
 extern _Thread_local bool rs__woke_sidecar;
-int rs__submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket);
+/* owner: the batch that claims the ticket (item is its index), or NULL */
+int rs__submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket, struct rs_batch *owner,
+                   uint32_t item);
 void rs__maybe_ring(rs_client *c);
 void rs__ring_doorbell(rs_client *c);
+bool rs__put_control_locked(rs_client *c, rs__pack_fn fn, const void *rec);
+void rs__send_due_locked(rs_client *c);
 
 /* reap.c */
 int rs__wait_more(rs_client *c, bool first, uint64_t deadline);
+void rs__wake_reaper(rs_client *c);
 
 /* wait.c */
 /* Collect up to max finished things of tickets nobody waits on; mu held. */
 typedef int (*rs__take_fn)(rs_client *c, void *out, int max);
 int rs__poll_any(rs_client *c, void *out, int max, int timeout_ms, rs__take_fn take);
-void rs__abandon(rs_client *c, rs_ticket t);
+int rs__abandon_locked(rs_client *c, rs_ticket t, bool cancel);
+void rs__unclaim_abandoned_locked(rs_client *c, uint32_t idx);
+
+/* batch.c */
+void rs__batch_finished_locked(struct rs_batch *b, uint32_t item);
+void rs__batches_detach(rs_client *c);
 
 /* stream.c */
 void rs__flow_sync_locked(rs_client *c, uint32_t idx);

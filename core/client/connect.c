@@ -127,6 +127,7 @@ void rs_close(rs_client *c)
 {
     if (!c)
         return;
+    rs__batches_detach(c);
     if (c->slots) {
         for (uint32_t i = 0; i < c->max_inflight; i++) {
             rs_response_free(c->slots[i].resp);

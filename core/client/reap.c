@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 static rs_response *response_from(const rs__comp_rec *cr)
 {
@@ -73,12 +74,15 @@ static void deliver_locked(rs_client *c, rs_response *r)
     slot *s = &c->slots[idx];
     if (s->abandoned) {
         rs_response_free(r);
-        rs__slot_release(c, idx);
+        atomic_store_explicit(&s->state, S_DONE, memory_order_relaxed);
+        rs__unclaim_abandoned_locked(c, idx);   /* frees it unless a claimant is still leaving */
         return;
     }
     s->resp = r;
     atomic_store_explicit(&s->state, S_DONE, memory_order_relaxed);
-    if (!s->waited)
+    if (s->batch)
+        rs__batch_finished_locked(s->batch, s->batch_item);
+    else if (!s->waited)
         rs__done_append(c, idx);
 }
 
@@ -225,11 +229,8 @@ static int reap(rs_client *c, bool hold)
             else
                 deliver_chunk_locked(c, ready[k].ch);
         }
-        if (c->flow_due) {   /* a FLOW record waited for room (rs__flow_sync_locked) */
-            c->flow_due = false;
-            for (uint32_t i = 0; i < c->max_inflight; i++)
-                rs__flow_sync_locked(c, i);
-        }
+        if (c->sq_due)   /* a CANCEL or FLOW record waited for room */
+            rs__send_due_locked(c);
         if (!hold) {
             if (c->nwaiters)
                 pthread_cond_broadcast(&c->cv);
@@ -301,6 +302,18 @@ static bool reaper_idle(rs_client *c, uint64_t deadline)
      * hear of its answer (asyncio tasks hung while a thread's wait timed
      * out: NOTES.md, "Event-fd arming"). */
     return hup;
+}
+
+/* Wake the reaper from its sleep on the completion doorbell, by ringing
+ * that doorbell ourselves: a thread it waits for has been told to go
+ * (rs_abandon). An event-loop user of the same fd sees one wakeup with
+ * nothing new, which it handles anyway. */
+void rs__wake_reaper(rs_client *c)
+{
+    uint64_t one = 1;
+    if (write(c->cq_efd, &one, sizeof one) < 0) {
+        /* EAGAIN: the counter is full, so the fd is readable already */
+    }
 }
 
 /* One step of waiting, mu held on entry and exit: become the reaper if

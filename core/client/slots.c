@@ -80,13 +80,14 @@ void rs__slot_release(rs_client *c, uint32_t idx)
     rs__free_chunks(c, s);
     s->chunk_reader = false;
     s->resp = NULL;
-    s->waited = s->abandoned = s->held = false;
+    s->waited = s->abandoned = s->held = s->cancel_due = false;
+    s->batch = NULL;
     atomic_store_explicit(&s->state, S_FREE, memory_order_relaxed);
     rs__free_push(c, idx);
 }
 
 /* The slot of a ticket that is still the caller's to wait on, or NULL
- * (stale generation, free, or abandoned by rs_call). mu held. */
+ * (stale generation, free, or abandoned). mu held. */
 slot *rs__live_slot_locked(rs_client *c, rs_ticket t)
 {
     if (rs__ticket_state(c, t) == S_FREE)

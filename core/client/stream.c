@@ -5,42 +5,30 @@
  */
 #include "client.h"
 
-#include "ringpack.h"
-
 #include <stdlib.h>
 
 /* Per-stream flow control, mu held: ask the sidecar to hold slot idx's
  * stream once its reader is stream_window bytes behind, and to go on when
  * the reader is down to a quarter of that (so a reader at the edge does
- * not toggle it per chunk). A ticket that has ended needs neither. A
- * release that never reached the sidecar would leave its stream held for
- * good, so if the ring is full we set PRODUCER_WAITING: the sidecar rings
- * our doorbell when it frees space, the reaper wakes, and its next reap
- * sends what is due (flow_due). */
+ * not toggle it per chunk). A ticket that has ended needs neither, nor
+ * one abandoned (its CANCEL ends the stream). A release that never reached
+ * the sidecar would leave its stream held for good: one that finds the
+ * ring full is sent when there is room (rs__put_control_locked), as it is
+ * recomputed then from what is unread. */
 void rs__flow_sync_locked(rs_client *c, uint32_t idx)
 {
     slot *s = &c->slots[idx];
     bool hold = s->held ? s->unread > c->stream_window / 4 : s->unread >= c->stream_window;
-    if (hold == s->held || !c->flow || atomic_load_explicit(&s->state, memory_order_relaxed) != S_PENDING)
+    if (hold == s->held || !c->flow || s->abandoned ||
+        atomic_load_explicit(&s->state, memory_order_relaxed) != S_PENDING)
         return;
     rs__flow_rec f = { .id = (uint64_t)atomic_load_explicit(&s->gen, memory_order_relaxed) << 32 | idx,
                        .hold = hold };
-    size_t len = rs__packed_size(rs__pack_flow, &f);
-    uint64_t pos;
-    if (rs__ring_reserve_mp(&c->sq, rs__rec_span(len), &pos) < 0) {
-        rs__ring_arm(&c->sq, RS__RING_PRODUCER_WAITING);
-        if (rs__ring_reserve_mp(&c->sq, rs__rec_span(len), &pos) < 0) {   /* no lost wakeup */
-            c->flow_due = true;
-            return;
-        }
-        if (!c->flow_due)   /* else another slot's record still waits for room */
-            rs__ring_disarm(&c->sq, RS__RING_PRODUCER_WAITING);
-    }
-    rs__ring_put(&c->sq, pos, rs__pack_flow, &f, (uint32_t)len);
+    if (!rs__put_control_locked(c, rs__pack_flow, &f))
+        return;
     s->held = hold;
     if (hold)
         atomic_fetch_add_explicit(&c->st.stream_holds, 1, memory_order_relaxed);
-    rs__maybe_ring(c);
 }
 
 /* A waiter and no chunk reader: the ticket's chunks will not be read (new
@@ -90,10 +78,14 @@ int rs_next_chunk(rs_client *c, rs_ticket t, int timeout_ms, rs_chunk **out)
     if (!s)
         return ret;
     for (bool first = true;; first = false) {
-        if (rs__live_slot_locked(c, t) != s) {
+        if (rs__ticket_state(c, t) == S_FREE) {
             /* an rs_wait took the terminal response meanwhile (so no chunk
              * will come) and the slot may already carry another ticket */
             ret = 0;
+            break;
+        }
+        if (s->abandoned) {   /* by another thread; our claim keeps the slot */
+            ret = RS_ENOENT;
             break;
         }
         if (s->chunk_head) {
@@ -108,9 +100,11 @@ int rs_next_chunk(rs_client *c, rs_ticket t, int timeout_ms, rs_chunk **out)
         if ((ret = rs__wait_more(c, first, deadline)) != 0)
             break;
     }
-    if (rs__live_slot_locked(c, t) == s) {   /* else the claim went with the slot */
+    if (rs__ticket_state(c, t) != S_FREE) {   /* else the claim went with the slot */
         s->chunk_reader = false;
-        if (s->waited)
+        if (s->abandoned)
+            rs__unclaim_abandoned_locked(c, (uint32_t)t);
+        else if (s->waited)
             rs__drop_unread_locked(c, (uint32_t)t);
     }
     pthread_mutex_unlock(&c->mu);

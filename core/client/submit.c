@@ -90,8 +90,11 @@ static int check_request(const rs_request *rq, rs__req_rec *r)
     return 0;
 }
 
-/* Put one request in the ring, without ringing the doorbell. */
-int rs__submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
+/* Put one request in the ring, without ringing the doorbell. A batch's
+ * request is claimed for it (owner) before the slot is published, so no
+ * rs_poll in another thread can take its answer in between. */
+int rs__submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket, struct rs_batch *owner,
+                   uint32_t item)
 {
     if (!c || !rq || !ticket)
         return rs__fail_detail(RS_EINVAL, "%s", "no client, request or ticket");
@@ -146,6 +149,14 @@ int rs__submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket)
         rs__free_push(c, idx);
         return err;
     }
+    if (owner) {
+        /* Without mu, yet safe: other threads read a slot's claim only
+         * after they have seen it pending with this generation (acquire,
+         * below), which orders these stores before their reads. */
+        s->waited = true;
+        s->batch = owner;
+        s->batch_item = item;
+    }
     atomic_store_explicit(&s->state, S_PENDING, memory_order_release);   /* after gen: rs__ticket_state */
 
     pos += rs__ring_put_staged(&c->sq, pos, &head);
@@ -169,7 +180,7 @@ void rs__maybe_ring(rs_client *c)
 
 int rs_submit(rs_client *c, const rs_request *rq, rs_ticket *ticket)
 {
-    int err = rs__submit_one(c, rq, ticket);
+    int err = rs__submit_one(c, rq, ticket, NULL, 0);
     if (err == 0)
         rs__maybe_ring(c);
     return err;
@@ -182,7 +193,7 @@ int rs_submit_batch(rs_client *c, const rs_request *rqs, size_t n, rs_ticket *ti
     int accepted = 0;
     for (size_t i = 0; i < n; i++) {
         tickets[i] = 0;
-        errors[i] = rs__submit_one(c, &rqs[i], &tickets[i]);
+        errors[i] = rs__submit_one(c, &rqs[i], &tickets[i], NULL, 0);
         accepted += errors[i] == 0;
         if (errors[i] == RS_EGONE)
             return RS_EGONE;
@@ -190,6 +201,46 @@ int rs_submit_batch(rs_client *c, const rs_request *rqs, size_t n, rs_ticket *ti
     if (accepted)
         rs__maybe_ring(c);   /* one doorbell for the whole batch, if any */
     return accepted;
+}
+
+/* A record that must reach the sidecar however full the submission ring
+ * is right now: a CANCEL of an abandoned ticket (else the sidecar would
+ * run it to its end for nobody), a FLOW release (else its stream stays
+ * held for good). Puts it and returns true, or, with no room, sets
+ * PRODUCER_WAITING: the sidecar rings our completion doorbell when it
+ * frees space, the woken reaper calls rs__send_due_locked, and the caller
+ * marks its record due. Returns false then. mu held. */
+bool rs__put_control_locked(rs_client *c, rs__pack_fn fn, const void *rec)
+{
+    size_t len = rs__packed_size(fn, rec);
+    uint64_t pos;
+    if (rs__ring_reserve_mp(&c->sq, rs__rec_span(len), &pos) < 0) {
+        rs__ring_arm(&c->sq, RS__RING_PRODUCER_WAITING);
+        if (rs__ring_reserve_mp(&c->sq, rs__rec_span(len), &pos) < 0) {   /* no lost wakeup */
+            c->sq_due = true;
+            return false;
+        }
+        if (!c->sq_due)   /* else another record still waits for room */
+            rs__ring_disarm(&c->sq, RS__RING_PRODUCER_WAITING);
+    }
+    rs__ring_put(&c->sq, pos, fn, rec, (uint32_t)len);
+    rs__maybe_ring(c);
+    return true;
+}
+
+/* Send the records that found the ring full (the reaper, woken because
+ * the sidecar made room); any that still do not fit stay due. mu held. */
+void rs__send_due_locked(rs_client *c)
+{
+    c->sq_due = false;
+    for (uint32_t i = 0; i < c->max_inflight; i++) {
+        slot *s = &c->slots[i];
+        if (s->cancel_due) {
+            rs_ticket t = (uint64_t)atomic_load_explicit(&s->gen, memory_order_relaxed) << 32 | i;
+            s->cancel_due = !rs__put_control_locked(c, rs__pack_cancel, &t);
+        }
+        rs__flow_sync_locked(c, i);
+    }
 }
 
 int rs_cancel(rs_client *c, rs_ticket t)
@@ -203,7 +254,7 @@ int rs_cancel(rs_client *c, rs_ticket t)
     if (dead)
         return dead;
     pthread_mutex_lock(&c->mu);
-    uint32_t state = rs__ticket_state(c, t);
+    uint32_t state = rs__live_slot_locked(c, t) ? rs__ticket_state(c, t) : S_FREE;   /* abandoned: not ours */
     pthread_mutex_unlock(&c->mu);
     if (state == S_FREE)
         return RS_ENOENT;

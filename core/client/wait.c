@@ -1,6 +1,6 @@
 /*
  * wait.c — waiting for answers: rs_wait, rs_poll, rs_call, and abandoning
- * a ticket nobody will claim (see client.h).
+ * a ticket nobody will claim (rs_abandon; see client.h).
  */
 #include "client.h"
 
@@ -9,7 +9,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-static int wait_until(rs_client *c, rs_ticket t, uint64_t deadline, rs_response **out)
+/* forget: on RS_ETIMEDOUT, abandon t (without a CANCEL) under the same
+ * lock, so that no rs_poll can take its answer in between. */
+static int wait_until(rs_client *c, rs_ticket t, uint64_t deadline, rs_response **out, bool forget)
 {
     uint32_t idx = (uint32_t)t;
     int err;
@@ -22,17 +24,25 @@ static int wait_until(rs_client *c, rs_ticket t, uint64_t deadline, rs_response 
         rs__done_unlink(c, idx);
 
     for (bool first = true;; first = false) {
+        if (s->abandoned) {   /* by another thread; our claim keeps the slot */
+            err = RS_ENOENT;
+            break;
+        }
         if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_DONE) {
             *out = s->resp;
             rs__slot_release(c, idx);
-            err = 0;
-            break;
+            pthread_mutex_unlock(&c->mu);
+            return 0;
         }
-        if ((err = rs__wait_more(c, first, deadline)) != 0) {
-            if (err == RS_ETIMEDOUT)
-                s->waited = false;   /* the ticket stays live for a later wait */
+        if ((err = rs__wait_more(c, first, deadline)) != 0)
             break;
-        }
+    }
+    if (err == RS_ETIMEDOUT || err == RS_ENOENT) {
+        s->waited = false;   /* RS_ETIMEDOUT: the ticket stays live for a later wait */
+        if (s->abandoned)
+            rs__unclaim_abandoned_locked(c, idx);
+        else if (forget)
+            rs__abandon_locked(c, t, false);
     }
     pthread_mutex_unlock(&c->mu);
     return err;
@@ -42,7 +52,7 @@ int rs_wait(rs_client *c, rs_ticket t, int timeout_ms, rs_response **out)
 {
     if (!c || !out)
         return RS_EINVAL;
-    return wait_until(c, t, rs__deadline_of(timeout_ms), out);
+    return wait_until(c, t, rs__deadline_of(timeout_ms), out, false);
 }
 
 /* rs_poll and rs_poll_chunks: take what is there, else wait for more. */
@@ -87,23 +97,71 @@ int rs_poll(rs_client *c, rs_response **out, int max, int timeout_ms)
     return rs__poll_any(c, out, max, timeout_ms, take_responses);
 }
 
-/* Nobody will ever claim this ticket: free its slot when it ends. */
-void rs__abandon(rs_client *c, rs_ticket t)
+/* A thread whose claim on an abandoned ticket kept its slot (a waiter, a
+ * chunk reader) has let go: the last one out frees the slot if the answer
+ * has come; else deliver_locked (reap.c) frees it when it comes. mu held. */
+void rs__unclaim_abandoned_locked(rs_client *c, uint32_t idx)
 {
-    pthread_mutex_lock(&c->mu);
-    slot *s = &c->slots[(uint32_t)t];
-    if (atomic_load_explicit(&s->gen, memory_order_relaxed) == (uint32_t)(t >> 32)) {
-        if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_DONE) {
-            if (!s->waited)
-                rs__done_unlink(c, (uint32_t)t);
-            rs_response_free(s->resp);
-            rs__slot_release(c, (uint32_t)t);
-        } else if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_PENDING) {
-            s->abandoned = true;
-            rs__free_chunks(c, s);
-        }
+    slot *s = &c->slots[idx];
+    if (!s->waited && !s->chunk_reader && atomic_load_explicit(&s->state, memory_order_relaxed) == S_DONE)
+        rs__slot_release(c, idx);
+}
+
+/* Nobody will ever take ticket t's answer or chunks: drop them now and as
+ * they come, and free the slot once the answer is in (the sidecar's one
+ * terminal completion is the only sign that it has let go of the id). With
+ * cancel, the sidecar is asked to stop; the CANCEL is due until the ring
+ * has room (rs__put_control_locked). mu held.
+ *
+ * Threads waiting on or reading t at this moment keep the slot until they
+ * leave, and leave with RS_ENOENT: a wait can then never take the answer
+ * of the slot's next ticket. The alternative, refusing to abandon a
+ * ticket someone waits on (RS_EINVAL), would hand the caller a retry loop
+ * in exactly the places that cannot block or retry — finalizers, timeouts,
+ * a closed iterator — and a slot lost whenever it gave up; a waiter told
+ * RS_ENOENT has nothing to undo. */
+int rs__abandon_locked(rs_client *c, rs_ticket t, bool cancel)
+{
+    slot *s = rs__live_slot_locked(c, t);
+    if (!s)
+        return RS_ENOENT;
+    if (s->batch)
+        return RS_EINVAL;
+    uint32_t idx = (uint32_t)t;
+    bool claimed = s->waited || s->chunk_reader;
+    bool had_chunks = s->chunk_head != NULL;
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) == S_DONE) {
+        if (!s->waited)   /* a finished ticket nobody waits on is on the done list */
+            rs__done_unlink(c, idx);
+        rs_response_free(s->resp);
+        s->resp = NULL;
+        cancel = false;   /* it has ended: nothing to stop */
     }
+    s->abandoned = true;
+    rs__free_chunks(c, s);
+    if (cancel && !atomic_load(&c->dead))
+        s->cancel_due = !rs__put_control_locked(c, rs__pack_cancel, &t);
+    if (!claimed)
+        rs__unclaim_abandoned_locked(c, idx);
+    /* Wake a claimant, and anyone who stopped reaping over the unread chunk
+     * limit. A claimant may be the reaper, asleep on the doorbell. */
+    if (claimed || had_chunks) {
+        if (c->nwaiters)
+            pthread_cond_broadcast(&c->cv);
+        if (claimed && c->reaper_active)
+            rs__wake_reaper(c);
+    }
+    return 0;
+}
+
+int rs_abandon(rs_client *c, rs_ticket t)
+{
+    if (!c)
+        return RS_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    int err = rs__abandon_locked(c, t, true);
     pthread_mutex_unlock(&c->mu);
+    return err;
 }
 
 int rs_call(rs_client *c, const rs_request *rq, int timeout_ms, rs_response **out)
@@ -130,10 +188,9 @@ int rs_call(rs_client *c, const rs_request *rq, int timeout_ms, rs_response **ou
         return err;
     if (!deadline)
         deadline = rs__deadline_of(timeout_ms);
-    err = wait_until(c, t, deadline, out);
-    if (err == RS_ETIMEDOUT)
-        rs__abandon(c, t);
-    return err;
+    /* On RS_ETIMEDOUT, which promises a request that is still live, the
+     * sidecar finishes it and its answer is dropped. */
+    return wait_until(c, t, deadline, out, true);
 }
 
 void rs_response_free(rs_response *r)

@@ -10,12 +10,14 @@
  * (5xx, 429, delays, resets), echo calls of 0..300 KiB, streams read to
  * the end / cancelled midway / waited for after reading some or none /
  * left unread while other calls go by, waits that time out and are waited
- * again, batches, rs_poll on a private client, clients that close with
- * requests in flight. Each operation checks what it got: every ticket ends exactly
- * once, an answer is the one for its request, a stream's chunks are in
- * order and complete unless it ended with an error that says otherwise.
- * At the end the shared client must have no orphan completions and as
- * many completions as submissions.
+ * again, batches (whole, or run in slices and sometimes dropped midway),
+ * tickets abandoned (some while being read), rs_poll on a private client,
+ * clients that close with requests in flight. Each operation checks what
+ * it got: every ticket ends exactly once, an answer is the one for its
+ * request, a stream's chunks are in order and complete unless it ended
+ * with an error that says otherwise. At the end the shared client must
+ * have no orphan completions and as many completions as submissions, and
+ * rs_poll must find nothing there (abandoned answers are dropped).
  *
  * With "die", the test stops the sidecar midway (SIGKILL, or SIGTERM and
  * its drain): from then on RS_ESHUTDOWN (refused while draining), RS_EGONE
@@ -42,9 +44,10 @@
 #define DIE(...) do { fprintf(stderr, "chaos_client: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
 
 enum op { OP_CALL, OP_ECHO, OP_STREAM, OP_STREAM_CANCEL, OP_STREAM_WAIT, OP_STREAM_HELD, OP_WAIT_AGAIN,
-          OP_BATCH, OP_POLL, OP_CLOSE_BUSY, OP_COUNT };
+          OP_BATCH, OP_BATCH_SLICED, OP_ABANDON, OP_POLL, OP_CLOSE_BUSY, OP_COUNT };
 static const char *const op_name[OP_COUNT] = { "call", "echo", "stream", "stream_cancel", "stream_wait",
-                                               "stream_held", "wait_again", "batch", "poll", "close_busy" };
+                                               "stream_held", "wait_again", "batch", "batch_sliced",
+                                               "abandon", "poll", "close_busy" };
 
 static const char *sock_path;
 static rs_client *shared;
@@ -352,6 +355,105 @@ static void op_batch(rs_client *c, rng *r, const char *id)
     }
 }
 
+/* Eight requests as an rs_batch run in 1-3 ms slices; one time in four
+ * it is dropped after a few slices (its items in flight are abandoned). */
+static void op_batch_sliced(rs_client *c, rng *r, const char *id)
+{
+    enum { N = 8 };
+    chat ch[N];
+    rs_request rqs[N];
+    for (int i = 0; i < N; i++) {
+        char sub[sizeof ch[i].id];
+        snprintf(sub, sizeof sub, "%.40s.%d", id, i);
+        chat_init(&ch[i], sub);
+        if (i % 2) {
+            ch[i].rq.route = "echo";
+            ch[i].rq.body = ch[i].id;
+            ch[i].rq.body_len = strlen(ch[i].id);
+        } else {
+            chat_fault(&ch[i], r);
+        }
+        rqs[i] = ch[i].rq;
+    }
+    rs_batch *b;
+    int err = rs_batch_new(c, rqs, N, &b);
+    CHECK(err, "%s: rs_batch_new: %s", id, rs_errname(err));
+    if (err < 0)
+        return;
+    int slices = below(r, 4) ? INT32_MAX : 1 + (int)below(r, 5), run = 0;
+    uint64_t give_up = now_ms() + 30000;
+    for (int k = 0; k < slices && (run = rs_batch_run(b, 1 + (int)below(r, 3))) == 0 && now_ms() < give_up; k++)
+        ;
+    CHECK(run, "%s: rs_batch_run: %s", id, rs_errname(run));
+    if (run == 0 && slices == INT32_MAX)
+        FAIL("%s: a sliced batch did not end in 30 s", id);
+    for (int i = 0; i < N; i++) {
+        rs_response *resp = rs_batch_take(b, i);
+        if (!resp) {
+            if (run == 1)
+                FAIL("%s: item %d has no answer after the batch ended", id, i);
+            continue;
+        }
+        check_chat(&ch[i], resp);
+        rs_response_free(resp);
+    }
+    rs_batch_free(b);
+}
+
+/* A slow request or a stream, given up on: sometimes at once, sometimes
+ * while another thread is reading its chunks (that reader must come back
+ * with RS_ENOENT, and nothing of the ticket may surface anywhere). */
+struct reader { rs_client *c; rs_ticket t; int err; };
+
+static void *read_until_end(void *p)
+{
+    struct reader *a = p;
+    rs_chunk *ck;
+    while ((a->err = rs_next_chunk(a->c, a->t, 30000, &ck)) == 1)
+        rs_chunk_free(ck);
+    return NULL;
+}
+
+static void op_abandon(rs_client *c, rng *r, const char *id)
+{
+    chat ch;
+    chat_init(&ch, id);
+    rs_ticket t;
+    bool stream = below(r, 2);
+    int err;
+    if (stream) {
+        if ((err = submit_stream(c, r, &ch, 200 + (int)below(r, 5000), &t)) < 0)
+            return;
+    } else {
+        chat_header(&ch, "x-mock-delay-ms", ch.v1, sizeof ch.v1, below(r, 300));
+        if ((err = rs_submit(c, &ch.rq, &t)) == RS_EAGAIN)
+            return;
+        CHECK(err, "%s: submit: %s", id, rs_errname(err));
+        if (err < 0)
+            return;
+    }
+    struct reader rd = { c, t, 1 };
+    pthread_t th;
+    bool reading = below(r, 2);
+    if (reading)
+        pthread_create(&th, NULL, read_until_end, &rd);
+    usleep(below(r, 20000));
+    if ((err = rs_abandon(c, t)) != 0)
+        FAIL("%s: rs_abandon: %s", id, rs_errname(err));
+    if (reading) {
+        pthread_join(th, NULL);
+        /* 0: the stream had ended before; RS_ENOENT: told it was abandoned */
+        if (rd.err != 0 && rd.err != RS_ENOENT && !died(rd.err))
+            FAIL("%s: a reader of an abandoned ticket got %s", id, rs_errname(rd.err));
+    }
+    rs_response *resp;
+    if ((err = rs_wait(c, t, 0, &resp)) != RS_ENOENT) {
+        FAIL("%s: rs_wait on an abandoned ticket: %s", id, rs_errname(err));
+        if (err == 0)
+            rs_response_free(resp);
+    }
+}
+
 /* rs_poll takes any finished ticket of its client: on a private one. */
 static void op_poll(rng *r, const char *id)
 {
@@ -435,6 +537,8 @@ static void *worker(void *p)
         case OP_STREAM_HELD: op_stream(shared, &r, id, o); break;
         case OP_WAIT_AGAIN: op_wait_again(shared, &r, id); break;
         case OP_BATCH: op_batch(shared, &r, id); break;
+        case OP_BATCH_SLICED: op_batch_sliced(shared, &r, id); break;
+        case OP_ABANDON: op_abandon(shared, &r, id); break;
         case OP_POLL: op_poll(&r, id); break;
         default: op_close_busy(&r, id); break;
         }
@@ -464,8 +568,20 @@ int main(int argc, char **argv)
     for (int i = 0; i < threads; i++)
         pthread_join(th[i], NULL);
 
+    /* Nobody polls the shared client: what is left there is the answers
+     * of abandoned tickets still on their way, to be dropped as they come. */
     rs_client_stats st;
-    rs_client_get_stats(shared, &st);
+    for (uint64_t give_up = now_ms() + 10000;;) {
+        rs_client_get_stats(shared, &st);
+        if (st.completed == st.submitted || atomic_load(&gone) || now_ms() >= give_up)
+            break;
+        rs_response *resp;
+        if (rs_poll(shared, &resp, 1, 50) == 1) {
+            FAIL("rs_poll found ticket %llx (%s) that nobody claimed", (unsigned long long)resp->ticket,
+                 rs_errname(resp->error));
+            rs_response_free(resp);
+        }
+    }
     if (st.orphans)
         FAIL("%llu orphan completions", (unsigned long long)st.orphans);
     if (st.completed != st.submitted && !atomic_load(&gone))   /* a death leaves tickets unanswered */

@@ -60,6 +60,32 @@
  *   callbatch SOCK N                     rs_call_batch of N mixed requests
  *                                        (ok / 400 / unknown route / echo):
  *                                        each result is the right one, in order
+ *   slicedbatch SOCK N                   N mixed requests (those of callbatch
+ *                                        and some refused at submit) as one
+ *                                        rs_call_batch, then as an rs_batch
+ *                                        run in 1 ms slices: both right, the
+ *                                        same answers; then a batch of slow
+ *                                        requests freed unfinished: prints how
+ *                                        soon their slots came back
+ *   abandon SOCK N DELAY_MS MAX_INFLIGHT N requests the mock answers after
+ *                                        DELAY_MS; a thread waits on one,
+ *                                        another reads another; all are
+ *                                        abandoned: both threads get
+ *                                        RS_ENOENT; prints how soon every
+ *                                        slot was back, then MAX_INFLIGHT
+ *                                        echo requests must be accepted at
+ *                                        once and 3 x MAX_INFLIGHT more go
+ *                                        through, collected with rs_poll,
+ *                                        which never returns an abandoned one
+ *   abandonfull SOCK K                   K slow requests; print "ready", wait
+ *                                        for "fill" (the sidecar is stopped),
+ *                                        fill the ring as heldfull does,
+ *                                        abandon the K (their CANCELs find no
+ *                                        room; a thread waiting on one of them
+ *                                        must return at once all the same),
+ *                                        print "full", wait for "go": the K
+ *                                        must end long before the mock would
+ *                                        answer them, unseen
  *   pollmany SOCK N                      N echo requests collected with
  *                                        rs_poll, each exactly once
  *   faults SOCK N                        connect, one call, 0.2 s pause, then
@@ -652,27 +678,58 @@ static int mode_heldstream(int n, int calls, int hold_ms)
     return 0;
 }
 
+/* Request i of a mixed batch of `kinds` kinds: 0 answered by the mock
+ * (quoting its id), 1 a 400 from the mock (not retried), 2 an unknown
+ * route (refused by the sidecar), 3 echoed by the sidecar, 4 refused at
+ * submit (a path without '/'). */
+static void mixed_item(int i, int kinds, rs_request *rq, const char *id, rs_header *idh)
+{
+    static rs_header bad = { "x-mock-status", "400" };
+    *rq = (rs_request)RS_REQUEST_INIT;
+    rq->path = "/chat/completions";
+    rq->body = id;
+    rq->body_len = strlen(id);
+    *idh = (rs_header){ "x-request-id", id };
+    switch (i % kinds) {
+    case 0: rq->headers = idh; rq->nheaders = 1; break;
+    case 1: rq->headers = &bad; rq->nheaders = 1; break;
+    case 2: rq->route = "no-such-route"; break;
+    case 3: rq->route = "echo"; break;
+    case 4: rq->path = "no-slash"; break;
+    }
+}
+
+static bool mixed_right(int i, int kinds, const rs_response *r, const char *id)
+{
+    switch (i % kinds) {
+    case 0: return r->error == RS_OK && strstr((char *)r->body, id);
+    case 1: return r->error == RS_EUPSTREAM && r->status == 400;
+    case 2: return r->error == RS_ENOROUTE;
+    case 3: return r->error == RS_OK && strcmp((char *)r->body, id) == 0;
+    default:   /* refused at submit: ticket 0, and rs_last_error's detail */
+        return r->error == RS_EINVAL && r->ticket == 0 && strstr(r->error_msg, "path must start with '/'");
+    }
+}
+
+/* Two answers to the same item say the same (the mock's ids and times
+ * aside). */
+static bool same_answer(int i, int kinds, const rs_response *a, const rs_response *b)
+{
+    if (a->error != b->error || a->status != b->status || strcmp(a->error_msg, b->error_msg) != 0)
+        return false;
+    return i % kinds != 3 || (a->body_len == b->body_len && memcmp(a->body, b->body, a->body_len) == 0);
+}
+
 static int mode_callbatch(int n)
 {
     rs_client *c = connect_or_die();
     rs_request *rq = calloc((size_t)n, sizeof *rq);
     rs_response **out = calloc((size_t)n, sizeof *out);
     char (*ids)[32] = calloc((size_t)n, sizeof *ids);
-    static rs_header bad = { "x-mock-status", "400" };
     rs_header *idh = calloc((size_t)n, sizeof *idh);
     for (int i = 0; i < n; i++) {
         snprintf(ids[i], sizeof ids[i], "item-%d", i);
-        rq[i] = (rs_request)RS_REQUEST_INIT;
-        rq[i].path = "/chat/completions";
-        rq[i].body = ids[i];
-        rq[i].body_len = strlen(ids[i]);
-        idh[i] = (rs_header){ "x-request-id", ids[i] };
-        switch (i % 4) {
-        case 0: rq[i].headers = &idh[i]; rq[i].nheaders = 1; break;        /* ok, quotes its id */
-        case 1: rq[i].headers = &bad; rq[i].nheaders = 1; break;           /* 400, not retried */
-        case 2: rq[i].route = "no-such-route"; break;                       /* refused */
-        case 3: rq[i].route = "echo"; break;                                /* echoes its body */
-        }
+        mixed_item(i, 4, &rq[i], ids[i], &idh[i]);
     }
     int err = rs_call_batch(c, rq, (size_t)n, 120000, out);
     if (err < 0)
@@ -680,13 +737,7 @@ static int mode_callbatch(int n)
     int right = 0;
     for (int i = 0; i < n; i++) {
         rs_response *r = out[i];
-        bool ok = false;
-        switch (i % 4) {
-        case 0: ok = r->error == RS_OK && strstr((char *)r->body, ids[i]); break;
-        case 1: ok = r->error == RS_EUPSTREAM && r->status == 400; break;
-        case 2: ok = r->error == RS_ENOROUTE; break;
-        case 3: ok = r->error == RS_OK && strcmp((char *)r->body, ids[i]) == 0; break;
-        }
+        bool ok = mixed_right(i, 4, r, ids[i]);
         right += ok;
         if (!ok)
             fprintf(stderr, "item %d: %s %d %s\n", i, rs_errname(r->error), r->status, r->error_msg);
@@ -703,6 +754,112 @@ static int mode_callbatch(int n)
     free(ids);
     free(idh);
     return right == n ? 0 : 1;
+}
+
+/* rs_poll until every submitted request's terminal completion has come
+ * (or give_up_ms passed); returns how many answers rs_poll handed out
+ * meanwhile. */
+static int poll_until_all_completed(rs_client *c, uint64_t give_up_ms)
+{
+    int surfaced = 0;
+    uint64_t until = now_ms() + give_up_ms;
+    for (rs_client_stats st;;) {
+        rs_client_get_stats(c, &st);
+        if (st.completed == st.submitted || now_ms() >= until)
+            return surfaced;
+        rs_response *rs[64];
+        int k = rs_poll(c, rs, 64, 50);
+        if (k < 0)
+            DIE("rs_poll: %s", rs_errname(k));
+        for (int j = 0; j < k; j++) {
+            fprintf(stderr, "rs_poll returned ticket %llx: %s\n", (unsigned long long)rs[j]->ticket,
+                    rs_errname(rs[j]->error));
+            rs_response_free(rs[j]);
+        }
+        surfaced += k;
+    }
+}
+
+static int mode_slicedbatch(int n)
+{
+    enum { KINDS = 5, SLOW = 8 };
+    rs_client *c = connect_or_die();
+    rs_request *rq = calloc((size_t)n, sizeof *rq);
+    rs_response **one = calloc((size_t)n, sizeof *one), **sliced = calloc((size_t)n, sizeof *sliced);
+    char (*ids)[32] = calloc((size_t)n, sizeof *ids);
+    rs_header *idh = calloc((size_t)n, sizeof *idh);
+    for (int i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof ids[i], "item-%d", i);
+        mixed_item(i, KINDS, &rq[i], ids[i], &idh[i]);
+    }
+    int err = rs_call_batch(c, rq, (size_t)n, 120000, one);
+    if (err < 0)
+        DIE("rs_call_batch: %s", rs_errname(err));
+
+    rs_batch *b;
+    if ((err = rs_batch_new(c, rq, (size_t)n, &b)) < 0)
+        DIE("rs_batch_new: %s", rs_errname(err));
+    int slices = 0, run;
+    uint64_t give_up = now_ms() + 120000;
+    while ((run = rs_batch_run(b, 1)) == 0 && now_ms() < give_up)
+        slices++;
+    if (run != 1)
+        DIE("rs_batch_run: %s after %d slices", run ? rs_errname(run) : "not done", slices);
+    int missing = 0, twice = 0;
+    for (int i = 0; i < n; i++) {
+        missing += !(sliced[i] = rs_batch_take(b, i));
+        rs_response *again = rs_batch_take(b, i);
+        twice += again != NULL;
+        rs_response_free(again);
+    }
+    rs_batch_free(b);
+    if (missing)
+        DIE("%d items without an answer after rs_batch_run returned 1", missing);
+
+    int right_one = 0, right_sliced = 0, same = 0;
+    for (int i = 0; i < n; i++) {
+        right_one += mixed_right(i, KINDS, one[i], ids[i]);
+        right_sliced += mixed_right(i, KINDS, sliced[i], ids[i]);
+        bool eq = same_answer(i, KINDS, one[i], sliced[i]);
+        same += eq;
+        if (!eq || !mixed_right(i, KINDS, sliced[i], ids[i]))
+            fprintf(stderr, "item %d: %s %d '%s' / sliced %s %d '%s'\n", i, rs_errname(one[i]->error),
+                    one[i]->status, one[i]->error_msg, rs_errname(sliced[i]->error), sliced[i]->status,
+                    sliced[i]->error_msg);
+        rs_response_free(one[i]);
+        rs_response_free(sliced[i]);
+    }
+
+    /* A batch freed with its items in flight: they are cancelled, so
+     * their slots come back long before the mock would answer. */
+    rs_header slow = { "x-mock-delay-ms", "30000" };
+    rs_request srq[SLOW];
+    for (int i = 0; i < SLOW; i++) {
+        srq[i] = (rs_request)RS_REQUEST_INIT;
+        srq[i].path = "/chat/completions";
+        srq[i].headers = &slow;
+        srq[i].nheaders = 1;
+    }
+    if ((err = rs_batch_new(c, srq, SLOW, &b)) < 0 || (err = rs_batch_run(b, 200)) != 0)
+        DIE("slow batch: %s", rs_errname(err));
+    uint64_t t0 = now_ms();
+    rs_batch_free(b);
+    int surfaced = poll_until_all_completed(c, 20000);
+    uint64_t freed_ms = now_ms() - t0;
+    rs_client_stats st;
+    rs_client_get_stats(c, &st);
+    printf("{\"mode\":\"slicedbatch\",\"n\":%d,\"right_call\":%d,\"right_sliced\":%d,\"same\":%d,"
+           "\"slices\":%d,\"taken_twice\":%d,\"freed_slots_back_ms\":%llu,\"surfaced\":%d,"
+           "\"submitted\":%llu,\"completed\":%llu}\n",
+           n, right_one, right_sliced, same, slices, twice, (unsigned long long)freed_ms, surfaced,
+           (unsigned long long)st.submitted, (unsigned long long)st.completed);
+    rs_close(c);
+    free(rq);
+    free(one);
+    free(sliced);
+    free(ids);
+    free(idh);
+    return 0;
 }
 
 /* ----------------------------------------------------------------- batch */
@@ -1165,6 +1322,210 @@ static int mode_heldfull(int n)
     return 0;
 }
 
+/* --------------------------------------------------------------- abandon */
+
+struct claimant {
+    rs_client *c;
+    rs_ticket t;
+    bool read;            /* rs_next_chunk, else rs_wait */
+    int err;
+    uint64_t ended_ms;
+};
+
+static void *claimant_thread(void *p)
+{
+    struct claimant *a = p;
+    if (a->read) {
+        rs_chunk *ch;
+        if ((a->err = rs_next_chunk(a->c, a->t, 60000, &ch)) == 1)
+            rs_chunk_free(ch);
+    } else {
+        rs_response *r;
+        if ((a->err = rs_wait(a->c, a->t, 60000, &r)) == 0)
+            rs_response_free(r);
+    }
+    a->ended_ms = now_ms();
+    return NULL;
+}
+
+/* n slow requests on a client of max_inflight slots, all abandoned while
+ * two threads wait on / read two of them; then every slot must come back
+ * (max_inflight requests accepted at once) and 3 x max_inflight echo
+ * requests go through, collected with rs_poll, which must never return
+ * one of the abandoned. */
+static int mode_abandon(int n, int delay_ms, int max_inflight)
+{
+    if (n < 4 || n > max_inflight)
+        DIE("abandon needs 4 <= N <= MAX_INFLIGHT");
+    rs_client *c = connect_or_die();
+    rs_ticket *t = calloc((size_t)n, sizeof *t);
+    submit_slow(c, n, delay_ms, t);
+    struct claimant w = { .c = c, .t = t[0] }, rd = { .c = c, .t = t[1], .read = true };
+    pthread_t tw, tr;
+    pthread_create(&tw, NULL, claimant_thread, &w);
+    pthread_create(&tr, NULL, claimant_thread, &rd);
+    usleep(200000);   /* both are blocked in their calls by now */
+
+    uint64_t t0 = now_ms();
+    int failed = 0;
+    for (int i = 0; i < n; i++)
+        failed += rs_abandon(c, t[i]) != 0;
+    pthread_join(tw, NULL);
+    pthread_join(tr, NULL);
+    rs_response *r;
+    int again = rs_abandon(c, t[0]), wait_after = rs_wait(c, t[2], 0, &r), cancel_after = rs_cancel(c, t[3]);
+
+    /* every abandoned ticket ends (its answer dropped): all slots are free */
+    int surfaced = poll_until_all_completed(c, (uint64_t)delay_ms * 2);
+    uint64_t slots_back_ms = now_ms() - t0;
+
+    /* Every slot at once, then three times as many again as they free up. */
+    int echoes = 4 * max_inflight, sent = 0, got = 0, wrong = 0, at_once = -1;
+    rs_ticket *e = calloc((size_t)echoes, sizeof *e);
+    uint64_t give_up = now_ms() + 60000;
+    while (got < echoes && now_ms() < give_up) {
+        for (; sent < echoes; sent++) {
+            char body[32];
+            snprintf(body, sizeof body, "%d", sent);
+            rs_request rq = RS_REQUEST_INIT;
+            rq.path = "/e";
+            rq.route = "echo";
+            rq.body = body;
+            rq.body_len = strlen(body);
+            int err = rs_submit(c, &rq, &e[sent]);
+            if (err == RS_EAGAIN || err == RS_ETOOMANY)
+                break;
+            if (err < 0)
+                DIE("echo submit: %s", rs_errname(err));
+        }
+        if (at_once < 0)
+            at_once = sent;
+        rs_response *rs[64];
+        int k = rs_poll(c, rs, 64, 100);
+        if (k < 0)
+            DIE("rs_poll: %s", rs_errname(k));
+        for (int j = 0; j < k; j++) {
+            int i = atoi((const char *)rs[j]->body);
+            bool abandoned = false;
+            for (int a = 0; a < n; a++)
+                abandoned |= rs[j]->ticket == t[a];
+            if (abandoned)
+                surfaced++;
+            else if (i < 0 || i >= sent || e[i] != rs[j]->ticket || rs[j]->error != RS_OK)
+                wrong++;
+            else
+                got++;
+            rs_response_free(rs[j]);
+        }
+    }
+    int extra = poll_until_all_completed(c, 10000);
+    if (rs_poll(c, &r, 1, 200) == 1) {
+        extra++;
+        rs_response_free(r);
+    }
+    rs_client_stats st;
+    rs_client_get_stats(c, &st);
+    printf("{\"mode\":\"abandon\",\"n\":%d,\"abandon_failures\":%d,\"waiter\":\"%s\",\"waiter_ms\":%llu,"
+           "\"reader\":\"%s\",\"reader_ms\":%llu,\"again\":\"%s\",\"wait_after\":\"%s\","
+           "\"cancel_after\":\"%s\",\"slots_back_ms\":%llu,\"accepted_at_once\":%d,\"echoes\":%d,"
+           "\"surfaced\":%d,\"wrong\":%d,\"extra\":%d,\"submitted\":%llu,\"completed\":%llu}\n",
+           n, failed, rs_errname(w.err), (unsigned long long)(w.ended_ms - t0), rs_errname(rd.err),
+           (unsigned long long)(rd.ended_ms - t0), rs_errname(again), rs_errname(wait_after),
+           rs_errname(cancel_after), (unsigned long long)slots_back_ms, at_once, got, surfaced, wrong, extra,
+           (unsigned long long)st.submitted, (unsigned long long)st.completed);
+    rs_close(c);
+    free(t);
+    free(e);
+    return 0;
+}
+
+/* Abandon while the submission ring is full: the CANCELs wait for room. */
+static int mode_abandonfull(int k)
+{
+    rs_client *c = connect_or_die();
+    rs_ticket *slow = calloc((size_t)k + 1, sizeof *slow);
+    /* k to abandon, and one more whose cancels fill the ring below to the
+     * last byte (the sidecar cancels it at once when it runs again) */
+    submit_slow(c, k + 1, 30000, slow);
+    rs_ticket e = slow[k];
+    /* a thread waits on one of them all along: the reaper, asleep */
+    struct claimant w = { .c = c, .t = slow[0] };
+    pthread_t tw;
+    pthread_create(&tw, NULL, claimant_thread, &w);
+    usleep(100000);
+    char line[16];
+    printf("ready\n");   /* the test stops the sidecar, then says "fill" */
+    fflush(stdout);
+    if (!fgets(line, sizeof line, stdin))
+        DIE("no fill");
+
+    enum { BODY = 64 * 1024, MAX = 4096 };
+    static char body[BODY];
+    static rs_ticket t[MAX];
+    int nfill = 0, err = 0;
+    for (; nfill < MAX; nfill++) {
+        snprintf(body, sizeof body, "fill-%d", nfill);
+        rs_request rq = RS_REQUEST_INIT;
+        rq.path = "/f";
+        rq.route = "echo";
+        rq.body = body;
+        rq.body_len = BODY;
+        if ((err = rs_submit(c, &rq, &t[nfill])) < 0)
+            break;
+    }
+    if (err != RS_EAGAIN)
+        DIE("fill ended with %s", rs_errname(err));
+    int ncancel = 0;
+    while (ncancel < 100000 && (err = rs_cancel(c, e)) == 0)
+        ncancel++;
+    if (err != RS_EAGAIN)
+        DIE("cancel fill ended with %s", rs_errname(err));
+    uint64_t t_abandon = now_ms();
+    int abandoned = 0;
+    for (int i = 0; i < k; i++)
+        abandoned += rs_abandon(c, slow[i]) == 0;
+    /* The waiter must hear of it now, while the sidecar is stopped and no
+     * completion can wake it. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    bool joined = pthread_timedjoin_np(tw, NULL, &until) == 0;
+    printf("full %d cancels %d abandoned %d waiter %s %llu\n", nfill, ncancel, abandoned,
+           joined ? rs_errname(w.err) : "still-waiting", (unsigned long long)(joined ? w.ended_ms - t_abandon : 0));
+    fflush(stdout);
+    if (!fgets(line, sizeof line, stdin))   /* the sidecar runs again */
+        DIE("no go");
+    if (!joined)
+        pthread_join(tw, NULL);
+
+    uint64_t t0 = now_ms();
+    int fills_ok = 0;
+    for (int i = 0; i < nfill; i++) {
+        rs_response *r;
+        char want[32];
+        snprintf(want, sizeof want, "fill-%d", i);
+        if (rs_wait(c, t[i], 30000, &r) == 0) {
+            fills_ok += r->error == RS_OK && r->body_len == BODY && strcmp((const char *)r->body, want) == 0;
+            rs_response_free(r);
+        }
+    }
+    rs_response *er;
+    if (rs_wait(c, e, 10000, &er) < 0 || er->error != RS_ECANCELLED)
+        DIE("the request whose cancels filled the ring was not cancelled");
+    rs_response_free(er);
+    int surfaced = poll_until_all_completed(c, 20000);
+    uint64_t ms = now_ms() - t0;
+    rs_client_stats st;
+    rs_client_get_stats(c, &st);
+    printf("{\"mode\":\"abandonfull\",\"fills\":%d,\"fills_ok\":%d,\"abandoned\":%d,\"surfaced\":%d,"
+           "\"ms_after_go\":%llu,\"submitted\":%llu,\"completed\":%llu}\n",
+           nfill, fills_ok, abandoned, surfaced, (unsigned long long)ms, (unsigned long long)st.submitted,
+           (unsigned long long)st.completed);
+    rs_close(c);
+    free(slow);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3)
@@ -1198,6 +1559,12 @@ int main(int argc, char **argv)
         return mode_heldfull(atoi(argv[3]));
     if (strcmp(mode, "callbatch") == 0 && argc == 4)
         return mode_callbatch(atoi(argv[3]));
+    if (strcmp(mode, "slicedbatch") == 0 && argc == 4)
+        return mode_slicedbatch(atoi(argv[3]));
+    if (strcmp(mode, "abandon") == 0 && argc == 6)
+        return mode_abandon(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+    if (strcmp(mode, "abandonfull") == 0 && argc == 4)
+        return mode_abandonfull(atoi(argv[3]));
     if (strcmp(mode, "pollmany") == 0 && argc == 4)
         return mode_pollmany(atoi(argv[3]));
     if (strcmp(mode, "faults") == 0 && argc == 4)

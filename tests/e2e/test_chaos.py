@@ -13,8 +13,8 @@ import pytest
 from conftest import Sidecar, binary, run_client, write_config
 
 CHAOS_CLIENT = binary("CHAOS_CLIENT", "tests/e2e/chaos_client")
-KINDS = ["call", "echo", "stream", "stream_cancel", "stream_wait", "stream_held", "wait_again", "batch", "poll",
-         "close_busy"]
+KINDS = ["call", "echo", "stream", "stream_cancel", "stream_wait", "stream_held", "wait_again", "batch",
+         "batch_sliced", "abandon", "poll", "close_busy"]
 
 
 def chaos_config(mock, spare):

@@ -167,3 +167,15 @@ def test_batch_of_a_thousand_with_mixed_outcomes_returns_them_in_order(sidecar):
     rc, line, _ = run_client(sidecar, "callbatch", 1000)
     res = json.loads(line)
     assert res["right"] == 1000 and res["submitted"] == res["completed"] == 1000, res
+
+
+def test_a_batch_run_in_one_millisecond_slices_gives_the_answers_of_one_call(mock):
+    # 64 slots for 1000 requests: both runs resubmit as answers make room
+    with Sidecar(mock.url, "--max-inflight", "64") as s:
+        rc, line, _ = run_client(s, "slicedbatch", 1000)
+        res = json.loads(line)
+        assert res["right_call"] == res["right_sliced"] == res["same"] == 1000, res
+        assert res["slices"] > 1 and res["taken_twice"] == 0, res
+        # a batch freed with its (30 s) items in flight cancels them
+        assert res["freed_slots_back_ms"] < 10000 and res["surfaced"] == 0, res
+        assert res["submitted"] == res["completed"], res

@@ -555,8 +555,8 @@ class Stream:
         self.close()
 
     def __del__(self):
-        # never block in a finalizer: cancel, and let the client collect
-        # the answer later
+        # never block in a finalizer: abandon it (cancelled; its chunks
+        # and answer are dropped as they come)
         if not getattr(self, "_done", True):
             try:
                 _rs.abandon(self._h, self.ticket)

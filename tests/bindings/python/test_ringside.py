@@ -423,6 +423,23 @@ def test_ctrl_c_interrupts_a_wait(client):
     assert client.request("POST", "/", b"after", route="echo").body == b"after"
 
 
+def test_ctrl_c_interrupts_a_batch_and_its_requests_are_cancelled(client):
+    before = client.stats()
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        client.call_batch([{"path": "/chat/completions", "body": CHAT,
+                            "headers": {"x-mock-delay-ms": "5000"}}] * 4)
+    assert time.monotonic() - t0 < 2
+    # abandoned: cancelled at once (not after the 5 s), never seen by poll
+    deadline = time.monotonic() + 3
+    while client.stats()["completed"] - before["completed"] < 4 and time.monotonic() < deadline:
+        assert client.poll(timeout=0.05) == []
+    assert client.stats()["completed"] - before["completed"] == 4
+    assert client.request("POST", "/", b"after", route="echo").body == b"after"
+
+
 def test_close_from_another_thread_wakes_the_waiter(sidecar):
     c = ringside.Client(sidecar.sock)
     threading.Timer(0.3, c.close).start()

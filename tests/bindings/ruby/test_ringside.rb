@@ -396,6 +396,21 @@ class TestRingside < Minitest::Test
     assert_equal "after", @c.request("POST", "/", "after", route: "echo").body
   end
 
+  def test_thread_raise_interrupts_a_batch
+    th = Thread.new do
+      @c.call_batch([{ path: "/chat/completions", body: CHAT, headers: { "x-mock-delay-ms" => "5000" } }] * 4)
+      :finished
+    rescue RuntimeError => e
+      e.message
+    end
+    sleep 0.3
+    t0 = now
+    th.raise(RuntimeError, "stop waiting")
+    assert_equal "stop waiting", th.value
+    assert_operator now - t0, :<, 2
+    assert_equal "after", @c.request("POST", "/", "after", route: "echo").body
+  end
+
   def test_thread_kill_ends_a_wait
     th = Thread.new { @c.request("POST", "/chat/completions", CHAT, headers: { "x-mock-delay-ms" => "5000" }) }
     sleep 0.3
