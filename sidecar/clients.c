@@ -244,6 +244,7 @@ sc_client *sc_client_new(sc_daemon *d)
     if (c) {
         c->d = d;
         c->id = ++d->next_client_id;
+        c->capped_at = UINT64_MAX;
     }
     return c;
 }

@@ -281,9 +281,13 @@ static void act_on_flags(sc_daemon *d, sc_client *c)
 
 static bool rings_pending(sc_daemon *d)
 {
-    for (sc_client *c = d->clients; c; c = c->next)
-        if (!c->closing && rs__ring_has_frame(&c->sq, c->sq_cur.pos))
+    for (sc_client *c = d->clients; c; c = c->next) {
+        /* a record waiting for the in-flight cap is not news until an
+         * answer has gone out */
+        bool capped = c->sq_cur.pos == c->capped_at && c->n_open >= d->cfg.max_inflight && !c->asm_req;
+        if (!c->closing && !capped && rs__ring_has_frame(&c->sq, c->sq_cur.pos))
             return true;
+    }
     return false;
 }
 

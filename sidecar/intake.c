@@ -269,15 +269,21 @@ static void ring_corrupt(sc_client *c, const char *what)
     c->broken = "corrupt submission ring";
 }
 
+/* A CANCEL or a FLOW record: it opens no request and gets no answer. */
+static bool opens_nothing(const uint8_t *buf, uint32_t len)
+{
+    rs__rec rec;
+    uint64_t id;
+    const char *why;
+    return rs__rec_decode(buf, len, &rec, &id, &why) == 0 &&
+           (rec.kind == RS__KIND_CANCEL || rec.kind == RS__KIND_FLOW);
+}
+
 unsigned sc_intake_drain(sc_client *c, unsigned budget)
 {
     sc_daemon *d = c->d;
     unsigned n = 0;
     while (n < budget && !c->closing && !c->broken) {
-        /* at the in-flight cap, leave records in the ring: the client sees
-         * a full ring (RS_EAGAIN) instead of a refusal after acceptance */
-        if (c->n_open >= d->cfg.max_inflight && !c->asm_req)
-            break;
         uint32_t len;
         /* 0 also when a whole lap has been read this turn: the rest (if
          * the client has written more) waits for the release */
@@ -290,7 +296,17 @@ unsigned sc_intake_drain(sc_client *c, unsigned budget)
         }
         /* copied out before it is decoded: the space can be released
          * later with the rest of this turn's records (sc_intake_release) */
-        rs__ring_take(&c->sq, &c->sq_cur, d->rxbuf, len);
+        rs__ring_copy_out(&c->sq, c->sq_cur.pos + RS__FRAME_BYTES, d->rxbuf, len);
+        /* At the in-flight cap only what opens nothing goes on (cancels:
+         * the client may be abandoning every slot it has). The rest stays
+         * in the ring: the client sees it full (RS_EAGAIN) instead of a
+         * refusal after acceptance, and the loop need not look at this
+         * record again until an answer has gone out (capped_at). */
+        if (c->n_open >= d->cfg.max_inflight && !c->asm_req && !opens_nothing(d->rxbuf, len)) {
+            c->capped_at = c->sq_cur.pos;
+            break;
+        }
+        c->sq_cur.pos += rs__rec_span(len);
         n++;
         take_record(c, d->rxbuf, len);
     }

@@ -131,6 +131,7 @@ struct sc_client {
 
     /* intake.c */
     rs__ring_cursor sq_cur;       /* our consumer positions: never read back */
+    uint64_t capped_at;           /* where a record waits for the in-flight cap */
     sc_req *asm_req;              /* request whose BODY records are due */
     uint64_t stats_requests, stats_bad;
 

@@ -22,6 +22,13 @@
  *   limits SOCK       requests over the sidecar's limits, written without
  *                     the client library (which refuses them first): each
  *                     answer's error and message, which must name the limit
+ *   capped SOCK N DELAY_MS
+ *                     N requests the mock answers after DELAY_MS (the
+ *                     sidecar's --max-inflight), and one more that must
+ *                     wait in the ring; prints "waiting", then expects
+ *                     every answer (the test meanwhile watches the
+ *                     sidecar's CPU: a record waiting for the cap must not
+ *                     keep its loop spinning)
  *   snoop SOCK [PID [SECRET]]
  *                     what a process of the sidecar's uid can see of it:
  *                     /proc/PID/{environ,mem,maps,fd,map_files} and
@@ -474,6 +481,40 @@ static int mode_limits(const char *path)
     return 0;
 }
 
+/* --------------------------------------------------------------- capped */
+
+static void put_slow(raw *c, uint64_t id, const char *delay_ms)
+{
+    rs__req_rec r = { .id = id, .priority = 1, .method = { "POST", 4 }, .path = { "/v1/chat/completions", 20 },
+                      .nheaders = 1 };
+    r.hname[0] = (rs__slice){ "x-mock-delay-ms", 15 };
+    r.hvalue[0] = (rs__slice){ delay_ms, (uint32_t)strlen(delay_ms) };
+    rs__staged st;
+    uint64_t pos, span = rs__rec_span(rs__stage(&st, rs__pack_request, &r));
+    if (rs__ring_reserve_mp(&c->sq, span, &pos) < 0)
+        DIE("submission ring full");
+    rs__ring_put_staged(&c->sq, pos, &st);
+}
+
+static int mode_capped(const char *path, unsigned n, const char *delay_ms)
+{
+    raw c;
+    raw_connect(&c, path);
+    if (c.w.max_inflight != n)
+        DIE("the sidecar's max_inflight is %u, not %u", c.w.max_inflight, n);
+    for (unsigned i = 0; i <= n; i++)
+        put_slow(&c, 100 + i, delay_ms);
+    ring_bell(&c);
+    printf("waiting\n");
+    fflush(stdout);
+    unsigned ok = 0;
+    rs__comp_rec cr;
+    while (ok <= n && next_completion(&c, &cr, 60000) == 1)
+        ok += cr.error == 0 && cr.id >= 100 && cr.id <= 100 + n;
+    printf("{\"mode\":\"capped\",\"answered\":%u,\"of\":%u}\n", ok, n + 1);
+    return ok == n + 1 ? 0 : 1;
+}
+
 /* ---------------------------------------------------------------- snoop */
 
 static const char *errname(int e)
@@ -682,9 +723,11 @@ int main(int argc, char **argv)
         return mode_scribble(argv[2], argv[3], strtoull(argv[4], NULL, 10));
     if (argc >= 3 && strcmp(argv[1], "limits") == 0)
         return mode_limits(argv[2]);
+    if (argc >= 5 && strcmp(argv[1], "capped") == 0)
+        return mode_capped(argv[2], (unsigned)atoi(argv[3]), argv[4]);
     if (argc >= 3 && strcmp(argv[1], "snoop") == 0)
         return mode_snoop(argv[2], argc >= 4 ? (pid_t)atoi(argv[3]) : 0, argc >= 5 ? argv[4] : NULL);
     if (argc >= 4 && strcmp(argv[1], "wrap") == 0)
         return mode_wrap(argv[2], strtoull(argv[3], NULL, 10), argc >= 5 ? strtoull(argv[4], NULL, 10) : 300);
-    DIE("usage: hostile_client lap|overrun|cqtail|limits SOCK | scribble SOCK frames|sqdata|all SEED | snoop SOCK [PID [SECRET]] | wrap SOCK SEED [WRAPS]");
+    DIE("usage: hostile_client lap|overrun|cqtail|limits SOCK | scribble SOCK frames|sqdata|all SEED | capped SOCK N DELAY_MS | snoop SOCK [PID [SECRET]] | wrap SOCK SEED [WRAPS]");
 }

@@ -2,7 +2,9 @@
 client: hostile_client writes its submission ring by hand (legal and
 illegal contents) while an honest client keeps making calls beside it."""
 import json
+import os
 import subprocess
+import time
 
 import pytest
 
@@ -119,3 +121,26 @@ def test_what_bypasses_the_client_library_is_refused_naming_the_limit(mock):
         assert res["body_over_ring"] == {"error": "RS_E2BIG", "detail": "body larger than the submission ring: "
                                          "262145 bytes, the ring holds 262144 (ring_bytes)"}, res
         assert s.alive()
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime + stime
+
+
+def test_a_request_waiting_for_the_inflight_cap_does_not_keep_the_loop_spinning(mock):
+    # with every slot taken by slow requests, one more waits in the ring;
+    # the loop used to see it as news on every look and never slept
+    with Sidecar(mock.url, "--max-inflight", "4") as s:
+        p = subprocess.Popen([HOSTILE_CLIENT, "capped", s.sock, "4", "3000"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "waiting"
+        time.sleep(0.5)
+        before = cpu_seconds(s.pid)
+        time.sleep(1.5)
+        used = cpu_seconds(s.pid) - before
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, out + err
+        assert json.loads(out.strip().splitlines()[-1])["answered"] == 5
+        assert used < 0.5, f"the sidecar used {used:.2f} s of CPU in 1.5 s while a record waited for the cap"
