@@ -1,6 +1,7 @@
 /*
  * shim.c — the SWIG-friendly layer over ringside.h (see shim.h for why it
- * exists and for the contract of each call).
+ * exists and for the contract of each call): errors, the client, sliced
+ * waits and requests; the batch object is in batch.c.
  *
  * Two mechanisms live here, shared by every language:
  *
@@ -23,7 +24,7 @@
  * cancels it and drops its chunks and answer as they come; a batch call is
  * an rs_batch run in slices like any other wait.
  */
-#include "shim.h"
+#include "shim_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -38,28 +39,27 @@
 
 /* ------------------------------------------------------------- errors */
 
-static _Thread_local int last_code;
+_Thread_local int rsb__last_code;
 static _Thread_local char last_detail[256];
 
-static void set_err(int code)
+void rsb__set_err(int code)
 {
-    last_code = code;
+    rsb__last_code = code;
     last_detail[0] = '\0';
 }
 
-static void set_errf(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_errf(int code, const char *fmt, ...)
+void rsb__set_errf(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_detail, sizeof last_detail, fmt, ap);
     va_end(ap);
-    last_code = code;
+    rsb__last_code = code;
 }
 
 int rsb_errcode(void)
 {
-    return last_code;
+    return rsb__last_code;
 }
 
 const char *rsb_errdetail(void)
@@ -111,7 +111,7 @@ uint64_t rsb_monotonic_ns(void)
     return now_ns();
 }
 
-static uint64_t deadline_after(int wait_ms)
+uint64_t rsb__deadline_after(int wait_ms)
 {
     return wait_ms < 0 ? UINT64_MAX : now_ns() + (uint64_t)wait_ms * 1000000u;
 }
@@ -130,22 +130,17 @@ static int ms_left(uint64_t deadline)
 
 /* ------------------------------------------------------------- client */
 
-struct rsb_client {
-    rs_client *rc;
-    pthread_rwlock_t lock;      /* read: any call; write: rsb_close */
-    bool closed;                /* guarded by lock */
-};
 
 rsb_client *rsb_connect(const char *socket_path)
 {
     rsb_client *c = calloc(1, sizeof *c);
     if (!c) {
-        set_err(RS_ENOMEM);
+        rsb__set_err(RS_ENOMEM);
         return NULL;
     }
     int err = rs_connect(socket_path, &c->rc);
     if (err < 0) {
-        set_errf(err, "%s", rs_last_error());
+        rsb__set_errf(err, "%s", rs_last_error());
         free(c);
         return NULL;
     }
@@ -154,27 +149,27 @@ rsb_client *rsb_connect(const char *socket_path)
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&c->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
-    set_err(0);
+    rsb__set_err(0);
     return c;
 }
 
 /* Take the read lock; fails (with the code set) on a closed client. */
-static bool enter(rsb_client *c)
+bool rsb__enter(rsb_client *c)
 {
     if (!c) {
-        set_errf(RS_EINVAL, "no client");
+        rsb__set_errf(RS_EINVAL, "no client");
         return false;
     }
     pthread_rwlock_rdlock(&c->lock);
     if (c->closed) {
         pthread_rwlock_unlock(&c->lock);
-        set_err(RSB_ECLOSED);
+        rsb__set_err(RSB_ECLOSED);
         return false;
     }
     return true;
 }
 
-static void leave(rsb_client *c)
+void rsb__leave(rsb_client *c)
 {
     pthread_rwlock_unlock(&c->lock);
 }
@@ -235,30 +230,15 @@ int rsb_closed(rsb_client *c)
 
 void rsb_abandon(rsb_client *c, uint64_t ticket)
 {
-    if (!enter(c))
+    if (!rsb__enter(c))
         return;
     rs_abandon(c->rc, ticket);   /* RS_ENOENT: it has ended and been taken; nothing to do */
-    leave(c);
-    set_err(0);
+    rsb__leave(c);
+    rsb__set_err(0);
 }
 
 /* ------------------------------------------------------- sliced waits */
 
-enum job_kind { J_WAIT, J_POLL, J_CHUNK, J_POLL_CHUNK, J_BATCH, J_PAUSE };
-
-#define J_END 1   /* J_CHUNK: the stream has no more chunks */
-
-typedef struct job {
-    rsb_client *c;
-    enum job_kind kind;
-    rs_ticket t;
-    int slice_ms;      /* J_PAUSE: microseconds */
-    bool ran;
-    int rc;            /* 0 = got one (J_BATCH: all), J_END, RS_ETIMEDOUT, or an error */
-    rs_response *resp;
-    rs_chunk *chunk;
-    rs_batch *batch;
-} job;
 
 static void *job_run(void *arg)
 {
@@ -319,10 +299,10 @@ static bool run_slice(job *j)
 
 /* Slices of j until it gets an answer, fails, reaches deadline, or the
  * language interrupts. */
-static int run_until(job *j, uint64_t deadline)
+int rsb__run_until(job *j, uint64_t deadline)
 {
     if (!j->c) {
-        set_errf(RS_EINVAL, "no client");
+        rsb__set_errf(RS_EINVAL, "no client");
         return RS_EINVAL;
     }
     for (;;) {
@@ -352,15 +332,8 @@ static int pause_us(int us)
 
 /* ------------------------------------------------------------ requests */
 
-/* Headers text split in place into rs_header entries. */
-typedef struct hdrs {
-    char *text;
-    rs_header *h;
-    size_t n;
-    rs_header inline_h[16];
-} hdrs;
 
-static void hdrs_free(hdrs *hs)
+void rsb__hdrs_free(hdrs *hs)
 {
     free(hs->text);
     if (hs->h != hs->inline_h)
@@ -397,8 +370,8 @@ static int hdrs_parse(hdrs *hs, const char *text)
             continue;
         char *colon = strchr(line, ':');
         if (!colon || colon == line) {
-            set_errf(RS_EINVAL, "header line '%.80s' is not 'Name: value'", line);
-            hdrs_free(hs);
+            rsb__set_errf(RS_EINVAL, "header line '%.80s' is not 'Name: value'", line);
+            rsb__hdrs_free(hs);
             return RS_EINVAL;
         }
         *colon = '\0';
@@ -409,23 +382,23 @@ static int hdrs_parse(hdrs *hs, const char *text)
     }
     return 0;
 nomem:
-    hdrs_free(hs);
-    set_err(RS_ENOMEM);
+    rsb__hdrs_free(hs);
+    rsb__set_err(RS_ENOMEM);
     return RS_ENOMEM;
 }
 
-static int fill_request(rs_request *rq, hdrs *hs, RSB_REQUEST_PARAMS)
+int rsb__fill_request(rs_request *rq, hdrs *hs, RSB_REQUEST_PARAMS)
 {
     if (!path || path[0] != '/') {
-        set_errf(RS_EINVAL, "path must start with '/' (got '%.80s')", path ? path : "");
+        rsb__set_errf(RS_EINVAL, "path must start with '/' (got '%.80s')", path ? path : "");
         return RS_EINVAL;
     }
     if (priority < RS_P0 || priority > RS_P2) {
-        set_errf(RS_EINVAL, "priority must be 0, 1 or 2 (got %d)", priority);
+        rsb__set_errf(RS_EINVAL, "priority must be 0, 1 or 2 (got %d)", priority);
         return RS_EINVAL;
     }
     if (timeout_ms < 0) {
-        set_errf(RS_EINVAL, "timeout must not be negative (got %d ms)", timeout_ms);
+        rsb__set_errf(RS_EINVAL, "timeout must not be negative (got %d ms)", timeout_ms);
         return RS_EINVAL;
     }
     int err = hdrs_parse(hs, headers);
@@ -443,24 +416,24 @@ static int fill_request(rs_request *rq, hdrs *hs, RSB_REQUEST_PARAMS)
 static void set_submit_err(int err)
 {
     if (err == RS_EINVAL || err == RS_E2BIG)
-        set_errf(err, "%s", rs_last_error());
+        rsb__set_errf(err, "%s", rs_last_error());
     else
-        set_err(err);
+        rsb__set_err(err);
 }
 
 uint64_t rsb_submit(rsb_client *c, RSB_REQUEST_PARAMS)
 {
     rs_request rq;
     hdrs hs;
-    if (fill_request(&rq, &hs, method, path, route, model, headers, body, body_len, priority, timeout_ms, flags))
+    if (rsb__fill_request(&rq, &hs, method, path, route, model, headers, body, body_len, priority, timeout_ms, flags))
         return 0;
     rs_ticket t = 0;
-    if (enter(c)) {
+    if (rsb__enter(c)) {
         int err = rs_submit(c->rc, &rq, &t);
-        leave(c);
+        rsb__leave(c);
         set_submit_err(err);
     }
-    hdrs_free(&hs);
+    rsb__hdrs_free(&hs);
     return t;
 }
 
@@ -470,10 +443,10 @@ uint64_t rsb_submit(rsb_client *c, RSB_REQUEST_PARAMS)
 static int submit_until(rsb_client *c, const rs_request *rq, uint64_t deadline, rs_ticket *t)
 {
     for (int backoff = 20;;) {
-        if (!enter(c))
-            return last_code;
+        if (!rsb__enter(c))
+            return rsb__last_code;
         int err = rs_submit(c->rc, rq, t);
-        leave(c);
+        rsb__leave(c);
         if (err != RS_EAGAIN && err != RS_ETOOMANY)
             return err;
         if (ms_left(deadline) == 0)
@@ -489,11 +462,11 @@ uint64_t rsb_submit_wait(rsb_client *c, RSB_REQUEST_PARAMS, int wait_ms)
 {
     rs_request rq;
     hdrs hs;
-    if (fill_request(&rq, &hs, method, path, route, model, headers, body, body_len, priority, timeout_ms, flags))
+    if (rsb__fill_request(&rq, &hs, method, path, route, model, headers, body, body_len, priority, timeout_ms, flags))
         return 0;
     rs_ticket t = 0;
-    int err = submit_until(c, &rq, deadline_after(wait_ms), &t);
-    hdrs_free(&hs);
+    int err = submit_until(c, &rq, rsb__deadline_after(wait_ms), &t);
+    rsb__hdrs_free(&hs);
     set_submit_err(err);
     return err ? 0 : t;
 }
@@ -502,83 +475,83 @@ rs_response *rsb_call(rsb_client *c, RSB_REQUEST_PARAMS, int wait_ms)
 {
     rs_request rq;
     hdrs hs;
-    if (fill_request(&rq, &hs, method, path, route, model, headers, body, body_len, priority, timeout_ms, flags))
+    if (rsb__fill_request(&rq, &hs, method, path, route, model, headers, body, body_len, priority, timeout_ms, flags))
         return NULL;
-    uint64_t deadline = deadline_after(wait_ms);
+    uint64_t deadline = rsb__deadline_after(wait_ms);
     rs_ticket t = 0;
     int err = submit_until(c, &rq, deadline, &t);
-    hdrs_free(&hs);
+    rsb__hdrs_free(&hs);
     if (err) {
         set_submit_err(err);
         return NULL;
     }
     job j = { .c = c, .kind = J_WAIT, .t = t };
-    err = run_until(&j, deadline);
+    err = rsb__run_until(&j, deadline);
     if (err == RS_ETIMEDOUT || err == RSB_EINTR)
         rsb_abandon(c, t);
-    set_err(err);
+    rsb__set_err(err);
     return err ? NULL : j.resp;
 }
 
 rs_response *rsb_wait(rsb_client *c, uint64_t ticket, int wait_ms)
 {
     job j = { .c = c, .kind = J_WAIT, .t = ticket };
-    int err = run_until(&j, deadline_after(wait_ms));
-    set_err(err);
+    int err = rsb__run_until(&j, rsb__deadline_after(wait_ms));
+    rsb__set_err(err);
     return err ? NULL : j.resp;
 }
 
 rs_response *rsb_poll(rsb_client *c, int wait_ms)
 {
     job j = { .c = c, .kind = J_POLL };
-    int err = run_until(&j, deadline_after(wait_ms));
-    set_err(err);
+    int err = rsb__run_until(&j, rsb__deadline_after(wait_ms));
+    rsb__set_err(err);
     return err ? NULL : j.resp;
 }
 
 rs_chunk *rsb_next_chunk(rsb_client *c, uint64_t ticket, int wait_ms)
 {
     job j = { .c = c, .kind = J_CHUNK, .t = ticket };
-    int err = run_until(&j, deadline_after(wait_ms));
-    set_err(err == J_END ? 0 : err);
+    int err = rsb__run_until(&j, rsb__deadline_after(wait_ms));
+    rsb__set_err(err == J_END ? 0 : err);
     return err ? NULL : j.chunk;
 }
 
 rs_chunk *rsb_poll_chunk(rsb_client *c, int wait_ms)
 {
     job j = { .c = c, .kind = J_POLL_CHUNK };
-    int err = run_until(&j, deadline_after(wait_ms));
-    set_err(err);
+    int err = rsb__run_until(&j, rsb__deadline_after(wait_ms));
+    rsb__set_err(err);
     return err ? NULL : j.chunk;
 }
 
 int rsb_cancel(rsb_client *c, uint64_t ticket)
 {
-    if (!enter(c))
-        return last_code;
+    if (!rsb__enter(c))
+        return rsb__last_code;
     int err = rs_cancel(c->rc, ticket);
-    leave(c);
-    set_err(err);
+    rsb__leave(c);
+    rsb__set_err(err);
     return err;
 }
 
 int rsb_event_fd(rsb_client *c)
 {
-    if (!enter(c))
-        return last_code;
+    if (!rsb__enter(c))
+        return rsb__last_code;
     int fd = rs_event_fd(c->rc);
-    leave(c);
-    set_err(fd < 0 ? fd : 0);
+    rsb__leave(c);
+    rsb__set_err(fd < 0 ? fd : 0);
     return fd;
 }
 
 int rsb_arm_event_fd(rsb_client *c)
 {
-    if (!enter(c))
-        return last_code;
+    if (!rsb__enter(c))
+        return rsb__last_code;
     int r = rs_arm_event_fd(c->rc);
-    leave(c);
-    set_err(r < 0 ? r : 0);
+    rsb__leave(c);
+    rsb__set_err(r < 0 ? r : 0);
     return r;
 }
 
@@ -591,12 +564,12 @@ const char *rsb_stat_names(void)
 
 uint64_t rsb_stat(rsb_client *c, const char *name)
 {
-    if (!name || !enter(c))
+    if (!name || !rsb__enter(c))
         return 0;
     rs_client_stats st;
     rs_client_get_stats(c->rc, &st);
-    leave(c);
-    set_err(0);
+    rsb__leave(c);
+    rsb__set_err(0);
     static const struct { const char *name; size_t off; } field[] = {
         { "submitted", offsetof(rs_client_stats, submitted) },
         { "completed", offsetof(rs_client_stats, completed) },
@@ -610,234 +583,4 @@ uint64_t rsb_stat(rsb_client *c, const char *name)
         if (strcmp(name, field[k].name) == 0)
             return *(const uint64_t *)(const void *)((const char *)&st + field[k].off);
     return 0;
-}
-
-/* ------------------------------------------------------------- batches */
-
-enum item_state { I_TODO, I_SENT, I_DONE };
-
-typedef struct item {
-    char *store;            /* copies of the strings, headers and body */
-    rs_header *h;
-    uint64_t ticket;
-    int err;
-    enum item_state state;
-    rs_response *resp;
-} item;
-
-struct rsb_batch {
-    size_t n, cap;
-    rs_request *rqs;        /* contiguous, as rs_submit_batch wants them */
-    item *items;
-};
-
-rsb_batch *rsb_batch_new(void)
-{
-    rsb_batch *b = calloc(1, sizeof *b);
-    set_err(b ? 0 : RS_ENOMEM);
-    return b;
-}
-
-void rsb_batch_free(rsb_batch *b)
-{
-    if (!b)
-        return;
-    for (size_t i = 0; i < b->n; i++) {
-        free(b->items[i].store);
-        free(b->items[i].h);
-        rs_response_free(b->items[i].resp);
-    }
-    free(b->rqs);
-    free(b->items);
-    free(b);
-}
-
-size_t rsb_batch_size(rsb_batch *b)
-{
-    return b ? b->n : 0;
-}
-
-/* Append s (may be NULL) to the store at *at; returns the copy. */
-static const char *stash(char **at, const char *s, size_t len)
-{
-    if (!s)
-        return NULL;
-    char *p = *at;
-    memcpy(p, s, len);
-    p[len] = '\0';
-    *at += len + 1;
-    return p;
-}
-
-int rsb_batch_add(rsb_batch *b, RSB_REQUEST_PARAMS)
-{
-    if (!b) {
-        set_errf(RS_EINVAL, "no batch");
-        return RS_EINVAL;
-    }
-    rs_request rq;
-    hdrs hs;
-    int err = fill_request(&rq, &hs, method, path, route, model, headers, body, body_len, priority, timeout_ms,
-                           flags);
-    if (err)
-        return err;
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 16;
-        rs_request *rqs = realloc(b->rqs, cap * sizeof *rqs);
-        if (rqs)
-            b->rqs = rqs;
-        item *items = rqs ? realloc(b->items, cap * sizeof *items) : NULL;
-        if (!items) {
-            hdrs_free(&hs);
-            set_err(RS_ENOMEM);
-            return RS_ENOMEM;
-        }
-        b->items = items;
-        b->cap = cap;
-    }
-    /* One block per item: the request's strings, header strings and body.
-     * The caller's buffers may move or die before the batch is sent. */
-    size_t need = body_len + 1;
-    const char *strs[] = { method, path, route, model };
-    for (size_t k = 0; k < 4; k++)
-        need += strs[k] ? strlen(strs[k]) + 1 : 0;
-    for (size_t k = 0; k < hs.n; k++)
-        need += strlen(hs.h[k].name) + strlen(hs.h[k].value) + 2;
-    item *it = &b->items[b->n];
-    *it = (item){ .state = I_TODO };
-    it->store = malloc(need);
-    it->h = hs.n ? malloc(hs.n * sizeof *it->h) : NULL;
-    if (!it->store || (hs.n && !it->h)) {
-        free(it->store);
-        free(it->h);
-        hdrs_free(&hs);
-        set_err(RS_ENOMEM);
-        return RS_ENOMEM;
-    }
-    char *at = it->store;
-    rq.body = body_len ? memcpy(at, body, body_len) : NULL;
-    at += body_len + 1;
-    rq.method = stash(&at, method, method ? strlen(method) : 0);
-    rq.path = stash(&at, path, strlen(path));
-    rq.route = stash(&at, route, route ? strlen(route) : 0);
-    rq.model = stash(&at, model, model ? strlen(model) : 0);
-    for (size_t k = 0; k < hs.n; k++) {
-        it->h[k].name = stash(&at, hs.h[k].name, strlen(hs.h[k].name));
-        it->h[k].value = stash(&at, hs.h[k].value, strlen(hs.h[k].value));
-    }
-    rq.headers = it->h;
-    hdrs_free(&hs);
-    b->rqs[b->n] = rq;
-    set_err(0);
-    return (int)b->n++;
-}
-
-int rsb_batch_submit(rsb_client *c, rsb_batch *b)
-{
-    if (!b) {
-        set_errf(RS_EINVAL, "no batch");
-        return RS_EINVAL;
-    }
-    rs_ticket *t = malloc((b->n ? b->n : 1) * sizeof *t);
-    int *errs = malloc((b->n ? b->n : 1) * sizeof *errs);
-    int n = RS_ENOMEM;
-    if (t && errs && enter(c)) {
-        n = rs_submit_batch(c->rc, b->rqs, b->n, t, errs);
-        leave(c);
-        if (n >= 0) {
-            for (size_t i = 0; i < b->n; i++) {
-                b->items[i].ticket = errs[i] ? 0 : t[i];
-                b->items[i].err = errs[i];
-                b->items[i].state = errs[i] ? I_DONE : I_SENT;
-            }
-        }
-    } else if (t && errs) {
-        n = last_code;
-    }
-    free(t);
-    free(errs);
-    set_err(n < 0 ? n : 0);
-    return n;
-}
-
-uint64_t rsb_batch_ticket(rsb_batch *b, size_t i)
-{
-    return b && i < b->n ? b->items[i].ticket : 0;
-}
-
-int rsb_batch_error(rsb_batch *b, size_t i)
-{
-    return b && i < b->n ? b->items[i].err : RS_EINVAL;
-}
-
-int rsb_batch_call(rsb_client *c, rsb_batch *b, int wait_ms)
-{
-    if (!b) {
-        set_errf(RS_EINVAL, "no batch");
-        return RS_EINVAL;
-    }
-    for (size_t i = 0; i < b->n; i++) {
-        rs_response_free(b->items[i].resp);
-        b->items[i] = (item){ .store = b->items[i].store, .h = b->items[i].h, .state = I_TODO };
-    }
-    int fatal = 0;
-    rs_batch *rb = NULL;
-    if (!enter(c)) {
-        fatal = last_code;
-    } else {
-        fatal = rs_batch_new(c->rc, b->rqs, b->n, &rb);
-        leave(c);
-    }
-    if (!fatal) {
-        job j = { .c = c, .kind = J_BATCH, .batch = rb };
-        int err = run_until(&j, deadline_after(wait_ms));
-        if (err != 0 && err != RS_ETIMEDOUT)
-            fatal = err;
-    }
-    /* Under the read lock, so rsb_close cannot run meanwhile; after it,
-     * the batch is detached and these touch only the batch. */
-    if (rb)
-        pthread_rwlock_rdlock(&c->lock);
-    for (size_t i = 0; i < b->n; i++) {
-        item *it = &b->items[i];
-        rs_response *r = rb ? rs_batch_take(rb, i) : NULL;
-        if (r && r->ticket == 0) {   /* refused at submit (rs_batch_run): the item's error */
-            it->err = r->error;
-            rs_response_free(r);
-        } else if (r) {
-            it->ticket = r->ticket;
-            it->resp = r;
-        } else {
-            it->err = fatal && fatal != RSB_EINTR ? fatal : RS_ETIMEDOUT;
-        }
-        it->state = I_DONE;
-    }
-    if (rb) {
-        rs_batch_free(rb);   /* abandons the items still in flight */
-        pthread_rwlock_unlock(&c->lock);
-    }
-    /* Only an interruption ends the whole call: the language raises it.
-     * Anything else (the sidecar gone, the client closed) is each item's
-     * result. */
-    int ret = fatal == RSB_EINTR || fatal == RS_ENOMEM ? fatal : 0;
-    set_err(ret);
-    return ret;
-}
-
-rs_response *rsb_batch_take(rsb_batch *b, size_t i)
-{
-    if (!b || i >= b->n) {
-        set_errf(RS_EINVAL, "no item %zu in this batch", i);
-        return NULL;
-    }
-    item *it = &b->items[i];
-    rs_response *r = it->resp;
-    it->resp = NULL;
-    if (r)
-        set_err(0);
-    else if (it->err)
-        set_err(it->err);
-    else
-        set_errf(RS_ENOENT, "item %zu has no result (not run, or taken already)", i);
-    return r;
 }
