@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential meson ninja-build pkg-config
-  liburing-dev libcurl4-openssl-dev libmsgpack-dev libyaml-dev
+  liburing-dev libcurl4-openssl-dev libmsgpack-dev libyaml-dev libyajl-dev
   libcmocka-dev python3-pytest
   swig python3-dev ruby ruby-dev liblua5.4-dev lua5.4
   libmicrohttpd-dev libjansson-dev

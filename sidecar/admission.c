@@ -247,8 +247,10 @@ static void admit_upstream(sc_daemon *d, sc_req *r, uint64_t now)
             return;
         }
     }
+    /* one scan of the body, kept: each attempt's model rename reuses it */
+    sc_body_scan_request(r->body, r->body_len, &r->body_scan);
     rsp_token_estimate est;
-    rsp_tokens_estimate(r->body, r->body_len, d->cfg.default_max_tokens, &est);
+    rsp_tokens_estimate_counts(r->body_len, &r->body_scan.counts, d->cfg.default_max_tokens, &est);
     r->tokens_need = (double)(est.prompt_tokens + est.max_tokens);
     rsp_retry_budget_on_request(&a->budget, now);
 

@@ -21,6 +21,7 @@
 #define SC_SIDECAR_H
 
 #include "admission.h"
+#include "body_json.h"
 #include "bucket.h"
 #include "channel.h"
 #include "config.h"
@@ -108,6 +109,7 @@ struct sc_req {
     struct sc_route *last_route;  /* where the last attempt failed */
     uint32_t attempts;
     uint64_t breaker_epoch;       /* the route breaker's epoch when sent */
+    sc_body_req body_scan;        /* the body's top-level keys (model, max_tokens) */
     double tokens_need;           /* LLM token estimate (prompt + max_tokens) */
     double tokens_reserved;       /* for the attempt in flight */
     sc_completion *last;          /* the last failed attempt's answer */

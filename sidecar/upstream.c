@@ -23,13 +23,13 @@
  */
 #include "upstream.h"
 
+#include "body_json.h"
 #include "log.h"
 #include "outbox.h"
 #include "ratelimit_headers.h"
 #include "ringside.h"
 #include "routes.h"
 #include "sse.h"
-#include "tokens.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -360,50 +360,6 @@ static void recycle(sc_upstream *up, xfer *x)
     free(x);
 }
 
-/* The body with "model": "<from>" renamed to the route's upstream name, or
- * NULL when the route maps nothing or the body names no mapped model. A
- * light scan, not a JSON parse: prompts can be megabytes. */
-static uint8_t *rename_model(const sc_route *rt, const uint8_t *body, size_t len, size_t *out_len)
-{
-    if (!rt->cfg.nmodels || !body)
-        return NULL;
-    static const char key[] = "\"model\"";
-    const uint8_t *p = memmem(body, len, key, sizeof key - 1);
-    if (!p)
-        return NULL;
-    const uint8_t *end = body + len, *q = p + sizeof key - 1;
-    while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
-        q++;
-    if (q >= end || *q++ != ':')
-        return NULL;
-    while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
-        q++;
-    if (q >= end || *q++ != '"')
-        return NULL;
-    const uint8_t *v = q;
-    while (q < end && *q != '"' && *q != '\\')
-        q++;
-    if (q >= end || *q != '"')
-        return NULL;
-    size_t vlen = (size_t)(q - v);
-    for (uint32_t k = 0; k < rt->cfg.nmodels; k++) {
-        const char *from = rt->cfg.model_from[k], *to = rt->cfg.model_to[k];
-        if (strlen(from) != vlen || memcmp(from, v, vlen) != 0)
-            continue;
-        size_t tlen = strlen(to);
-        uint8_t *nb = malloc(len - vlen + tlen + 1);
-        if (!nb)
-            return NULL;
-        size_t head = (size_t)(v - body);
-        memcpy(nb, body, head);
-        memcpy(nb + head, to, tlen);
-        memcpy(nb + head + tlen, q, (size_t)(end - q));
-        *out_len = len - vlen + tlen;
-        return nb;
-    }
-    return NULL;
-}
-
 int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
 {
     sc_upstream *up = d->up;
@@ -449,7 +405,7 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
     x->hdrs = h;
 
     size_t blen = r->body_len;
-    x->body = rename_model(rt, r->body, r->body_len, &blen);
+    x->body = sc_body_rename_model(&r->body_scan, r->body, r->body_len, &rt->cfg, &blen);
     const uint8_t *body = x->body ? x->body : r->body;
 
     uint64_t left_ms = (r->deadline - now + 999999u) / 1000000u;
@@ -637,7 +593,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
         }
         at.end.embargo_ns = embargo_of(x->easy, (uint32_t)status);
         if (status < 400 && !x->stream)
-            at.has_usage = rsp_tokens_usage(x->buf, x->len, &at.usage_tokens) == 0;
+            at.has_usage = sc_body_usage(x->buf, x->len, &at.usage_tokens) == 0;
     } else if (x->too_big) {
         err = RS_E2BIG;
         snprintf(msg, sizeof msg, "upstream response exceeded max_response_bytes (%llu)",
