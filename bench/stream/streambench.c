@@ -553,7 +553,7 @@ int main(int argc, char **argv)
     bp_init(&g_run, "streambench");
     bp_default_bins(sidecar_bin, sizeof sidecar_bin, mock_bin, sizeof mock_bin);
 
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {   /* option, value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
@@ -589,7 +589,6 @@ int main(int argc, char **argv)
         }
         if (rc < 0)
             return 2;
-        i++;
     }
     if (npaced * interval > 20000) {
         fprintf(stderr, "streambench: --paced x --interval-ms over 20 s would not fit the 60 s run\n");
