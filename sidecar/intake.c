@@ -153,8 +153,8 @@ static void accept_request(sc_client *c, const rs__req_rec *rr)
         }
     }
     if (r->body)
-        memcpy(r->body, rr->chunk.ptr, rr->chunk.len);
-    r->body_have = rr->chunk.len;
+        memcpy(r->body, rr->part.ptr, rr->part.len);
+    r->body_have = rr->part.len;
 
     sc_inflight_add(c, r);
     c->n_open++;
@@ -170,7 +170,7 @@ static void accept_request(sc_client *c, const rs__req_rec *rr)
 static void take_body(sc_client *c, const rs__body_rec *b)
 {
     sc_req *r = c->asm_req;
-    if (!r || b->id != r->id || b->offset != r->body_have || b->chunk.len > r->body_len - r->body_have) {
+    if (!r || b->id != r->id || b->offset != r->body_have || b->part.len > r->body_len - r->body_have) {
         if (r && b->id == r->id) {
             fail_assembly(c, "body record out of order or overlong");
         } else {
@@ -181,8 +181,8 @@ static void take_body(sc_client *c, const rs__body_rec *b)
         return;
     }
     if (r->body)
-        memcpy(r->body + r->body_have, b->chunk.ptr, b->chunk.len);
-    r->body_have += b->chunk.len;
+        memcpy(r->body + r->body_have, b->part.ptr, b->part.len);
+    r->body_have += b->part.len;
     if (r->body_have == r->body_len) {
         c->asm_req = NULL;
         sc_admit(c->d, r, c->d->now);

@@ -160,7 +160,7 @@ static int write_chunk(sc_client *c, sc_completion *cp, bool *progress)
         size_t left = cp->body_len - cp->body_sent;
         rs__chunk_rec ch = { .id = cp->id, .seq = cp->seq, .sidecar_ns = cp->sidecar_ns };
         ch.data = (rs__slice){ (const char *)cp->body + cp->body_sent,
-                               (uint32_t)(left < RS__CHUNK_BYTES ? left : RS__CHUNK_BYTES) };
+                               (uint32_t)(left < RS__PART_BYTES ? left : RS__PART_BYTES) };
         ch.more = ch.data.len < left;
         rs__staged st;
         uint64_t pos;
@@ -196,28 +196,28 @@ static int write_some(sc_client *c, sc_completion *cp, bool *progress)
             rec->hvalue[k] = (rs__slice){ cp->hvalue[k], (uint32_t)strlen(cp->hvalue[k]) };
         }
         rec->body_total = cp->body_len;
-        rec->chunk = (rs__slice){ (const char *)cp->body,
-                                  (uint32_t)(cp->body_len < RS__CHUNK_BYTES ? cp->body_len : RS__CHUNK_BYTES) };
+        rec->part = (rs__slice){ (const char *)cp->body,
+                                  (uint32_t)(cp->body_len < RS__PART_BYTES ? cp->body_len : RS__PART_BYTES) };
         rs__staged st;
         rc = reserve(c, rs__rec_span(rs__stage(&st, rs__pack_completion, rec)), &pos);
         if (rc != 1)
             return rc;
         rs__ring_put_staged(&c->cq, pos, &st);
         cp->head_sent = true;
-        cp->body_sent = rec->chunk.len;
+        cp->body_sent = rec->part.len;
         *progress = true;
     }
     while (cp->body_sent < cp->body_len) {
         size_t left = cp->body_len - cp->body_sent;
         rs__body_rec b = { .id = cp->id, .offset = cp->body_sent };
-        b.chunk = (rs__slice){ (const char *)cp->body + cp->body_sent,
-                               (uint32_t)(left < RS__CHUNK_BYTES ? left : RS__CHUNK_BYTES) };
+        b.part = (rs__slice){ (const char *)cp->body + cp->body_sent,
+                               (uint32_t)(left < RS__PART_BYTES ? left : RS__PART_BYTES) };
         uint32_t len = (uint32_t)rs__packed_size(rs__pack_body, &b);
         rc = reserve(c, rs__rec_span(len), &pos);
         if (rc != 1)
             return rc;
         rs__ring_put(&c->cq, pos, rs__pack_body, &b, len);
-        cp->body_sent += b.chunk.len;
+        cp->body_sent += b.part.len;
         *progress = true;
     }
     return 1;

@@ -1206,7 +1206,7 @@ static void echo_request(rs__req_rec *rq, const uint8_t *body)
     rq->method = (rs__slice){ "POST", 4 };
     rq->path = (rs__slice){ "/echo", 5 };
     rq->body_total = PAYLOAD;
-    rq->chunk = (rs__slice){ (const char *)body, PAYLOAD };
+    rq->part = (rs__slice){ (const char *)body, PAYLOAD };
 }
 
 /* The real sidecar driven without the client library: the request record
@@ -1281,7 +1281,7 @@ static void direct_round(const char *sock, series *out, size_t n, uint64_t deadl
             if (rs__rec_decode(rx, got, rec, &id, &bad) < 0)
                 ;
             else if (rec->kind != RS__KIND_COMPLETION || id != rq->id || rec->u.comp.error != 0 ||
-                     rec->u.comp.chunk.len != PAYLOAD || memcmp(rec->u.comp.chunk.ptr, body, PAYLOAD) != 0)
+                     rec->u.comp.part.len != PAYLOAD || memcmp(rec->u.comp.part.ptr, body, PAYLOAD) != 0)
                 bad = "not the echo of our request";
         }
         if (bad) {
@@ -1339,7 +1339,7 @@ static parts measure_parts(const plan *p)
     cp->error_msg = (rs__slice){ "", 0 };
     cp->upstream = (rs__slice){ "echo", 4 };
     cp->body_total = PAYLOAD;
-    cp->chunk = rq->chunk;
+    cp->part = rq->part;
 
     rs__ring_cursor cur = { 0, 0 };
     for (int kind = 0; kind < 2; kind++) {

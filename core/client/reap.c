@@ -32,7 +32,7 @@ static rs_response *response_from(const rs__comp_rec *cr)
     r->headers = (rs_header *)(r + 1);
     r->body = (uint8_t *)(r->headers + cr->nheaders);
     r->body_len = cr->body_total;
-    memcpy(r->body, cr->chunk.ptr, cr->chunk.len);
+    memcpy(r->body, cr->part.ptr, cr->part.len);
     r->body[cr->body_total] = 0;
     char *p = (char *)r->body + cr->body_total + 1;
 #define TAKE(dst, sl) do { memcpy(p, (sl).ptr, (sl).len); p[(sl).len] = 0; (dst) = p; p += (sl).len + 1; } while (0)
@@ -178,20 +178,20 @@ static int reap(rs_client *c, bool hold)
                 rs__mark_dead(c, RS_ENOMEM);
                 break;
             }
-            if (rec.u.comp.chunk.len == rec.u.comp.body_total) {
+            if (rec.u.comp.part.len == rec.u.comp.body_total) {
                 ready[nready].r = r;
                 ready[nready++].ch = NULL;
             } else {
                 rs_response_free(c->asm_resp);   /* a prior unfinished body: protocol bug */
                 c->asm_resp = r;
                 c->asm_id = id;
-                c->asm_have = rec.u.comp.chunk.len;
+                c->asm_have = rec.u.comp.part.len;
             }
         } else if (rec.kind == RS__KIND_BODY && c->asm_resp && id == c->asm_id &&
                    rec.u.body.offset == c->asm_have &&
-                   rec.u.body.chunk.len <= c->asm_resp->body_len - c->asm_have) {
-            memcpy(c->asm_resp->body + c->asm_have, rec.u.body.chunk.ptr, rec.u.body.chunk.len);
-            c->asm_have += rec.u.body.chunk.len;
+                   rec.u.body.part.len <= c->asm_resp->body_len - c->asm_have) {
+            memcpy(c->asm_resp->body + c->asm_have, rec.u.body.part.ptr, rec.u.body.part.len);
+            c->asm_have += rec.u.body.part.len;
             if (c->asm_have == c->asm_resp->body_len) {
                 ready[nready].r = c->asm_resp;
                 ready[nready++].ch = NULL;

@@ -31,12 +31,12 @@ static rs__slice cstr(const char *s)
 }
 
 /* The BODY record carrying rq's body from offset off. */
-static void body_chunk(rs__body_rec *b, const rs_request *rq, uint64_t off)
+static void body_part(rs__body_rec *b, const rs_request *rq, uint64_t off)
 {
     uint64_t left = rq->body_len - off;
     b->offset = off;
-    b->chunk.ptr = (const char *)rq->body + off;
-    b->chunk.len = (uint32_t)(left < RS__CHUNK_BYTES ? left : RS__CHUNK_BYTES);
+    b->part.ptr = (const char *)rq->body + off;
+    b->part.len = (uint32_t)(left < RS__PART_BYTES ? left : RS__PART_BYTES);
 }
 
 /* A string field over its limit: the refusal names the field and the limit. */
@@ -85,8 +85,8 @@ static int check_request(const rs_request *rq, rs__req_rec *r)
         r->hvalue[k] = cstr(rq->headers[k].value);
     }
     r->body_total = rq->body_len;
-    r->chunk.ptr = rq->body;
-    r->chunk.len = (uint32_t)(rq->body_len < RS__CHUNK_BYTES ? rq->body_len : RS__CHUNK_BYTES);
+    r->part.ptr = rq->body;
+    r->part.len = (uint32_t)(rq->body_len < RS__PART_BYTES ? rq->body_len : RS__PART_BYTES);
     return 0;
 }
 
@@ -122,14 +122,14 @@ int rs__submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket, struct
     uint32_t head_len = rs__stage(&head, rs__pack_request, r);
     uint64_t total = rs__rec_span(head_len);
     rs__body_rec b = { .id = r->id };
-    for (uint64_t off = r->chunk.len; off < rq->body_len; off += RS__CHUNK_BYTES) {
-        body_chunk(&b, rq, off);
+    for (uint64_t off = r->part.len; off < rq->body_len; off += RS__PART_BYTES) {
+        body_part(&b, rq, off);
         total += rs__rec_span(rs__packed_size(rs__pack_body, &b));
     }
     uint64_t pos;
-    if (head_len - r->chunk.len > RS__MAX_META) {
+    if (head_len - r->part.len > RS__MAX_META) {
         err = rs__fail_detail(RS_E2BIG, "method, path, route, model and headers take %u bytes packed; "
-                          "the limit is %u together", head_len - r->chunk.len, RS__MAX_META);
+                          "the limit is %u together", head_len - r->part.len, RS__MAX_META);
     } else if (head_len > c->max_record) {
         err = rs__fail_detail(RS_E2BIG, "the request's first record is %u bytes; this sidecar takes at most %u",
                           head_len, c->max_record);
@@ -160,8 +160,8 @@ int rs__submit_one(rs_client *c, const rs_request *rq, rs_ticket *ticket, struct
     atomic_store_explicit(&s->state, S_PENDING, memory_order_release);   /* after gen: rs__ticket_state */
 
     pos += rs__ring_put_staged(&c->sq, pos, &head);
-    for (uint64_t off = r->chunk.len; off < rq->body_len; off += RS__CHUNK_BYTES) {
-        body_chunk(&b, rq, off);
+    for (uint64_t off = r->part.len; off < rq->body_len; off += RS__PART_BYTES) {
+        body_part(&b, rq, off);
         pos += rs__ring_put(&c->sq, pos, rs__pack_body, &b, (uint32_t)rs__packed_size(rs__pack_body, &b));
     }
     *ticket = r->id;

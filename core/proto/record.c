@@ -297,7 +297,7 @@ ALWAYS_INLINE bool rd_array(cur *c, uint32_t *n)
 
 /* The refusals below name each limit's value: keep them in step. */
 _Static_assert(RS__MAX_HEADERS == 64 && RS__MAX_META == 65536 && RS__MAX_NAME == 256 &&
-               RS__MAX_METHOD == 16 && RS__MAX_PATH == 8192 && RS__CHUNK_BYTES == 131072,
+               RS__MAX_METHOD == 16 && RS__MAX_PATH == 8192 && RS__PART_BYTES == 131072,
                "a refusal message states a limit that changed");
 
 /* Returns NULL, or why the headers were refused. */
@@ -351,17 +351,17 @@ static int refuse(const void *buf, size_t len, const char *msg, uint64_t *id, co
 /* Each returns NULL when the fields after the id decode, else the reason. */
 
 /* Requests and completions end alike: headers, the body's total length,
- * and its first chunk (the rest follows in BODY records). */
+ * and its first part (the rest follows in BODY records). */
 ALWAYS_INLINE const char *decode_message_tail(cur *c, uint32_t *nheaders, rs__slice *hname,
-                                              rs__slice *hvalue, uint64_t *body_total, rs__slice *chunk)
+                                              rs__slice *hvalue, uint64_t *body_total, rs__slice *part)
 {
     const char *why = rd_headers(c, nheaders, hname, hvalue);
     if (why)
         return why;
     if (!rd_u64(c, UINT64_MAX, body_total))
         return "body_total must be an unsigned integer";
-    if (!rd_bytes(c, RS__CHUNK_BYTES, chunk) || chunk->len > *body_total)
-        return "first body chunk is too long or longer than body_total";
+    if (!rd_bytes(c, RS__PART_BYTES, part) || part->len > *body_total)
+        return "first body part is too long or longer than body_total";
     return NULL;
 }
 
@@ -383,7 +383,7 @@ ALWAYS_INLINE const char *decode_request(cur *c, uint32_t n, rs__req_rec *r)
         return "method must be a string of at most 16 bytes";
     if (!rd_bytes(c, RS__MAX_PATH, &r->path) || r->path.len == 0 || r->path.ptr[0] != '/')
         return "path must be a string starting with '/' of at most 8192 bytes";
-    return decode_message_tail(c, &r->nheaders, r->hname, r->hvalue, &r->body_total, &r->chunk);
+    return decode_message_tail(c, &r->nheaders, r->hname, r->hvalue, &r->body_total, &r->part);
 }
 
 ALWAYS_INLINE const char *decode_body(cur *c, uint32_t n, rs__body_rec *r)
@@ -392,8 +392,8 @@ ALWAYS_INLINE const char *decode_body(cur *c, uint32_t n, rs__body_rec *r)
         return "body record has too few fields";
     if (!rd_u64(c, UINT64_MAX, &r->offset))
         return "body offset must be an unsigned integer";
-    if (!rd_bytes(c, RS__CHUNK_BYTES, &r->chunk) || r->chunk.len == 0)
-        return "body chunk must be 1..131072 bytes";
+    if (!rd_bytes(c, RS__PART_BYTES, &r->part) || r->part.len == 0)
+        return "body part must be 1..131072 bytes";
     return NULL;
 }
 
@@ -423,7 +423,7 @@ ALWAYS_INLINE const char *decode_completion(cur *c, uint32_t n, rs__comp_rec *r)
     for (unsigned k = 0; k < RS__T_COUNT; k++)
         if (!rd_u64(c, UINT64_MAX, &r->timings[k]))
             return "timings must be unsigned integers";
-    return decode_message_tail(c, &r->nheaders, r->hname, r->hvalue, &r->body_total, &r->chunk);
+    return decode_message_tail(c, &r->nheaders, r->hname, r->hvalue, &r->body_total, &r->part);
 }
 
 ALWAYS_INLINE const char *decode_chunk(cur *c, uint32_t n, rs__chunk_rec *r)
@@ -434,7 +434,7 @@ ALWAYS_INLINE const char *decode_chunk(cur *c, uint32_t n, rs__chunk_rec *r)
         return "chunk seq and time must be unsigned integers";
     if (!rd_u32(c, 1, &r->more))
         return "chunk 'more' must be 0 or 1";
-    if (!rd_bytes(c, RS__CHUNK_BYTES, &r->data))
+    if (!rd_bytes(c, RS__PART_BYTES, &r->data))
         return "chunk data must be at most 131072 bytes";
     return NULL;
 }
@@ -586,13 +586,13 @@ ALWAYS_INLINE void pack_headers(msgpack_packer *pk, uint32_t n, const rs__slice 
     }
 }
 
-/* headers, body_total, first chunk: how requests and completions end */
+/* headers, body_total, first part: how requests and completions end */
 ALWAYS_INLINE void pack_message_tail(msgpack_packer *pk, uint32_t n, const rs__slice *names,
-                                     const rs__slice *values, uint64_t body_total, rs__slice chunk)
+                                     const rs__slice *values, uint64_t body_total, rs__slice part)
 {
     pack_headers(pk, n, names, values);
     msgpack_pack_uint64(PK(pk), body_total);
-    pack_bin(pk, chunk);
+    pack_bin(pk, part);
 }
 
 /* [version, kind, id, ...] opens every record */
@@ -614,14 +614,14 @@ ALWAYS_INLINE void pack_request_rec(msgpack_packer *pk, const rs__req_rec *r)
     pack_str(pk, r->model);
     pack_str(pk, r->method);
     pack_str(pk, r->path);
-    pack_message_tail(pk, r->nheaders, r->hname, r->hvalue, r->body_total, r->chunk);
+    pack_message_tail(pk, r->nheaders, r->hname, r->hvalue, r->body_total, r->part);
 }
 
 ALWAYS_INLINE void pack_body_rec(msgpack_packer *pk, const rs__body_rec *r)
 {
     pack_start(pk, 5, RS__KIND_BODY, r->id);
     msgpack_pack_uint64(PK(pk), r->offset);
-    pack_bin(pk, r->chunk);
+    pack_bin(pk, r->part);
 }
 
 ALWAYS_INLINE void pack_completion_rec(msgpack_packer *pk, const rs__comp_rec *r)
@@ -635,7 +635,7 @@ ALWAYS_INLINE void pack_completion_rec(msgpack_packer *pk, const rs__comp_rec *r
     msgpack_pack_array(PK(pk), RS__T_COUNT);
     for (unsigned k = 0; k < RS__T_COUNT; k++)
         msgpack_pack_uint64(PK(pk), r->timings[k]);
-    pack_message_tail(pk, r->nheaders, r->hname, r->hvalue, r->body_total, r->chunk);
+    pack_message_tail(pk, r->nheaders, r->hname, r->hvalue, r->body_total, r->part);
 }
 
 ALWAYS_INLINE void pack_cancel_rec(msgpack_packer *pk, const uint64_t *id)

@@ -1,24 +1,26 @@
 /*
  * record.h — the versioned msgpack records that cross the rings.
  *
- * Three kinds, each a msgpack array whose first two elements are the format
+ * Six kinds, each a msgpack array whose first two elements are the format
  * version and the kind:
  *   REQUEST    [1, 1, id, priority, flags, timeout_ms, route, model, method,
- *               path, [name, value, ...], body_total, first_chunk]
- *   BODY       [1, 2, id, offset, chunk]
+ *               path, [name, value, ...], body_total, first_part]
+ *   BODY       [1, 2, id, offset, part]
  *   COMPLETION [1, 3, id, error, status, error_msg, attempts, upstream,
  *               [queued_us, first_byte_us, first_content_us, total_us],
- *               [name, value, ...], body_total, first_chunk]
+ *               [name, value, ...], body_total, first_part]
  *   CANCEL     [1, 4, id]                               client → sidecar
  *   CHUNK      [1, 5, id, seq, sidecar_ns, more, data]  sidecar → client: one
- *               streamed event's data; an event longer than RS__CHUNK_BYTES
+ *               streamed event's data; an event longer than RS__PART_BYTES
  *               spans several CHUNK records of the same seq, all but the last
  *               with more = 1
  *   FLOW       [1, 6, id, hold]                         client → sidecar:
  *               hold = 1 stops delivering stream id's events (its reader
  *               is behind), 0 resumes. Sent only to a sidecar whose
  *               welcome lists RS__FEATURE_FLOW.
- * A body longer than RS__CHUNK_BYTES continues in BODY records that follow
+ * Words: a *part* is a piece of a request's or an answer's body (its first
+ * part rides in the head record); a *chunk* is one streamed event's data.
+ * A body longer than RS__PART_BYTES continues in BODY records that follow
  * the head record directly and in order (one producer writes a head and its
  * BODY records as one unit), so a reader assembles at most one body at a
  * time per ring.
@@ -54,9 +56,9 @@ enum rs__rec_kind {
 #define RS__MAX_METHOD  16u
 #define RS__MAX_PATH    8192u
 #define RS__MAX_NAME    256u            /* route, model, upstream names */
-#define RS__CHUNK_BYTES (128u * 1024u)  /* body bytes per record */
+#define RS__PART_BYTES  (128u * 1024u)  /* body or event bytes per record */
 #define RS__MAX_META    (64u * 1024u)   /* a record without its body bytes */
-#define RS__MAX_RECORD  (RS__CHUNK_BYTES + RS__MAX_META)
+#define RS__MAX_RECORD  (RS__PART_BYTES + RS__MAX_META)
 /* The smallest ring: any record fits into it whole (a producer whose record
  * cannot fit an empty ring would wait for space forever). */
 #define RS__MIN_RING_BYTES (256u * 1024u)
@@ -74,13 +76,13 @@ typedef struct rs__req_rec {
     uint32_t nheaders;
     rs__slice hname[RS__MAX_HEADERS], hvalue[RS__MAX_HEADERS];
     uint64_t body_total;
-    rs__slice chunk;
+    rs__slice part;               /* the body's first part */
 } rs__req_rec;
 
 typedef struct rs__body_rec {
     uint64_t id;
     uint64_t offset;
-    rs__slice chunk;
+    rs__slice part;
 } rs__body_rec;
 
 enum { RS__T_QUEUED, RS__T_FIRST_BYTE, RS__T_FIRST_CONTENT, RS__T_TOTAL, RS__T_COUNT };
@@ -96,7 +98,7 @@ typedef struct rs__comp_rec {
     uint32_t nheaders;
     rs__slice hname[RS__MAX_HEADERS], hvalue[RS__MAX_HEADERS];
     uint64_t body_total;
-    rs__slice chunk;
+    rs__slice part;               /* the body's first part */
 } rs__comp_rec;
 
 typedef struct rs__chunk_rec {

@@ -159,10 +159,10 @@ static uint64_t put_echo(raw *c, uint64_t id, const uint8_t *body, uint32_t n)
 {
     rs__req_rec r = { .id = id, .priority = 1, .route = { "echo", 4 }, .method = { "POST", 4 },
                       .path = { "/e", 2 }, .body_total = n,
-                      .chunk = { (const char *)body, n } };
+                      .part = { (const char *)body, n } };
     rs__staged st;
     uint64_t span = rs__rec_span(rs__stage(&st, rs__pack_request, &r)), pos;
-    if (n > RS__CHUNK_BYTES)
+    if (n > RS__PART_BYTES)
         DIE("echo body too long");
     if (rs__ring_reserve_mp(&c->sq, span, &pos) < 0)
         DIE("submission ring full");
@@ -253,8 +253,8 @@ static int mode_lap(const char *path)
         ring_bell(&c);
         got = next_completion(&c, &cr, 10000);
     }
-    bool echoed = got == 1 && cr.id == 7 && cr.error == 0 && cr.chunk.len == sizeof body &&
-                  memcmp(cr.chunk.ptr, body, sizeof body) == 0;
+    bool echoed = got == 1 && cr.id == 7 && cr.error == 0 && cr.part.len == sizeof body &&
+                  memcmp(cr.part.ptr, body, sizeof body) == 0;
     bool hup = hung_up(&c, 0);
     printf("{\"mode\":\"lap\",\"records\":%u,\"record_bytes\":%llu,\"ring_bytes\":%llu,"
            "\"handed_back\":%s,\"echoed\":%s,\"hung_up\":%s}\n",
@@ -324,7 +324,7 @@ static int mode_cqtail(const char *path)
         uint64_t pos;
         rs__req_rec r = { .id = id, .priority = 1, .route = { "echo", 4 }, .method = { "POST", 4 },
                           .path = { "/e", 2 }, .body_total = sizeof body,
-                          .chunk = { (const char *)body, sizeof body } };
+                          .part = { (const char *)body, sizeof body } };
         rs__staged st;
         uint64_t span = rs__rec_span(rs__stage(&st, rs__pack_request, &r));
         if (rs__ring_reserve_mp(&c.sq, span, &pos) < 0) {
@@ -407,7 +407,7 @@ static int mode_scribble(const char *path, const char *how, uint64_t seed)
 
 /* --------------------------------------------------------------- limits */
 
-/* Send r (and, when body_total is over the first chunk, BODY records of
+/* Send r (and, when body_total is over the first part, BODY records of
  * filler up to it, as ring space allows), then read its answer. */
 static int raw_call(raw *c, rs__req_rec *r, rs__comp_rec *out)
 {
@@ -416,12 +416,12 @@ static int raw_call(raw *c, rs__req_rec *r, rs__comp_rec *out)
     if (rs__ring_reserve_mp(&c->sq, span, &pos) < 0)
         DIE("submission ring full");
     rs__ring_put_staged(&c->sq, pos, &st);
-    static char filler[RS__CHUNK_BYTES];
+    static char filler[RS__PART_BYTES];
     memset(filler, 'b', sizeof filler);
-    for (uint64_t off = r->chunk.len; off < r->body_total;) {
+    for (uint64_t off = r->part.len; off < r->body_total;) {
         uint64_t left = r->body_total - off;
         rs__body_rec b = { .id = r->id, .offset = off,
-                           .chunk = { filler, (uint32_t)(left < sizeof filler ? left : sizeof filler) } };
+                           .part = { filler, (uint32_t)(left < sizeof filler ? left : sizeof filler) } };
         uint32_t len = (uint32_t)rs__packed_size(rs__pack_body, &b);
         if (rs__ring_reserve_mp(&c->sq, rs__rec_span(len), &pos) < 0) {
             ring_bell(c);
@@ -429,7 +429,7 @@ static int raw_call(raw *c, rs__req_rec *r, rs__comp_rec *out)
             continue;
         }
         rs__ring_put(&c->sq, pos, rs__pack_body, &b, len);
-        off += b.chunk.len;
+        off += b.part.len;
     }
     ring_bell(c);
     return next_completion(c, out, 20000);
@@ -476,7 +476,7 @@ static int mode_limits(const char *path)
 
     r.id = 4;   /* a body over the ring, streamed through it in pieces */
     r.body_total = c.w.layout.sq_cap + 1;
-    r.chunk = (rs__slice){ big, 1024 };
+    r.part = (rs__slice){ big, 1024 };
     limit_case(&c, "body_over_ring", &r, true);
     return 0;
 }
@@ -691,13 +691,13 @@ static int mode_wrap(const char *path, uint64_t seed, uint64_t wraps)
                 wrong++;
                 break;
             }
-            bool ok = cr.id == id + i && cr.error == 0 && cr.chunk.len == sizes[i];
+            bool ok = cr.id == id + i && cr.error == 0 && cr.part.len == sizes[i];
             for (uint32_t b = 0; ok && b < sizes[i]; b++)
-                ok = (uint8_t)cr.chunk.ptr[b] == (uint8_t)(id + i + b);
+                ok = (uint8_t)cr.part.ptr[b] == (uint8_t)(id + i + b);
             if (!ok)
                 fprintf(stderr, "hostile_client: request %llu (%u bytes): answer for %llu, %s, %u bytes: %.*s\n",
                         (unsigned long long)(id + i), sizes[i], (unsigned long long)cr.id, rs_errname(cr.error),
-                        cr.chunk.len, (int)cr.error_msg.len, cr.error_msg.ptr);
+                        cr.part.len, (int)cr.error_msg.len, cr.error_msg.ptr);
             answered += ok;
             wrong += !ok;
         }

@@ -174,14 +174,14 @@ static void put_request(world *w, input *in)
     rs__req_rec r = { .id = l->id, .priority = u8(in) % 3, .flags = 0, .timeout_ms = 60000,
                       .route = l->echo ? (rs__slice){ "echo", 4 } : (rs__slice){ "nope", 4 },
                       .method = { "POST", 4 }, .path = { "/v1/x", 5 }, .body_total = l->body_len,
-                      .chunk = { (const char *)body, l->body_len < RS__CHUNK_BYTES ? l->body_len : RS__CHUNK_BYTES } };
+                      .part = { (const char *)body, l->body_len < RS__PART_BYTES ? l->body_len : RS__PART_BYTES } };
     rs__staged head;
     uint32_t head_len = rs__stage(&head, rs__pack_request, &r);
     uint64_t total = rs__rec_span(head_len);
-    for (uint64_t off = r.chunk.len; off < l->body_len; off += RS__CHUNK_BYTES) {
+    for (uint64_t off = r.part.len; off < l->body_len; off += RS__PART_BYTES) {
         uint64_t left = l->body_len - off;
         rs__body_rec b = { .id = l->id, .offset = off,
-                           .chunk = { (const char *)body + off, (uint32_t)(left < RS__CHUNK_BYTES ? left : RS__CHUNK_BYTES) } };
+                           .part = { (const char *)body + off, (uint32_t)(left < RS__PART_BYTES ? left : RS__PART_BYTES) } };
         total += rs__rec_span(rs__packed_size(rs__pack_body, &b));
     }
     uint64_t pos;
@@ -199,10 +199,10 @@ static void put_request(world *w, input *in)
         } else {
             pos += rs__ring_put_staged(&w->sq, pos, &head);
         }
-        for (uint64_t off = r.chunk.len; off < l->body_len; off += RS__CHUNK_BYTES) {
+        for (uint64_t off = r.part.len; off < l->body_len; off += RS__PART_BYTES) {
             uint64_t left = l->body_len - off;
             rs__body_rec b = { .id = l->id, .offset = off,
-                               .chunk = { (const char *)body + off, (uint32_t)(left < RS__CHUNK_BYTES ? left : RS__CHUNK_BYTES) } };
+                               .part = { (const char *)body + off, (uint32_t)(left < RS__PART_BYTES ? left : RS__PART_BYTES) } };
             pos += rs__ring_put(&w->sq, pos, rs__pack_body, &b, (uint32_t)rs__packed_size(rs__pack_body, &b));
         }
         w->nreq++;
@@ -353,25 +353,25 @@ static unsigned client_read(world *w, unsigned max)
             if (!l)
                 continue;   /* an answer to a raw record */
             const rs__comp_rec *cr = &rec.u.comp;
-            if (cr->chunk.len == cr->body_total) {
-                answered(w, l, cr->error, (const uint8_t *)cr->chunk.ptr, cr->chunk.len);
+            if (cr->part.len == cr->body_total) {
+                answered(w, l, cr->error, (const uint8_t *)cr->part.ptr, cr->part.len);
             } else if (cr->body_total <= RING) {
                 free(w->asm_body);
                 w->asm_for = l;
                 w->asm_len = cr->body_total;
-                w->asm_have = cr->chunk.len;
+                w->asm_have = cr->part.len;
                 w->asm_body = malloc(cr->body_total);
                 if (!w->asm_body)
                     abort();
-                memcpy(w->asm_body, cr->chunk.ptr, cr->chunk.len);
+                memcpy(w->asm_body, cr->part.ptr, cr->part.len);
                 w->asm_body[0] ^= (uint8_t)cr->error;   /* an error with a body: let body_ok fail */
             } else {
                 CHECK(w->cq_scribbled);
             }
         } else if (rec.kind == RS__KIND_BODY && w->asm_for && id == w->asm_for->id &&
-                   rec.u.body.offset == w->asm_have && rec.u.body.chunk.len <= w->asm_len - w->asm_have) {
-            memcpy(w->asm_body + w->asm_have, rec.u.body.chunk.ptr, rec.u.body.chunk.len);
-            w->asm_have += rec.u.body.chunk.len;
+                   rec.u.body.offset == w->asm_have && rec.u.body.part.len <= w->asm_len - w->asm_have) {
+            memcpy(w->asm_body + w->asm_have, rec.u.body.part.ptr, rec.u.body.part.len);
+            w->asm_have += rec.u.body.part.len;
             if (w->asm_have == w->asm_len) {
                 answered(w, w->asm_for, 0, w->asm_body, w->asm_len);
                 free(w->asm_body);

@@ -59,7 +59,7 @@ static void check_slices(const rs__rec *r, const uint8_t *buf, size_t len)
         check_in(&q->model, buf, len);
         check_in(&q->method, buf, len);
         check_in(&q->path, buf, len);
-        check_in(&q->chunk, buf, len);
+        check_in(&q->part, buf, len);
         CHECK(q->nheaders <= RS__MAX_HEADERS);
         for (uint32_t k = 0; k < q->nheaders; k++) {
             check_in(&q->hname[k], buf, len);
@@ -68,13 +68,13 @@ static void check_slices(const rs__rec *r, const uint8_t *buf, size_t len)
         break;
     }
     case RS__KIND_BODY:
-        check_in(&r->u.body.chunk, buf, len);
+        check_in(&r->u.body.part, buf, len);
         break;
     case RS__KIND_COMPLETION: {
         const rs__comp_rec *c = &r->u.comp;
         check_in(&c->error_msg, buf, len);
         check_in(&c->upstream, buf, len);
-        check_in(&c->chunk, buf, len);
+        check_in(&c->part, buf, len);
         CHECK(c->nheaders <= RS__MAX_HEADERS);
         for (uint32_t k = 0; k < c->nheaders; k++) {
             check_in(&c->hname[k], buf, len);
@@ -122,14 +122,14 @@ static void same_record(const rs__rec *a, uint64_t aid, const rs__rec *b, uint64
         same_slice(&x->path, &y->path);
         same_headers(x->nheaders, x->hname, x->hvalue, y->nheaders, y->hname, y->hvalue);
         CHECK(x->body_total == y->body_total);
-        same_slice(&x->chunk, &y->chunk);
+        same_slice(&x->part, &y->part);
         break;
     }
     case RS__KIND_BODY: {
         const rs__body_rec *x = &a->u.body, *y = &b->u.body;
         CHECK(x->id == y->id && x->id == aid);
         CHECK(x->offset == y->offset);
-        same_slice(&x->chunk, &y->chunk);
+        same_slice(&x->part, &y->part);
         break;
     }
     case RS__KIND_COMPLETION: {
@@ -142,7 +142,7 @@ static void same_record(const rs__rec *a, uint64_t aid, const rs__rec *b, uint64
             CHECK(x->timings[k] == y->timings[k]);
         same_headers(x->nheaders, x->hname, x->hvalue, y->nheaders, y->hname, y->hvalue);
         CHECK(x->body_total == y->body_total);
-        same_slice(&x->chunk, &y->chunk);
+        same_slice(&x->part, &y->part);
         break;
     }
     case RS__KIND_CANCEL:

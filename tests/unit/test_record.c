@@ -333,7 +333,7 @@ static void accepted(int kind, int field, val v)
 
 static rs__req_rec g_req;
 static rs__comp_rec g_comp;
-static char g_body[RS__CHUNK_BYTES + 1];
+static char g_body[RS__PART_BYTES + 1];
 static char g_names[RS__MAX_HEADERS][8];
 static char g_values[RS__MAX_HEADERS][40];
 
@@ -363,8 +363,8 @@ static void sample_request(rs__req_rec *r, uint32_t nheaders, uint32_t chunk)
         r->hvalue[k] = sl(g_values[k]);   /* k == 0: an empty value is allowed */
     }
     r->body_total = chunk + 1000000ull;
-    r->chunk.ptr = g_body;
-    r->chunk.len = chunk;
+    r->part.ptr = g_body;
+    r->part.len = chunk;
 }
 
 static void sample_completion(rs__comp_rec *r, int32_t error, uint32_t nheaders, uint32_t chunk)
@@ -389,8 +389,8 @@ static void sample_completion(rs__comp_rec *r, int32_t error, uint32_t nheaders,
         r->hvalue[k] = sl(g_values[k]);
     }
     r->body_total = chunk;
-    r->chunk.ptr = g_body;
-    r->chunk.len = chunk;
+    r->part.ptr = g_body;
+    r->part.len = chunk;
 }
 
 /* The part requests and completions share: headers, body total, first
@@ -402,7 +402,7 @@ static void sample_completion(rs__comp_rec *r, int32_t error, uint32_t nheaders,
             assert_slice((got)->hvalue[k_], (want)->hvalue[k_].ptr, (want)->hvalue[k_].len); \
         }                                                                           \
         assert_int_equal((got)->body_total, (want)->body_total);                    \
-        assert_slice((got)->chunk, (want)->chunk.ptr, (want)->chunk.len);           \
+        assert_slice((got)->part, (want)->part.ptr, (want)->part.len);           \
     } while (0)
 
 static void check_request(const rs__req_rec *want, const rs__req_rec *got)
@@ -517,7 +517,7 @@ static void test_request_round_trip_empty_strings_and_body(void **state)
 static void test_request_round_trip_max_values(void **state)
 {
     (void)state;
-    sample_request(&g_req, 1, RS__CHUNK_BYTES);
+    sample_request(&g_req, 1, RS__PART_BYTES);
     g_req.id = UINT64_MAX;
     g_req.flags = UINT32_MAX;
     g_req.timeout_ms = UINT32_MAX;
@@ -536,18 +536,18 @@ static void test_request_round_trip_max_values(void **state)
 }
 
 /* rs_submit passes the caller's body pointer through, and a request without
- * a body may have body == NULL: packing an empty chunk must be defined
+ * a body may have body == NULL: packing an empty part must be defined
  * behaviour (under UBSan, memcpy(dst, NULL, 0) in rs__ring_copy_in is
  * reported and, with halt_on_error, fails this test). */
 static void test_request_null_empty_chunk_packs(void **state)
 {
     (void)state;
     sample_request(&g_req, 0, 0);
-    g_req.chunk.ptr = NULL;
-    g_req.chunk.len = 0;
+    g_req.part.ptr = NULL;
+    g_req.part.len = 0;
     g_req.body_total = 0;
     uint8_t *c = round_trip(rs__pack_request, &g_req, RS__KIND_REQUEST, g_req.id);
-    assert_int_equal(g_rec.u.req.chunk.len, 0);
+    assert_int_equal(g_rec.u.req.part.len, 0);
     free(c);
 
     /* and straight into a ring, as the client does */
@@ -630,11 +630,11 @@ static void test_body_round_trip(void **state)
 {
     (void)state;
     init_body();
-    rs__body_rec b = { .id = 42, .offset = 131072, .chunk = { g_body, 4000 } };
+    rs__body_rec b = { .id = 42, .offset = 131072, .part = { g_body, 4000 } };
     uint8_t *c = round_trip(rs__pack_body, &b, RS__KIND_BODY, 42);
     assert_int_equal(g_rec.u.body.id, 42);
     assert_int_equal(g_rec.u.body.offset, 131072);
-    assert_slice(g_rec.u.body.chunk, g_body, 4000);
+    assert_slice(g_rec.u.body.part, g_body, 4000);
     free(c);
 }
 
@@ -642,10 +642,10 @@ static void test_body_round_trip_max_chunk_and_offset(void **state)
 {
     (void)state;
     init_body();
-    rs__body_rec b = { .id = UINT64_MAX, .offset = UINT64_MAX, .chunk = { g_body, RS__CHUNK_BYTES } };
+    rs__body_rec b = { .id = UINT64_MAX, .offset = UINT64_MAX, .part = { g_body, RS__PART_BYTES } };
     uint8_t *c = round_trip(rs__pack_body, &b, RS__KIND_BODY, UINT64_MAX);
     assert_int_equal(g_rec.u.body.offset, UINT64_MAX);
-    assert_slice(g_rec.u.body.chunk, g_body, RS__CHUNK_BYTES);
+    assert_slice(g_rec.u.body.part, g_body, RS__PART_BYTES);
     free(c);
 }
 
@@ -667,10 +667,10 @@ static void test_completion_round_trip_int32_min_error(void **state)
 static void test_completion_round_trip_success_64_headers(void **state)
 {
     (void)state;
-    sample_completion(&g_comp, RS_OK, RS__MAX_HEADERS, RS__CHUNK_BYTES);
+    sample_completion(&g_comp, RS_OK, RS__MAX_HEADERS, RS__PART_BYTES);
     g_comp.status = 200;
     g_comp.error_msg = sl("");
-    g_comp.body_total = 5u * RS__CHUNK_BYTES;
+    g_comp.body_total = 5u * RS__PART_BYTES;
     assert_comp_round_trips();
 }
 
@@ -698,7 +698,7 @@ static void test_decoded_slices_point_into_buffer(void **state)
     const rs__req_rec *q = &g_rec.u.req;
     assert_slice_in(q->route, copy, b.n);
     assert_slice_in(q->path, copy, b.n);
-    assert_slice_in(q->chunk, copy, b.n);
+    assert_slice_in(q->part, copy, b.n);
     for (uint32_t k = 0; k < q->nheaders; k++) {
         assert_slice_in(q->hname[k], copy, b.n);
         assert_slice_in(q->hvalue[k], copy, b.n);
@@ -712,8 +712,8 @@ static void test_packed_size_equals_bytes_packed(void **state)
 {
     (void)state;
     /* lengths on each side of msgpack's str/bin size-class boundaries */
-    static const uint32_t lens[] = { 0, 1, 31, 32, 255, 256, 65535, 65536, RS__CHUNK_BYTES };
-    char *s = filled(RS__CHUNK_BYTES, 'x', 'y');
+    static const uint32_t lens[] = { 0, 1, 31, 32, 255, 256, 65535, 65536, RS__PART_BYTES };
+    char *s = filled(RS__PART_BYTES, 'x', 'y');
     for (size_t a = 0; a < sizeof lens / sizeof lens[0]; a++) {
         sample_request(&g_req, (uint32_t)a * 7u, lens[a]);
         g_req.model.ptr = s;
@@ -723,7 +723,7 @@ static void test_packed_size_equals_bytes_packed(void **state)
         assert_int_equal(rs__packed_size(rs__pack_request, &g_req), b.n);
         free(b.p);
 
-        rs__body_rec br = { .id = lens[a], .offset = (uint64_t)lens[a] << 20, .chunk = { s, lens[a] } };
+        rs__body_rec br = { .id = lens[a], .offset = (uint64_t)lens[a] << 20, .part = { s, lens[a] } };
         b = pack_with(rs__pack_body, &br);
         assert_int_equal(rs__packed_size(rs__pack_body, &br), b.n);
         free(b.p);
@@ -765,7 +765,7 @@ static void test_refuse_truncated_body(void **state)
 {
     (void)state;
     init_body();
-    rs__body_rec b = { .id = 1000, .offset = 70000, .chunk = { g_body, 300 } };
+    rs__body_rec b = { .id = 1000, .offset = 70000, .part = { g_body, 300 } };
     refuse_every_prefix(rs__pack_body, &b);
 }
 
@@ -1150,7 +1150,7 @@ static void test_refuse_header_name_not_bytes(void **state)
     semantic(RS__KIND_REQUEST, 10, VRAW(hv, sizeof hv), DEF_ID);
 }
 
-static void test_refuse_first_chunk_longer_than_body_total(void **state)
+static void test_refuse_first_part_longer_than_body_total(void **state)
 {
     (void)state;
     /* default body_total is 3 */
@@ -1166,18 +1166,18 @@ static void test_refuse_chunk_longer_than_chunk_bytes(void **state)
     (void)state;
     /* body_total large enough that only the chunk limit can refuse */
     init_body();
-    sample_request(&g_req, 0, RS__CHUNK_BYTES + 1);
+    sample_request(&g_req, 0, RS__PART_BYTES + 1);
     g_req.body_total = UINT64_MAX;
     buf b = pack_with(rs__pack_request, &g_req);
     assert_semantic_reject(b.p, b.n, g_req.id);
     free(b.p);
 
-    rs__body_rec br = { .id = 6, .offset = 0, .chunk = { g_body, RS__CHUNK_BYTES + 1 } };
+    rs__body_rec br = { .id = 6, .offset = 0, .part = { g_body, RS__PART_BYTES + 1 } };
     b = pack_with(rs__pack_body, &br);
     assert_semantic_reject(b.p, b.n, 6);
     free(b.p);
 
-    sample_completion(&g_comp, 0, 0, RS__CHUNK_BYTES + 1);
+    sample_completion(&g_comp, 0, 0, RS__PART_BYTES + 1);
     g_comp.body_total = UINT64_MAX;
     b = pack_with(rs__pack_completion, &g_comp);
     assert_semantic_reject(b.p, b.n, g_comp.id);
@@ -1294,7 +1294,7 @@ static void test_refuse_length_beyond_buffer(void **state)
     buf b = build(RS__KIND_REQUEST, 9, VRAW(field, sizeof field));
     assert_structural_reject(b.p, b.n);
     free(b.p);
-    /* bin32 in the body chunk that claims one byte more than is there */
+    /* bin32 in the body part that claims one byte more than is there */
     static const uint8_t chunk[] = { 0xc6, 0x00, 0x00, 0x00, 0x04, 'a', 'b', 'c' };
     b = build(RS__KIND_BODY, 4, VRAW(chunk, sizeof chunk));
     assert_structural_reject(b.p, b.n);
@@ -1323,11 +1323,11 @@ static void test_precheck_accepts_valid_records(void **state)
         assert_int_equal(precheck(b.p, b.n), 0);
         free(b.p);
     }
-    sample_request(&g_req, RS__MAX_HEADERS, RS__CHUNK_BYTES);
+    sample_request(&g_req, RS__MAX_HEADERS, RS__PART_BYTES);
     buf b = pack_with(rs__pack_request, &g_req);
     assert_int_equal(precheck(b.p, b.n), 0);
     free(b.p);
-    sample_completion(&g_comp, -3, RS__MAX_HEADERS, RS__CHUNK_BYTES);
+    sample_completion(&g_comp, -3, RS__MAX_HEADERS, RS__PART_BYTES);
     b = pack_with(rs__pack_completion, &g_comp);
     assert_int_equal(precheck(b.p, b.n), 0);
     free(b.p);
@@ -1454,18 +1454,18 @@ static void check_decode_contract(const uint8_t *p, size_t n)
             const rs__req_rec *q = &g_rec.u.req;
             assert_int_equal(q->id, id);
             assert_true(q->priority <= 2);
-            assert_true(q->chunk.len <= q->body_total);
+            assert_true(q->part.len <= q->body_total);
             assert_true(q->path.len > 0 && q->path.ptr[0] == '/');
             assert_slice_in(q->route, copy, n);
             assert_slice_in(q->model, copy, n);
             assert_slice_in(q->method, copy, n);
             assert_slice_in(q->path, copy, n);
-            assert_slice_in(q->chunk, copy, n);
+            assert_slice_in(q->part, copy, n);
             assert_headers_in(q->nheaders, q->hname, q->hvalue, copy, n);
         } else if (g_rec.kind == RS__KIND_BODY) {
             assert_int_equal(g_rec.u.body.id, id);
-            assert_true(g_rec.u.body.chunk.len > 0);
-            assert_slice_in(g_rec.u.body.chunk, copy, n);
+            assert_true(g_rec.u.body.part.len > 0);
+            assert_slice_in(g_rec.u.body.part, copy, n);
         } else {
             const rs__comp_rec *q = &g_rec.u.comp;
             assert_int_equal(q->id, id);
@@ -1473,7 +1473,7 @@ static void check_decode_contract(const uint8_t *p, size_t n)
             assert_true(q->status <= 999);
             assert_slice_in(q->error_msg, copy, n);
             assert_slice_in(q->upstream, copy, n);
-            assert_slice_in(q->chunk, copy, n);
+            assert_slice_in(q->part, copy, n);
             assert_headers_in(q->nheaders, q->hname, q->hvalue, copy, n);
         }
     } else {
@@ -1600,7 +1600,7 @@ int main(void)
         cmocka_unit_test(test_refuse_more_than_64_headers),
         cmocka_unit_test(test_refuse_empty_header_name),
         cmocka_unit_test(test_refuse_header_name_not_bytes),
-        cmocka_unit_test(test_refuse_first_chunk_longer_than_body_total),
+        cmocka_unit_test(test_refuse_first_part_longer_than_body_total),
         cmocka_unit_test(test_refuse_chunk_longer_than_chunk_bytes),
         cmocka_unit_test(test_refuse_empty_body_chunk),
         cmocka_unit_test(test_refuse_timings_wrong_length),

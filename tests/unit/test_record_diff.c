@@ -134,8 +134,8 @@ static int ref_decode_request(const msgpack_object *f, uint32_t n, rs__req_rec *
         REF_FAIL(hwhy);
     if (ref_get_u64(&f[11], UINT64_MAX, &r->body_total) < 0)
         REF_FAIL("body_total must be an unsigned integer");
-    if (ref_get_bytes(&f[12], RS__CHUNK_BYTES, &r->chunk) < 0 || r->chunk.len > r->body_total)
-        REF_FAIL("first body chunk is too long or longer than body_total");
+    if (ref_get_bytes(&f[12], RS__PART_BYTES, &r->part) < 0 || r->part.len > r->body_total)
+        REF_FAIL("first body part is too long or longer than body_total");
     return 0;
 }
 
@@ -145,8 +145,8 @@ static int ref_decode_body(const msgpack_object *f, uint32_t n, rs__body_rec *r,
         REF_FAIL("body record has too few fields");
     if (ref_get_u64(&f[3], UINT64_MAX, &r->offset) < 0)
         REF_FAIL("body offset must be an unsigned integer");
-    if (ref_get_bytes(&f[4], RS__CHUNK_BYTES, &r->chunk) < 0 || r->chunk.len == 0)
-        REF_FAIL("body chunk must be 1..131072 bytes");
+    if (ref_get_bytes(&f[4], RS__PART_BYTES, &r->part) < 0 || r->part.len == 0)
+        REF_FAIL("body part must be 1..131072 bytes");
     return 0;
 }
 
@@ -178,8 +178,8 @@ static int ref_decode_completion(const msgpack_object *f, uint32_t n, rs__comp_r
         REF_FAIL(hwhy);
     if (ref_get_u64(&f[10], UINT64_MAX, &r->body_total) < 0)
         REF_FAIL("body_total must be an unsigned integer");
-    if (ref_get_bytes(&f[11], RS__CHUNK_BYTES, &r->chunk) < 0 || r->chunk.len > r->body_total)
-        REF_FAIL("first body chunk is too long or longer than body_total");
+    if (ref_get_bytes(&f[11], RS__PART_BYTES, &r->part) < 0 || r->part.len > r->body_total)
+        REF_FAIL("first body part is too long or longer than body_total");
     return 0;
 }
 
@@ -191,7 +191,7 @@ static int ref_decode_chunk(const msgpack_object *f, uint32_t n, rs__chunk_rec *
         REF_FAIL("chunk seq and time must be unsigned integers");
     if (ref_get_u32(&f[5], 1, &r->more) < 0)
         REF_FAIL("chunk 'more' must be 0 or 1");
-    if (ref_get_bytes(&f[6], RS__CHUNK_BYTES, &r->data) < 0)
+    if (ref_get_bytes(&f[6], RS__PART_BYTES, &r->data) < 0)
         REF_FAIL("chunk data must be at most 131072 bytes");
     return 0;
 }
@@ -278,10 +278,10 @@ static const char *const k_reasons[] = {
     "a header name or value is not a string of at most 65536 bytes",
     "a header name is empty",
     "body_total must be an unsigned integer",
-    "first body chunk is too long or longer than body_total",
+    "first body part is too long or longer than body_total",
     "body record has too few fields",
     "body offset must be an unsigned integer",
-    "body chunk must be 1..131072 bytes",
+    "body part must be 1..131072 bytes",
     "completion record has too few fields",
     "error must be 0 or a negative code",
     "status must be 0..999",
@@ -310,7 +310,7 @@ static unsigned long g_case;
 static unsigned long g_seen[NREASONS];
 static unsigned long g_accepted, g_refused;
 
-static char g_text[RS__CHUNK_BYTES + 2];   /* filler for str/bin payloads */
+static char g_text[RS__PART_BYTES + 2];   /* filler for str/bin payloads */
 static char g_path[8194];                  /* '/' then filler */
 
 static int group_setup(void **state)
@@ -420,13 +420,13 @@ static void cmp_records(const uint8_t *p, size_t n, const rs__rec *w, const rs__
         cmp_slice(p, n, "path", a->path, b->path);
         cmp_headers(p, n, a->nheaders, a->hname, a->hvalue, b->nheaders, b->hname, b->hvalue);
         CMP_INT(p, n, "req.body_total", a->body_total, b->body_total);
-        cmp_slice(p, n, "req.chunk", a->chunk, b->chunk);
+        cmp_slice(p, n, "req.part", a->part, b->part);
         break;
     }
     case RS__KIND_BODY:
         CMP_INT(p, n, "body.id", w->u.body.id, g->u.body.id);
         CMP_INT(p, n, "offset", w->u.body.offset, g->u.body.offset);
-        cmp_slice(p, n, "body.chunk", w->u.body.chunk, g->u.body.chunk);
+        cmp_slice(p, n, "body.part", w->u.body.part, g->u.body.part);
         break;
     case RS__KIND_COMPLETION: {
         const rs__comp_rec *a = &w->u.comp, *b = &g->u.comp;
@@ -440,7 +440,7 @@ static void cmp_records(const uint8_t *p, size_t n, const rs__rec *w, const rs__
             CMP_INT(p, n, "timing", a->timings[k], b->timings[k]);
         cmp_headers(p, n, a->nheaders, a->hname, a->hvalue, b->nheaders, b->hname, b->hvalue);
         CMP_INT(p, n, "comp.body_total", a->body_total, b->body_total);
-        cmp_slice(p, n, "comp.chunk", a->chunk, b->chunk);
+        cmp_slice(p, n, "comp.part", a->part, b->part);
         break;
     }
     case RS__KIND_CHUNK:
@@ -894,7 +894,7 @@ static void gen_headers(wb *w, bool bad)
 /* body_total then chunk, kept consistent unless one of them is bad */
 static void gen_body_total(wb *w, gen *g, bool bad)
 {
-    g->chunk_len = pick_len(RS__CHUNK_BYTES);
+    g->chunk_len = pick_len(RS__PART_BYTES);
     if (bad && g->chunk_len > 0 && one_in(2)) {
         g->body_total = rn(g->chunk_len);   /* shorter than the chunk */
         put_uint(w, g->body_total);
@@ -913,7 +913,7 @@ static void gen_body_total(wb *w, gen *g, bool bad)
     put_uint(w, g->body_total);
 }
 
-static void gen_first_chunk(wb *w, gen *g, bool bad)
+static void gen_first_part(wb *w, gen *g, bool bad)
 {
     if (!bad) {
         put_bytes(w, g_text, g->chunk_len);
@@ -922,7 +922,7 @@ static void gen_first_chunk(wb *w, gen *g, bool bad)
     if (g->body_total < 1000 && one_in(2))
         put_bytes_as(w, g_text, (uint32_t)g->body_total + 1, one_in(2));
     else if (one_in(50))
-        put_bytes_as(w, g_text, RS__CHUNK_BYTES + 1, true);
+        put_bytes_as(w, g_text, RS__PART_BYTES + 1, true);
     else
         put_wrong(w, false);
 }
@@ -995,18 +995,18 @@ static void gen_field(wb *w, int kind, uint32_t k, gen *g)
         case 9: gen_path(w, bad); break;
         case 10: gen_headers(w, bad); break;
         case 11: gen_body_total(w, g, bad); break;
-        default: gen_first_chunk(w, g, bad); break;
+        default: gen_first_part(w, g, bad); break;
         }
         break;
     case RS__KIND_BODY:
         if (k == 3) {
             gen_uint(w, UINT64_MAX, bad);
         } else if (!bad) {
-            put_bytes_as(w, g_text, 1 + pick_len(RS__CHUNK_BYTES - 1), one_in(4) == 0);
+            put_bytes_as(w, g_text, 1 + pick_len(RS__PART_BYTES - 1), one_in(4) == 0);
         } else if (one_in(2)) {
             put_bytes(w, "", 0);   /* empty: str, bin or nil */
         } else {
-            gen_bytes(w, RS__CHUNK_BYTES, true);
+            gen_bytes(w, RS__PART_BYTES, true);
         }
         break;
     case RS__KIND_COMPLETION:
@@ -1019,7 +1019,7 @@ static void gen_field(wb *w, int kind, uint32_t k, gen *g)
         case 8: gen_timings(w, bad); break;
         case 9: gen_headers(w, bad); break;
         case 10: gen_body_total(w, g, bad); break;
-        default: gen_first_chunk(w, g, bad); break;
+        default: gen_first_part(w, g, bad); break;
         }
         break;
     case RS__KIND_FLOW:
@@ -1029,7 +1029,7 @@ static void gen_field(wb *w, int kind, uint32_t k, gen *g)
         switch (k) {
         case 3: case 4: gen_uint(w, UINT64_MAX, bad); break;
         case 5: gen_uint(w, 1, bad); break;
-        default: gen_bytes(w, RS__CHUNK_BYTES, bad); break;
+        default: gen_bytes(w, RS__PART_BYTES, bad); break;
         }
         break;
     }
@@ -1124,7 +1124,7 @@ static void rand_headers(uint32_t *n, rs__slice *names, rs__slice *values)
 
 static uint32_t rand_chunk(rs__slice *chunk, uint64_t *total)
 {
-    uint32_t len = one_in(200) ? RS__CHUNK_BYTES : rn(300);
+    uint32_t len = one_in(200) ? RS__PART_BYTES : rn(300);
     chunk->ptr = one_in(10) && len == 0 ? NULL : g_text;
     chunk->len = len;
     *total = len + (one_in(2) ? 0 : rand_u64() % 1000000);
@@ -1194,7 +1194,7 @@ static void round_trip_request(void)
     r->method = rand_slice(g_text, 16);
     r->path = (rs__slice){ g_path, 1 + pick_len(8191) };
     rand_headers(&r->nheaders, r->hname, r->hvalue);
-    rand_chunk(&r->chunk, &r->body_total);
+    rand_chunk(&r->part, &r->body_total);
 
     size_t n;
     uint8_t *b = pack_and_check(rs__pack_request, r, &n), *copy;
@@ -1215,7 +1215,7 @@ static void round_trip_request(void)
         check_slice_is(b, n, "header value", q->hvalue[k], r->hvalue[k]);
     }
     CMP_INT(b, n, "round trip body_total", r->body_total, q->body_total);
-    check_slice_is(b, n, "chunk", q->chunk, r->chunk);
+    check_slice_is(b, n, "chunk", q->part, r->part);
     free(copy);
     free(b);
 }
@@ -1232,7 +1232,7 @@ static void round_trip_completion(void)
     for (int k = 0; k < RS__T_COUNT; k++)
         r->timings[k] = rand_u64();
     rand_headers(&r->nheaders, r->hname, r->hvalue);
-    rand_chunk(&r->chunk, &r->body_total);
+    rand_chunk(&r->part, &r->body_total);
 
     size_t n;
     uint8_t *b = pack_and_check(rs__pack_completion, r, &n), *copy;
@@ -1253,7 +1253,7 @@ static void round_trip_completion(void)
         check_slice_is(b, n, "header value", q->hvalue[k], r->hvalue[k]);
     }
     CMP_INT(b, n, "round trip body_total", r->body_total, q->body_total);
-    check_slice_is(b, n, "chunk", q->chunk, r->chunk);
+    check_slice_is(b, n, "chunk", q->part, r->part);
     free(copy);
     free(b);
 }
@@ -1264,13 +1264,13 @@ static void round_trip_small_kinds(void)
     uint8_t *b, *copy;
 
     rs__body_rec body = { .id = rand_u64(), .offset = rand_u64() };
-    body.chunk = (rs__slice){ g_text, 1 + (one_in(100) ? RS__CHUNK_BYTES - 1 : rn(500)) };
+    body.part = (rs__slice){ g_text, 1 + (one_in(100) ? RS__PART_BYTES - 1 : rn(500)) };
     b = pack_and_check(rs__pack_body, &body, &n);
     if (diff_one_keep(b, n, &copy) != 0)
         MISMATCH(b, n, "a packed body record was refused");
     CMP_INT(b, n, "body id", body.id, g_got.u.body.id);
     CMP_INT(b, n, "body offset", body.offset, g_got.u.body.offset);
-    check_slice_is(b, n, "body chunk", g_got.u.body.chunk, body.chunk);
+    check_slice_is(b, n, "body part", g_got.u.body.part, body.part);
     free(copy);
     free(b);
 
