@@ -15,14 +15,26 @@
  * Endpoints
  *   GET  /healthz            200 "ok" (no auth, no controls)
  *   GET  /stats              200 {"requests":R,"connections":C,
- *                            "active_connections":A}; R counts every request
- *                            except /stats itself, C every accepted TCP
- *                            connection (so R > C proves keep-alive reuse).
+ *                            "active_connections":A,"inflight":I,
+ *                            "inflight_peak":P,"overloaded":O,
+ *                            "failed_by_mix":F}; R counts every request
+ *                            except /stats, /_control and /_stats_reset,
+ *                            C every accepted TCP connection (so R > C
+ *                            proves keep-alive reuse), I the chat requests
+ *                            being served now (see x-mock-max-inflight), P
+ *                            the highest I seen, O the 429s answered for
+ *                            x-mock-max-inflight, F the requests failed by
+ *                            x-mock-fail-rate.
  *   POST /_control           body: "x-mock-...: value" lines; they become the
  *                            default of every later request that lacks the
  *                            header (an empty body clears them). Lets a test
  *                            make the mock fail or turn slow, then recover.
  *                            Answers like /stats.
+ *   POST /_stats_reset       Zeroes R, C, O, F, sets P to the current I (so
+ *                            P >= I always holds) and restarts the
+ *                            x-mock-fail-rate sequence, so a test can measure
+ *                            one phase. I and A are live values, not reset.
+ *                            Answers like /stats, after the reset.
  *   POST /echo, /v1/echo     200, request body echoed byte for byte, with the
  *                            request's Content-Type (default
  *                            application/octet-stream).
@@ -37,9 +49,10 @@
  * "echo: <x-request-id>" when that header is present. A body that is not a
  * JSON object just yields the defaults.
  *
- * With --expect-key KEY every request except /healthz and /stats must carry
- * "Authorization: Bearer KEY", else 401 (authentication_error,
- * invalid_api_key). Request bodies over 64 MiB get 413.
+ * With --expect-key KEY every request except /healthz, /stats, /_control
+ * and /_stats_reset must carry "Authorization: Bearer KEY", else 401
+ * (authentication_error, invalid_api_key). Request bodies over 64 MiB get
+ * 413.
  *
  * Control headers (chat unless noted; a malformed value gets a 400 whose
  * error.type is "mock_control_error", so a typo in a test fails loudly):
@@ -53,6 +66,8 @@
  *   x-mock-delay-ms: N       Wait N ms (<= 3600000) after the request is
  *                            fully read, before the response headers. Never
  *                            blocks other connections. Also applies to /echo.
+ *                            A client that hangs up (even half-closes) cuts
+ *                            this wait, and any stream pause, short.
  *   x-mock-stream: N         Answer as an SSE stream (text/event-stream) of N
  *                            (<= 1000000) chat.completion.chunk events whose
  *                            delta.content is "tok<i> " (i = 0..N-1; chunk 0
@@ -84,6 +99,46 @@
  *   x-mock-echo-headers: 1   Add top-level "request_headers": {lower-cased
  *                            name: value} to JSON bodies (success and error;
  *                            repeated headers joined with ", ").
+ *   x-mock-max-inflight: N   Like DeepSeek's per-account concurrency limit:
+ *                            a chat request that is read in full while N
+ *                            (0..1000000) or more chat requests are in
+ *                            flight gets an immediate 429 rate_limit_error
+ *                            (no delay, no reset, no fail-rate decision).
+ *                            A chat request is in flight from the moment it
+ *                            is read in full and admitted until the last
+ *                            byte of its answer is handed over for sending
+ *                            (or the answer is cut): delays, keep-alives and
+ *                            streams included, and never past the moment the
+ *                            client can see the answer end. A client that
+ *                            hangs up during a delay or pause releases its
+ *                            slot at once (resume_timer.c watches suspended
+ *                            sockets); otherwise libmicrohttpd's
+ *                            request-completed callback releases it.
+ *                            Every chat request counts, with a limit or not.
+ *   x-mock-overload-retry-after: V
+ *                            Retry-After of those 429s (default 1), same
+ *                            forms as x-mock-retry-after (which they ignore).
+ *   x-mock-fail-rate: P      Each admitted chat request fails with
+ *                            probability P (a decimal in 0..1), otherwise it
+ *                            is served normally. A failing request is
+ *                            answered as with x-mock-status: 429 or 503, or
+ *                            with its answer cut after half its body bytes
+ *                            (like x-mock-reset-after, which it overrides;
+ *                            for a stream, half-way through chunk N/2, or
+ *                            through [DONE] when N = 0). Delays and
+ *                            x-mock-retry-after still apply.
+ *   x-mock-fail-kinds: K,... Kinds to pick from, uniformly, for a failing
+ *                            request: 429, 503, reset (default all three; a
+ *                            kind listed twice is picked twice as often).
+ *   x-mock-seed: S           Decision n (0, 1, ... counted over the process,
+ *                            restarted by /_stats_reset) is a pure function
+ *                            of S and n: u = the n-th SplitMix64 output for
+ *                            seed S as a double in [0, 1); the request fails
+ *                            iff u < P, with kind number floor(u / P * K).
+ *                            Without the header S is drawn at start-up.
+ *
+ * Order for a chat request read in full: malformed control -> 400, bad key
+ * -> 401, over x-mock-max-inflight -> 429, fail-rate decision, delay, answer.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -106,6 +161,7 @@
 #include <pthread.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -122,6 +178,9 @@
 #define DEFAULT_MODEL "deepseek-chat"
 #define SSE_KEEPALIVE ": keep-alive\n\n"
 #define SSE_DONE "data: [DONE]\n\n"
+#define MAX_INFLIGHT_LIMIT 1000000LL
+#define MAX_FAIL_KINDS 16
+#define DEFAULT_OVERLOAD_RETRY_AFTER "1"
 
 /* Process-wide state shared by all worker threads: the counters are atomics
  * because every worker bumps them without any other coordination. */
@@ -132,11 +191,33 @@ static struct {
     atomic_ulong requests;
     atomic_ulong connections;
     atomic_long active_connections;
+    atomic_ulong overloaded;    /* 429s answered for x-mock-max-inflight */
+    atomic_ulong failed_by_mix; /* requests failed by x-mock-fail-rate */
+    atomic_ullong mix_decisions; /* n of the next x-mock-fail-rate decision */
     atomic_ulong next_id;
     unsigned long id_salt; /* keeps ids distinct across restarts */
+    uint64_t default_seed; /* x-mock-seed when a request has none */
 } app;
 
-enum route { ROUTE_CHAT, ROUTE_ECHO, ROUTE_HEALTHZ, ROUTE_STATS, ROUTE_CONTROL };
+/* In-flight chat requests. A mutex rather than atomics because admission
+ * compares and increments, the peak follows the count, and /stats and
+ * /_stats_reset must see both in one consistent state (peak >= count); it
+ * is taken twice per chat request, which is noise next to the HTTP work. */
+static struct {
+    pthread_mutex_t mu;
+    unsigned long count, peak;
+} flight = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+enum route {
+    ROUTE_CHAT,
+    ROUTE_ECHO,
+    ROUTE_HEALTHZ,
+    ROUTE_STATS,
+    ROUTE_CONTROL,
+    ROUTE_STATS_RESET,
+};
+
+enum fail_kind { FAIL_429, FAIL_503, FAIL_RESET };
 
 /* Sticky control headers set with POST /_control: used by every request
  * that does not carry the header itself, so a test can make the mock fail
@@ -172,6 +253,26 @@ static const char *control_value(struct MHD_Connection *c, const char *name, cha
     return found;
 }
 
+static void flight_release(void);
+
+/*
+ * Gives back an x-mock-max-inflight slot, once. Called just before the last
+ * byte of the answer is handed to libmicrohttpd (or the connection is cut),
+ * not when libmicrohttpd reports the request complete, which comes after the
+ * bytes were sent: a client that has read a whole answer must find its slot
+ * free, or one that keeps at most N requests open would see spurious 429s.
+ * on_completed() releases whatever is still held (the client went away, or
+ * the answer could not be built). All calls for one request run on the
+ * thread serving its connection, one at a time, so the flag needs no atomic.
+ */
+static void slot_release(bool *held)
+{
+    if (held && *held) {
+        *held = false;
+        flight_release();
+    }
+}
+
 struct controls {
     unsigned status; /* 0: not forced */
     char *retry_after;
@@ -181,12 +282,25 @@ struct controls {
     long long keepalives;
     long long keepalive_interval_ms;
     long long reset_after; /* -1: never */
+    bool reset_mid; /* x-mock-fail-rate chose "reset": cut at half the body */
     bool echo_headers;
+    /* The request's in-flight slot while it holds one, else NULL; see
+     * slot_release(). */
+    bool *slot;
+    long long max_inflight; /* -1: no limit */
+    char *overload_retry_after; /* NULL: DEFAULT_OVERLOAD_RETRY_AFTER */
+    double fail_rate; /* < 0: header absent */
+    unsigned char fail_kinds[MAX_FAIL_KINDS]; /* enum fail_kind */
+    unsigned n_fail_kinds;
+    bool have_seed;
+    uint64_t seed;
 };
 
 /* Per-request state, MHD's con_cls; freed in on_completed(). */
 struct req {
     enum route route;
+    bool admitted;   /* admission and the fail-rate decision are made */
+    bool holds_slot; /* counted in flight.count, see slot_release() */
     bool delay_served;
     bool too_large;
     char *body;
@@ -232,6 +346,11 @@ struct gen {
     unsigned pending_delay_ms;
     uint64_t sent;
     long long reset_after;
+    bool reset_mid; /* set reset_after half-way through the target segment */
+    /* Points into the request, which outlives every gen_read() call:
+     * libmicrohttpd only reads a response before it reports the request
+     * complete (on_completed() frees the request). */
+    bool *slot;
 };
 
 static void gen_free(void *cls)
@@ -272,6 +391,10 @@ static bool gen_next(struct gen *g)
         return true;
     }
     unsigned after_ka = g->ka_total ? g->ka_interval_ms : 0;
+    /* Where a "reset" failure cuts: the JSON body, or the middle chunk, or
+     * [DONE] when there is no chunk, so the client always gets the headers
+     * and part of the content, never a whole body. */
+    bool target;
     if (!g->sse) {
         if (g->body_sent)
             return false;
@@ -279,22 +402,26 @@ static bool gen_next(struct gen *g)
         g->pending_delay_ms = after_ka;
         g->seg = g->body ? g->body : "";
         g->seg_len = g->body_len;
-        return true;
-    }
-    if (g->chunks_sent < g->n_chunks) {
+        target = true;
+    } else if (g->chunks_sent < g->n_chunks) {
         g->pending_delay_ms = g->chunks_sent ? g->chunk_interval_ms : after_ka;
         render_chunk(g);
+        target = g->chunks_sent == g->n_chunks / 2;
         g->chunks_sent++;
-        return true;
-    }
-    if (!g->done_sent) {
+    } else if (!g->done_sent) {
         g->done_sent = true;
         g->pending_delay_ms = g->n_chunks ? 0 : after_ka;
         g->seg = SSE_DONE;
         g->seg_len = strlen(SSE_DONE);
-        return true;
+        target = g->n_chunks == 0;
+    } else {
+        return false;
     }
-    return false;
+    /* Every earlier segment has been copied in full, so g->sent is where
+     * this one starts. */
+    if (target && g->reset_mid)
+        g->reset_after = (long long)(g->sent + g->seg_len / 2);
+    return true;
 }
 
 /*
@@ -356,6 +483,7 @@ static ssize_t gen_read(void *cls, uint64_t pos, char *out, size_t max)
             if (room == 0 && take > 0) {
                 if (n)
                     return (ssize_t)n;
+                slot_release(g->slot);
                 abort_connection(g->conn);
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
@@ -366,6 +494,10 @@ static ssize_t gen_read(void *cls, uint64_t pos, char *out, size_t max)
         g->seg_off += take;
         g->sent += take;
         n += take;
+        /* The last segment is complete: these are the answer's last bytes
+         * (for a stream, [DONE], which many clients treat as the end). */
+        if (g->seg_off == g->seg_len && (g->sse ? g->done_sent : g->body_sent))
+            slot_release(g->slot);
         if (n == max)
             return (ssize_t)n;
     }
@@ -377,7 +509,9 @@ static struct gen *gen_new(struct MHD_Connection *c, const struct controls *ctl)
     if (!g)
         return NULL;
     g->conn = c;
-    g->reset_after = ctl->reset_after;
+    g->reset_after = ctl->reset_mid ? -1 : ctl->reset_after;
+    g->reset_mid = ctl->reset_mid;
+    g->slot = ctl->slot;
     return g;
 }
 
@@ -473,7 +607,10 @@ static enum MHD_Result queue_body(struct MHD_Connection *c, unsigned status,
                                   const struct controls *ctl)
 {
     struct MHD_Response *resp;
-    if (ctl && ctl->reset_after >= 0 && (uint64_t)ctl->reset_after < len) {
+    long long cut = !ctl          ? -1
+                    : ctl->reset_mid ? (long long)(len / 2)
+                                     : ctl->reset_after;
+    if (cut >= 0 && (uint64_t)cut < len) {
         struct gen *g = gen_new(c, ctl);
         if (!g) {
             free(body);
@@ -481,18 +618,25 @@ static enum MHD_Result queue_body(struct MHD_Connection *c, unsigned status,
         }
         g->body = body;
         g->body_len = len;
+        g->reset_after = cut;
+        g->reset_mid = false; /* already resolved to a byte count */
         resp = MHD_create_response_from_callback(len, 64 * 1024, gen_read, g,
                                                  gen_free);
         if (!resp)
             gen_free(g);
-    } else if (body) {
-        resp = MHD_create_response_from_buffer_with_free_callback(len, body,
-                                                                  free);
-        if (!resp)
-            free(body);
     } else {
-        resp = MHD_create_response_from_buffer(0, (void *)"",
-                                               MHD_RESPMEM_PERSISTENT);
+        if (body) {
+            resp = MHD_create_response_from_buffer_with_free_callback(
+                len, body, free);
+            if (!resp)
+                free(body);
+        } else {
+            resp = MHD_create_response_from_buffer(0, (void *)"",
+                                                   MHD_RESPMEM_PERSISTENT);
+        }
+        /* The whole answer is handed over at once. */
+        if (ctl)
+            slot_release(ctl->slot);
     }
     if (!resp)
         return MHD_NO;
@@ -609,10 +753,13 @@ static bool header_int(struct MHD_Connection *c, struct req *r,
     return true;
 }
 
-static bool parse_retry_after(struct MHD_Connection *c, struct req *r)
+/* A Retry-After value (verbatim, or "date+N") from control header `name`
+ * into *out; *out stays NULL when the header is absent. */
+static bool parse_retry_after(struct MHD_Connection *c, struct req *r,
+                              const char *name, char **out)
 {
     char buf[128];
-    const char *v = control_value(c, "x-mock-retry-after", buf, sizeof buf);
+    const char *v = control_value(c, name, buf, sizeof buf);
     if (!v)
         return true;
     if (strncasecmp(v, "date+", 5) == 0) {
@@ -621,21 +768,104 @@ static bool parse_retry_after(struct MHD_Connection *c, struct req *r)
         long long secs = strtoll(v + 5, &end, 10);
         if (errno || end == v + 5 || *end || secs < 0 || secs > 100000000LL) {
             snprintf(r->control_error, sizeof r->control_error,
-                     "mock: x-mock-retry-after date+N needs N >= 0, got \"%.64s\"",
-                     v);
+                     "mock: %s date+N needs N >= 0, got \"%.64s\"", name, v);
             return false;
         }
         time_t when = time(NULL) + (time_t)secs;
         struct tm tm;
         gmtime_r(&when, &tm);
-        char buf[64];
+        char date[64];
         /* Never setlocale()d, so %a/%b are the English names HTTP wants. */
-        strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        r->ctl.retry_after = strdup(buf);
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        *out = strdup(date);
     } else {
-        r->ctl.retry_after = strdup(v);
+        *out = strdup(v);
     }
-    return r->ctl.retry_after != NULL;
+    return *out != NULL;
+}
+
+/* x-mock-fail-rate: a plain decimal in [0, 1]. strtod alone would also take
+ * "nan", "1e-1" or hex floats; a mock control should accept one spelling. */
+static bool parse_fail_rate(struct MHD_Connection *c, struct req *r)
+{
+    char buf[64];
+    const char *v = control_value(c, "x-mock-fail-rate", buf, sizeof buf);
+    if (!v)
+        return true;
+    size_t digits = strspn(v, "0123456789");
+    size_t len = digits;
+    if (v[len] == '.') {
+        size_t frac = strspn(v + len + 1, "0123456789");
+        digits += frac;
+        len += 1 + frac;
+    }
+    double p = -1;
+    if (digits > 0 && v[len] == '\0')
+        p = strtod(v, NULL); /* never setlocale()d: '.' is the point */
+    if (!(p >= 0.0 && p <= 1.0)) {
+        snprintf(r->control_error, sizeof r->control_error,
+                 "mock: x-mock-fail-rate must be a decimal in [0, 1], got \"%.64s\"",
+                 v);
+        return false;
+    }
+    r->ctl.fail_rate = p;
+    return true;
+}
+
+static bool parse_fail_kinds(struct MHD_Connection *c, struct req *r)
+{
+    struct controls *k = &r->ctl;
+    char buf[160];
+    const char *v = control_value(c, "x-mock-fail-kinds", buf, sizeof buf);
+    if (!v) {
+        k->fail_kinds[0] = FAIL_429;
+        k->fail_kinds[1] = FAIL_503;
+        k->fail_kinds[2] = FAIL_RESET;
+        k->n_fail_kinds = 3;
+        return true;
+    }
+    k->n_fail_kinds = 0;
+    const char *p = v;
+    for (;;) {
+        p += strspn(p, " \t");
+        size_t n = strcspn(p, ", \t");
+        const char *q = p + n + strspn(p + n, " \t");
+        int kind = n == 3 && strncmp(p, "429", 3) == 0           ? FAIL_429
+                   : n == 3 && strncmp(p, "503", 3) == 0         ? FAIL_503
+                   : n == 5 && strncasecmp(p, "reset", 5) == 0   ? FAIL_RESET
+                                                                 : -1;
+        if (kind < 0 || k->n_fail_kinds == MAX_FAIL_KINDS || (*q && *q != ',')) {
+            snprintf(r->control_error, sizeof r->control_error,
+                     "mock: x-mock-fail-kinds must be a comma list of at most "
+                     "%d of 429, 503, reset, got \"%.64s\"", MAX_FAIL_KINDS, v);
+            return false;
+        }
+        k->fail_kinds[k->n_fail_kinds++] = (unsigned char)kind;
+        if (!*q)
+            return true;
+        p = q + 1;
+    }
+}
+
+static bool parse_seed(struct MHD_Connection *c, struct req *r)
+{
+    char buf[64];
+    const char *v = control_value(c, "x-mock-seed", buf, sizeof buf);
+    if (!v)
+        return true;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v || *end || v[0] == '-' || v[0] == '+' ||
+        isspace((unsigned char)v[0])) {
+        snprintf(r->control_error, sizeof r->control_error,
+                 "mock: x-mock-seed must be an integer in [0, 2^64), got \"%.64s\"",
+                 v);
+        return false;
+    }
+    r->ctl.have_seed = true;
+    r->ctl.seed = (uint64_t)x;
+    return true;
 }
 
 static void parse_controls(struct MHD_Connection *c, struct req *r)
@@ -645,6 +875,8 @@ static void parse_controls(struct MHD_Connection *c, struct req *r)
     k->stream_chunks = -1;
     k->keepalive_interval_ms = DEFAULT_KEEPALIVE_INTERVAL_MS;
     k->reset_after = -1;
+    k->max_inflight = -1;
+    k->fail_rate = -1;
 
     /* && chains stop at the first bad header so its message survives. */
     bool ok = header_int(c, r, "x-mock-status", 200, 599, &status) &&
@@ -660,7 +892,13 @@ static void parse_controls(struct MHD_Connection *c, struct req *r)
               header_int(c, r, "x-mock-reset-after", 0, LLONG_MAX / 2,
                          &k->reset_after) &&
               header_int(c, r, "x-mock-echo-headers", 0, 1, &echo) &&
-              parse_retry_after(c, r);
+              parse_retry_after(c, r, "x-mock-retry-after", &k->retry_after) &&
+              header_int(c, r, "x-mock-max-inflight", 0, MAX_INFLIGHT_LIMIT,
+                         &k->max_inflight) &&
+              parse_retry_after(c, r, "x-mock-overload-retry-after",
+                                &k->overload_retry_after) &&
+              parse_fail_rate(c, r) && parse_fail_kinds(c, r) &&
+              parse_seed(c, r);
     if (!ok && !r->control_error[0])
         snprintf(r->control_error, sizeof r->control_error,
                  "mock: out of memory parsing control headers");
@@ -674,12 +912,19 @@ static void parse_controls(struct MHD_Connection *c, struct req *r)
 
 static enum MHD_Result serve_stats(struct MHD_Connection *c)
 {
-    char buf[160];
+    pthread_mutex_lock(&flight.mu);
+    unsigned long inflight = flight.count, peak = flight.peak;
+    pthread_mutex_unlock(&flight.mu);
+    char buf[320];
     int n = snprintf(buf, sizeof buf,
                      "{\"requests\":%lu,\"connections\":%lu,"
-                     "\"active_connections\":%ld}",
+                     "\"active_connections\":%ld,\"inflight\":%lu,"
+                     "\"inflight_peak\":%lu,\"overloaded\":%lu,"
+                     "\"failed_by_mix\":%lu}",
                      atomic_load(&app.requests), atomic_load(&app.connections),
-                     atomic_load(&app.active_connections));
+                     atomic_load(&app.active_connections), inflight, peak,
+                     atomic_load(&app.overloaded),
+                     atomic_load(&app.failed_by_mix));
     char *body = strndup(buf, (size_t)n);
     if (!body)
         return MHD_NO;
@@ -695,6 +940,103 @@ static enum MHD_Result serve_echo(struct MHD_Connection *c, struct req *r,
     r->body = NULL; /* ownership moves to the response: no 4 MiB copy */
     return queue_body(c, status, ctype ? ctype : "application/octet-stream",
                       body, r->len, &r->ctl);
+}
+
+/* POST /_stats_reset. The peak restarts from the current count rather than
+ * 0 so that peak >= inflight holds even when requests are in flight. */
+static void reset_stats(void)
+{
+    atomic_store(&app.requests, 0);
+    atomic_store(&app.connections, 0);
+    atomic_store(&app.overloaded, 0);
+    atomic_store(&app.failed_by_mix, 0);
+    atomic_store(&app.mix_decisions, 0);
+    pthread_mutex_lock(&flight.mu);
+    flight.peak = flight.count;
+    pthread_mutex_unlock(&flight.mu);
+}
+
+/* ------------------------------------------------------------------ */
+/* Concurrency limit and failure mix                                    */
+/* ------------------------------------------------------------------ */
+
+/* Takes a slot unless `limit` (>= 0) slots are taken already. Unlimited
+ * requests take one too, so "inflight" always counts every chat request
+ * being served and a limited request sees them all, as an account would. */
+static bool flight_admit(long long limit)
+{
+    pthread_mutex_lock(&flight.mu);
+    bool ok = limit < 0 || flight.count < (unsigned long long)limit;
+    if (ok && ++flight.count > flight.peak)
+        flight.peak = flight.count;
+    pthread_mutex_unlock(&flight.mu);
+    return ok;
+}
+
+static void flight_release(void)
+{
+    pthread_mutex_lock(&flight.mu);
+    flight.count--;
+    pthread_mutex_unlock(&flight.mu);
+}
+
+/* The n-th output of SplitMix64 seeded with `seed`: a pure function of
+ * (seed, n), so decision n comes out the same whichever thread takes it. */
+static uint64_t splitmix64_at(uint64_t seed, uint64_t n)
+{
+    uint64_t z = seed + (n + 1) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* x-mock-fail-rate: turns this request into a failure, or leaves it be. */
+static void decide_failure(struct controls *k)
+{
+    if (k->fail_rate < 0)
+        return;
+    uint64_t n = atomic_fetch_add(&app.mix_decisions, 1);
+    uint64_t h = splitmix64_at(k->have_seed ? k->seed : app.default_seed, n);
+    double u = (double)(h >> 11) * 0x1.0p-53; /* uniform in [0, 1) */
+    if (!(u < k->fail_rate))
+        return;
+    /* Given a failure u is uniform in [0, P), so u / P picks the kind
+     * uniformly without spending a second random number. */
+    unsigned i = (unsigned)(u / k->fail_rate * k->n_fail_kinds);
+    if (i >= k->n_fail_kinds)
+        i = k->n_fail_kinds - 1; /* rounding at the top edge */
+    atomic_fetch_add(&app.failed_by_mix, 1);
+    switch ((enum fail_kind)k->fail_kinds[i]) {
+    case FAIL_429:
+        k->status = MHD_HTTP_TOO_MANY_REQUESTS;
+        break;
+    case FAIL_503:
+        k->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        break;
+    case FAIL_RESET:
+        /* Cuts whatever answer the request would have had. */
+        k->reset_mid = true;
+        break;
+    }
+}
+
+/* The 429 of x-mock-max-inflight: at once, with its own Retry-After and
+ * none of the request's other effects (no delay, no reset). */
+static enum MHD_Result queue_overloaded(struct MHD_Connection *c,
+                                        const struct req *r)
+{
+    struct controls k = {
+        .reset_after = -1,
+        .echo_headers = r->ctl.echo_headers,
+        .retry_after = r->ctl.overload_retry_after
+                           ? r->ctl.overload_retry_after
+                           : (char *)DEFAULT_OVERLOAD_RETRY_AFTER,
+    };
+    char msg[128];
+    snprintf(msg, sizeof msg,
+             "Rate limit reached: too many concurrent requests (limit %lld)",
+             r->ctl.max_inflight);
+    return queue_error(c, MHD_HTTP_TOO_MANY_REQUESTS, msg, &k);
 }
 
 /* Builds the per-stream constant parts so each chunk costs one snprintf. */
@@ -846,6 +1188,9 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct req *r)
         pthread_mutex_unlock(&defaults_mu);
         return serve_stats(c);
     }
+    case ROUTE_STATS_RESET:
+        reset_stats();
+        return serve_stats(c);
     case ROUTE_ECHO:
     case ROUTE_CHAT:
         break;
@@ -868,6 +1213,9 @@ static enum route route_of(const char *method, const char *url)
         return ROUTE_STATS;
     if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 && strcmp(url, "/_control") == 0)
         return ROUTE_CONTROL;
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
+        strcmp(url, "/_stats_reset") == 0)
+        return ROUTE_STATS_RESET;
     if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 &&
         (strcmp(url, "/echo") == 0 || strcmp(url, "/v1/echo") == 0))
         return ROUTE_ECHO;
@@ -949,7 +1297,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
             return MHD_NO;
         *con_cls = r;
         r->route = route_of(method, url);
-        if (r->route != ROUTE_STATS && r->route != ROUTE_CONTROL)
+        if (r->route != ROUTE_STATS && r->route != ROUTE_CONTROL &&
+            r->route != ROUTE_STATS_RESET)
             atomic_fetch_add(&app.requests, 1);
         return on_headers(c, r);
     }
@@ -963,12 +1312,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (r->too_large)
         return queue_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
                            "Request body exceeds the mock's 64 MiB limit", NULL);
-    if (r->route == ROUTE_HEALTHZ || r->route == ROUTE_STATS || r->route == ROUTE_CONTROL)
+    if (r->route == ROUTE_HEALTHZ || r->route == ROUTE_STATS ||
+        r->route == ROUTE_CONTROL || r->route == ROUTE_STATS_RESET)
         return respond(c, r);
     if (r->control_error[0])
         return queue_error(c, MHD_HTTP_BAD_REQUEST, r->control_error, NULL);
     if (!auth_ok(c))
         return queue_error(c, MHD_HTTP_UNAUTHORIZED, NULL, &r->ctl);
+    /* Once per request: this function runs again after a delay resumes. */
+    if (r->route == ROUTE_CHAT && !r->admitted) {
+        r->admitted = true;
+        if (!flight_admit(r->ctl.max_inflight)) {
+            atomic_fetch_add(&app.overloaded, 1);
+            return queue_overloaded(c, r);
+        }
+        /* Released with the answer's last byte (slot_release()), else in
+         * on_completed(), which libmicrohttpd calls exactly once for every
+         * request it called us for, however it ends. */
+        r->holds_slot = true;
+        r->ctl.slot = &r->holds_slot;
+        decide_failure(&r->ctl);
+    }
     if (r->ctl.delay_ms > 0 && !r->delay_served &&
         !resume_timer_stopping(app.timer)) {
         r->delay_served = true;
@@ -989,8 +1353,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct req *r = *con_cls;
     if (!r)
         return;
+    slot_release(&r->holds_slot);
     free(r->body);
     free(r->ctl.retry_after);
+    free(r->ctl.overload_retry_after);
     free(r);
     *con_cls = NULL;
 }
@@ -1113,6 +1479,11 @@ int main(int argc, char **argv)
         snprintf(app.expect_auth, n, "Bearer %s", key);
     }
     app.id_salt = (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16);
+    /* Unseeded runs must differ, or a test without x-mock-seed would see
+     * the same "random" failures every time. */
+    if (getrandom(&app.default_seed, sizeof app.default_seed, 0) !=
+        (ssize_t)sizeof app.default_seed)
+        app.default_seed = ((uint64_t)app.id_salt << 32) ^ (uint64_t)clock();
     app.healthz = MHD_create_response_from_buffer(2, (void *)"ok",
                                                   MHD_RESPMEM_PERSISTENT);
     if (!app.healthz)

@@ -6,6 +6,14 @@
  * sleeping worker would stall every other connection it polls), so a delayed
  * connection is suspended by its worker and handed to this thread, which
  * resumes it when its deadline passes.
+ *
+ * libmicrohttpd does not watch a suspended connection's socket, so on its own
+ * it would learn that the client hung up only when the delay ends and it
+ * writes. This thread watches the socket instead and resumes the connection
+ * as soon as the peer closes it (FIN or RST), so that whatever the request
+ * holds (a x-mock-max-inflight slot) is released promptly: the pause is cut
+ * short and the answer goes to a peer that is gone. A client that only
+ * half-closes (shutdown for writing) counts as gone too.
  */
 #ifndef RINGSIDE_MOCK_RESUME_TIMER_H
 #define RINGSIDE_MOCK_RESUME_TIMER_H
@@ -19,11 +27,11 @@ struct resume_timer;
 struct resume_timer *resume_timer_start(void);
 
 /*
- * Resumes `conn` after `ms` milliseconds. The caller must already have called
- * MHD_suspend_connection(conn): each call here is paired with exactly one
- * suspend, which is what makes the eventual resume legal. Once the timer is
- * stopping the connection is resumed immediately instead, so no connection
- * can stay suspended across MHD_stop_daemon().
+ * Resumes `conn` after `ms` milliseconds, or earlier if its peer hangs up.
+ * The caller must already have called MHD_suspend_connection(conn): each call
+ * here is paired with exactly one resume, which is what makes it legal. Once
+ * the timer is stopping the connection is resumed immediately instead, so no
+ * connection can stay suspended across MHD_stop_daemon().
  */
 void resume_timer_after(struct resume_timer *rt, struct MHD_Connection *conn,
                         unsigned ms);

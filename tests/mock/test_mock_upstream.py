@@ -708,3 +708,515 @@ def test_fixed_port_and_bad_args(tmp_path):
         assert resp.status == 200
     finally:
         s.stop()
+
+
+# --------------------------------------------------------------------------
+# concurrency limit (x-mock-max-inflight)
+# --------------------------------------------------------------------------
+
+def get_stats(server):
+    _, data = request(server, "GET", "/stats")
+    return json.loads(data)
+
+
+def post_control(server, lines):
+    resp, data = request(server, path="/_control", body="\n".join(lines).encode())
+    assert resp.status == 200
+    return json.loads(data)
+
+
+def wait_stats(server, pred, timeout):
+    """Polls /stats until pred(stats) holds; returns (stats, seconds waited)."""
+    t0 = time.monotonic()
+    while True:
+        st = get_stats(server)
+        if pred(st):
+            return st, time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"stats never satisfied the condition: {st}")
+        time.sleep(0.01)
+
+
+def concurrent_requests(server, n, headers):
+    """n requests released together; returns [(status, headers, body, secs)]."""
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def one(i):
+        c = server.conn(30)
+        try:
+            barrier.wait(10)
+            t0 = time.monotonic()
+            c.request("POST", "/v1/chat/completions", body=b"{}", headers=headers)
+            r = c.getresponse()
+            data = r.read()
+            results[i] = (r.status, dict(r.getheaders()), data, time.monotonic() - t0)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(r is not None for r in results), results
+    return results
+
+
+def test_max_inflight_limit_holds_exactly(fresh_server):
+    n_limit, extra, delay = 3, 4, 2.0
+    hdrs = {"x-mock-max-inflight": str(n_limit), "x-mock-delay-ms": str(int(delay * 1000)),
+            "x-mock-overload-retry-after": "7", "x-mock-retry-after": "99"}
+    results = concurrent_requests(fresh_server, n_limit + extra, hdrs)
+    rejected = [r for r in results if r[0] == 429]
+    served = [r for r in results if r[0] == 200]
+    assert len(rejected) == extra and len(served) == n_limit, [r[0] for r in results]
+    for status, headers, body, secs in rejected:
+        # its own Retry-After, not x-mock-retry-after; at once, not delayed
+        assert headers["Retry-After"] == "7"
+        err = json.loads(body)["error"]
+        assert err["type"] == "rate_limit_error"
+        assert err["code"] == "rate_limit_exceeded"
+        assert secs < delay * 0.75, secs
+    for status, headers, body, secs in served:
+        assert secs >= delay
+        assert headers["Retry-After"] == "99"
+        assert json.loads(body)["object"] == "chat.completion"
+
+    st, _ = wait_stats(fresh_server, lambda s: s["inflight"] == 0, SLACK_S)
+    assert st["inflight_peak"] == n_limit
+    assert st["overloaded"] == extra
+    assert st["requests"] == n_limit + extra
+
+    # The slots came back: a second wave of exactly N is served in full.
+    again = concurrent_requests(fresh_server, n_limit,
+                                dict(hdrs, **{"x-mock-delay-ms": "300"}))
+    assert [r[0] for r in again] == [200] * n_limit
+    st, _ = wait_stats(fresh_server, lambda s: s["inflight"] == 0, SLACK_S)
+    assert st["inflight_peak"] == n_limit
+    assert st["overloaded"] == extra
+
+
+def test_max_inflight_counts_while_held(fresh_server):
+    held = []
+    t = threading.Thread(target=lambda: held.append(request(
+        fresh_server, headers={"x-mock-delay-ms": "1500"})[0].status))
+    t.start()
+    st, _ = wait_stats(fresh_server, lambda s: s["inflight"] == 1, SLACK_S)
+    assert st["inflight_peak"] == 1
+    # A request without a limit is not refused, and is counted too.
+    resp, _ = request(fresh_server, headers={"x-mock-delay-ms": "200"})
+    assert resp.status == 200
+    # A limit of 1 sees the held request; the default Retry-After is 1.
+    resp, data = request(fresh_server, headers={"x-mock-max-inflight": "1"})
+    assert resp.status == 429
+    assert resp.getheader("Retry-After") == "1"
+    t.join(15)
+    assert held == [200]
+    st, _ = wait_stats(fresh_server, lambda s: s["inflight"] == 0, SLACK_S)
+    assert st["inflight_peak"] == 2
+    assert st["overloaded"] == 1
+
+
+def test_max_inflight_zero_refuses_before_fail_rate(fresh_server):
+    for _ in range(5):
+        resp, _ = request(fresh_server, headers={"x-mock-max-inflight": "0",
+                                                 "x-mock-fail-rate": "1",
+                                                 "x-mock-delay-ms": "5000"})
+        assert resp.status == 429
+    st = get_stats(fresh_server)
+    assert (st["overloaded"], st["failed_by_mix"], st["inflight"]) == (5, 0, 0)
+    # /echo is not a chat request: no limit
+    resp, data = request(fresh_server, path="/echo", body=b"x",
+                         headers={"x-mock-max-inflight": "0"})
+    assert (resp.status, data) == (200, b"x")
+
+
+def test_max_inflight_sticky_with_date_retry_after(fresh_server):
+    post_control(fresh_server, ["x-mock-max-inflight: 1",
+                                "x-mock-overload-retry-after: date+30"])
+    try:
+        held = []
+        t = threading.Thread(target=lambda: held.append(request(
+            fresh_server, headers={"x-mock-delay-ms": "1500"})[0].status))
+        t.start()
+        wait_stats(fresh_server, lambda s: s["inflight"] == 1, SLACK_S)
+        before = time.time()
+        resp, data = request(fresh_server)
+        assert resp.status == 429
+        when = email.utils.parsedate_to_datetime(resp.getheader("Retry-After")).timestamp()
+        assert before + 28 <= when <= time.time() + 32
+        # the request's own header beats the sticky one
+        resp, _ = request(fresh_server, headers={"x-mock-max-inflight": "2"})
+        assert resp.status == 200
+    finally:
+        post_control(fresh_server, [])
+    resp, _ = request(fresh_server)  # cleared: no limit while one is held
+    assert resp.status == 200
+    t.join(15)
+    assert held == [200]
+
+
+def hold_one(server, extra):
+    """Opens a raw chat request with x-mock-max-inflight: 1 and waits until
+    the mock counts it in flight and refuses a second one."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(chat_head(dict({"x-mock-max-inflight": "1"}, **extra)) + b"{}")
+    wait_stats(server, lambda s: s["inflight"] == 1, SLACK_S)
+    resp, _ = request(server, headers={"x-mock-max-inflight": "1"})
+    assert resp.status == 429
+    return sock
+
+
+def test_max_inflight_slot_released_after_disconnect_mid_delay(fresh_server):
+    sock = hold_one(fresh_server, {"x-mock-delay-ms": "30000"})
+    sock.close()
+    # The suspended socket is watched: the slot comes back at once, not
+    # when the 30 s delay ends.
+    st, waited = wait_stats(fresh_server, lambda s: s["inflight"] == 0, 10)
+    assert waited < SLACK_S
+    resp, _ = request(fresh_server, headers={"x-mock-max-inflight": "1"})
+    assert resp.status == 200
+    assert st["inflight_peak"] == 1
+
+
+def test_half_close_cuts_a_delay_short(server):
+    # Documented: a peer that shuts down its sending side counts as gone,
+    # so the wait ends at once; the answer is still written.
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall(chat_head({"x-mock-delay-ms": "30000", "Connection": "close"}) + b"{}")
+        t0 = time.monotonic()
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            d = sock.recv(65536)
+            if not d:
+                break
+            data += d
+        assert time.monotonic() - t0 < SLACK_S
+        assert data.startswith(b"HTTP/1.1 200")
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("extra", [
+    {"x-mock-stream": "200", "x-mock-chunk-interval-ms": "100"},
+    {"x-mock-keepalives": "200", "x-mock-keepalive-interval-ms": "100"},
+], ids=["stream", "keepalives"])
+def test_max_inflight_slot_released_after_disconnect_mid_stream(fresh_server, extra):
+    sock = hold_one(fresh_server, extra)
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    sock.close()
+    # Noticed at the next write or two, long before the 20 s of content end.
+    _, waited = wait_stats(fresh_server, lambda s: s["inflight"] == 0, 5.0)
+    assert waited < SLACK_S
+    resp, _ = request(fresh_server, headers={"x-mock-max-inflight": "1"})
+    assert resp.status == 200
+
+
+@pytest.mark.parametrize("extra", [
+    {}, {"x-mock-stream": "3"}, {"x-mock-keepalives": "1", "x-mock-keepalive-interval-ms": "1"},
+    {"x-mock-status": "503"}, {"x-mock-fail-rate": "1", "x-mock-fail-kinds": "reset"},
+    {"x-mock-stream": "3", "x-mock-fail-rate": "1", "x-mock-fail-kinds": "reset"},
+], ids=["json", "stream", "keepalives", "error", "reset", "stream-reset"])
+def test_max_inflight_client_within_limit_never_refused(fresh_server, extra):
+    # Each worker keeps one request open and opens a new connection for the
+    # next as soon as it has read the answer (or seen it cut): the mock must
+    # have freed the slot by then, so N workers never get a 429.
+    n_limit, each = 4, 250
+    hdrs = dict({"x-mock-max-inflight": str(n_limit)}, **extra)
+    statuses = []
+
+    def worker():
+        for _ in range(each):
+            c = fresh_server.conn()  # reads exactly the body, not to EOF
+            try:
+                c.request("POST", "/v1/chat/completions", body=b"{}", headers=hdrs)
+                r = c.getresponse()
+                try:
+                    r.read()
+                except (http.client.IncompleteRead, ConnectionError):
+                    pass  # a reset kind: the cut is the end, as a client sees it
+                statuses.append(r.status)
+            finally:
+                c.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(n_limit)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(statuses) == n_limit * each
+    assert 429 not in statuses, statuses.count(429)
+    st, _ = wait_stats(fresh_server, lambda s: s["inflight"] == 0, SLACK_S)
+    assert st["overloaded"] == 0
+    assert st["inflight_peak"] <= n_limit
+
+
+def test_max_inflight_under_load():
+    s = MockServer("--threads", "4")
+    try:
+        n_limit, workers, each = 5, 24, 15
+        counts = {"ok": 0, "429": 0}
+        lock = threading.Lock()
+
+        def worker():
+            c = s.conn()
+            for _ in range(each):
+                c.request("POST", "/v1/chat/completions", body=b"{}", headers={
+                    "x-mock-max-inflight": str(n_limit), "x-mock-delay-ms": "20"})
+                r = c.getresponse()
+                r.read()
+                assert r.status in (200, 429)
+                with lock:
+                    counts["ok" if r.status == 200 else "429"] += 1
+            c.close()
+
+        threads = [threading.Thread(target=worker) for _ in range(workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        st, _ = wait_stats(s, lambda x: x["inflight"] == 0, SLACK_S)
+        assert counts["ok"] + counts["429"] == workers * each
+        assert st["overloaded"] == counts["429"] > 0
+        assert st["inflight_peak"] == n_limit
+        assert st["requests"] == workers * each
+    finally:
+        s.stop()
+
+
+# --------------------------------------------------------------------------
+# failure mix (x-mock-fail-rate, x-mock-fail-kinds, x-mock-seed)
+# --------------------------------------------------------------------------
+
+def splitmix64_at(seed, n):
+    """The mock's documented decision function, for exact comparison."""
+    m = (1 << 64) - 1
+    z = (seed + (n + 1) * 0x9E3779B97F4A7C15) & m
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
+    return z ^ (z >> 31)
+
+
+def expected_outcome(seed, n, p, kinds):
+    u = (splitmix64_at(seed, n) >> 11) / 2.0 ** 53
+    if not u < p:
+        return "ok"
+    return kinds[min(len(kinds) - 1, int(u / p * len(kinds)))]
+
+
+class Outcomes:
+    """Sends chat requests on one keep-alive connection (a new one after a
+    reset) and classifies each answer as ok, 429, 503 or reset."""
+
+    def __init__(self, server, headers=None):
+        self.server = server
+        self.headers = headers or {}
+        self.c = None
+
+    def one(self):
+        if self.c is None:
+            self.c = self.server.conn()
+        self.c.request("POST", "/v1/chat/completions", body=b"{}", headers=self.headers)
+        r = self.c.getresponse()
+        try:
+            data = r.read()
+        except (http.client.IncompleteRead, ConnectionError):
+            assert r.status == 200
+            self.close()
+            return "reset", r
+        if r.status == 200:
+            assert json.loads(data)["object"] == "chat.completion"
+            return "ok", r
+        assert r.status in (429, 503), r.status
+        err = json.loads(data)["error"]
+        assert err["type"] == ("rate_limit_error" if r.status == 429 else "server_error")
+        return str(r.status), r
+
+    def close(self):
+        if self.c is not None:
+            self.c.close()
+            self.c = None
+
+
+def test_fail_rate_is_binomial_and_every_kind_occurs(fresh_server):
+    p, total, workers = 0.3, 2000, 4
+    post_control(fresh_server, [f"x-mock-fail-rate: {p}", "x-mock-retry-after: 3"])
+    counts = {"ok": 0, "429": 0, "503": 0, "reset": 0}
+    lock = threading.Lock()
+
+    def worker():
+        o = Outcomes(fresh_server)
+        try:
+            for _ in range(total // workers):
+                kind, r = o.one()
+                assert r.getheader("Retry-After") == "3"
+                with lock:
+                    counts[kind] += 1
+        finally:
+            o.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    post_control(fresh_server, [])
+    assert sum(counts.values()) == total
+    failed = total - counts["ok"]
+    # Unseeded, so a real random sample: 4 standard deviations of the
+    # binomial, for the total and for each kind (P/3 each).
+    sd = (total * p * (1 - p)) ** 0.5
+    assert abs(failed - total * p) <= 4 * sd, counts
+    pk = p / 3
+    sdk = (total * pk * (1 - pk)) ** 0.5
+    for kind in ("429", "503", "reset"):
+        assert abs(counts[kind] - total * pk) <= 4 * sdk, counts
+    st = get_stats(fresh_server)
+    assert st["failed_by_mix"] == failed
+    assert st["requests"] == total
+
+
+def test_fail_seed_gives_the_documented_sequence():
+    seed, p, n = 987654321, 0.5, 150
+    kinds = ["429", "503", "reset"]
+    expected = [expected_outcome(seed, i, p, kinds) for i in range(n)]
+    assert set(expected) == {"ok", *kinds}
+
+    def run(server, headers=None):
+        o = Outcomes(server, headers)
+        try:
+            return [o.one()[0] for _ in range(n)]
+        finally:
+            o.close()
+
+    a, b = MockServer(), MockServer()
+    try:
+        # per-request headers on one, sticky controls on the other
+        got_a = run(a, {"x-mock-fail-rate": str(p), "x-mock-seed": str(seed)})
+        post_control(b, [f"x-mock-fail-rate: {p}", f"x-mock-seed: {seed}"])
+        got_b = run(b)
+        assert got_a == expected
+        assert got_b == expected
+        assert get_stats(b)["failed_by_mix"] == sum(e != "ok" for e in expected)
+        # /_stats_reset restarts the sequence
+        resp, data = request(b, path="/_stats_reset")
+        assert json.loads(data)["failed_by_mix"] == 0
+        assert run(b) == expected
+        # another seed, another sequence
+        assert run(a, {"x-mock-fail-rate": str(p), "x-mock-seed": str(seed + 1)}) != expected
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_fail_kinds_restrict_and_weight(server):
+    o = Outcomes(server, {"x-mock-fail-rate": "1", "x-mock-fail-kinds": "503"})
+    assert {o.one()[0] for _ in range(30)} == {"503"}
+    o.close()
+    o = Outcomes(server, {"x-mock-fail-rate": "1", "x-mock-fail-kinds": " reset , 429"})
+    assert {o.one()[0] for _ in range(60)} == {"reset", "429"}
+    o.close()
+    # a kind listed twice is picked twice as often (seeded: exact counts)
+    seed, n = 42, 300
+    kinds = ["429", "429", "503"]
+    o = Outcomes(server, {"x-mock-fail-rate": "1", "x-mock-seed": str(seed),
+                          "x-mock-fail-kinds": ",".join(kinds)})
+    got = [o.one()[0] for _ in range(n)]
+    o.close()
+    assert 0.55 < got.count("429") / n < 0.78, got.count("429")
+    o = Outcomes(server, {"x-mock-fail-rate": "0"})
+    assert {o.one()[0] for _ in range(30)} == {"ok"}
+    o.close()
+
+
+def test_fail_reset_cuts_half_the_body(server):
+    fail = {"x-mock-fail-rate": "1", "x-mock-fail-kinds": "reset",
+            "x-mock-reset-after": "5"}  # overridden by the mix's own cut
+    data, _ = raw_exchange(server.port, chat_head(fail), b"{}")
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    declared = int(re.search(rb"Content-Length: (\d+)", head, re.I).group(1))
+    assert len(body) == declared // 2 > 5
+
+    # a stream of 4 chunks: cut half-way through chunk 2
+    data, _ = raw_exchange(server.port, chat_head(dict(fail, **{"x-mock-stream": "4"})), b"{}")
+    payload, complete = decode_chunked_prefix(data.partition(b"\r\n\r\n")[2])
+    assert not complete
+    whole = payload.split(b"\n\n")
+    c0, c1, rest = whole[0] + b"\n\n", whole[1] + b"\n\n", b"\n\n".join(whole[2:])
+    assert b'"tok0 "' in c0 and b'"tok1 "' in c1 and rest.startswith(b"data: {")
+    assert len(rest) == len(c1) // 2  # chunks 1 and 2 have the same length
+
+    # no chunks: [DONE] is cut
+    data, _ = raw_exchange(server.port, chat_head(dict(fail, **{"x-mock-stream": "0"})), b"{}")
+    assert decode_chunked_prefix(data.partition(b"\r\n\r\n")[2]) == (b"data: [", False)
+
+    # keep-alives go out whole, then half the JSON
+    data, _ = raw_exchange(server.port, chat_head(dict(fail, **{"x-mock-keepalives": "2",
+                                                                "x-mock-keepalive-interval-ms": "10"})), b"{}")
+    payload, complete = decode_chunked_prefix(data.partition(b"\r\n\r\n")[2])
+    assert not complete and payload.startswith(b"\n\n{\"id\":")
+
+    # the fail rate is for chat only
+    resp, data = request(server, path="/echo", body=b"abc",
+                         headers={"x-mock-fail-rate": "1"})
+    assert (resp.status, data) == (200, b"abc")
+
+
+@pytest.mark.parametrize("name,value", [
+    ("x-mock-fail-rate", "1.5"), ("x-mock-fail-rate", "-0.1"), ("x-mock-fail-rate", "abc"),
+    ("x-mock-fail-rate", "nan"), ("x-mock-fail-rate", "1e-1"), ("x-mock-fail-rate", "."),
+    ("x-mock-fail-rate", "0.5x"),
+    ("x-mock-fail-kinds", "404"), ("x-mock-fail-kinds", "429,,503"),
+    ("x-mock-fail-kinds", "429;503"), ("x-mock-fail-kinds", "429,"),
+    ("x-mock-seed", "-1"), ("x-mock-seed", "abc"), ("x-mock-seed", "18446744073709551616"),
+    ("x-mock-max-inflight", "-1"), ("x-mock-max-inflight", "many"),
+    ("x-mock-overload-retry-after", "date+x"),
+])
+def test_bad_pressure_controls_are_400(server, name, value):
+    resp, data = request(server, headers={name: value})
+    assert resp.status == 400
+    err = json.loads(data)["error"]
+    assert err["type"] == "mock_control_error"
+    assert name in err["message"]
+
+
+# --------------------------------------------------------------------------
+# /_stats_reset
+# --------------------------------------------------------------------------
+
+def test_stats_reset(fresh_server):
+    for _ in range(3):
+        resp, _ = request(fresh_server, headers={"x-mock-fail-rate": "1",
+                                                 "x-mock-fail-kinds": "503"})
+        assert resp.status == 503
+    request(fresh_server, headers={"x-mock-max-inflight": "0"})
+    st = get_stats(fresh_server)
+    assert (st["requests"], st["failed_by_mix"], st["overloaded"]) == (4, 3, 1)
+    assert st["inflight_peak"] == 1
+
+    # One request held across the reset: the peak restarts from it.
+    held = []
+    t = threading.Thread(target=lambda: held.append(request(
+        fresh_server, headers={"x-mock-delay-ms": "1000"})[0].status))
+    t.start()
+    wait_stats(fresh_server, lambda s: s["inflight"] == 1, SLACK_S)
+    resp, data = request(fresh_server, path="/_stats_reset")
+    assert resp.status == 200
+    st = json.loads(data)
+    assert st["requests"] == 0 and st["connections"] == 0
+    assert st["failed_by_mix"] == 0 and st["overloaded"] == 0
+    assert st["inflight"] == 1 and st["inflight_peak"] == 1
+    assert st["active_connections"] >= 1  # live, not reset
+    t.join(15)
+    assert held == [200]
+    st, _ = wait_stats(fresh_server, lambda s: s["inflight"] == 0, SLACK_S)
+    assert st["requests"] == 0  # the held one was counted before the reset
+    request(fresh_server)
+    after = get_stats(fresh_server)
+    assert after["requests"] == 1 and after["inflight_peak"] == 1
+    # that request's connection and this /stats one
+    assert after["connections"] == st["connections"] + 2
