@@ -7,6 +7,20 @@
  * waiting for. The loop comes back at the earliest time anything could
  * change (a bucket refill, an embargo's end, a retry's backoff, a queued
  * deadline): wake_at.
+ *
+ * Under pressure P0 comes first (issue #14; README "Traffic control"):
+ *   - each class has its own retry budget, so P2's retries cannot spend P0's;
+ *   - a route's concurrency is split (sc_route_has_room): P0 keeps a reserve
+ *     P1/P2 cannot use, and only P1/P2 probe above the level known to hold;
+ *   - an upstream's Retry-After bars the class it refused and those below,
+ *     and a refusal with lower classes in flight is blamed on them
+ *     (policy/outcome.h), so P2 cannot park P0 behind an embargo;
+ *   - shedding starts only when the upstream refuses (429/503) most
+ *     attempts, with P2 before P1; P0 is never shed.
+ * Degraded is not dead: at most max_ejected of the routes may be kept out
+ * by their breakers, and when more are out the least bad of them take
+ * traffic anyway (panic, as Envoy's panic threshold), so an upstream that
+ * fails a share of requests still serves the rest through retries.
  */
 #include "admission.h"
 
@@ -56,10 +70,12 @@ static void apply_limits(sc_daemon *d, uint64_t now, bool fresh)
     };
     rsp_retry_budget_cfg bc = { .ratio = cfg->budget_ratio, .min_retries = cfg->budget_min,
                                .window_ns = sc_ms(cfg->budget_window_ms) };
-    if (fresh)
-        rsp_retry_budget_init(&a->budget, &bc, now);
-    else
-        a->budget.cfg = bc;   /* keeps the counts of the current window */
+    for (int p = 0; p < 3; p++) {
+        if (fresh)
+            rsp_retry_budget_init(&a->budget[p], &bc, now);
+        else
+            rsp_retry_budget_reconfigure(&a->budget[p], &bc);
+    }
     for (sc_client *c = d->clients; c; c = c->next) {
         const sc_limit_cfg *cl = &cfg->client_limit;
         sc_limit_apply(cl, !c->limited, now, &c->limit, &c->limited, NULL, NULL);
@@ -84,7 +100,7 @@ int sc_admission_init(sc_daemon *d, uint64_t now)
     a->rng = now ^ 0x9e3779b97f4a7c15ull;
     if (!a->rng)
         a->rng = 1;
-    a->win_start = now;
+    rsp_window_init(&a->ended, sc_ms(d->cfg.shed_window_ms), now);
     rsp_sched_cfg sc = sched_cfg(&d->cfg);
     if (rsp_sched_init(&a->sched, &sc) < 0 || sc_routes_apply(&a->routes, &d->cfg, now) < 0)
         return -1;
@@ -99,6 +115,7 @@ int sc_admission_apply(sc_daemon *d, uint64_t now)
     if (rsp_sched_reconfigure(&a->sched, &sc) < 0 || sc_routes_apply(&a->routes, &d->cfg, now) < 0)
         return -1;
     apply_limits(d, now, false);
+    rsp_window_set_span(&a->ended, sc_ms(d->cfg.shed_window_ms));
     a->wake_at = 0;   /* new limits, routes, queues: look again this turn */
     return 0;
 }
@@ -110,61 +127,25 @@ void sc_admission_destroy(sc_daemon *d)
     sc_routes_free(&d->adm.routes);
 }
 
-/* ----------------------------------------------------- outcome window */
+/* ------------------------------------------------------------ shedding */
 
-static void window_advance(sc_admission *a, const sc_config *cfg, uint64_t now)
+/* Why a request of class prio (1 or 2) is being shed now, or NULL. What
+ * counts is how upstream requests end: refused (429/503 after the retries
+ * that were allowed) or not. Attempts refused along the way do not count:
+ * they are what probing the upstream's capacity costs, and a degraded
+ * upstream that still answers is better served by retries than by refusing
+ * requests here. P2 is shed from shedding.error_rate on, P1 only from
+ * halfway between it and 100%. */
+static const char *shed_reason(sc_daemon *d, unsigned prio, uint64_t now, char *buf, size_t len)
 {
-    uint64_t slot = sc_ms(cfg->shed_window_ms) / SC_WINDOW_SLOTS;
-    if (!slot)
-        slot = 1;
-    unsigned steps = 0;
-    while (now - a->win_start >= slot && steps < SC_WINDOW_SLOTS) {
-        a->win_cur = (a->win_cur + 1) % SC_WINDOW_SLOTS;
-        a->win_ok[a->win_cur] = a->win_fail[a->win_cur] = 0;
-        a->win_start += slot;
-        steps++;
-    }
-    if (now - a->win_start >= slot)   /* idle longer than the window */
-        a->win_start = now;
-}
-
-static void window_count(sc_daemon *d, bool ok, uint64_t now)
-{
-    sc_admission *a = &d->adm;
-    window_advance(a, &d->cfg, now);
-    if (ok)
-        a->win_ok[a->win_cur]++;
-    else
-        a->win_fail[a->win_cur]++;
-}
-
-/* Why P1/P2 are being shed now, or NULL. */
-static const char *shed_reason(sc_daemon *d, uint64_t now, char *buf, size_t len)
-{
-    sc_admission *a = &d->adm;
-    bool any = false, all_open = true;
-    for (unsigned i = 0; i < a->routes.n; i++) {
-        sc_route *r = a->routes.r[i];
-        if (r->retired || r->cfg.weight == 0)
-            continue;
-        any = true;
-        if (rsp_breaker_state_at(&r->breaker, now) != RSP_BREAKER_OPEN)
-            all_open = false;
-    }
-    if (any && all_open)
-        return "every route's circuit breaker is open";
-    window_advance(a, &d->cfg, now);
-    uint64_t ok = 0, fail = 0;
-    for (unsigned i = 0; i < SC_WINDOW_SLOTS; i++) {
-        ok += a->win_ok[i];
-        fail += a->win_fail[i];
-    }
-    if (ok + fail >= d->cfg.shed_min_samples && (double)fail > d->cfg.shed_error_rate * (double)(ok + fail)) {
-        snprintf(buf, len, "upstream error rate %.0f%% is above shedding.error_rate %.0f%%",
-                 100.0 * (double)fail / (double)(ok + fail), 100.0 * d->cfg.shed_error_rate);
-        return buf;
-    }
-    return NULL;
+    uint64_t total, refused;
+    rsp_window_sums(&d->adm.ended, now, &total, &refused);
+    double t = d->cfg.shed_error_rate, bar = prio == 2 ? t : (1 + t) / 2;
+    if (total < d->cfg.shed_min_samples || (double)refused <= bar * (double)total)
+        return NULL;
+    snprintf(buf, len, "the upstream refused %.0f%% of requests (429/503), above the P%u bar of %.0f%% "
+             "(shedding.error_rate)", 100.0 * (double)refused / (double)total, prio, 100.0 * bar);
+    return buf;
 }
 
 /* ------------------------------------------------------------ finishing */
@@ -237,13 +218,13 @@ static void admit_upstream(sc_daemon *d, sc_req *r, uint64_t now)
     a->wake_at = 0;   /* something new to place: the loop pumps this turn */
 
     if (r->priority > 0) {
-        char buf[160];
-        const char *why = shed_reason(d, now, buf, sizeof buf);
+        char buf[200];
+        const char *why = shed_reason(d, r->priority, now, buf, sizeof buf);
         a->shedding = why != NULL;
         if (why && (double)(next_rand(a) >> 11) * 0x1.0p-53 < d->cfg.shed_fraction) {
             a->stats.shed++;
-            finish(r, now, RS_ESHED, "shed: %s; %.0f%% of P1/P2 requests are refused until it recovers",
-                   why, 100.0 * d->cfg.shed_fraction);
+            finish(r, now, RS_ESHED, "shed: %s; %.0f%% of P%u requests are refused until it recovers",
+                   why, 100.0 * d->cfg.shed_fraction, r->priority);
             return;
         }
     }
@@ -252,7 +233,7 @@ static void admit_upstream(sc_daemon *d, sc_req *r, uint64_t now)
     rsp_token_estimate est;
     rsp_tokens_estimate_counts(r->body_len, &r->body_scan.counts, d->cfg.default_max_tokens, &est);
     r->tokens_need = (double)(est.prompt_tokens + est.max_tokens);
-    rsp_retry_budget_on_request(&a->budget, now);
+    rsp_retry_budget_on_request(&a->budget[r->priority], now);
 
     sc_client *c = r->client;
     if (c->limited && (c->throttled_head || !rsp_bucket_try_take(&c->limit, 1, now))) {
@@ -323,22 +304,19 @@ static void unthrottle(sc_client *c, sc_req *r)
 
 /* An attempt whose stream is held stops counting against the limits: add
  * (+1) or take away (-1) its share. */
-static void count_held(sc_admission *a, sc_req *r, int by)
+static void count_held(sc_req *r, int by)
 {
-    if (!r->rt || !r->flow_hold)
-        return;
-    r->rt->held += (uint32_t)by;
-    if (r->priority > 0)
-        a->p12_held += (uint32_t)by;
+    if (r->rt && r->flow_hold)
+        r->rt->held[r->priority] += (uint32_t)by;
 }
 
 void sc_admission_hold(sc_daemon *d, sc_req *r, bool hold)
 {
     if (r->flow_hold == hold)
         return;
-    count_held(&d->adm, r, -1);     /* the old state's share out... */
+    count_held(r, -1);              /* the old state's share out... */
     sc_upstream_hold(d, r, hold);   /* (sets flow_hold) */
-    count_held(&d->adm, r, +1);     /* ...and the new one's in */
+    count_held(r, +1);              /* ...and the new one's in */
     d->adm.wake_at = 0;   /* capacity may have changed: pump this turn */
 }
 
@@ -348,12 +326,10 @@ static void release_attempt(sc_daemon *d, sc_req *r, uint64_t now, bool refund)
     sc_route *rt = r->rt;
     if (!rt)
         return;
-    count_held(a, r, -1);
-    rt->inflight--;
+    count_held(r, -1);
+    rt->inflight[r->priority]--;
     a->inflight--;
     a->wake_at = 0;   /* capacity freed: the loop pumps this turn */
-    if (r->priority > 0)
-        a->p12_inflight--;
     if (refund && r->tokens_reserved > 0) {
         if (a->has_tpm)
             rsp_bucket_refund(&a->tpm, r->tokens_reserved, now);
@@ -382,46 +358,110 @@ void sc_admission_forget(sc_daemon *d, sc_req *r)
     r->last = NULL;
 }
 
-/* Capacity P1/P2 may use: all healthy routes' concurrency minus P0's share. */
-static bool p12_allowed(sc_admission *a, const sc_config *cfg, uint64_t now)
+/* Which routes may take an attempt now as far as their breakers go:
+ * pass[i] when its breaker lets one through, panic[i] when it does not but
+ * the route is let in anyway. At most max_ejected of the live routes (at
+ * least one) may be kept out; when more are out, or all, the least bad of
+ * them (lowest failure rate, then highest weight) are let in: an upstream
+ * that fails some requests still serves the others, where refusing
+ * everything would serve none. */
+static void breaker_pass(sc_admission *a, const sc_config *cfg, uint64_t now, bool pass[], bool panic[])
 {
-    uint32_t cap = 0;
+    bool out[2 * SC_MAX_ROUTES];
+    double bad[2 * SC_MAX_ROUTES];
+    uint32_t weight[2 * SC_MAX_ROUTES];
+    unsigned live = 0, nout = 0;
     for (unsigned i = 0; i < a->routes.n; i++) {
-        sc_route *r = a->routes.r[i];
-        if (!r->retired && r->cfg.weight && rsp_breaker_can_send(&r->breaker, now))
-            cap += rsp_aimd_limit(&r->aimd);
+        sc_route *rt = a->routes.r[i];
+        bool is_live = !rt->retired && rt->cfg.weight;
+        pass[i] = is_live && rsp_breaker_can_send(&rt->breaker, now);
+        out[i] = is_live && !pass[i];
+        live += is_live;
+        nout += out[i];
+        uint32_t n;
+        double rate = out[i] ? rsp_breaker_failure_rate(&rt->breaker, now, &n) : 0;
+        bad[i] = out[i] && !n ? 1.0 : rate;   /* nothing heard lately: assume the worst */
+        weight[i] = rt->cfg.weight;
     }
-    uint32_t reserved = (uint32_t)((double)cap * cfg->p0_reserved);
-    return a->p12_inflight - a->p12_held < cap - reserved;
+    unsigned let_in = rsp_router_let_in(out, bad, weight, a->routes.n, live, cfg->max_ejected, panic);
+    if (let_in != a->panic) {
+        if (let_in)
+            sc_warn("%u of %u routes are out by their circuit breakers; the least bad %u take%s traffic anyway "
+                    "(breaker.max_ejected %.2f)", nout, live, let_in, let_in == 1 ? "s" : "", cfg->max_ejected);
+        else
+            sc_info("no route is let in past its breaker any more");
+        a->panic = let_in;
+    }
 }
 
-static sc_route *choose_route(sc_admission *a, sc_req *r, uint64_t now, uint64_t *when)
+/* The classes some route could take an attempt of now (breaker, embargo,
+ * concurrency): a class no route takes must not hold up the others. For a
+ * class that is out, *when is lowered to the first embargo or breaker
+ * cool-down to end (freed concurrency wakes the loop by itself). */
+static unsigned classes_open(sc_admission *a, const bool pass[], const bool panic[], uint64_t now, uint64_t *when)
+{
+    unsigned allow = RSP_SCHED_P0;
+    for (unsigned p = 1; p < 3; p++) {
+        uint64_t next = UINT64_MAX;
+        for (unsigned i = 0; i < a->routes.n && !(allow & (1u << p)); i++) {
+            sc_route *rt = a->routes.r[i];
+            if (rt->retired || !rt->cfg.weight)
+                continue;
+            bool in = pass[i] || panic[i];
+            if (in && now >= rt->embargo_until[p] && sc_route_has_room(rt, p))
+                allow |= 1u << p;
+            else if (now < rt->embargo_until[p])
+                next = min_u64(next, rt->embargo_until[p]);
+            else if (!in && rsp_breaker_state_at(&rt->breaker, now) == RSP_BREAKER_OPEN)
+                next = min_u64(next, rsp_breaker_open_until(&rt->breaker));
+        }
+        if (!(allow & (1u << p)))
+            *when = min_u64(*when, next);
+    }
+    return allow;
+}
+
+/* The route for r's next attempt, or NULL (then *when says when one could
+ * be, if known). Among the routes that can take it now: not the route
+ * where it last failed, if another can; not a route the latency rule
+ * avoids (policy/latency.h), if another can; then by weight. */
+static sc_route *choose_route(sc_admission *a, sc_req *r, const bool panic[], uint64_t now, uint64_t *when)
 {
     *when = UINT64_MAX;
-    if (r->pinned) {
-        const char *why = sc_route_blocked(r->pinned, now, r->tokens_need, when);
-        return why ? NULL : r->pinned;
-    }
+    bool ok[2 * SC_MAX_ROUTES];
     uint32_t weight[2 * SC_MAX_ROUTES];
-    bool ok[2 * SC_MAX_ROUTES], any = false, other = false;
+    unsigned n_ok = 0;
     for (unsigned i = 0; i < a->routes.n; i++) {
         uint64_t w;
         sc_route *rt = a->routes.r[i];
         weight[i] = rt->cfg.weight;
-        ok[i] = sc_route_blocked(rt, now, r->tokens_need, &w) == NULL;
-        *when = min_u64(*when, w);
-        any |= ok[i];
-        other |= ok[i] && rt != r->last_route;
+        ok[i] = (!r->pinned || rt == r->pinned) &&
+                sc_route_blocked(rt, now, r->tokens_need, r->priority, panic[i], &w) == NULL;
+        if (!r->pinned || rt == r->pinned)
+            *when = min_u64(*when, w);
+        n_ok += ok[i];
     }
-    if (!any)
+    if (!n_ok)
         return NULL;
-    /* a retry goes to another route when one is healthy */
-    if (other)
-        for (unsigned i = 0; i < a->routes.n; i++)
-            if (a->routes.r[i] == r->last_route)
-                ok[i] = false;
+    /* drop the least wanted while something else remains */
+    for (int rule = 0; rule < 2 && n_ok > 1; rule++) {
+        unsigned left = 0;
+        bool drop[2 * SC_MAX_ROUTES];
+        for (unsigned i = 0; i < a->routes.n; i++) {
+            sc_route *rt = a->routes.r[i];
+            drop[i] = ok[i] && (rule == 0 ? rt == r->last_route : rsp_latency_avoid(&rt->latency, now));
+            left += ok[i] && !drop[i];
+        }
+        if (left)
+            for (unsigned i = 0; i < a->routes.n; i++)
+                ok[i] = ok[i] && !drop[i];
+        n_ok = left ? left : n_ok;
+    }
     int k = rsp_router_pick(weight, ok, a->routes.n, next_rand(a));
-    return k < 0 ? NULL : a->routes.r[k];
+    if (k < 0)
+        return NULL;
+    r->panic = panic[k];
+    return a->routes.r[k];
 }
 
 static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
@@ -446,14 +486,15 @@ static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
     }
     r->rt = rt;
     r->attempts++;
-    rt->inflight++;
+    rt->inflight[r->priority]++;
     rt->stats.attempts++;
     a->inflight++;
-    if (r->priority > 0)
-        a->p12_inflight++;
-    count_held(a, r, +1);
-    rsp_breaker_on_send(&rt->breaker, now);
+    count_held(r, +1);
+    r->sent_at = now;
+    if (!r->panic)
+        rsp_breaker_on_send(&rt->breaker, now);
     r->breaker_epoch = rsp_breaker_epoch(&rt->breaker);
+    rsp_latency_on_send(&rt->latency, now);
 
     int err = sc_upstream_dispatch(d, r, now);
     if (err < 0) {
@@ -516,7 +557,13 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
     while ((it = rsp_sched_pop_expired(&a->sched, now)) != NULL)
         finish_deadline(d, container_of(it, sc_req, qi), "in the queue", now);
 
-    while ((it = rsp_sched_next(&a->sched, now, p12_allowed(a, &d->cfg, now))) != NULL) {
+    bool pass[2 * SC_MAX_ROUTES], panic[2 * SC_MAX_ROUTES];
+    for (;;) {
+        /* again each time: the last attempt may have taken a breaker's
+         * last probe slot or a route's last room */
+        breaker_pass(a, &d->cfg, now, pass, panic);
+        if (!(it = rsp_sched_next(&a->sched, now, classes_open(a, pass, panic, now, &wake))))
+            break;
         sc_req *r = container_of(it, sc_req, qi);
         uint64_t w = 0;
         if (a->has_rps && (w = rsp_bucket_wait_ns(&a->rps, 1, rsp_bucket_due_time(a->rps_due, now))) != 0) {
@@ -531,7 +578,7 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
                 break;
             }
         }
-        sc_route *rt = choose_route(a, r, now, &w);
+        sc_route *rt = choose_route(a, r, panic, now, &w);
         if (!rt) {
             wake = min_u64(wake, w);
             break;
@@ -546,14 +593,18 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
 
 /* ------------------------------------------------------------- outcomes */
 
-static bool another_route_ready(sc_admission *a, sc_req *r, sc_route *failed, uint64_t now)
+static bool another_route_ready(sc_daemon *d, sc_req *r, sc_route *failed, uint64_t now)
 {
+    sc_admission *a = &d->adm;
     if (r->pinned)
         return false;
+    bool pass[2 * SC_MAX_ROUTES], panic[2 * SC_MAX_ROUTES];
+    breaker_pass(a, &d->cfg, now, pass, panic);
     for (unsigned i = 0; i < a->routes.n; i++) {
         uint64_t w;
         sc_route *rt = a->routes.r[i];
-        if (rt != failed && sc_route_blocked(rt, now, r->tokens_need, &w) == NULL)
+        if (rt != failed && (pass[i] || panic[i]) &&
+            sc_route_blocked(rt, now, r->tokens_need, r->priority, panic[i], &w) == NULL)
             return true;
     }
     return false;
@@ -570,58 +621,112 @@ static void settle_tokens(sc_admission *a, sc_route *rt, double used, double res
         diff > 0 ? rsp_bucket_charge(&rt->tpm, diff, now) : rsp_bucket_refund(&rt->tpm, -diff, now);
 }
 
+/* A first-content time for the mean latency rule; its verdict's changes
+ * are logged, since they move traffic. */
+static void latency_sample(sc_route *rt, uint64_t first_content_ns)
+{
+    bool was = rt->latency.slow;
+    rsp_latency_on_sample(&rt->latency, first_content_ns);
+    if (rt->latency.slow != was)
+        sc_info("route '%s': mean first content %.0f ms is %s (a latency_gt condition of %.0f ms): %s",
+                rt->cfg.name, rt->latency.mean_ns / 1e6, was ? "back under its recovery mark" : "over",
+                (double)rt->latency.cfg.limit_ns / 1e6,
+                was ? "it takes its share again" : "avoided, one probe request per latency.probe_ms");
+}
+
+/* Attempts of a class below prio in flight on any route (held streams
+ * too: the upstream counts them). Any route, because routes may be two
+ * endpoints of one account, sharing its limit. */
+static bool lower_in_flight(const sc_admission *a, unsigned prio)
+{
+    for (unsigned i = 0; i < a->routes.n; i++)
+        for (unsigned c = prio + 1; c < 3; c++)
+            if (a->routes.r[i]->inflight[c])
+                return true;
+    return false;
+}
+
+/* An embargo on classes from..2 until `until`: on rt, or on every route
+ * when the refused class was not the one barred (the lower classes were
+ * blamed: wherever they run, they may be filling the same account). */
+static void embargo(sc_admission *a, sc_route *rt, unsigned prio, unsigned from, uint64_t until)
+{
+    for (unsigned i = 0; i < a->routes.n; i++) {
+        sc_route *x = a->routes.r[i];
+        if (x != rt && from == prio)
+            continue;
+        for (unsigned c = from; c < 3; c++)
+            if (until > x->embargo_until[c])
+                x->embargo_until[c] = until;
+    }
+}
+
 void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attempt *at, uint64_t now)
 {
     sc_admission *a = &d->adm;
     sc_route *rt = r->rt;
     const rsp_attempt_end *end = &at->end;
+    unsigned prio = r->priority;
     rsp_outcome_in in = {
         .retry_status = d->cfg.retry_status, .n_retry_status = d->cfg.n_retry_status,
         .failure_status = sc_routes_is_failure_status(&a->routes, end->status),
         .same_epoch = rsp_breaker_epoch(&rt->breaker) == r->breaker_epoch,
-        .attempts = r->attempts, .max_attempts = a->backoff.max_attempts,
-        .embargo_until = rt->embargo_until, .now = now, .deadline = r->deadline,
+        .attempts = r->attempts - r->attempts_free, .max_attempts = a->backoff.max_attempts,
+        .priority = prio, .lower_in_flight = lower_in_flight(a, prio),
+        .embargo_until = rt->embargo_until[prio], .now = now, .deadline = r->deadline,
     };
     bool ok = end->transport_ok && end->status < 400;
     if (!ok) {
         /* asked after this attempt's slot is freed: it may be the one a
          * retry on another route needs */
         release_attempt(d, r, now, true);
-        in.other_route_ready = another_route_ready(a, r, rt, now);
+        in.route_busy = sc_route_inflight(rt) > 0;
+        in.took_ns = now - r->sent_at;
+        in.typical_ns = (uint64_t)rt->latency.mean_ns;
+        in.other_route_ready = another_route_ready(d, r, rt, now);
         if (!in.other_route_ready)
-            in.backoff_ns = rsp_backoff_delay_ns(&a->backoff, r->attempts, next_rand(a));
+            in.backoff_ns = rsp_backoff_delay_ns(&a->backoff, r->attempts - r->attempts_free, next_rand(a));
     }
     rsp_outcome o = rsp_outcome_judge(end, &in);
 
-    switch (o.breaker) {
+    switch (r->panic ? RSP_VERDICT_NONE : o.breaker) {
     case RSP_VERDICT_SUCCESS: rsp_breaker_on_success(&rt->breaker, at->first_content_ns, now); break;
     case RSP_VERDICT_FAILURE: rsp_breaker_on_failure(&rt->breaker, now); break;
     case RSP_VERDICT_ABANDON: rsp_breaker_on_abandon(&rt->breaker); break;
     case RSP_VERDICT_NONE: break;
     }
-    rt->embargo_until = o.embargo_until;
+    if (o.embargo_from < 3)
+        embargo(a, rt, prio, o.embargo_from, o.embargo_until);
     if (o.ok) {
+        rsp_window_add(&a->ended, now, 1, 0);
         if (at->has_usage && r->tokens_reserved > 0)
             settle_tokens(a, rt, (double)at->usage_tokens, r->tokens_reserved, now);
         r->tokens_reserved = 0;
-        rsp_aimd_on_success(&rt->aimd, now);
-        window_count(d, true, now);
+        rsp_aimd_on_success(&rt->aimd, now, sc_route_busy(rt));   /* this one included */
+        latency_sample(rt, at->first_content_ns);
         rt->stats.ok++;
         release_attempt(d, r, now, false);
         finish_with(r, cp, NULL, now);
         return;
     }
-    if (o.aimd_overload)
-        rsp_aimd_on_overload(&rt->aimd, now);
+    if (o.aimd_overload) {
+        unsigned was = rsp_aimd_limit(&rt->aimd);
+        rsp_aimd_on_overload(&rt->aimd, now, r->sent_at);
+        if (rsp_aimd_limit(&rt->aimd) != was)
+            sc_debug("route '%s': HTTP %u: concurrency limit %u -> %u (known to hold: %u)", rt->cfg.name,
+                     end->status, was, rsp_aimd_limit(&rt->aimd), rsp_aimd_safe_limit(&rt->aimd));
+    }
     if (end->status == 429)
         rt->stats.rate_limited++;
-    if (end->slow)
+    if (end->slow) {
         rt->stats.slow++;
-    if (o.health_failure) {
-        window_count(d, false, now);
-        rt->stats.failed++;
+        latency_sample(rt, rt->first_content_ns);   /* at least that slow */
     }
+    if (o.health_failure)
+        rt->stats.failed++;
     if (!o.retry) {
+        if (!end->deadline_hit)
+            rsp_window_add(&a->ended, now, 1, o.refused);
         char note[80];
         if (o.stop == RSP_STOP_ATTEMPTS)
             snprintf(note, sizeof note, "gave up after %u attempts (retries.attempts)", r->attempts);
@@ -630,9 +735,14 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
                            : NULL, now);
         return;
     }
-    if (!rsp_retry_budget_try_retry(&a->budget, now)) {
+    if (o.on_them) {
+        r->attempts_free++;
+    } else if (!rsp_retry_budget_try_retry(&a->budget[prio], now)) {
         a->stats.budget_denied++;
-        finish_with(r, cp, "not retried: retry budget spent (retries.budget)", now);
+        rsp_window_add(&a->ended, now, 1, o.refused);
+        char note[80];
+        snprintf(note, sizeof note, "not retried: the P%u retry budget is spent (retries.budget)", prio);
+        finish_with(r, cp, note, now);
         return;
     }
     sc_completion_free(r->last);

@@ -28,6 +28,7 @@
 #include "routes.h"
 #include "scheduler.h"
 #include "heap.h"
+#include "window.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,27 +38,24 @@ struct sc_req;
 struct sc_completion;
 struct sc_attempt;
 
-#define SC_WINDOW_SLOTS 10
-
 typedef struct sc_admission {
     rsp_sched sched;
     sc_routes routes;
     bool has_rps, has_tpm;
     rsp_bucket rps, tpm;               /* global */
     uint64_t rps_due;                 /* when the awaited rps token was due */
-    rsp_retry_budget budget;
+    /* one per priority class: P2's retries cannot spend P0's */
+    rsp_retry_budget budget[3];
     rsp_backoff_cfg backoff;
     rsp_heap retries;                 /* requests waiting out a backoff */
-    uint32_t inflight, p12_inflight;  /* attempts at upstreams */
-    uint32_t p12_held;                /* P1/P2 ones held by their reader (sc_route.held) */
+    uint32_t inflight;                /* attempts at upstreams */
     uint64_t rng;
     uint64_t wake_at;                 /* when pump() has something to do again; 0 = this
                                          turn (admitted, capacity freed, reloaded) */
-    /* outcome window for shedding */
-    uint32_t win_ok[SC_WINDOW_SLOTS], win_fail[SC_WINDOW_SLOTS];
-    uint64_t win_start;
-    unsigned win_cur;
+    rsp_window ended;                 /* for shedding: requests that ended at the
+                                         upstream (a), those it refused (b) */
     bool shedding;
+    unsigned panic;                   /* routes let in despite their breaker (logged on change) */
     struct {
         uint64_t admitted, queue_full, shed, expired, retries, budget_denied;
     } stats;

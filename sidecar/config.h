@@ -41,6 +41,7 @@ typedef struct sc_route_cfg {
     uint32_t connect_timeout_ms, first_content_timeout_ms, idle_timeout_ms, total_timeout_ms; /* 0: global */
     sc_limit_cfg limit;
     uint32_t conc_initial, conc_min, conc_max;   /* AIMD in-flight cap */
+    uint32_t probe_wait_ms, probe_wait_max_ms;   /* before a level that failed is tried again */
     /* conditions: outcomes of *other* routes that send traffic over to this one */
     uint32_t cond_status[SC_MAX_STATUS];
     uint32_t n_cond_status;
@@ -80,6 +81,13 @@ typedef struct sc_config {
     double budget_ratio;
     uint32_t budget_min, budget_window_ms;
     uint32_t breaker_failures, breaker_slow, breaker_cooldown_ms, breaker_probes;
+    uint32_t breaker_max_cooldown_ms;  /* failed probe rounds double the cooldown up to this */
+    double breaker_failure_rate;       /* open at this share of failures in the window... */
+    uint32_t breaker_min_requests, breaker_window_ms;   /* ...with this many verdicts */
+    double max_ejected;           /* share of routes whose breakers may keep them out */
+    double latency_alpha;         /* the mean first-content latency rule (policy/latency.h) */
+    double latency_recover;
+    uint32_t latency_probe_ms;
     double shed_error_rate, shed_fraction;
     uint32_t shed_window_ms, shed_min_samples;
     sc_route_cfg routes[SC_MAX_ROUTES];

@@ -316,9 +316,16 @@ U32_KEY(k_br_failures, breaker_failures, 1, 1000)
 U32_KEY(k_br_slow, breaker_slow, 1, 1000)
 U32_KEY(k_br_cooldown, breaker_cooldown_ms, 1, 3600000)
 U32_KEY(k_br_probes, breaker_probes, 1, 1000)
+U32_KEY(k_br_max_cooldown, breaker_max_cooldown_ms, 1, 3600000)
+static void k_br_rate(ycx *x, yaml_node_t *v, void *t) { get_double(x, v, 0, 1, &((sc_config *)t)->breaker_failure_rate); }
+U32_KEY(k_br_min, breaker_min_requests, 1, 1000000)
+U32_KEY(k_br_window, breaker_window_ms, 100, 3600000)
+static void k_br_ejected(ycx *x, yaml_node_t *v, void *t) { get_double(x, v, 0, 1, &((sc_config *)t)->max_ejected); }
 static const key_spec breaker_keys[] = {
     { "failures", k_br_failures }, { "slow", k_br_slow }, { "cooldown_ms", k_br_cooldown },
-    { "half_open_probes", k_br_probes }, { 0, 0 },
+    { "max_cooldown_ms", k_br_max_cooldown }, { "failure_rate", k_br_rate }, { "min_requests", k_br_min },
+    { "window_ms", k_br_window }, { "max_ejected", k_br_ejected }, { "half_open_probes", k_br_probes },
+    { 0, 0 },
 };
 static void k_breaker(ycx *x, yaml_node_t *v, void *t) { walk_map(x, v, breaker_keys, t); }
 
@@ -331,6 +338,14 @@ static const key_spec shed_keys[] = {
     { "min_samples", k_sh_min }, { 0, 0 },
 };
 static void k_shedding(ycx *x, yaml_node_t *v, void *t) { walk_map(x, v, shed_keys, t); }
+
+static void k_l_alpha(ycx *x, yaml_node_t *v, void *t) { get_double(x, v, 0.001, 1, &((sc_config *)t)->latency_alpha); }
+static void k_l_recover(ycx *x, yaml_node_t *v, void *t) { get_double(x, v, 0.01, 1, &((sc_config *)t)->latency_recover); }
+U32_KEY(k_l_probe, latency_probe_ms, 1, 3600000)
+static const key_spec latency_keys[] = {
+    { "alpha", k_l_alpha }, { "recover", k_l_recover }, { "probe_ms", k_l_probe }, { 0, 0 },
+};
+static void k_latency(ycx *x, yaml_node_t *v, void *t) { walk_map(x, v, latency_keys, t); }
 
 /* ------------------------------------------------------------ timeouts */
 
@@ -390,8 +405,11 @@ static void k_r_limits(ycx *x, yaml_node_t *v, void *t) { walk_map(x, v, limit_k
 static void k_c_initial(ycx *x, yaml_node_t *v, void *t) { get_u32(x, v, 1, 100000, &((sc_route_cfg *)t)->conc_initial); }
 static void k_c_min(ycx *x, yaml_node_t *v, void *t) { get_u32(x, v, 1, 100000, &((sc_route_cfg *)t)->conc_min); }
 static void k_c_max(ycx *x, yaml_node_t *v, void *t) { get_u32(x, v, 1, 100000, &((sc_route_cfg *)t)->conc_max); }
+static void k_c_pw(ycx *x, yaml_node_t *v, void *t) { get_u32(x, v, 0, 3600000, &((sc_route_cfg *)t)->probe_wait_ms); }
+static void k_c_pwm(ycx *x, yaml_node_t *v, void *t) { get_u32(x, v, 0, 3600000, &((sc_route_cfg *)t)->probe_wait_max_ms); }
 static const key_spec conc_keys[] = {
-    { "initial", k_c_initial }, { "min", k_c_min }, { "max", k_c_max }, { 0, 0 },
+    { "initial", k_c_initial }, { "min", k_c_min }, { "max", k_c_max }, { "probe_wait_ms", k_c_pw },
+    { "probe_wait_max_ms", k_c_pwm }, { 0, 0 },
 };
 static void k_r_conc(ycx *x, yaml_node_t *v, void *t) { walk_map(x, v, conc_keys, t); }
 static void k_cond_status(ycx *x, yaml_node_t *v, void *t)
@@ -424,9 +442,11 @@ void sc_route_cfg_init(sc_route_cfg *r, const sc_config *c)
     memset(r, 0, sizeof *r);
     r->weight = 1;
     snprintf(r->api_key_env, sizeof r->api_key_env, "%s", c->api_key_env);
-    r->conc_initial = 64;
+    r->conc_initial = 8;
     r->conc_min = 1;
     r->conc_max = 256;
+    r->probe_wait_ms = 5000;
+    r->probe_wait_max_ms = 60000;
 }
 
 static void k_routes(ycx *x, yaml_node_t *v, void *t)
@@ -533,7 +553,7 @@ static const key_spec top_keys[] = {
     { "log_level", k_log }, { "max_response_bytes", k_maxresp },
     { "default_max_tokens", k_max_tokens }, { "timeouts", k_timeouts },
     { "limits", k_limits }, { "priorities", k_priorities }, { "retries", k_retries },
-    { "breaker", k_breaker }, { "shedding", k_shedding }, { "routes", k_routes },
+    { "breaker", k_breaker }, { "shedding", k_shedding }, { "latency", k_latency }, { "routes", k_routes },
     { 0, 0 },
 };
 

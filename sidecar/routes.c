@@ -4,6 +4,7 @@
 #include "routes.h"
 
 #include "log.h"
+#include "scheduler.h"
 #include "secrets.h"
 
 #include <stdio.h>
@@ -69,6 +70,7 @@ int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
         }
         r->cfg = *rc;
         r->retired = false;
+        r->p0_share = cfg->p0_reserved;
         if (fresh)
             r->rps_due = UINT64_MAX;
         r->tls = strncmp(rc->endpoint, "https://", 8) == 0;
@@ -95,7 +97,11 @@ int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
             .latency_gt_ns = self_condition ? 0 : sc_ms(latency_gt),
             .slow_threshold = cfg->breaker_slow,
             .cooldown_ns = sc_ms(cfg->breaker_cooldown_ms),
+            .max_cooldown_ns = sc_ms(cfg->breaker_max_cooldown_ms),
             .half_open_probes = cfg->breaker_probes,
+            .failure_rate = cfg->breaker_failure_rate,
+            .rate_min_requests = cfg->breaker_min_requests,
+            .rate_window_ns = sc_ms(cfg->breaker_window_ms),
         };
         rsp_aimd_cfg ac = {
             .min = rc->conc_min,
@@ -104,7 +110,14 @@ int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
             .increase = 1.0,
             .decrease = 0.5,
             .cooldown_ns = 1000000000u,
+            .slow_start = true,
+            .probe_wait_ns = sc_ms(rc->probe_wait_ms),
+            .probe_wait_max_ns = sc_ms(rc->probe_wait_max_ms),
         };
+        /* the seed's latency rule: a route slower on average than another
+         * route's latency_gt condition is avoided (policy/latency.h) */
+        rsp_latency_cfg lc = { .limit_ns = self_condition ? 0 : sc_ms(latency_gt), .alpha = cfg->latency_alpha,
+                               .recover = cfg->latency_recover, .probe_ns = sc_ms(cfg->latency_probe_ms) };
         if (ac.initial > ac.max)
             ac.initial = ac.max;
         if (ac.initial < ac.min)
@@ -112,9 +125,11 @@ int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
         if (fresh) {
             rsp_breaker_init(&r->breaker, &bc);
             rsp_aimd_init(&r->aimd, &ac);
+            rsp_latency_init(&r->latency, &lc);
         } else {
             rsp_breaker_reconfigure(&r->breaker, &bc);
             rsp_aimd_reconfigure(&r->aimd, &ac);
+            rsp_latency_reconfigure(&r->latency, &lc);
         }
         sc_limit_apply(&rc->limit, fresh, now, &r->rps, &r->has_rps, &r->tpm, &r->has_tpm);
     }
@@ -135,7 +150,7 @@ void sc_routes_collect(sc_routes *t)
     unsigned w = 0;
     for (unsigned i = 0; i < t->n; i++) {
         sc_route *r = t->r[i];
-        if (r->retired && r->inflight == 0) {
+        if (r->retired && sc_route_inflight(r) == 0) {
             free(r->auth);
             free(r);
         } else {
@@ -170,26 +185,50 @@ bool sc_routes_is_failure_status(const sc_routes *t, uint32_t status)
     return false;
 }
 
+uint32_t sc_route_inflight(const sc_route *r)
+{
+    return r->inflight[0] + r->inflight[1] + r->inflight[2];
+}
+
+uint32_t sc_route_busy(const sc_route *r)
+{
+    return sc_route_inflight(r) - (r->held[0] + r->held[1] + r->held[2]);
+}
+
+bool sc_route_has_room(const sc_route *r, unsigned prio)
+{
+    uint32_t p0 = r->inflight[0] - r->held[0];
+    uint32_t p12 = r->inflight[1] - r->held[1] + r->inflight[2] - r->held[2];
+    unsigned limit = rsp_aimd_limit(&r->aimd), safe = rsp_aimd_safe_limit(&r->aimd);
+    if (p0 + p12 >= limit)
+        return false;
+    if (prio > 0)
+        return p12 < rsp_sched_p12_room(safe, limit - safe, r->p0_share);
+    uint32_t share = rsp_sched_p12_room(safe, 0, r->p0_share);
+    return p0 + (p12 < share ? p12 : share) < safe;
+}
+
 static uint64_t earliest(uint64_t a, uint64_t b)
 {
     return a < b ? a : b;
 }
 
-const char *sc_route_blocked(sc_route *r, uint64_t now, double tokens, uint64_t *when)
+const char *sc_route_blocked(sc_route *r, uint64_t now, double tokens, unsigned prio, bool panic,
+                             uint64_t *when)
 {
     *when = UINT64_MAX;
     if (r->retired || r->cfg.weight == 0)
         return "retired or weight 0";
-    if (!rsp_breaker_can_send(&r->breaker, now)) {
+    if (!panic && !rsp_breaker_can_send(&r->breaker, now)) {
         if (rsp_breaker_state_at(&r->breaker, now) == RSP_BREAKER_OPEN)
             *when = rsp_breaker_open_until(&r->breaker);
         return "circuit breaker open";
     }
-    if (now < r->embargo_until) {
-        *when = r->embargo_until;
+    if (now < r->embargo_until[prio]) {
+        *when = r->embargo_until[prio];
         return "upstream asked to wait (Retry-After)";
     }
-    if (r->inflight - r->held >= rsp_aimd_limit(&r->aimd))
+    if (!sc_route_has_room(r, prio))
         return "at its concurrency limit";
     if (r->has_rps) {
         uint64_t w = rsp_bucket_wait_ns(&r->rps, 1, rsp_bucket_due_time(r->rps_due, now));

@@ -17,6 +17,7 @@
 #include "breaker.h"
 #include "bucket.h"
 #include "config.h"
+#include "latency.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,14 +31,18 @@ typedef struct sc_route {
     rsp_aimd aimd;
     bool has_rps, has_tpm;
     rsp_bucket rps, tpm;
-    uint64_t embargo_until;       /* no new attempt before this (monotonic ns) */
+    /* no new attempt of priority p before embargo_until[p] (monotonic ns):
+     * a Retry-After bars the class that provoked it and those below */
+    uint64_t embargo_until[3];
+    rsp_latency latency;          /* mean time to first content (the seed's rule) */
     uint64_t rps_due;             /* when the awaited rps token was due */
     uint64_t first_content_ns, idle_ns, connect_ms, total_ms;   /* effective timeouts */
-    uint32_t inflight;
+    double p0_share;              /* priorities.p0_reserved */
+    uint32_t inflight[3];         /* attempts at the upstream, by priority class */
     /* of those, streams their reader asked us to hold (FLOW records): they
      * do not count against the concurrency limit, so a reader that has
      * stopped cannot keep every other request off the route */
-    uint32_t held;
+    uint32_t held[3];
     struct {
         uint64_t attempts, ok, failed, rate_limited, slow;
     } stats;
@@ -66,8 +71,24 @@ sc_route *sc_routes_find(sc_routes *t, const char *name);
 
 bool sc_routes_is_failure_status(const sc_routes *t, uint32_t status);
 
-/* Why a route cannot take an attempt now (NULL: it can). When it will be
- * able to, if known, is stored in *when (absolute ns, else UINT64_MAX). */
-const char *sc_route_blocked(sc_route *r, uint64_t now, double tokens, uint64_t *when);
+/* Attempts in flight on r, of every class; and those of them not held
+ * (what counts against its concurrency limit). */
+uint32_t sc_route_inflight(const sc_route *r);
+uint32_t sc_route_busy(const sc_route *r);
+
+/* Does r's concurrency limit leave room for one more attempt of priority
+ * prio? The limit (AIMD) is split so that P1/P2 can never take P0's
+ * reserve (rsp_sched_p12_room, at least one slot), and only P1/P2 probe
+ * above the level known to hold: P0 goes up to that level, counting the
+ * P1/P2 attempts within their share (one of theirs in a probe slot above
+ * it is theirs alone). So when a probe finds the upstream full, the
+ * refusal falls on P1/P2, not on P0. */
+bool sc_route_has_room(const sc_route *r, unsigned prio);
+
+/* Why a route cannot take an attempt of priority prio now (NULL: it can).
+ * When it will be able to, if known, is stored in *when (absolute ns, else
+ * UINT64_MAX). panic: its breaker does not count (every route is out). */
+const char *sc_route_blocked(sc_route *r, uint64_t now, double tokens, unsigned prio, bool panic,
+                             uint64_t *when);
 
 #endif

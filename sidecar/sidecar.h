@@ -108,7 +108,11 @@ struct sc_req {
     struct sc_route *pinned;      /* the client named this route */
     struct sc_route *last_route;  /* where the last attempt failed */
     uint32_t attempts;
+    uint32_t attempts_free;       /* of those, retries of refusals blamed on lower classes */
     uint64_t breaker_epoch;       /* the route breaker's epoch when sent */
+    uint64_t sent_at;             /* when the attempt in flight was sent */
+    bool panic;                   /* sent despite the route's breaker (every route was out):
+                                     its verdict is not the breaker's to hear */
     sc_body_req body_scan;        /* the body's top-level keys (model, max_tokens) */
     double tokens_need;           /* LLM token estimate (prompt + max_tokens) */
     double tokens_reserved;       /* for the attempt in flight */

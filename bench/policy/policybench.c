@@ -412,7 +412,7 @@ static uint64_t admit_round(admit_state *st, const admit_input *in, size_t n, en
     case ADMIT_FULL:
         for (size_t i = 0; i < n; i++) {
             arrive(st, in, i, now);
-            rsp_sched_item *nx = rsp_sched_next(s, now, true);
+            rsp_sched_item *nx = rsp_sched_next(s, now, RSP_SCHED_ALL);
             if (nx && rsp_bucket_wait_ns(b, 1, now) == 0) {
                 dispatch(st, nx);
                 rsp_bucket_try_take(b, 1, now);
@@ -434,7 +434,7 @@ static uint64_t admit_round(admit_state *st, const admit_input *in, size_t n, en
     case ADMIT_SCHED_ONLY:
         for (size_t i = 0; i < n; i++) {
             arrive(st, in, i, now);
-            rsp_sched_item *nx = rsp_sched_next(s, now, true);
+            rsp_sched_item *nx = rsp_sched_next(s, now, RSP_SCHED_ALL);
             if (nx)
                 dispatch(st, nx);
             now += ADMIT_STEP_NS;

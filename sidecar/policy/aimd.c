@@ -46,10 +46,9 @@ int rsp_aimd_cfg_check(const rsp_aimd_cfg *cfg)
 
 void rsp_aimd_init(rsp_aimd *a, const rsp_aimd_cfg *cfg)
 {
-    a->cfg = *cfg;
+    *a = (rsp_aimd){ .cfg = *cfg };
     a->limit = clamp(cfg, cfg->initial);
-    a->last_decrease_ns = 0;
-    a->decreased = false;
+    a->probe_wait = cfg->probe_wait_ns;
 }
 
 unsigned rsp_aimd_limit(const rsp_aimd *a)
@@ -60,21 +59,55 @@ unsigned rsp_aimd_limit(const rsp_aimd *a)
     return (unsigned)l;         /* l >= 1: truncation is floor */
 }
 
-void rsp_aimd_on_success(rsp_aimd *a, uint64_t now_ns)
+unsigned rsp_aimd_safe_limit(const rsp_aimd *a)
 {
-    (void)now_ns;               /* the increase is per success, not per time */
-    a->limit = clamp(&a->cfg, a->limit + a->cfg.increase / a->limit);
+    unsigned l = rsp_aimd_limit(a);
+    return a->ceiling && l >= a->ceiling && a->ceiling > 1 ? a->ceiling - 1 : l;
 }
 
-void rsp_aimd_on_overload(rsp_aimd *a, uint64_t now_ns)
+void rsp_aimd_on_success(rsp_aimd *a, uint64_t now_ns, unsigned in_flight)
 {
-    if (a->decreased) {
-        if (now_ns < a->last_decrease_ns)
-            return;             /* stale timestamp: part of the same event */
-        if (now_ns - a->last_decrease_ns < a->cfg.cooldown_ns)
-            return;
+    if ((double)in_flight * 2 < a->limit)
+        return;   /* not limited by it: a success here proves nothing about more */
+    /* slow start: a whole `increase` per success (doubling per round)
+     * until the first overload shows where the capacity is */
+    double step = a->cfg.slow_start && !a->decreased ? a->cfg.increase : a->cfg.increase / a->limit;
+    double next = clamp(&a->cfg, a->limit + step);
+    if (a->ceiling && next >= (double)a->ceiling && now_ns < a->probe_after) {
+        /* not yet: stay just under the level that failed */
+        double below = (double)a->ceiling - 1e-9;
+        next = a->limit > below ? a->limit : below;
     }
-    a->limit = clamp(&a->cfg, a->limit * a->cfg.decrease);
+    if (a->ceiling && next >= (double)a->ceiling + 1) {
+        /* a round at the old ceiling held: it was a passing refusal */
+        a->ceiling = 0;
+        a->probe_wait = a->cfg.probe_wait_ns;
+    }
+    a->limit = clamp(&a->cfg, next);
+}
+
+void rsp_aimd_on_overload(rsp_aimd *a, uint64_t now_ns, uint64_t sent_ns)
+{
+    if (a->decreased && sent_ns <= a->last_decrease_ns &&
+        (now_ns < a->last_decrease_ns || now_ns - a->last_decrease_ns < a->cfg.cooldown_ns))
+        return;   /* part of the event already acted on (or a stale timestamp) */
+    unsigned level = rsp_aimd_limit(a);
+    if (a->ceiling && level >= a->ceiling && a->cfg.probe_wait_ns) {
+        /* a paced probe of the known ceiling failed: back to the level
+         * below, which held, and wait longer before the next try (unpaced,
+         * this would buy a refusal every round: halve as classic AIMD) */
+        uint64_t max = a->cfg.probe_wait_max_ns > a->cfg.probe_wait_ns ? a->cfg.probe_wait_max_ns
+                                                                       : a->cfg.probe_wait_ns;
+        a->probe_wait = a->probe_wait > max / 2 ? max : 2 * a->probe_wait;
+        a->limit = clamp(&a->cfg, (double)a->ceiling - 1);
+    } else {
+        /* a level thought safe failed: the capacity shrank, by how much
+         * nobody says; halve */
+        a->probe_wait = a->cfg.probe_wait_ns;
+        a->ceiling = level;
+        a->limit = clamp(&a->cfg, a->limit * a->cfg.decrease);
+    }
+    a->probe_after = now_ns + a->probe_wait;
     a->last_decrease_ns = now_ns;
     a->decreased = true;
 }

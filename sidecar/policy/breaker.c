@@ -1,11 +1,12 @@
 /*
  * breaker.c — circuit breaker state machine (see breaker.h for the picture).
  *
- * Streaks, not rates: an LLM upstream that is down fails every request, and
- * one that is overloaded answers 429/503 or crawls for every request, so
- * "N in a row" reacts within N requests and needs no window bookkeeping. A
- * single good answer proves the route can still serve, so it ends a failure
- * streak.
+ * Streaks and a rate: an LLM upstream that is down fails every request, so
+ * "N in a row" reacts within N requests; one that is degraded fails a good
+ * share of them but seldom N in a row, which the rate over a window (with
+ * a minimum volume) catches. A single good answer ends a failure streak.
+ * The window is a ring of slots (as in retry_budget.c): O(1), no
+ * allocation, counts fall out a slot at a time as `now` passes.
  *
  * Half-open admits a bounded number of probes at a time, so a recovering
  * upstream is not hit by the whole backlog at once, and demands that every
@@ -45,28 +46,51 @@ static rsp_breaker_cfg normalise(const rsp_breaker_cfg *cfg)
         c.cooldown_ns = d.cooldown_ns;
     if (!c.half_open_probes)
         c.half_open_probes = d.half_open_probes;
+    if (c.max_cooldown_ns < c.cooldown_ns)
+        c.max_cooldown_ns = c.cooldown_ns;
+    if (!c.rate_window_ns)
+        c.rate_window_ns = RSP_WINDOW_SLOTS;
+    if (!c.rate_min_requests)
+        c.rate_min_requests = 1;
     return c;
 }
 
 void rsp_breaker_init(rsp_breaker *b, const rsp_breaker_cfg *cfg)
 {
     *b = (rsp_breaker){ .cfg = normalise(cfg), .state = RSP_BREAKER_CLOSED };
+    b->cooldown = b->cfg.cooldown_ns;
+    rsp_window_init(&b->win, b->cfg.rate_window_ns, 0);
 }
 
 void rsp_breaker_reconfigure(rsp_breaker *b, const rsp_breaker_cfg *cfg)
 {
     b->cfg = normalise(cfg);
+    rsp_window_set_span(&b->win, b->cfg.rate_window_ns);
+    if (b->cooldown < b->cfg.cooldown_ns)
+        b->cooldown = b->cfg.cooldown_ns;
+    if (b->cooldown > b->cfg.max_cooldown_ns)
+        b->cooldown = b->cfg.max_cooldown_ns;
+}
+
+double rsp_breaker_failure_rate(rsp_breaker *b, uint64_t now, uint32_t *n)
+{
+    uint64_t ok, fail;
+    rsp_window_sums(&b->win, now, &ok, &fail);
+    *n = ok + fail > UINT32_MAX ? UINT32_MAX : (uint32_t)(ok + fail);
+    return ok + fail ? (double)fail / (double)(ok + fail) : 0.0;
 }
 
 static void go_open(rsp_breaker *b, uint64_t now)
 {
-    if (b->state == RSP_BREAKER_HALF_OPEN)
+    if (b->state == RSP_BREAKER_HALF_OPEN) {
         b->reopened++;
+        /* the route is still not back: wait longer before the next try */
+        b->cooldown = b->cooldown > b->cfg.max_cooldown_ns / 2 ? b->cfg.max_cooldown_ns : 2 * b->cooldown;
+    }
     b->opened++;
     b->state = RSP_BREAKER_OPEN;
     /* saturate: a deadline that wrapped would reopen at once */
-    b->open_until = now > UINT64_MAX - b->cfg.cooldown_ns ? UINT64_MAX
-                                                            : now + b->cfg.cooldown_ns;
+    b->open_until = now > UINT64_MAX - b->cooldown ? UINT64_MAX : now + b->cooldown;
     b->consec_failures = 0;
     b->consec_slow = 0;
     /* probes still in flight now belong to a finished round: their slots
@@ -75,10 +99,12 @@ static void go_open(rsp_breaker *b, uint64_t now)
     b->probes_ok = 0;
 }
 
-static void go_closed(rsp_breaker *b)
+static void go_closed(rsp_breaker *b, uint64_t now)
 {
     b->closed++;
     b->state = RSP_BREAKER_CLOSED;
+    b->cooldown = b->cfg.cooldown_ns;
+    rsp_window_init(&b->win, b->cfg.rate_window_ns, now);   /* judged afresh: the outage is over */
     b->consec_failures = 0;
     b->consec_slow = 0;
     b->probes_in_flight = 0;
@@ -128,6 +154,7 @@ void rsp_breaker_on_success(rsp_breaker *b, uint64_t latency_ns, uint64_t now)
     switch (b->state) {
     case RSP_BREAKER_CLOSED:
         b->consec_failures = 0;
+        rsp_window_add(&b->win, now, 1, 0);
         if (!slow) {
             b->consec_slow = 0;
             return;
@@ -147,7 +174,7 @@ void rsp_breaker_on_success(rsp_breaker *b, uint64_t latency_ns, uint64_t now)
         }
         b->probes_ok++;
         if (b->probes_ok >= b->cfg.half_open_probes)
-            go_closed(b);
+            go_closed(b, now);
         return;
     case RSP_BREAKER_OPEN:
     default:
@@ -155,15 +182,35 @@ void rsp_breaker_on_success(rsp_breaker *b, uint64_t latency_ns, uint64_t now)
     }
 }
 
+/* The failures in a row that mean an outage, for a route failing `rate` of
+ * its requests lately: failure_threshold, or more when that many in a row
+ * would come by chance once in RSP_BREAKER_STREAK_ODDS requests or more
+ * often. A healthy route that dies opens after failure_threshold; one that
+ * fails 27% at random needs 6 (0.27^6 < 1/1000), instead of opening every
+ * few seconds on a lucky run of 3 (0.27^3 = 2%). */
+static uint32_t streak_needed(const rsp_breaker *b, double rate, uint32_t n)
+{
+    uint32_t k = 1;
+    if (b->cfg.failure_rate > 0 && n >= b->cfg.rate_min_requests && rate > 0 && rate < 1)
+        for (double chance = rate; chance * RSP_BREAKER_STREAK_ODDS >= 1.0 && k < 64; chance *= rate)
+            k++;
+    return k > b->cfg.failure_threshold ? k : b->cfg.failure_threshold;
+}
+
 void rsp_breaker_on_failure(rsp_breaker *b, uint64_t now)
 {
     switch (b->state) {
-    case RSP_BREAKER_CLOSED:
+    case RSP_BREAKER_CLOSED: {
         if (b->consec_failures < UINT32_MAX)
             b->consec_failures++;
-        if (b->consec_failures >= b->cfg.failure_threshold)
+        rsp_window_add(&b->win, now, 0, 1);
+        uint32_t n;
+        double rate = rsp_breaker_failure_rate(b, now, &n);
+        if (b->consec_failures >= streak_needed(b, rate, n) ||
+            (b->cfg.failure_rate > 0 && n >= b->cfg.rate_min_requests && rate >= b->cfg.failure_rate))
             go_open(b, now);
         return;
+    }
     case RSP_BREAKER_HALF_OPEN:
         if (!b->probes_in_flight)
             return;             /* not a probe: sent before this round */

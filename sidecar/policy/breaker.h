@@ -8,11 +8,27 @@
  * test it, and only if every one of them succeeds is it trusted again.
  *
  *   CLOSED ──failure_threshold consecutive failures──────────┐
+ *          ──failure_rate of the window's verdicts (at least ─┤
+ *            rate_min_requests of them) are failures          │
  *          ──slow_threshold consecutive slow successes──────┤
  *                                                            v
- *   HALF_OPEN <──first send after cooldown_ns────────────── OPEN
- *          ──a probe fails or is slow (fresh cooldown)─────> OPEN
+ *   HALF_OPEN <──first send after the cooldown───────────── OPEN
+ *          ──a probe fails or is slow (a longer cooldown)──> OPEN
  *          ──half_open_probes probes succeed───────────────> CLOSED
+ *
+ * The cooldown grows: cooldown_ns the first time, doubled by each round of
+ * probes that fails, up to max_cooldown_ns; closing starts over. A route
+ * that comes back is used again within about one short cooldown, and one
+ * that stays down is probed at most once per max_cooldown_ns.
+ *
+ * A rate, besides the streak: an upstream that answers most requests but
+ * fails many (overloaded, not dead) rarely fails N in a row, and a streak
+ * alone would also open on a short unlucky run of an otherwise healthy
+ * route. The rate needs volume (rate_min_requests in the window) before it
+ * judges. The streak itself is judged against the rate: on a route that
+ * fails a share of requests at random, N in a row is no outage, so the
+ * streak needed grows until it would come by chance less than once in
+ * RSP_BREAKER_STREAK_ODDS requests (failure_threshold stays the least).
  *
  * Pure policy: the caller passes `now` (monotonic ns) into every call; the
  * breaker reads no clock, allocates nothing and never blocks. The
@@ -30,6 +46,8 @@
 #ifndef RSP_BREAKER_H
 #define RSP_BREAKER_H
 
+#include "window.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -45,17 +63,28 @@ typedef enum {
  * practice, set it to UINT32_MAX. */
 #define RSP_BREAKER_DEFAULT_FAILURE_THRESHOLD 3u
 #define RSP_BREAKER_DEFAULT_SLOW_THRESHOLD    3u
-#define RSP_BREAKER_DEFAULT_COOLDOWN_NS       (10ull * 1000000000ull)
+#define RSP_BREAKER_DEFAULT_COOLDOWN_NS       (250ull * 1000000ull)
 #define RSP_BREAKER_DEFAULT_HALF_OPEN_PROBES  2u
+/* A streak of failures opens the breaker only if it would come by chance
+ * less than once in this many requests, given the route's recent failure
+ * rate (see streak_needed in breaker.c). */
+#define RSP_BREAKER_STREAK_ODDS 1000.0
 
 typedef struct rsp_breaker_cfg {
     uint32_t failure_threshold;  /* consecutive failures that open it (default 3) */
     uint64_t latency_gt_ns;      /* 0 = off; a success slower than this (time to first
                                     real content) counts as a slow result */
     uint32_t slow_threshold;     /* consecutive slow results that open it (default 3) */
-    uint64_t cooldown_ns;        /* open → half-open after this (default 10 s) */
+    uint64_t cooldown_ns;        /* open → half-open after this, the first time
+                                    (default 250 ms) */
+    uint64_t max_cooldown_ns;    /* each failed round of probes doubles the cooldown
+                                    up to this (0: the cooldown never grows) */
     uint32_t half_open_probes;   /* probes allowed in flight while half-open; all must
                                     succeed to close (default 2) */
+    double failure_rate;         /* 0 = off; open when at least this share of the
+                                    window's verdicts are failures... */
+    uint32_t rate_min_requests;  /* ...and there are at least this many of them */
+    uint64_t rate_window_ns;     /* the window (window.h) */
 } rsp_breaker_cfg;
 
 typedef struct rsp_breaker {
@@ -66,6 +95,9 @@ typedef struct rsp_breaker {
     uint32_t probes_in_flight;   /* HALF_OPEN: probe slots taken */
     uint32_t probes_ok;          /* HALF_OPEN: probes that succeeded this round */
     uint64_t open_until;         /* OPEN: first instant a probe may go */
+    uint64_t cooldown;           /* the next opening's cooldown */
+    /* CLOSED: the verdicts over the rate window */
+    rsp_window win;              /* a: successes, b: failures */
 
     /* Transition counters for metrics; monotonic, never reset. */
     uint64_t opened;             /* any → OPEN (includes reopened) */
@@ -98,6 +130,10 @@ bool rsp_breaker_can_send(const rsp_breaker *b, uint64_t now);
 /* A request is sent: moves OPEN→HALF_OPEN when due and takes a probe slot
  * when half-open. Call only if can_send; otherwise it changes nothing. */
 void rsp_breaker_on_send(rsp_breaker *b, uint64_t now);
+
+/* The share of failures among the rate window's verdicts as of now, and
+ * (in *n) how many verdicts that is. */
+double rsp_breaker_failure_rate(rsp_breaker *b, uint64_t now, uint32_t *n);
 
 /* A sent request succeeded; latency_ns is its time to first real content.
  * CLOSED: resets the failure streak; latency over latency_gt_ns extends the

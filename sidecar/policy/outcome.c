@@ -16,7 +16,7 @@ static const uint32_t never_retried[] = { 400, 401, 402, 403, 404, 422 };
 
 rsp_outcome rsp_outcome_judge(const rsp_attempt_end *a, const rsp_outcome_in *in)
 {
-    rsp_outcome o = { .embargo_until = in->embargo_until, .stop = RSP_STOP_NOT_RETRYABLE };
+    rsp_outcome o = { .embargo_from = RSP_OUTCOME_NO_EMBARGO, .stop = RSP_STOP_NOT_RETRYABLE };
     o.ok = a->transport_ok && a->status < 400;
     if (o.ok) {
         o.breaker = in->same_epoch ? RSP_VERDICT_SUCCESS : RSP_VERDICT_NONE;
@@ -24,10 +24,24 @@ rsp_outcome rsp_outcome_judge(const rsp_attempt_end *a, const rsp_outcome_in *in
     }
 
     o.health_failure = (!a->transport_ok || a->slow || in->failure_status) && !a->deadline_hit;
-    o.aimd_overload = a->status == 429 || a->status == 503;
+    o.refused = a->status == 429 || a->status == 503;
+    /* too much traffic, or a failure that took the upstream as long as an
+     * answer (see the header) */
+    o.aimd_overload = o.refused && (!in->typical_ns || 2 * in->took_ns < in->typical_ns);
+    /* a refusal with lower classes in flight is theirs (see the header) */
+    bool theirs = o.aimd_overload && in->lower_in_flight && in->priority < 2;
+    o.on_them = theirs;
     uint64_t embargo = a->embargo_ns < RSP_OUTCOME_MAX_EMBARGO_NS ? a->embargo_ns : RSP_OUTCOME_MAX_EMBARGO_NS;
-    if (embargo && in->now + embargo > o.embargo_until)
+    uint64_t own_embargo = in->embargo_until;
+    if (embargo) {
         o.embargo_until = in->now + embargo;
+        if (theirs)
+            o.embargo_from = in->priority + 1;
+        else if (!o.refused || !in->route_busy)
+            o.embargo_from = in->priority;
+        if (!theirs && o.embargo_until > own_embargo)
+            own_embargo = o.embargo_until;
+    }
     if (!in->same_epoch)
         o.breaker = RSP_VERDICT_NONE;
     else if (o.health_failure)
@@ -43,15 +57,15 @@ rsp_outcome rsp_outcome_judge(const rsp_attempt_end *a, const rsp_outcome_in *in
                       (in->failure_status && in->other_route_ready));
     if (!retryable)
         return o;
-    if (in->attempts >= in->max_attempts) {
+    if (in->attempts >= in->max_attempts && !theirs) {
         o.stop = RSP_STOP_ATTEMPTS;
         return o;
     }
     uint64_t delay = 0;
-    if (!in->other_route_ready) {
+    if (!in->other_route_ready && !theirs) {
         delay = in->backoff_ns;
-        if (o.embargo_until > in->now + delay)
-            delay = o.embargo_until - in->now;
+        if (own_embargo > in->now + delay)
+            delay = own_embargo - in->now;
     }
     if (in->now + delay >= in->deadline) {
         o.stop = RSP_STOP_DEADLINE;

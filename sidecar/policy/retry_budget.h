@@ -11,16 +11,8 @@
  * a quiet service (a handful of requests a minute) can still retry the odd
  * transient failure: 20% of 3 requests would otherwise be zero retries.
  *
- * The window is RSP_RETRY_BUDGET_SLOTS fixed slots of window_ns / SLOTS each,
- * a ring of counters: O(1) memory, no allocation, and counts fall out
- * of the window a slot at a time as `now` passes. The window therefore covers
- * between SLOTS-1 and SLOTS slots of the past (9-10 s with the defaults),
- * which is what "sliding" buys at this price. A gap longer than the whole
- * window clears every slot in one step, not one slot per elapsed slot. A
- * `now` older than the current slot's start (stale timestamp) is counted in
- * the current slot and expires nothing.
- *
- * Counters saturate at UINT32_MAX instead of wrapping.
+ * The window is a sliding one of RSP_RETRY_BUDGET_SLOTS slots (window.h:
+ * it covers 9-10 s of the past with the defaults; counters saturate).
  *
  * Preconditions (rsp_retry_budget_cfg_check): ratio >= 0 and finite,
  * window_ns >= RSP_RETRY_BUDGET_SLOTS (a smaller window is treated as 1 ns
@@ -28,6 +20,8 @@
  */
 #ifndef RSP_RETRY_BUDGET_H
 #define RSP_RETRY_BUDGET_H
+
+#include "window.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,19 +35,20 @@ typedef struct rsp_retry_budget_cfg {
 #define RSP_RETRY_BUDGET_CFG_DEFAULT \
     ((rsp_retry_budget_cfg){ .ratio = 0.2, .min_retries = 10, .window_ns = 10000000000ull })
 
-#define RSP_RETRY_BUDGET_SLOTS 10
+#define RSP_RETRY_BUDGET_SLOTS RSP_WINDOW_SLOTS
 
 typedef struct rsp_retry_budget {
     rsp_retry_budget_cfg cfg;
-    uint64_t slot_start_ns;    /* start of slot `cur` */
-    unsigned cur;              /* index of the current slot */
-    uint32_t requests[RSP_RETRY_BUDGET_SLOTS], retries[RSP_RETRY_BUDGET_SLOTS];
+    rsp_window w;              /* a: first attempts, b: retries */
 } rsp_retry_budget;
 
 /* 0 if cfg satisfies the preconditions above, else RS_EINVAL. */
 int rsp_retry_budget_cfg_check(const rsp_retry_budget_cfg *cfg);
 
 void rsp_retry_budget_init(rsp_retry_budget *rb, const rsp_retry_budget_cfg *cfg, uint64_t now_ns);
+
+/* New limits; the counts of the current window stay. */
+void rsp_retry_budget_reconfigure(rsp_retry_budget *rb, const rsp_retry_budget_cfg *cfg);
 
 /* A first attempt. */
 void rsp_retry_budget_on_request(rsp_retry_budget *rb, uint64_t now_ns);

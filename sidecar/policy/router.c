@@ -46,3 +46,32 @@ int rsp_router_pick(const uint32_t *weight, const bool *eligible, unsigned n,
     }
     return -1;   /* unreachable */
 }
+
+unsigned rsp_router_let_in(const bool *out, const double *badness, const uint32_t *weight, unsigned n,
+                           unsigned live, double max_ejected, bool *let_in)
+{
+    unsigned idx[RSP_ROUTER_MAX_LET_IN], nout = 0;
+    for (unsigned i = 0; i < n && i < RSP_ROUTER_MAX_LET_IN; i++) {
+        let_in[i] = false;
+        if (out[i])
+            idx[nout++] = i;
+    }
+    double share = max_ejected * (double)live;
+    unsigned keep_out = share >= 1.0 ? (unsigned)share : 1;
+    unsigned want = nout > keep_out ? nout - keep_out : 0;
+    if (nout && nout >= live && !want)
+        want = 1;
+    for (unsigned j = 0; j < want; j++) {   /* a partial selection sort: n is small */
+        unsigned best = j;
+        for (unsigned k = j + 1; k < nout; k++) {
+            unsigned x = idx[k], y = idx[best];
+            if (badness[x] < badness[y] || (badness[x] == badness[y] && weight[x] > weight[y]))
+                best = k;
+        }
+        unsigned t = idx[j];
+        idx[j] = idx[best];
+        idx[best] = t;
+        let_in[idx[j]] = true;
+    }
+    return want;
+}

@@ -28,4 +28,17 @@
 int rsp_router_pick(const uint32_t *weight, const bool *eligible, unsigned n,
                    uint64_t rand64);
 
+/* Panic (issue #14): which routes that their breakers keep out are let in
+ * anyway. out[i]: route i is live and its breaker refuses it now;
+ * badness[i]: its recent failure rate (1.0 when nothing is known); live:
+ * how many routes take traffic at all. At most max(1, floor(live ×
+ * max_ejected)) may stay out; when more are out, or every live route is,
+ * the least bad are let in (lowest badness, then highest weight, then
+ * lowest index): failing everything because every route fails some would
+ * serve nobody. Sets let_in[i] for i < n; returns how many. n at most
+ * RSP_ROUTER_MAX_LET_IN. */
+#define RSP_ROUTER_MAX_LET_IN 64
+unsigned rsp_router_let_in(const bool *out, const double *badness, const uint32_t *weight, unsigned n,
+                           unsigned live, double max_ejected, bool *let_in);
+
 #endif

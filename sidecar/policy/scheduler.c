@@ -169,11 +169,12 @@ static void rs__sched_idle(rsp_sched *s, int c)
 }
 
 /* Weighted choice between the P1 and P2 heads; 0 if both are empty. */
-static int rs__sched_fair_pick(const rsp_sched *s)
+/* Between P1 and P2 heads h1, h2 (either may be NULL): the class that goes. */
+static int rs__sched_fair_pick(const rsp_sched *s, const rsp_sched_item *h1, const rsp_sched_item *h2)
 {
-    if (!s->len[1])
-        return s->len[2] ? 2 : 0;
-    if (!s->len[2])
+    if (!h1)
+        return h2 ? 2 : 0;
+    if (!h2)
         return 1;
     if (s->stride[1] == 0)
         return 2;   /* weight[1] == 0 (and weight[2] > 0) */
@@ -239,19 +240,18 @@ int rsp_sched_push(rsp_sched *s, rsp_sched_item *it, uint64_t now)
     return 0;
 }
 
-rsp_sched_item *rsp_sched_next(rsp_sched *s, uint64_t now, bool allow_p12)
+rsp_sched_item *rsp_sched_next(rsp_sched *s, uint64_t now, unsigned allow)
 {
-    if (s->head[0])
+    if (s->head[0] && (allow & RSP_SCHED_P0))
         return s->head[0];
-    if (!allow_p12)
-        return NULL;
-    rsp_sched_item *h1 = s->head[1], *h2 = s->head[2];
+    rsp_sched_item *h1 = allow & RSP_SCHED_P1 ? s->head[1] : NULL;
+    rsp_sched_item *h2 = allow & RSP_SCHED_P2 ? s->head[2] : NULL;
     /* Aging: only against a younger P1 head, so an old P2 backlog does not
      * jump ahead of P1 items that have waited even longer. */
     if (h2 && s->cfg.aging_ns && now > h2->enq_ns && now - h2->enq_ns > s->cfg.aging_ns &&
         (!h1 || h1->enq_ns > h2->enq_ns))
         return h2;
-    int c = rs__sched_fair_pick(s);
+    int c = rs__sched_fair_pick(s, h1, h2);
     return c ? s->head[c] : NULL;
 }
 
@@ -298,4 +298,18 @@ uint32_t rsp_sched_len(const rsp_sched *s, int prio)
     if (prio < 0 || prio >= RSP_SCHED_NPRIO)
         return 0;
     return s->len[prio];
+}
+
+uint32_t rsp_sched_p12_room(uint32_t safe, uint32_t probe, double p0_share)
+{
+    uint32_t reserve = 0;
+    if (safe >= 2) {
+        double r = (double)safe * (p0_share > 0 ? p0_share : 0);
+        reserve = r >= (double)safe ? safe : (uint32_t)r + ((double)(uint32_t)r < r);
+        if (reserve < 1)
+            reserve = 1;
+        if (reserve > safe - 1)
+            reserve = safe - 1;   /* P1/P2 keep at least one */
+    }
+    return safe - reserve + probe;
 }

@@ -110,10 +110,18 @@ int rsp_sched_reconfigure(rsp_sched *s, const rsp_sched_cfg *cfg);  /* keeps que
 /* 0, or RS_EQUEUEFULL (class at its bound; item untouched), or RS_EINVAL
  * (prio > 2, or the item is already queued; item untouched). */
 int rsp_sched_push(rsp_sched *s, rsp_sched_item *it, uint64_t now);
-/* The item that should be dispatched next, without removing it: P0 head if any; else (only if allow_p12)
-   a P2 head older than aging_ns whose P1 head (if any) is younger, else the P1 or P2 head chosen by
-   weighted fair sharing between the two classes. NULL if nothing eligible. No side effect. */
-rsp_sched_item *rsp_sched_next(rsp_sched *s, uint64_t now, bool allow_p12);
+/* Classes rsp_sched_next may return (a bit per class): the caller leaves
+ * out a class that no upstream can take now (e.g. P2 under an embargo P1
+ * does not have), so that class's head does not hold up the others. */
+#define RSP_SCHED_P0  1u
+#define RSP_SCHED_P1  2u
+#define RSP_SCHED_P2  4u
+#define RSP_SCHED_ALL 7u
+/* The item that should be dispatched next among the classes in `allow`, without removing it: P0 head
+   if any; else a P2 head older than aging_ns whose P1 head (if any) is younger, else the P1 or P2
+   head chosen by weighted fair sharing between the two classes. NULL if nothing eligible. No side
+   effect. */
+rsp_sched_item *rsp_sched_next(rsp_sched *s, uint64_t now, unsigned allow);
 /* Remove `it` (normally the one next() returned) and charge its class for the service.
    No-op if `it` is not queued in `s`. */
 void rsp_sched_take(rsp_sched *s, rsp_sched_item *it);
@@ -123,5 +131,14 @@ void rsp_sched_remove(rsp_sched *s, rsp_sched_item *it);
 rsp_sched_item *rsp_sched_pop_expired(rsp_sched *s, uint64_t now);
 uint64_t rsp_sched_next_deadline(const rsp_sched *s);   /* earliest deadline queued, UINT64_MAX if empty */
 uint32_t rsp_sched_len(const rsp_sched *s, int prio);   /* 0 for a prio outside 0..2 */
+
+/* How many P1/P2 requests may be in flight at once: the upstream capacity
+ * known to hold (`safe`, summed over the routes that can take requests)
+ * less P0's reserve, plus the probe slots above it (`probe`: only P1/P2
+ * probe an upstream's limit, so a probe's refusal never lands on P0). The
+ * reserve is ceil(safe × p0_share), at least one slot when there are two or
+ * more (truncating a share of a small capacity gave P0 none), and none
+ * with a single slot (P1/P2 would never run at all). */
+uint32_t rsp_sched_p12_room(uint32_t safe, uint32_t probe, double p0_share);
 
 #endif /* RSP_SCHEDULER_H */

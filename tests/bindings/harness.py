@@ -17,9 +17,9 @@ Used two ways:
       RS_SOCK            a sidecar with the default policy, upstream = mock
       RS_SOCK_FAST       retries off (attempts: 1), 1 ms backoff: upstream
                          errors come back at once
-      RS_SOCK_SHED       shedding every P1/P2 request once its route's
-                         breaker is open (fraction 1.0, breaker after 1
-                         failure); use it only for that
+      RS_SOCK_SHED       shedding every P1/P2 request once the upstream
+                         has refused one (fraction 1.0, min_samples 1);
+                         use it only for that
       RS_SOCK_QUEUE      1 request/s and a P2 queue of 1: the 3rd
                          concurrent P2 request is refused (RS_EQUEUEFULL)
       RS_SOCK_DOWN       retries off, its only route a closed port: every
@@ -46,8 +46,7 @@ routes:
 
 SHED = """
 retries: {attempts: 1}
-breaker: {failures: 1, cooldown_ms: 600000}
-shedding: {fraction: 1.0}
+shedding: {fraction: 1.0, min_samples: 1}
 routes:
   - {name: only, endpoint: %s}
 """

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <math.h>
 
 #include "aimd.h"
@@ -23,6 +24,8 @@
 #define S  1000000000ull
 #define CAPACITY 37u
 #define RTT (100 * MS)
+/* a success with the whole limit in use (the limit may grow) */
+#define BUSY UINT_MAX
 
 static rsp_aimd_cfg cfg_std(void)
 {
@@ -41,9 +44,9 @@ static void sim_round_cap(rsp_aimd *a, uint64_t done_ns, unsigned limit, unsigne
 {
     for (unsigned i = 0; i < limit; i++) {
         if (i < capacity)
-            rsp_aimd_on_success(a, done_ns);
+            rsp_aimd_on_success(a, done_ns, BUSY);
         else
-            rsp_aimd_on_overload(a, done_ns);
+            rsp_aimd_on_overload(a, done_ns, 0);
     }
 }
 
@@ -102,7 +105,7 @@ static rsp_aimd_cfg init_cooling(rsp_aimd *a)
 static void successes(rsp_aimd *a, int n, uint64_t now)
 {
     for (int i = 0; i < n; i++)
-        rsp_aimd_on_success(a, now);
+        rsp_aimd_on_success(a, now, BUSY);
 }
 
 /* ---------------------------------------------------------------- basics */
@@ -172,7 +175,7 @@ static void test_success_capped_at_max(void **state)
     rsp_aimd a;
     rsp_aimd_init(&a, &c);
     for (int i = 0; i < 10000; i++)
-        rsp_aimd_on_success(&a, (uint64_t)i);
+        rsp_aimd_on_success(&a, (uint64_t)i, BUSY);
     assert_true(a.limit == 12.0);
     assert_int_equal(rsp_aimd_limit(&a), 12);
 }
@@ -185,7 +188,7 @@ static void test_overload_multiplies_by_decrease(void **state)
     c.decrease = 0.7;
     rsp_aimd a;
     rsp_aimd_init(&a, &c);
-    rsp_aimd_on_overload(&a, 5 * S);
+    rsp_aimd_on_overload(&a, 5 * S, 0);
     assert_true(fabs(a.limit - 28.0) < 1e-9);
     assert_true(a.decreased);
     assert_int_equal(a.last_decrease_ns, 5 * S);
@@ -201,7 +204,7 @@ static void test_overload_floored_at_min(void **state)
     rsp_aimd a;
     rsp_aimd_init(&a, &c);
     for (uint64_t t = 0; t < 20; t++)
-        rsp_aimd_on_overload(&a, t);
+        rsp_aimd_on_overload(&a, t, 0);
     assert_true(a.limit == 4.0);
     assert_int_equal(rsp_aimd_limit(&a), 4);
 }
@@ -213,13 +216,13 @@ static void test_cooldown_suppresses_second_decrease(void **state)
     (void)state;
     rsp_aimd a;
     init_cooling(&a);
-    rsp_aimd_on_overload(&a, 10 * S);
+    rsp_aimd_on_overload(&a, 10 * S, 0);
     assert_int_equal(rsp_aimd_limit(&a), 50);
-    rsp_aimd_on_overload(&a, 10 * S);
-    rsp_aimd_on_overload(&a, 11 * S - 1);
+    rsp_aimd_on_overload(&a, 10 * S, 0);
+    rsp_aimd_on_overload(&a, 11 * S - 1, 0);
     assert_int_equal(rsp_aimd_limit(&a), 50);
     assert_int_equal(a.last_decrease_ns, 10 * S);   /* ignored ones do not extend it */
-    rsp_aimd_on_overload(&a, 11 * S);
+    rsp_aimd_on_overload(&a, 11 * S, 0);
     assert_int_equal(rsp_aimd_limit(&a), 25);
     assert_int_equal(a.last_decrease_ns, 11 * S);
 }
@@ -229,9 +232,9 @@ static void test_first_overload_at_time_zero_decreases(void **state)
     (void)state;
     rsp_aimd a;
     init_cooling(&a);
-    rsp_aimd_on_overload(&a, 0);      /* no earlier decrease: no cooldown */
+    rsp_aimd_on_overload(&a, 0, 0);      /* no earlier decrease: no cooldown */
     assert_int_equal(rsp_aimd_limit(&a), 50);
-    rsp_aimd_on_overload(&a, 1);
+    rsp_aimd_on_overload(&a, 1, 0);
     assert_int_equal(rsp_aimd_limit(&a), 50);
 }
 
@@ -240,8 +243,8 @@ static void test_stale_overload_is_within_cooldown(void **state)
     (void)state;
     rsp_aimd a;
     init_cooling(&a);
-    rsp_aimd_on_overload(&a, 10 * S);
-    rsp_aimd_on_overload(&a, 2 * S);  /* older than the last decrease */
+    rsp_aimd_on_overload(&a, 10 * S, 0);
+    rsp_aimd_on_overload(&a, 2 * S, 0);  /* older than the last decrease */
     assert_int_equal(rsp_aimd_limit(&a), 50);
     assert_int_equal(a.last_decrease_ns, 10 * S);
 }
@@ -334,9 +337,9 @@ static void test_never_outside_min_max(void **state)
         /* phases of mostly success and mostly overload */
         bool bad_phase = (i / 5000) % 2;
         if ((r >> 32) % 1000 < (bad_phase ? 700u : 1u))
-            rsp_aimd_on_overload(&a, t);
+            rsp_aimd_on_overload(&a, t, 0);
         else
-            rsp_aimd_on_success(&a, t);
+            rsp_aimd_on_success(&a, t, BUSY);
         assert_true(a.limit >= 5.0 && a.limit <= 60.0);
         unsigned l = rsp_aimd_limit(&a);
         assert_true(l >= 5 && l <= 60);
@@ -385,9 +388,9 @@ static void test_reconfigure_keeps_cooldown(void **state)
     (void)state;
     rsp_aimd a;
     rsp_aimd_cfg c = init_cooling(&a);
-    rsp_aimd_on_overload(&a, 10 * S);
+    rsp_aimd_on_overload(&a, 10 * S, 0);
     rsp_aimd_reconfigure(&a, &c);
-    rsp_aimd_on_overload(&a, 10 * S + 1);
+    rsp_aimd_on_overload(&a, 10 * S + 1, 0);
     assert_int_equal(rsp_aimd_limit(&a), 50);
 }
 
@@ -413,9 +416,159 @@ static void test_cfg_check(void **state)
     }
 }
 
+/* ------------------------------------------- paced probing (issue #14) */
+
+static rsp_aimd paced(void)
+{
+    rsp_aimd_cfg c = { .min = 1, .max = 64, .initial = 4, .increase = 1, .decrease = 0.5,
+                       .cooldown_ns = 100000000ull, .probe_wait_ns = 5000000000ull,
+                       .probe_wait_max_ns = 60000000000ull };
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
+    return a;
+}
+
+/* Successes until the limit stops growing (or n of them). */
+static void grow(rsp_aimd *a, uint64_t now, int n)
+{
+    for (int i = 0; i < n; i++)
+        rsp_aimd_on_success(a, now, BUSY);
+}
+
+static void test_a_level_that_failed_is_tried_again_only_after_the_wait(void **state)
+{
+    (void)state;
+
+    rsp_aimd a = paced();
+    uint64_t t = 1000 * S;
+    grow(&a, t, 20);                       /* 4 -> 5 and beyond */
+    unsigned level = rsp_aimd_limit(&a);
+    assert_true(level >= 5);
+    rsp_aimd_on_overload(&a, t, 0);           /* that level failed */
+    assert_int_equal(a.ceiling, level);
+    grow(&a, t + 1 * S, 1000);             /* regrows, but stops one below */
+    assert_int_equal(rsp_aimd_limit(&a), level - 1);
+    assert_int_equal(rsp_aimd_safe_limit(&a), level - 1);
+    grow(&a, t + 5 * S, 1);                /* the wait is over: the probe */
+    assert_int_equal(rsp_aimd_limit(&a), level);
+    assert_int_equal(rsp_aimd_safe_limit(&a), level - 1);   /* the probe is not safe */
+    rsp_aimd_on_overload(&a, t + 5 * S, 0);   /* and it fails again: twice the wait */
+    grow(&a, t + 14 * S, 1000);
+    assert_int_equal(rsp_aimd_limit(&a), level - 1);
+    grow(&a, t + 15 * S, 1);
+    assert_int_equal(rsp_aimd_limit(&a), level);
+}
+
+static void test_the_wait_doubles_to_its_cap_and_resets_when_a_level_above_holds(void **state)
+{
+    (void)state;
+
+    rsp_aimd a = paced();
+    uint64_t t = 1000 * S;
+    grow(&a, t, 20);
+    uint64_t waits[8];
+    for (int k = 0; k < 8; k++) {
+        rsp_aimd_on_overload(&a, t, 0);
+        waits[k] = a.probe_after - t;
+        grow(&a, t, 1000);                 /* regrown to one below the ceiling */
+        t = a.probe_after;
+        grow(&a, t, 1);                    /* the probe, at the ceiling */
+    }
+    assert_int_equal(waits[0], 5 * S);
+    assert_int_equal(waits[1], 10 * S);
+    assert_int_equal(waits[2], 20 * S);
+    assert_int_equal(waits[3], 40 * S);
+    assert_int_equal(waits[4], 60 * S);
+    assert_int_equal(waits[7], 60 * S);
+    /* the probe holds a whole round and more: the ceiling is forgotten */
+    grow(&a, t, 1000);
+    assert_int_equal(a.ceiling, 0);
+    assert_int_equal(a.probe_wait, 5 * S);
+    assert_int_equal(rsp_aimd_safe_limit(&a), rsp_aimd_limit(&a));
+}
+
+static void test_a_failed_paced_probe_costs_only_the_probe(void **state)
+{
+    (void)state;
+
+    rsp_aimd a = paced();
+    uint64_t t = 1000 * S;
+    grow(&a, t, 20);
+    unsigned level = rsp_aimd_limit(&a);
+    rsp_aimd_on_overload(&a, t, 0);     /* first failure: halved */
+    assert_int_equal(rsp_aimd_limit(&a), level / 2);
+    for (int i = 0; i < 1000 && rsp_aimd_limit(&a) < level; i++)
+        rsp_aimd_on_success(&a, t + 5 * S, BUSY);     /* the probe is due and made */
+    assert_int_equal(rsp_aimd_limit(&a), level);
+    rsp_aimd_on_overload(&a, t + 5 * S, 0);
+    /* one below the ceiling, which held: not half of it */
+    assert_int_equal(rsp_aimd_limit(&a), level - 1);
+    assert_int_equal(a.ceiling, level);
+}
+
+static void test_slow_start_doubles_per_round_until_the_first_overload(void **state)
+{
+    (void)state;
+
+    rsp_aimd_cfg c = { .min = 1, .max = 256, .initial = 8, .increase = 1, .decrease = 0.5,
+                       .cooldown_ns = 1 * S, .slow_start = true, .probe_wait_ns = 5 * S,
+                       .probe_wait_max_ns = 60 * S };
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
+    for (int round = 0; round < 3; round++) {
+        unsigned l = rsp_aimd_limit(&a);
+        grow(&a, 1000 * S, (int)l);       /* a round: one success per slot */
+        assert_int_equal(rsp_aimd_limit(&a), 2 * l);
+    }
+    assert_int_equal(rsp_aimd_limit(&a), 64);
+    rsp_aimd_on_overload(&a, 1000 * S, 0);   /* the capacity shows */
+    assert_int_equal(rsp_aimd_limit(&a), 32);
+    grow(&a, 1000 * S, 33);                   /* from now on one per round */
+    assert_int_equal(rsp_aimd_limit(&a), 33);
+}
+
+static void test_a_limit_not_in_use_does_not_grow(void **state)
+{
+    (void)state;
+
+    rsp_aimd_cfg c = { .min = 1, .max = 256, .initial = 8, .increase = 1, .decrease = 0.5,
+                       .cooldown_ns = 1 * S, .slow_start = true };
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
+    /* one request at a time says nothing about a capacity of 8 or 80 */
+    for (int i = 0; i < 100; i++)
+        rsp_aimd_on_success(&a, 1000 * S, 1);
+    assert_int_equal(rsp_aimd_limit(&a), 8);
+    rsp_aimd_on_success(&a, 1000 * S, 4);     /* half of it in use: it may */
+    assert_int_equal(rsp_aimd_limit(&a), 9);
+}
+
+static void test_a_refusal_of_a_request_sent_after_the_decrease_is_a_new_event(void **state)
+{
+    (void)state;
+    rsp_aimd_cfg c = { .min = 1, .max = 256, .initial = 16, .increase = 1, .decrease = 0.5,
+                       .cooldown_ns = 1 * S };
+    rsp_aimd a;
+    rsp_aimd_init(&a, &c);
+    uint64_t t = 1000 * S;
+    rsp_aimd_on_overload(&a, t, t - 100 * MS);              /* 16 -> 8 */
+    rsp_aimd_on_overload(&a, t + 1 * MS, t - 50 * MS);      /* sent before: same event */
+    assert_int_equal(rsp_aimd_limit(&a), 8);
+    /* sent after the decrease and refused too: 8 is still too many,
+     * cooldown or not */
+    rsp_aimd_on_overload(&a, t + 2 * MS, t + 1 * MS);
+    assert_int_equal(rsp_aimd_limit(&a), 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_level_that_failed_is_tried_again_only_after_the_wait),
+        cmocka_unit_test(test_the_wait_doubles_to_its_cap_and_resets_when_a_level_above_holds),
+        cmocka_unit_test(test_a_failed_paced_probe_costs_only_the_probe),
+        cmocka_unit_test(test_slow_start_doubles_per_round_until_the_first_overload),
+        cmocka_unit_test(test_a_limit_not_in_use_does_not_grow),
+        cmocka_unit_test(test_a_refusal_of_a_request_sent_after_the_decrease_is_a_new_event),
         cmocka_unit_test(test_init_uses_initial),
         cmocka_unit_test(test_init_clamps_initial),
         cmocka_unit_test(test_limit_is_floor_and_at_least_one),

@@ -159,7 +159,9 @@ static void test_zero_cfg_fields_take_defaults(void **state)
     assert_int_equal(b.cfg.cooldown_ns, RSP_BREAKER_DEFAULT_COOLDOWN_NS);
     assert_int_equal(b.cfg.half_open_probes, RSP_BREAKER_DEFAULT_HALF_OPEN_PROBES);
     assert_int_equal(b.cfg.latency_gt_ns, 0);      /* stays off */
-    assert_int_equal(RSP_BREAKER_DEFAULT_COOLDOWN_NS, 10 * SEC);
+    assert_int_equal(RSP_BREAKER_DEFAULT_COOLDOWN_NS, SEC / 4);
+    assert_int_equal(b.cfg.max_cooldown_ns, b.cfg.cooldown_ns);   /* never grows unless asked */
+    assert_true(b.cfg.failure_rate == 0);                       /* the rate rule is off */
 }
 
 static void test_null_cfg_is_default(void **state)
@@ -642,10 +644,170 @@ static void test_epoch_changes_on_every_transition_only(void **state)
     assert_int_equal(rsp_breaker_epoch(&b), e + 3); /* closed */
 }
 
+/* ------------------------------------------- the rate rule (issue #14) */
+
+/* A degraded route: 1 in 3 fails, never twice in a row. */
+static void test_a_failure_rate_over_the_window_opens_it(void **state)
+{
+    (void)state;
+    rsp_breaker_cfg c = test_cfg();
+    c.failure_threshold = 100;   /* out of the way */
+    c.failure_rate = 0.5;
+    c.rate_min_requests = 20;
+    c.rate_window_ns = 10 * SEC;
+    rsp_breaker b;
+    rsp_breaker_init(&b, &c);
+    uint64_t t = T0;
+    for (int i = 0; i < 300; i++, t += 10 * MS) {   /* 33% failures: under the rate */
+        if (i % 3 == 2)
+            rsp_breaker_on_failure(&b, t);
+        else
+            rsp_breaker_on_success(&b, 0, t);
+    }
+    assert_int_equal(rsp_breaker_state_at(&b, t), RSP_BREAKER_CLOSED);
+    uint32_t n;
+    double rate = rsp_breaker_failure_rate(&b, t, &n);
+    assert_true(rate > 0.3 && rate < 0.36);
+    assert_true(n >= 180 && n <= 300);
+    /* then 2 in 3 fail: the share crosses half, and it opens */
+    int opened_at = -1;
+    for (int i = 0; i < 300 && opened_at < 0; i++, t += 10 * MS) {
+        if (i % 3 != 2)
+            rsp_breaker_on_failure(&b, t);
+        else
+            rsp_breaker_on_success(&b, 0, t);
+        if (rsp_breaker_state_at(&b, t) == RSP_BREAKER_OPEN)
+            opened_at = i;
+    }
+    assert_true(opened_at > 0);
+    assert_int_equal(b.opened, 1);
+}
+
+static void test_the_rate_needs_volume(void **state)
+{
+    (void)state;
+    rsp_breaker_cfg c = test_cfg();
+    c.failure_threshold = 100;
+    c.failure_rate = 0.5;
+    c.rate_min_requests = 20;
+    c.rate_window_ns = 10 * SEC;
+    rsp_breaker b;
+    rsp_breaker_init(&b, &c);
+    /* 19 verdicts, every other one a failure: too few to judge */
+    uint64_t t = T0;
+    for (int i = 0; i < 19; i++, t += SEC / 10) {
+        if (i % 2)
+            rsp_breaker_on_failure(&b, t);
+        else
+            rsp_breaker_on_success(&b, 0, t);
+    }
+    assert_int_equal(rsp_breaker_state_at(&b, t), RSP_BREAKER_CLOSED);
+    rsp_breaker_on_failure(&b, t);   /* the 20th: 10 of 20 */
+    assert_int_equal(rsp_breaker_state_at(&b, t), RSP_BREAKER_OPEN);
+}
+
+static void test_old_verdicts_leave_the_window(void **state)
+{
+    (void)state;
+    rsp_breaker_cfg c = test_cfg();
+    c.failure_threshold = 100;
+    c.failure_rate = 0.5;
+    c.rate_min_requests = 10;
+    c.rate_window_ns = 10 * SEC;
+    rsp_breaker b;
+    rsp_breaker_init(&b, &c);
+    uint64_t t = T0;
+    for (int i = 0; i < 9; i++)
+        rsp_breaker_on_failure(&b, t);   /* 9 failures: one short of the volume */
+    t += 11 * SEC;                       /* a quiet window later they are gone */
+    for (int i = 0; i < 9; i++)
+        rsp_breaker_on_success(&b, 0, t);
+    rsp_breaker_on_failure(&b, t);       /* 1 of 10 */
+    assert_int_equal(rsp_breaker_state_at(&b, t), RSP_BREAKER_CLOSED);
+    uint32_t n;
+    assert_true(rsp_breaker_failure_rate(&b, t, &n) < 0.11);
+    assert_int_equal(n, 10);
+}
+
+/* A streak is judged against the route's failure rate: 3 in a row open a
+ * healthy route at once, but not one that fails a quarter at random. */
+static void test_a_streak_is_no_outage_on_a_route_that_often_fails(void **state)
+{
+    (void)state;
+    rsp_breaker_cfg c = test_cfg();
+    c.failure_threshold = 3;
+    c.failure_rate = 0.5;
+    c.rate_min_requests = 20;
+    c.rate_window_ns = 10 * SEC;
+    rsp_breaker b;
+    rsp_breaker_init(&b, &c);
+    uint64_t t = T0;
+    for (int i = 0; i < 100; i++, t += 10 * MS) {   /* 25 of 100 fail, never twice in a row */
+        if (i % 4 == 2)
+            rsp_breaker_on_failure(&b, t);
+        else
+            rsp_breaker_on_success(&b, 0, t);
+    }
+    for (int i = 0; i < 5; i++, t += 10 * MS)       /* 5 in a row: 0.29^5 is 1 in 500 */
+        rsp_breaker_on_failure(&b, t);
+    assert_int_equal(rsp_breaker_state_at(&b, t), RSP_BREAKER_CLOSED);
+    rsp_breaker_on_failure(&b, t);                  /* the 6th: 0.29^6 is 1 in 1700 */
+    assert_int_equal(rsp_breaker_state_at(&b, t), RSP_BREAKER_OPEN);
+
+    /* a healthy route that dies: the third failure opens it */
+    rsp_breaker_init(&b, &c);
+    for (int i = 0; i < 100; i++, t += 10 * MS)
+        rsp_breaker_on_success(&b, 0, t);
+    rsp_breaker_on_failure(&b, t);
+    rsp_breaker_on_failure(&b, t);
+    assert_int_equal(rsp_breaker_state_at(&b, t), RSP_BREAKER_CLOSED);
+    rsp_breaker_on_failure(&b, t);
+    assert_int_equal(rsp_breaker_state_at(&b, t), RSP_BREAKER_OPEN);
+}
+
+/* ------------------------------------------- the growing cooldown (#14) */
+
+static void test_each_failed_round_doubles_the_cooldown_up_to_its_cap(void **state)
+{
+    (void)state;
+    rsp_breaker_cfg c = test_cfg();
+    c.cooldown_ns = 250 * MS;
+    c.max_cooldown_ns = 1 * SEC;
+    rsp_breaker b;
+    rsp_breaker_init(&b, &c);
+    uint64_t t = T0;
+    for (unsigned k = 0; k < c.failure_threshold; k++)
+        rsp_breaker_on_failure(&b, t);
+    assert_int_equal(rsp_breaker_open_until(&b), t + 250 * MS);
+    static const uint64_t next[] = { 500 * MS, 1000 * MS, 1000 * MS, 1000 * MS };
+    for (unsigned r = 0; r < 4; r++) {
+        t = rsp_breaker_open_until(&b);
+        assert_true(rsp_breaker_can_send(&b, t));
+        rsp_breaker_on_send(&b, t);           /* a probe... */
+        rsp_breaker_on_failure(&b, t + MS);   /* ...that fails */
+        assert_int_equal(rsp_breaker_open_until(&b), t + MS + next[r]);
+    }
+    /* the route comes back: closing starts the schedule over */
+    t = rsp_breaker_open_until(&b);
+    for (unsigned k = 0; k < c.half_open_probes; k++)
+        rsp_breaker_on_send(&b, t);
+    for (unsigned k = 0; k < c.half_open_probes; k++)
+        rsp_breaker_on_success(&b, 0, t + MS);
+    assert_int_equal(rsp_breaker_state_at(&b, t + MS), RSP_BREAKER_CLOSED);
+    for (unsigned k = 0; k < c.failure_threshold; k++)
+        rsp_breaker_on_failure(&b, t + 2 * MS);
+    assert_int_equal(rsp_breaker_open_until(&b), t + 2 * MS + 250 * MS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_starts_closed_and_sends),
+        cmocka_unit_test(test_a_failure_rate_over_the_window_opens_it),
+        cmocka_unit_test(test_the_rate_needs_volume),
+        cmocka_unit_test(test_a_streak_is_no_outage_on_a_route_that_often_fails),
+        cmocka_unit_test(test_old_verdicts_leave_the_window),
+        cmocka_unit_test(test_each_failed_round_doubles_the_cooldown_up_to_its_cap),
         cmocka_unit_test(test_zero_cfg_fields_take_defaults),
         cmocka_unit_test(test_null_cfg_is_default),
         cmocka_unit_test(test_explicit_cfg_kept_verbatim),

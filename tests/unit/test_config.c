@@ -50,8 +50,20 @@ static void test_values_land_in_their_fields(void **state)
     assert_int_equal(load(&c, "limits:\n  global: {rps: 12.5, burst: 3, tpm: 60000}\n"
                               "priorities:\n  weights: {p1: 60, p2: 40}\n  queue: {p2: 7}\n"
                               "retries: {attempts: 5, on_status: [503]}\n"
+                              "breaker: {failure_rate: 0.3, min_requests: 7, window_ms: 2000, "
+                              "max_cooldown_ms: 4000, max_ejected: 0.25}\n"
+                              "latency: {alpha: 0.5, recover: 0.7, probe_ms: 300}\n"
                               "routes:\n  - name: a\n    endpoint: http://127.0.0.1:9/\n    weight: 3\n"
+                              "    concurrency: {probe_wait_ms: 100, probe_wait_max_ms: 900}\n"
                               "    models: {x: y}\n    conditions:\n      - latency_gt: 1500\n"), 0);
+    assert_true(c.breaker_failure_rate == 0.3 && c.max_ejected == 0.25);
+    assert_int_equal(c.breaker_min_requests, 7);
+    assert_int_equal(c.breaker_window_ms, 2000);
+    assert_int_equal(c.breaker_max_cooldown_ms, 4000);
+    assert_true(c.latency_alpha == 0.5 && c.latency_recover == 0.7);
+    assert_int_equal(c.latency_probe_ms, 300);
+    assert_int_equal(c.routes[0].probe_wait_ms, 100);
+    assert_int_equal(c.routes[0].probe_wait_max_ms, 900);
     assert_true(c.global_limit.rps == 12.5 && c.global_limit.burst == 3 && c.global_limit.tpm == 60000);
     assert_int_equal(c.weight_p1, 60);
     assert_int_equal(c.weight_p2, 40);
@@ -169,7 +181,9 @@ static void test_the_example_file_shows_the_built_in_defaults(void **state)
     SAME(retry_status); SAME(n_retry_status); SAME(budget_ratio); SAME(budget_min);
     SAME(budget_window_ms); SAME(breaker_failures); SAME(breaker_slow); SAME(breaker_cooldown_ms);
     SAME(breaker_probes); SAME(shed_error_rate); SAME(shed_fraction); SAME(shed_window_ms);
-    SAME(shed_min_samples);
+    SAME(shed_min_samples); SAME(breaker_max_cooldown_ms); SAME(breaker_failure_rate);
+    SAME(breaker_min_requests); SAME(breaker_window_ms); SAME(max_ejected); SAME(latency_alpha);
+    SAME(latency_recover); SAME(latency_probe_ms);
 #undef SAME
     /* and no field the list above forgot */
     assert_memory_equal(&ex, &def, sizeof ex);

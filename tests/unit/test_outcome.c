@@ -13,14 +13,17 @@
 #include "outcome.h"
 
 #define S 1000000000ull
+#define MS 1000000ull
 static const uint32_t on_status[] = { 429, 500, 502, 503, 504 };
 
-/* A request on its first attempt, 10 s before its deadline, with a 1 s
- * backoff, no other route, and the breaker in the epoch it was sent in. */
+/* A P1 request on its first attempt, 10 s before its deadline, with a 1 s
+ * backoff, no other route, nothing else in flight, and the breaker in the
+ * epoch it was sent in. */
 static rsp_outcome_in base(void)
 {
     return (rsp_outcome_in){ .retry_status = on_status, .n_retry_status = 5, .same_epoch = true,
-                             .attempts = 1, .max_attempts = 3, .backoff_ns = 1 * S,
+                             .attempts = 1, .max_attempts = 3, .backoff_ns = 1 * S, .priority = 1,
+
                              .now = 100 * S, .deadline = 110 * S };
 }
 
@@ -77,6 +80,7 @@ static void test_a_429_waits_out_its_retry_after_and_says_nothing_of_health(void
     assert_true(o.aimd_overload);
     assert_false(o.health_failure);
     assert_int_equal(o.breaker, RSP_VERDICT_ABANDON);
+    assert_int_equal(o.embargo_from, 1);     /* its class (base: P1) and below */
     assert_int_equal(o.embargo_until, 105 * S);
     assert_int_equal(o.retry_at, 105 * S);   /* the embargo, not the 1 s backoff */
     /* a longer backoff wins over a shorter embargo */
@@ -190,11 +194,94 @@ static void test_an_embargo_is_capped_and_never_shortened(void **state)
     a.embargo_ns = 86400 * S;   /* a day: garbage, or an upstream that means it */
     rsp_outcome o = rsp_outcome_judge(&a, &in);
     assert_int_equal(o.embargo_until, in.now + RSP_OUTCOME_MAX_EMBARGO_NS);
+    /* the class already waits longer: the retry keeps to that */
     in.embargo_until = in.now + 1000 * S;
     a.embargo_ns = 2 * S;
     o = rsp_outcome_judge(&a, &in);
-    assert_int_equal(o.embargo_until, in.now + 1000 * S);
+    assert_int_equal(o.embargo_until, in.now + 2 * S);   /* the caller keeps the later one */
     assert_int_equal(o.retry_at, in.now + 1000 * S);
+}
+
+static void test_a_refusal_with_lower_classes_in_flight_bars_them_not_the_refused(void **state)
+{
+    (void)state;
+    rsp_outcome_in in = base();
+    in.priority = 0;
+    in.lower_in_flight = true;
+    rsp_attempt_end a = answered(429);
+    a.embargo_ns = 1 * S;
+    rsp_outcome o = rsp_outcome_judge(&a, &in);
+    /* P1 and P2 made the upstream full: they wait out the Retry-After... */
+    assert_int_equal(o.embargo_from, 1);
+    assert_int_equal(o.embargo_until, 101 * S);
+    assert_true(o.aimd_overload);
+    /* ...and P0 goes again at once, neither embargo nor backoff, and even
+     * past retries.attempts: that attempt was not its own */
+    assert_true(o.retry && o.on_them);
+    assert_int_equal(o.retry_at, in.now);
+    in.attempts = in.max_attempts;
+    o = rsp_outcome_judge(&a, &in);
+    assert_true(o.retry && o.on_them);
+    in.attempts = 1;
+    /* a 503 too; a P1 refused with P2 in flight bars P2 only */
+    a.status = 503;
+    in.priority = 1;
+    o = rsp_outcome_judge(&a, &in);
+    assert_int_equal(o.embargo_from, 2);
+    assert_int_equal(o.retry_at, in.now);
+    /* nothing lower in flight: the refusal is P0's own, and P0 waits */
+    a.status = 429;
+    in.priority = 0;
+    in.lower_in_flight = false;
+    o = rsp_outcome_judge(&a, &in);
+    assert_int_equal(o.embargo_from, 0);
+    assert_int_equal(o.retry_at, 101 * S);
+    assert_false(o.on_them);
+    /* no Retry-After: no embargo for anyone */
+    a.embargo_ns = 0;
+    assert_int_equal(rsp_outcome_judge(&a, &in).embargo_from, RSP_OUTCOME_NO_EMBARGO);
+    /* a failure that is no refusal (a reset) is the route's, whoever else
+     * was in flight: the usual backoff */
+    rsp_attempt_end reset = { .transport_ok = false };
+    in.lower_in_flight = true;
+    assert_int_equal(rsp_outcome_judge(&reset, &in).retry_at, 101 * S);
+}
+
+static void test_a_refusal_among_others_in_flight_bars_only_the_refused(void **state)
+{
+    (void)state;
+    rsp_outcome_in in = base();
+    in.route_busy = true;   /* the upstream serves the others */
+    rsp_attempt_end a = answered(503);
+    a.embargo_ns = 2 * S;
+    rsp_outcome o = rsp_outcome_judge(&a, &in);
+    assert_int_equal(o.embargo_from, RSP_OUTCOME_NO_EMBARGO);   /* the route serves on */
+    assert_true(o.retry);
+    assert_int_equal(o.retry_at, 102 * S);   /* the refused request still waits */
+    in.other_route_ready = true;
+    assert_int_equal(rsp_outcome_judge(&a, &in).retry_at, in.now);
+    /* a Retry-After on an answer that is no refusal bars the route as ever */
+    a.status = 500;
+    assert_int_equal(rsp_outcome_judge(&a, &in).embargo_from, 1);
+}
+
+static void test_only_a_quick_refusal_is_too_much_traffic(void **state)
+{
+    (void)state;
+    rsp_outcome_in in = base();
+    in.typical_ns = 200 * MS;   /* answers take 200 ms to start */
+    rsp_attempt_end a = answered(429);
+    in.took_ns = 2 * MS;        /* refused at once: load */
+    rsp_outcome o = rsp_outcome_judge(&a, &in);
+    assert_true(o.refused && o.aimd_overload);
+    in.took_ns = 190 * MS;      /* refused after the work: a degraded upstream */
+    o = rsp_outcome_judge(&a, &in);
+    assert_true(o.refused);
+    assert_false(o.aimd_overload);
+    /* and then it is not blamed on lower classes either */
+    in.priority = 0;
+    in.lower_in_flight = true;
+    assert_false(rsp_outcome_judge(&a, &in).on_them);
 }
 
 int main(void)
@@ -211,6 +298,9 @@ int main(void)
         cmocka_unit_test(test_a_stream_that_delivered_content_is_never_retried),
         cmocka_unit_test(test_retrying_stops_at_the_attempt_limit_and_before_the_deadline),
         cmocka_unit_test(test_an_embargo_is_capped_and_never_shortened),
+        cmocka_unit_test(test_a_refusal_with_lower_classes_in_flight_bars_them_not_the_refused),
+        cmocka_unit_test(test_a_refusal_among_others_in_flight_bars_only_the_refused),
+        cmocka_unit_test(test_only_a_quick_refusal_is_too_much_traffic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,8 +44,8 @@ static void window_sums(const rsp_retry_budget *rb, uint64_t *req, uint64_t *ret
 {
     *req = *ret = 0;
     for (unsigned i = 0; i < RSP_RETRY_BUDGET_SLOTS; i++) {
-        *req += rb->requests[i];
-        *ret += rb->retries[i];
+        *req += rb->w.a[i];
+        *ret += rb->w.b[i];
     }
 }
 
@@ -172,7 +172,7 @@ static void test_gap_longer_than_window_clears_all(void **state)
     assert_int_equal(ret, 0);
     assert_int_equal(grants(&rb, 3600 * S + 123), 10);
     /* slots stay aligned to init time: the slot holding 3600 s starts there */
-    assert_int_equal(rb.slot_start_ns, 3600 * S);
+    assert_int_equal(rb.w.slot_start_ns, 3600 * S);
 }
 
 static void test_gap_to_end_of_time_is_safe(void **state)
@@ -183,7 +183,7 @@ static void test_gap_to_end_of_time_is_safe(void **state)
     rsp_retry_budget_init(&rb, &c, 5);
     requests(&rb, 50, 5);
     rsp_retry_budget_on_request(&rb, UINT64_MAX);
-    assert_true(UINT64_MAX - rb.slot_start_ns < c.window_ns / RSP_RETRY_BUDGET_SLOTS);
+    assert_true(UINT64_MAX - rb.w.slot_start_ns < c.window_ns / RSP_RETRY_BUDGET_SLOTS);
     assert_int_equal(grants(&rb, UINT64_MAX), 10);
 }
 
@@ -219,9 +219,9 @@ static void test_counters_saturate(void **state)
     rsp_retry_budget_cfg c = cfg(1.0, 0, 10 * S);
     rsp_retry_budget rb;
     rsp_retry_budget_init(&rb, &c, 0);
-    rb.requests[rb.cur] = UINT32_MAX - 1;
+    rb.w.a[rb.w.cur] = UINT32_MAX - 1;
     requests(&rb, 3, 0);
-    assert_int_equal(rb.requests[rb.cur], UINT32_MAX);
+    assert_int_equal(rb.w.a[rb.w.cur], UINT32_MAX);
 }
 
 static void test_cfg_check(void **state)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include <limits.h>
@@ -229,6 +230,39 @@ static void test_pick_is_monotonic_in_rand(void **state)
     assert_int_equal(last, 4);
 }
 
+/* Panic: which routes kept out by their breakers are let in anyway. */
+static void test_let_in_keeps_out_at_most_the_share_and_lets_in_the_least_bad(void **state)
+{
+    (void)state;
+    bool out[4], in[4];
+    double bad[4] = { 0.6, 0.3, 0.9, 0.3 };
+    uint32_t w[4] = { 80, 10, 5, 20 };
+
+    /* two routes, one out: within max_ejected (half of two is one) */
+    memcpy(out, (bool[]){ true, false, false, false }, sizeof out);
+    assert_int_equal(rsp_router_let_in(out, bad, w, 2, 2, 0.5, in), 0);
+    assert_false(in[0]);
+    /* both out: the less bad one is let in */
+    memcpy(out, (bool[]){ true, true, false, false }, sizeof out);
+    assert_int_equal(rsp_router_let_in(out, bad, w, 2, 2, 0.5, in), 1);
+    assert_true(!in[0] && in[1]);
+    /* four, three out, two may stay out: the least bad goes in, equal
+     * badness goes to the heavier weight */
+    memcpy(out, (bool[]){ true, true, true, true }, sizeof out);
+    assert_int_equal(rsp_router_let_in(out, bad, w, 4, 4, 0.5, in), 2);
+    assert_true(in[1] && in[3] && !in[0] && !in[2]);
+    memcpy(out, (bool[]){ false, true, true, true }, sizeof out);
+    assert_int_equal(rsp_router_let_in(out, bad, w, 4, 4, 0.5, in), 1);
+    assert_true(in[3] && !in[1]);
+    /* one route: out alone is out entirely, so it is let in */
+    memcpy(out, (bool[]){ true, false, false, false }, sizeof out);
+    assert_int_equal(rsp_router_let_in(out, bad, w, 1, 1, 0.5, in), 1);
+    assert_true(in[0]);
+    /* max_ejected 0 still lets one stay out (of several) */
+    memcpy(out, (bool[]){ true, false, false, false }, sizeof out);
+    assert_int_equal(rsp_router_let_in(out, bad, w, 4, 4, 0.0, in), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_extreme_rand_values_in_range),
         cmocka_unit_test(test_interval_edges_are_exact),
         cmocka_unit_test(test_pick_is_monotonic_in_rand),
+        cmocka_unit_test(test_let_in_keeps_out_at_most_the_share_and_lets_in_the_least_bad),
     };
     return cmocka_run_group_tests_name("router", tests, NULL, NULL);
 }

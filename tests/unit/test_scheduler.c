@@ -54,7 +54,7 @@ static void push_ok(rsp_sched *s, rsp_sched_item *it, uint64_t now)
 /* next() must return something; take it and return it. */
 static rsp_sched_item *take_next(rsp_sched *s, uint64_t now, bool allow_p12)
 {
-    rsp_sched_item *it = rsp_sched_next(s, now, allow_p12);
+    rsp_sched_item *it = rsp_sched_next(s, now, allow_p12 ? RSP_SCHED_ALL : RSP_SCHED_P0);
     assert_non_null(it);
     rsp_sched_take(s, it);
     assert_int_equal(it->queued, 0);
@@ -219,7 +219,7 @@ static void test_init_null_cfg_gives_defaults(void **state)
     assert_int_equal(s.cfg.weight[1], 70);
     assert_int_equal(s.cfg.weight[2], 30);
     assert_int_equal(s.cfg.aging_ns, 5 * SEC);
-    assert_null(rsp_sched_next(&s, 0, true));
+    assert_null(rsp_sched_next(&s, 0, RSP_SCHED_ALL));
     assert_null(rsp_sched_pop_expired(&s, UINT64_MAX));
     assert_int_equal(rsp_sched_next_deadline(&s), UINT64_MAX);
     assert_int_equal(rsp_sched_len(&s, -1), 0);
@@ -256,7 +256,7 @@ static void test_fifo_within_class(void **state)
         assert_ptr_equal(take_next(&s, N, true), &it[i]);
         assert_int_equal(rsp_sched_len(&s, 1), N - 1 - i);
     }
-    assert_null(rsp_sched_next(&s, N, true));
+    assert_null(rsp_sched_next(&s, N, RSP_SCHED_ALL));
     rsp_sched_destroy(&s);
 }
 
@@ -299,12 +299,38 @@ static void test_no_p12_returns_only_p0(void **state)
     item_init(&z, 0, FAR);
     push_ok(&s, &a, 0);
     push_ok(&s, &b, 0);
-    assert_null(rsp_sched_next(&s, 100 * SEC, false));   /* even with P2 aged */
+    assert_null(rsp_sched_next(&s, 100 * SEC, RSP_SCHED_P0));   /* even with P2 aged */
     push_ok(&s, &z, 0);
-    assert_ptr_equal(rsp_sched_next(&s, 100 * SEC, false), &z);
+    assert_ptr_equal(rsp_sched_next(&s, 100 * SEC, RSP_SCHED_P0), &z);
     rsp_sched_take(&s, &z);
-    assert_null(rsp_sched_next(&s, 100 * SEC, false));
-    assert_non_null(rsp_sched_next(&s, 100 * SEC, true));
+    assert_null(rsp_sched_next(&s, 100 * SEC, RSP_SCHED_P0));
+    assert_non_null(rsp_sched_next(&s, 100 * SEC, RSP_SCHED_ALL));
+    rsp_sched_destroy(&s);
+}
+
+/* A class left out of `allow` (no upstream takes it now) does not hold up
+ * the other: its head is passed over, aged or not. */
+static void test_a_class_left_out_is_passed_over(void **state)
+{
+    (void)state;
+    rsp_sched s;
+    assert_int_equal(rsp_sched_init(&s, NULL), 0);
+    rsp_sched_item a, b, z;
+    item_init(&a, 1, FAR);
+    item_init(&b, 2, FAR);
+    item_init(&z, 0, FAR);
+    push_ok(&s, &b, 0);
+    push_ok(&s, &a, 50 * SEC);
+    /* the P2 head is aged and would go first... */
+    assert_ptr_equal(rsp_sched_next(&s, 100 * SEC, RSP_SCHED_ALL), &b);
+    /* ...unless P2 is left out */
+    assert_ptr_equal(rsp_sched_next(&s, 100 * SEC, RSP_SCHED_P0 | RSP_SCHED_P1), &a);
+    assert_ptr_equal(rsp_sched_next(&s, 100 * SEC, RSP_SCHED_P0 | RSP_SCHED_P2), &b);
+    rsp_sched_take(&s, &a);
+    assert_null(rsp_sched_next(&s, 100 * SEC, RSP_SCHED_P0 | RSP_SCHED_P1));
+    push_ok(&s, &z, 100 * SEC);
+    assert_ptr_equal(rsp_sched_next(&s, 100 * SEC, RSP_SCHED_P0), &z);
+    assert_ptr_equal(rsp_sched_next(&s, 100 * SEC, RSP_SCHED_P2), &b);
     rsp_sched_destroy(&s);
 }
 
@@ -317,10 +343,10 @@ static void test_next_has_no_side_effect(void **state)
     for (int i = 0; i < 1000; i++) {
         rsp_sched snap;
         memcpy(&snap, &b->s, sizeof snap);
-        rsp_sched_item *first = rsp_sched_next(&b->s, (uint64_t)i * SEC, true);
+        rsp_sched_item *first = rsp_sched_next(&b->s, (uint64_t)i * SEC, RSP_SCHED_ALL);
         for (int k = 0; k < 5; k++) {
-            assert_ptr_equal(rsp_sched_next(&b->s, (uint64_t)i * SEC, true), first);
-            (void)rsp_sched_next(&b->s, (uint64_t)i * SEC, false);
+            assert_ptr_equal(rsp_sched_next(&b->s, (uint64_t)i * SEC, RSP_SCHED_ALL), first);
+            (void)rsp_sched_next(&b->s, (uint64_t)i * SEC, RSP_SCHED_P0);
         }
         assert_memory_equal(&snap, &b->s, sizeof snap);
         rsp_sched_take(&b->s, first);
@@ -469,7 +495,7 @@ static aging_fx *aging_setup(uint64_t aging_ns, uint64_t p1_enq)
     /* at t = 2 s nothing is aged yet: plain weighted order */
     assert_ptr_equal(take_next(&f->s, 2 * SEC, true), &f->p1[0]);
     assert_ptr_equal(take_next(&f->s, 2 * SEC, true), &f->b);
-    assert_ptr_equal(rsp_sched_next(&f->s, 2 * SEC, true), &f->p1[1]);
+    assert_ptr_equal(rsp_sched_next(&f->s, 2 * SEC, RSP_SCHED_ALL), &f->p1[1]);
     return f;
 }
 
@@ -484,7 +510,7 @@ static void test_aging_old_p2_jumps_younger_p1(void **state)
     (void)state;
     aging_fx *f = aging_setup(5 * SEC, 1 * SEC + 1);   /* P1s 1 ns younger than a */
     /* exactly aging_ns old is not yet "older than" */
-    assert_ptr_equal(rsp_sched_next(&f->s, 6 * SEC, true), &f->p1[1]);
+    assert_ptr_equal(rsp_sched_next(&f->s, 6 * SEC, RSP_SCHED_ALL), &f->p1[1]);
     assert_ptr_equal(take_next(&f->s, 6 * SEC + 1, true), &f->a);
     aging_free(f);
 }
@@ -508,7 +534,7 @@ static void test_aging_does_not_pass_older_p1(void **state)
 {
     (void)state;
     aging_fx *f = aging_setup(5 * SEC, 0);   /* P1s older than a */
-    assert_ptr_equal(rsp_sched_next(&f->s, 100 * SEC, true), &f->p1[1]);
+    assert_ptr_equal(rsp_sched_next(&f->s, 100 * SEC, RSP_SCHED_ALL), &f->p1[1]);
     aging_free(f);
 }
 
@@ -549,13 +575,13 @@ static void test_both_idle_then_return_split_fresh(void **state)
     backlog_fill(b, 1);
     int n1, n2;
     backlog_run(b, 5000, &n1, &n2);
-    while (rsp_sched_next(&b->s, 0, true))            /* P1 drains */
+    while (rsp_sched_next(&b->s, 0, RSP_SCHED_ALL))            /* P1 drains */
         take_next(&b->s, 0, true);
     backlog_fill(b, 2);                               /* P2 comes back first */
     backlog_fill(b, 1);
     /* They restart level (P1's last take counted in where P2 re-enters), and
      * a tie goes to P1. */
-    assert_int_equal(rsp_sched_next(&b->s, 0, true)->prio, 1);
+    assert_int_equal(rsp_sched_next(&b->s, 0, RSP_SCHED_ALL)->prio, 1);
     backlog_run(b, 100, &n1, &n2);
     assert_in_range(n1, 69, 71);
     backlog_free(b);
@@ -639,7 +665,7 @@ static void test_push_refuses_bad_prio_and_double_push(void **state)
     assert_int_equal(rsp_sched_len(&s, 1), 1);
     assert_int_equal(a.enq_ns, 0);
     assert_ptr_equal(take_next(&s, 0, true), &a);
-    assert_null(rsp_sched_next(&s, 0, true));
+    assert_null(rsp_sched_next(&s, 0, RSP_SCHED_ALL));
     rsp_sched_destroy(&s);
 }
 
@@ -711,7 +737,7 @@ static void test_pop_expired_removes_from_fifo(void **state)
     }
     assert_ptr_equal(take_next(&s, 10, true), &it[1]);
     assert_ptr_equal(take_next(&s, 10, true), &it[3]);
-    assert_null(rsp_sched_next(&s, 10, true));
+    assert_null(rsp_sched_next(&s, 10, RSP_SCHED_ALL));
     rsp_sched_destroy(&s);
 }
 
@@ -760,7 +786,7 @@ static void test_remove_from_middle_of_queue(void **state)
     assert_int_equal(s.stats.taken[2], 0);
     assert_ptr_equal(take_next(&s, 0, true), &it[1]);
     assert_ptr_equal(take_next(&s, 0, true), &it[3]);
-    assert_null(rsp_sched_next(&s, 0, true));
+    assert_null(rsp_sched_next(&s, 0, RSP_SCHED_ALL));
     /* a removed tail must not linger as the tail */
     rsp_sched_item z;
     item_init(&z, 2, FAR);
@@ -1076,7 +1102,7 @@ static void test_model_random_operations(void **state)
             rsp_sched_item *h0 = model_head(m, items, 0);
             rsp_sched_item *h1 = model_head(m, items, 1);
             rsp_sched_item *h2 = model_head(m, items, 2);
-            rsp_sched_item *got = rsp_sched_next(&s, now, allow);
+            rsp_sched_item *got = rsp_sched_next(&s, now, allow ? RSP_SCHED_ALL : RSP_SCHED_P0);
             if (h0) {
                 assert_ptr_equal(got, h0);
             } else if (!allow || (!h1 && !h2)) {
@@ -1139,14 +1165,36 @@ static void test_model_random_operations(void **state)
     free(items);
 }
 
+/* ------------------------------------------- P0's reserve (issue #14) */
+
+static void test_p0_keeps_a_slot_whenever_there_are_two(void **state)
+{
+    (void)state;
+    /* the old (uint32_t)(cap * 0.2) gave P0 nothing below 5 */
+    assert_int_equal(rsp_sched_p12_room(4, 0, 0.2), 3);
+    assert_int_equal(rsp_sched_p12_room(2, 0, 0.2), 1);
+    assert_int_equal(rsp_sched_p12_room(10, 0, 0.2), 8);
+    assert_int_equal(rsp_sched_p12_room(11, 0, 0.2), 8);   /* ceil(2.2) = 3 */
+    /* one slot: P1/P2 must still run; no share: nothing reserved below two */
+    assert_int_equal(rsp_sched_p12_room(1, 0, 0.2), 1);
+    assert_int_equal(rsp_sched_p12_room(0, 0, 0.2), 0);
+    assert_int_equal(rsp_sched_p12_room(100, 0, 0), 99);
+    /* a share near one still leaves P1/P2 a slot */
+    assert_int_equal(rsp_sched_p12_room(4, 0, 0.9), 1);
+    /* probe slots go to P1/P2 on top */
+    assert_int_equal(rsp_sched_p12_room(4, 1, 0.2), 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_p0_keeps_a_slot_whenever_there_are_two),
         cmocka_unit_test(test_init_null_cfg_gives_defaults),
         cmocka_unit_test(test_push_sets_enq_time_and_queued),
         cmocka_unit_test(test_fifo_within_class),
         cmocka_unit_test(test_p0_always_first),
         cmocka_unit_test(test_no_p12_returns_only_p0),
+        cmocka_unit_test(test_a_class_left_out_is_passed_over),
         cmocka_unit_test(test_next_has_no_side_effect),
         cmocka_unit_test(test_split_70_30_over_10000_takes),
         cmocka_unit_test(test_split_default_weights),

@@ -210,7 +210,7 @@ end
 
 function T.shed()
   local c <close> = client("RS_SOCK_SHED")
-  c:request("POST", "/chat/completions", CHAT)   -- its upstream fails; the breaker opens
+  c:request("POST", "/chat/completions", CHAT)   -- its upstream refuses (503): shedding starts
   local _, err = c:request("POST", "/chat/completions", CHAT)
   kind(err, "Shed")
   kind(err, "Overloaded")

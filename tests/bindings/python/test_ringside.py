@@ -178,12 +178,12 @@ def test_shed(mock):
     s = harness.Sidecar(config=harness.SHED % down.url)
     try:
         with ringside.Client(s.sock) as c:
-            with pytest.raises(ringside.UpstreamError):   # opens the route's breaker
+            with pytest.raises(ringside.UpstreamError):   # the upstream refuses: shedding starts
                 c.request("POST", "/chat/completions", CHAT)
             with pytest.raises(ringside.Shed) as e:
                 c.request("POST", "/chat/completions", CHAT, priority=ringside.P1)
             assert "shed" in str(e.value) and isinstance(e.value, ringside.Overloaded)
-            # P0 is never shed: it reaches the (failing) upstream, or its open breaker
+            # P0 is never shed: it still reaches the (refusing) upstream
             with pytest.raises(ringside.Error) as e0:
                 c.request("POST", "/chat/completions", CHAT, priority=ringside.P0, timeout=2)
             assert not isinstance(e0.value, ringside.Shed)

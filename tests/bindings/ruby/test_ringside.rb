@@ -169,7 +169,7 @@ class TestRingside < Minitest::Test
 
   def test_shed
     with_client("RS_SOCK_SHED") do |c|
-      # its upstream always fails; the first failure opens the breaker
+      # its upstream always refuses (503): the first refusal starts shedding
       begin
         c.request("POST", "/chat/completions", CHAT)
       rescue Ringside::UpstreamError, Ringside::Shed
