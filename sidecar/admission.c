@@ -220,7 +220,6 @@ static void admit_upstream(sc_daemon *d, sc_req *r, uint64_t now)
     if (r->priority > 0) {
         char buf[200];
         const char *why = shed_reason(d, r->priority, now, buf, sizeof buf);
-        a->shedding = why != NULL;
         if (why && (double)(next_rand(a) >> 11) * 0x1.0p-53 < d->cfg.shed_fraction) {
             a->stats.shed++;
             finish(r, now, RS_ESHED, "shed: %s; %.0f%% of P%u requests are refused until it recovers",

@@ -54,7 +54,6 @@ typedef struct sc_admission {
                                          turn (admitted, capacity freed, reloaded) */
     rsp_window ended;                 /* for shedding: requests that ended at the
                                          upstream (a), those it refused (b) */
-    bool shedding;
     unsigned panic;                   /* routes let in despite their breaker (logged on change) */
     struct {
         uint64_t admitted, queue_full, shed, expired, retries, budget_denied;

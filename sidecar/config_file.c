@@ -442,7 +442,7 @@ void sc_route_cfg_init(sc_route_cfg *r, const sc_config *c)
     memset(r, 0, sizeof *r);
     r->weight = 1;
     snprintf(r->api_key_env, sizeof r->api_key_env, "%s", c->api_key_env);
-    r->conc_initial = 8;
+    r->conc_initial = 64;
     r->conc_min = 1;
     r->conc_max = 256;
     r->probe_wait_ms = 5000;

@@ -110,7 +110,6 @@ int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
             .increase = 1.0,
             .decrease = 0.5,
             .cooldown_ns = 1000000000u,
-            .slow_start = true,
             .probe_wait_ns = sc_ms(rc->probe_wait_ms),
             .probe_wait_max_ns = sc_ms(rc->probe_wait_max_ms),
         };

@@ -36,11 +36,13 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
+# {primary_extra}: more keys for the primary route (the tests use it)
 SEED_ROUTES = """
 routes:
   - name: primary
     endpoint: {primary}
     weight: 80
+{primary_extra}
   - name: secondary
     endpoint: {secondary}
     weight: 20
@@ -140,7 +142,7 @@ def flood(a, rs, procs):
     try:
         up.control(f"x-mock-max-inflight: {a.capacity}\nx-mock-delay-ms: {a.delay_ms}\n"
                    "x-mock-overload-retry-after: 1\n")
-        cfg = SEED_ROUTES.format(primary=up.url, secondary=up.url)
+        cfg = SEED_ROUTES.format(primary=up.url, secondary=up.url, primary_extra="")
         s = procs.Sidecar(config=("log_level: debug\n" if a.verbose else "") + cfg)
         try:
             with rs.Client(s.sock) as p0c, rs.Client(s.sock) as p2c:
@@ -189,7 +191,7 @@ def degraded(a, rs, procs):
             up.control(f"x-mock-fail-rate: {a.fail_rate}\nx-mock-fail-kinds: 429,503,reset\n"
                        f"x-mock-retry-after: 1\nx-mock-delay-ms: {a.delay_ms}\nx-mock-seed: {a.seed + i}\n")
         s = procs.Sidecar(config=("log_level: debug\n" if a.verbose else "") +
-                          SEED_ROUTES.format(primary=ups[0].url, secondary=ups[1].url))
+                          SEED_ROUTES.format(primary=ups[0].url, secondary=ups[1].url, primary_extra=""))
         try:
             with rs.Client(s.sock) as c:
                 run = Paced(c, rs, rs.P1, a.rate, a.requests / a.rate, timeout=a.deadline_ms / 1000)

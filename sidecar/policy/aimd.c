@@ -69,10 +69,7 @@ void rsp_aimd_on_success(rsp_aimd *a, uint64_t now_ns, unsigned in_flight)
 {
     if ((double)in_flight * 2 < a->limit)
         return;   /* not limited by it: a success here proves nothing about more */
-    /* slow start: a whole `increase` per success (doubling per round)
-     * until the first overload shows where the capacity is */
-    double step = a->cfg.slow_start && !a->decreased ? a->cfg.increase : a->cfg.increase / a->limit;
-    double next = clamp(&a->cfg, a->limit + step);
+    double next = clamp(&a->cfg, a->limit + a->cfg.increase / a->limit);
     if (a->ceiling && next >= (double)a->ceiling && now_ns < a->probe_after) {
         /* not yet: stay just under the level that failed */
         double below = (double)a->ceiling - 1e-9;

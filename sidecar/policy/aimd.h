@@ -31,16 +31,9 @@
  * fresh 429 (and the upstream's Retry-After with it) every cycle. A paced
  * probe that fails costs only the probe (back to one below the ceiling),
  * not half the window: the level below it is known to hold. With
- * probe_wait_ns 0 probing is classic AIMD (every failure halves). The caller keeps
- * its most important traffic out of the probe: rsp_aimd_safe_limit is the
- * level known to hold.
- *
- * Slow start (cfg.slow_start), as TCP's: until the first overload each
- * success adds a whole `increase`, so the limit doubles per round. A small
- * initial limit then reaches a large capacity in a few rounds, and a small
- * capacity costs a burst of a few refusals, not of 60 (with an initial 64
- * against an upstream that takes 4, halving once per cooldown took four
- * cooldowns of refusals to get there).
+ * probe_wait_ns 0 probing is classic AIMD (every failure halves). The
+ * caller keeps its most important traffic out of the probe:
+ * rsp_aimd_safe_limit is the level known to hold.
  *
  * Pure: `now` comes from the caller; no clock, no allocation.
  *
@@ -61,7 +54,6 @@ typedef struct rsp_aimd_cfg {
     double increase;      /* added per round (limit successes) */
     double decrease;      /* multiplicative factor in (0,1) */
     uint64_t cooldown_ns; /* no second decrease within this of the last */
-    bool slow_start;            /* double per round until the first overload */
     uint64_t probe_wait_ns;     /* before trying a failed level again (0: at once) */
     uint64_t probe_wait_max_ns; /* the wait doubles per failure up to this */
 } rsp_aimd_cfg;

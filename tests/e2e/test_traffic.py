@@ -106,23 +106,17 @@ def test_429_storm_respects_retry_after_and_the_retry_budget(tmp_path, mock):
 retries: {attempts: 3, initial_ms: 50, budget: {ratio: 0.2, min: 2, window_ms: 60000}}
 """) as s:
         mock_control(mock, "x-mock-status: 429\nx-mock-retry-after: 2\n")
-        p = batch(s, 30, window=30, timeout_ms=7000, popen=True)
+        p = batch(s, 30, window=30, popen=True)
         time.sleep(0.5)
         first_wave = mock_requests(mock)
         time.sleep(1.2)
-        # the 429s said "wait 2 s": nothing more was sent meanwhile, neither
-        # retries nor the first attempts still queued (the first wave is
-        # the route's initial concurrency, halved on the first refusals)
-        assert 1 <= first_wave <= 8 and mock_requests(mock) == first_wave
+        # the first 429 said "wait 2 s": nothing more was sent meanwhile,
+        # neither retries nor the first attempts still queued
+        assert first_wave >= 1 and mock_requests(mock) == first_wave
         res = check_batch(json.loads(p.communicate(timeout=60)[0].strip().splitlines()[-1]))
-        # each request got the upstream's 429, or waited in the queue for
-        # the upstream to take requests again until its deadline
-        assert set(res["errors"]) <= {"RS_EUPSTREAM", "RS_EDEADLINE"}, res
-        assert res["status"].get("429", 0) == res["errors"].get("RS_EUPSTREAM"), res
-        # after the first wave, one round per Retry-After (at 2, 4 and 6 s),
-        # each at half the concurrency of the last (4, 2, 1); retries stayed
-        # within the budget: 20% of 30 requests = 6
-        assert mock_requests(mock) <= first_wave + 4 + 2 + 1 + 6, mock_requests(mock)
+        assert res["errors"] == {"RS_EUPSTREAM": 30} and res["status"] == {"429": 30}
+        # retries stayed within the budget: 20% of 30 requests = 6
+        assert 30 < mock_requests(mock) <= 36
         assert res["lat_max_ms"] >= 2000
 
 

@@ -23,21 +23,8 @@ from ringside_procs import Mock, Sidecar  # noqa: E402
 import ringside  # noqa: E402
 
 PRESSURE = os.path.join(ROOT, "bench", "pressure", "pressure.py")
-CHAT = b'{"model":"deepseek-chat","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}'
-
-SEED_ROUTES = """
-routes:
-  - name: primary
-    endpoint: {primary}
-    weight: 80
-{primary_extra}
-  - name: secondary
-    endpoint: {secondary}
-    weight: 20
-    conditions:
-      - http_status: [502, 503, 504]
-      - latency_gt: 2000
-"""
+sys.path.insert(0, os.path.dirname(PRESSURE))
+from pressure import CHAT, SEED_ROUTES  # noqa: E402
 
 
 def pressure(*args):

@@ -646,17 +646,25 @@ static void test_epoch_changes_on_every_transition_only(void **state)
 
 /* ------------------------------------------- the rate rule (issue #14) */
 
+/* The rate rule on (half of at least min_requests verdicts in 10 s), with
+ * this streak threshold. */
+static rsp_breaker rate_breaker(uint32_t failure_threshold, uint32_t min_requests)
+{
+    rsp_breaker_cfg c = test_cfg();
+    c.failure_threshold = failure_threshold;
+    c.failure_rate = 0.5;
+    c.rate_min_requests = min_requests;
+    c.rate_window_ns = 10 * SEC;
+    rsp_breaker b;
+    rsp_breaker_init(&b, &c);
+    return b;
+}
+
 /* A degraded route: 1 in 3 fails, never twice in a row. */
 static void test_a_failure_rate_over_the_window_opens_it(void **state)
 {
     (void)state;
-    rsp_breaker_cfg c = test_cfg();
-    c.failure_threshold = 100;   /* out of the way */
-    c.failure_rate = 0.5;
-    c.rate_min_requests = 20;
-    c.rate_window_ns = 10 * SEC;
-    rsp_breaker b;
-    rsp_breaker_init(&b, &c);
+    rsp_breaker b = rate_breaker(100, 20);   /* the streak out of the way */
     uint64_t t = T0;
     for (int i = 0; i < 300; i++, t += 10 * MS) {   /* 33% failures: under the rate */
         if (i % 3 == 2)
@@ -686,13 +694,7 @@ static void test_a_failure_rate_over_the_window_opens_it(void **state)
 static void test_the_rate_needs_volume(void **state)
 {
     (void)state;
-    rsp_breaker_cfg c = test_cfg();
-    c.failure_threshold = 100;
-    c.failure_rate = 0.5;
-    c.rate_min_requests = 20;
-    c.rate_window_ns = 10 * SEC;
-    rsp_breaker b;
-    rsp_breaker_init(&b, &c);
+    rsp_breaker b = rate_breaker(100, 20);   /* the streak out of the way */
     /* 19 verdicts, every other one a failure: too few to judge */
     uint64_t t = T0;
     for (int i = 0; i < 19; i++, t += SEC / 10) {
@@ -709,13 +711,7 @@ static void test_the_rate_needs_volume(void **state)
 static void test_old_verdicts_leave_the_window(void **state)
 {
     (void)state;
-    rsp_breaker_cfg c = test_cfg();
-    c.failure_threshold = 100;
-    c.failure_rate = 0.5;
-    c.rate_min_requests = 10;
-    c.rate_window_ns = 10 * SEC;
-    rsp_breaker b;
-    rsp_breaker_init(&b, &c);
+    rsp_breaker b = rate_breaker(100, 10);   /* the streak out of the way */
     uint64_t t = T0;
     for (int i = 0; i < 9; i++)
         rsp_breaker_on_failure(&b, t);   /* 9 failures: one short of the volume */
@@ -734,13 +730,7 @@ static void test_old_verdicts_leave_the_window(void **state)
 static void test_a_streak_is_no_outage_on_a_route_that_often_fails(void **state)
 {
     (void)state;
-    rsp_breaker_cfg c = test_cfg();
-    c.failure_threshold = 3;
-    c.failure_rate = 0.5;
-    c.rate_min_requests = 20;
-    c.rate_window_ns = 10 * SEC;
-    rsp_breaker b;
-    rsp_breaker_init(&b, &c);
+    rsp_breaker b = rate_breaker(3, 20);
     uint64_t t = T0;
     for (int i = 0; i < 100; i++, t += 10 * MS) {   /* 25 of 100 fail, never twice in a row */
         if (i % 4 == 2)
@@ -755,7 +745,7 @@ static void test_a_streak_is_no_outage_on_a_route_that_often_fails(void **state)
     assert_int_equal(rsp_breaker_state_at(&b, t), RSP_BREAKER_OPEN);
 
     /* a healthy route that dies: the third failure opens it */
-    rsp_breaker_init(&b, &c);
+    b = rate_breaker(3, 20);
     for (int i = 0; i < 100; i++, t += 10 * MS)
         rsp_breaker_on_success(&b, 0, t);
     rsp_breaker_on_failure(&b, t);
