@@ -10,7 +10,7 @@
  *
  * The socket then only signals life: its hang-up (the client exited, was
  * SIGKILLed, or closed) tears the client down, cancels its requests and
- * reclaims its region. Teardown waits for the client's pending io_uring
+ * reclaims its region. Teardown waits for the client's pending loop
  * ops to come back before freeing it, as a cancelled op still completes.
  */
 #include "clients.h"
@@ -171,26 +171,24 @@ static void on_sq_bell(sc_op *op, int res, uint32_t flags);
 static void on_hup(sc_op *op, int res, uint32_t flags);
 
 /* One multishot poll for the life of the client: every doorbell write
- * posts a CQE and nothing needs re-arming. The eventfd is never read (its
+ * completes once and nothing needs re-arming. The eventfd is never read (its
  * counter only grows, and would need 2^64 rings to overflow): a read and a
  * re-arm per wakeup were two more steps between a client's doorbell and
  * its answer. */
 static void arm_sq_bell(sc_client *c)
 {
-    struct io_uring_sqe *sqe = sc_loop_sqe(&c->d->loop, &c->sq_bell_op);
-    io_uring_prep_poll_multishot(sqe, c->sq_efd, POLLIN);
+    sc_loop_poll(&c->d->loop, &c->sq_bell_op, c->sq_efd, POLLIN, true);
     c->ops_pending++;
 }
 
 static void arm_hup(sc_client *c)
 {
-    struct io_uring_sqe *sqe = sc_loop_sqe(&c->d->loop, &c->hup_op);
-    io_uring_prep_poll_add(sqe, c->sock, POLLIN | POLLRDHUP);
+    sc_loop_poll(&c->d->loop, &c->hup_op, c->sock, POLLIN | POLLRDHUP, false);
     c->ops_pending++;
 }
 
-/* --prefault: fault the region in without stalling the loop. io_uring runs
- * an madvise in one of its worker threads; the first lap of each ring would
+/* --prefault: fault the region in without stalling the loop (io_uring runs
+ * the madvise in one of its worker threads). The first lap of each ring would
  * otherwise take a page fault every 4 KiB on each side (the slowest of a
  * busy client's calls until both rings have lapped: bench/RESULTS.md). The
  * client maps it populated (RS__FEATURE_PREFAULT); whichever side comes first
@@ -209,8 +207,7 @@ static void on_prefault(sc_op *op, int res, uint32_t flags)
 
 static void prefault(sc_client *c)
 {
-    struct io_uring_sqe *sqe = sc_loop_sqe(&c->d->loop, &c->prefault_op);
-    io_uring_prep_madvise(sqe, c->map, (off_t)c->map_len, MADV_POPULATE_WRITE);
+    sc_loop_populate(&c->d->loop, &c->prefault_op, c->map, c->map_len);
     c->ops_pending++;
 }
 
@@ -394,10 +391,8 @@ static void pause_accepts(sc_daemon *d, int err)
                 d->nclients, ACCEPT_PAUSE_MS,
                 out_of_fds(err) ? ". Each client takes 3 file descriptors: raise the sidecar's "
                                   "open-file limit (ulimit -n)" : "");
-    static struct __kernel_timespec pause = { .tv_nsec = ACCEPT_PAUSE_MS * 1000000L };
     d->accept_pause_op.fn = on_accept_pause;
-    struct io_uring_sqe *sqe = sc_loop_sqe(&d->loop, &d->accept_pause_op);
-    io_uring_prep_timeout(sqe, &pause, 0, 0);
+    sc_loop_timeout(&d->loop, &d->accept_pause_op, ACCEPT_PAUSE_MS * 1000000ull);
     d->accept_paused = true;
 }
 
@@ -438,12 +433,7 @@ static void on_accept(sc_op *op, int res, uint32_t flags)
     p->fd = fd;
     p->op.fn = on_hello;
     /* the hello must come within 5 s, or a silent peer would pin an op */
-    struct io_uring_sqe *sqe = sc_loop_sqe(&d->loop, &p->op);
-    io_uring_prep_recv(sqe, fd, &p->hello, sizeof p->hello, 0);
-    sqe->flags |= IOSQE_IO_LINK;
-    static struct __kernel_timespec hello_timeout = { .tv_sec = 5 };
-    sqe = sc_loop_sqe(&d->loop, NULL);
-    io_uring_prep_link_timeout(sqe, &hello_timeout, 0);
+    sc_loop_recv(&d->loop, &p->op, fd, &p->hello, sizeof p->hello, 5000000000ull);
     arm_accept(d);
 }
 
@@ -452,8 +442,7 @@ static void arm_accept(sc_daemon *d)
     if (d->listen_fd < 0 || d->accept_armed)
         return;
     d->accept_op.fn = on_accept;
-    struct io_uring_sqe *sqe = sc_loop_sqe(&d->loop, &d->accept_op);
-    io_uring_prep_accept(sqe, d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    sc_loop_accept(&d->loop, &d->accept_op, d->listen_fd);
     d->accept_armed = true;
 }
 
@@ -462,7 +451,7 @@ static void arm_accept(sc_daemon *d)
 static void on_sq_bell(sc_op *op, int res, uint32_t flags)
 {
     sc_client *c = container_of(op, sc_client, sq_bell_op);
-    bool more = flags & IORING_CQE_F_MORE;
+    bool more = flags & SC_OP_MORE;
     if (!more)
         c->ops_pending--;
     if (c->closing) {

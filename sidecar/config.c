@@ -40,8 +40,20 @@ static void usage(FILE *f)
         "                           memory up front: 2 x ring-bytes per client)\n"
         "  --allow-uid UID|any      peer uid allowed to register (repeatable; default:\n"
         "                           root and the sidecar's own uid)\n"
+        "  --io-backend B           auto|io_uring|epoll: the event loop (default auto:\n"
+        "                           io_uring, or epoll where io_uring is refused)\n"
         "  --log-level L            debug|info|warn|error (default info)\n"
         "  --version, --help\n");
+}
+
+int sc_io_backend_parse(const char *s)
+{
+    static const char *const names[] = { [SC_IO_AUTO] = "auto", [SC_IO_URING] = "io_uring",
+                                          [SC_IO_EPOLL] = "epoll" };
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
 }
 
 static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -157,7 +169,7 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
     }
 
     enum { O_SOCKET = 1, O_UPSTREAM, O_KEYENV, O_RING, O_INFLIGHT, O_TIMEOUT, O_CONNECT,
-           O_MAXRESP, O_GRACE, O_SPIN, O_PREFAULT, O_UID, O_LOG, O_VERSION, O_HELP, O_CONFIG, O_CHECK };
+           O_MAXRESP, O_GRACE, O_SPIN, O_PREFAULT, O_UID, O_LOG, O_IO, O_VERSION, O_HELP, O_CONFIG, O_CHECK };
     static const struct option opts[] = {
         { "config", required_argument, 0, O_CONFIG },
         { "check-config", required_argument, 0, O_CHECK },
@@ -174,6 +186,7 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
         { "prefault", no_argument, 0, O_PREFAULT },
         { "allow-uid", required_argument, 0, O_UID },
         { "log-level", required_argument, 0, O_LOG },
+        { "io-backend", required_argument, 0, O_IO },
         { "version", no_argument, 0, O_VERSION },
         { "help", no_argument, 0, O_HELP },
         { 0, 0, 0, 0 },
@@ -253,6 +266,12 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
                 if (parse_u64("--allow-uid", optarg, 0, UINT32_MAX - 1, &v) < 0)
                     return -1;
                 cfg->allow_uids[cfg->n_allow_uids++] = (uid_t)v;
+            }
+            break;
+        case O_IO:
+            if ((cfg->io_backend = sc_io_backend_parse(optarg)) < 0) {
+                fprintf(stderr, "ringsided: --io-backend wants auto, io_uring or epoll, got '%s'\n", optarg);
+                return -1;
             }
             break;
         case O_LOG: {

@@ -6,6 +6,8 @@
 #ifndef SC_CONFIG_H
 #define SC_CONFIG_H
 
+#include "loop.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -65,6 +67,7 @@ typedef struct sc_config {
     uid_t allow_uids[SC_MAX_ALLOW_UIDS];
     unsigned n_allow_uids;
     int log_level;
+    int io_backend;               /* sc_io_backend (loop.h); a restart changes it, not a reload */
 
     /* traffic control */
     sc_limit_cfg global_limit, client_limit;
@@ -109,5 +112,8 @@ void sc_route_cfg_init(sc_route_cfg *r, const sc_config *c);
 int sc_config_apply_file(sc_config *cfg, const char *path, char *err, size_t errlen);
 /* The same for YAML text in buf[0..len) (no NUL needed), reported as FILE = name. */
 int sc_config_apply_yaml(sc_config *cfg, const char *name, const void *buf, size_t len, char *err, size_t errlen);
+
+/* "auto", "io_uring", "epoll" → sc_io_backend; -1 for anything else. */
+int sc_io_backend_parse(const char *s);
 
 #endif

@@ -524,6 +524,16 @@ static void k_log(ycx *x, yaml_node_t *v, void *t)
     if (s)
         yerr(x, v, "'%s' is not one of debug, info, warn, error", s);
 }
+static void k_io(ycx *x, yaml_node_t *v, void *t)
+{
+    char buf[16];
+    const char *s = text(x, v, buf, sizeof buf);
+    int b = s ? sc_io_backend_parse(s) : -1;
+    if (b >= 0)
+        ((sc_config *)t)->io_backend = b;
+    else if (s)
+        yerr(x, v, "'%s' is not one of auto, io_uring, epoll", s);
+}
 static void k_uids(ycx *x, yaml_node_t *v, void *t)
 {
     sc_config *c = t;
@@ -550,7 +560,7 @@ static const key_spec top_keys[] = {
     { "socket", k_socket }, { "allow_uids", k_uids }, { "ring_bytes", k_ring },
     { "max_inflight", k_inflight }, { "grace_ms", k_grace }, { "spin_us", k_spin },
     { "prefault", k_prefault },
-    { "log_level", k_log }, { "max_response_bytes", k_maxresp },
+    { "log_level", k_log }, { "io_backend", k_io }, { "max_response_bytes", k_maxresp },
     { "default_max_tokens", k_max_tokens }, { "timeouts", k_timeouts },
     { "limits", k_limits }, { "priorities", k_priorities }, { "retries", k_retries },
     { "breaker", k_breaker }, { "shedding", k_shedding }, { "latency", k_latency }, { "routes", k_routes },

@@ -1,7 +1,7 @@
 /*
  * daemon.c — the loop body of ringsided and its life cycle.
  *
- * Each turn: run the callbacks of finished io_uring ops (curl sockets,
+ * Each turn: run the callbacks of finished loop ops (curl sockets,
  * doorbells, accepts, signals), fire libcurl's timer, drain every client's
  * submission ring (a bounded number of records each, so one busy client
  * cannot starve the others), write queued completions, submit new SQEs.
@@ -9,8 +9,9 @@
  * Idle policy: after the last work the loop keeps polling the rings for
  * spin_us without any syscall, because on a busy channel the next record is
  * less than a microsecond away; then it sets NEED_WAKEUP in every
- * submission ring, looks once more, and sleeps in io_uring_enter until a
- * CQE (a doorbell, a socket, a signal) or the next timer. With spin_us 0
+ * submission ring, looks once more, and sleeps in the loop (io_uring_enter,
+ * or epoll_wait) until a completion (a doorbell, a socket, a signal) or
+ * the next timer. With spin_us 0
  * the loop goes to sleep straight after the turn that did the work.
  *
  * SIGTERM/SIGINT: stop accepting clients, let in-flight requests finish for
@@ -112,8 +113,7 @@ static void on_signal(sc_op *op, int res, uint32_t flags)
 static void arm_signals(sc_daemon *d)
 {
     d->sig_op.fn = on_signal;
-    struct io_uring_sqe *sqe = sc_loop_sqe(&d->loop, &d->sig_op);
-    io_uring_prep_read(sqe, d->sig_fd, d->sig_buf, sizeof(struct signalfd_siginfo), 0);
+    sc_loop_read(&d->loop, &d->sig_op, d->sig_fd, d->sig_buf, sizeof(struct signalfd_siginfo));
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -146,6 +146,37 @@ static rlim_t raise_fd_limit(void)
     return rl.rlim_cur;
 }
 
+/* How to let io_uring in, for the messages below. */
+#define URING_REMEDY                                                                        \
+    "allow io_uring_setup, io_uring_enter and io_uring_register in the seccomp profile "     \
+    "(deploy/seccomp/ringside.json; Docker and containerd refuse them by default) and set "  \
+    "sysctl kernel.io_uring_disabled=0"
+
+/* io_uring first; where the kernel refuses it, epoll with one warning that
+ * says why (or, when io_uring was asked for by name, an error). */
+static int start_loop(sc_daemon *d)
+{
+    int uring_err;
+    int r = sc_loop_init(&d->loop, 1024, (sc_io_backend)d->cfg.io_backend, &uring_err);
+    if (r < 0) {
+        if (d->cfg.io_backend == SC_IO_URING)
+            sc_error("cannot start: io_uring_setup failed: %s. io_backend is io_uring: to run here, "
+                     "set io_backend to auto or epoll (--io-backend), or %s",
+                     strerror(-r), URING_REMEDY);
+        else if (uring_err)
+            sc_error("cannot start: io_uring_setup failed (%s), and so did epoll_create1 (%s)",
+                     strerror(-uring_err), strerror(-r));
+        else
+            sc_error("cannot start: epoll_create1 failed: %s", strerror(-r));
+        return -1;
+    }
+    if (uring_err)
+        sc_warn("io_uring unavailable (io_uring_setup: %s): using the epoll backend, which costs a "
+                "syscall per socket event. To use io_uring: %s", strerror(-uring_err), URING_REMEDY);
+    sc_info("event loop: %s", sc_loop_backend_name(&d->loop));
+    return 0;
+}
+
 int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
 {
     memset(d, 0, sizeof *d);
@@ -157,12 +188,8 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
     d->sig_fd = -1;
     sc_log_set_level((enum sc_log_level)cfg->log_level);
 
-    int r = sc_loop_init(&d->loop, 1024);
-    if (r < 0) {
-        sc_error("io_uring_queue_init: %s (is io_uring disabled by sysctl kernel.io_uring_disabled?)",
-                 strerror(-r));
+    if (start_loop(d) < 0)
         return -1;
-    }
     d->rxbuf = malloc(RS__MAX_RECORD);
     d->comp_scratch = malloc(sizeof *d->comp_scratch);
     if (!d->rxbuf || !d->comp_scratch || sc_upstream_init(d, sc_attempt_done) < 0 ||
@@ -314,7 +341,7 @@ static uint64_t next_due(sc_daemon *d)
 }
 
 /* Idle, but a record may be a fraction of a microsecond away: watch the
- * rings and the io_uring CQ with plain loads until something shows up or
+ * rings and the loop's completions with plain loads until something shows up or
  * `until` comes. The clock is read on entry and then once per ~64 client
  * looks, since on a VM a clock read costs more than a look at a ring
  * (NOTES.md, "Clock reads"). Each reading goes to d->now, and a turn
@@ -402,21 +429,26 @@ void sc_daemon_run(sc_daemon *d)
     }
 }
 
+/* Also after a failed sc_daemon_init, from wherever it stopped: without a
+ * loop there are no clients, no listener and no ops to wait for. */
 void sc_daemon_destroy(sc_daemon *d)
 {
-    while (d->clients)
-        sc_client_close(d->clients, "sidecar stopped");
-    sc_clients_stop_listening(d);
-    if (d->sig_fd >= 0)
-        sc_loop_cancel(&d->loop, &d->sig_op);
-    sc_loop_flush(&d->loop);
-    /* clients free themselves as their cancelled ops come back */
-    for (int i = 0; i < 100 && sc_loop_reap(&d->loop) + 1; i++) {
-        sc_loop_wait(&d->loop, 5000000u);
-        if (sc_loop_reap(&d->loop) == 0)
-            break;
+    bool started = d->loop.be != NULL;
+    if (started) {
+        while (d->clients)
+            sc_client_close(d->clients, "sidecar stopped");
+        sc_clients_stop_listening(d);
+        if (d->sig_fd >= 0)
+            sc_loop_cancel(&d->loop, &d->sig_op);
+        sc_loop_flush(&d->loop);
+        /* clients free themselves as their cancelled ops come back */
+        for (int i = 0; i < 100 && sc_loop_reap(&d->loop) + 1; i++) {
+            sc_loop_wait(&d->loop, 5000000u);
+            if (sc_loop_reap(&d->loop) == 0)
+                break;
+        }
+        log_stats(d, "at exit");
     }
-    log_stats(d, "at exit");
     sc_upstream_destroy(d);
     sc_admission_destroy(d);
     if (d->sig_fd >= 0)
@@ -424,5 +456,6 @@ void sc_daemon_destroy(sc_daemon *d)
     free(d->rxbuf);
     free(d->comp_scratch);
     sc_loop_destroy(&d->loop);
-    sc_info("ringsided stopped");
+    if (started)
+        sc_info("ringsided stopped");
 }

@@ -1,118 +1,94 @@
 /*
- * loop.c — io_uring plumbing (see loop.h). Timers are the wait timeout of
- * io_uring_submit_and_wait_timeout(): the daemon computes its nearest
- * deadline (libcurl's timer, the drain deadline, request deadlines) and
- * sleeps in the kernel until then, so no timer costs an SQE of its own.
+ * loop.c — the choice of the loop's backend, and the calls forwarded to
+ * it (loop.h). io_uring first: it is the design. epoll only when the
+ * kernel refuses io_uring, or when asked for.
  */
 #include "loop.h"
 
-#include "log.h"
+#include "loop_backend.h"
 
-#include <errno.h>
 #include <string.h>
-#include <time.h>
 
-int sc_loop_init(sc_loop *l, unsigned entries)
+int sc_loop_init(sc_loop *l, unsigned entries, sc_io_backend want, int *uring_err)
 {
     memset(l, 0, sizeof *l);
-    struct io_uring_params p = { 0 };
-    /* A CQ four times the SQ: bursts of completions from many sockets and
-     * clients must not overflow between two reaps. One thread submits, and
-     * completion work (a doorbell's poll firing, a socket becoming
-     * readable) is deferred until we ask for events instead of
-     * interrupting us: a doorbell wakes the sleeping loop directly, faster
-     * than with the default task-work signalling (NOTES.md, "io_uring
-     * setup"). TASKRUN_FLAG tells a spinning loop that such work is
-     * waiting (sc_loop_pending). Kernels before 6.1 lack these flags: the
-     * plain setup works there, only slower to wake. */
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-              IORING_SETUP_TASKRUN_FLAG;
-    p.cq_entries = entries * 4;
-    int r = io_uring_queue_init_params(entries, &l->ring, &p);
-    if (r == -EINVAL) {
-        memset(&p, 0, sizeof p);
-        p.flags = IORING_SETUP_CQSIZE;
-        p.cq_entries = entries * 4;
-        r = io_uring_queue_init_params(entries, &l->ring, &p);
+    *uring_err = 0;
+    if (want != SC_IO_EPOLL) {
+        int r = sc_loop_uring_init(l, entries);
+        if (r == 0 || want == SC_IO_URING) {
+            *uring_err = r;
+            return r;
+        }
+        /* any refusal falls back: seccomp says ENOSYS or EPERM, the sysctl
+         * EPERM, an old kernel ENOSYS, a locked-memory limit ENOMEM */
+        *uring_err = r;
     }
-    return r;
-}
-
-bool sc_loop_pending(sc_loop *l)
-{
-    return io_uring_cq_ready(&l->ring) ||
-           (IO_URING_READ_ONCE(*l->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW));
+    return sc_loop_epoll_init(l);
 }
 
 void sc_loop_destroy(sc_loop *l)
 {
-    io_uring_queue_exit(&l->ring);
+    if (l->be)
+        l->be->destroy(l);
+    memset(l, 0, sizeof *l);
 }
 
-struct io_uring_sqe *sc_loop_sqe(sc_loop *l, sc_op *op)
+const char *sc_loop_backend_name(const sc_loop *l)
 {
-    struct io_uring_sqe *sqe;
-    while (!(sqe = io_uring_get_sqe(&l->ring))) {
-        int r = io_uring_submit(&l->ring);
-        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-            sc_error("io_uring_submit failed: %s", strerror(-r));
-        l->unsubmitted = 0;
-    }
-    io_uring_sqe_set_data(sqe, op);
-    l->unsubmitted++;
-    return sqe;
+    return l->be ? l->be->name : "none";
+}
+
+void sc_loop_poll(sc_loop *l, sc_op *op, int fd, unsigned events, bool multi)
+{
+    l->be->poll(l, op, fd, events, multi);
+}
+
+void sc_loop_accept(sc_loop *l, sc_op *op, int fd)
+{
+    l->be->accept(l, op, fd);
+}
+
+void sc_loop_recv(sc_loop *l, sc_op *op, int fd, void *buf, size_t len, uint64_t timeout_ns)
+{
+    l->be->recv(l, op, fd, buf, len, timeout_ns);
+}
+
+void sc_loop_read(sc_loop *l, sc_op *op, int fd, void *buf, size_t len)
+{
+    l->be->read(l, op, fd, buf, len);
+}
+
+void sc_loop_timeout(sc_loop *l, sc_op *op, uint64_t ns)
+{
+    l->be->timeout(l, op, ns);
+}
+
+void sc_loop_populate(sc_loop *l, sc_op *op, void *addr, size_t len)
+{
+    l->be->populate(l, op, addr, len);
 }
 
 void sc_loop_cancel(sc_loop *l, sc_op *op)
 {
-    struct io_uring_sqe *sqe = sc_loop_sqe(l, NULL);
-    io_uring_prep_cancel(sqe, op, 0);
+    l->be->cancel(l, op);
 }
 
 void sc_loop_flush(sc_loop *l)
 {
-    if (!l->unsubmitted)
-        return;
-    int r = io_uring_submit(&l->ring);
-    if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-        sc_error("io_uring_submit failed: %s", strerror(-r));
-    l->unsubmitted = 0;
+    l->be->flush(l);
+}
+
+bool sc_loop_pending(sc_loop *l)
+{
+    return l->be->pending(l);
 }
 
 unsigned sc_loop_reap(sc_loop *l)
 {
-    struct io_uring_cqe *cqes[64];
-    unsigned total = 0, n;
-    /* deferred completion work runs only when we ask for events */
-    if (IO_URING_READ_ONCE(*l->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))
-        io_uring_get_events(&l->ring);
-    while ((n = io_uring_peek_batch_cqe(&l->ring, cqes, 64)) > 0) {
-        for (unsigned i = 0; i < n; i++) {
-            sc_op *op = io_uring_cqe_get_data(cqes[i]);
-            int res = cqes[i]->res;
-            uint32_t flags = cqes[i]->flags;
-            /* mark seen before the callback: it may queue new SQEs and
-             * those may complete into the slot we would otherwise pin */
-            io_uring_cqe_seen(&l->ring, cqes[i]);
-            if (op)
-                op->fn(op, res, flags);
-        }
-        total += n;
-    }
-    return total;
+    return l->be->reap(l);
 }
 
 void sc_loop_wait(sc_loop *l, uint64_t timeout_ns)
 {
-    struct io_uring_cqe *cqe;
-    struct __kernel_timespec ts, *tsp = NULL;
-    if (timeout_ns != UINT64_MAX) {
-        ts.tv_sec = (long long)(timeout_ns / 1000000000u);
-        ts.tv_nsec = (long long)(timeout_ns % 1000000000u);
-        tsp = &ts;
-    }
-    int r = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, tsp, NULL);
-    l->unsubmitted = 0;
-    if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-        sc_error("io_uring wait failed: %s", strerror(-r));
+    l->be->wait(l, timeout_ns);
 }

@@ -7,7 +7,7 @@
  *   inflight.c   a client's requests in flight, indexed by id
  *   outbox.c     answers and stream chunks into a client's completion ring
  *   routes.c     the route table and each route's capacity right now
- *   upstream.c   an attempt: the libcurl transfer, driven by io_uring; it
+ *   upstream.c   an attempt: the libcurl transfer, driven by the loop; it
  *                reports a finished attempt through a callback
  *   admission.c  traffic control: queues, limits, route choice, attempts,
  *                and what a finished attempt means (policy/outcome.c)
@@ -192,7 +192,7 @@ struct sc_daemon {
     sc_op accept_op;
     bool accept_armed;
     /* out of file descriptors: accepts wait ACCEPT_PAUSE_MS at a time
-     * (an io_uring timeout) instead of failing in a hot loop */
+     * (a loop timeout) instead of failing in a hot loop */
     sc_op accept_pause_op;
     bool accept_paused;
     unsigned accept_pauses;       /* in the current episode, for the log */

@@ -1,20 +1,20 @@
 /*
  * upstream.c — forwarding requests to the upstream HTTP API with libcurl's
- * multi interface, driven entirely by the daemon's io_uring loop.
+ * multi interface, driven entirely by the daemon's loop.
  *
  * libcurl tells us which sockets it wants watched (CURLMOPT_SOCKETFUNCTION)
  * and when it next needs a call on timeout (CURLMOPT_TIMERFUNCTION). We
- * turn each socket interest into a one-shot io_uring POLL_ADD and the timer
+ * turn each socket interest into a one-shot loop poll and the timer
  * into the loop's wait timeout; when a poll fires we hand the event to
  * curl_multi_socket_action() and re-arm if curl still wants the socket.
  * libcurl is never called from inside its own callbacks.
  *
  * A changed interest cancels the armed poll and arms a new one. A poll op is
- * "current" only while its socket's state points at it, so the CQE of a
+ * "current" only while its socket's state points at it, so the completion of a
  * cancelled (or raced) poll is recognised and dropped; its memory is freed
- * only by that CQE, never earlier. Cancelling promptly also matters for
- * another reason: a pending poll holds a reference to the socket, so the
- * connection would not really close until the poll ends.
+ * only by that completion, never earlier. Cancelling promptly also matters
+ * for another reason: a pending io_uring poll holds a reference to the
+ * socket, so the connection would not really close until the poll ends.
  *
  * Connections are reused by the multi handle's pool (HTTP/1.1 keep-alive,
  * and HTTP/2 multiplexing with PIPEWAIT when the upstream offers it). Easy
@@ -87,7 +87,7 @@ struct sc_upstream {
     size_t nsocks;
     CURL *pool[EASY_POOL];
     unsigned npool;
-    unsigned npolls;    /* poll ops whose CQE has not come back yet */
+    unsigned npolls;    /* poll ops whose completion has not come back yet */
     xfer *active;       /* transfers in flight */
     uint64_t sweep_at;  /* next first-content / idle timeout check */
 };
@@ -128,8 +128,7 @@ static void arm_poll(sc_upstream *up, int fd, sock_state *s)
         mask |= POLLIN;
     if (s->what & CURL_POLL_OUT)
         mask |= POLLOUT;
-    struct io_uring_sqe *sqe = sc_loop_sqe(&up->d->loop, &p->op);
-    io_uring_prep_poll_add(sqe, fd, mask);
+    sc_loop_poll(&up->d->loop, &p->op, fd, mask, false);
     s->armed = p;
 }
 
@@ -679,7 +678,7 @@ void sc_upstream_destroy(sc_daemon *d)
         curl_easy_cleanup(up->pool[i]);
     curl_multi_cleanup(up->multi);   /* its socket callbacks cancel our polls */
     up->multi = NULL;
-    /* a poll op's memory is ours until its CQE comes back */
+    /* a poll op's memory is ours until its completion comes back */
     for (int i = 0; i < 200 && up->npolls; i++) {
         sc_loop_wait(&d->loop, 10000000u);
         sc_loop_reap(&d->loop);

@@ -1,6 +1,6 @@
 /*
  * upstream.h — one attempt of a request at its route's upstream: the
- * libcurl transfer, its sockets and timers driven by the daemon's io_uring
+ * libcurl transfer, its sockets and timers driven by the daemon's
  * loop (upstream.c). A finished attempt is reported through the callback
  * given at init, with what it ended with (sc_attempt) and the answer it
  * would give (sc_completion): the module above decides what it means.

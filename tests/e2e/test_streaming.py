@@ -113,11 +113,11 @@ def test_unread_stream_is_held_and_does_not_stall_the_clients_other_requests(moc
 
 
 def test_a_held_stream_is_not_ended_by_the_idle_timeout(mock, tmp_path):
-    # held for 1.5 s with a 300 ms idle timeout: the silence is the
+    # held for 2.5 s with a 600 ms idle timeout: the silence is the
     # sidecar's own doing, so the stream must go on when it is read
-    config = write_config(tmp_path, f"timeouts: {{idle_ms: 300}}\nroutes:\n  - {{name: only, endpoint: {mock.url}}}\n")
+    config = write_config(tmp_path, f"timeouts: {{idle_ms: 600}}\nroutes:\n  - {{name: only, endpoint: {mock.url}}}\n")
     with Sidecar(None, "--config", config, "--ring-bytes", str(1 << 20)) as s:
-        rc, line, _ = run_client(s, "heldstream", 30000, 10, 1500, timeout=120,
+        rc, line, _ = run_client(s, "heldstream", 30000, 10, 2500, timeout=120,
                                  env={"RINGSIDE_CHUNK_BUFFER": str(4 << 20)})
     res = json.loads(line)
     assert res["calls_ok"] == 10 + 300 and res["stream_holds"] >= 1, res

@@ -75,9 +75,11 @@ class Sidecar:
     """ringsided on a private socket, its log kept in a file. config is YAML
     text (written next to the socket), upstream the --upstream URL; extra
     flags and environment are added as given. user: run it as that uid (and
-    gid); the caller must be root."""
+    gid); the caller must be root. wrapper: a command line it runs under
+    (e.g. a seccomp filter). backend: --io-backend, by default the one the
+    suite runs on ($RINGSIDE_TEST_IO_BACKEND); "" for none (auto)."""
 
-    def __init__(self, upstream=None, config=None, extra=(), env=None, user=None):
+    def __init__(self, upstream=None, config=None, extra=(), env=None, user=None, wrapper=(), backend=None):
         self.dir = tempfile.mkdtemp(prefix="rs-test-")
         self.sock = os.path.join(self.dir, "rs.sock")
         self.log_path = os.path.join(self.dir, "ringsided.log")
@@ -85,7 +87,7 @@ class Sidecar:
         prog = binary("RINGSIDED", "sidecar/ringsided")
         if user is not None:
             prog = runnable_by(user, prog, self.dir)
-        args = [prog, "--socket", self.sock]
+        args = [*wrapper, prog, "--socket", self.sock]
         if config is not None:
             path = os.path.join(self.dir, "ringside.yaml")
             with open(path, "w") as f:
@@ -93,6 +95,10 @@ class Sidecar:
             args += ["--config", path]
         if upstream:
             args += ["--upstream", upstream]
+        # the suites run once per event-loop backend (tests/run.sh)
+        self.backend = os.environ.get("RINGSIDE_TEST_IO_BACKEND") if backend is None else backend
+        if self.backend:
+            args += ["--io-backend", self.backend]
         e = dict(os.environ)
         e.pop("DEEPSEEK_API_KEY", None)   # the mock, never a real API
         e.update(env or {})
@@ -108,6 +114,8 @@ class Sidecar:
                 self.proc.kill()
                 raise RuntimeError("ringsided did not start listening")
             time.sleep(0.02)
+        if self.backend and f"event loop: {self.backend}" not in self.read_log():
+            raise RuntimeError(f"ringsided is not on the {self.backend} backend: {self.read_log()}")
 
     def _listening(self):
         if not os.path.exists(self.sock):
