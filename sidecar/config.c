@@ -46,16 +46,6 @@ static void usage(FILE *f)
         "  --version, --help\n");
 }
 
-int sc_io_backend_parse(const char *s)
-{
-    static const char *const names[] = { [SC_IO_AUTO] = "auto", [SC_IO_URING] = "io_uring",
-                                          [SC_IO_EPOLL] = "epoll" };
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, names[i]) == 0)
-            return i;
-    return -1;
-}
-
 static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
     char *end;

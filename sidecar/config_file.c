@@ -524,6 +524,16 @@ static void k_log(ycx *x, yaml_node_t *v, void *t)
     if (s)
         yerr(x, v, "'%s' is not one of debug, info, warn, error", s);
 }
+int sc_io_backend_parse(const char *s)
+{
+    static const char *const names[] = { [SC_IO_AUTO] = "auto", [SC_IO_URING] = "io_uring",
+                                          [SC_IO_EPOLL] = "epoll" };
+    for (int i = 0; i < 3; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
 static void k_io(ycx *x, yaml_node_t *v, void *t)
 {
     char buf[16];
