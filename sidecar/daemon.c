@@ -148,9 +148,9 @@ static rlim_t raise_fd_limit(void)
 
 /* How to let io_uring in, for the messages below. */
 #define URING_REMEDY                                                                        \
-    "allow io_uring_setup, io_uring_enter and io_uring_register in the seccomp profile "     \
-    "(deploy/seccomp/ringside.json; Docker and containerd refuse them by default) and set "  \
-    "sysctl kernel.io_uring_disabled=0"
+    "allow io_uring_setup, io_uring_enter and io_uring_register in the container's seccomp "  \
+    "profile (deploy/seccomp/ringside.json; Docker's and containerd's defaults refuse them), " \
+    "and check that sysctl kernel.io_uring_disabled is 0"
 
 /* io_uring first; where the kernel refuses it, epoll with one warning that
  * says why (or, when io_uring was asked for by name, an error). */
@@ -237,6 +237,7 @@ static void reload(sc_daemon *d)
     memcpy(cfg->socket_path, d->cfg.socket_path, sizeof cfg->socket_path);
     cfg->ring_bytes = d->cfg.ring_bytes;
     cfg->max_inflight = d->cfg.max_inflight;
+    cfg->io_backend = d->cfg.io_backend;
     sc_config old = d->cfg;
     d->cfg = *cfg;
     free(cfg);

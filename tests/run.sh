@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine:
 #   1. installs missing packages (deploy/install-deps.sh; needs root or sudo),
-#   2. builds into build/ and runs every test (unit, mock upstream, end to end),
-#      then builds release (-O3) and client-only (library + bindings) trees,
-#      which must compile without a warning too,
+#   2. builds into build/ and runs every test (unit, mock upstream, end to end,
+#      pressure), the end-to-end and binding tests a second time with the
+#      sidecar on its epoll loop backend, then builds release (-O3) and
+#      client-only (library + bindings) trees, which must compile without a
+#      warning too,
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer into
 #      build-asan/ and runs the unit, end-to-end and binding tests once more,
 #   4. builds the libFuzzer targets with clang into build-fuzz/, replays every
@@ -27,8 +29,10 @@ setup() {   # setup DIR [meson options...]
 
 echo "== build (debugoptimized, -Werror)"
 setup build -Dwerror=true
-echo "== tests"
+echo "== tests (the sidecar on its default loop, io_uring)"
 meson test -C build --print-errorlogs --num-processes 2
+echo "== end-to-end and binding tests again, the sidecar on its epoll backend"
+RINGSIDE_TEST_IO_BACKEND=epoll meson test -C build --print-errorlogs --num-processes 2 --suite e2e --suite bindings
 
 echo "== release build (-O3, -Werror) and its unit tests"
 setup build-release -Dbuildtype=release -Dwerror=true
