@@ -53,10 +53,12 @@ static void test_values_land_in_their_fields(void **state)
                               "breaker: {failure_rate: 0.3, min_requests: 7, window_ms: 2000, "
                               "max_cooldown_ms: 4000, max_ejected: 0.25}\n"
                               "latency: {alpha: 0.5, recover: 0.7, probe_ms: 300}\n"
+                              "io_backend: epoll\n"
                               "routes:\n  - name: a\n    endpoint: http://127.0.0.1:9/\n    weight: 3\n"
                               "    concurrency: {probe_wait_ms: 100, probe_wait_max_ms: 900}\n"
                               "    models: {x: y}\n    conditions:\n      - latency_gt: 1500\n"), 0);
     assert_true(c.breaker_failure_rate == 0.3 && c.max_ejected == 0.25);
+    assert_int_equal(c.io_backend, SC_IO_EPOLL);
     assert_int_equal(c.breaker_min_requests, 7);
     assert_int_equal(c.breaker_window_ms, 2000);
     assert_int_equal(c.breaker_max_cooldown_ms, 4000);
@@ -89,12 +91,14 @@ static void test_every_problem_has_file_line_and_key(void **state)
                      "routes:\n"
                      "  - name: echo\n"
                      "    endpoint: http://x\n"
-                     "ring_bytes: 300000\n");
-    assert_int_equal(n, 4);
+                     "ring_bytes: 300000\n"
+                     "io_backend: kqueue\n");
+    assert_int_equal(n, 5);
     assert_problem(2, "limits.global.rps: 'fast' is not a number");
     assert_problem(4, "priorities.weights.p3: unknown key (known here: p1, p2)");
     assert_problem(6, "routes[0]: 'echo' is the sidecar's built-in route");
     assert_problem(8, "ring_bytes: 300000 is not a power of two");
+    assert_problem(9, "io_backend: 'kqueue' is not one of auto, io_uring, epoll");
 }
 
 static void test_env_substitution(void **state)
@@ -174,7 +178,7 @@ static void test_the_example_file_shows_the_built_in_defaults(void **state)
     SAME(socket_path); SAME(api_key_env); SAME(ring_bytes); SAME(max_inflight); SAME(grace_ms);
     SAME(connect_timeout_ms); SAME(first_content_timeout_ms); SAME(idle_timeout_ms);
     SAME(total_timeout_ms); SAME(max_response_bytes); SAME(spin_us); SAME(prefault);
-    SAME(allow_any_uid); SAME(allow_uids); SAME(n_allow_uids); SAME(log_level);
+    SAME(allow_any_uid); SAME(allow_uids); SAME(n_allow_uids); SAME(log_level); SAME(io_backend);
     SAME(global_limit); SAME(client_limit); SAME(queue_max); SAME(deadline_ms); SAME(weight_p1);
     SAME(weight_p2); SAME(aging_ms); SAME(p0_reserved); SAME(default_max_tokens);
     SAME(retry_attempts); SAME(retry_initial_ms); SAME(retry_cap_ms); SAME(retry_factor);
