@@ -80,7 +80,7 @@ static int make_parent_dir(const sc_config *cfg)
     if (!slash || slash == dir)
         return 0;
     *slash = 0;
-    mode_t mode = 0700 | (cfg->socket_mode & 0070 ? 0050 : 0) | (cfg->socket_mode & 0007 ? 0005 : 0);
+    mode_t mode = 0700 | ((cfg->socket_mode & 0070) ? 0050 : 0) | ((cfg->socket_mode & 0007) ? 0005 : 0);
     if (mkdir(dir, mode) < 0) {
         if (errno == EEXIST)
             return 0;

@@ -14,7 +14,7 @@
 #define SC_DEEPSEEK_URL     "https://api.deepseek.com"
 #define SC_MAX_ALLOW_UIDS   16
 #define SC_MAX_ALLOW_GIDS   16
-#define SC_SOCKET_MODE      0660   /* owner and group may register */
+#define SC_SOCKET_MODE      0660   /* owner and group may open the socket */
 
 #define SC_MAX_ROUTES 16
 #define SC_MAX_STATUS 16
@@ -116,6 +116,7 @@ void sc_route_cfg_init(sc_route_cfg *r, const sc_config *c);
 /* Readers of values that both the file and the flags take (config_file.c).
  * Each returns NULL, or what is wrong with s, to be put after the key or
  * flag that gave it: "socket_mode: '0060' <what is wrong>". */
+
 /* An octal mode such as 0660: no bits beyond 0777, and the owner keeps
  * read and write (processes of the sidecar's uid, its health check among
  * them, register through the socket too). */
