@@ -131,9 +131,11 @@ typedef struct rs_response {
 
 typedef struct rs_client rs_client;
 
-/* Connect and register. socket_path NULL → $RINGSIDE_SOCKET, else the default
- * (/run/ringside/ringside.sock as root, $XDG_RUNTIME_DIR/ringside.sock or
- * /tmp/ringside-<uid>/ringside.sock otherwise). */
+/* Connect and register. socket_path NULL → $RINGSIDE_SOCKET, else the pod
+ * path /run/ringside/ringside.sock when a socket is there (whatever this
+ * process's uid: a pod shares it between containers), else the default
+ * for this uid ($XDG_RUNTIME_DIR/ringside.sock, else
+ * /tmp/ringside-<uid>/ringside.sock; /run/ringside/ringside.sock for root). */
 int rs_connect(const char *socket_path, rs_client **out);
 
 /* Close the client; outstanding tickets are abandoned (the sidecar cancels

@@ -65,16 +65,59 @@ static void maybe_free(sc_client *c)
 
 /* ------------------------------------------------------------ listening */
 
-static int make_parent_dir(const char *path)
+/* Connecting needs search permission on every directory above the
+ * socket, so a directory we make opens to exactly the classes the socket
+ * admits: group r-x when socket_mode gives the group anything (0750, owned
+ * by socket_group when set, so that group's members of other uids get in
+ * and nobody else can even see the name), others r-x only when the mode
+ * has world bits (0755). A directory that exists already (/tmp, a shared
+ * emptyDir) is the operator's and left as it is. */
+static int make_parent_dir(const sc_config *cfg)
 {
     char dir[sizeof ((struct sockaddr_un *)0)->sun_path];
-    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(dir, sizeof dir, "%s", cfg->socket_path);
     char *slash = strrchr(dir, '/');
     if (!slash || slash == dir)
         return 0;
     *slash = 0;
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+    mode_t mode = 0700 | ((cfg->socket_mode & 0070) ? 0050 : 0) | ((cfg->socket_mode & 0007) ? 0005 : 0);
+    if (mkdir(dir, mode) < 0) {
+        if (errno == EEXIST)
+            return 0;
+        sc_error("cannot create %s, the directory of the socket: %s", dir, strerror(errno));
         return -1;
+    }
+    /* mkdir's mode passed through the umask, and the group is ours until
+     * the chown: set both before the socket appears inside */
+    if (cfg->socket_group[0] && chown(dir, (uid_t)-1, cfg->socket_gid) < 0) {
+        sc_error("socket_group: cannot give %s, the directory of the socket, to group %s: %s (the "
+                 "sidecar must be root or a member of that group)", dir, cfg->socket_group, strerror(errno));
+        return -1;
+    }
+    if (chmod(dir, mode) < 0) {
+        sc_error("cannot set %s, the directory of the socket, to mode %04o: %s", dir, (unsigned)mode,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The socket is bound owner-only (umask 0177), given to socket_group, and
+ * only then opened to socket_mode: no moment where it is open to a group
+ * it was not meant for. Giving it to a group we are not in takes root
+ * (CAP_CHOWN). */
+static int open_socket_file(const sc_config *cfg)
+{
+    const char *path = cfg->socket_path;
+    if (cfg->socket_group[0] && chown(path, (uid_t)-1, cfg->socket_gid) < 0) {
+        sc_error("socket_group: cannot give %s to group %s: %s (the sidecar must be root or a member "
+                 "of that group)", path, cfg->socket_group, strerror(errno));
+        return -1;
+    }
+    if (chmod(path, cfg->socket_mode) < 0) {
+        sc_error("socket_mode: cannot set %s to %04o: %s", path, (unsigned)cfg->socket_mode, strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -84,10 +127,8 @@ int sc_clients_listen(sc_daemon *d)
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
 
-    if (make_parent_dir(path) < 0) {
-        sc_error("cannot create the directory of %s: %s", path, strerror(errno));
+    if (make_parent_dir(&d->cfg) < 0)
         return -1;
-    }
     d->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (d->listen_fd < 0) {
         sc_error("socket: %s", strerror(errno));
@@ -104,10 +145,16 @@ int sc_clients_listen(sc_daemon *d)
     if (probe >= 0)
         close(probe);
     unlink(path);
-    mode_t old = umask(0117);   /* socket mode 0660: owner and group may register */
+    mode_t old = umask(0177);
     int r = bind(d->listen_fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
-    if (r < 0 || listen(d->listen_fd, 128) < 0) {
+    if (r < 0) {
+        sc_error("cannot listen on %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (open_socket_file(&d->cfg) < 0)
+        return -1;
+    if (listen(d->listen_fd, 128) < 0) {
         sc_error("cannot listen on %s: %s", path, strerror(errno));
         return -1;
     }
@@ -157,14 +204,39 @@ static void refuse_for_want_of(int fd, int err)
         refuse(fd, RS_ENOMEM, "sidecar could not create the shared region: %s", strerror(err));
 }
 
-static bool uid_allowed(const sc_config *cfg, uid_t uid)
+static bool gid_allowed(const sc_config *cfg, gid_t gid)
+{
+    for (unsigned i = 0; i < cfg->n_allow_gids; i++)
+        if (cfg->allow_gids[i] == gid)
+            return true;
+    return false;
+}
+
+/* Admitted by uid (allow_uids), or by a group (allow_gids): the primary
+ * gid from SO_PEERCRED, else any supplementary group the peer held when
+ * it connected (SO_PEERGROUPS), as an app container typically gets the
+ * socket's group as a supplementary one. */
+static bool peer_allowed(const sc_config *cfg, int fd, const struct ucred *cred)
 {
     if (cfg->allow_any_uid)
         return true;
     for (unsigned i = 0; i < cfg->n_allow_uids; i++)
-        if (cfg->allow_uids[i] == uid)
+        if (cfg->allow_uids[i] == cred->uid)
             return true;
-    return false;
+    if (cfg->n_allow_gids == 0)
+        return false;
+    if (gid_allowed(cfg, cred->gid))
+        return true;
+    socklen_t len = 0;   /* asks for the size: ERANGE unless the peer has no groups */
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) == 0 || errno != ERANGE)
+        return false;
+    gid_t *groups = malloc(len);
+    bool ok = false;
+    if (groups && getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+        for (size_t i = 0; !ok && i < len / sizeof *groups; i++)
+            ok = gid_allowed(cfg, groups[i]);
+    free(groups);
+    return ok;
 }
 
 static void on_sq_bell(sc_op *op, int res, uint32_t flags);
@@ -351,12 +423,13 @@ static void on_hello(sc_op *op, int res, uint32_t flags)
     } else if (p->hello.version != RS__PROTO_VERSION) {
         d->stats.clients_refused++;
         refuse(p->fd, RS_EPROTO, "%s", "client speaks another protocol version; use a matching libringside");
-    } else if (!uid_allowed(&d->cfg, p->cred.uid)) {
+    } else if (!peer_allowed(&d->cfg, p->fd, &p->cred)) {
         /* refused only after the hello is read: closing a socket with unread
          * data would reset it and the client would never see the reason */
-        char msg[96];
-        snprintf(msg, sizeof msg, "uid %u may not register; start ringsided with --allow-uid %u",
-                 (unsigned)p->cred.uid, (unsigned)p->cred.uid);
+        char msg[sizeof ((rs__welcome *)0)->message];
+        snprintf(msg, sizeof msg, "uid %u may not register (gid %u); admit it with allow_uids "
+                 "(--allow-uid %u), or its group with allow_gids (--allow-gid %u)",
+                 (unsigned)p->cred.uid, (unsigned)p->cred.gid, (unsigned)p->cred.uid, (unsigned)p->cred.gid);
         sc_warn("refused pid %d: %s", (int)p->cred.pid, msg);
         d->stats.clients_refused++;
         refuse(p->fd, RS_ECONNECT, "%s", msg);

@@ -38,8 +38,14 @@ static void usage(FILE *f)
         "  --prefault               fault each client's rings in when it registers, so\n"
         "                           its first lap takes no page faults (costs their\n"
         "                           memory up front: 2 x ring-bytes per client)\n"
+        "  --socket-mode MODE       octal mode of the socket (default 0660)\n"
+        "  --socket-group GROUP     group (name or gid) given the socket, so processes\n"
+        "                           of other uids in that group can open it (default:\n"
+        "                           the sidecar's own group)\n"
         "  --allow-uid UID|any      peer uid allowed to register (repeatable; default:\n"
         "                           root and the sidecar's own uid)\n"
+        "  --allow-gid GID          peers in this group (primary or supplementary) may\n"
+        "                           register too (repeatable; name or gid)\n"
         "  --io-backend B           auto|io_uring|epoll: the event loop (default auto:\n"
         "                           io_uring, or epoll where io_uring is refused)\n"
         "  --log-level L            debug|info|warn|error (default info)\n"
@@ -71,6 +77,7 @@ static void set_defaults(sc_config *cfg)
     cfg->max_response_bytes = 64u << 20;
     cfg->spin_us = 50;
     cfg->log_level = SC_INFO;
+    cfg->socket_mode = SC_SOCKET_MODE;
     snprintf(cfg->api_key_env, sizeof cfg->api_key_env, "DEEPSEEK_API_KEY");
 
     for (int p = 0; p < 3; p++)
@@ -159,7 +166,8 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
     }
 
     enum { O_SOCKET = 1, O_UPSTREAM, O_KEYENV, O_RING, O_INFLIGHT, O_TIMEOUT, O_CONNECT,
-           O_MAXRESP, O_GRACE, O_SPIN, O_PREFAULT, O_UID, O_LOG, O_IO, O_VERSION, O_HELP, O_CONFIG, O_CHECK };
+           O_MAXRESP, O_GRACE, O_SPIN, O_PREFAULT, O_UID, O_LOG, O_IO, O_VERSION, O_HELP, O_CONFIG, O_CHECK,
+           O_SOCKMODE, O_SOCKGROUP, O_GID };
     static const struct option opts[] = {
         { "config", required_argument, 0, O_CONFIG },
         { "check-config", required_argument, 0, O_CHECK },
@@ -174,7 +182,10 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
         { "grace-ms", required_argument, 0, O_GRACE },
         { "spin-us", required_argument, 0, O_SPIN },
         { "prefault", no_argument, 0, O_PREFAULT },
+        { "socket-mode", required_argument, 0, O_SOCKMODE },
+        { "socket-group", required_argument, 0, O_SOCKGROUP },
         { "allow-uid", required_argument, 0, O_UID },
+        { "allow-gid", required_argument, 0, O_GID },
         { "log-level", required_argument, 0, O_LOG },
         { "io-backend", required_argument, 0, O_IO },
         { "version", no_argument, 0, O_VERSION },
@@ -183,6 +194,7 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
     };
     int o;
     uint64_t v;
+    const char *why;
     opterr = 0;
     optind = 1;   /* reloads parse argv again */
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -264,6 +276,35 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
                 return -1;
             }
             break;
+        case O_SOCKMODE:
+            if ((why = sc_parse_socket_mode(optarg, &cfg->socket_mode))) {
+                fprintf(stderr, "ringsided: --socket-mode '%s' %s\n", optarg, why);
+                return -1;
+            }
+            break;
+        case O_SOCKGROUP:
+            if (strlen(optarg) >= sizeof cfg->socket_group) {
+                fprintf(stderr, "ringsided: --socket-group longer than %zu characters\n",
+                        sizeof cfg->socket_group - 1);
+                return -1;
+            }
+            if ((why = sc_parse_group(optarg, &cfg->socket_gid))) {
+                fprintf(stderr, "ringsided: --socket-group '%s' %s\n", optarg, why);
+                return -1;
+            }
+            snprintf(cfg->socket_group, sizeof cfg->socket_group, "%s", optarg);
+            break;
+        case O_GID:
+            if (cfg->n_allow_gids == SC_MAX_ALLOW_GIDS) {
+                fprintf(stderr, "ringsided: at most %d --allow-gid\n", SC_MAX_ALLOW_GIDS);
+                return -1;
+            }
+            if ((why = sc_parse_group(optarg, &cfg->allow_gids[cfg->n_allow_gids]))) {
+                fprintf(stderr, "ringsided: --allow-gid '%s' %s\n", optarg, why);
+                return -1;
+            }
+            cfg->n_allow_gids++;
+            break;
         case O_LOG: {
             enum sc_log_level l;
             if (sc_log_parse_level(optarg, &l) < 0) {
@@ -291,9 +332,13 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
     }
     cfg->api_key = sc_secret(cfg->api_key_env);
     if (cfg->nroutes == 0) {
-        /* no routes configured: one route, "default", from flags and env */
-        if (!upstream_set)
+        /* no routes configured: one route, "default", from flags and env;
+         * with neither an upstream nor a key, the bundled mock, so the first
+         * command of the README works offline (the daemon warns of it) */
+        if (!upstream_set) {
+            cfg->demo_mode = !cfg->api_key;
             snprintf(cfg->upstream, sizeof cfg->upstream, "%s", cfg->api_key ? SC_DEEPSEEK_URL : SC_MOCK_DEFAULT_URL);
+        }
         sc_route_cfg *r = &cfg->routes[cfg->nroutes++];
         sc_route_cfg_init(r, cfg);
         snprintf(r->name, sizeof r->name, "default");

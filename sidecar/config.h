@@ -15,6 +15,8 @@
 #define SC_MOCK_DEFAULT_URL "http://127.0.0.1:18089"
 #define SC_DEEPSEEK_URL     "https://api.deepseek.com"
 #define SC_MAX_ALLOW_UIDS   16
+#define SC_MAX_ALLOW_GIDS   16
+#define SC_SOCKET_MODE      0660   /* owner and group may open the socket */
 
 #define SC_MAX_ROUTES 16
 #define SC_MAX_STATUS 16
@@ -63,9 +65,16 @@ typedef struct sc_config {
     uint64_t max_response_bytes;
     uint32_t spin_us;             /* busy-poll this long before sleeping */
     bool prefault;                /* fault each client's region in at registration */
+    bool demo_mode;               /* the default route is the bundled mock because no
+                                     key, upstream or routes were given */
+    mode_t socket_mode;           /* of the socket file (and its directory, when made) */
+    char socket_group[64];        /* as given ("" = the sidecar's own group)... */
+    gid_t socket_gid;             /* ...and resolved */
     bool allow_any_uid;
     uid_t allow_uids[SC_MAX_ALLOW_UIDS];
     unsigned n_allow_uids;
+    gid_t allow_gids[SC_MAX_ALLOW_GIDS];   /* a peer in one of these groups may register */
+    unsigned n_allow_gids;
     int log_level;
     int io_backend;               /* sc_io_backend (loop.h); a restart changes it, not a reload */
 
@@ -106,6 +115,18 @@ int sc_config_load(sc_config *cfg, int argc, char **argv);
 /* A route's defaults: weight 1, the default key variable, concurrency
  * starting at 64 within [1, 256]. */
 void sc_route_cfg_init(sc_route_cfg *r, const sc_config *c);
+
+/* Readers of values that both the file and the flags take (config_file.c).
+ * Each returns NULL, or what is wrong with s, to be put after the key or
+ * flag that gave it: "socket_mode: '0060' <what is wrong>". */
+
+/* An octal mode such as 0660: no bits beyond 0777, and the owner keeps
+ * read and write (processes of the sidecar's uid, its health check among
+ * them, register through the socket too). */
+const char *sc_parse_socket_mode(const char *s, mode_t *mode);
+/* A group name from the group database, or a numeric gid (which need not
+ * be in it: containers often run with gids no /etc/group lists). */
+const char *sc_parse_group(const char *s, gid_t *gid);
 
 /* Apply a YAML file over cfg. Every problem found is appended to err as
  * "FILE:LINE: KEY: what is wrong" lines; returns their count (0 = valid). */

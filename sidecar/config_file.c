@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -487,6 +488,92 @@ static void k_routes(ycx *x, yaml_node_t *v, void *t)
     }
 }
 
+/* ----------------------------------------------------- socket access */
+
+const char *sc_parse_socket_mode(const char *s, mode_t *mode)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 8);
+    if (s[0] < '0' || s[0] > '7' || *end || errno)
+        return "is not an octal mode such as 0660";
+    if (v & ~0777ul)
+        return "has bits beyond 0777 (setuid, setgid and sticky mean nothing on a socket)";
+    if ((v & 0600) != 0600)
+        return "locks out the socket's owner: processes of the sidecar's uid register through it "
+               "too, so the owner keeps read and write (06xx)";
+    *mode = (mode_t)v;
+    return NULL;
+}
+
+const char *sc_parse_group(const char *s, gid_t *gid)
+{
+    if (s[0] && strspn(s, "0123456789") == strlen(s)) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || v >= (gid_t)-1)   /* (gid_t)-1 means "no change" to chown */
+            return "is not a gid (a number below 4294967295)";
+        *gid = (gid_t)v;
+        return NULL;
+    }
+    struct group gr, *found = NULL;
+    char buf[16384];
+    int r = getgrnam_r(s, &gr, buf, sizeof buf, &found);
+    if (r == 0 && found) {
+        *gid = gr.gr_gid;
+        return NULL;
+    }
+    if (r == ERANGE)
+        return "has a group database entry too large to read; give its gid instead";
+    return "is not a group here (not in the group database, nor a number): give a group name or a gid";
+}
+
+static void k_socket_mode(ycx *x, yaml_node_t *v, void *t)
+{
+    char buf[32];
+    const char *s = text(x, v, buf, sizeof buf);
+    const char *why = s ? sc_parse_socket_mode(s, &((sc_config *)t)->socket_mode) : NULL;
+    if (why)
+        yerr(x, v, "'%s' %s", s, why);
+}
+
+static void k_socket_group(ycx *x, yaml_node_t *v, void *t)
+{
+    sc_config *c = t;
+    char buf[sizeof c->socket_group];
+    const char *s = text(x, v, buf, sizeof buf);
+    if (!s)
+        return;
+    const char *why = sc_parse_group(s, &c->socket_gid);
+    if (why)
+        yerr(x, v, "'%s' %s", s, why);
+    else
+        memcpy(c->socket_group, s, strlen(s) + 1);
+}
+
+static void k_gids(ycx *x, yaml_node_t *v, void *t)
+{
+    sc_config *c = t;
+    if (v->type != YAML_SEQUENCE_NODE) {
+        yerr(x, v, "expected a list of gids or group names, e.g. [4242]");
+        return;
+    }
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+        if (c->n_allow_gids >= SC_MAX_ALLOW_GIDS) {
+            yerr(x, v, "at most %d groups", SC_MAX_ALLOW_GIDS);
+            return;
+        }
+        char buf[64];
+        const char *s = text(x, node(x, *it), buf, sizeof buf);
+        const char *why = s ? sc_parse_group(s, &c->allow_gids[c->n_allow_gids]) : NULL;
+        if (why)
+            yerr(x, node(x, *it), "'%s' %s", s, why);
+        else if (s)
+            c->n_allow_gids++;
+    }
+}
+
 /* ------------------------------------------------------------- top */
 
 static void k_socket(ycx *x, yaml_node_t *v, void *t) { get_str(x, v, ((sc_config *)t)->socket_path, sizeof ((sc_config *)t)->socket_path); }
@@ -567,7 +654,8 @@ static void k_uids(ycx *x, yaml_node_t *v, void *t)
 }
 
 static const key_spec top_keys[] = {
-    { "socket", k_socket }, { "allow_uids", k_uids }, { "ring_bytes", k_ring },
+    { "socket", k_socket }, { "socket_mode", k_socket_mode }, { "socket_group", k_socket_group },
+    { "allow_uids", k_uids }, { "allow_gids", k_gids }, { "ring_bytes", k_ring },
     { "max_inflight", k_inflight }, { "grace_ms", k_grace }, { "spin_us", k_spin },
     { "prefault", k_prefault },
     { "log_level", k_log }, { "io_backend", k_io }, { "max_response_bytes", k_maxresp },

@@ -118,6 +118,9 @@ static void arm_signals(sc_daemon *d)
 
 /* ------------------------------------------------------------ life cycle */
 
+/* At start and after each reload. Demo mode is a warning, not an info
+ * line: a production sidecar that lost its key (a Secret not mounted) would
+ * otherwise answer every app from the mock, and look healthy doing it. */
 static void log_routes(sc_daemon *d)
 {
     for (unsigned i = 0; i < d->adm.routes.n; i++) {
@@ -126,6 +129,10 @@ static void log_routes(sc_daemon *d)
             sc_info("route '%s': %s, weight %u, API key %s%s", r->cfg.name, r->cfg.endpoint, r->cfg.weight,
                     r->auth ? "from $" : "not set", r->auth ? r->cfg.api_key_env : "");
     }
+    if (d->cfg.demo_mode)
+        sc_warn("demo mode: serving the bundled mock upstream at %s, not a real API (no $%s, no upstream, "
+                "no routes). For the real API set %s, or pass --upstream URL, or a config file with routes",
+                d->cfg.upstream, d->cfg.api_key_env, d->cfg.api_key_env);
 }
 
 /* Each client holds 3 descriptors here (its socket and two doorbells):
@@ -235,6 +242,9 @@ static void reload(sc_daemon *d)
     }
     /* what needs a restart keeps its running value */
     memcpy(cfg->socket_path, d->cfg.socket_path, sizeof cfg->socket_path);
+    memcpy(cfg->socket_group, d->cfg.socket_group, sizeof cfg->socket_group);
+    cfg->socket_gid = d->cfg.socket_gid;
+    cfg->socket_mode = d->cfg.socket_mode;
     cfg->ring_bytes = d->cfg.ring_bytes;
     cfg->max_inflight = d->cfg.max_inflight;
     cfg->io_backend = d->cfg.io_backend;

@@ -77,7 +77,7 @@ int rs_connect(const char *socket_path, rs_client **out)
     if (!out)
         return RS_EINVAL;
     if (!socket_path) {
-        if (rs__default_socket_path(path, sizeof path) < 0)
+        if (rs__client_socket_path(RS__POD_SOCKET_PATH, path, sizeof path) < 0)
             return rs__fail_detail(RS_EINVAL, "%s", "default socket path too long");
         socket_path = path;
     }

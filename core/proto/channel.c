@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -73,6 +74,17 @@ int rs__default_socket_path(char *buf, size_t n)
     return (w < 0 || (size_t)w >= n) ? RS_EINVAL : 0;
 }
 
+int rs__client_socket_path(const char *pod_path, char *buf, size_t n)
+{
+    const char *env = getenv("RINGSIDE_SOCKET");
+    struct stat st;
+    if ((!env || !*env) && stat(pod_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        int w = snprintf(buf, n, "%s", pod_path);
+        return (w < 0 || (size_t)w >= n) ? RS_EINVAL : 0;
+    }
+    return rs__default_socket_path(buf, n);
+}
+
 static int recv_welcome(int sock, rs__welcome *w, int fds[3])
 {
     union {
@@ -127,8 +139,12 @@ int rs__channel_register(const char *path, rs__welcome *w, int fds[3], char *err
     struct timeval tv = { .tv_sec = 5 };
     setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (connect(sock, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        snprintf(err, errlen, "cannot connect to %s: %s (is ringsided running? set RINGSIDE_SOCKET)",
-                 path, strerror(errno));
+        if (errno == EACCES)   /* the socket's mode and group, or a directory above it */
+            snprintf(err, errlen, "no permission to open %s: on the sidecar, set socket_group "
+                     "(--socket-group) to a group of this process, or widen socket_mode (--socket-mode)", path);
+        else
+            snprintf(err, errlen, "cannot connect to %s: %s (is ringsided running? set RINGSIDE_SOCKET)",
+                     path, strerror(errno));
         close(sock);
         return RS_ECONNECT;
     }

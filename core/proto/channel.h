@@ -78,4 +78,16 @@ int rs__layout_check(const rs__layout *l, uint64_t size);
  * not fit in n bytes. */
 int rs__default_socket_path(char *buf, size_t n);
 
+/* The fixed socket path of a pod: a shared emptyDir mounted at /run/ringside
+ * in the sidecar's container and the apps', whatever uid each runs as. */
+#define RS__POD_SOCKET_PATH "/run/ringside/ringside.sock"
+
+/* Where a client registers when told no path: $RINGSIDE_SOCKET if set, else
+ * pod_path (RS__POD_SOCKET_PATH; a parameter so tests can use their own)
+ * when a socket is there, else rs__default_socket_path. The pod path comes
+ * before the uid-dependent default because an app container runs under
+ * another uid than the sidecar's: the default would point it elsewhere.
+ * Returns 0, or RS_EINVAL if the path does not fit in n bytes. */
+int rs__client_socket_path(const char *pod_path, char *buf, size_t n);
+
 #endif

@@ -24,8 +24,8 @@ class Sidecar(procs.Sidecar):
     """The shared sidecar, with the call shape these tests use and a stop
     that fails the test on a sanitizer report or an unclean exit."""
 
-    def __init__(self, upstream, *extra, env=None, user=None):
-        super().__init__(upstream, extra=extra, env=env, user=user)
+    def __init__(self, upstream, *extra, env=None, user=None, sock=None):
+        super().__init__(upstream, extra=extra, env=env, user=user, sock=sock)
 
     def stop(self):
         problem = super().stop(killed_ok=True)   # tests kill it on purpose

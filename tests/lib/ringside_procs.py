@@ -75,13 +75,16 @@ class Sidecar:
     """ringsided on a private socket, its log kept in a file. config is YAML
     text (written next to the socket), upstream the --upstream URL; extra
     flags and environment are added as given. user: run it as that uid (and
-    gid); the caller must be root. wrapper: a command line it runs under
-    (e.g. a seccomp filter). backend: --io-backend, by default the one the
-    suite runs on ($RINGSIDE_TEST_IO_BACKEND); "" for none (auto)."""
+    gid); the caller must be root. sock: the socket's path (default: rs.sock
+    in a fresh private directory, which also holds the log). wrapper: a
+    command line it runs under (e.g. a seccomp filter). backend:
+    --io-backend, by default the one the suite runs on
+    ($RINGSIDE_TEST_IO_BACKEND); "" for none (auto)."""
 
-    def __init__(self, upstream=None, config=None, extra=(), env=None, user=None, wrapper=(), backend=None):
+    def __init__(self, upstream=None, config=None, extra=(), env=None, user=None, sock=None, wrapper=(),
+                 backend=None):
         self.dir = tempfile.mkdtemp(prefix="rs-test-")
-        self.sock = os.path.join(self.dir, "rs.sock")
+        self.sock = sock or os.path.join(self.dir, "rs.sock")
         self.log_path = os.path.join(self.dir, "ringsided.log")
         self.log = open(self.log_path, "w")
         prog = binary("RINGSIDED", "sidecar/ringsided")

@@ -8,6 +8,10 @@
  * root, by dropping the effective uid to 65534 (nobody) around the call
  * with seteuid() and restoring it at once (the saved uid stays 0). Where a
  * rule cannot be reached from the current identity the test is skipped.
+ *
+ * rs__client_socket_path (what rs_connect uses) puts the pod path before
+ * that default; the tests give it a pod path of their own, a socket bound
+ * in a private directory, so they never touch /run/ringside.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "channel.h"
@@ -380,6 +387,100 @@ static void test_socket_path_xdg_too_long(void **state)
     assert_int_equal(rc, RS_EINVAL);
 }
 
+/* ------------------------------------------------ the client's choice */
+
+typedef struct pod {
+    char dir[64], sock[96], file[96];
+    int fd;
+} pod;
+
+/* A private directory holding a bound socket ("pod.sock") and a plain file
+ * ("file.sock") standing where a socket might. */
+static void pod_make(pod *p)
+{
+    snprintf(p->dir, sizeof p->dir, "/tmp/rs-test-pod-XXXXXX");
+    assert_non_null(mkdtemp(p->dir));
+    snprintf(p->sock, sizeof p->sock, "%s/pod.sock", p->dir);
+    snprintf(p->file, sizeof p->file, "%s/file.sock", p->dir);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", p->sock);
+    p->fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    assert_true(p->fd >= 0);
+    assert_int_equal(bind(p->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    FILE *f = fopen(p->file, "w");
+    assert_non_null(f);
+    fclose(f);
+}
+
+static void pod_remove(pod *p)
+{
+    close(p->fd);
+    unlink(p->sock);
+    unlink(p->file);
+    rmdir(p->dir);
+}
+
+static void test_client_path_prefers_a_pod_socket_to_the_default(void **state)
+{
+    (void)state;
+    pod p;
+    pod_make(&p);
+    char buf[256], def[256], other[256];
+    int rc_def = rs__default_socket_path(def, sizeof def);
+    int rc = rs__client_socket_path(p.sock, buf, sizeof buf);
+    /* whatever the uid: that is the point of a pod path (checked as nobody
+     * when running as root) */
+    int rc_other = 1;
+    assert_int_equal(chmod(p.dir, 0755), 0);
+    if (geteuid() == 0 && seteuid(65534) == 0) {
+        rc_other = rs__client_socket_path(p.sock, other, sizeof other);
+        assert_int_equal(seteuid(0), 0);
+    }
+    pod_remove(&p);
+    assert_int_equal(rc_def, 0);
+    assert_int_equal(rc, 0);
+    assert_string_equal(buf, p.sock);
+    assert_string_not_equal(buf, def);
+    if (rc_other != 1) {
+        assert_int_equal(rc_other, 0);
+        assert_string_equal(other, p.sock);
+    }
+}
+
+static void test_client_path_without_a_pod_socket_is_the_default(void **state)
+{
+    (void)state;
+    pod p;
+    pod_make(&p);
+    char buf[256], def[256];
+    assert_int_equal(rs__default_socket_path(def, sizeof def), 0);
+    int missing = rs__client_socket_path("/nonexistent/rs-test/ringside.sock", buf, sizeof buf);
+    assert_int_equal(missing, 0);
+    assert_string_equal(buf, def);
+    /* something that is not a socket is no sidecar either */
+    int plain = rs__client_socket_path(p.file, buf, sizeof buf);
+    pod_remove(&p);
+    assert_int_equal(plain, 0);
+    assert_string_equal(buf, def);
+}
+
+static void test_client_path_env_wins_over_the_pod_socket(void **state)
+{
+    (void)state;
+    pod p;
+    pod_make(&p);
+    char buf[256];
+    setenv("RINGSIDE_SOCKET", "/srv/rs/custom.sock", 1);
+    int rc = rs__client_socket_path(p.sock, buf, sizeof buf);
+    /* too small for the pod path: refused, not cut short */
+    unsetenv("RINGSIDE_SOCKET");
+    int small = rs__client_socket_path(p.sock, buf + 128, strlen(p.sock));
+    pod_remove(&p);
+    assert_int_equal(rc, 0);
+    assert_string_equal(buf, "/srv/rs/custom.sock");
+    assert_int_equal(small, RS_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +503,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_socket_path_buffer_too_small, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_socket_path_buffer_too_small_for_default, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_socket_path_xdg_too_long, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_client_path_prefers_a_pod_socket_to_the_default, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_client_path_without_a_pod_socket_is_the_default, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_client_path_env_wins_over_the_pod_socket, env_setup, env_teardown),
     };
     return cmocka_run_group_tests_name("channel", tests, NULL, NULL);
 }

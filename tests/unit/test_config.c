@@ -3,7 +3,8 @@
  * values land in the right fields, and every problem is reported with its
  * file, line and key path, all of them at once; and the example file in
  * deploy/ (its path is this program's argument) loads to the built-in
- * defaults.
+ * defaults. The socket's access settings (mode, group, allowed groups)
+ * and demo mode are checked through the flags too, as ringsided loads them.
  */
 #include "config.h"
 
@@ -135,6 +136,166 @@ static void test_wrong_shapes(void **state)
     assert_problem(4, "retries.on_status: expected a list of HTTP status codes");
 }
 
+static void test_socket_access_keys(void **state)
+{
+    (void)state;
+    sc_config c;
+    /* a YAML 1.1 reader would make 0640 a number; ours keeps the text */
+    assert_int_equal(load(&c, "socket_mode: 0640\nsocket_group: root\nallow_gids: [4242, root, '7']\n"), 0);
+    assert_int_equal(c.socket_mode, 0640);
+    assert_string_equal(c.socket_group, "root");
+    assert_int_equal(c.socket_gid, 0);
+    assert_int_equal(c.n_allow_gids, 3);
+    assert_int_equal(c.allow_gids[0], 4242);
+    assert_int_equal(c.allow_gids[1], 0);
+    assert_int_equal(c.allow_gids[2], 7);
+    /* a numeric gid need not be in the group database (containers) */
+    assert_int_equal(load(&c, "socket_mode: '666'\nsocket_group: '4242'\n"), 0);
+    assert_int_equal(c.socket_mode, 0666);
+    assert_string_equal(c.socket_group, "4242");
+    assert_int_equal(c.socket_gid, 4242);
+}
+
+static void test_socket_access_problems_name_their_key(void **state)
+{
+    (void)state;
+    sc_config c;
+    int n = load(&c, "socket_mode: 0060\n"
+                     "socket_group: no-such-group-rs\n"
+                     "allow_gids: 4242\n");
+    assert_int_equal(n, 3);
+    assert_problem(1, "socket_mode: '0060' locks out the socket's owner");
+    assert_problem(2, "socket_group: 'no-such-group-rs' is not a group here");
+    assert_problem(3, "allow_gids: expected a list of gids or group names");
+    n = load(&c, "socket_mode: 04660\n"
+                 "allow_gids:\n  - 1\n  - no-such-group-rs\n  - 4294967295\n"
+                 "socket_group: ''\n");
+    assert_int_equal(n, 4);
+    assert_problem(1, "socket_mode: '04660' has bits beyond 0777");
+    assert_problem(4, "allow_gids: 'no-such-group-rs' is not a group here");
+    assert_problem(5, "allow_gids: '4294967295' is not a gid");
+    assert_problem(6, "socket_group: '' is not a group here");
+    assert_int_equal(c.n_allow_gids, 1);   /* only the good one is kept */
+    n = load(&c, "socket_mode: 0o660\n");
+    assert_int_equal(n, 1);
+    assert_problem(1, "socket_mode: '0o660' is not an octal mode such as 0660");
+    n = load(&c, "socket_mode: 0680\n");
+    assert_int_equal(n, 1);
+    assert_problem(1, "socket_mode: '0680' is not an octal mode");
+}
+
+/* ringsided's argv after its name, loaded as it would (no file unless the
+ * arguments name one); returns sc_config_load's result, with what it
+ * printed to stderr in err */
+static int load_args(sc_config *c, char **args)
+{
+    char *argv[64] = { "ringsided" };
+    int argc = 1;
+    while (args[argc - 1]) {
+        assert_true(argc < 63);
+        argv[argc] = args[argc - 1];
+        argc++;
+    }
+    unsetenv("RINGSIDE_CONFIG");
+    unsetenv("RINGSIDE_UPSTREAM");
+    setenv("RINGSIDE_SOCKET", "/tmp/rs-test-config.sock", 1);
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *cap = tmpfile();
+    assert_non_null(cap);
+    dup2(fileno(cap), 2);
+    memset(c, 0, sizeof *c);
+    int r = sc_config_load(c, argc, argv);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(cap);
+    size_t n = fread(err, 1, sizeof err - 1, cap);
+    err[n] = 0;
+    fclose(cap);
+    return r;
+}
+
+static void assert_refused(char **args, const char *says)
+{
+    sc_config c;
+    assert_int_equal(load_args(&c, args), -1);
+    if (!strstr(err, says))
+        fail_msg("expected \"%s\" in:\n%s", says, err);
+}
+
+static void test_socket_access_flags(void **state)
+{
+    (void)state;
+    static sc_config c;
+    assert_int_equal(load_args(&c, (char *[]){ NULL }), 0);
+    assert_int_equal(c.socket_mode, 0660);
+    assert_string_equal(c.socket_group, "");
+    assert_int_equal(c.n_allow_gids, 0);
+
+    assert_int_equal(load_args(&c, (char *[]){ "--socket-mode", "0666", "--socket-group", "4242",
+                                               "--allow-gid", "root", "--allow-gid", "4343", NULL }), 0);
+    assert_int_equal(c.socket_mode, 0666);
+    assert_string_equal(c.socket_group, "4242");
+    assert_int_equal(c.socket_gid, 4242);
+    assert_int_equal(c.n_allow_gids, 2);
+    assert_int_equal(c.allow_gids[0], 0);
+    assert_int_equal(c.allow_gids[1], 4343);
+    /* allow_gids come in addition to the uids, and 'any' stays */
+    assert_int_equal(load_args(&c, (char *[]){ "--allow-uid", "any", "--allow-gid", "5", NULL }), 0);
+    assert_true(c.allow_any_uid);
+    assert_int_equal(c.n_allow_gids, 1);
+
+    assert_refused((char *[]){ "--socket-mode", "0460", NULL },
+                   "ringsided: --socket-mode '0460' locks out the socket's owner");
+    assert_refused((char *[]){ "--socket-mode", "2660", NULL }, "ringsided: --socket-mode '2660' has bits beyond 0777");
+    assert_refused((char *[]){ "--socket-mode", "rw-rw----", NULL },
+                   "ringsided: --socket-mode 'rw-rw----' is not an octal mode such as 0660");
+    assert_refused((char *[]){ "--socket-group", "no-such-group-rs", NULL },
+                   "ringsided: --socket-group 'no-such-group-rs' is not a group here");
+    assert_refused((char *[]){ "--allow-gid", "no-such-group-rs", NULL },
+                   "ringsided: --allow-gid 'no-such-group-rs' is not a group here");
+    assert_refused((char *[]){ "--allow-gid", "-1", NULL }, "ringsided: --allow-gid '-1' is not a group here");
+    char *many[2 * (SC_MAX_ALLOW_GIDS + 1) + 1];
+    for (int i = 0; i <= SC_MAX_ALLOW_GIDS; i++) {
+        many[2 * i] = "--allow-gid";
+        many[2 * i + 1] = "7";
+    }
+    many[2 * (SC_MAX_ALLOW_GIDS + 1)] = NULL;
+    assert_refused(many, "ringsided: at most 16 --allow-gid");
+}
+
+/* The bundled mock is the default route only when nothing else was said;
+ * the daemon warns of it (e2e test_socket_access.py checks the warning). */
+static void test_demo_mode_only_without_key_upstream_or_routes(void **state)
+{
+    (void)state;
+    static sc_config c;
+    unsetenv("RS_UNIT_NO_KEY");
+    assert_int_equal(load_args(&c, (char *[]){ "--api-key-env", "RS_UNIT_NO_KEY", NULL }), 0);
+    assert_true(c.demo_mode);
+    assert_string_equal(c.upstream, SC_MOCK_DEFAULT_URL);
+
+    assert_int_equal(load_args(&c, (char *[]){ "--api-key-env", "RS_UNIT_NO_KEY", "--upstream",
+                                               SC_MOCK_DEFAULT_URL, NULL }), 0);
+    assert_false(c.demo_mode);
+    setenv("RS_UNIT_KEY", "sk-unit", 1);
+    assert_int_equal(load_args(&c, (char *[]){ "--api-key-env", "RS_UNIT_KEY", NULL }), 0);
+    assert_false(c.demo_mode);
+    assert_string_equal(c.upstream, SC_DEEPSEEK_URL);
+
+    snprintf(path, sizeof path, "/tmp/rs-test-config-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *yaml = "routes:\n  - {name: a, endpoint: 'http://127.0.0.1:9'}\n";
+    assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+    close(fd);
+    int r = load_args(&c, (char *[]){ "--api-key-env", "RS_UNIT_NO_KEY", "--config", path, NULL });
+    unlink(path);
+    assert_int_equal(r, 0);
+    assert_false(c.demo_mode);
+}
+
 /* What ringsided would run with, given these arguments after its name:
  * defaults, then the file, environment and flags (sidecar/config.c). */
 static void load_as_ringsided(sc_config *c, const char *config_path)
@@ -170,6 +331,7 @@ static void test_the_example_file_shows_the_built_in_defaults(void **state)
     memcpy(ex.routes, def.routes, sizeof ex.routes);
     ex.nroutes = def.nroutes;
     memcpy(ex.upstream, def.upstream, sizeof ex.upstream);
+    ex.demo_mode = def.demo_mode;   /* routes, so never the mock */
     memcpy(ex.config_path, def.config_path, sizeof ex.config_path);
 
     /* everything else equal, field by field so a failure names it */
@@ -179,6 +341,7 @@ static void test_the_example_file_shows_the_built_in_defaults(void **state)
     SAME(connect_timeout_ms); SAME(first_content_timeout_ms); SAME(idle_timeout_ms);
     SAME(total_timeout_ms); SAME(max_response_bytes); SAME(spin_us); SAME(prefault);
     SAME(allow_any_uid); SAME(allow_uids); SAME(n_allow_uids); SAME(log_level); SAME(io_backend);
+    SAME(socket_mode); SAME(socket_group); SAME(socket_gid); SAME(allow_gids); SAME(n_allow_gids);
     SAME(global_limit); SAME(client_limit); SAME(queue_max); SAME(deadline_ms); SAME(weight_p1);
     SAME(weight_p2); SAME(aging_ms); SAME(p0_reserved); SAME(default_max_tokens);
     SAME(retry_attempts); SAME(retry_initial_ms); SAME(retry_cap_ms); SAME(retry_factor);
@@ -206,6 +369,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_env_substitution),
         cmocka_unit_test(test_not_yaml_and_missing_file),
         cmocka_unit_test(test_wrong_shapes),
+        cmocka_unit_test(test_socket_access_keys),
+        cmocka_unit_test(test_socket_access_problems_name_their_key),
+        cmocka_unit_test(test_socket_access_flags),
+        cmocka_unit_test(test_demo_mode_only_without_key_upstream_or_routes),
         cmocka_unit_test(test_the_example_file_shows_the_built_in_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
