@@ -1721,9 +1721,9 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGALRM, &sa, NULL);
     atexit(cleanup_at_exit);
-    /* a full run takes ~35 s (~25 s with --no-epoll) on a quiet machine;
-     * every test's turn is bounded (turn_end), and these are above the sum
-     * of the bounds */
+    /* a full run: ~22 s quiet without the epoll rounds, which add ~12 s
+     * (47 s on a loaded machine); every test's turn is bounded (turn_end),
+     * and these are above the sum of the bounds */
     alarm(p.quick ? 20 : 100);
     if (g_pin != PIN_NONE)
         pin_to(0);
