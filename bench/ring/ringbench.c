@@ -39,14 +39,30 @@
  *          (no client library: see direct_round), to split rs_call's time
  *          between the sidecar and the library;
  *   parts  in-process cost of the msgpack steps of that path, to split a
- *          round trip into "moving bytes" and "everything else".
+ *          round trip into "moving bytes" and "everything else";
+ *   epoll  the sidecar's two event-loop backends (issue 15): every round
+ *          trip through the sidecar (busy, direct, asleep, spin-0 client)
+ *          is also run against a second sidecar started with
+ *          --io-backend epoll, in the same rounds as the io_uring one (the
+ *          order of the two swapped every round), so epoll / io_uring is a
+ *          ratio within one run; beside it each sidecar's CPU per call.
+ *          --no-epoll leaves it out (its JSON keys are then null).
  *
  * The sidecars are started here (path: first argument, else $RINGSIDE_BIN,
  * else build/sidecar/ringsided from the current directory) on sockets in a
  * mkdtemp directory, and killed by PID at the end, on a signal, or by the
  * kernel should this process die first (PR_SET_PDEATHSIG). They run with
  * --prefault, as every shared area here is faulted in before its test:
- * latency figures are of the rings, not of first-touch page faults.
+ * latency figures are of the rings, not of first-touch page faults. Each
+ * is given its loop backend by name (--io-backend io_uring or epoll; the
+ * figures without an "epoll" in their name are io_uring's), logs at info
+ * level to a file in that directory, and must say "event loop: <backend>"
+ * there, or the run stops: a figure is never of a backend it was not
+ * asked for. Their warnings and errors are copied to stderr when they stop.
+ * A sidecar's CPU per call is its loop thread's run time
+ * (/proc/PID/schedstat, ns) over the rs_call rounds, divided by the calls
+ * made in them; its share spent in the kernel is from the whole process's
+ * utime and stime (/proc/PID/stat, 10 ms ticks: rough over short rounds).
  *
  * Method. This is a 2-vCPU virtual machine: the host moves the vCPUs
  * between physical cores, so the cross-core cost itself changes from one
@@ -80,6 +96,7 @@
 #include "ringside.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
 #include <sched.h>
@@ -182,15 +199,20 @@ static void kill_kids(void)
             kill(g_kids[i], SIGKILL);
 }
 
+/* What the sidecars leave in g_tmpdir: TAG.sock and TAG.log each. */
+static const char *const g_sidecar_tags[] = { "busy", "asleep", "busy-epoll", "asleep-epoll" };
+
 static void remove_tmpdir(void)
 {
     if (!g_tmpdir[0])
         return;
     char p[128];
-    snprintf(p, sizeof p, "%s/busy.sock", g_tmpdir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/asleep.sock", g_tmpdir);
-    unlink(p);
+    for (size_t i = 0; i < sizeof g_sidecar_tags / sizeof *g_sidecar_tags; i++) {
+        snprintf(p, sizeof p, "%s/%s.sock", g_tmpdir, g_sidecar_tags[i]);
+        unlink(p);
+        snprintf(p, sizeof p, "%s/%s.log", g_tmpdir, g_sidecar_tags[i]);
+        unlink(p);
+    }
     rmdir(g_tmpdir);
 }
 
@@ -1100,52 +1122,189 @@ static void uring_round(series *out, size_t n, uint64_t pause_ns, uint64_t deadl
 
 /* ------------------------------------------------ (a) ring round trips */
 
-static pid_t sidecar_start(const char *bin, const char *sock, unsigned spin_us)
+/* The sidecar's event-loop backends (issue 15). */
+enum backend { BE_URING, BE_EPOLL, BE_COUNT };
+static const char *const g_backend_names[BE_COUNT] = { "io_uring", "epoll" };
+
+typedef struct sidecar {
+    pid_t pid;
+    enum backend be;
+    char sock[128], log[128];
+} sidecar;
+
+/* Starts ringsided on g_tmpdir/TAG.sock with the loop backend `be` asked
+ * for by name, its stdout and stderr to g_tmpdir/TAG.log. */
+static void sidecar_start(sidecar *s, const char *bin, const char *tag, enum backend be, unsigned spin_us)
 {
     char spin[16];
     snprintf(spin, sizeof spin, "%u", spin_us);
+    s->be = be;
+    snprintf(s->sock, sizeof s->sock, "%s/%s.sock", g_tmpdir, tag);
+    snprintf(s->log, sizeof s->log, "%s/%s.log", g_tmpdir, tag);
+    int logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (logfd < 0) {
+        fprintf(stderr, "ringbench: cannot create %s: %s\n", s->log, strerror(errno));
+        exit(1);
+    }
     pid_t pid = fork_child();
     if (pid == 0) {
-        setenv("RINGSIDE_SOCKET", sock, 1);
+        if (dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+            _exit(126);
+        setenv("RINGSIDE_SOCKET", s->sock, 1);
         /* --prefault: as the areas of the other tests (shared_alloc), the
-         * rings take no first-touch page fault inside a test */
-        char *args[] = { (char *)bin, "--socket", (char *)sock, "--spin-us", spin, "--prefault",
-                         "--grace-ms", "0", "--log-level", "warn", NULL };
+         * rings take no first-touch page fault inside a test. --log-level
+         * info: for the "event loop: ..." line (sidecar_check_backend);
+         * nothing is logged per call */
+        char *args[] = { (char *)bin, "--socket", s->sock, "--io-backend", (char *)g_backend_names[be],
+                         "--spin-us", spin, "--prefault", "--grace-ms", "0", "--log-level", "info", NULL };
         execv(bin, args);
         fprintf(stderr, "ringbench: cannot run %s: %s (build it with `ninja -C build`, "
                 "or pass its path as the first argument or in $RINGSIDE_BIN)\n", bin, strerror(errno));
         _exit(127);
     }
-    return pid;
+    close(logfd);
+    s->pid = pid;
 }
 
-static void sidecar_stop(pid_t pid)
+/* Up to `max` bytes of the sidecar's log (its end, if longer); "" if unread. */
+static void sidecar_read_log(const sidecar *s, char *buf, size_t max)
 {
-    bp_stop_pid(pid, 2000);   /* 2 s, then no more manners */
-    kids_forget(pid);
+    buf[0] = 0;
+    FILE *f = fopen(s->log, "r");
+    if (!f)
+        return;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long sz = ftell(f);
+        fseek(f, sz > (long)max - 1 ? sz - (long)max + 1 : 0, SEEK_SET);
+    }
+    size_t n = fread(buf, 1, max - 1, f);
+    buf[n] = 0;
+    fclose(f);
+}
+
+static void sidecar_print_log(const sidecar *s)
+{
+    char buf[4096];
+    sidecar_read_log(s, buf, sizeof buf);
+    fprintf(stderr, "---- %s (tail) ----\n%s------------------------------\n", s->log, buf);
+}
+
+/* Its warnings and errors to our stderr (they went there before the
+ * sidecars logged to files). */
+static void sidecar_stop(sidecar *s)
+{
+    bp_stop_pid(s->pid, 2000);   /* 2 s, then no more manners */
+    kids_forget(s->pid);
+    s->pid = 0;
+    FILE *f = fopen(s->log, "r");
+    if (!f)
+        return;
+    char line[2600];
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "\"level\":\"warn\"") || strstr(line, "\"level\":\"error\""))
+            fprintf(stderr, "ringbench: the %s sidecar said: %s", g_backend_names[s->be], line);
+    fclose(f);
 }
 
 /* Retry until the sidecar listens; give up if it exits or takes > 5 s. */
-static rs_client *sidecar_connect(pid_t pid, const char *sock)
+static rs_client *sidecar_connect(const sidecar *s)
 {
     uint64_t until = bp_now_ns() + 5000000000u;
     int err;
     for (;;) {
         rs_client *c;
-        if ((err = rs_connect(sock, &c)) == 0)
+        if ((err = rs_connect(s->sock, &c)) == 0)
             return c;
         int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            kids_forget(pid);
-            fprintf(stderr, "ringbench: the sidecar exited before accepting clients (status %d)\n", st);
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            kids_forget(s->pid);
+            fprintf(stderr, "ringbench: the sidecar (--io-backend %s) exited before accepting clients (status %d)\n",
+                    g_backend_names[s->be], st);
+            sidecar_print_log(s);
             exit(1);
         }
         if (bp_now_ns() > until)
             break;
         sleep_ns(5000000u);
     }
-    fprintf(stderr, "ringbench: no sidecar on %s after 5 s: %s %s\n", sock, rs_strerror(err), rs_last_error());
+    fprintf(stderr, "ringbench: no sidecar on %s after 5 s: %s %s\n", s->sock, rs_strerror(err), rs_last_error());
+    sidecar_print_log(s);
     exit(1);
+}
+
+/* The sidecar logs "event loop: B" before it listens, so once a client has
+ * connected the line is there. Without it the figures would be of another
+ * backend than the one they are reported as: stop. */
+static void sidecar_check_backend(const sidecar *s)
+{
+    char buf[16384], want[64];
+    sidecar_read_log(s, buf, sizeof buf);
+    snprintf(want, sizeof want, "\"msg\":\"event loop: %s\"", g_backend_names[s->be]);
+    if (strstr(buf, want))
+        return;
+    fprintf(stderr, "ringbench: FAILED: the sidecar started with --io-backend %s does not log "
+            "'event loop: %s'; its figures would not be of that backend. Its log:\n",
+            g_backend_names[s->be], g_backend_names[s->be]);
+    sidecar_print_log(s);
+    exit(1);
+}
+
+/* CPU a sidecar has used: its loop thread's run time (/proc/PID/schedstat,
+ * ns; every call is handled there) and the whole process's user and system
+ * time (/proc/PID/stat, clock ticks), for the share spent in the kernel.
+ * Without schedstat, run_ns comes from the ticks. */
+typedef struct proc_cpu {
+    uint64_t run_ns, user_ticks, sys_ticks;
+} proc_cpu;
+
+static proc_cpu proc_cpu_of(pid_t pid)
+{
+    proc_cpu c = { 0 };
+    char p[64], buf[1024];
+    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(p, "r");
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+        /* after "pid (comm) ": state ppid pgrp session tty_nr tpgid flags
+         * minflt cminflt majflt cmajflt utime stime */
+        const char *rp = strrchr(buf, ')');
+        unsigned long long ut, st;
+        if (rp && sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2) {
+            c.user_ticks = ut;
+            c.sys_ticks = st;
+        }
+    }
+    snprintf(p, sizeof p, "/proc/%d/schedstat", (int)pid);
+    unsigned long long ns;
+    f = fopen(p, "r");
+    if (f && fscanf(f, "%llu", &ns) == 1) {
+        c.run_ns = ns;
+    } else {
+        long hz = sysconf(_SC_CLK_TCK);
+        c.run_ns = (c.user_ticks + c.sys_ticks) * (1000000000u / (uint64_t)(hz > 0 ? hz : 100));
+    }
+    if (f)
+        fclose(f);
+    return c;
+}
+
+/* A sidecar's CPU over some rs_call rounds, and the calls made in them. */
+typedef struct cpu_acc {
+    uint64_t run_ns, user_ticks, sys_ticks, calls;
+} cpu_acc;
+
+static double cpu_per_call(const cpu_acc *a)
+{
+    return a->calls ? (double)a->run_ns / (double)a->calls : 0;
+}
+
+/* -1: no tick landed in these rounds */
+static double cpu_sys_share(const cpu_acc *a)
+{
+    uint64_t t = a->user_ticks + a->sys_ticks;
+    return t ? (double)a->sys_ticks / (double)t : -1;
 }
 
 /* Client counters over the measured calls only. */
@@ -1153,8 +1312,9 @@ typedef struct call_stats {
     uint64_t calls, doorbells, sleeps;
 } call_stats;
 
-static void rtt_round(rs_client *c, series *out, size_t n, uint64_t pause_ns, uint64_t deadline,
-                      call_stats *acc)
+/* Returns the calls made, warm-up included. */
+static size_t rtt_round(rs_client *c, series *out, size_t n, uint64_t pause_ns, uint64_t deadline,
+                        call_stats *acc)
 {
     uint8_t body[PAYLOAD];
     memset(body, 'e', sizeof body);
@@ -1164,9 +1324,9 @@ static void rtt_round(rs_client *c, series *out, size_t n, uint64_t pause_ns, ui
     rq.body = body;
     rq.body_len = sizeof body;
 
-    size_t warm = pause_ns ? 2 : n / 20 + 2;
+    size_t warm = pause_ns ? 2 : n / 20 + 2, i;
     rs_client_stats s0 = { 0 }, s1;
-    for (size_t i = 0; i < warm + n && bp_now_ns() < deadline; i++) {
+    for (i = 0; i < warm + n && bp_now_ns() < deadline; i++) {
         if (i == warm)
             rs_client_get_stats(c, &s0);
         if (pause_ns)
@@ -1195,6 +1355,20 @@ static void rtt_round(rs_client *c, series *out, size_t n, uint64_t pause_ns, ui
         acc->doorbells += s1.doorbells - s0.doorbells;
         acc->sleeps += s1.sleeps - s0.sleeps;
     }
+    return i;
+}
+
+/* rtt_round on sidecar s, its CPU over the round added to cpu. */
+static void rtt_round_on(const sidecar *s, rs_client *c, series *out, size_t n, uint64_t pause_ns,
+                         uint64_t deadline, call_stats *acc, cpu_acc *cpu)
+{
+    proc_cpu a = proc_cpu_of(s->pid);
+    size_t calls = rtt_round(c, out, n, pause_ns, deadline, acc);
+    proc_cpu b = proc_cpu_of(s->pid);
+    cpu->run_ns += b.run_ns - a.run_ns;
+    cpu->user_ticks += b.user_ticks - a.user_ticks;
+    cpu->sys_ticks += b.sys_ticks - a.sys_ticks;
+    cpu->calls += calls;
 }
 
 /* What rs_submit packs for our echo call (body: PAYLOAD bytes). */
@@ -1412,10 +1586,12 @@ static double clock_cost_ns(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: ringbench [--quick] [--pin split|same] [--ring-bytes N] [SIDECAR]\n"
+        "usage: ringbench [--quick] [--no-epoll] [--pin split|same] [--ring-bytes N] [SIDECAR]\n"
         "  SIDECAR          ringsided to start (default: $RINGSIDE_BIN, else\n"
         "                   build/sidecar/ringsided relative to the current directory)\n"
         "  --quick          smoke run, under 10 s (fewer samples and rounds: noisier)\n"
+        "  --no-epoll       measure the sidecar on io_uring only (~10 s shorter; the\n"
+        "                   epoll keys of the JSON are then null)\n"
         "  --pin split      this process on CPU 0, the other side of each test on CPU 1\n"
         "  --pin same       both sides on CPU 0 (exercises the shared-core fallback)\n"
         "  --ring-bytes N   data area of the one-way tests, a power of two\n"
@@ -1426,6 +1602,34 @@ static void usage(FILE *f)
 static double ratio(double a, double b)
 {
     return b > 0 ? a / b : 0;
+}
+
+/* JSON keys added to the one line, each followed by a comma. */
+typedef struct jbuf {
+    char s[2048];
+    size_t n;
+} jbuf;
+
+static void jput(jbuf *j, int k)
+{
+    if (k > 0)
+        j->n += (size_t)k;
+    if (j->n >= sizeof j->s) {   /* a bug here, not a run to report */
+        fprintf(stderr, "ringbench: the JSON line outgrew its buffer\n");
+        exit(1);
+    }
+}
+
+/* `have` false: null (the figure was not measured in this run). */
+static void jkey_num(jbuf *j, const char *key, bool have, double v, int decimals)
+{
+    jput(j, have ? snprintf(j->s + j->n, sizeof j->s - j->n, "\"%s\":%.*f,", key, decimals, v)
+                 : snprintf(j->s + j->n, sizeof j->s - j->n, "\"%s\":null,", key));
+}
+
+static void jkey_str(jbuf *j, const char *key, const char *v)
+{
+    jput(j, snprintf(j->s + j->n, sizeof j->s - j->n, "\"%s\":\"%s\",", key, v));
 }
 
 /* Deadline of one test's turn in a round: half as long again as n samples
@@ -1468,9 +1672,12 @@ int main(int argc, char **argv)
 {
     plan p = { .ring_bytes = 8u << 20 };
     const char *bin = NULL;
+    bool with_epoll = true;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             p.quick = true;
+        } else if (strcmp(argv[i], "--no-epoll") == 0) {
+            with_epoll = false;
         } else if (strcmp(argv[i], "--pin") == 0 && i + 1 < argc) {
             i++;
             if (strcmp(argv[i], "split") == 0) {
@@ -1514,7 +1721,10 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGALRM, &sa, NULL);
     atexit(cleanup_at_exit);
-    alarm(p.quick ? 10 : 59);
+    /* a full run: ~22 s quiet without the epoll rounds, which add ~12 s
+     * (47 s on a loaded machine); every test's turn is bounded (turn_end),
+     * and these are above the sum of the bounds */
+    alarm(p.quick ? 20 : 100);
     if (g_pin != PIN_NONE)
         pin_to(0);
     if (mkdtemp(strcpy(g_tmpdir, "/tmp/ringbench.XXXXXX")) == NULL) {
@@ -1525,37 +1735,57 @@ int main(int argc, char **argv)
 
     uint64_t t_start = bp_now_ns();
     double clk = clock_cost_ns();
-    printf("ringbench: %s run; sidecar %s; pinning %s; one-way area %llu bytes; clock_gettime %.0f ns\n",
-           p.quick ? "quick" : "full", bin,
+    printf("ringbench: %s run; sidecar %s, loop backends %s; pinning %s; one-way area %llu bytes; "
+           "clock_gettime %.0f ns\n",
+           p.quick ? "quick" : "full", bin, with_epoll ? "io_uring and epoll" : "io_uring only",
            g_pin == PIN_NONE ? "none" : g_pin == PIN_SPLIT ? "split (0 | 1)" : "same (0 | 0)",
            (unsigned long long)p.ring_bytes, clk);
     g_mark = cpu_mark_now();
     char extra[96];
-    char sock[128];
 
     /* Phase 1: busy round trip against the bare cache-line round trip.
-     * The sidecar sleeps while a ping-pong round runs (no calls for
-     * > 50 us), so it takes no core from it. */
-    series pp, busy, prim, direct, msg;
+     * The sidecars sleep while a ping-pong round runs (no calls for
+     * > 50 us), so they take no core from it; each backend's sidecar
+     * sleeps while the other's is measured. The order of the two backends
+     * is swapped every round, so neither always follows the same test. */
+    const unsigned nbe = with_epoll ? BE_COUNT : 1;
+    series pp, prim, msg, busy_be[BE_COUNT], direct_be[BE_COUNT];
     series_init(&pp, p.pp_samples);
     series_init(&msg, p.pp_samples);
-    series_init(&busy, p.rtt_samples);
     series_init(&prim, p.rtt_samples);
-    series_init(&direct, p.rtt_samples);
-    call_stats busy_st = { 0 };
-    snprintf(sock, sizeof sock, "%s/busy.sock", g_tmpdir);
-    pid_t sc = sidecar_start(bin, sock, 50);
-    rs_client *c = sidecar_connect(sc, sock);
+    call_stats busy_st_be[BE_COUNT] = { { 0 } };
+    cpu_acc busy_cpu[BE_COUNT] = { { 0 } }, asleep_cpu[BE_COUNT] = { { 0 } };
+    sidecar sc[BE_COUNT];
+    rs_client *cl[BE_COUNT];
+    for (unsigned k = 0; k < BE_COUNT; k++) {
+        series_init(&busy_be[k], k < nbe ? p.rtt_samples : 0);
+        series_init(&direct_be[k], k < nbe ? p.rtt_samples : 0);
+    }
+    for (unsigned k = 0; k < nbe; k++) {
+        sidecar_start(&sc[k], bin, k == BE_URING ? "busy" : "busy-epoll", (enum backend)k, 50);
+        cl[k] = sidecar_connect(&sc[k]);
+        sidecar_check_backend(&sc[k]);
+    }
     for (unsigned r = 0; r < p.rounds; r++) {
         size_t n_pp = p.pp_samples / p.rounds, n_rtt = p.rtt_samples / p.rounds;
         pingpong_round(&pp, n_pp, turn_end(n_pp, 500));
         msgpp_round(&msg, n_pp, turn_end(n_pp, 500));
-        rtt_round(c, &busy, n_rtt, 0, turn_end(n_rtt, 3000), &busy_st);
+        for (unsigned j = 0; j < nbe; j++) {
+            unsigned k = r % 2 ? nbe - 1 - j : j;
+            rtt_round_on(&sc[k], cl[k], &busy_be[k], n_rtt, 0, turn_end(n_rtt, 3000), &busy_st_be[k], &busy_cpu[k]);
+        }
         prim_round(&prim, n_rtt, p.ring_bytes, turn_end(n_rtt, 1000));
-        direct_round(sock, &direct, n_rtt, turn_end(n_rtt, 2000));
+        for (unsigned j = 0; j < nbe; j++) {
+            unsigned k = r % 2 ? nbe - 1 - j : j;
+            direct_round(sc[k].sock, &direct_be[k], n_rtt, turn_end(n_rtt, 2000));
+        }
     }
-    rs_close(c);
-    sidecar_stop(sc);
+    for (unsigned k = 0; k < nbe; k++) {
+        rs_close(cl[k]);
+        sidecar_stop(&sc[k]);
+    }
+    series *const busy = &busy_be[BE_URING], *const direct = &direct_be[BE_URING];
+    const call_stats busy_st = busy_st_be[BE_URING];
     printf("phase 1: busy round trips, %u alternating rounds (other load %.2f cores)\n", p.rounds, phase_load());
     lat lim = summarize(&pp);
     snprintf(extra, sizeof extra, ", %llu yields", (unsigned long long)pp.yields);
@@ -1563,16 +1793,26 @@ int main(int argc, char **argv)
     lat ml = summarize(&msg);
     snprintf(extra, sizeof extra, ", %llu yields", (unsigned long long)msg.yields);
     print_lat("floor: 100 B there, 95 B back, two lines each", ml, extra);
-    lat bl = summarize(&busy);
+    lat bl = summarize(busy);
     snprintf(extra, sizeof extra, "; client slept %llu times, rang %llu doorbells",
              (unsigned long long)busy_st.sleeps, (unsigned long long)busy_st.doorbells);
     print_lat("ring: rs_call echo RTT, busy (spin 50 us)", bl, extra);
     lat ql = summarize(&prim);
     snprintf(extra, sizeof extra, ", %llu yields", (unsigned long long)prim.yields);
     print_lat("ring alone: 100 B there, 95 B back", ql, extra);
-    lat dl = summarize(&direct);
-    snprintf(extra, sizeof extra, ", %llu yields", (unsigned long long)direct.yields);
+    lat dl = summarize(direct);
+    snprintf(extra, sizeof extra, ", %llu yields", (unsigned long long)direct->yields);
     print_lat("ring + sidecar, no client library", dl, extra);
+    lat ebl = { 0 }, edl = { 0 };
+    if (with_epoll) {
+        ebl = summarize(&busy_be[BE_EPOLL]);
+        snprintf(extra, sizeof extra, "; client slept %llu times, rang %llu doorbells",
+                 (unsigned long long)busy_st_be[BE_EPOLL].sleeps, (unsigned long long)busy_st_be[BE_EPOLL].doorbells);
+        print_lat("epoll sidecar: rs_call echo RTT, busy", ebl, extra);
+        edl = summarize(&direct_be[BE_EPOLL]);
+        snprintf(extra, sizeof extra, ", %llu yields", (unsigned long long)direct_be[BE_EPOLL].yields);
+        print_lat("epoll sidecar: no client library", edl, extra);
+    }
 
     /* Phase 2: one-way rate against the bare slot copy. */
     stream_result rs[ST_COUNT][MAX_ROUNDS];
@@ -1594,24 +1834,31 @@ int main(int argc, char **argv)
     }
 
     /* Phase 3: asleep round trip against the Unix socket. The client reads
-     * RINGSIDE_SPIN_US when it connects. */
-    series uds, udsp, asleep, nospin, efd, urg;
+     * RINGSIDE_SPIN_US when it connects. Both backends' sidecars, as in
+     * phase 1. */
+    series uds, udsp, efd, urg, asleep_be[BE_COUNT], nospin_be[BE_COUNT];
     series_init(&efd, p.efd_samples);
     series_init(&urg, p.efd_samples);
     series_init(&uds, p.uds_samples);
     series_init(&udsp, p.paused_samples);
-    series_init(&asleep, p.sleep_samples);
-    series_init(&nospin, p.sleep_samples);
-    call_stats asleep_st = { 0 }, nospin_st = { 0 };
-    snprintf(sock, sizeof sock, "%s/asleep.sock", g_tmpdir);
-    sc = sidecar_start(bin, sock, 50);
-    /* c: a client as it ships (it spins up to 50 us for its answer before
+    call_stats asleep_st_be[BE_COUNT] = { { 0 } }, nospin_st_be[BE_COUNT] = { { 0 } };
+    for (unsigned k = 0; k < BE_COUNT; k++) {
+        series_init(&asleep_be[k], k < nbe ? p.sleep_samples : 0);
+        series_init(&nospin_be[k], k < nbe ? p.sleep_samples : 0);
+    }
+    /* cl: a client as it ships (it spins up to 50 us for its answer before
      * it sleeps); cs: one that never spins. */
-    c = sidecar_connect(sc, sock);
+    rs_client *cs[BE_COUNT];
+    for (unsigned k = 0; k < nbe; k++) {
+        sidecar_start(&sc[k], bin, k == BE_URING ? "asleep" : "asleep-epoll", (enum backend)k, 50);
+        cl[k] = sidecar_connect(&sc[k]);
+        sidecar_check_backend(&sc[k]);
+    }
     const char *old_spin = getenv("RINGSIDE_SPIN_US");
     char *saved = old_spin ? strdup(old_spin) : NULL;
     setenv("RINGSIDE_SPIN_US", "0", 1);
-    rs_client *cs = sidecar_connect(sc, sock);
+    for (unsigned k = 0; k < nbe; k++)
+        cs[k] = sidecar_connect(&sc[k]);
     if (saved) {
         setenv("RINGSIDE_SPIN_US", saved, 1);
         free(saved);
@@ -1623,17 +1870,24 @@ int main(int argc, char **argv)
         size_t n_up = p.paused_samples / p.rounds, n_as = p.sleep_samples / p.rounds;
         size_t n_u = p.uds_samples / p.rounds, n_e = p.efd_samples / p.rounds;
         uds_round(&udsp, n_up, SLEEP_PAUSE_NS, turn_end(n_up, paused));
-        rtt_round(c, &asleep, n_as, SLEEP_PAUSE_NS, turn_end(n_as, paused), &asleep_st);
-        rtt_round(cs, &nospin, n_as, SLEEP_PAUSE_NS, turn_end(n_as, paused), &nospin_st);
+        for (unsigned j = 0; j < nbe; j++) {
+            unsigned k = r % 2 ? nbe - 1 - j : j;
+            rtt_round_on(&sc[k], cl[k], &asleep_be[k], n_as, SLEEP_PAUSE_NS, turn_end(n_as, paused),
+                         &asleep_st_be[k], &asleep_cpu[k]);
+            rtt_round(cs[k], &nospin_be[k], n_as, SLEEP_PAUSE_NS, turn_end(n_as, paused), &nospin_st_be[k]);
+        }
         uds_round(&uds, n_u, 0, turn_end(n_u, 30000));
         efd_round(&efd, n_e, SLEEP_PAUSE_NS, turn_end(n_e, paused));
         uring_round(&urg, n_e, SLEEP_PAUSE_NS, turn_end(n_e, paused));
     }
-    rs_close(c);
-    rs_close(cs);
-    sidecar_stop(sc);
+    for (unsigned k = 0; k < nbe; k++) {
+        rs_close(cl[k]);
+        rs_close(cs[k]);
+        sidecar_stop(&sc[k]);
+    }
     remove_tmpdir();
     g_tmpdir[0] = 0;
+    const call_stats asleep_st = asleep_st_be[BE_URING], nospin_st = nospin_st_be[BE_URING];
     printf("phase 3: sleeping round trips, %u alternating rounds (other load %.2f cores)\n", p.rounds, phase_load());
     lat ul = summarize(&uds);
     print_lat("uds: ping-pong RTT, back to back", ul, "");
@@ -1643,14 +1897,25 @@ int main(int argc, char **argv)
     print_lat("limit: eventfd ping-pong RTT, 2 ms apart", el, "");
     lat gl = summarize(&urg);
     print_lat("limit: io_uring/epoll doorbells, 2 ms apart", gl, "");
-    lat al = summarize(&asleep);
+    lat al = summarize(&asleep_be[BE_URING]);
     snprintf(extra, sizeof extra, "; client slept %llu times, rang %llu doorbells",
              (unsigned long long)asleep_st.sleeps, (unsigned long long)asleep_st.doorbells);
     print_lat("ring: rs_call echo RTT, sidecar asleep, 2 ms apart", al, extra);
-    lat nospinl = summarize(&nospin);
+    lat nospinl = summarize(&nospin_be[BE_URING]);
     snprintf(extra, sizeof extra, "; client slept %llu times, rang %llu doorbells",
              (unsigned long long)nospin_st.sleeps, (unsigned long long)nospin_st.doorbells);
     print_lat("ring: same, client with RINGSIDE_SPIN_US=0", nospinl, extra);
+    lat eal = { 0 }, enl = { 0 };
+    if (with_epoll) {
+        eal = summarize(&asleep_be[BE_EPOLL]);
+        snprintf(extra, sizeof extra, "; client slept %llu times, rang %llu doorbells",
+                 (unsigned long long)asleep_st_be[BE_EPOLL].sleeps, (unsigned long long)asleep_st_be[BE_EPOLL].doorbells);
+        print_lat("epoll sidecar: rs_call echo RTT, asleep", eal, extra);
+        enl = summarize(&nospin_be[BE_EPOLL]);
+        snprintf(extra, sizeof extra, "; client slept %llu times, rang %llu doorbells",
+                 (unsigned long long)nospin_st_be[BE_EPOLL].sleeps, (unsigned long long)nospin_st_be[BE_EPOLL].doorbells);
+        print_lat("epoll sidecar: same, client at spin 0", enl, extra);
+    }
 
     /* Phase 4: where a busy round trip's CPU time goes. */
     parts pt = measure_parts(&p);
@@ -1701,14 +1966,56 @@ int main(int argc, char **argv)
            "/ ringside's doorbells alone %.2f; client at spin 0 / uds 2 ms apart %.2f)\n",
            sleep_vs_uds_paused, ok_sleep ? "met" : "NOT met", sleep_vs_uds,
            ratio((double)al.p50, (double)gl.p50), nospin_vs_uds_paused);
-    if (asleep_st.calls && asleep_st.doorbells != asleep_st.calls)
-        printf("warning: %llu of %llu asleep calls found the sidecar awake (no doorbell): not a pure "
-               "wake-up figure\n", (unsigned long long)(asleep_st.calls - asleep_st.doorbells),
-               (unsigned long long)asleep_st.calls);
+
+    /* epoll against io_uring: the same calls in the same rounds */
+    double cpu_busy[BE_COUNT], cpu_asleep[BE_COUNT], sys_busy[BE_COUNT], sys_asleep[BE_COUNT];
+    for (unsigned k = 0; k < BE_COUNT; k++) {
+        cpu_busy[k] = cpu_per_call(&busy_cpu[k]);
+        cpu_asleep[k] = cpu_per_call(&asleep_cpu[k]);
+        sys_busy[k] = cpu_sys_share(&busy_cpu[k]);
+        sys_asleep[k] = cpu_sys_share(&asleep_cpu[k]);
+    }
+    double e_busy = ratio((double)ebl.p50, (double)bl.p50), e_direct = ratio((double)edl.p50, (double)dl.p50);
+    double e_asleep = ratio((double)eal.p50, (double)al.p50), e_nospin = ratio((double)enl.p50, (double)nospinl.p50);
+    /* with the ticks it is from: a share of 3 ticks says little */
+    char kshare[2][BE_COUNT][48];
+    for (unsigned k = 0; k < BE_COUNT; k++) {
+        const cpu_acc *acc[2] = { &busy_cpu[k], &asleep_cpu[k] };
+        for (int b = 0; b < 2; b++) {
+            unsigned long long ticks = acc[b]->user_ticks + acc[b]->sys_ticks;
+            snprintf(kshare[b][k], sizeof kshare[b][k], "%.0f%% in the kernel of %llu ticks",
+                     ticks ? 100 * cpu_sys_share(acc[b]) : 0.0, ticks);
+        }
+    }
+    if (with_epoll) {
+        printf("loop backends: epoll / io_uring, the same calls in the same rounds:\n");
+        printf("  busy rs_call p50               %6.2f  (p99 %llu / %llu ns; no client library %.2f)\n", e_busy,
+               (unsigned long long)ebl.p99, (unsigned long long)bl.p99, e_direct);
+        printf("  asleep rs_call p50             %6.2f  (p99 %llu / %llu ns; client at spin 0 %.2f)\n", e_asleep,
+               (unsigned long long)eal.p99, (unsigned long long)al.p99, e_nospin);
+        printf("  sidecar CPU per busy call      %6.2f  (io_uring %.0f ns, %s; epoll %.0f ns, %s)\n",
+               ratio(cpu_busy[BE_EPOLL], cpu_busy[BE_URING]), cpu_busy[BE_URING], kshare[0][BE_URING],
+               cpu_busy[BE_EPOLL], kshare[0][BE_EPOLL]);
+        printf("  sidecar CPU per asleep call    %6.2f  (io_uring %.0f ns, %s; epoll %.0f ns, %s)\n",
+               ratio(cpu_asleep[BE_EPOLL], cpu_asleep[BE_URING]), cpu_asleep[BE_URING], kshare[1][BE_URING],
+               cpu_asleep[BE_EPOLL], kshare[1][BE_EPOLL]);
+    } else {
+        printf("loop backend: io_uring only (--no-epoll); sidecar CPU per busy call %.0f ns (%s), "
+               "per asleep call %.0f ns (%s)\n", cpu_busy[BE_URING], kshare[0][BE_URING], cpu_asleep[BE_URING],
+               kshare[1][BE_URING]);
+    }
+    for (unsigned k = 0; k < nbe; k++) {
+        const call_stats *st = &asleep_st_be[k];
+        if (st->calls && st->doorbells != st->calls)
+            printf("warning: %llu of %llu asleep calls found the %s sidecar awake (no doorbell): not a pure "
+                   "wake-up figure\n", (unsigned long long)(st->calls - st->doorbells),
+                   (unsigned long long)st->calls, g_backend_names[k]);
+    }
     if (g_worst_load > 0.10)
         printf("warning: other processes took up to %.2f cores during a phase: figures are disturbed\n",
                g_worst_load);
-    const series *all[] = { &pp, &msg, &busy, &prim, &direct, &uds, &udsp, &efd, &urg, &asleep, &nospin };
+    const series *all[] = { &pp, &msg, &busy_be[0], &busy_be[1], &prim, &direct_be[0], &direct_be[1], &uds, &udsp,
+                            &efd, &urg, &asleep_be[0], &asleep_be[1], &nospin_be[0], &nospin_be[1] };
     for (size_t k = 0; k < sizeof all / sizeof *all; k++)
         if (all[k]->n < all[k]->cap / 2)
             printf("warning: a latency test ran out of time with %zu of %zu samples: the machine is "
@@ -1716,6 +2023,33 @@ int main(int argc, char **argv)
     if (bad)
         printf("error: a one-way consumer saw %llu records out of order or corrupt\n", (unsigned long long)bad);
     printf("ringbench: done in %.1f s\n", (double)(bp_now_ns() - t_start) / 1e9);
+
+    /* the backends' keys: null where --no-epoll left them out */
+    jbuf jb = { .n = 0 };
+    jb.s[0] = 0;
+    jkey_str(&jb, "backends", with_epoll ? "io_uring,epoll" : "io_uring");
+    jkey_num(&jb, "epoll_rtt_p50_ns", with_epoll, (double)ebl.p50, 0);
+    jkey_num(&jb, "epoll_rtt_p99_ns", with_epoll, (double)ebl.p99, 0);
+    jkey_num(&jb, "epoll_direct_rtt_p50_ns", with_epoll, (double)edl.p50, 0);
+    jkey_num(&jb, "epoll_sleep_rtt_p50_ns", with_epoll, (double)eal.p50, 0);
+    jkey_num(&jb, "epoll_sleep_rtt_p99_ns", with_epoll, (double)eal.p99, 0);
+    jkey_num(&jb, "epoll_sleep_nospin_rtt_p50_ns", with_epoll, (double)enl.p50, 0);
+    jkey_num(&jb, "epoll_over_uring_busy_p50", with_epoll, e_busy, 3);
+    jkey_num(&jb, "epoll_over_uring_direct_p50", with_epoll, e_direct, 3);
+    jkey_num(&jb, "epoll_over_uring_asleep_p50", with_epoll, e_asleep, 3);
+    jkey_num(&jb, "epoll_over_uring_asleep_nospin_p50", with_epoll, e_nospin, 3);
+    jkey_num(&jb, "epoll_asleep_doorbells_per_call", with_epoll,
+             ratio((double)asleep_st_be[BE_EPOLL].doorbells, (double)asleep_st_be[BE_EPOLL].calls), 3);
+    jkey_num(&jb, "uring_sidecar_cpu_per_busy_call_ns", true, cpu_busy[BE_URING], 0);
+    jkey_num(&jb, "epoll_sidecar_cpu_per_busy_call_ns", with_epoll, cpu_busy[BE_EPOLL], 0);
+    jkey_num(&jb, "uring_sidecar_cpu_per_asleep_call_ns", true, cpu_asleep[BE_URING], 0);
+    jkey_num(&jb, "epoll_sidecar_cpu_per_asleep_call_ns", with_epoll, cpu_asleep[BE_EPOLL], 0);
+    jkey_num(&jb, "epoll_over_uring_cpu_busy", with_epoll, ratio(cpu_busy[BE_EPOLL], cpu_busy[BE_URING]), 3);
+    jkey_num(&jb, "epoll_over_uring_cpu_asleep", with_epoll, ratio(cpu_asleep[BE_EPOLL], cpu_asleep[BE_URING]), 3);
+    jkey_num(&jb, "uring_sidecar_sys_frac_busy", sys_busy[BE_URING] >= 0, sys_busy[BE_URING], 3);
+    jkey_num(&jb, "epoll_sidecar_sys_frac_busy", with_epoll && sys_busy[BE_EPOLL] >= 0, sys_busy[BE_EPOLL], 3);
+    jkey_num(&jb, "uring_sidecar_sys_frac_asleep", sys_asleep[BE_URING] >= 0, sys_asleep[BE_URING], 3);
+    jkey_num(&jb, "epoll_sidecar_sys_frac_asleep", with_epoll && sys_asleep[BE_EPOLL] >= 0, sys_asleep[BE_EPOLL], 3);
 
     printf("{\"bench\":\"ring\",\"rtt_p50_ns\":%llu,\"rtt_p99_ns\":%llu,\"sleep_rtt_p50_ns\":%llu,"
            "\"oneway_per_s\":%.0f,\"uds_rtt_p50_ns\":%llu,\"limit_rtt_p50_ns\":%llu,"
@@ -1730,7 +2064,7 @@ int main(int argc, char **argv)
            "\"asleep_client_sleeps_per_call\":%.3f,\"busy_client_sleeps\":%llu,\"yields\":%llu,"
            "\"msg_rtt_p50_ns\":%llu,\"floor_rtt_ns\":%.0f,\"floor_vs_limit\":%.3f,"
            "\"other_load_max\":%.2f,\"ring_bytes\":%llu,\"rounds\":%u,\"quick\":%s,\"pin\":\"%s\","
-           "\"targets_met\":%d,\"ok\":%s}\n",
+           "%s\"targets_met\":%d,\"ok\":%s}\n",
            (unsigned long long)bl.p50, (unsigned long long)bl.p99, (unsigned long long)al.p50,
            med[ST_RING].per_s, (unsigned long long)ul.p50, (unsigned long long)lim.p50,
            med[ST_BARE].per_s, rtt_vs_limit, oneway_vs_limit,
@@ -1744,18 +2078,20 @@ int main(int argc, char **argv)
            ratio((double)asleep_st.sleeps, (double)asleep_st.calls), (unsigned long long)busy_st.sleeps,
            (unsigned long long)yields, (unsigned long long)ml.p50, floor_ns, ratio(floor_ns, (double)lim.p50),
            g_worst_load, (unsigned long long)p.ring_bytes, p.rounds, p.quick ? "true" : "false",
-           g_pin == PIN_NONE ? "none" : g_pin == PIN_SPLIT ? "split" : "same",
+           g_pin == PIN_NONE ? "none" : g_pin == PIN_SPLIT ? "split" : "same", jb.s,
            ok_rtt + ok_ow + ok_sleep, bad ? "false" : "true");
     free(pp.v);
     free(msg.v);
-    free(busy.v);
     free(prim.v);
-    free(direct.v);
     free(uds.v);
     free(udsp.v);
-    free(asleep.v);
-    free(nospin.v);
     free(efd.v);
     free(urg.v);
+    for (unsigned k = 0; k < BE_COUNT; k++) {
+        free(busy_be[k].v);
+        free(direct_be[k].v);
+        free(asleep_be[k].v);
+        free(nospin_be[k].v);
+    }
     return bad ? 1 : 0;
 }
