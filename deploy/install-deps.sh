@@ -8,6 +8,7 @@ PKGS=(
   liburing-dev libcurl4-openssl-dev libmsgpack-dev libyaml-dev libyajl-dev
   libcmocka-dev python3-pytest
   swig python3-dev ruby ruby-dev liblua5.4-dev lua5.4
+  python3-venv python3-mesonpy python3-mypy luarocks
   libmicrohttpd-dev libjansson-dev
   clang-14 libclang-rt-14-dev
 )

@@ -2,10 +2,10 @@
 # The whole test suite, from a fresh Debian 12 machine:
 #   1. installs missing packages (deploy/install-deps.sh; needs root or sudo),
 #   2. builds into build/ and runs every test (unit, mock upstream, end to end,
-#      pressure), the end-to-end and binding tests a second time with the
-#      sidecar on its epoll loop backend, then builds release (-O3) and
-#      client-only (library + bindings) trees, which must compile without a
-#      warning too,
+#      pressure, bindings, and packaging: pip, gem and luarocks installs),
+#      the end-to-end and binding tests a second time with the sidecar on its
+#      epoll loop backend, then builds release (-O3) and client-only (library
+#      + bindings) trees, which must compile without a warning too,
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer into
 #      build-asan/ and runs the unit, end-to-end and binding tests once more,
 #   4. builds the libFuzzer targets with clang into build-fuzz/, replays every
