@@ -10,6 +10,8 @@ PKGS=(
   swig python3-dev ruby ruby-dev liblua5.4-dev lua5.4
   libmicrohttpd-dev libjansson-dev
   clang-14 libclang-rt-14-dev
+  # the container suite (tests/container) and the deploy checks (tests/deploy)
+  podman runc catatonit debootstrap python3-yaml
 )
 
 missing=()

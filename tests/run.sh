@@ -2,6 +2,8 @@
 # The whole test suite, from a fresh Debian 12 machine:
 #   1. installs missing packages (deploy/install-deps.sh; needs root or sudo),
 #   2. builds into build/ and runs every test (unit, mock upstream, end to end),
+#      then the container suite (tests/container: builds deploy/Dockerfile
+#      with podman and runs the image and a pod made from deploy/kubernetes),
 #      then builds release (-O3) and client-only (library + bindings) trees,
 #      which must compile without a warning too,
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer into
@@ -28,7 +30,9 @@ setup() {   # setup DIR [meson options...]
 echo "== build (debugoptimized, -Werror)"
 setup build -Dwerror=true
 echo "== tests"
-meson test -C build --print-errorlogs --num-processes 2
+meson test -C build --print-errorlogs --num-processes 2 --no-suite container
+echo "== container tests (podman: the image, seccomp profiles, a client in another container, a pod)"
+meson test -C build --print-errorlogs --suite container
 
 echo "== release build (-O3, -Werror) and its unit tests"
 setup build-release -Dbuildtype=release -Dwerror=true

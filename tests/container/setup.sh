@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares what the container tests need, each step skipped when already done:
-#   1. podman, runc and debootstrap (Debian packages; needs root or sudo),
+#   1. podman, runc, catatonit (the pause image of `podman kube play`) and
+#      debootstrap (Debian packages; needs root or sudo),
 #   2. the base image localhost/debian:12-minbase, made with debootstrap
 #      because no image registry is reachable here (~2 min, once per machine),
 #   3. the ringside image from deploy/Dockerfile (podman caches its layers:
@@ -25,7 +26,7 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 t=$(now)
 missing=()
-for p in podman runc debootstrap; do
+for p in podman runc catatonit debootstrap; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
