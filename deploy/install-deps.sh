@@ -11,6 +11,8 @@ PKGS=(
   python3-venv python3-mesonpy python3-mypy luarocks
   libmicrohttpd-dev libjansson-dev
   clang-14 libclang-rt-14-dev
+  # the container suite (tests/container) and the deploy checks (tests/deploy)
+  podman runc catatonit debootstrap python3-yaml
 )
 
 missing=()

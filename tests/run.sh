@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine:
 #   1. installs missing packages (deploy/install-deps.sh; needs root or sudo),
-#   2. builds into build/ and runs every test (unit, mock upstream, end to end,
-#      pressure, bindings, and packaging: pip, gem and luarocks installs),
-#      the end-to-end and binding tests a second time with the sidecar on its
-#      epoll loop backend, then builds release (-O3) and client-only (library
-#      + bindings) trees, which must compile without a warning too,
+#   2. builds into build/ and runs every test but the container suite (unit,
+#      mock upstream, end to end, pressure, bindings, and packaging: pip, gem
+#      and luarocks installs), the end-to-end and binding tests a second time
+#      with the sidecar on its epoll loop backend, then the container suite
+#      (tests/container: builds deploy/Dockerfile with podman and runs the
+#      image, a pod made from deploy/kubernetes and the systemd unit), then
+#      builds release (-O3) and client-only (library + bindings) trees, which
+#      must compile without a warning too,
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer into
 #      build-asan/ and runs the unit, end-to-end and binding tests once more,
 #   4. builds the libFuzzer targets with clang into build-fuzz/, replays every
@@ -30,9 +33,11 @@ setup() {   # setup DIR [meson options...]
 echo "== build (debugoptimized, -Werror)"
 setup build -Dwerror=true
 echo "== tests (the sidecar on its default loop, io_uring)"
-meson test -C build --print-errorlogs --num-processes 2
+meson test -C build --print-errorlogs --num-processes 2 --no-suite container
 echo "== end-to-end and binding tests again, the sidecar on its epoll backend"
 RINGSIDE_TEST_IO_BACKEND=epoll meson test -C build --print-errorlogs --num-processes 2 --suite e2e --suite bindings
+echo "== container tests (podman: the image, seccomp profiles, a client in another container, a pod)"
+meson test -C build --print-errorlogs --suite container
 
 echo "== release build (-O3, -Werror) and its unit tests"
 setup build-release -Dbuildtype=release -Dwerror=true
