@@ -98,6 +98,17 @@ def test_c_a_client_in_another_container_under_another_uid(image, sidecars, mock
     chat_round_trip(image, s, "after-refusals")
 
 
+def test_c_the_socket_group_admits_every_uid_in_it(image, sidecars):
+    """What the pod manifest does: allow_gids names fsGroup, so any app
+    container of the pod gets in whatever its uid; a uid outside it not."""
+    s = sidecars("--allow-gid", SIDECAR_GID)
+    for uid in ("20000", "20002"):
+        r = run_client(image, s, "--route", "echo", "--data", f"uid {uid}", user=f"{uid}:{uid}")
+        assert r.returncode == 0 and r.stdout.strip() == f"uid {uid}", f"{r.stderr}\n{s.logs()}"
+    r = run_client(image, s, "--route", "echo", "--data", "x", user="20003:20003", groups=())
+    assert r.returncode == 1 and "RS_ECONNECT" in r.stderr, r.stderr
+
+
 def test_d_podman_stop_drains_the_request_in_flight(image, sidecars, mock_upstream):
     s = sidecars("--upstream", mock_upstream, "--allow-uid", APP_UID, "--grace-ms", "10000")
     client = subprocess.Popen(
