@@ -164,13 +164,13 @@ def test_kubernetes_socket_on_a_shared_memory_emptydir():
     app = spec["containers"][0]
     assert {"name": "RINGSIDE_SOCKET", "value": "/run/ringside/ringside.sock"} in app["env"]
     # the app runs under another uid: it reaches the 0660 socket through
-    # fsGroup (the socket's group) and is admitted by allow_uids
+    # fsGroup (the socket's group), and that group is admitted (allow_gids)
     side = spec["initContainers"][0]
     assert spec["securityContext"]["fsGroup"] == side["securityContext"]["runAsGroup"]
     app_uid = app["securityContext"]["runAsUser"]
     assert app_uid != side["securityContext"]["runAsUser"]
     cfg = yaml.safe_load(ringside_yaml(load_k8s()))
-    assert app_uid in cfg["allow_uids"]
+    assert spec["securityContext"]["fsGroup"] in cfg["allow_gids"] and "allow_uids" not in cfg
     assert cfg["socket"] == "/run/ringside/ringside.sock"
 
 
