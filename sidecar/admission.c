@@ -269,6 +269,9 @@ void sc_admit(sc_daemon *d, sc_req *r, uint64_t now)
             r->body = NULL;
             sc_completion_set_upstream(cp, "echo");
         }
+        if (!d->adm.echo_slot)
+            d->adm.echo_slot = sc_obs_slot(&d->obs, "echo");
+        r->obs_slot = (uint8_t)d->adm.echo_slot;
         sc_req_finish(r, cp, now);
     } else if (r->route[0] && strcmp(r->route, "default") != 0 &&
                !(r->pinned = sc_routes_find(&d->adm.routes, r->route))) {
@@ -328,6 +331,7 @@ static void release_attempt(sc_daemon *d, sc_req *r, uint64_t now, bool refund)
     count_held(r, -1);
     rt->inflight[r->priority]--;
     a->inflight--;
+    a->tokens_in_flight -= r->tokens_need;
     a->wake_at = 0;   /* capacity freed: the loop pumps this turn */
     if (refund && r->tokens_reserved > 0) {
         if (a->has_tpm)
@@ -486,7 +490,12 @@ static void start_attempt(sc_daemon *d, sc_req *r, sc_route *rt, uint64_t now)
     r->rt = rt;
     r->attempts++;
     rt->inflight[r->priority]++;
+    a->tokens_in_flight += r->tokens_need;
     rt->stats.attempts++;
+    if (!rt->obs_slot)
+        rt->obs_slot = sc_obs_slot(&d->obs, rt->cfg.name);
+    r->obs_slot = (uint8_t)rt->obs_slot;
+    d->obs.route[rt->obs_slot].attempts[r->priority]++;
     a->inflight++;
     count_held(r, +1);
     r->sent_at = now;
@@ -700,6 +709,8 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
         rsp_window_add(&a->ended, now, 1, 0);
         if (at->has_usage && r->tokens_reserved > 0)
             settle_tokens(a, rt, (double)at->usage_tokens, r->tokens_reserved, now);
+        if (at->has_usage)
+            d->obs.route[rt->obs_slot].tokens_used += at->usage_tokens;
         r->tokens_reserved = 0;
         rsp_aimd_on_success(&rt->aimd, now, sc_route_busy(rt));   /* this one included */
         latency_sample(rt, at->first_content_ns);
@@ -738,6 +749,7 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
         r->attempts_free++;
     } else if (!rsp_retry_budget_try_retry(&a->budget[prio], now)) {
         a->stats.budget_denied++;
+        d->obs.budget_refusals[prio]++;
         rsp_window_add(&a->ended, now, 1, o.refused);
         char note[80];
         snprintf(note, sizeof note, "not retried: the P%u retry budget is spent (retries.budget)", prio);
@@ -748,6 +760,7 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
     r->last = cp;
     r->last_route = rt;
     a->stats.retries++;
+    d->obs.retries[prio]++;
     r->retry_node.key = o.retry_at;
     if (rsp_heap_push(&a->retries, &r->retry_node) < 0) {
         finish_with(r, cp, "not retried: out of memory", now);

@@ -49,12 +49,14 @@ typedef struct sc_admission {
     rsp_backoff_cfg backoff;
     rsp_heap retries;                 /* requests waiting out a backoff */
     uint32_t inflight;                /* attempts at upstreams */
+    double tokens_in_flight;          /* their token estimates (prompt + max_tokens) */
     uint64_t rng;
     uint64_t wake_at;                 /* when pump() has something to do again; 0 = this
                                          turn (admitted, capacity freed, reloaded) */
     rsp_window ended;                 /* for shedding: requests that ended at the
                                          upstream (a), those it refused (b) */
     unsigned panic;                   /* routes let in despite their breaker (logged on change) */
+    unsigned echo_slot;               /* the echo route's counters (obs.h); 0 until used */
     struct {
         uint64_t admitted, queue_full, shed, expired, retries, budget_denied;
     } stats;

@@ -46,6 +46,8 @@ static void usage(FILE *f)
         "                           root and the sidecar's own uid)\n"
         "  --allow-gid GID          peers in this group (primary or supplementary) may\n"
         "                           register too (repeatable; name or gid)\n"
+        "  --admin-listen HOST:PORT admin HTTP listener: /metrics, /healthz, /readyz\n"
+        "                           (default " SC_ADMIN_DEFAULT "; off disables)\n"
         "  --io-backend B           auto|io_uring|epoll: the event loop (default auto:\n"
         "                           io_uring, or epoll where io_uring is refused)\n"
         "  --log-level L            debug|info|warn|error (default info)\n"
@@ -77,6 +79,8 @@ static void set_defaults(sc_config *cfg)
     cfg->max_response_bytes = 64u << 20;
     cfg->spin_us = 50;
     cfg->log_level = SC_INFO;
+    snprintf(cfg->admin_listen, sizeof cfg->admin_listen, "%s", SC_ADMIN_DEFAULT);
+    cfg->admin_listen_default = true;
     cfg->socket_mode = SC_SOCKET_MODE;
     snprintf(cfg->api_key_env, sizeof cfg->api_key_env, "DEEPSEEK_API_KEY");
 
@@ -166,7 +170,7 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
     }
 
     enum { O_SOCKET = 1, O_UPSTREAM, O_KEYENV, O_RING, O_INFLIGHT, O_TIMEOUT, O_CONNECT,
-           O_MAXRESP, O_GRACE, O_SPIN, O_PREFAULT, O_UID, O_LOG, O_IO, O_VERSION, O_HELP, O_CONFIG, O_CHECK,
+           O_MAXRESP, O_GRACE, O_SPIN, O_PREFAULT, O_UID, O_LOG, O_IO, O_ADMIN, O_VERSION, O_HELP, O_CONFIG, O_CHECK,
            O_SOCKMODE, O_SOCKGROUP, O_GID };
     static const struct option opts[] = {
         { "config", required_argument, 0, O_CONFIG },
@@ -188,6 +192,7 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
         { "allow-gid", required_argument, 0, O_GID },
         { "log-level", required_argument, 0, O_LOG },
         { "io-backend", required_argument, 0, O_IO },
+        { "admin-listen", required_argument, 0, O_ADMIN },
         { "version", no_argument, 0, O_VERSION },
         { "help", no_argument, 0, O_HELP },
         { 0, 0, 0, 0 },
@@ -269,6 +274,14 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
                     return -1;
                 cfg->allow_uids[cfg->n_allow_uids++] = (uid_t)v;
             }
+            break;
+        case O_ADMIN:
+            if (strlen(optarg) >= sizeof cfg->admin_listen) {
+                fprintf(stderr, "ringsided: --admin-listen longer than %zu characters\n", sizeof cfg->admin_listen - 1);
+                return -1;
+            }
+            snprintf(cfg->admin_listen, sizeof cfg->admin_listen, "%s", optarg);
+            cfg->admin_listen_default = false;
             break;
         case O_IO:
             if ((cfg->io_backend = sc_io_backend_parse(optarg)) < 0) {

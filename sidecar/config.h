@@ -77,6 +77,9 @@ typedef struct sc_config {
     unsigned n_allow_gids;
     int log_level;
     int io_backend;               /* sc_io_backend (loop.h); a restart changes it, not a reload */
+#define SC_ADMIN_DEFAULT "127.0.0.1:9464"
+    char admin_listen[64];        /* HOST:PORT of the admin listener, or "off" */
+    bool admin_listen_default;    /* not set by the operator: a taken address only warns */
 
     /* traffic control */
     sc_limit_cfg global_limit, client_limit;

@@ -367,6 +367,17 @@ static void k_timeouts(ycx *x, yaml_node_t *v, void *t)
     walk_map(x, v, timeout_keys, &tt);
 }
 
+/* --------------------------------------------------------------- admin */
+
+static void k_a_listen(ycx *x, yaml_node_t *v, void *t)
+{
+    sc_config *c = t;
+    get_str(x, v, c->admin_listen, sizeof c->admin_listen);
+    c->admin_listen_default = false;
+}
+static const key_spec admin_keys[] = { { "listen", k_a_listen }, { 0, 0 } };
+static void k_admin(ycx *x, yaml_node_t *v, void *t) { walk_map(x, v, admin_keys, t); }
+
 /* -------------------------------------------------------------- routes */
 
 static void k_r_name(ycx *x, yaml_node_t *v, void *t) { get_str(x, v, ((sc_route_cfg *)t)->name, sizeof ((sc_route_cfg *)t)->name); }
@@ -658,7 +669,7 @@ static const key_spec top_keys[] = {
     { "allow_uids", k_uids }, { "allow_gids", k_gids }, { "ring_bytes", k_ring },
     { "max_inflight", k_inflight }, { "grace_ms", k_grace }, { "spin_us", k_spin },
     { "prefault", k_prefault },
-    { "log_level", k_log }, { "io_backend", k_io }, { "max_response_bytes", k_maxresp },
+    { "log_level", k_log }, { "io_backend", k_io }, { "admin", k_admin }, { "max_response_bytes", k_maxresp },
     { "default_max_tokens", k_max_tokens }, { "timeouts", k_timeouts },
     { "limits", k_limits }, { "priorities", k_priorities }, { "retries", k_retries },
     { "breaker", k_breaker }, { "shedding", k_shedding }, { "latency", k_latency }, { "routes", k_routes },

@@ -21,6 +21,7 @@
  */
 #include "daemon.h"
 
+#include "admin.h"
 #include "admission.h"
 #include "clients.h"
 #include "intake.h"
@@ -197,6 +198,7 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
 
     if (start_loop(d) < 0)
         return -1;
+    sc_obs_init(&d->obs);
     d->rxbuf = malloc(RS__MAX_RECORD);
     d->comp_scratch = malloc(sizeof *d->comp_scratch);
     if (!d->rxbuf || !d->comp_scratch || sc_upstream_init(d, sc_attempt_done) < 0 ||
@@ -219,7 +221,7 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
         return -1;
     }
     arm_signals(d);
-    if (sc_clients_listen(d) < 0)
+    if (sc_clients_listen(d) < 0 || sc_admin_start(d) < 0)
         return -1;
     sc_info("ringsided listening on %s%s%s; rings 2x%llu bytes per client; open-file limit %llu",
             cfg->socket_path, cfg->config_path[0] ? "; config " : "", cfg->config_path,
@@ -247,6 +249,7 @@ static void reload(sc_daemon *d)
     cfg->socket_mode = d->cfg.socket_mode;
     cfg->ring_bytes = d->cfg.ring_bytes;
     cfg->max_inflight = d->cfg.max_inflight;
+    memcpy(cfg->admin_listen, d->cfg.admin_listen, sizeof cfg->admin_listen);
     cfg->io_backend = d->cfg.io_backend;
     sc_config old = d->cfg;
     d->cfg = *cfg;
@@ -344,6 +347,8 @@ static void set_need_wakeup(sc_daemon *d, bool on)
 static uint64_t next_due(sc_daemon *d)
 {
     uint64_t until = sc_upstream_next_timeout(d);
+    if (sc_admin_due(d) < until)
+        until = sc_admin_due(d);
     if (d->adm.wake_at < until)
         until = d->adm.wake_at;
     if (d->state != SC_RUNNING && d->drain_deadline < until)
@@ -386,6 +391,7 @@ void sc_daemon_run(sc_daemon *d)
         caught = false;
         unsigned work = sc_loop_reap(&d->loop);
         sc_upstream_on_time(d, now);
+        sc_admin_on_time(d, now);
         if (now >= d->adm.wake_at)   /* capacity freed (an answer), or a timer came due */
             sc_admission_pump(d, now);
 
@@ -449,6 +455,7 @@ void sc_daemon_destroy(sc_daemon *d)
         while (d->clients)
             sc_client_close(d->clients, "sidecar stopped");
         sc_clients_stop_listening(d);
+        sc_admin_stop(d);
         if (d->sig_fd >= 0)
             sc_loop_cancel(&d->loop, &d->sig_op);
         sc_loop_flush(&d->loop);

@@ -46,6 +46,7 @@ typedef struct sc_route {
     struct {
         uint64_t attempts, ok, failed, rate_limited, slow;
     } stats;
+    unsigned obs_slot;            /* its counters in sc_daemon.obs; 0 until its first attempt */
 } sc_route;
 
 typedef struct sc_routes {

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "loop.h"
 #include "record.h"
+#include "obs.h"
 #include "ring.h"
 #include "scheduler.h"
 #include "heap.h"
@@ -46,6 +47,7 @@ typedef struct sc_client sc_client;
 typedef struct sc_req sc_req;
 typedef struct sc_completion sc_completion;
 typedef struct sc_upstream sc_upstream;
+typedef struct sc_admin sc_admin;
 
 /* A terminal answer (or a stream's chunk) on its way into a client's
  * completion ring. It owns all its memory; body_sent tracks how much of a
@@ -113,6 +115,7 @@ struct sc_req {
     uint64_t sent_at;             /* when the attempt in flight was sent */
     bool panic;                   /* sent despite the route's breaker (every route was out):
                                      its verdict is not the breaker's to hear */
+    uint8_t obs_slot;             /* the route its answer is counted under (obs.h) */
     sc_body_req body_scan;        /* the body's top-level keys (model, max_tokens) */
     double tokens_need;           /* LLM token estimate (prompt + max_tokens) */
     double tokens_reserved;       /* for the attempt in flight */
@@ -202,6 +205,8 @@ struct sc_daemon {
 
     sc_upstream *up;              /* upstream.c */
     sc_admission adm;             /* admission.c */
+    sc_obs obs;                   /* counted by admission.c and outbox.c; shown by metrics.c */
+    sc_admin *admin;              /* admin.c: the HTTP listener, or NULL */
 
     struct {
         uint64_t requests, bad_records, corrupt_rings;            /* intake.c */

@@ -102,6 +102,9 @@ class Sidecar:
         self.backend = os.environ.get("RINGSIDE_TEST_IO_BACKEND") if backend is None else backend
         if self.backend:
             args += ["--io-backend", self.backend]
+        # an admin listener of its own on a free port (many run at once)
+        if not any(str(a).startswith("--admin-listen") for a in extra):
+            args += ["--admin-listen", "127.0.0.1:0"]
         e = dict(os.environ)
         e.pop("DEEPSEEK_API_KEY", None)   # the mock, never a real API
         e.update(env or {})
@@ -119,6 +122,19 @@ class Sidecar:
             time.sleep(0.02)
         if self.backend and f"event loop: {self.backend}" not in self.read_log():
             raise RuntimeError(f"ringsided is not on the {self.backend} backend: {self.read_log()}")
+        m = re.search(r"admin listener on (http://[0-9.:]+)", self.read_log())
+        self.admin = m.group(1) if m else None   # None: turned off by the caller
+
+    def http(self, path, method="GET", timeout=10):
+        """(status, body text) of a request to its admin listener."""
+        import urllib.error
+        import urllib.request
+        req = urllib.request.Request(self.admin + path, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
 
     def _listening(self):
         if not os.path.exists(self.sock):

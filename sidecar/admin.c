@@ -1,0 +1,279 @@
+/*
+ * admin.c — the admin HTTP listener (metrics, health, status), served by
+ * libmicrohttpd from the sidecar's own loop.
+ *
+ * libmicrohttpd runs without a thread of its own (MHD_USE_EPOLL): its
+ * epoll fd is one more fd the loop polls, and when it is readable, or at
+ * the time MHD_get_timeout names, the loop calls MHD_run, which accepts,
+ * reads and writes only what is ready — it never blocks the loop. Pages
+ * are built whole in memory by their handler (a few KB) and handed to
+ * libmicrohttpd to send. Connections are bounded in number, memory and
+ * idle time, so scrapers and stray clients cannot pile up.
+ *
+ * The address: admin.listen (default 127.0.0.1:9464; "off" disables). When
+ * the default is taken (another sidecar on the host) the listener is left
+ * off with a warning; an address given explicitly must work, or the start
+ * fails.
+ */
+#include "admin.h"
+
+#include "log.h"
+#include "metrics.h"
+#include "routes.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct sc_admin {
+    sc_daemon *d;
+    struct MHD_Daemon *mhd;
+    sc_op op;            /* the poll on libmicrohttpd's epoll fd */
+    bool armed, stopping;
+    uint64_t due;        /* when libmicrohttpd wants MHD_run (ns), UINT64_MAX: never */
+    char where[80];      /* host:port actually bound */
+};
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[256];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
+    sc_warn("admin listener: %s", msg);
+}
+
+/* --------------------------------------------------------------- pages */
+
+static enum MHD_Result send_page(struct MHD_Connection *conn, unsigned status, const char *type, char *body,
+                                 size_t len)
+{
+    if (!body)
+        return MHD_NO;   /* out of memory: libmicrohttpd closes the connection */
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result r = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return MHD_NO;
+    size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+    char *body = malloc(len + 1);
+    if (body)
+        memcpy(body, buf, len + 1);
+    return send_page(conn, status, "text/plain; charset=utf-8", body, len);
+}
+
+/* Ready: running (not draining) and at least one route can take a
+ * request now — a breaker not open, or the panic rule letting it in. */
+static const char *not_ready(sc_daemon *d, uint64_t now)
+{
+    if (d->state != SC_RUNNING)
+        return "draining: the sidecar is stopping";
+    const sc_routes *rs = &d->adm.routes;
+    unsigned live = 0, open = 0;
+    for (unsigned i = 0; i < rs->n; i++)
+        if (!rs->r[i]->retired) {
+            live++;
+            open += rsp_breaker_state_at(&rs->r[i]->breaker, now) == RSP_BREAKER_OPEN;
+        }
+    if (live && open == live)
+        return "every route's circuit breaker is open";
+    return NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_len, void **con_cls)
+{
+    (void)version;
+    (void)upload;
+    sc_admin *a = cls;
+    sc_daemon *d = a->d;
+    /* a body (which no page takes) is read and dropped before answering */
+    if (!*con_cls) {
+        *con_cls = a;
+        return MHD_YES;
+    }
+    if (*upload_len) {
+        *upload_len = 0;
+        return MHD_YES;
+    }
+    uint64_t now = rs__now_ns();
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (get && strcmp(url, "/metrics") == 0) {
+        size_t len = 0;
+        char *page = sc_metrics_page(d, now, &len);
+        return send_page(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", page, len);
+    }
+    if (get && strcmp(url, "/healthz") == 0)
+        return send_text(conn, MHD_HTTP_OK, "ok\n");
+    if (get && strcmp(url, "/readyz") == 0) {
+        const char *why = not_ready(d, now);
+        return why ? send_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: %s\n", why)
+                   : send_text(conn, MHD_HTTP_OK, "ready\n");
+    }
+    if (get)
+        return send_text(conn, MHD_HTTP_NOT_FOUND, "no page %s here: try /metrics, /healthz, /readyz\n", url);
+    return send_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "%s %s: not a method this listener takes\n", method,
+                     url);
+}
+
+/* ------------------------------------------------------- on the loop */
+
+static void arm(sc_admin *a);
+
+static void run_mhd(sc_admin *a)
+{
+    MHD_run(a->mhd);
+    MHD_UNSIGNED_LONG_LONG ms;
+    a->due = MHD_get_timeout(a->mhd, &ms) == MHD_YES ? rs__now_ns() + (uint64_t)ms * 1000000u : UINT64_MAX;
+}
+
+static void on_ready(sc_op *op, int res, uint32_t flags)
+{
+    (void)flags;
+    sc_admin *a = container_of(op, sc_admin, op);
+    a->armed = false;
+    if (a->stopping) {
+        MHD_stop_daemon(a->mhd);
+        free(a);
+        return;
+    }
+    if (res < 0 && res != -ECANCELED)
+        sc_warn("admin listener: poll failed: %s", strerror(-res));
+    run_mhd(a);
+    arm(a);
+}
+
+static void arm(sc_admin *a)
+{
+    const union MHD_DaemonInfo *fd = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    sc_loop_poll(&a->d->loop, &a->op, fd->epoll_fd, POLLIN, false);
+    a->armed = true;
+}
+
+void sc_admin_on_time(sc_daemon *d, uint64_t now)
+{
+    sc_admin *a = d->admin;
+    if (a && now >= a->due)
+        run_mhd(a);
+}
+
+uint64_t sc_admin_due(const sc_daemon *d)
+{
+    return d->admin ? d->admin->due : UINT64_MAX;
+}
+
+/* ------------------------------------------------------------ life */
+
+/* "host:port" → a socket address (numeric host only: no DNS at start). */
+static int resolve(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[64];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || (size_t)(colon - spec) >= sizeof host || !colon[1])
+        return -1;
+    size_t hl = (size_t)(colon - spec);
+    if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {   /* [::1]:9464 */
+        memcpy(host, spec + 1, hl - 2);
+        host[hl - 2] = 0;
+    } else {
+        memcpy(host, spec, hl);
+        host[hl] = 0;
+    }
+    struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
+    struct addrinfo *res;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+        return -1;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int sc_admin_start(sc_daemon *d)
+{
+    const char *spec = d->cfg.admin_listen;
+    if (strcmp(spec, "off") == 0)
+        return 0;
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    if (resolve(spec, &ss, &sslen) < 0) {
+        sc_error("admin.listen: '%s' is not HOST:PORT with a numeric host (e.g. 127.0.0.1:9464), or 'off'", spec);
+        return -1;
+    }
+    sc_admin *a = calloc(1, sizeof *a);
+    if (!a) {
+        sc_error("out of memory starting the admin listener");
+        return -1;
+    }
+    a->d = d;
+    a->op.fn = on_ready;
+    a->due = UINT64_MAX;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,   /* first: it covers the rest */
+                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
+                              MHD_OPTION_END);
+    if (!a->mhd) {
+        free(a);
+        if (d->cfg.admin_listen_default) {
+            sc_warn("admin listener off: cannot listen on %s (another sidecar on this host?); "
+                    "set admin.listen (--admin-listen) to another address, or 'off'", spec);
+            return 0;
+        }
+        sc_error("admin.listen: cannot listen on %s (see above)", spec);
+        return -1;
+    }
+    const union MHD_DaemonInfo *port = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    snprintf(a->where, sizeof a->where, "%.*s:%u", (int)(strrchr(spec, ':') - spec), spec,
+             port ? (unsigned)port->port : 0u);
+    d->admin = a;
+    arm(a);
+    run_mhd(a);
+    sc_info("admin listener on http://%s (/metrics, /healthz, /readyz)", a->where);
+    return 0;
+}
+
+void sc_admin_stop(sc_daemon *d)
+{
+    sc_admin *a = d->admin;
+    if (!a)
+        return;
+    d->admin = NULL;
+    if (a->armed) {   /* its memory is the op's until the op comes back */
+        a->stopping = true;
+        sc_loop_cancel(&d->loop, &a->op);
+        return;
+    }
+    MHD_stop_daemon(a->mhd);
+    free(a);
+}

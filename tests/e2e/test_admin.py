@@ -1,0 +1,102 @@
+"""The admin listener (issue #16): /metrics, /healthz, /readyz against the
+real sidecar and the mock upstream; the page passes promtool's checks."""
+import re
+import socket
+import subprocess
+
+from conftest import RINGSIDE_CALL, Sidecar, write_config
+from ringside_procs import Sidecar as PlainSidecar
+
+CHAT = '{"model":"deepseek-chat","messages":[{"role":"user","content":"hi"}]}'
+
+
+def call(s, *args):
+    p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, *args], capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+def metric(page, name, **labels):
+    """The value of one series (0 when absent), labels matched exactly."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in page.splitlines():
+        m = re.fullmatch(r"([a-z_]+)(?:\{(.*)\})? (\S+)", line)
+        if m and m.group(1) == name and (m.group(2) or "") == want:
+            return float(m.group(3))
+    return 0.0
+
+
+def test_metrics_count_what_went_through(mock):
+    with Sidecar(mock.url) as s:
+        for _ in range(5):
+            assert call(s, "--route", "echo", "--data", "x")[0] == 0
+        for _ in range(3):
+            assert call(s, "--priority", "0", "--data", CHAT)[0] == 0
+        assert call(s, "--route", "nowhere", "--data", "x")[0] != 0
+        status, page = s.http("/metrics")
+    assert status == 200
+    assert metric(page, "ringside_requests_total", route="echo", priority="P1", outcome="ok") == 5
+    assert metric(page, "ringside_requests_total", route="default", priority="P0", outcome="ok") == 3
+    assert metric(page, "ringside_requests_total", route="", priority="P1", outcome="no_route") == 1
+    assert metric(page, "ringside_attempts_total", route="default", priority="P0") == 3
+    assert metric(page, "ringside_request_duration_seconds_count", route="default", priority="P0") == 3
+    assert metric(page, "ringside_first_content_seconds_count", route="default", priority="P0") == 3
+    assert metric(page, "ringside_request_duration_seconds_bucket", route="default", priority="P0",
+                  le="+Inf") == 3
+    assert metric(page, "ringside_breaker_state", route="default") == 0
+    assert metric(page, "ringside_concurrency_limit", route="default") == 64
+    assert metric(page, "ringside_clients") == 0   # each ringside-call has gone again
+    assert 'ringside_build_info{version="' in page
+    # Prometheus's own linter on the page
+    p = subprocess.run(["promtool", "check", "metrics"], input=page, capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_health_ready_and_unknown_pages(mock):
+    with Sidecar(mock.url) as s:
+        assert s.http("/healthz") == (200, "ok\n")
+        assert s.http("/readyz") == (200, "ready\n")
+        status, body = s.http("/nothing")
+        assert status == 404 and "/metrics" in body
+        status, body = s.http("/metrics", method="DELETE")
+        assert status == 405
+
+
+def test_ready_turns_unready_when_every_route_is_open(mock, tmp_path):
+    cfg = write_config(tmp_path, f"""
+breaker: {{failures: 3, cooldown_ms: 60000, max_cooldown_ms: 60000}}
+retries: {{attempts: 1}}
+routes:
+  - {{name: only, endpoint: {mock.url}}}
+""")
+    with Sidecar(None, "--config", cfg) as s:
+        assert s.http("/readyz")[0] == 200
+        for _ in range(3):
+            rc, _, err = call(s, "--header", "x-mock-status: 503", "--data", CHAT)
+            assert rc != 0
+        status, body = s.http("/readyz")
+        assert status == 503 and "every route's circuit breaker is open" in body, body
+        status, page = s.http("/metrics")
+        assert metric(page, "ringside_breaker_state", route="only") == 2
+        assert metric(page, "ringside_breaker_opened_total", route="only") == 1
+        assert metric(page, "ringside_requests_total", route="only", priority="P1", outcome="upstream_error") == 3
+
+
+def test_an_explicit_address_in_use_refuses_the_start_naming_it(mock):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        try:
+            PlainSidecar(mock.url, extra=["--admin-listen", f"127.0.0.1:{port}"])
+            raise AssertionError("ringsided started on a taken admin address")
+        except RuntimeError as e:
+            assert f"admin.listen: cannot listen on 127.0.0.1:{port}" in str(e)
+    finally:
+        taken.close()
+
+
+def test_the_listener_can_be_turned_off(mock):
+    with Sidecar(mock.url, "--admin-listen", "off") as s:
+        assert s.admin is None
+        assert call(s, "--route", "echo", "--data", "x")[0] == 0
