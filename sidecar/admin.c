@@ -20,6 +20,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "routes.h"
+#include "status.h"
+#include "text.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -130,6 +132,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         char *page = sc_metrics_page(d, now, &len);
         return send_page(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", page, len);
     }
+    if (get && strcmp(url, "/api/status") == 0) {
+        size_t len = 0;
+        char *doc = sc_status_json(d, now, &len);
+        return send_page(conn, MHD_HTTP_OK, "application/json", doc, len);
+    }
+    if (get && strcmp(url, "/events") == 0) {
+        const char *since = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
+        char *end = NULL;
+        unsigned long long ms = since ? strtoull(since, &end, 10) : 0;
+        if (since && (!*since || *end))
+            return send_text(conn, MHD_HTTP_BAD_REQUEST, "since: Unix milliseconds, got '%s'\n", since);
+        sc_text t = { 0 };
+        sc_timeline_json(&d->timeline, ms, &t);
+        size_t len = 0;
+        char *doc = sc_text_take(&t, &len);
+        return send_page(conn, MHD_HTTP_OK, "application/json", doc, len);
+    }
     if (get && strcmp(url, "/healthz") == 0)
         return send_text(conn, MHD_HTTP_OK, "ok\n");
     if (get && strcmp(url, "/readyz") == 0) {
@@ -138,7 +157,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                    : send_text(conn, MHD_HTTP_OK, "ready\n");
     }
     if (get)
-        return send_text(conn, MHD_HTTP_NOT_FOUND, "no page %s here: try /metrics, /healthz, /readyz\n", url);
+        return send_text(conn, MHD_HTTP_NOT_FOUND,
+                         "no page %s here: try /metrics, /healthz, /readyz, /api/status, /events\n", url);
     return send_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "%s %s: not a method this listener takes\n", method,
                      url);
 }
@@ -259,7 +279,7 @@ int sc_admin_start(sc_daemon *d)
     d->admin = a;
     arm(a);
     run_mhd(a);
-    sc_info("admin listener on http://%s (/metrics, /healthz, /readyz)", a->where);
+    sc_info("admin listener on http://%s (/metrics, /healthz, /readyz, /api/status, /events)", a->where);
     return 0;
 }
 

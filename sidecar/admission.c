@@ -136,7 +136,7 @@ void sc_admission_destroy(sc_daemon *d)
  * upstream that still answers is better served by retries than by refusing
  * requests here. P2 is shed from shedding.error_rate on, P1 only from
  * halfway between it and 100%. */
-static const char *shed_reason(sc_daemon *d, unsigned prio, uint64_t now, char *buf, size_t len)
+const char *sc_admission_shed_reason(sc_daemon *d, unsigned prio, uint64_t now, char *buf, size_t len)
 {
     uint64_t total, refused;
     rsp_window_sums(&d->adm.ended, now, &total, &refused);
@@ -219,7 +219,7 @@ static void admit_upstream(sc_daemon *d, sc_req *r, uint64_t now)
 
     if (r->priority > 0) {
         char buf[200];
-        const char *why = shed_reason(d, r->priority, now, buf, sizeof buf);
+        const char *why = sc_admission_shed_reason(d, r->priority, now, buf, sizeof buf);
         if (why && (double)(next_rand(a) >> 11) * 0x1.0p-53 < d->cfg.shed_fraction) {
             a->stats.shed++;
             finish(r, now, RS_ESHED, "shed: %s; %.0f%% of P%u requests are refused until it recovers",
@@ -373,28 +373,20 @@ static void breaker_pass(sc_admission *a, const sc_config *cfg, uint64_t now, bo
     bool out[2 * SC_MAX_ROUTES];
     double bad[2 * SC_MAX_ROUTES];
     uint32_t weight[2 * SC_MAX_ROUTES];
-    unsigned live = 0, nout = 0;
+    unsigned live = 0;
     for (unsigned i = 0; i < a->routes.n; i++) {
         sc_route *rt = a->routes.r[i];
         bool is_live = !rt->retired && rt->cfg.weight;
         pass[i] = is_live && rsp_breaker_can_send(&rt->breaker, now);
         out[i] = is_live && !pass[i];
         live += is_live;
-        nout += out[i];
         uint32_t n;
         double rate = out[i] ? rsp_breaker_failure_rate(&rt->breaker, now, &n) : 0;
         bad[i] = out[i] && !n ? 1.0 : rate;   /* nothing heard lately: assume the worst */
         weight[i] = rt->cfg.weight;
     }
-    unsigned let_in = rsp_router_let_in(out, bad, weight, a->routes.n, live, cfg->max_ejected, panic);
-    if (let_in != a->panic) {
-        if (let_in)
-            sc_warn("%u of %u routes are out by their circuit breakers; the least bad %u take%s traffic anyway "
-                    "(breaker.max_ejected %.2f)", nout, live, let_in, let_in == 1 ? "s" : "", cfg->max_ejected);
-        else
-            sc_info("no route is let in past its breaker any more");
-        a->panic = let_in;
-    }
+    /* the timeline reports changes (watch.c) */
+    a->panic = rsp_router_let_in(out, bad, weight, a->routes.n, live, cfg->max_ejected, panic);
 }
 
 /* The classes some route could take an attempt of now (breaker, embargo,
@@ -629,18 +621,6 @@ static void settle_tokens(sc_admission *a, sc_route *rt, double used, double res
         diff > 0 ? rsp_bucket_charge(&rt->tpm, diff, now) : rsp_bucket_refund(&rt->tpm, -diff, now);
 }
 
-/* A first-content time for the mean latency rule; its verdict's changes
- * are logged, since they move traffic. */
-static void latency_sample(sc_route *rt, uint64_t first_content_ns)
-{
-    bool was = rt->latency.slow;
-    rsp_latency_on_sample(&rt->latency, first_content_ns);
-    if (rt->latency.slow != was)
-        sc_info("route '%s': mean first content %.0f ms is %s (a latency_gt condition of %.0f ms): %s",
-                rt->cfg.name, rt->latency.mean_ns / 1e6, was ? "back under its recovery mark" : "over",
-                (double)rt->latency.cfg.limit_ns / 1e6,
-                was ? "it takes its share again" : "avoided, one probe request per latency.probe_ms");
-}
 
 /* Attempts of a class below prio in flight on any route (held streams
  * too: the upstream counts them). Any route, because routes may be two
@@ -713,7 +693,7 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
             d->obs.route[rt->obs_slot].tokens_used += at->usage_tokens;
         r->tokens_reserved = 0;
         rsp_aimd_on_success(&rt->aimd, now, sc_route_busy(rt));   /* this one included */
-        latency_sample(rt, at->first_content_ns);
+        rsp_latency_on_sample(&rt->latency, at->first_content_ns);
         rt->stats.ok++;
         release_attempt(d, r, now, false);
         finish_with(r, cp, NULL, now);
@@ -730,7 +710,7 @@ void sc_attempt_done(sc_daemon *d, sc_req *r, sc_completion *cp, const sc_attemp
         rt->stats.rate_limited++;
     if (end->slow) {
         rt->stats.slow++;
-        latency_sample(rt, rt->first_content_ns);   /* at least that slow */
+        rsp_latency_on_sample(&rt->latency, rt->first_content_ns);   /* at least that slow */
     }
     if (o.health_failure)
         rt->stats.failed++;

@@ -78,6 +78,9 @@ void sc_admission_forget(struct sc_daemon *d, struct sc_req *r);
  * transfer pauses, and while held it does not count against its route's
  * concurrency limit. */
 void sc_admission_hold(struct sc_daemon *d, struct sc_req *r, bool hold);
+/* Why requests of class prio (1 or 2) are being shed now (written to buf),
+ * or NULL when they are not. */
+const char *sc_admission_shed_reason(struct sc_daemon *d, unsigned prio, uint64_t now, char *buf, size_t len);
 /* Expire, release and dispatch what can go now. */
 void sc_admission_pump(struct sc_daemon *d, uint64_t now);
 /* An attempt ended (upstream.c's callback); takes ownership of cp (the

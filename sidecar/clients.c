@@ -460,7 +460,8 @@ static void on_accept_pause(sc_op *op, int res, uint32_t flags)
 static void pause_accepts(sc_daemon *d, int err)
 {
     if (d->accept_pauses++ == 0)
-        sc_warn("cannot accept clients: %s (%u connected); retrying every %d ms%s", strerror(err),
+        sc_timeline_add(&d->timeline, true, "accept_paused", "",
+                "cannot accept clients: %s (%u connected); retrying every %d ms%s", strerror(err),
                 d->nclients, ACCEPT_PAUSE_MS,
                 out_of_fds(err) ? ". Each client takes 3 file descriptors: raise the sidecar's "
                                   "open-file limit (ulimit -n)" : "");
@@ -490,7 +491,8 @@ static void on_accept(sc_op *op, int res, uint32_t flags)
         return;
     }
     if (d->accept_pauses) {
-        sc_info("accepting clients again (after %u pauses)", d->accept_pauses);
+        sc_timeline_add(&d->timeline, false, "accept_resumed", "", "accepting clients again (after %u pauses)",
+                        d->accept_pauses);
         d->accept_pauses = 0;
     }
     int fd = res;

@@ -81,6 +81,8 @@ static void set_defaults(sc_config *cfg)
     cfg->log_level = SC_INFO;
     snprintf(cfg->admin_listen, sizeof cfg->admin_listen, "%s", SC_ADMIN_DEFAULT);
     cfg->admin_listen_default = true;
+    cfg->timeline_file_default = true;
+    cfg->timeline_keep = 1000;
     cfg->socket_mode = SC_SOCKET_MODE;
     snprintf(cfg->api_key_env, sizeof cfg->api_key_env, "DEEPSEEK_API_KEY");
 

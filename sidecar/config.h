@@ -80,6 +80,9 @@ typedef struct sc_config {
 #define SC_ADMIN_DEFAULT "127.0.0.1:9464"
     char admin_listen[64];        /* HOST:PORT of the admin listener, or "off" */
     bool admin_listen_default;    /* not set by the operator: a taken address only warns */
+    char timeline_file[256];      /* the incident timeline's JSON lines; "" = memory only */
+    bool timeline_file_default;   /* not set: timeline.jsonl beside the socket */
+    uint32_t timeline_keep;       /* events kept in memory (for /events) */
 
     /* traffic control */
     sc_limit_cfg global_limit, client_limit;

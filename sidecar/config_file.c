@@ -378,6 +378,18 @@ static void k_a_listen(ycx *x, yaml_node_t *v, void *t)
 static const key_spec admin_keys[] = { { "listen", k_a_listen }, { 0, 0 } };
 static void k_admin(ycx *x, yaml_node_t *v, void *t) { walk_map(x, v, admin_keys, t); }
 
+/* ------------------------------------------------------------ timeline */
+
+static void k_tl_file(ycx *x, yaml_node_t *v, void *t)
+{
+    sc_config *c = t;
+    get_str(x, v, c->timeline_file, sizeof c->timeline_file);
+    c->timeline_file_default = false;
+}
+U32_KEY(k_tl_keep, timeline_keep, 1, 1000000)
+static const key_spec timeline_keys[] = { { "file", k_tl_file }, { "keep", k_tl_keep }, { 0, 0 } };
+static void k_timeline(ycx *x, yaml_node_t *v, void *t) { walk_map(x, v, timeline_keys, t); }
+
 /* -------------------------------------------------------------- routes */
 
 static void k_r_name(ycx *x, yaml_node_t *v, void *t) { get_str(x, v, ((sc_route_cfg *)t)->name, sizeof ((sc_route_cfg *)t)->name); }
@@ -669,7 +681,7 @@ static const key_spec top_keys[] = {
     { "allow_uids", k_uids }, { "allow_gids", k_gids }, { "ring_bytes", k_ring },
     { "max_inflight", k_inflight }, { "grace_ms", k_grace }, { "spin_us", k_spin },
     { "prefault", k_prefault },
-    { "log_level", k_log }, { "io_backend", k_io }, { "admin", k_admin }, { "max_response_bytes", k_maxresp },
+    { "log_level", k_log }, { "io_backend", k_io }, { "admin", k_admin }, { "timeline", k_timeline }, { "max_response_bytes", k_maxresp },
     { "default_max_tokens", k_max_tokens }, { "timeouts", k_timeouts },
     { "limits", k_limits }, { "priorities", k_priorities }, { "retries", k_retries },
     { "breaker", k_breaker }, { "shedding", k_shedding }, { "latency", k_latency }, { "routes", k_routes },

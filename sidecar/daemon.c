@@ -29,6 +29,7 @@
 #include "outbox.h"
 #include "ringside.h"
 #include "upstream.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -53,8 +54,9 @@ static void begin_drain(sc_daemon *d, const char *why)
         d->state = SC_DRAINING;
         d->drain_deadline = now + (uint64_t)d->cfg.grace_ms * 1000000u;
         sc_clients_stop_listening(d);
-        sc_info("%s: draining for up to %u ms (no new clients; new requests get RS_ESHUTDOWN)",
-                why, d->cfg.grace_ms);
+        sc_timeline_add(&d->timeline, false, "drain", "",
+                        "%s: draining for up to %u ms (no new clients; new requests get RS_ESHUTDOWN)", why,
+                        d->cfg.grace_ms);
     } else {
         d->drain_deadline = now;   /* asked twice: stop waiting */
         sc_info("%s again: ending the grace period now", why);
@@ -154,6 +156,39 @@ static rlim_t raise_fd_limit(void)
     return rl.rlim_cur;
 }
 
+/* The timeline file: timeline.file, by default timeline.jsonl beside the
+ * socket (a directory of ours that a restart keeps: a pod's emptyDir
+ * outlives the container). A default place that fails only warns. */
+static int open_timeline(sc_daemon *d)
+{
+    char path[sizeof d->cfg.timeline_file + sizeof d->cfg.socket_path];
+    if (d->cfg.timeline_file_default) {
+        const char *slash = strrchr(d->cfg.socket_path, '/');
+        int dir = slash ? (int)(slash - d->cfg.socket_path) : 0;
+        snprintf(path, sizeof path, "%.*s%stimeline.jsonl", dir, d->cfg.socket_path, slash ? "/" : "");
+    } else {
+        snprintf(path, sizeof path, "%s", d->cfg.timeline_file);
+    }
+    int r = sc_timeline_open(&d->timeline, path, d->cfg.timeline_keep);
+    if (r == -ENOMEM) {
+        sc_error("out of memory for the timeline");
+        return -1;
+    }
+    if (r < 0 && !d->cfg.timeline_file_default) {
+        sc_error("timeline.file: cannot open %s: %s", path, strerror(-r));
+        return -1;
+    }
+    if (r < 0)
+        sc_warn("timeline: cannot open %s (%s): events are kept in memory only; set timeline.file", path,
+                strerror(-r));
+    else if (path[0])
+        sc_info("timeline: %s (%u events kept for /events, %u read back)", path, d->cfg.timeline_keep,
+                d->timeline.n);
+    sc_timeline_add(&d->timeline, false, "start", "", "ringsided %s started (pid %d)", RS_VERSION_STRING,
+                    (int)getpid());
+    return 0;
+}
+
 /* How to let io_uring in, for the messages below. */
 #define URING_REMEDY                                                                        \
     "allow io_uring_setup, io_uring_enter and io_uring_register in the container's seccomp "  \
@@ -199,6 +234,7 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
     if (start_loop(d) < 0)
         return -1;
     sc_obs_init(&d->obs);
+    d->started_at = rs__now_ns();
     d->rxbuf = malloc(RS__MAX_RECORD);
     d->comp_scratch = malloc(sizeof *d->comp_scratch);
     if (!d->rxbuf || !d->comp_scratch || sc_upstream_init(d, sc_attempt_done) < 0 ||
@@ -221,7 +257,7 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
         return -1;
     }
     arm_signals(d);
-    if (sc_clients_listen(d) < 0 || sc_admin_start(d) < 0)
+    if (sc_clients_listen(d) < 0 || open_timeline(d) < 0 || sc_admin_start(d) < 0)
         return -1;
     sc_info("ringsided listening on %s%s%s; rings 2x%llu bytes per client; open-file limit %llu",
             cfg->socket_path, cfg->config_path[0] ? "; config " : "", cfg->config_path,
@@ -238,7 +274,8 @@ static void reload(sc_daemon *d)
         return;
     sc_info("SIGHUP: reloading %s", d->cfg.config_path[0] ? d->cfg.config_path : "(no file: flags and env)");
     if (sc_config_load(cfg, d->argc, d->argv) != 0) {
-        sc_error("reload refused: the new configuration is invalid (see above); the old one stays");
+        sc_timeline_add(&d->timeline, true, "reload_refused", "",
+                        "reload refused: the new configuration is invalid (see the log); the old one stays");
         free(cfg);
         return;
     }
@@ -250,6 +287,8 @@ static void reload(sc_daemon *d)
     cfg->ring_bytes = d->cfg.ring_bytes;
     cfg->max_inflight = d->cfg.max_inflight;
     memcpy(cfg->admin_listen, d->cfg.admin_listen, sizeof cfg->admin_listen);
+    memcpy(cfg->timeline_file, d->cfg.timeline_file, sizeof cfg->timeline_file);
+    cfg->timeline_keep = d->cfg.timeline_keep;
     cfg->io_backend = d->cfg.io_backend;
     sc_config old = d->cfg;
     d->cfg = *cfg;
@@ -261,7 +300,8 @@ static void reload(sc_daemon *d)
         return;
     }
     sc_log_set_level((enum sc_log_level)d->cfg.log_level);
-    sc_info("configuration reloaded");
+    sc_timeline_add(&d->timeline, false, "reload", "", "configuration reloaded (SIGHUP)%s%s",
+                    d->cfg.config_path[0] ? ": " : "", d->cfg.config_path);
     log_routes(d);
 }
 
@@ -349,6 +389,8 @@ static uint64_t next_due(sc_daemon *d)
     uint64_t until = sc_upstream_next_timeout(d);
     if (sc_admin_due(d) < until)
         until = sc_admin_due(d);
+    if (sc_watch_due(d) < until)
+        until = sc_watch_due(d);
     if (d->adm.wake_at < until)
         until = d->adm.wake_at;
     if (d->state != SC_RUNNING && d->drain_deadline < until)
@@ -392,6 +434,7 @@ void sc_daemon_run(sc_daemon *d)
         unsigned work = sc_loop_reap(&d->loop);
         sc_upstream_on_time(d, now);
         sc_admin_on_time(d, now);
+        sc_watch(d, now);
         if (now >= d->adm.wake_at)   /* capacity freed (an answer), or a timer came due */
             sc_admission_pump(d, now);
 
@@ -475,5 +518,6 @@ void sc_daemon_destroy(sc_daemon *d)
     free(d->comp_scratch);
     sc_loop_destroy(&d->loop);
     if (started)
-        sc_info("ringsided stopped");
+        sc_timeline_add(&d->timeline, false, "stop", "", "ringsided stopped");
+    sc_timeline_close(&d->timeline);
 }

@@ -47,6 +47,11 @@ typedef struct sc_route {
         uint64_t attempts, ok, failed, rate_limited, slow;
     } stats;
     unsigned obs_slot;            /* its counters in sc_daemon.obs; 0 until its first attempt */
+    struct {                      /* watch.c: the state its last look saw */
+        uint8_t breaker;
+        bool embargo, slow;
+        uint64_t opened, half_opened, closed;   /* the breaker's transition counters */
+    } seen;
 } sc_route;
 
 typedef struct sc_routes {

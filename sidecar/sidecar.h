@@ -28,6 +28,7 @@
 #include "loop.h"
 #include "record.h"
 #include "obs.h"
+#include "timeline.h"
 #include "ring.h"
 #include "scheduler.h"
 #include "heap.h"
@@ -186,6 +187,7 @@ struct sc_daemon {
     sc_op sig_op;
     uint8_t sig_buf[128];
     uint64_t now;                 /* the clock at the start of this loop turn */
+    uint64_t started_at;
     bool kicked;                  /* a doorbell rang: look at every ring */
     uint8_t *rxbuf;               /* one record copied out of shared memory (intake) */
     rs__comp_rec *comp_scratch;   /* the completion being packed (outbox) */
@@ -207,6 +209,12 @@ struct sc_daemon {
     sc_admission adm;             /* admission.c */
     sc_obs obs;                   /* counted by admission.c and outbox.c; shown by metrics.c */
     sc_admin *admin;              /* admin.c: the HTTP listener, or NULL */
+    sc_timeline timeline;         /* timeline.c: state changes, for /events and the file */
+    struct {                      /* watch.c: what its last look saw */
+        uint64_t next, wake;
+        unsigned panic;
+        bool shedding[3];
+    } watch;
 
     struct {
         uint64_t requests, bad_records, corrupt_rings;            /* intake.c */

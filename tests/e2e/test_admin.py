@@ -100,3 +100,52 @@ def test_the_listener_can_be_turned_off(mock):
     with Sidecar(mock.url, "--admin-listen", "off") as s:
         assert s.admin is None
         assert call(s, "--route", "echo", "--data", "x")[0] == 0
+
+
+def events(s, since=0):
+    import json
+    status, body = s.http(f"/events?since={since}")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_the_timeline_tells_a_breaker_opening_and_the_route_recovering(mock, tmp_path):
+    timeline = tmp_path / "timeline.jsonl"
+    cfg = write_config(tmp_path, f"""
+breaker: {{failures: 3, cooldown_ms: 300, max_cooldown_ms: 300, half_open_probes: 1}}
+retries: {{attempts: 1}}
+timeline: {{file: {timeline}}}
+routes:
+  - {{name: only, endpoint: {mock.url}}}
+""")
+    with Sidecar(None, "--config", cfg) as s:
+        for _ in range(3):
+            assert call(s, "--header", "x-mock-status: 503", "--data", CHAT)[0] != 0
+        import time
+        time.sleep(0.5)   # past the cooldown: the next request is the probe
+        assert call(s, "--data", CHAT)[0] == 0
+        time.sleep(0.1)   # the watcher looks every 10 ms
+        kinds = [e["kind"] for e in events(s) if e["route"] == "only"]
+        assert kinds == ["breaker_open", "breaker_half_open", "breaker_closed"], kinds
+        first = events(s)[0]
+        assert first["kind"] == "start" and first["ts"].endswith("Z")
+    # the file has every event, and a restart reads it back
+    import json
+    lines = [json.loads(l) for l in timeline.read_text().splitlines()]
+    assert [l["kind"] for l in lines][-1] == "stop"
+    with Sidecar(None, "--config", cfg) as s:
+        kinds = [e["kind"] for e in events(s)]
+        assert kinds[:len(lines)] == [l["kind"] for l in lines] and kinds[len(lines)] == "start", kinds
+        assert events(s, since=lines[-1]["ms"] + 1)[0]["kind"] == "start"
+        assert s.http("/events?since=yesterday")[0] == 400
+
+
+def test_status_json_sums_it_up(mock):
+    import json
+    with Sidecar(mock.url) as s:
+        assert call(s, "--data", CHAT)[0] == 0
+        status, body = s.http("/api/status")
+    doc = json.loads(body)
+    assert doc["state"] == "running" and doc["answers"] == {"total": 1, "ok": 1, "errors": 0}
+    assert doc["routes"][0]["name"] == "default" and doc["routes"][0]["breaker"] == "closed"
+    assert doc["routes"][0]["ok"] == 1 and doc["queues"] == {"P0": 0, "P1": 0, "P2": 0}
