@@ -24,8 +24,10 @@
 #include "text.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,6 +111,22 @@ static const char *not_ready(sc_daemon *d, uint64_t now)
     return NULL;
 }
 
+/* Changes (POST) only from this host: the listener may be opened to the
+ * pod network for scraping, and a scraper must not be able to reload. */
+static bool from_loopback(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    if (sa && sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa && sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a6) ||
+               (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+    }
+    return false;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_len, void **con_cls)
 {
@@ -155,6 +173,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const char *why = not_ready(d, now);
         return why ? send_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready: %s\n", why)
                    : send_text(conn, MHD_HTTP_OK, "ready\n");
+    }
+    bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    if (post && strncmp(url, "/admin/", 7) == 0 && !from_loopback(conn))
+        return send_text(conn, MHD_HTTP_FORBIDDEN, "%s: only from this host (a loopback address)\n", url);
+    if (post && strcmp(url, "/admin/reload") == 0) {
+        d->reload_asked = true;   /* the loop reloads after this turn, as on SIGHUP */
+        return send_text(conn, MHD_HTTP_ACCEPTED, "reload asked: see /events for its outcome\n");
     }
     if (get)
         return send_text(conn, MHD_HTTP_NOT_FOUND,

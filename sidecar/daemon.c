@@ -452,6 +452,10 @@ void sc_daemon_run(sc_daemon *d)
             act_on_flags(d, c);
         }
         check_shutdown(d, now);
+        if (d->reload_asked) {
+            d->reload_asked = false;
+            reload(d);
+        }
 
         /* A client that rang us awake and is now spinning for its answer
          * often shares our CPU on a small machine, and a spinning task

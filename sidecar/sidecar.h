@@ -189,6 +189,7 @@ struct sc_daemon {
     uint64_t now;                 /* the clock at the start of this loop turn */
     uint64_t started_at;
     bool kicked;                  /* a doorbell rang: look at every ring */
+    bool reload_asked;            /* POST /admin/reload (admin.c): reload after this turn */
     uint8_t *rxbuf;               /* one record copied out of shared memory (intake) */
     rs__comp_rec *comp_scratch;   /* the completion being packed (outbox) */
 

@@ -149,3 +149,24 @@ def test_status_json_sums_it_up(mock):
     assert doc["state"] == "running" and doc["answers"] == {"total": 1, "ok": 1, "errors": 0}
     assert doc["routes"][0]["name"] == "default" and doc["routes"][0]["breaker"] == "closed"
     assert doc["routes"][0]["ok"] == 1 and doc["queues"] == {"P0": 0, "P1": 0, "P2": 0}
+
+
+def test_post_reload_reloads_and_says_so_in_the_timeline(mock, tmp_path):
+    cfg = write_config(tmp_path, f"routes:\n  - {{name: a, endpoint: {mock.url}}}\n")
+    with Sidecar(None, "--config", cfg) as s:
+        with open(cfg, "w") as f:
+            f.write(f"routes:\n  - {{name: b, endpoint: {mock.url}}}\n")
+        status, body = s.http("/admin/reload", method="POST")
+        assert status == 202, body
+        import time
+        deadline = time.monotonic() + 10
+        while "reload" not in [e["kind"] for e in events(s)]:
+            assert time.monotonic() < deadline, events(s)
+            time.sleep(0.05)
+        assert call(s, "--route", "b", "--data", CHAT)[0] == 0
+        with open(cfg, "w") as f:
+            f.write("routes: [oops\n")
+        assert s.http("/admin/reload", method="POST")[0] == 202
+        while "reload_refused" not in [e["kind"] for e in events(s)]:
+            assert time.monotonic() < deadline, events(s)
+            time.sleep(0.05)
