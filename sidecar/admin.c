@@ -17,6 +17,7 @@
  */
 #include "admin.h"
 
+#include "emergency.h"
 #include "log.h"
 #include "metrics.h"
 #include "routes.h"
@@ -180,6 +181,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (post && strcmp(url, "/admin/reload") == 0) {
         d->reload_asked = true;   /* the loop reloads after this turn, as on SIGHUP */
         return send_text(conn, MHD_HTTP_ACCEPTED, "reload asked: see /events for its outcome\n");
+    }
+    if (post && strcmp(url, "/admin/emergency") == 0) {
+        const char *state = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
+        if (!state || (strcmp(state, "on") != 0 && strcmp(state, "off") != 0))
+            return send_text(conn, MHD_HTTP_BAD_REQUEST, "/admin/emergency?state=on or ?state=off\n");
+        sc_emergency_set(d, strcmp(state, "on") == 0, now);
+        return send_text(conn, MHD_HTTP_OK, "emergency mode %s\n", d->adm.emergency ? "on" : "off");
     }
     if (get)
         return send_text(conn, MHD_HTTP_NOT_FOUND,

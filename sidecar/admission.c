@@ -217,6 +217,13 @@ static void admit_upstream(sc_daemon *d, sc_req *r, uint64_t now)
     a->stats.admitted++;
     a->wake_at = 0;   /* something new to place: the loop pumps this turn */
 
+    if (r->priority > 0 && a->emergency && (a->em_owed += d->cfg.em_shed_fraction) >= 1) {
+        a->em_owed -= 1;
+        a->stats.shed++;
+        finish(r, now, RS_ESHED, "shed: emergency mode sheds %.0f%% of P1/P2 requests (emergency.shed_fraction)",
+               100.0 * d->cfg.em_shed_fraction);
+        return;
+    }
     if (r->priority > 0) {
         char buf[200];
         const char *why = sc_admission_shed_reason(d, r->priority, now, buf, sizeof buf);
@@ -429,10 +436,14 @@ static sc_route *choose_route(sc_admission *a, sc_req *r, const bool panic[], ui
     for (unsigned i = 0; i < a->routes.n; i++) {
         uint64_t w;
         sc_route *rt = a->routes.r[i];
-        weight[i] = rt->cfg.weight;
-        ok[i] = (!r->pinned || rt == r->pinned) &&
-                sc_route_blocked(rt, now, r->tokens_need, r->priority, panic[i], &w) == NULL;
-        if (!r->pinned || rt == r->pinned)
+        /* standby routes take traffic in emergency mode only, and then
+         * they alone — but for a primary's breaker probes, or it could
+         * never show it recovered; a route the client named goes regardless */
+        bool wanted = rt->cfg.standby == a->to_standby ||
+                      (a->to_standby && rsp_breaker_state_at(&rt->breaker, now) == RSP_BREAKER_HALF_OPEN);
+        weight[i] = r->pinned ? rt == r->pinned : wanted ? rt->cfg.weight : 0;
+        ok[i] = weight[i] && sc_route_blocked(rt, now, r->tokens_need, r->priority, panic[i], &w) == NULL;
+        if (weight[i])
             *when = min_u64(*when, w);
         n_ok += ok[i];
     }

@@ -57,6 +57,11 @@ typedef struct sc_admission {
                                          upstream (a), those it refused (b) */
     unsigned panic;                   /* routes let in despite their breaker (logged on change) */
     unsigned echo_slot;               /* the echo route's counters (obs.h); 0 until used */
+    /* emergency mode, set by emergency.c: shed em_shed_fraction of P1/P2
+     * (exactly: a running sum, not a coin), and with to_standby send the
+     * rest to the standby routes only */
+    bool emergency, to_standby;
+    double em_owed;
     struct {
         uint64_t admitted, queue_full, shed, expired, retries, budget_denied;
     } stats;

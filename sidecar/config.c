@@ -120,6 +120,12 @@ static void set_defaults(sc_config *cfg)
     cfg->breaker_probes = 2;
     cfg->shed_error_rate = 0.5;
     cfg->shed_fraction = 0.5;
+    cfg->em_shed_fraction = 0.5;
+    cfg->em_error_ratio = 0.5;
+    cfg->em_window_ms = 30000;
+    cfg->em_min_requests = 20;
+    cfg->em_recover_ms = 30000;
+    cfg->em_when_open = true;
     cfg->shed_window_ms = 10000;
     cfg->shed_min_samples = 20;
 }

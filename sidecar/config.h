@@ -50,6 +50,8 @@ typedef struct sc_route_cfg {
     uint32_t cond_status[SC_MAX_STATUS];
     uint32_t n_cond_status;
     uint32_t cond_latency_gt_ms;  /* 0 = none */
+    bool standby;                 /* takes traffic only in emergency mode (emergency.c) */
+    uint32_t keep_warm_ms;        /* a standby's keep-warm probe period; 0 = none */
 } sc_route_cfg;
 
 typedef struct sc_config {
@@ -107,6 +109,14 @@ typedef struct sc_config {
     double latency_recover;
     uint32_t latency_probe_ms;
     double shed_error_rate, shed_fraction;
+    /* emergency mode (emergency.c): shed em_shed_fraction of P1/P2 and send
+     * the rest to the standby routes; on when em_error_ratio of the answers
+     * over em_window_ms failed (at least em_min_requests), or every primary
+     * route's breaker is open (em_when_open); off after em_recover_ms of
+     * health */
+    double em_shed_fraction, em_error_ratio;
+    uint32_t em_window_ms, em_min_requests, em_recover_ms;
+    bool em_when_open;
     uint32_t shed_window_ms, shed_min_samples;
     sc_route_cfg routes[SC_MAX_ROUTES];
     unsigned nroutes;

@@ -340,6 +340,19 @@ static const key_spec shed_keys[] = {
 };
 static void k_shedding(ycx *x, yaml_node_t *v, void *t) { walk_map(x, v, shed_keys, t); }
 
+static void k_em_frac(ycx *x, yaml_node_t *v, void *t) { get_double(x, v, 0, 1, &((sc_config *)t)->em_shed_fraction); }
+static void k_em_rate(ycx *x, yaml_node_t *v, void *t) { get_double(x, v, 0, 1, &((sc_config *)t)->em_error_ratio); }
+U32_KEY(k_em_window, em_window_ms, 1000, 60000)
+U32_KEY(k_em_min, em_min_requests, 1, 1000000)
+U32_KEY(k_em_recover, em_recover_ms, 0, 3600000)
+static void k_em_open(ycx *x, yaml_node_t *v, void *t) { get_bool(x, v, &((sc_config *)t)->em_when_open); }
+static const key_spec emergency_keys[] = {
+    { "shed_fraction", k_em_frac }, { "error_ratio", k_em_rate }, { "window_ms", k_em_window },
+    { "min_requests", k_em_min }, { "when_primaries_open", k_em_open }, { "recover_ms", k_em_recover },
+    { 0, 0 },
+};
+static void k_emergency(ycx *x, yaml_node_t *v, void *t) { walk_map(x, v, emergency_keys, t); }
+
 static void k_l_alpha(ycx *x, yaml_node_t *v, void *t) { get_double(x, v, 0.001, 1, &((sc_config *)t)->latency_alpha); }
 static void k_l_recover(ycx *x, yaml_node_t *v, void *t) { get_double(x, v, 0.01, 1, &((sc_config *)t)->latency_recover); }
 U32_KEY(k_l_probe, latency_probe_ms, 1, 3600000)
@@ -401,6 +414,8 @@ static void k_r_endpoint(ycx *x, yaml_node_t *v, void *t)
         yerr(x, v, "'%s' must start with http:// or https://", r->endpoint);
 }
 static void k_r_weight(ycx *x, yaml_node_t *v, void *t) { get_u32(x, v, 0, 1000000, &((sc_route_cfg *)t)->weight); }
+static void k_r_standby(ycx *x, yaml_node_t *v, void *t) { get_bool(x, v, &((sc_route_cfg *)t)->standby); }
+static void k_r_warm(ycx *x, yaml_node_t *v, void *t) { get_u32(x, v, 0, 3600000, &((sc_route_cfg *)t)->keep_warm_ms); }
 static void k_r_keyenv(ycx *x, yaml_node_t *v, void *t) { get_str(x, v, ((sc_route_cfg *)t)->api_key_env, sizeof ((sc_route_cfg *)t)->api_key_env); }
 static void k_r_models(ycx *x, yaml_node_t *v, void *t)
 {
@@ -458,7 +473,7 @@ static const key_spec route_keys[] = {
     { "name", k_r_name }, { "endpoint", k_r_endpoint }, { "weight", k_r_weight },
     { "api_key_env", k_r_keyenv }, { "models", k_r_models }, { "timeouts", k_r_timeouts },
     { "limits", k_r_limits }, { "concurrency", k_r_conc }, { "conditions", k_r_conditions },
-    { 0, 0 },
+    { "standby", k_r_standby }, { "keep_warm_ms", k_r_warm }, { 0, 0 },
 };
 
 void sc_route_cfg_init(sc_route_cfg *r, const sc_config *c)
@@ -471,6 +486,7 @@ void sc_route_cfg_init(sc_route_cfg *r, const sc_config *c)
     r->conc_max = 256;
     r->probe_wait_ms = 5000;
     r->probe_wait_max_ms = 60000;
+    r->keep_warm_ms = 5000;
 }
 
 static void k_routes(ycx *x, yaml_node_t *v, void *t)
@@ -509,6 +525,11 @@ static void k_routes(ycx *x, yaml_node_t *v, void *t)
         x->key[base] = 0;
         c->nroutes++;
     }
+    unsigned primaries = 0;
+    for (unsigned k = 0; k < c->nroutes; k++)
+        primaries += !c->routes[k].standby;
+    if (c->nroutes && !primaries)
+        yerr(x, v, "every route is a standby: at least one must take traffic outside emergency mode");
 }
 
 /* ----------------------------------------------------- socket access */
@@ -684,7 +705,7 @@ static const key_spec top_keys[] = {
     { "log_level", k_log }, { "io_backend", k_io }, { "admin", k_admin }, { "timeline", k_timeline }, { "max_response_bytes", k_maxresp },
     { "default_max_tokens", k_max_tokens }, { "timeouts", k_timeouts },
     { "limits", k_limits }, { "priorities", k_priorities }, { "retries", k_retries },
-    { "breaker", k_breaker }, { "shedding", k_shedding }, { "latency", k_latency }, { "routes", k_routes },
+    { "breaker", k_breaker }, { "shedding", k_shedding }, { "emergency", k_emergency }, { "latency", k_latency }, { "routes", k_routes },
     { 0, 0 },
 };
 

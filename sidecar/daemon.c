@@ -21,6 +21,7 @@
  */
 #include "daemon.h"
 
+#include "emergency.h"
 #include "admin.h"
 #include "admission.h"
 #include "clients.h"
@@ -257,7 +258,8 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
         return -1;
     }
     arm_signals(d);
-    if (sc_clients_listen(d) < 0 || open_timeline(d) < 0 || sc_admin_start(d) < 0)
+    /* the admin listener first: once clients can register, it answers */
+    if (sc_admin_start(d) < 0 || sc_clients_listen(d) < 0 || open_timeline(d) < 0)
         return -1;
     sc_info("ringsided listening on %s%s%s; rings 2x%llu bytes per client; open-file limit %llu",
             cfg->socket_path, cfg->config_path[0] ? "; config " : "", cfg->config_path,
@@ -391,6 +393,8 @@ static uint64_t next_due(sc_daemon *d)
         until = sc_admin_due(d);
     if (sc_watch_due(d) < until)
         until = sc_watch_due(d);
+    if (sc_emergency_due(d) < until)
+        until = sc_emergency_due(d);
     if (d->adm.wake_at < until)
         until = d->adm.wake_at;
     if (d->state != SC_RUNNING && d->drain_deadline < until)
@@ -434,6 +438,7 @@ void sc_daemon_run(sc_daemon *d)
         unsigned work = sc_loop_reap(&d->loop);
         sc_upstream_on_time(d, now);
         sc_admin_on_time(d, now);
+        sc_emergency_tick(d, now);
         sc_watch(d, now);
         if (now >= d->adm.wake_at)   /* capacity freed (an answer), or a timer came due */
             sc_admission_pump(d, now);

@@ -196,6 +196,8 @@ char *sc_metrics_page(sc_daemon *d, uint64_t now, size_t *len)
     head(&t, "ringside_queue_depth", "gauge", "Requests queued for dispatch, by priority.");
     for (int p = 0; p < 3; p++)
         sc_text_printf(&t, "ringside_queue_depth{priority=\"P%d\"} %u\n", p, rsp_sched_len(&d->adm.sched, p));
+    head(&t, "ringside_emergency", "gauge", "1 while emergency mode is on (emergency.*).");
+    sc_text_printf(&t, "ringside_emergency %d\n", d->adm.emergency ? 1 : 0);
     head(&t, "ringside_shedding", "gauge", "1 while requests of the priority are being shed (shedding.*).");
     for (int p = 1; p < 3; p++)
         sc_text_printf(&t, "ringside_shedding{priority=\"P%d\"} %d\n", p, d->watch.shedding[p] ? 1 : 0);

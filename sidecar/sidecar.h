@@ -50,6 +50,21 @@ typedef struct sc_completion sc_completion;
 typedef struct sc_upstream sc_upstream;
 typedef struct sc_admin sc_admin;
 
+/* emergency.c's state: answer totals sampled once a second, for the
+ * error ratio over emergency.window_ms (up to a minute) */
+#define SC_EM_SAMPLES 64
+typedef struct sc_em_sample {
+    uint64_t at, total, failed;
+} sc_em_sample;
+typedef struct sc_emergency {
+    sc_em_sample sample[SC_EM_SAMPLES];
+    unsigned head, nsamples;
+    uint64_t next, sample_next;
+    bool manual;                  /* on by hand: only a hand turns it off */
+    uint64_t healthy_since;       /* on: the primaries healthy since (0: not) */
+    uint64_t hold_until;          /* off by hand: no automatic trigger before */
+} sc_emergency;
+
 /* A terminal answer (or a stream's chunk) on its way into a client's
  * completion ring. It owns all its memory; body_sent tracks how much of a
  * large body is already in the ring when the client reads slowly. The
@@ -211,6 +226,7 @@ struct sc_daemon {
     sc_obs obs;                   /* counted by admission.c and outbox.c; shown by metrics.c */
     sc_admin *admin;              /* admin.c: the HTTP listener, or NULL */
     sc_timeline timeline;         /* timeline.c: state changes, for /events and the file */
+    sc_emergency em;              /* emergency.c */
     struct {                      /* watch.c: what its last look saw */
         uint64_t next, wake;
         unsigned panic;

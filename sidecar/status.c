@@ -4,9 +4,9 @@
  * keeps no window of its own for this.
  *
  * {"version","pid","io_backend","state","uptime_s","clients",
- *  "queues":{"P0":n,...}, "shedding":{"P1":bool,"P2":bool},
+ *  "queues":{"P0":n,...}, "emergency":bool, "shedding":{"P1":bool,"P2":bool},
  *  "answers":{"total":n,"ok":n,"errors":n}, "latency":{"count":n,"sum_s":x},
- *  "routes":[{"name","endpoint","weight","breaker","limit","inflight",
+ *  "routes":[{"name","endpoint","standby","weight","breaker","limit","inflight",
  *             "embargo_s","mean_first_content_ms","avoided","attempts",
  *             "ok","failed","rate_limited"}]}
  */
@@ -50,6 +50,7 @@ static void route(sc_text *t, const sc_route *rt, uint64_t now)
     sc_text_json_str(t, rt->cfg.name);
     sc_text_put(t, ",\"endpoint\":");
     sc_text_json_str(t, rt->cfg.endpoint);
+    sc_text_printf(t, ",\"standby\":%s", rt->cfg.standby ? "true" : "false");
     sc_text_printf(t, ",\"weight\":%u,\"breaker\":\"%s\",\"limit\":%u,\"inflight\":[%u,%u,%u],\"embargo_s\":%.3f,"
                       "\"mean_first_content_ms\":%.1f,\"avoided\":%s,\"attempts\":%llu,\"ok\":%llu,"
                       "\"failed\":%llu,\"rate_limited\":%llu}",
@@ -70,6 +71,7 @@ char *sc_status_json(sc_daemon *d, uint64_t now, size_t *len)
                    d->nclients);
     sc_text_printf(&t, ",\"queues\":{\"P0\":%u,\"P1\":%u,\"P2\":%u}", rsp_sched_len(&d->adm.sched, 0),
                    rsp_sched_len(&d->adm.sched, 1), rsp_sched_len(&d->adm.sched, 2));
+    sc_text_printf(&t, ",\"emergency\":%s", d->adm.emergency ? "true" : "false");
     sc_text_printf(&t, ",\"shedding\":{\"P1\":%s,\"P2\":%s}", d->watch.shedding[1] ? "true" : "false",
                    d->watch.shedding[2] ? "true" : "false");
     answers(&t, &d->obs);

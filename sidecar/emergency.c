@@ -1,0 +1,185 @@
+/*
+ * emergency.c — emergency mode: the seed's drill, done by the sidecar.
+ *
+ * On: shed emergency.shed_fraction of P1/P2 at once (admission counts it
+ * exactly), send the rest — and P0 — to the routes marked `standby` if any
+ * is configured, and say so in the timeline. Entered by hand (POST
+ * /admin/emergency?state=on, ringsidectl) or automatically when
+ * error_ratio of the answers over window_ms failed (with at least
+ * min_requests of them), or when every primary route's breaker is open.
+ * Left by hand, or automatically once the primaries have been healthy
+ * (breakers closed, errors under half the trigger ratio) for recover_ms:
+ * the hysteresis keeps a flapping upstream from flapping the mode. A
+ * manual "off" also holds the automatic trigger back for recover_ms.
+ *
+ * The error ratio comes from the answer counters (obs.h), sampled once a
+ * second into a ring: nothing is added to a request's path.
+ */
+#include "emergency.h"
+
+#include "admission.h"
+#include "routes.h"
+#include "timeline.h"
+
+#include <stdio.h>
+
+#define TICK (100ull * 1000000ull)
+#define SAMPLE (1000ull * 1000000ull)
+
+static void answer_totals(const sc_obs *o, uint64_t *total, uint64_t *failed)
+{
+    *total = *failed = 0;
+    for (unsigned s = 0; s < o->n; s++)
+        for (int p = 0; p < 3; p++)
+            for (unsigned k = 0; k < SC_OUT_COUNT; k++) {
+                uint64_t n = o->route[s].requests[p][k];
+                *total += n;
+                /* what the upstream (or reaching it) failed: not refusals of ours */
+                if (k == SC_OUT_UPSTREAM_ERROR || k == SC_OUT_CONNECTION_ERROR || k == SC_OUT_INTERRUPTED ||
+                    k == SC_OUT_DEADLINE || k == SC_OUT_RATE_LIMITED)
+                    *failed += n;
+            }
+}
+
+/* The answers and failures over the last window_ms (the ring's oldest
+ * sample within it against now). */
+static double error_ratio(sc_daemon *d, uint64_t now, uint64_t *n)
+{
+    sc_emergency *e = &d->em;
+    uint64_t total, failed;
+    answer_totals(&d->obs, &total, &failed);
+    if (now >= e->sample_next) {
+        e->sample[e->head] = (sc_em_sample){ now, total, failed };
+        e->head = (e->head + 1) % SC_EM_SAMPLES;
+        if (e->nsamples < SC_EM_SAMPLES)
+            e->nsamples++;
+        e->sample_next = now + SAMPLE;
+    }
+    const sc_em_sample *old = NULL;
+    uint64_t window = (uint64_t)d->cfg.em_window_ms * 1000000u;
+    for (unsigned i = 0; i < e->nsamples; i++) {
+        const sc_em_sample *s = &e->sample[(e->head + SC_EM_SAMPLES - e->nsamples + i) % SC_EM_SAMPLES];
+        if (now - s->at <= window) {
+            old = s;
+            break;
+        }
+    }
+    *n = old ? total - old->total : 0;
+    return *n ? (double)(failed - old->failed) / (double)*n : 0.0;
+}
+
+static bool primaries_open(sc_daemon *d, uint64_t now, bool *any_closed_all)
+{
+    unsigned primaries = 0, open = 0, closed = 0;
+    for (unsigned i = 0; i < d->adm.routes.n; i++) {
+        const sc_route *rt = d->adm.routes.r[i];
+        if (rt->retired || rt->cfg.standby || !rt->cfg.weight)
+            continue;
+        primaries++;
+        rsp_breaker_state s = rsp_breaker_state_at(&rt->breaker, now);
+        open += s == RSP_BREAKER_OPEN;
+        closed += s == RSP_BREAKER_CLOSED;
+    }
+    *any_closed_all = primaries && closed == primaries;
+    return primaries && open == primaries;
+}
+
+static unsigned standbys(const sc_daemon *d, char *names, size_t len)
+{
+    unsigned n = 0;
+    size_t used = 0;
+    names[0] = 0;
+    for (unsigned i = 0; i < d->adm.routes.n; i++) {
+        const sc_route *rt = d->adm.routes.r[i];
+        if (rt->retired || !rt->cfg.standby || !rt->cfg.weight)
+            continue;
+        int w = snprintf(names + used, len - used, "%s'%s'", n ? ", " : "", rt->cfg.name);
+        if (w > 0 && used + (size_t)w < len)
+            used += (size_t)w;
+        n++;
+    }
+    return n;
+}
+
+static void enter(sc_daemon *d, bool manual, const char *why)
+{
+    sc_admission *a = &d->adm;
+    char names[256];
+    unsigned n = standbys(d, names, sizeof names);
+    a->emergency = true;
+    a->to_standby = n > 0;
+    a->em_owed = 0;
+    d->em.manual = manual;
+    d->em.healthy_since = 0;
+    sc_timeline_add(&d->timeline, true, "emergency_on", "",
+                    "emergency mode on (%s): shedding %.0f%% of P1/P2 (emergency.shed_fraction); %s%s", why,
+                    100.0 * d->cfg.em_shed_fraction, n ? "traffic goes to the standby routes " : "no standby route "
+                    "configured: traffic stays on the primaries", names);
+}
+
+static void leave(sc_daemon *d, const char *why)
+{
+    d->adm.emergency = d->adm.to_standby = false;
+    d->em.manual = false;
+    sc_timeline_add(&d->timeline, false, "emergency_off", "",
+                    "emergency mode off (%s): no more emergency shedding; traffic back on the primary routes", why);
+}
+
+void sc_emergency_set(sc_daemon *d, bool on, uint64_t now)
+{
+    if (on && !d->adm.emergency)
+        enter(d, true, "asked by hand");
+    else if (on)
+        d->em.manual = true;   /* now held by hand: automatic recovery will not end it */
+    else if (d->adm.emergency) {
+        leave(d, "asked by hand");
+        d->em.hold_until = now + (uint64_t)d->cfg.em_recover_ms * 1000000u;
+    }
+}
+
+void sc_emergency_tick(sc_daemon *d, uint64_t now)
+{
+    sc_emergency *e = &d->em;
+    if (now < e->next)
+        return;
+    e->next = now + TICK;
+    uint64_t n;
+    double ratio = error_ratio(d, now, &n);
+    bool all_closed;
+    bool open = primaries_open(d, now, &all_closed);
+    if (!d->adm.emergency) {
+        if (now < e->hold_until || d->state != SC_RUNNING)
+            return;
+        char why[160];
+        if (n >= d->cfg.em_min_requests && d->cfg.em_error_ratio > 0 && ratio >= d->cfg.em_error_ratio)
+            snprintf(why, sizeof why, "%.0f%% of %llu answers failed over %u ms, emergency.error_ratio is %.0f%%",
+                     100.0 * ratio, (unsigned long long)n, d->cfg.em_window_ms, 100.0 * d->cfg.em_error_ratio);
+        else if (open && d->cfg.em_when_open)
+            snprintf(why, sizeof why, "every primary route's circuit breaker is open");
+        else
+            return;
+        enter(d, false, why);
+        return;
+    }
+    if (e->manual)
+        return;
+    bool healthy = all_closed && (n < d->cfg.em_min_requests || ratio < d->cfg.em_error_ratio / 2);
+    if (!healthy) {
+        e->healthy_since = 0;
+        return;
+    }
+    if (!e->healthy_since)
+        e->healthy_since = now;
+    if (now - e->healthy_since >= (uint64_t)d->cfg.em_recover_ms * 1000000u) {
+        char why[120];
+        snprintf(why, sizeof why, "the primaries have been healthy for %u ms (emergency.recover_ms)",
+                 d->cfg.em_recover_ms);
+        leave(d, why);
+    }
+}
+
+uint64_t sc_emergency_due(const sc_daemon *d)
+{
+    /* only while there is something to watch: an idle sidecar sleeps */
+    return d->adm.emergency || d->adm.inflight ? d->em.next : UINT64_MAX;
+}
