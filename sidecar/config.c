@@ -121,11 +121,11 @@ static void set_defaults(sc_config *cfg)
     cfg->shed_error_rate = 0.5;
     cfg->shed_fraction = 0.5;
     cfg->em_shed_fraction = 0.5;
-    cfg->em_error_ratio = 0.5;
+    cfg->em_error_ratio = 0;   /* the automatic triggers are the operator's to choose */
     cfg->em_window_ms = 30000;
     cfg->em_min_requests = 20;
     cfg->em_recover_ms = 30000;
-    cfg->em_when_open = true;
+    cfg->em_when_open = false;
     cfg->shed_window_ms = 10000;
     cfg->shed_min_samples = 20;
 }

@@ -110,10 +110,10 @@ typedef struct sc_config {
     uint32_t latency_probe_ms;
     double shed_error_rate, shed_fraction;
     /* emergency mode (emergency.c): shed em_shed_fraction of P1/P2 and send
-     * the rest to the standby routes; on when em_error_ratio of the answers
-     * over em_window_ms failed (at least em_min_requests), or every primary
-     * route's breaker is open (em_when_open); off after em_recover_ms of
-     * health */
+     * the rest to the standby routes. On by hand, or (both off by default)
+     * when em_error_ratio of the answers over em_window_ms failed (at least
+     * em_min_requests of them), or every primary route's breaker is open
+     * (em_when_open); off after em_recover_ms of health */
     double em_shed_fraction, em_error_ratio;
     uint32_t em_window_ms, em_min_requests, em_recover_ms;
     bool em_when_open;

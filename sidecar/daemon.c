@@ -22,6 +22,7 @@
 #include "daemon.h"
 
 #include "emergency.h"
+#include "side.h"
 #include "admin.h"
 #include "admission.h"
 #include "clients.h"
@@ -235,6 +236,7 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
     if (start_loop(d) < 0)
         return -1;
     sc_obs_init(&d->obs);
+    d->em.warm_due = UINT64_MAX;
     d->started_at = rs__now_ns();
     d->rxbuf = malloc(RS__MAX_RECORD);
     d->comp_scratch = malloc(sizeof *d->comp_scratch);
@@ -519,6 +521,7 @@ void sc_daemon_destroy(sc_daemon *d)
         }
         log_stats(d, "at exit");
     }
+    sc_side_destroy(d);
     sc_upstream_destroy(d);
     sc_admission_destroy(d);
     if (d->sig_fd >= 0)

@@ -19,8 +19,10 @@
 
 #include "admission.h"
 #include "routes.h"
+#include "side.h"
 #include "timeline.h"
 
+#include <stdint.h>
 #include <stdio.h>
 
 #define TICK (100ull * 1000000ull)
@@ -137,12 +139,71 @@ void sc_emergency_set(sc_daemon *d, bool on, uint64_t now)
     }
 }
 
+/* ---------------------------------------------------------- keep warm */
+
+/* ctx is the route's counters slot (obs.h): a number that stays valid
+ * whatever a reload does to the route meanwhile */
+static void warm_done(sc_daemon *d, void *ctx, long status, const char *err)
+{
+    unsigned slot = (unsigned)(uintptr_t)ctx;
+    for (unsigned i = 0; i < d->adm.routes.n; i++) {
+        sc_route *rt = d->adm.routes.r[i];
+        if (rt->obs_slot != slot || rt->retired)
+            continue;
+        rt->warm.inflight = false;
+        /* any answer below 500 means a server that answers, on a connection
+         * now open: the probe's purpose, whatever the status */
+        int8_t up = status && status < 500;
+        if (up != rt->warm.up) {
+            if (up)
+                sc_timeline_add(&d->timeline, false, "standby_up", rt->cfg.name,
+                                "route '%s' (standby): answering its keep-warm probe (HTTP %ld)", rt->cfg.name,
+                                status);
+            else if (status)
+                sc_timeline_add(&d->timeline, true, "standby_down", rt->cfg.name,
+                                "route '%s' (standby): keep-warm probe answered HTTP %ld", rt->cfg.name, status);
+            else
+                sc_timeline_add(&d->timeline, true, "standby_down", rt->cfg.name,
+                                "route '%s' (standby): keep-warm probe failed: %s", rt->cfg.name, err);
+        }
+        rt->warm.up = up;
+    }
+}
+
+/* GET {endpoint}/models every keep_warm_ms: cheap for an OpenAI-style API,
+ * and it keeps a connection to the standby open. */
+static void keep_warm(sc_daemon *d, uint64_t now)
+{
+    d->em.warm_due = UINT64_MAX;
+    for (unsigned i = 0; i < d->adm.routes.n; i++) {
+        sc_route *rt = d->adm.routes.r[i];
+        if (rt->retired || !rt->cfg.standby || !rt->cfg.keep_warm_ms)
+            continue;
+        if (!rt->warm.inflight && now >= rt->warm.next) {
+            if (!rt->obs_slot)
+                rt->obs_slot = sc_obs_slot(&d->obs, rt->cfg.name);
+            char url[sizeof rt->cfg.endpoint + 16];
+            snprintf(url, sizeof url, "%s/models", rt->cfg.endpoint);
+            struct curl_slist *h = rt->auth ? curl_slist_append(NULL, rt->auth) : NULL;
+            uint32_t timeout = rt->cfg.keep_warm_ms < 10000 ? rt->cfg.keep_warm_ms : 10000;
+            rt->warm.inflight = sc_side_request(d, "GET", url, h, NULL, 0, timeout, warm_done,
+                                                (void *)(uintptr_t)rt->obs_slot) == 0;
+            rt->warm.next = now + (uint64_t)rt->cfg.keep_warm_ms * 1000000u;
+        }
+        if (rt->warm.next < d->em.warm_due)
+            d->em.warm_due = rt->warm.next;
+    }
+}
+
+/* ------------------------------------------------------------- the mode */
+
 void sc_emergency_tick(sc_daemon *d, uint64_t now)
 {
     sc_emergency *e = &d->em;
     if (now < e->next)
         return;
     e->next = now + TICK;
+    keep_warm(d, now);
     uint64_t n;
     double ratio = error_ratio(d, now, &n);
     bool all_closed;
@@ -163,7 +224,8 @@ void sc_emergency_tick(sc_daemon *d, uint64_t now)
     }
     if (e->manual)
         return;
-    bool healthy = all_closed && (n < d->cfg.em_min_requests || ratio < d->cfg.em_error_ratio / 2);
+    bool healthy = all_closed && (d->cfg.em_error_ratio == 0 || n < d->cfg.em_min_requests ||
+                                  ratio < d->cfg.em_error_ratio / 2);
     if (!healthy) {
         e->healthy_since = 0;
         return;
@@ -180,6 +242,7 @@ void sc_emergency_tick(sc_daemon *d, uint64_t now)
 
 uint64_t sc_emergency_due(const sc_daemon *d)
 {
-    /* only while there is something to watch: an idle sidecar sleeps */
-    return d->adm.emergency || d->adm.inflight ? d->em.next : UINT64_MAX;
+    /* only while there is something to watch: an idle sidecar sleeps
+     * until a standby's next keep-warm probe */
+    return d->adm.emergency || d->adm.inflight ? d->em.next : d->em.warm_due;
 }

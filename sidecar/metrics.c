@@ -123,6 +123,12 @@ static void routes_part(sc_text *t, sc_daemon *d, uint64_t now)
             series(t, "ringside_breaker_opened_total", rs->r[i]->cfg.name, -1);
             sc_text_printf(t, "} %llu\n", (unsigned long long)rs->r[i]->breaker.opened);
         }
+    head(t, "ringside_standby_up", "gauge", "A standby route answers its keep-warm probe (1) or not (0).");
+    for (unsigned i = 0; i < rs->n; i++)
+        if (!rs->r[i]->retired && rs->r[i]->cfg.standby && rs->r[i]->warm.up >= 0) {
+            series(t, "ringside_standby_up", rs->r[i]->cfg.name, -1);
+            sc_text_printf(t, "} %d\n", rs->r[i]->warm.up);
+        }
     head(t, "ringside_concurrency_limit", "gauge", "The route's learned (AIMD) limit of attempts in flight.");
     for (unsigned i = 0; i < rs->n; i++)
         if (!rs->r[i]->retired) {

@@ -71,8 +71,10 @@ int sc_routes_apply(sc_routes *t, const sc_config *cfg, uint64_t now)
         r->cfg = *rc;
         r->retired = false;
         r->p0_share = cfg->p0_reserved;
-        if (fresh)
+        if (fresh) {
             r->rps_due = UINT64_MAX;
+            r->warm.up = -1;
+        }
         r->tls = strncmp(rc->endpoint, "https://", 8) == 0;
 
         free(r->auth);

@@ -52,6 +52,11 @@ typedef struct sc_route {
         bool embargo, slow;
         uint64_t opened, half_opened, closed;   /* the breaker's transition counters */
     } seen;
+    struct {                      /* emergency.c: a standby's keep-warm probe */
+        uint64_t next;            /* when the next one goes */
+        bool inflight;
+        int8_t up;                /* -1 unknown, 0 down, 1 answering */
+    } warm;
 } sc_route;
 
 typedef struct sc_routes {

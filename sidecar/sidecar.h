@@ -63,6 +63,7 @@ typedef struct sc_emergency {
     bool manual;                  /* on by hand: only a hand turns it off */
     uint64_t healthy_since;       /* on: the primaries healthy since (0: not) */
     uint64_t hold_until;          /* off by hand: no automatic trigger before */
+    uint64_t warm_due;            /* the next keep-warm probe of a standby route */
 } sc_emergency;
 
 /* A terminal answer (or a stream's chunk) on its way into a client's
@@ -225,6 +226,7 @@ struct sc_daemon {
     sc_admission adm;             /* admission.c */
     sc_obs obs;                   /* counted by admission.c and outbox.c; shown by metrics.c */
     sc_admin *admin;              /* admin.c: the HTTP listener, or NULL */
+    struct side_req *side;        /* side.c: its requests in flight */
     sc_timeline timeline;         /* timeline.c: state changes, for /events and the file */
     sc_emergency em;              /* emergency.c */
     struct {                      /* watch.c: what its last look saw */

@@ -56,6 +56,8 @@ typedef struct sock_state {
 } sock_state;
 
 typedef struct xfer {
+    sc_curl_job job;            /* first: CURLOPT_PRIVATE points here */
+    sc_upstream *up;
     sc_req *req;
     struct xfer *prev, *next;   /* active transfers, for the timeout sweep */
     CURL *easy;
@@ -359,6 +361,12 @@ static void recycle(sc_upstream *up, xfer *x)
     free(x);
 }
 
+static void xfer_done(sc_curl_job *job, CURLcode rc)
+{
+    xfer *x = container_of(job, xfer, job);
+    complete(x->up, x, rc, false);
+}
+
 int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
 {
     sc_upstream *up = d->up;
@@ -375,6 +383,8 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
         return RS_ENOMEM;
     }
     snprintf(url, ulen, "%s%s", rt->cfg.endpoint, r->path);
+    x->job.done = xfer_done;
+    x->up = up;
     x->req = r;
     x->easy = e;
     x->line_start = true;
@@ -453,6 +463,17 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
     if ((rt->first_content_ns || rt->idle_ns) && up->sweep_at == UINT64_MAX)
         up->sweep_at = now + 20000000u;
     return 0;
+}
+
+int sc_upstream_add_job(sc_daemon *d, CURL *easy)
+{
+    return curl_multi_add_handle(d->up->multi, easy) == CURLM_OK ? 0 : -1;
+}
+
+void sc_upstream_remove_job(sc_daemon *d, CURL *easy)
+{
+    if (d->up && d->up->multi)
+        curl_multi_remove_handle(d->up->multi, easy);
 }
 
 void sc_upstream_resume(sc_daemon *d, sc_client *c)
@@ -634,10 +655,10 @@ static void check_done(sc_upstream *up)
             continue;
         CURL *e = m->easy_handle;
         CURLcode rc = m->data.result;
-        xfer *x = NULL;
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+        sc_curl_job *job = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&job);
         curl_multi_remove_handle(up->multi, e);
-        complete(up, x, rc, false);
+        job->done(job, rc);
     }
 }
 

@@ -11,6 +11,8 @@
 #include "outcome.h"
 #include "sidecar.h"
 
+#include <curl/curl.h>
+
 /* What one attempt ended with. */
 typedef struct sc_attempt {
     rsp_attempt_end end;        /* what policy/outcome judges */
@@ -23,6 +25,17 @@ typedef struct sc_attempt {
  * if nothing else is tried. */
 typedef void sc_attempt_done_fn(sc_daemon *d, sc_req *req, sc_completion *cp, const sc_attempt *at,
                                 uint64_t now);
+
+/* A transfer of the sidecar's own (side.c: a standby's keep-warm probe, a
+ * webhook) on the same multi handle, so on the same connections: its easy
+ * handle's CURLOPT_PRIVATE points at a sc_curl_job, whose done is called
+ * when it ends — the handle is then out of the multi and the job's. */
+typedef struct sc_curl_job sc_curl_job;
+struct sc_curl_job {
+    void (*done)(sc_curl_job *job, CURLcode rc);
+};
+int sc_upstream_add_job(sc_daemon *d, CURL *easy);   /* 0 or -1 */
+void sc_upstream_remove_job(sc_daemon *d, CURL *easy);   /* before it ended: done is not called */
 
 int sc_upstream_init(sc_daemon *d, sc_attempt_done_fn *done);
 void sc_upstream_destroy(sc_daemon *d);

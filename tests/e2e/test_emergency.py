@@ -8,9 +8,13 @@ import urllib.request
 from conftest import Mock, Sidecar, batch, write_config
 
 
-def mock_requests(mock):
+def mock_stats(mock):
     with urllib.request.urlopen(f"{mock.url}/stats", timeout=10) as r:
-        return json.loads(r.read())["requests"]
+        return json.loads(r.read())
+
+
+def mock_requests(mock):
+    return mock_stats(mock)["requests"]
 
 
 def kinds(s):
@@ -51,23 +55,31 @@ def test_by_hand_it_sheds_half_of_p1_p2_and_never_p0(mock):
         assert s.http("/admin/emergency?state=maybe", method="POST")[0] == 400
 
 
-def test_it_switches_to_the_standby_and_back(mock, tmp_path):
+def test_it_switches_to_the_warm_standby_and_back(mock, tmp_path):
     standby = Mock()
     try:
         cfg = write_config(tmp_path, f"""
 routes:
   - {{name: primary, endpoint: {mock.url}}}
-  - {{name: spare, endpoint: {standby.url}, standby: true}}
+  - {{name: spare, endpoint: {standby.url}, standby: true, keep_warm_ms: 200}}
 """)
         with Sidecar(None, "--config", cfg) as s:
-            before = mock_requests(standby)
-            assert batch(s, 50, prio=0)["errors"] == {"RS_OK": 50}
-            assert mock_requests(standby) == before   # no traffic to a standby in normal times
+            wait_for_event(s, "standby_up")
+            assert batch(s, 50, prio=0)["upstreams"] == {"primary": 50}   # no traffic to a standby normally
+            time.sleep(0.7)   # a few more keep-warm probes
+            # each /stats asked of the mock is a connection of its own:
+            # one for the probes, one for this question
+            warm = mock_stats(standby)
+            assert warm["requests"] >= 3 and warm["connections"] == 2, warm
+            assert 'ringside_standby_up{route="spare"} 1' in s.http("/metrics")[1]
             s.http("/admin/emergency?state=on", method="POST")
             on_primary = mock_requests(mock)
-            res = batch(s, 50, prio=0)
+            res = batch(s, 50, prio=0, window=1)
             assert res["errors"] == {"RS_OK": 50} and res["upstreams"] == {"spare": 50}, res
             assert mock_requests(mock) == on_primary
+            # the switch cost no handshake: the probes' connection took the
+            # traffic (the one more is this /stats question)
+            assert mock_stats(standby)["connections"] == warm["connections"] + 1
             s.http("/admin/emergency?state=off", method="POST")
             res = batch(s, 50, prio=0)
             assert res["upstreams"] == {"primary": 50}, res
@@ -75,6 +87,24 @@ routes:
             assert "standby routes 'spare'" in msg, msg
     finally:
         standby.stop()
+
+
+def test_a_dead_standby_is_known_before_it_is_needed(mock, tmp_path):
+    import socket
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()   # nothing listens there
+    cfg = write_config(tmp_path, f"""
+routes:
+  - {{name: primary, endpoint: {mock.url}}}
+  - {{name: spare, endpoint: http://127.0.0.1:{port}, standby: true, keep_warm_ms: 200}}
+""")
+    with Sidecar(None, "--config", cfg) as s:
+        wait_for_event(s, "standby_down")
+        down = [e for e in json.loads(s.http("/events")[1]) if e["kind"] == "standby_down"][0]
+        assert down["route"] == "spare" and "keep-warm probe failed" in down["msg"], down
+        assert 'ringside_standby_up{route="spare"} 0' in s.http("/metrics")[1]
 
 
 def test_it_turns_itself_on_when_answers_fail_and_off_when_they_recover(mock, tmp_path):

@@ -342,6 +342,8 @@ static void test_the_example_file_shows_the_built_in_defaults(void **state)
     SAME(total_timeout_ms); SAME(max_response_bytes); SAME(spin_us); SAME(prefault);
     SAME(allow_any_uid); SAME(allow_uids); SAME(n_allow_uids); SAME(log_level); SAME(io_backend);
     SAME(socket_mode); SAME(socket_group); SAME(socket_gid); SAME(allow_gids); SAME(n_allow_gids);
+    SAME(admin_listen); SAME(timeline_keep); SAME(em_shed_fraction); SAME(em_error_ratio);
+    SAME(em_window_ms); SAME(em_min_requests); SAME(em_when_open); SAME(em_recover_ms);
     SAME(global_limit); SAME(client_limit); SAME(queue_max); SAME(deadline_ms); SAME(weight_p1);
     SAME(weight_p2); SAME(aging_ms); SAME(p0_reserved); SAME(default_max_tokens);
     SAME(retry_attempts); SAME(retry_initial_ms); SAME(retry_cap_ms); SAME(retry_factor);
