@@ -12,8 +12,8 @@
  * the hysteresis keeps a flapping upstream from flapping the mode. A
  * manual "off" also holds the automatic trigger back for recover_ms.
  *
- * The error ratio comes from the answer counters (obs.h), sampled once a
- * second into a ring: nothing is added to a request's path.
+ * The error ratio comes from the answer counters sampled once a second
+ * (rates.h): nothing is added to a request's path.
  */
 #include "emergency.h"
 
@@ -26,49 +26,6 @@
 #include <stdio.h>
 
 #define TICK (100ull * 1000000ull)
-#define SAMPLE (1000ull * 1000000ull)
-
-static void answer_totals(const sc_obs *o, uint64_t *total, uint64_t *failed)
-{
-    *total = *failed = 0;
-    for (unsigned s = 0; s < o->n; s++)
-        for (int p = 0; p < 3; p++)
-            for (unsigned k = 0; k < SC_OUT_COUNT; k++) {
-                uint64_t n = o->route[s].requests[p][k];
-                *total += n;
-                /* what the upstream (or reaching it) failed: not refusals of ours */
-                if (k == SC_OUT_UPSTREAM_ERROR || k == SC_OUT_CONNECTION_ERROR || k == SC_OUT_INTERRUPTED ||
-                    k == SC_OUT_DEADLINE || k == SC_OUT_RATE_LIMITED)
-                    *failed += n;
-            }
-}
-
-/* The answers and failures over the last window_ms (the ring's oldest
- * sample within it against now). */
-static double error_ratio(sc_daemon *d, uint64_t now, uint64_t *n)
-{
-    sc_emergency *e = &d->em;
-    uint64_t total, failed;
-    answer_totals(&d->obs, &total, &failed);
-    if (now >= e->sample_next) {
-        e->sample[e->head] = (sc_em_sample){ now, total, failed };
-        e->head = (e->head + 1) % SC_EM_SAMPLES;
-        if (e->nsamples < SC_EM_SAMPLES)
-            e->nsamples++;
-        e->sample_next = now + SAMPLE;
-    }
-    const sc_em_sample *old = NULL;
-    uint64_t window = (uint64_t)d->cfg.em_window_ms * 1000000u;
-    for (unsigned i = 0; i < e->nsamples; i++) {
-        const sc_em_sample *s = &e->sample[(e->head + SC_EM_SAMPLES - e->nsamples + i) % SC_EM_SAMPLES];
-        if (now - s->at <= window) {
-            old = s;
-            break;
-        }
-    }
-    *n = old ? total - old->total : 0;
-    return *n ? (double)(failed - old->failed) / (double)*n : 0.0;
-}
 
 static bool primaries_open(sc_daemon *d, uint64_t now, bool *any_closed_all)
 {
@@ -204,8 +161,10 @@ void sc_emergency_tick(sc_daemon *d, uint64_t now)
         return;
     e->next = now + TICK;
     keep_warm(d, now);
-    uint64_t n;
-    double ratio = error_ratio(d, now, &n);
+    sc_rates_sample_now(&d->rates, &d->obs, now);
+    sc_rates_window w = sc_rates_over(&d->rates, &d->obs, now, (uint64_t)d->cfg.em_window_ms * 1000000u);
+    uint64_t n = w.answers;
+    double ratio = w.error_ratio;
     bool all_closed;
     bool open = primaries_open(d, now, &all_closed);
     if (!d->adm.emergency) {

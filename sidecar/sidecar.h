@@ -28,6 +28,7 @@
 #include "loop.h"
 #include "record.h"
 #include "obs.h"
+#include "rates.h"
 #include "timeline.h"
 #include "ring.h"
 #include "scheduler.h"
@@ -50,16 +51,9 @@ typedef struct sc_completion sc_completion;
 typedef struct sc_upstream sc_upstream;
 typedef struct sc_admin sc_admin;
 
-/* emergency.c's state: answer totals sampled once a second, for the
- * error ratio over emergency.window_ms (up to a minute) */
-#define SC_EM_SAMPLES 64
-typedef struct sc_em_sample {
-    uint64_t at, total, failed;
-} sc_em_sample;
+/* emergency.c's state */
 typedef struct sc_emergency {
-    sc_em_sample sample[SC_EM_SAMPLES];
-    unsigned head, nsamples;
-    uint64_t next, sample_next;
+    uint64_t next;
     bool manual;                  /* on by hand: only a hand turns it off */
     uint64_t healthy_since;       /* on: the primaries healthy since (0: not) */
     uint64_t hold_until;          /* off by hand: no automatic trigger before */
@@ -229,6 +223,7 @@ struct sc_daemon {
     struct side_req *side;        /* side.c: its requests in flight */
     sc_timeline timeline;         /* timeline.c: state changes, for /events and the file */
     sc_emergency em;              /* emergency.c */
+    sc_rates rates;               /* rates.c: answer totals a second apart */
     struct {                      /* watch.c: what its last look saw */
         uint64_t next, wake;
         unsigned panic;
