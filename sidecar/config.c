@@ -126,6 +126,13 @@ static void set_defaults(sc_config *cfg)
     cfg->em_min_requests = 20;
     cfg->em_recover_ms = 30000;
     cfg->em_when_open = false;
+    /* the seed's alerts, as deploy/prometheus/ringside-rules.yml has them */
+    sc_alert_rule_init(&cfg->alert_rules[0], "RingsideHighErrorRatio", SC_AM_ERROR_RATIO, 0.05, 300000, "critical");
+    sc_alert_rule_init(&cfg->alert_rules[1], "RingsideHighLatency", SC_AM_MEAN_LATENCY_MS, 500, 300000, "warning");
+    sc_alert_rule_init(&cfg->alert_rules[2], "RingsideAllRoutesOpen", SC_AM_ROUTES_OUT, 0, 60000, "critical");
+    sc_alert_rule_init(&cfg->alert_rules[3], "RingsideShedding", SC_AM_SHEDDING, 0, 60000, "warning");
+    sc_alert_rule_init(&cfg->alert_rules[4], "RingsideEmergency", SC_AM_EMERGENCY, 0, 0, "critical");
+    cfg->n_alert_rules = 5;
     cfg->shed_window_ms = 10000;
     cfg->shed_min_samples = 20;
 }

@@ -54,6 +54,25 @@ typedef struct sc_route_cfg {
     uint32_t keep_warm_ms;        /* a standby's keep-warm probe period; 0 = none */
 } sc_route_cfg;
 
+/* An alert rule (alerts.c): `metric` above `above` for for_ms fires it;
+ * the ratio and latency metrics are over window_ms, with at least
+ * min_answers answers in it. */
+enum { SC_AM_ERROR_RATIO, SC_AM_MEAN_LATENCY_MS, SC_AM_ROUTES_OUT, SC_AM_SHEDDING, SC_AM_EMERGENCY,
+       SC_AM_SATURATION, SC_AM_COUNT };
+#define SC_MAX_ALERT_RULES 16
+#define SC_MAX_WEBHOOKS 4
+typedef struct sc_alert_rule_cfg {
+    char name[64];
+    int metric;
+    double above;
+    uint32_t for_ms, window_ms, min_answers;
+    char severity[16];
+} sc_alert_rule_cfg;
+typedef struct sc_webhook_cfg {
+    char url[256];
+    char secret_env[64];          /* the HMAC-SHA256 key's variable; "" = unsigned */
+} sc_webhook_cfg;
+
 typedef struct sc_config {
     char config_path[512];        /* "" = no file */
     char socket_path[108];
@@ -118,6 +137,11 @@ typedef struct sc_config {
     uint32_t em_window_ms, em_min_requests, em_recover_ms;
     bool em_when_open;
     uint32_t shed_window_ms, shed_min_samples;
+    sc_alert_rule_cfg alert_rules[SC_MAX_ALERT_RULES];
+    unsigned n_alert_rules;
+    sc_webhook_cfg webhooks[SC_MAX_WEBHOOKS];
+    unsigned n_webhooks;
+    char alertmanager[256];       /* its base URL; "" = none */
     sc_route_cfg routes[SC_MAX_ROUTES];
     unsigned nroutes;
 } sc_config;
@@ -149,6 +173,10 @@ const char *sc_parse_group(const char *s, gid_t *gid);
 int sc_config_apply_file(sc_config *cfg, const char *path, char *err, size_t errlen);
 /* The same for YAML text in buf[0..len) (no NUL needed), reported as FILE = name. */
 int sc_config_apply_yaml(sc_config *cfg, const char *name, const void *buf, size_t len, char *err, size_t errlen);
+
+void sc_alert_rule_init(sc_alert_rule_cfg *r, const char *name, int metric, double above, uint32_t for_ms,
+                        const char *severity);
+const char *sc_alert_metric_name(int metric);
 
 /* "auto", "io_uring", "epoll" → sc_io_backend; -1 for anything else. */
 int sc_io_backend_parse(const char *s);

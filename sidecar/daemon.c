@@ -21,7 +21,9 @@
  */
 #include "daemon.h"
 
+#include "alerts.h"
 #include "emergency.h"
+#include "notify.h"
 #include "side.h"
 #include "admin.h"
 #include "admission.h"
@@ -397,6 +399,8 @@ static uint64_t next_due(sc_daemon *d)
         until = sc_watch_due(d);
     if (sc_emergency_due(d) < until)
         until = sc_emergency_due(d);
+    if (sc_alerts_due(d) < until)
+        until = sc_alerts_due(d);
     if (d->adm.wake_at < until)
         until = d->adm.wake_at;
     if (d->state != SC_RUNNING && d->drain_deadline < until)
@@ -441,6 +445,7 @@ void sc_daemon_run(sc_daemon *d)
         sc_upstream_on_time(d, now);
         sc_admin_on_time(d, now);
         sc_emergency_tick(d, now);
+        sc_alerts_tick(d, now);
         sc_watch(d, now);
         if (now >= d->adm.wake_at)   /* capacity freed (an answer), or a timer came due */
             sc_admission_pump(d, now);
@@ -522,6 +527,7 @@ void sc_daemon_destroy(sc_daemon *d)
         log_stats(d, "at exit");
     }
     sc_side_destroy(d);
+    sc_notify_destroy(d);
     sc_upstream_destroy(d);
     sc_admission_destroy(d);
     if (d->sig_fd >= 0)

@@ -8,16 +8,16 @@ static sc_rates_sample totals(const sc_obs *o, uint64_t now)
     sc_rates_sample t = { .at = now };
     for (unsigned s = 0; s < o->n; s++)
         for (int p = 0; p < 3; p++) {
-            for (unsigned k = 0; k < SC_OUT_COUNT; k++) {
-                uint64_t n = o->route[s].requests[p][k];
-                t.total += n;
-                if (k == SC_OUT_UPSTREAM_ERROR || k == SC_OUT_CONNECTION_ERROR || k == SC_OUT_INTERRUPTED ||
-                    k == SC_OUT_DEADLINE || k == SC_OUT_RATE_LIMITED)
-                    t.failed += n;
-            }
+            const uint64_t *n = o->route[s].requests[p];
+            for (unsigned k = 0; k < SC_OUT_COUNT; k++)
+                t.total += n[k];
+            t.failed += n[SC_OUT_UPSTREAM_ERROR] + n[SC_OUT_CONNECTION_ERROR] + n[SC_OUT_INTERRUPTED] +
+                        n[SC_OUT_DEADLINE] + n[SC_OUT_RATE_LIMITED];
+            t.errors += n[SC_OUT_OK] + n[SC_OUT_CANCELLED];   /* the rest, below */
             t.latency_n += o->route[s].hist[SC_H_TOTAL][p].count;
             t.latency_sum += o->route[s].hist[SC_H_TOTAL][p].sum;
         }
+    t.errors = t.total - t.errors;
     return t;
 }
 
@@ -47,6 +47,7 @@ sc_rates_window sc_rates_over(const sc_rates *r, const sc_obs *o, uint64_t now, 
     w.answers = t.total - old->total;
     w.failed = t.failed - old->failed;
     w.error_ratio = w.answers ? (double)w.failed / (double)w.answers : 0.0;
+    w.errors_ratio = w.answers ? (double)(t.errors - old->errors) / (double)w.answers : 0.0;
     uint64_t ln = t.latency_n - old->latency_n;
     w.mean_latency_s = ln ? (t.latency_sum - old->latency_sum) / (double)ln : 0.0;
     return w;

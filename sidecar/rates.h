@@ -14,7 +14,7 @@
 #define SC_RATES_SAMPLES 320      /* one a second: windows up to five minutes */
 
 typedef struct sc_rates_sample {
-    uint64_t at, total, failed, latency_n;
+    uint64_t at, total, failed, errors, latency_n;
     double latency_sum;           /* seconds, of the terminal answers */
 } sc_rates_sample;
 
@@ -27,6 +27,7 @@ typedef struct sc_rates {
 typedef struct sc_rates_window {
     uint64_t answers, failed;     /* failed: by the upstream or on the way (not refusals of ours) */
     double error_ratio;           /* failed / answers, 0 with no answers */
+    double errors_ratio;          /* every answer but ok and cancelled, as the apps see it */
     double mean_latency_s;        /* of the answers, 0 with none */
 } sc_rates_window;
 

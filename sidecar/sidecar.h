@@ -51,6 +51,24 @@ typedef struct sc_completion sc_completion;
 typedef struct sc_upstream sc_upstream;
 typedef struct sc_admin sc_admin;
 
+/* notify.c's queue of deliveries */
+typedef struct sc_delivery sc_delivery;
+typedef struct sc_notify_state {
+    sc_delivery *head;
+    unsigned queued;
+    uint64_t due;                 /* the next retry (ns) */
+    uint64_t sent, failed, dropped;
+} sc_notify_state;
+
+/* alerts.c: each rule's state */
+typedef struct sc_alert_state {
+    uint64_t pending_since;       /* its condition true since (0: false) */
+    bool firing;
+    uint64_t fired_ms;            /* wall clock, for the notifications */
+    uint64_t resend_at;           /* Alertmanager's periodic re-send */
+    double value;
+} sc_alert_state;
+
 /* emergency.c's state */
 typedef struct sc_emergency {
     uint64_t next;
@@ -224,6 +242,9 @@ struct sc_daemon {
     sc_timeline timeline;         /* timeline.c: state changes, for /events and the file */
     sc_emergency em;              /* emergency.c */
     sc_rates rates;               /* rates.c: answer totals a second apart */
+    sc_notify_state notify;       /* notify.c */
+    sc_alert_state alert[SC_MAX_ALERT_RULES];   /* alerts.c */
+    uint64_t alerts_next;
     struct {                      /* watch.c: what its last look saw */
         uint64_t next, wake;
         unsigned panic;
