@@ -13,6 +13,11 @@ PKGS=(
   clang-14 libclang-rt-14-dev
   # the container suite (tests/container) and the deploy checks (tests/deploy)
   podman runc catatonit debootstrap python3-yaml
+  # the ops suite (tests/ops): Prometheus and promtool. The package enables
+  # its own prometheus.service (on :9090, every interface) where systemd
+  # runs: `systemctl disable --now prometheus` if you do not want it; the
+  # tests start their own on 127.0.0.1
+  prometheus
 )
 
 missing=()

@@ -2,8 +2,8 @@
 # The whole test suite, from a fresh Debian 12 machine:
 #   1. installs missing packages (deploy/install-deps.sh; needs root or sudo),
 #   2. builds into build/ and runs every test but the container suite (unit,
-#      mock upstream, end to end, pressure, bindings, and packaging: pip, gem
-#      and luarocks installs), the end-to-end and binding tests a second time
+#      mock upstream, end to end, pressure, bindings, packaging: pip, gem
+#      and luarocks installs, and ops: Prometheus rules and dashboard), the end-to-end and binding tests a second time
 #      with the sidecar on its epoll loop backend, then the container suite
 #      (tests/container: builds deploy/Dockerfile with podman and runs the
 #      image, a pod made from deploy/kubernetes and the systemd unit), then
