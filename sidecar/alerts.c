@@ -13,6 +13,7 @@
 #include "notify.h"
 #include "routes.h"
 #include "timeline.h"
+#include "watch.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -75,6 +76,7 @@ static void announce(sc_daemon *d, const sc_alert_rule_cfg *r, sc_alert_state *s
     snprintf(summary, sizeof summary, "%s: %s is %.4g, %s %.4g%s", r->name, sc_alert_metric_name(r->metric),
              st->value, firing ? "above" : "no longer above", r->above,
              firing && r->for_ms ? " for the rule's for_ms" : "");
+    sc_watch_now(d, now);   /* what led here goes first in the timeline */
     uint64_t ms = wall_ms();
     if (firing)
         st->fired_ms = ms;

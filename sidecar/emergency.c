@@ -21,6 +21,7 @@
 #include "routes.h"
 #include "side.h"
 #include "timeline.h"
+#include "watch.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -62,6 +63,7 @@ static unsigned standbys(const sc_daemon *d, char *names, size_t len)
 
 static void enter(sc_daemon *d, bool manual, const char *why)
 {
+    sc_watch_now(d, rs__now_ns());   /* what led here goes first in the timeline */
     sc_admission *a = &d->adm;
     char names[256];
     unsigned n = standbys(d, names, sizeof names);
@@ -78,6 +80,7 @@ static void enter(sc_daemon *d, bool manual, const char *why)
 
 static void leave(sc_daemon *d, const char *why)
 {
+    sc_watch_now(d, rs__now_ns());
     d->adm.emergency = d->adm.to_standby = false;
     d->em.manual = false;
     sc_timeline_add(&d->timeline, false, "emergency_off", "",

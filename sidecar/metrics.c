@@ -66,23 +66,24 @@ static void histogram(sc_text *t, const char *name, const char *route, int prio,
 
 static void obs_part(sc_text *t, const sc_obs *o)
 {
+    /* every outcome of a route in use, zeros included: a series that
+     * appears only at its first increment loses that increment to rate() */
     head(t, "ringside_requests_total", "counter",
          "Terminal answers by route (\"\": refused before one was chosen), priority and outcome.");
     for (unsigned s = 0; s < o->n; s++)
         for (int p = 0; p < 3; p++)
             for (unsigned k = 0; k < SC_OUT_COUNT; k++)
-                if (o->route[s].requests[p][k]) {
+                if (s > 0 || o->route[s].requests[p][k]) {
                     series(t, "ringside_requests_total", o->name[s], p);
                     sc_text_printf(t, ",outcome=\"%s\"} %llu\n", sc_obs_outcome_name(k),
                                    (unsigned long long)o->route[s].requests[p][k]);
                 }
     head(t, "ringside_attempts_total", "counter", "Attempts sent upstream, retries included.");
     for (unsigned s = 1; s < o->n; s++)
-        for (int p = 0; p < 3; p++)
-            if (o->route[s].attempts[p]) {
-                series(t, "ringside_attempts_total", o->name[s], p);
-                sc_text_printf(t, "} %llu\n", (unsigned long long)o->route[s].attempts[p]);
-            }
+        for (int p = 0; p < 3; p++) {
+            series(t, "ringside_attempts_total", o->name[s], p);
+            sc_text_printf(t, "} %llu\n", (unsigned long long)o->route[s].attempts[p]);
+        }
     head(t, "ringside_tokens_used_total", "counter", "LLM tokens the upstream reported using (usage).");
     for (unsigned s = 1; s < o->n; s++)
         if (o->route[s].tokens_used) {

@@ -37,7 +37,7 @@ struct sc_delivery {
     sc_delivery *next;
     sc_daemon *d;
     char url[300];
-    char sig[80];                 /* the signature header, or "" */
+    char sig[112];                /* the signature header (29 + 64 hex), or "" */
     char *body;
     size_t len;
     unsigned attempts;

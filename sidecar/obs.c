@@ -71,7 +71,8 @@ static void observe(sc_hist *h, double s)
     h->sum += s;
 }
 
-void sc_obs_answer(sc_obs *o, unsigned slot, unsigned prio, int32_t error, const uint64_t *timings_us)
+void sc_obs_answer(sc_obs *o, unsigned slot, unsigned prio, int32_t error, const uint64_t *timings_us,
+                   bool dispatched)
 {
     if (slot >= o->n)
         slot = 0;
@@ -79,9 +80,10 @@ void sc_obs_answer(sc_obs *o, unsigned slot, unsigned prio, int32_t error, const
         prio = 2;
     sc_obs_route *r = &o->route[slot];
     r->requests[prio][outcome_of(error)]++;
-    if (timings_us[RS__T_QUEUED])
+    if (dispatched)
         observe(&r->hist[SC_H_QUEUE_WAIT][prio], (double)timings_us[RS__T_QUEUED] / 1e6);
-    if (timings_us[RS__T_FIRST_CONTENT])
+    /* an error's body is not the content a caller waits for */
+    if (error == RS_OK && timings_us[RS__T_FIRST_CONTENT])
         observe(&r->hist[SC_H_FIRST_CONTENT][prio], (double)timings_us[RS__T_FIRST_CONTENT] / 1e6);
     observe(&r->hist[SC_H_TOTAL][prio], (double)timings_us[RS__T_TOTAL] / 1e6);
 }

@@ -15,6 +15,7 @@
 
 #include "record.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define SC_OBS_SLOTS 64          /* route names over a sidecar's life; more share slot 0 */
@@ -53,8 +54,10 @@ typedef struct sc_obs {
 void sc_obs_init(sc_obs *o);
 /* The slot counting route `name` (made on first sight; 0 once all are taken). */
 unsigned sc_obs_slot(sc_obs *o, const char *name);
-/* A terminal answer: its RS_* error and timings (µs, RS__T_*; 0 = did not happen). */
-void sc_obs_answer(sc_obs *o, unsigned slot, unsigned prio, int32_t error, const uint64_t *timings_us);
+/* A terminal answer: its RS_* error and timings (µs, RS__T_*); dispatched:
+ * it was sent upstream (its queue wait counts, even 0). */
+void sc_obs_answer(sc_obs *o, unsigned slot, unsigned prio, int32_t error, const uint64_t *timings_us,
+                   bool dispatched);
 const char *sc_obs_outcome_name(unsigned outcome);
 
 #endif

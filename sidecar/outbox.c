@@ -134,7 +134,7 @@ void sc_req_finish(sc_req *r, sc_completion *cp, uint64_t now)
     if (r->t_dispatch)
         cp->timings[RS__T_QUEUED] = (r->t_dispatch - r->t_drain) / 1000u;
     cp->timings[RS__T_TOTAL] = (now - r->t_drain) / 1000u;
-    sc_obs_answer(&c->d->obs, r->obs_slot, r->priority, cp->error, cp->timings);
+    sc_obs_answer(&c->d->obs, r->obs_slot, r->priority, cp->error, cp->timings, r->t_dispatch != 0);
     enqueue(c, cp);   /* n_open already counts it since intake */
     sc_req_free(r);
 }

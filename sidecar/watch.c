@@ -144,8 +144,12 @@ static void watch_shedding(sc_daemon *d, uint64_t now)
 
 void sc_watch(sc_daemon *d, uint64_t now)
 {
-    if (now < d->watch.next)
-        return;
+    if (now >= d->watch.next)
+        sc_watch_now(d, now);
+}
+
+void sc_watch_now(sc_daemon *d, uint64_t now)
+{
     d->watch.next = now + WATCH_EVERY;
     d->watch.wake = UINT64_MAX;
     for (unsigned i = 0; i < d->adm.routes.n; i++) {
