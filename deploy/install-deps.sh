@@ -13,6 +13,8 @@ PKGS=(
   clang-14 libclang-rt-14-dev
   # the container suite (tests/container) and the deploy checks (tests/deploy)
   podman runc catatonit debootstrap python3-yaml
+  # the /status page rendered headless (tests/ops/test_status_page.py)
+  chromium
 )
 
 missing=()
