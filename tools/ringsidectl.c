@@ -435,7 +435,7 @@ static void routes_table(yajl_val st, FILE *f)
 {
     yajl_val rs = jget(st, "routes");
     table t = { .ncol = 13, .align = "lllrrrrlrrrrr" };
-    tab_row(&t, "route", "endpoint", "breaker", "weight", "limit", "inflight P0/P1/P2", "embargo_s", "avoided",
+    tab_row(&t, "route", "endpoint", "breaker", "weight", "limit", "inflight_P0/P1/P2", "embargo_s", "avoided",
             "first_content_ms", "attempts", "ok", "failed", "rate_limited");
     for (size_t i = 0; YAJL_IS_ARRAY(rs) && i < YAJL_GET_ARRAY(rs)->len; i++) {
         yajl_val r = YAJL_GET_ARRAY(rs)->values[i];
