@@ -18,6 +18,10 @@ PKGS=(
   # runs: `systemctl disable --now prometheus` if you do not want it; the
   # tests start their own on 127.0.0.1
   prometheus
+  # the emergency drill's real Alertmanager (tests/ops/test_alerts.py)
+  prometheus-alertmanager
+  # the /status page rendered headless (tests/ops/test_status_page.py)
+  chromium
 )
 
 missing=()

@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "routes.h"
 #include "status.h"
+#include "status_page.h"
 #include "text.h"
 
 #include <errno.h>
@@ -156,6 +157,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         char *doc = sc_status_json(d, now, &len);
         return send_page(conn, MHD_HTTP_OK, "application/json", doc, len);
     }
+    if (get && strcmp(url, "/status") == 0) {
+        size_t len = 0;
+        char *page = sc_status_page(&len);
+        return send_page(conn, MHD_HTTP_OK, "text/html; charset=utf-8", page, len);
+    }
     if (get && strcmp(url, "/events") == 0) {
         const char *since = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
         char *end = NULL;
@@ -191,7 +197,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (get)
         return send_text(conn, MHD_HTTP_NOT_FOUND,
-                         "no page %s here: try /metrics, /healthz, /readyz, /api/status, /events\n", url);
+                         "no page %s here: try /status, /metrics, /healthz, /readyz, /api/status, /events\n", url);
     return send_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "%s %s: not a method this listener takes\n", method,
                      url);
 }
@@ -312,7 +318,7 @@ int sc_admin_start(sc_daemon *d)
     d->admin = a;
     arm(a);
     run_mhd(a);
-    sc_info("admin listener on http://%s (/metrics, /healthz, /readyz, /api/status, /events)", a->where);
+    sc_info("admin listener on http://%s (/status, /metrics, /healthz, /readyz, /api/status, /events)", a->where);
     return 0;
 }
 

@@ -1,5 +1,5 @@
 /*
- * admin.h — the admin HTTP listener: /metrics, /healthz, /readyz, served
+ * admin.h — the admin HTTP listener: /metrics, /healthz, /readyz, /status, served
  * from the sidecar's loop (admin.c).
  */
 #ifndef SC_ADMIN_H

@@ -103,7 +103,8 @@ class Sidecar:
         if self.backend:
             args += ["--io-backend", self.backend]
         # an admin listener of its own on a free port (many run at once)
-        if not any(str(a).startswith("--admin-listen") for a in extra):
+        own_admin = not any(str(a).startswith("--admin-listen") for a in extra)
+        if own_admin:
             args += ["--admin-listen", "127.0.0.1:0"]
         e = dict(os.environ)
         e.pop("DEEPSEEK_API_KEY", None)   # the mock, never a real API
@@ -113,7 +114,8 @@ class Sidecar:
                                      **as_user)
         self.pid = self.proc.pid
         deadline = time.monotonic() + 20
-        while not self._listening():
+        # the admin listener starts just after the socket: wait for both
+        while not self._listening() or (own_admin and "admin listener on" not in self.read_log()):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ringsided exited: {self.read_log()}")
             if time.monotonic() > deadline:
