@@ -133,6 +133,8 @@ static void set_defaults(sc_config *cfg)
     sc_alert_rule_init(&cfg->alert_rules[3], "RingsideShedding", SC_AM_SHEDDING, 0, 60000, "warning");
     sc_alert_rule_init(&cfg->alert_rules[4], "RingsideEmergency", SC_AM_EMERGENCY, 0, 0, "critical");
     cfg->n_alert_rules = 5;
+    cfg->access_level = SC_ACCESS_ERRORS;
+    cfg->access_sample = 1.0;
     cfg->shed_window_ms = 10000;
     cfg->shed_min_samples = 20;
 }

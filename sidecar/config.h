@@ -57,6 +57,7 @@ typedef struct sc_route_cfg {
 /* An alert rule (alerts.c): `metric` above `above` for for_ms fires it;
  * the ratio and latency metrics are over window_ms, with at least
  * min_answers answers in it. */
+enum { SC_ACCESS_OFF, SC_ACCESS_ERRORS, SC_ACCESS_ALL };
 enum { SC_AM_ERROR_RATIO, SC_AM_MEAN_LATENCY_MS, SC_AM_ROUTES_OUT, SC_AM_SHEDDING, SC_AM_EMERGENCY,
        SC_AM_SATURATION, SC_AM_COUNT };
 #define SC_MAX_ALERT_RULES 16
@@ -142,6 +143,9 @@ typedef struct sc_config {
     sc_webhook_cfg webhooks[SC_MAX_WEBHOOKS];
     unsigned n_webhooks;
     char alertmanager[256];       /* its base URL; "" = none */
+    int access_level;             /* SC_ACCESS_*: which terminal answers get a line */
+    double access_sample;         /* of those, this share */
+    char access_file[256];        /* "" = stderr */
     sc_route_cfg routes[SC_MAX_ROUTES];
     unsigned nroutes;
 } sc_config;

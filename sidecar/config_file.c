@@ -302,7 +302,7 @@ static const cy_key top_keys[] = {
     { "log_level", k_log }, { "io_backend", k_io }, { "admin", cy_admin }, { "timeline", cy_timeline }, { "max_response_bytes", k_maxresp },
     { "default_max_tokens", k_max_tokens }, { "timeouts", k_timeouts },
     { "limits", k_limits }, { "priorities", k_priorities }, { "retries", k_retries },
-    { "breaker", k_breaker }, { "shedding", k_shedding }, { "emergency", cy_emergency }, { "alerts", cy_alerts }, { "latency", k_latency }, { "routes", cy_routes },
+    { "breaker", k_breaker }, { "shedding", k_shedding }, { "emergency", cy_emergency }, { "alerts", cy_alerts }, { "access_log", cy_access_log }, { "latency", k_latency }, { "routes", cy_routes },
     { 0, 0 },
 };
 

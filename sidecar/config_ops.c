@@ -1,6 +1,7 @@
 /*
  * config_ops.c — the operations sections of the YAML file (config_yaml.h):
- * emergency mode, the admin listener, the incident timeline, alerts.
+ * emergency mode, the admin listener, the incident timeline, alerts, the
+ * access log.
  */
 #include "config_yaml.h"
 
@@ -148,3 +149,26 @@ static const cy_key alert_keys[] = {
     { "rules", k_al_rules }, { "webhooks", k_al_webhooks }, { "alertmanager", k_al_am }, { 0, 0 },
 };
 void cy_alerts(ycx *x, yaml_node_t *v, void *t) { cy_walk(x, v, alert_keys, t); }
+
+/* ---------------------------------------------------------- access log */
+
+static void k_ac_level(ycx *x, yaml_node_t *v, void *t)
+{
+    char buf[16];
+    const char *s = cy_text(x, v, buf, sizeof buf);
+    static const char *const levels[] = { [SC_ACCESS_OFF] = "off", [SC_ACCESS_ERRORS] = "errors",
+                                          [SC_ACCESS_ALL] = "all" };
+    for (int i = 0; s && i < 3; i++)
+        if (strcmp(s, levels[i]) == 0) {
+            ((sc_config *)t)->access_level = i;
+            return;
+        }
+    if (s)
+        cy_err(x, v, "'%s' is not one of off, errors, all", s);
+}
+static void k_ac_sample(ycx *x, yaml_node_t *v, void *t) { cy_double(x, v, 0, 1, &((sc_config *)t)->access_sample); }
+static void k_ac_file(ycx *x, yaml_node_t *v, void *t) { cy_str(x, v, ((sc_config *)t)->access_file, sizeof ((sc_config *)t)->access_file); }
+static const cy_key access_keys[] = {
+    { "level", k_ac_level }, { "sample", k_ac_sample }, { "file", k_ac_file }, { 0, 0 },
+};
+void cy_access_log(ycx *x, yaml_node_t *v, void *t) { cy_walk(x, v, access_keys, t); }

@@ -36,6 +36,8 @@
 #include "watch.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <time.h>
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
@@ -240,6 +242,16 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
     sc_obs_init(&d->obs);
     d->em.warm_due = UINT64_MAX;
     d->started_at = rs__now_ns();
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    d->started_ms = (uint64_t)wall.tv_sec * 1000u + (uint64_t)wall.tv_nsec / 1000000u;
+    d->access_rng = d->started_at | 1;
+    d->access_fd = -1;
+    if (cfg->access_file[0] &&
+        (d->access_fd = open(cfg->access_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+        sc_error("access_log.file: cannot open %s: %s", cfg->access_file, strerror(errno));
+        return -1;
+    }
     d->rxbuf = malloc(RS__MAX_RECORD);
     d->comp_scratch = malloc(sizeof *d->comp_scratch);
     if (!d->rxbuf || !d->comp_scratch || sc_upstream_init(d, sc_attempt_done) < 0 ||
@@ -294,6 +306,7 @@ static void reload(sc_daemon *d)
     cfg->max_inflight = d->cfg.max_inflight;
     memcpy(cfg->admin_listen, d->cfg.admin_listen, sizeof cfg->admin_listen);
     memcpy(cfg->timeline_file, d->cfg.timeline_file, sizeof cfg->timeline_file);
+    memcpy(cfg->access_file, d->cfg.access_file, sizeof cfg->access_file);
     cfg->timeline_keep = d->cfg.timeline_keep;
     cfg->io_backend = d->cfg.io_backend;
     sc_config old = d->cfg;
@@ -538,4 +551,6 @@ void sc_daemon_destroy(sc_daemon *d)
     if (started)
         sc_timeline_add(&d->timeline, false, "stop", "", "ringsided stopped");
     sc_timeline_close(&d->timeline);
+    if (d->access_fd >= 0)
+        close(d->access_fd);
 }

@@ -42,7 +42,7 @@ unsigned sc_obs_slot(sc_obs *o, const char *name)
     return o->n++;
 }
 
-static unsigned outcome_of(int32_t error)
+unsigned sc_obs_outcome(int32_t error)
 {
     switch (error) {
     case RS_OK: return SC_OUT_OK;
@@ -79,7 +79,7 @@ void sc_obs_answer(sc_obs *o, unsigned slot, unsigned prio, int32_t error, const
     if (prio > 2)
         prio = 2;
     sc_obs_route *r = &o->route[slot];
-    r->requests[prio][outcome_of(error)]++;
+    r->requests[prio][sc_obs_outcome(error)]++;
     if (dispatched)
         observe(&r->hist[SC_H_QUEUE_WAIT][prio], (double)timings_us[RS__T_QUEUED] / 1e6);
     /* an error's body is not the content a caller waits for */

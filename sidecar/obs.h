@@ -58,6 +58,8 @@ unsigned sc_obs_slot(sc_obs *o, const char *name);
  * it was sent upstream (its queue wait counts, even 0). */
 void sc_obs_answer(sc_obs *o, unsigned slot, unsigned prio, int32_t error, const uint64_t *timings_us,
                    bool dispatched);
+/* The outcome (SC_OUT_*) an RS_* error counts as, and its name. */
+unsigned sc_obs_outcome(int32_t error);
 const char *sc_obs_outcome_name(unsigned outcome);
 
 #endif

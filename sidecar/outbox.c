@@ -14,6 +14,8 @@
  */
 #include "outbox.h"
 
+#include "access_log.h"
+
 #include "inflight.h"
 #include "log.h"
 #include "ringpack.h"
@@ -135,6 +137,7 @@ void sc_req_finish(sc_req *r, sc_completion *cp, uint64_t now)
         cp->timings[RS__T_QUEUED] = (r->t_dispatch - r->t_drain) / 1000u;
     cp->timings[RS__T_TOTAL] = (now - r->t_drain) / 1000u;
     sc_obs_answer(&c->d->obs, r->obs_slot, r->priority, cp->error, cp->timings, r->t_dispatch != 0);
+    sc_access_log(c->d, r, cp);
     enqueue(c, cp);   /* n_open already counts it since intake */
     sc_req_free(r);
 }

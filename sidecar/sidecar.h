@@ -216,6 +216,9 @@ struct sc_daemon {
     uint8_t sig_buf[128];
     uint64_t now;                 /* the clock at the start of this loop turn */
     uint64_t started_at;
+    uint64_t started_ms;          /* the same, on the wall clock (request ids) */
+    int access_fd;                /* access_log.file, or -1 for stderr */
+    uint64_t access_rng;
     bool kicked;                  /* a doorbell rang: look at every ring */
     bool reload_asked;            /* POST /admin/reload (admin.c): reload after this turn */
     uint8_t *rxbuf;               /* one record copied out of shared memory (intake) */

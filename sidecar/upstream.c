@@ -23,6 +23,7 @@
  */
 #include "upstream.h"
 
+#include "access_log.h"
 #include "body_json.h"
 #include "log.h"
 #include "outbox.h"
@@ -410,6 +411,12 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
         h = curl_slist_append(h, "Content-Type: application/json");
     if (rt->auth)
         h = curl_slist_append(h, rt->auth);
+    if (!sc_req_client_id(r)) {   /* the client's own id goes as it is (copied above) */
+        char id[128], line[160];
+        sc_req_id(d, r, id, sizeof id);
+        snprintf(line, sizeof line, "X-Request-Id: %s", id);
+        h = curl_slist_append(h, line);
+    }
     h = curl_slist_append(h, "Expect:");   /* no 100-continue round trip */
     x->hdrs = h;
 
@@ -522,7 +529,10 @@ void sc_upstream_abort(sc_daemon *d, sc_req *r)
     recycle(d->up, x);
 }
 
-static void take_headers(sc_completion *cp, CURL *e)
+/* The answer's headers for the client, and the request's id (rid) when
+ * the upstream did not echo one: the id the access log and the upstream's
+ * own logs know the request by. */
+static void take_headers(sc_completion *cp, CURL *e, const char *rid)
 {
     struct curl_header *prev = NULL, *hh;
     uint32_t n = 0;
@@ -531,10 +541,10 @@ static void take_headers(sc_completion *cp, CURL *e)
         prev = hh;
         n++;
     }
-    if (n > RS__MAX_HEADERS)
-        n = RS__MAX_HEADERS;
-    cp->hname = calloc(n ? n : 1, sizeof *cp->hname);
-    cp->hvalue = calloc(n ? n : 1, sizeof *cp->hvalue);
+    if (n > RS__MAX_HEADERS - 1)
+        n = RS__MAX_HEADERS - 1;
+    cp->hname = calloc(n + 1, sizeof *cp->hname);
+    cp->hvalue = calloc(n + 1, sizeof *cp->hvalue);
     if (!cp->hname || !cp->hvalue)
         return;
     prev = NULL;
@@ -551,6 +561,17 @@ static void take_headers(sc_completion *cp, CURL *e)
             break;
         }
         cp->nheaders++;
+    }
+    for (uint32_t k = 0; k < cp->nheaders; k++)
+        if (strcasecmp(cp->hname[k], "x-request-id") == 0)
+            return;
+    cp->hname[cp->nheaders] = strdup("x-request-id");
+    cp->hvalue[cp->nheaders] = strdup(rid);
+    if (cp->hname[cp->nheaders] && cp->hvalue[cp->nheaders])
+        cp->nheaders++;
+    else {
+        free(cp->hname[cp->nheaders]);
+        free(cp->hvalue[cp->nheaders]);
     }
 }
 
@@ -582,7 +603,8 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
     sc_req *r = x->req;
     sc_route *rt = r->rt;
     uint64_t now = rs__now_ns();
-    char msg[CURL_ERROR_SIZE + 160];
+    char msg[CURL_ERROR_SIZE + 160], rid[128];
+    sc_req_id(up->d, r, rid, sizeof rid);
     long status = 0;
     bool answered = rc == CURLE_OK && !slow;
     if (answered)
@@ -635,7 +657,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
         if (x->t_first_content)
             cp->timings[RS__T_FIRST_CONTENT] = at.first_content_ns / 1000u;
         if (answered) {
-            take_headers(cp, x->easy);
+            take_headers(cp, x->easy, rid);
             cp->body = x->buf;      /* hand the buffer over, no copy */
             cp->body_len = x->len;
             x->buf = NULL;
