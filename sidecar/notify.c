@@ -62,12 +62,13 @@ static void instance(char *buf, size_t len)
     snprintf(buf, len, "%s:%d", host, (int)getpid());
 }
 
-static char *webhook_body(const sc_alert_note *n, size_t *len)
+/* What both bodies say, as text. */
+typedef struct note_text {
+    char starts[40], ends[40], instance[160];
+} note_text;
+
+static char *webhook_body(const sc_alert_note *n, const note_text *nt, size_t *len)
 {
-    char starts[40], ends[40], inst[160];
-    iso8601(n->starts_ms, starts, sizeof starts);
-    iso8601(n->ends_ms, ends, sizeof ends);
-    instance(inst, sizeof inst);
     sc_text t = { 0 };
     sc_text_put(&t, "{\"alert\":");
     sc_text_json_str(&t, n->name);
@@ -76,35 +77,31 @@ static char *webhook_body(const sc_alert_note *n, size_t *len)
     sc_text_put(&t, ",\"summary\":");
     sc_text_json_str(&t, n->summary);
     sc_text_printf(&t, ",\"value\":%.6g,\"threshold\":%.6g,\"starts_at\":\"%s\",\"ends_at\":", n->value,
-                   n->threshold, starts);
+                   n->threshold, nt->starts);
     if (n->firing)
         sc_text_put(&t, "null");
     else
-        sc_text_printf(&t, "\"%s\"", ends);
+        sc_text_printf(&t, "\"%s\"", nt->ends);
     sc_text_put(&t, ",\"instance\":");
-    sc_text_json_str(&t, inst);
+    sc_text_json_str(&t, nt->instance);
     sc_text_put(&t, "}");
     return sc_text_take(&t, len);
 }
 
-static char *alertmanager_body(const sc_alert_note *n, size_t *len)
+static char *alertmanager_body(const sc_alert_note *n, const note_text *nt, size_t *len)
 {
-    char starts[40], ends[40], inst[160];
-    iso8601(n->starts_ms, starts, sizeof starts);
-    iso8601(n->ends_ms, ends, sizeof ends);
-    instance(inst, sizeof inst);
     sc_text t = { 0 };
     sc_text_put(&t, "[{\"labels\":{\"alertname\":");
     sc_text_json_str(&t, n->name);
     sc_text_put(&t, ",\"severity\":");
     sc_text_json_str(&t, n->severity);
     sc_text_put(&t, ",\"service\":\"ringside\",\"instance\":");
-    sc_text_json_str(&t, inst);
+    sc_text_json_str(&t, nt->instance);
     sc_text_put(&t, "},\"annotations\":{\"summary\":");
     sc_text_json_str(&t, n->summary);
-    sc_text_printf(&t, "},\"startsAt\":\"%s\"", starts);
+    sc_text_printf(&t, "},\"startsAt\":\"%s\"", nt->starts);
     if (!n->firing)   /* an end in the past resolves it */
-        sc_text_printf(&t, ",\"endsAt\":\"%s\"", ends);
+        sc_text_printf(&t, ",\"endsAt\":\"%s\"", nt->ends);
     sc_text_put(&t, "}]");
     return sc_text_take(&t, len);
 }
@@ -165,10 +162,14 @@ static void enqueue(sc_daemon *d, const char *url, char *body, size_t len, const
 
 void sc_notify(sc_daemon *d, const sc_alert_note *n, bool alertmanager_only)
 {
+    note_text nt;
+    iso8601(n->starts_ms, nt.starts, sizeof nt.starts);
+    iso8601(n->ends_ms, nt.ends, sizeof nt.ends);
+    instance(nt.instance, sizeof nt.instance);
     for (unsigned i = 0; i < d->cfg.n_webhooks && !alertmanager_only; i++) {
         const sc_webhook_cfg *w = &d->cfg.webhooks[i];
         size_t len = 0;
-        char *body = webhook_body(n, &len);
+        char *body = webhook_body(n, &nt, &len);
         char sig[sizeof ((sc_delivery *)0)->sig] = "";
         const char *secret = w->secret_env[0] ? sc_secret(w->secret_env) : NULL;
         if (w->secret_env[0] && !secret)
@@ -181,7 +182,7 @@ void sc_notify(sc_daemon *d, const sc_alert_note *n, bool alertmanager_only)
         char url[300];
         snprintf(url, sizeof url, "%s/api/v2/alerts", d->cfg.alertmanager);
         size_t len = 0;
-        char *body = alertmanager_body(n, &len);
+        char *body = alertmanager_body(n, &nt, &len);
         enqueue(d, url, body, len, NULL);
     }
 }

@@ -29,6 +29,15 @@ def binary(env, rel):
     return path
 
 
+def free_port():
+    """A TCP port free on 127.0.0.1 right now (for a server to take next)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 class Mock:
     """ringside-mock-upstream on a free port."""
 

@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,18 +22,11 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
-from ringside_procs import Mock, Sidecar, binary  # noqa: E402
+from ringside_procs import Mock, Sidecar, binary, free_port  # noqa: E402
 
 SECRET = "drill-secret"
 CHAT = '{"model":"deepseek-chat","messages":[{"role":"user","content":"hi"}]}'
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Hooks:

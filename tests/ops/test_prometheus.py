@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
-from ringside_procs import Mock, Sidecar, binary  # noqa: E402
+from ringside_procs import Mock, Sidecar, binary, free_port  # noqa: E402
 
 PROM_DIR = os.path.join(ROOT, "deploy", "prometheus")
 RULES = os.path.join(PROM_DIR, "ringside-rules.yml")
@@ -131,13 +130,6 @@ def test_promtool_checks_the_example_config_and_its_kubernetes_job(tmp_path):
 
 
 # ------------------------------------------------ a real Prometheus scraping
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Prometheus:
