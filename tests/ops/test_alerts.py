@@ -147,6 +147,10 @@ routes:
                     return {a["labels"]["alertname"]: a for a in json.loads(r.read())}
             wait(lambda: "DrillEmergency" in am_alerts(), "the alert in Alertmanager")
             assert am_alerts()["DrillEmergency"]["labels"]["service"] == "ringside"
+            page = s.http("/metrics")[1]
+            assert 'ringside_alert_firing{alert="DrillEmergency"} 1' in page
+            sent = [l for l in page.splitlines() if l.startswith('ringside_notifications_total{result="sent"}')]
+            assert sent and float(sent[0].split()[1]) >= 3, sent   # two webhooks and Alertmanager
 
             # the primary recovers: its breaker's probe succeeds, then the
             # emergency ends after recover_ms of health, and the alerts resolve
