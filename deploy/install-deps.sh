@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential meson ninja-build pkg-config
-  liburing-dev libcurl4-openssl-dev libmsgpack-dev libyaml-dev libyajl-dev
+  liburing-dev libcurl4-openssl-dev libmsgpack-dev libyaml-dev libyajl-dev libssl-dev
   libcmocka-dev python3-pytest
   swig python3-dev ruby ruby-dev liblua5.4-dev lua5.4
   python3-venv python3-mesonpy python3-mypy luarocks
