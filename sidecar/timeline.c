@@ -63,6 +63,8 @@ static bool parse_line(const char *line, sc_event *e)
         copy_field(e->kind, sizeof e->kind, root, "kind");
         copy_field(e->route, sizeof e->route, root, "route");
         copy_field(e->msg, sizeof e->msg, root, "msg");
+        const char *tr_path[] = { "trouble", NULL };
+        e->trouble = YAJL_IS_TRUE(yajl_tree_get(root, tr_path, yajl_t_true));
     }
     yajl_tree_free(root);
     return ok;
@@ -140,12 +142,12 @@ static void event_json(const sc_event *e, sc_text *out)
     sc_text_json_str(out, e->route);
     sc_text_put(out, ",\"msg\":");
     sc_text_json_str(out, e->msg);
-    sc_text_put(out, "}");
+    sc_text_printf(out, ",\"trouble\":%s}", e->trouble ? "true" : "false");
 }
 
 void sc_timeline_add(sc_timeline *t, bool trouble, const char *kind, const char *route, const char *fmt, ...)
 {
-    sc_event e = { .ms = wall_ms() };
+    sc_event e = { .ms = wall_ms(), .trouble = trouble };
     snprintf(e.kind, sizeof e.kind, "%s", kind);
     snprintf(e.route, sizeof e.route, "%s", route ? route : "");
     va_list ap;

@@ -17,6 +17,7 @@ typedef struct sc_event {
     char kind[32];               /* e.g. "breaker_open": a fixed vocabulary, see README */
     char route[64];              /* "" when not about one route */
     char msg[384];               /* what happened, with its figures */
+    bool trouble;                /* a problem starting (else a recovery, or routine) */
 } sc_event;
 
 typedef struct sc_timeline {

@@ -329,17 +329,11 @@ static int64_t parse_since(const char *s, int64_t now)
 
 /* ------------------------------------------------------------ events */
 
-/* Kinds that mean trouble; the rest are recoveries and routine. The same
- * list as the /status page's. */
-static bool trouble(const char *kind)
+/* Trouble (a breaker opening, an embargo, an alert firing), as the
+ * sidecar marked the event, against recoveries and routine. */
+static bool trouble(yajl_val e)
 {
-    static const char *const kinds[] = { "breaker_open", "embargo", "failover", "panic", "shedding",
-                                         "reload_refused", "accept_paused", "emergency", "emergency_on",
-                                         "alert_firing", "standby" };
-    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
-        if (strcmp(kind, kinds[i]) == 0)
-            return true;
-    return false;
+    return jtrue(e, "trouble");
 }
 
 static yajl_val get_events(int64_t since)
@@ -363,7 +357,7 @@ static void events_table(yajl_val ev, FILE *f, bool newest_first, size_t max, bo
         yajl_val e = YAJL_GET_ARRAY(ev)->values[newest_first ? n - 1 - (k - from) : k];
         char when[40], kind[64];
         const char *kd = jstr(e, "kind");
-        if (color && trouble(kd))
+        if (color && trouble(e))
             fmt(kind, sizeof kind, "\033[1;31m%s\033[0m", kd);
         else
             fmt(kind, sizeof kind, "%s", kd);
@@ -398,7 +392,7 @@ static int cmd_events(int64_t since, bool period, bool markdown, const char *sin
     if (markdown) {
         unsigned bad = 0;
         for (size_t i = 0; i < n; i++)
-            bad += trouble(jstr(YAJL_GET_ARRAY(ev)->values[i], "kind"));
+            bad += trouble(YAJL_GET_ARRAY(ev)->values[i]);
         printf("# ringside incident timeline\n\n");
         printf("- Period: %s UTC to %s UTC (--since %s)\n", from, to, since_arg);
         printf("- Sidecar: %s\n", admin_url);
@@ -411,9 +405,9 @@ static int cmd_events(int64_t since, bool period, bool markdown, const char *sin
                 yajl_val e = YAJL_GET_ARRAY(ev)->values[i];
                 char when[40];
                 const char *kind = jstr(e, "kind");
-                printf("| %s | %s", utc(when, sizeof when, (int64_t)jint(e, "ms"), true), trouble(kind) ? "**" : "");
+                printf("| %s | %s", utc(when, sizeof when, (int64_t)jint(e, "ms"), true), trouble(e) ? "**" : "");
                 md_cell(stdout, kind);
-                printf("%s | ", trouble(kind) ? "**" : "");
+                printf("%s | ", trouble(e) ? "**" : "");
                 md_cell(stdout, jstr(e, "route"));
                 printf(" | ");
                 md_cell(stdout, jstr(e, "msg"));

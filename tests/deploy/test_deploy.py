@@ -127,7 +127,7 @@ def ringside_yaml(docs):
 
 def test_kubernetes_manifests_parse_and_name_each_other():
     docs = load_k8s()
-    assert set(docs) == {"ConfigMap", "Deployment", "Secret"}
+    assert set(docs) == {"ConfigMap", "Deployment", "Secret", "HorizontalPodAutoscaler"}
     d = docs["Deployment"]
     assert d["apiVersion"] == "apps/v1"
     assert d["spec"]["selector"]["matchLabels"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
@@ -214,3 +214,17 @@ def test_seccomp_profile_allows_io_uring():
     allowed = {n for r in prof["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" and not r.get("args")
                and not r.get("includes") for n in r["names"]}
     assert {"io_uring_setup", "io_uring_enter", "io_uring_register", "memfd_create", "eventfd2"} <= allowed
+
+
+def test_kubernetes_scrapes_the_admin_listener_and_scales_on_saturation():
+    docs = load_k8s()
+    pod = docs["Deployment"]["spec"]["template"]
+    ann = pod["metadata"]["annotations"]
+    side = pod["spec"]["initContainers"][0]
+    port = {p["name"]: p["containerPort"] for p in side["ports"]}["metrics"]
+    assert ann["prometheus.io/scrape"] == "true" and int(ann["prometheus.io/port"]) == port == 9464
+    cfg = yaml.safe_load(ringside_yaml(docs))
+    assert cfg["admin"]["listen"] == f"0.0.0.0:{port}"
+    hpa = docs["HorizontalPodAutoscaler"]["spec"]
+    assert hpa["scaleTargetRef"]["name"] == docs["Deployment"]["metadata"]["name"]
+    assert hpa["metrics"][0]["pods"]["metric"]["name"] == "ringside_saturation"

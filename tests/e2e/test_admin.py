@@ -125,8 +125,8 @@ routes:
         time.sleep(0.5)   # past the cooldown: the next request is the probe
         assert call(s, "--data", CHAT)[0] == 0
         time.sleep(0.1)   # the watcher looks every 10 ms
-        kinds = [e["kind"] for e in events(s) if e["route"] == "only"]
-        assert kinds == ["breaker_open", "breaker_half_open", "breaker_closed"], kinds
+        kinds = [(e["kind"], e["trouble"]) for e in events(s) if e["route"] == "only"]
+        assert kinds == [("breaker_open", True), ("breaker_half_open", False), ("breaker_closed", False)], kinds
         first = events(s)[0]
         assert first["kind"] == "start" and first["ts"].endswith("Z")
     # the file has every event, and a restart reads it back
