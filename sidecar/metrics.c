@@ -14,6 +14,7 @@
 #include "routes.h"
 #include "text.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -177,8 +178,8 @@ static void clients_part(sc_text *t, sc_daemon *d)
     for (sc_client *c = d->clients; c; c = c->next) {
         if (c->closing)
             continue;
-        ring_use(&c->sq, c->sq_cur.pos, __atomic_load_n(&c->sq.hdr->head, __ATOMIC_RELAXED), &sq);
-        ring_use(&c->cq, __atomic_load_n(&c->cq.hdr->tail, __ATOMIC_RELAXED), c->cq_head, &cq);
+        ring_use(&c->sq, c->sq_cur.pos, atomic_load_explicit(&c->sq.hdr->head, memory_order_relaxed), &sq);
+        ring_use(&c->cq, atomic_load_explicit(&c->cq.hdr->tail, memory_order_relaxed), c->cq_head, &cq);
     }
     head(t, "ringside_clients", "gauge", "Clients registered now.");
     sc_text_printf(t, "ringside_clients %u\n", d->nclients);
