@@ -204,7 +204,11 @@ void sc_emergency_tick(sc_daemon *d, uint64_t now)
 
 uint64_t sc_emergency_due(const sc_daemon *d)
 {
-    /* only while there is something to watch: an idle sidecar sleeps
-     * until a standby's next keep-warm probe */
-    return d->adm.emergency || d->adm.inflight ? d->em.next : d->em.warm_due;
+    /* only while there is something to watch — requests in flight or
+     * queued (waiting for a route, perhaps for this very switch) — else an
+     * idle sidecar sleeps until a standby's next keep-warm probe */
+    const sc_admission *a = &d->adm;
+    bool busy = a->emergency || a->inflight || rsp_sched_len(&a->sched, 0) || rsp_sched_len(&a->sched, 1) ||
+                rsp_sched_len(&a->sched, 2);
+    return busy ? d->em.next : d->em.warm_due;
 }

@@ -252,6 +252,8 @@ struct sc_daemon {
         uint64_t next, wake;
         unsigned panic;
         bool shedding[3];
+        bool storm;               /* a client storm is on */
+        uint64_t storm_at, storm_regs, storm_refused;   /* the second being counted */
     } watch;
 
     struct {

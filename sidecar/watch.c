@@ -8,6 +8,7 @@
  * looks at the state every WATCH_EVERY of loop time and reports what
  * differs from its last look: one place that knows the event vocabulary,
  * and the policies stay free of logging. An event is at most that late.
+ * Client storms are counted a second at a time.
  */
 #include "watch.h"
 
@@ -18,6 +19,10 @@
 #include <stdio.h>
 
 #define WATCH_EVERY (10ull * 1000000ull)
+/* Registrations a second (accepted or refused) that make a client storm —
+ * apps in a crash loop, a deploy gone wrong — and below which it is over. */
+#define STORM_PER_S 100
+#define STORM_OVER_PER_S 25
 
 static const char *const breaker_kind[] = { [RSP_BREAKER_CLOSED] = "breaker_closed",
                                             [RSP_BREAKER_OPEN] = "breaker_open",
@@ -142,6 +147,33 @@ static void watch_shedding(sc_daemon *d, uint64_t now)
     }
 }
 
+static void watch_clients(sc_daemon *d, uint64_t now)
+{
+    if (d->watch.storm && d->watch.storm_at < d->watch.wake)
+        d->watch.wake = d->watch.storm_at;   /* to see it end on time */
+    if (now < d->watch.storm_at)
+        return;
+    uint64_t regs = d->stats.clients_accepted + d->stats.clients_refused;
+    uint64_t n = regs - d->watch.storm_regs, refused = d->stats.clients_refused - d->watch.storm_refused;
+    bool first = d->watch.storm_at == 0;
+    d->watch.storm_at = now + 1000000000ull;
+    d->watch.storm_regs = regs;
+    d->watch.storm_refused = d->stats.clients_refused;
+    if (first)
+        return;
+    if (!d->watch.storm && n >= STORM_PER_S) {
+        d->watch.storm = true;
+        sc_timeline_add(&d->timeline, true, "client_storm", "",
+                        "client storm: %llu registrations in the last second (%llu refused), %u clients connected",
+                        (unsigned long long)n, (unsigned long long)refused, d->nclients);
+    } else if (d->watch.storm && n < STORM_OVER_PER_S) {
+        d->watch.storm = false;
+        sc_timeline_add(&d->timeline, false, "client_storm_end", "",
+                        "client storm over: %llu registrations in the last second, %u clients connected",
+                        (unsigned long long)n, d->nclients);
+    }
+}
+
 void sc_watch(sc_daemon *d, uint64_t now)
 {
     if (now >= d->watch.next)
@@ -162,4 +194,5 @@ void sc_watch_now(sc_daemon *d, uint64_t now)
     }
     watch_panic(d);
     watch_shedding(d, now);
+    watch_clients(d, now);
 }

@@ -170,3 +170,20 @@ def test_post_reload_reloads_and_says_so_in_the_timeline(mock, tmp_path):
         while "reload_refused" not in [e["kind"] for e in events(s)]:
             assert time.monotonic() < deadline, events(s)
             time.sleep(0.05)
+
+
+def test_a_client_storm_is_in_the_timeline(mock):
+    """Hundreds of registrations in a second (apps in a crash loop): one
+    client_storm event with the figures, and its end once it calms down."""
+    import time
+    with Sidecar(mock.url) as s:
+        for _ in range(300):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            c.connect(s.sock)
+            c.close()   # no hello: refused
+        deadline = time.monotonic() + 20
+        while "client_storm_end" not in [e["kind"] for e in events(s)]:
+            assert time.monotonic() < deadline, events(s)
+            time.sleep(0.2)
+        storm = [e for e in events(s) if e["kind"] == "client_storm"]
+        assert len(storm) == 1 and storm[0]["trouble"] and "refused" in storm[0]["msg"], storm

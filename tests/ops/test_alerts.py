@@ -113,7 +113,7 @@ def test_the_emergency_drill(alertmanager):
         with open(cfg, "w") as f:
             f.write(f"""
 retries: {{attempts: 1}}
-breaker: {{failures: 3, cooldown_ms: 300, max_cooldown_ms: 300, half_open_probes: 1}}
+breaker: {{failures: 3, cooldown_ms: 3000, max_cooldown_ms: 3000, half_open_probes: 1}}
 emergency: {{when_primaries_open: true, recover_ms: 1500}}
 alerts:
   webhooks: [{{url: "{hooks.url}", secret_env: HOOK_SECRET}}]
@@ -132,9 +132,10 @@ routes:
             for _ in range(5):
                 call(s, "--priority", "0", "--data", CHAT)
             wait(lambda: "emergency_on" in [e["kind"] for e in events(s)], "emergency mode")
-            # in emergency, P0 goes to the standby and succeeds
+            # in emergency, P0 goes to the standby and succeeds (the primary
+            # gets only its breaker's probe, after the 3 s cooldown)
             rc, err = call(s, "--priority", "0", "-v", "--data", CHAT)
-            assert rc == 0 and "upstream 'spare'" in err, err
+            assert rc == 0 and "upstream 'spare'" in err, (err, events(s))
             wait(lambda: {(p["alert"], p["status"]) for p in hooks.payloads()} >=
                  {("DrillErrors", "firing"), ("DrillEmergency", "firing")}, "firing webhooks",
                  why=lambda: f"webhooks {hooks.payloads()}, {hooks.calls} calls; events {events(s)}")
@@ -169,6 +170,15 @@ routes:
                      "alert_resolved"]
             at = [kinds.index(k) for k in order]
             assert at[0] < at[1] < at[3] < at[4] and at[2] > at[0] and at[5] > at[2], kinds
+            # the post-mortem's table has them, in the same order
+            md = subprocess.run([binary("RINGSIDECTL", "tools/ringsidectl"), "--admin", s.admin, "timeline",
+                                 "--since", "10m", "--markdown"], capture_output=True, text=True, timeout=30)
+            assert md.returncode == 0, md.stderr
+            rows = [line for line in md.stdout.splitlines() if line.startswith("| 20")]
+            row_kinds = [r.split("|")[2].strip().strip("*") for r in rows]
+            assert [k for k in row_kinds if k in ("breaker_open", "emergency_on", "breaker_closed",
+                                                  "emergency_off")] == \
+                [k for k in kinds if k in ("breaker_open", "emergency_on", "breaker_closed", "emergency_off")], md.stdout
         finally:
             problem = s.stop()
             assert not problem, problem
