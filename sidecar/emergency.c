@@ -70,6 +70,7 @@ static void enter(sc_daemon *d, bool manual, const char *why)
     a->emergency = true;
     a->to_standby = n > 0;
     a->em_owed = 0;
+    a->wake_at = 0;   /* queued requests may go now: the routes they may take changed */
     d->em.manual = manual;
     d->em.healthy_since = 0;
     sc_timeline_add(&d->timeline, true, "emergency_on", "",
@@ -82,6 +83,7 @@ static void leave(sc_daemon *d, const char *why)
 {
     sc_watch_now(d, rs__now_ns());
     d->adm.emergency = d->adm.to_standby = false;
+    d->adm.wake_at = 0;   /* as on entering: the routes changed */
     d->em.manual = false;
     sc_timeline_add(&d->timeline, false, "emergency_off", "",
                     "emergency mode off (%s): no more emergency shedding; traffic back on the primary routes", why);
