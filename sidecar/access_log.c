@@ -68,6 +68,10 @@ void sc_access_log(sc_daemon *d, const sc_req *r, const sc_completion *cp)
     sc_text t = { 0 };
     sc_text_printf(&t, "{\"ts\":\"%s.%03ldZ\",\"type\":\"access\",\"id\":", ts, now.tv_nsec / 1000000);
     sc_text_json_str(&t, id);
+    if (r->client && r->client->name) {   /* a front-door request: who by virtual key */
+        sc_text_put(&t, ",\"key\":");
+        sc_text_json_str(&t, r->client->name);
+    }
     sc_text_printf(&t, ",\"client_pid\":%d,\"priority\":%u,\"route\":", r->client ? (int)r->client->pid : 0,
                    r->priority);
     sc_text_json_str(&t, cp->upstream_name);

@@ -18,6 +18,7 @@
 #include "admin.h"
 
 #include "emergency.h"
+#include "frontdoor.h"
 #include "log.h"
 #include "metrics.h"
 #include "routes.h"
@@ -28,7 +29,6 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -148,8 +148,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     uint64_t now = rs__now_ns();
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (get && strcmp(url, "/metrics") == 0) {
+        sc_text t = { 0 };
+        sc_metrics_page(d, now, &t);
+        sc_door_metrics(d, &t);
         size_t len = 0;
-        char *page = sc_metrics_page(d, now, &len);
+        char *page = sc_text_take(&t, &len);
         return send_page(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", page, len);
     }
     if (get && strcmp(url, "/api/status") == 0) {
@@ -250,31 +253,6 @@ uint64_t sc_admin_due(const sc_daemon *d)
 
 /* ------------------------------------------------------------ life */
 
-/* "host:port" → a socket address (numeric host only: no DNS at start). */
-static int resolve(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
-{
-    char host[64];
-    const char *colon = strrchr(spec, ':');
-    if (!colon || (size_t)(colon - spec) >= sizeof host || !colon[1])
-        return -1;
-    size_t hl = (size_t)(colon - spec);
-    if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {   /* [::1]:9464 */
-        memcpy(host, spec + 1, hl - 2);
-        host[hl - 2] = 0;
-    } else {
-        memcpy(host, spec, hl);
-        host[hl] = 0;
-    }
-    struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
-    struct addrinfo *res;
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
-        return -1;
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
 int sc_admin_start(sc_daemon *d)
 {
     const char *spec = d->cfg.admin_listen;
@@ -282,7 +260,7 @@ int sc_admin_start(sc_daemon *d)
         return 0;
     struct sockaddr_storage ss;
     socklen_t sslen;
-    if (resolve(spec, &ss, &sslen) < 0) {
+    if (sc_parse_hostport(spec, &ss, &sslen) < 0) {
         sc_error("admin.listen: '%s' is not HOST:PORT with a numeric host (e.g. 127.0.0.1:9464), or 'off'", spec);
         return -1;
     }

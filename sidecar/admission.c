@@ -234,8 +234,10 @@ static void admit_upstream(sc_daemon *d, sc_req *r, uint64_t now)
             return;
         }
     }
-    /* one scan of the body, kept: each attempt's model rename reuses it */
-    sc_body_scan_request(r->body, r->body_len, &r->body_scan);
+    /* one scan of the body, kept: each attempt's model rename reuses it
+     * (the front door has scanned it already, for its own limits) */
+    if (!r->body_scanned)
+        sc_body_scan_request(r->body, r->body_len, &r->body_scan);
     rsp_token_estimate est;
     rsp_tokens_estimate_counts(r->body_len, &r->body_scan.counts, d->cfg.default_max_tokens, &est);
     r->tokens_need = (double)(est.prompt_tokens + est.max_tokens);
@@ -442,6 +444,8 @@ static sc_route *choose_route(sc_admission *a, sc_req *r, const bool panic[], ui
         bool wanted = rt->cfg.standby == a->to_standby ||
                       (a->to_standby && rsp_breaker_state_at(&rt->breaker, now) == RSP_BREAKER_HALF_OPEN);
         weight[i] = r->pinned ? rt == r->pinned : wanted ? rt->cfg.weight : 0;
+        if (r->client->vkey && !sc_vkey_allows(r->client->vkey, rt->cfg.name))
+            weight[i] = 0;   /* a virtual key kept off this route (frontdoor.c) */
         ok[i] = weight[i] && sc_route_blocked(rt, now, r->tokens_need, r->priority, panic[i], &w) == NULL;
         if (weight[i])
             *when = min_u64(*when, w);

@@ -47,8 +47,8 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_parse.h>
 
-enum key { K_NONE, K_MODEL, K_MAX_TOKENS, K_MAX_COMPLETION, K_N, K_USAGE, K_TOTAL };
-enum value { V_STRING, V_NUMBER, V_OTHER };   /* V_OTHER: null, bool, map, array */
+enum key { K_NONE, K_MODEL, K_MAX_TOKENS, K_MAX_COMPLETION, K_N, K_STREAM, K_USAGE, K_TOTAL };
+enum value { V_STRING, V_NUMBER, V_TRUE, V_OTHER };   /* V_OTHER: null, false, map, array */
 
 typedef struct scan {
     yajl_handle h;
@@ -60,11 +60,13 @@ typedef struct scan {
     enum key pending;       /* the wanted key whose value comes next */
     size_t key_end;         /* just past that key's closing quote */
     bool in_usage;          /* inside the current top-level "usage" object */
+    bool any_top;           /* an array will do at the top too (sc_body_is_json) */
 
     bool has_model;
     size_t model_at;
     bool has_max, has_mct;
     uint64_t max, mct, n;
+    bool stream;
     bool has_total;
     uint64_t total;
 } scan;
@@ -124,6 +126,9 @@ static void resolve(scan *s, enum value kind, const char *t, size_t l)
     case K_N:
         s->n = num && count_of(t, l, true, &v) ? v : 1;
         return;
+    case K_STREAM:
+        s->stream = kind == V_TRUE;
+        return;
     case K_USAGE:
         /* the object's own callback (start_map) sets in_usage after this */
         s->has_total = false;
@@ -160,8 +165,7 @@ static int cb_null(void *ctx)
 
 static int cb_boolean(void *ctx, int b)
 {
-    (void)b;
-    return on_scalar(ctx, V_OTHER, NULL, 0);
+    return on_scalar(ctx, b ? V_TRUE : V_OTHER, NULL, 0);
 }
 
 static int cb_number(void *ctx, const char *t, size_t l)
@@ -172,7 +176,7 @@ static int cb_number(void *ctx, const char *t, size_t l)
 static int open_container(scan *s, bool map)
 {
     if (s->depth == 0) {
-        if (!map)
+        if (!map && !s->any_top)
             return 0;
         s->object = true;
     }
@@ -229,6 +233,8 @@ static int cb_map_key(void *ctx, const unsigned char *k, size_t l)
             want = K_MAX_COMPLETION;
         else if (key_is(k, l, "n"))
             want = K_N;
+        else if (key_is(k, l, "stream"))
+            want = K_STREAM;
     } else if (s->depth == 1) {
         if (key_is(k, l, "usage"))
             want = K_USAGE;
@@ -270,7 +276,9 @@ static yajl_handle parser(const yajl_callbacks *cb, void *ctx)
 /* One pass; true if the body is one valid JSON object within the limits. */
 static bool run(scan *s, const void *body, size_t len, bool response)
 {
+    bool any = s->any_top;
     memset(s, 0, sizeof *s);
+    s->any_top = any;
     s->body = body;
     s->len = len;
     s->response = response;
@@ -289,7 +297,7 @@ static bool run(scan *s, const void *body, size_t len, bool response)
 
 void sc_body_scan_request(const void *body, size_t len, sc_body_req *out)
 {
-    scan s;
+    scan s = { .any_top = false };
     bool ok = run(&s, body, len, false);
     memset(out, 0, sizeof *out);
     out->counts.n = 1;
@@ -304,11 +312,18 @@ void sc_body_scan_request(const void *body, size_t len, sc_body_req *out)
     if (s.has_mct && (!s.has_max || s.mct > s.max))
         out->counts.max_tokens = s.mct;
     out->counts.n = s.n;
+    out->stream = s.stream;
+}
+
+bool sc_body_is_json(const void *body, size_t len)
+{
+    scan s = { .any_top = true };
+    return run(&s, body, len, true);
 }
 
 int sc_body_usage(const void *body, size_t len, uint64_t *total)
 {
-    scan s;
+    scan s = { .any_top = false };
     if (!run(&s, body, len, true) || !s.has_total)
         return -1;
     *total = s.total;

@@ -1,7 +1,8 @@
 /*
  * body_json.h — the few top-level keys of JSON bodies the sidecar reads or
  * edits: a request's "model" (renamed per route), its "max_tokens",
- * "max_completion_tokens" and "n" (the token estimate), and a response's
+ * "max_completion_tokens" and "n" (the token estimate), its "stream" (the
+ * front door answers a stream as one), and a response's
  * "usage"."total_tokens" (settling that estimate).
  *
  * Bodies are parsed with yajl's callbacks over the caller's buffer: no
@@ -61,6 +62,7 @@ typedef struct sc_body_req {
     bool has_model;               /* the last top-level "model" is a string */
     size_t model_at;              /* that string's opening quote in the body */
     rsp_token_counts counts;      /* for rsp_tokens_estimate_counts */
+    bool stream;                  /* the last top-level "stream" is true */
 } sc_body_req;
 
 /* Scans a request body (body may be NULL when len is 0). Always fills
@@ -87,6 +89,9 @@ int sc_body_model(const sc_body_req *scan, const void *body, size_t len,
  * routes do not parse the body again). */
 uint8_t *sc_body_rename_model(const sc_body_req *scan, const void *body, size_t len,
                               const sc_route_cfg *route, size_t *out_len);
+
+/* Is body one valid JSON object or array, within SC_BODY_MAX_DEPTH? */
+bool sc_body_is_json(const void *body, size_t len);
 
 /* From an upstream response body (one JSON object, not an SSE stream):
  * its top-level "usage" object's "total_tokens". Returns 0 and sets

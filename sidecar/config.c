@@ -48,6 +48,9 @@ static void usage(FILE *f)
         "                           register too (repeatable; name or gid)\n"
         "  --admin-listen HOST:PORT admin HTTP listener: /metrics, /healthz, /readyz\n"
         "                           (default " SC_ADMIN_DEFAULT "; off disables)\n"
+        "  --front-door-listen A    the OpenAI-compatible HTTP front door: HOST:PORT,\n"
+        "                           unix:PATH or off (default " SC_FRONT_DOOR_DEFAULT ")\n"
+        "  --front-door-anonymous   let requests without a virtual key in\n"
         "  --io-backend B           auto|io_uring|epoll: the event loop (default auto:\n"
         "                           io_uring, or epoll where io_uring is refused)\n"
         "  --log-level L            debug|info|warn|error (default info)\n"
@@ -68,6 +71,14 @@ static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
     return 0;
 }
 
+static bool route_named(const sc_config *cfg, const char *name)
+{
+    for (unsigned i = 0; i < cfg->nroutes; i++)
+        if (strcmp(cfg->routes[i].name, name) == 0)
+            return true;
+    return false;
+}
+
 static void set_defaults(sc_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -82,6 +93,23 @@ static void set_defaults(sc_config *cfg)
     snprintf(cfg->admin_listen, sizeof cfg->admin_listen, "%s", SC_ADMIN_DEFAULT);
     cfg->admin_listen_default = true;
     cfg->timeline_file_default = true;
+    sc_front_door_cfg *door = &cfg->door;
+    snprintf(door->listen, sizeof door->listen, "%s", SC_FRONT_DOOR_DEFAULT);
+    door->listen_default = true;
+    sc_vkey_cfg_init(&door->anon);
+    snprintf(door->anon.name, sizeof door->anon.name, "anonymous");
+    door->max_connections = 1024;
+    door->max_header_bytes = 32768;
+    door->max_body_bytes = 8u << 20;
+    door->header_timeout_ms = 10000;
+    door->body_timeout_ms = 30000;
+    door->idle_timeout_ms = 60000;
+    snprintf(door->batch_template, sizeof door->batch_template, "%s", SC_BATCH_TEMPLATE);
+    door->batch_priority = 2;
+    door->batch_max_items = 1000;
+    door->batch_concurrency = 32;
+    door->batch_keep_ms = 3600000;
+    door->batch_max_kept = 64;
     cfg->timeline_keep = 1000;
     cfg->socket_mode = SC_SOCKET_MODE;
     snprintf(cfg->api_key_env, sizeof cfg->api_key_env, "DEEPSEEK_API_KEY");
@@ -187,7 +215,7 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
     }
 
     enum { O_SOCKET = 1, O_UPSTREAM, O_KEYENV, O_RING, O_INFLIGHT, O_TIMEOUT, O_CONNECT,
-           O_MAXRESP, O_GRACE, O_SPIN, O_PREFAULT, O_UID, O_LOG, O_IO, O_ADMIN, O_VERSION, O_HELP, O_CONFIG, O_CHECK,
+           O_MAXRESP, O_GRACE, O_SPIN, O_PREFAULT, O_UID, O_LOG, O_IO, O_ADMIN, O_DOOR, O_DOOR_ANON, O_VERSION, O_HELP, O_CONFIG, O_CHECK,
            O_SOCKMODE, O_SOCKGROUP, O_GID };
     static const struct option opts[] = {
         { "config", required_argument, 0, O_CONFIG },
@@ -210,6 +238,8 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
         { "log-level", required_argument, 0, O_LOG },
         { "io-backend", required_argument, 0, O_IO },
         { "admin-listen", required_argument, 0, O_ADMIN },
+        { "front-door-listen", required_argument, 0, O_DOOR },
+        { "front-door-anonymous", no_argument, 0, O_DOOR_ANON },
         { "version", no_argument, 0, O_VERSION },
         { "help", no_argument, 0, O_HELP },
         { 0, 0, 0, 0 },
@@ -299,6 +329,18 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
             }
             snprintf(cfg->admin_listen, sizeof cfg->admin_listen, "%s", optarg);
             cfg->admin_listen_default = false;
+            break;
+        case O_DOOR:
+            if (strlen(optarg) >= sizeof cfg->door.listen) {
+                fprintf(stderr, "ringsided: --front-door-listen longer than %zu characters\n",
+                        sizeof cfg->door.listen - 1);
+                return -1;
+            }
+            snprintf(cfg->door.listen, sizeof cfg->door.listen, "%s", optarg);
+            cfg->door.listen_default = false;
+            break;
+        case O_DOOR_ANON:
+            cfg->door.anonymous = true;
             break;
         case O_IO:
             if ((cfg->io_backend = sc_io_backend_parse(optarg)) < 0) {
@@ -391,6 +433,15 @@ int sc_config_load(sc_config *cfg, int argc, char **argv)
     if (total_weight == 0) {
         fprintf(stderr, "ringsided: every route has weight 0: no traffic could ever be sent\n");
         return -1;
+    }
+    for (unsigned i = 0; i <= cfg->door.nkeys; i++) {
+        const sc_vkey_cfg *k = i < cfg->door.nkeys ? &cfg->door.keys[i] : &cfg->door.anon;
+        for (unsigned j = 0; j < k->nroutes; j++)
+            if (strcmp(k->routes[j], "echo") != 0 && !route_named(cfg, k->routes[j])) {
+                fprintf(stderr, "ringsided: front_door key '%s' names route '%s', which is not configured\n",
+                        k->name, k->routes[j]);
+                return -1;
+            }
     }
     if (check_only) {
         printf("%s: OK (%u route%s)\n", cfg->config_path, cfg->nroutes, cfg->nroutes == 1 ? "" : "s");

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #define SC_MOCK_DEFAULT_URL "http://127.0.0.1:18089"
@@ -73,6 +74,51 @@ typedef struct sc_webhook_cfg {
     char url[256];
     char secret_env[64];          /* the HMAC-SHA256 key's variable; "" = unsigned */
 } sc_webhook_cfg;
+
+/* The HTTP front door (frontdoor.c): its virtual keys and limits. */
+#define SC_MAX_VKEYS 32
+#define SC_MAX_VKEY_ROUTES 8
+typedef struct sc_vkey_cfg {
+    char name[64];                /* what metrics and logs call its traffic */
+    char key_env[64];             /* the variable holding its bearer token... */
+    char key_sha256[65];          /* ...or the token's SHA-256 in hex */
+    uint32_t priority;            /* the class of its requests (0-2) */
+    uint32_t max_priority;        /* the highest class x-ringside-priority may ask for */
+    sc_limit_cfg limit;           /* rps, burst, tpm: over it a request gets 429 */
+    uint32_t max_inflight;        /* its requests open at once (0: no cap) */
+    char routes[SC_MAX_VKEY_ROUTES][64];   /* the routes it may use... */
+    unsigned nroutes;             /* ...0: any */
+} sc_vkey_cfg;
+
+/* The seed's {"query", "context"} batch item as a chat request: each
+ * {{name}} is replaced by the item's value, escaped as JSON string text. */
+#define SC_BATCH_TEMPLATE                                                                          \
+    "{\"model\":\"deepseek-chat\",\"messages\":["                                                 \
+    "{\"role\":\"system\",\"content\":\"Answer the question using this context.\\n\\n{{context}}\"}," \
+    "{\"role\":\"user\",\"content\":\"{{query}}\"}]}"
+
+typedef struct sc_front_door_cfg {
+#define SC_FRONT_DOOR_DEFAULT "127.0.0.1:8080"
+    char listen[128];             /* HOST:PORT, unix:PATH, or "off" */
+    bool listen_default;          /* not set by the operator: a taken address only warns */
+    bool anonymous;               /* requests with no key are let in, as key "anonymous" */
+    sc_vkey_cfg anon;             /* what they may do */
+    uint32_t max_connections;
+    uint32_t max_header_bytes;    /* the request line and headers together */
+    uint64_t max_body_bytes;
+    uint32_t header_timeout_ms;   /* from a request's first byte to its last header */
+    uint32_t body_timeout_ms;     /* from its last header to its last body byte */
+    uint32_t idle_timeout_ms;     /* a kept-alive connection with nothing to do */
+    sc_vkey_cfg keys[SC_MAX_VKEYS];
+    unsigned nkeys;
+    /* POST /api/v1/batch (batch.c) */
+    char batch_template[2048];    /* a chat body with {{query}} and {{context}} */
+    uint32_t batch_priority;
+    uint32_t batch_max_items;
+    uint32_t batch_concurrency;   /* items of one batch in flight at once */
+    uint32_t batch_keep_ms;       /* an asynchronous batch's results, after it ends */
+    uint32_t batch_max_kept;      /* asynchronous batches kept at once */
+} sc_front_door_cfg;
 
 typedef struct sc_config {
     char config_path[512];        /* "" = no file */
@@ -148,6 +194,7 @@ typedef struct sc_config {
     char access_file[256];        /* "" = stderr */
     sc_route_cfg routes[SC_MAX_ROUTES];
     unsigned nroutes;
+    sc_front_door_cfg door;
 } sc_config;
 
 /* Fill cfg from defaults, then the YAML file (--config or $RINGSIDE_CONFIG),
@@ -181,6 +228,15 @@ int sc_config_apply_yaml(sc_config *cfg, const char *name, const void *buf, size
 void sc_alert_rule_init(sc_alert_rule_cfg *r, const char *name, int metric, double above, uint32_t for_ms,
                         const char *severity);
 const char *sc_alert_metric_name(int metric);
+
+/* A virtual key's defaults: priority 1, every route, no limit. */
+void sc_vkey_cfg_init(sc_vkey_cfg *k);
+/* May a caller of key k use the route named `route`? */
+bool sc_vkey_allows(const sc_vkey_cfg *k, const char *route);
+
+/* "HOST:PORT" (numeric host: no DNS at start; [v6]:port) → a socket
+ * address. -1 if it is not one. */
+int sc_parse_hostport(const char *spec, struct sockaddr_storage *ss, socklen_t *len);
 
 /* "auto", "io_uring", "epoll" → sc_io_backend; -1 for anything else. */
 int sc_io_backend_parse(const char *s);

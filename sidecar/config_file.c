@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +304,7 @@ static const cy_key top_keys[] = {
     { "default_max_tokens", k_max_tokens }, { "timeouts", k_timeouts },
     { "limits", k_limits }, { "priorities", k_priorities }, { "retries", k_retries },
     { "breaker", k_breaker }, { "shedding", k_shedding }, { "emergency", cy_emergency }, { "alerts", cy_alerts }, { "access_log", cy_access_log }, { "latency", k_latency }, { "routes", cy_routes },
+    { "front_door", cy_front_door },
     { 0, 0 },
 };
 
@@ -355,4 +357,28 @@ int sc_config_apply_file(sc_config *cfg, const char *path, char *err, size_t err
     int n = apply_parser(cfg, path, &parser, err, errlen);
     fclose(f);
     return n;
+}
+
+int sc_parse_hostport(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[64];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || (size_t)(colon - spec) >= sizeof host || !colon[1])
+        return -1;
+    size_t hl = (size_t)(colon - spec);
+    if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {   /* [::1]:9464 */
+        memcpy(host, spec + 1, hl - 2);
+        host[hl - 2] = 0;
+    } else {
+        memcpy(host, spec, hl);
+        host[hl] = 0;
+    }
+    struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
+    struct addrinfo *res;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+        return -1;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
 }

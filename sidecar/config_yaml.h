@@ -63,5 +63,6 @@ void cy_timeline(ycx *x, yaml_node_t *v, void *t);
 void cy_emergency(ycx *x, yaml_node_t *v, void *t);
 void cy_alerts(ycx *x, yaml_node_t *v, void *t);
 void cy_access_log(ycx *x, yaml_node_t *v, void *t);
+void cy_front_door(ycx *x, yaml_node_t *v, void *t);
 
 #endif

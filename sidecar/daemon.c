@@ -26,6 +26,7 @@
 #include "notify.h"
 #include "side.h"
 #include "admin.h"
+#include "frontdoor.h"
 #include "admission.h"
 #include "clients.h"
 #include "intake.h"
@@ -275,7 +276,7 @@ int sc_daemon_init(sc_daemon *d, const sc_config *cfg, int argc, char **argv)
     }
     arm_signals(d);
     /* the admin listener first: once clients can register, it answers */
-    if (sc_admin_start(d) < 0 || sc_clients_listen(d) < 0 || open_timeline(d) < 0)
+    if (sc_admin_start(d) < 0 || sc_door_start(d) < 0 || sc_clients_listen(d) < 0 || open_timeline(d) < 0)
         return -1;
     sc_info("ringsided listening on %s%s%s; rings 2x%llu bytes per client; open-file limit %llu",
             cfg->socket_path, cfg->config_path[0] ? "; config " : "", cfg->config_path,
@@ -305,6 +306,10 @@ static void reload(sc_daemon *d)
     cfg->ring_bytes = d->cfg.ring_bytes;
     cfg->max_inflight = d->cfg.max_inflight;
     memcpy(cfg->admin_listen, d->cfg.admin_listen, sizeof cfg->admin_listen);
+    memcpy(cfg->door.listen, d->cfg.door.listen, sizeof cfg->door.listen);
+    cfg->door.max_connections = d->cfg.door.max_connections;
+    cfg->door.max_header_bytes = d->cfg.door.max_header_bytes;
+    cfg->door.idle_timeout_ms = d->cfg.door.idle_timeout_ms;
     memcpy(cfg->timeline_file, d->cfg.timeline_file, sizeof cfg->timeline_file);
     memcpy(cfg->access_file, d->cfg.access_file, sizeof cfg->access_file);
     cfg->timeline_keep = d->cfg.timeline_keep;
@@ -318,6 +323,8 @@ static void reload(sc_daemon *d)
         sc_error("reload failed (out of memory); the old configuration stays");
         return;
     }
+    if (sc_door_reload(d, rs__now_ns()) < 0)
+        sc_warn("reload: the front door keeps its old virtual keys (see above)");
     sc_log_set_level((enum sc_log_level)d->cfg.log_level);
     sc_timeline_add(&d->timeline, false, "reload", "", "configuration reloaded (SIGHUP)%s%s",
                     d->cfg.config_path[0] ? ": " : "", d->cfg.config_path);
@@ -329,7 +336,7 @@ static uint32_t open_total(sc_daemon *d)
     uint32_t n = 0;
     for (sc_client *c = d->clients; c; c = c->next)
         n += c->n_open;
-    return n;
+    return n + (uint32_t)sc_door_open(d);
 }
 
 static void abort_inflight(sc_daemon *d)
@@ -348,6 +355,7 @@ static void abort_inflight(sc_daemon *d)
             r = next;
         }
     }
+    n += sc_door_abort(d);
     if (n)
         sc_warn("grace period over: %u in-flight requests answered with RS_ESHUTDOWN", n);
 }
@@ -408,6 +416,8 @@ static uint64_t next_due(sc_daemon *d)
     uint64_t until = sc_upstream_next_timeout(d);
     if (sc_admin_due(d) < until)
         until = sc_admin_due(d);
+    if (sc_door_due(d) < until)
+        until = sc_door_due(d);
     if (sc_watch_due(d) < until)
         until = sc_watch_due(d);
     if (sc_emergency_due(d) < until)
@@ -457,6 +467,7 @@ void sc_daemon_run(sc_daemon *d)
         unsigned work = sc_loop_reap(&d->loop);
         sc_upstream_on_time(d, now);
         sc_admin_on_time(d, now);
+        sc_door_on_time(d, now);
         sc_emergency_tick(d, now);
         sc_alerts_tick(d, now);
         sc_watch(d, now);
@@ -528,6 +539,7 @@ void sc_daemon_destroy(sc_daemon *d)
             sc_client_close(d->clients, "sidecar stopped");
         sc_clients_stop_listening(d);
         sc_admin_stop(d);
+        sc_door_stop(d);
         if (d->sig_fd >= 0)
             sc_loop_cancel(&d->loop, &d->sig_op);
         sc_loop_flush(&d->loop);

@@ -195,36 +195,34 @@ static void clients_part(sc_text *t, sc_daemon *d)
     sc_text_printf(t, "ringside_bad_records_total %llu\n", (unsigned long long)d->stats.bad_records);
 }
 
-char *sc_metrics_page(sc_daemon *d, uint64_t now, size_t *len)
+void sc_metrics_page(sc_daemon *d, uint64_t now, sc_text *t)
 {
-    sc_text t = { 0 };
-    head(&t, "ringside_build_info", "gauge", "Always 1: the version and the event loop's backend.");
-    sc_text_printf(&t, "ringside_build_info{version=\"%s\",io_backend=\"%s\"} 1\n", RS_VERSION_STRING,
+    head(t, "ringside_build_info", "gauge", "Always 1: the version and the event loop's backend.");
+    sc_text_printf(t, "ringside_build_info{version=\"%s\",io_backend=\"%s\"} 1\n", RS_VERSION_STRING,
                    sc_loop_backend_name(&d->loop));
-    head(&t, "ringside_queue_depth", "gauge", "Requests queued for dispatch, by priority.");
+    head(t, "ringside_queue_depth", "gauge", "Requests queued for dispatch, by priority.");
     for (int p = 0; p < 3; p++)
-        sc_text_printf(&t, "ringside_queue_depth{priority=\"P%d\"} %u\n", p, rsp_sched_len(&d->adm.sched, p));
-    head(&t, "ringside_emergency", "gauge", "1 while emergency mode is on (emergency.*).");
-    sc_text_printf(&t, "ringside_emergency %d\n", d->adm.emergency ? 1 : 0);
-    head(&t, "ringside_alert_firing", "gauge", "1 while the sidecar's alert rule fires (alerts.rules).");
+        sc_text_printf(t, "ringside_queue_depth{priority=\"P%d\"} %u\n", p, rsp_sched_len(&d->adm.sched, p));
+    head(t, "ringside_emergency", "gauge", "1 while emergency mode is on (emergency.*).");
+    sc_text_printf(t, "ringside_emergency %d\n", d->adm.emergency ? 1 : 0);
+    head(t, "ringside_alert_firing", "gauge", "1 while the sidecar's alert rule fires (alerts.rules).");
     for (unsigned i = 0; i < d->cfg.n_alert_rules; i++) {
-        sc_text_put(&t, "ringside_alert_firing{alert=\"");
-        sc_text_label(&t, d->cfg.alert_rules[i].name);
-        sc_text_printf(&t, "\"} %d\n", d->alert[i].firing ? 1 : 0);
+        sc_text_put(t, "ringside_alert_firing{alert=\"");
+        sc_text_label(t, d->cfg.alert_rules[i].name);
+        sc_text_printf(t, "\"} %d\n", d->alert[i].firing ? 1 : 0);
     }
-    head(&t, "ringside_notifications_total", "counter",
+    head(t, "ringside_notifications_total", "counter",
          "Alert notifications (webhooks, Alertmanager): delivered, given up after retries, dropped from a full queue.");
-    sc_text_printf(&t, "ringside_notifications_total{result=\"sent\"} %llu\n", (unsigned long long)d->notify.sent);
-    sc_text_printf(&t, "ringside_notifications_total{result=\"failed\"} %llu\n", (unsigned long long)d->notify.failed);
-    sc_text_printf(&t, "ringside_notifications_total{result=\"dropped\"} %llu\n", (unsigned long long)d->notify.dropped);
-    head(&t, "ringside_shedding", "gauge", "1 while requests of the priority are being shed (shedding.*).");
+    sc_text_printf(t, "ringside_notifications_total{result=\"sent\"} %llu\n", (unsigned long long)d->notify.sent);
+    sc_text_printf(t, "ringside_notifications_total{result=\"failed\"} %llu\n", (unsigned long long)d->notify.failed);
+    sc_text_printf(t, "ringside_notifications_total{result=\"dropped\"} %llu\n", (unsigned long long)d->notify.dropped);
+    head(t, "ringside_shedding", "gauge", "1 while requests of the priority are being shed (shedding.*).");
     for (int p = 1; p < 3; p++)
-        sc_text_printf(&t, "ringside_shedding{priority=\"P%d\"} %d\n", p, d->watch.shedding[p] ? 1 : 0);
-    head(&t, "ringside_tokens_reserved", "gauge",
+        sc_text_printf(t, "ringside_shedding{priority=\"P%d\"} %d\n", p, d->watch.shedding[p] ? 1 : 0);
+    head(t, "ringside_tokens_reserved", "gauge",
          "LLM token estimates (prompt + max_tokens) of the attempts in flight.");
-    sc_text_printf(&t, "ringside_tokens_reserved %.0f\n", d->adm.tokens_in_flight > 0 ? d->adm.tokens_in_flight : 0.0);
-    obs_part(&t, &d->obs);
-    routes_part(&t, d, now);
-    clients_part(&t, d);
-    return sc_text_take(&t, len);
+    sc_text_printf(t, "ringside_tokens_reserved %.0f\n", d->adm.tokens_in_flight > 0 ? d->adm.tokens_in_flight : 0.0);
+    obs_part(t, &d->obs);
+    routes_part(t, d, now);
+    clients_part(t, d);
 }

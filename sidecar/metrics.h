@@ -6,12 +6,12 @@
 #define SC_METRICS_H
 
 #include "sidecar.h"
+#include "text.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* The page (malloc'd, the caller frees it) and its length; NULL when out
- * of memory. */
-char *sc_metrics_page(sc_daemon *d, uint64_t now, size_t *len);
+/* The page, appended to t. */
+void sc_metrics_page(sc_daemon *d, uint64_t now, sc_text *t);
 
 #endif

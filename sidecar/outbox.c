@@ -98,8 +98,12 @@ void sc_client_answer(sc_client *c, sc_completion *cp)
     enqueue(c, cp);
 }
 
-int sc_client_chunk(sc_client *c, uint64_t id, uint64_t seq, const void *data, size_t len)
+int sc_client_chunk(sc_req *r, uint64_t seq, const void *data, size_t len)
 {
+    sc_client *c = r->client;
+    if (c->sink)
+        return c->sink->chunk(r, data, len);
+    uint64_t id = r->id;
     sc_completion *cp = calloc(1, sizeof *cp);
     if (cp)
         cp->body = malloc(len ? len : 1);
@@ -138,6 +142,11 @@ void sc_req_finish(sc_req *r, sc_completion *cp, uint64_t now)
     cp->timings[RS__T_TOTAL] = (now - r->t_drain) / 1000u;
     sc_obs_answer(&c->d->obs, r->obs_slot, r->priority, cp->error, cp->timings, r->t_dispatch != 0);
     sc_access_log(c->d, r, cp);
+    if (c->sink) {
+        c->sink->answer(r, cp);
+        sc_req_free(r);
+        return;
+    }
     enqueue(c, cp);   /* n_open already counts it since intake */
     sc_req_free(r);
 }

@@ -21,8 +21,9 @@ void sc_req_finish(sc_req *req, sc_completion *cp, uint64_t now);
 void sc_req_free(sc_req *req);
 /* Answer a record that never became a request (malformed, refused). */
 void sc_client_answer(sc_client *c, sc_completion *cp);
-/* Queue one streamed event's data for c (copied). Returns 0 or RS_ENOMEM. */
-int sc_client_chunk(sc_client *c, uint64_t id, uint64_t seq, const void *data, size_t len);
+/* Queue one streamed event's data of r for its client (copied), or hand it
+ * to the client's sink. Returns 0 or RS_ENOMEM. */
+int sc_client_chunk(sc_req *r, uint64_t seq, const void *data, size_t len);
 
 /* Write what fits of c's queued completions; ring its doorbell if it
  * sleeps. Returns true when it wrote to a client that is awake, i.e. one

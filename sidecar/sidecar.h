@@ -50,6 +50,7 @@ typedef struct sc_req sc_req;
 typedef struct sc_completion sc_completion;
 typedef struct sc_upstream sc_upstream;
 typedef struct sc_admin sc_admin;
+typedef struct sc_door sc_door;
 
 /* notify.c's queue of deliveries */
 typedef struct sc_delivery sc_delivery;
@@ -146,12 +147,30 @@ struct sc_req {
                                      its verdict is not the breaker's to hear */
     uint8_t obs_slot;             /* the route its answer is counted under (obs.h) */
     sc_body_req body_scan;        /* the body's top-level keys (model, max_tokens) */
+    bool body_scanned;            /* body_scan is filled already */
     double tokens_need;           /* LLM token estimate (prompt + max_tokens) */
     double tokens_reserved;       /* for the attempt in flight */
     sc_completion *last;          /* the last failed attempt's answer */
+
+    void *origin;                 /* a sink client's own (frontdoor.c: the HTTP exchange) */
 };
 
+/* Where the answers of a client that is not a ring go: the front door's
+ * virtual keys (frontdoor.c), whose requests arrive over HTTP. Called by
+ * the module that answers, in the middle of its work, so a sink only takes
+ * what it is given and leaves the acting on it to the loop. */
+typedef struct sc_sink {
+    void (*answer)(sc_req *r, sc_completion *cp);              /* takes cp (not NULL) */
+    int (*chunk)(sc_req *r, const void *data, size_t len);     /* a streamed event's data:
+                                                                  0 or RS_ENOMEM */
+} sc_sink;
+
 struct sc_client {
+    /* frontdoor.c: set for an HTTP virtual key (no ring, no socket) */
+    const sc_sink *sink;
+    const sc_vkey_cfg *vkey;      /* the routes it may use */
+    const char *name;             /* the key's name, for logs */
+
     /* clients.c */
     sc_daemon *d;
     sc_client *prev, *next;
@@ -241,6 +260,7 @@ struct sc_daemon {
     sc_admission adm;             /* admission.c */
     sc_obs obs;                   /* counted by admission.c and outbox.c; shown by metrics.c */
     sc_admin *admin;              /* admin.c: the HTTP listener, or NULL */
+    sc_door *door;                /* frontdoor.c: the HTTP front door, or NULL */
     struct side_req *side;        /* side.c: its requests in flight */
     sc_timeline timeline;         /* timeline.c: state changes, for /events and the file */
     sc_emergency em;              /* emergency.c */

@@ -86,7 +86,8 @@ char *sc_text_take(sc_text *t, size_t *len)
         return NULL;
     }
     char *b = t->buf;
-    *len = t->len;
+    if (len)
+        *len = t->len;
     memset(t, 0, sizeof *t);
     return b;
 }

@@ -22,8 +22,8 @@ void sc_text_put(sc_text *t, const char *s);
 void sc_text_json_str(sc_text *t, const char *s);
 /* s as a Prometheus label value (no quotes): \, " and newline escaped. */
 void sc_text_label(sc_text *t, const char *s);
-/* The text (NUL-terminated, the caller frees it) and its length; NULL if
- * an append ran out of memory. Leaves t empty. */
+/* The text (NUL-terminated, the caller frees it) and its length (len may
+ * be NULL); NULL if an append ran out of memory. Leaves t empty. */
 char *sc_text_take(sc_text *t, size_t *len);
 void sc_text_free(sc_text *t);
 

@@ -252,7 +252,7 @@ static int on_event(void *ctx, const char *event, size_t event_len, const char *
     sc_client *c = x->req->client;
     if (!c || c->closing)
         return 0;
-    return sc_client_chunk(c, x->req->id, x->chunks++, data, data_len);
+    return sc_client_chunk(x->req, x->chunks++, data, data_len);
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
