@@ -235,7 +235,8 @@ void door_wake(xch *x)
         x->suspended = false;
         MHD_resume_connection(x->conn);
     }
-    x->door->due = 0;   /* MHD_run this turn */
+    x->door->due = 0;   /* MHD_run this turn (again, if this is within one) */
+    x->door->rerun = true;
 }
 
 void door_batch_done(void *ctx)

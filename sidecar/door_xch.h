@@ -27,6 +27,7 @@ struct sc_door {
     sc_op op;
     bool armed, stopping;
     uint64_t due, tick_at;
+    bool rerun;                   /* MHD_run again at once (a connection closed) */
     char where[160];
     char unix_path[108];          /* the socket file we made, removed at stop */
     sc_vkeys keys;

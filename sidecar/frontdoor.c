@@ -395,6 +395,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         if (dc->next)
             dc->next->prev = dc->prev;
         door->nconns--;
+        /* at max_connections MHD took its listening socket out of its epoll
+         * set; it puts it back at the start of a run, so run it once more
+         * now that there is room */
+        door->rerun = true;
         if (dc->x)
             dc->x->dc = NULL;
         free(dc);
@@ -465,9 +469,11 @@ static void arm(sc_door *door);
 
 static void run_mhd(sc_door *door)
 {
+    door->rerun = false;
     MHD_run(door->mhd);
     MHD_UNSIGNED_LONG_LONG ms;
-    door->due = MHD_get_timeout(door->mhd, &ms) == MHD_YES ? rs__now_ns() + (uint64_t)ms * 1000000u : UINT64_MAX;
+    door->due = door->rerun ? 0
+              : MHD_get_timeout(door->mhd, &ms) == MHD_YES ? rs__now_ns() + (uint64_t)ms * 1000000u : UINT64_MAX;
 }
 
 static void on_ready(sc_op *op, int res, uint32_t flags)

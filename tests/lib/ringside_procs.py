@@ -115,6 +115,9 @@ class Sidecar:
         own_admin = not any(str(a).startswith("--admin-listen") for a in extra)
         if own_admin:
             args += ["--admin-listen", "127.0.0.1:0"]
+        # and a front door of its own (its default, 127.0.0.1:8080, is one per host)
+        if not any(str(a).startswith("--front-door-listen") for a in extra):
+            args += ["--front-door-listen", "127.0.0.1:0"]
         e = dict(os.environ)
         e.pop("DEEPSEEK_API_KEY", None)   # the mock, never a real API
         e.update(env or {})
@@ -135,6 +138,8 @@ class Sidecar:
             raise RuntimeError(f"ringsided is not on the {self.backend} backend: {self.read_log()}")
         m = re.search(r"admin listener on (http://[0-9.:]+)", self.read_log())
         self.admin = m.group(1) if m else None   # None: turned off by the caller
+        m = re.search(r"front door listening on (http://[0-9.:]+)", self.read_log())
+        self.door = m.group(1) if m else None
 
     def http(self, path, method="GET", timeout=10):
         """(status, body text) of a request to its admin listener."""
