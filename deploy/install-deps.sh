@@ -22,10 +22,12 @@ PKGS=(
   prometheus-alertmanager
   # the /status page rendered headless (tests/ops/test_status_page.py)
   chromium
-  # the front-door benchmark (bench/frontdoor): load generator and the
-  # peer proxy; neither service is started by the package where no
-  # systemd runs, and the bench starts its own on 127.0.0.1
-  wrk haproxy
+  # the front-door benchmark (bench/frontdoor): wrk, HAProxy as the peer
+  # proxy, nginx as the fixed upstream. Where systemd runs, the packages
+  # start haproxy.service and nginx.service (:80 on every interface):
+  # `systemctl disable --now haproxy nginx` if you do not want them; the
+  # bench starts its own on 127.0.0.1
+  wrk haproxy nginx
 )
 
 # the OpenAI SDK kit (tests/frontdoor/sdk) runs on node and installs with
