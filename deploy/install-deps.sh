@@ -22,7 +22,19 @@ PKGS=(
   prometheus-alertmanager
   # the /status page rendered headless (tests/ops/test_status_page.py)
   chromium
+  # the front-door benchmark (bench/frontdoor): wrk, HAProxy as the peer
+  # proxy, nginx as the fixed upstream. Where systemd runs, the packages
+  # start haproxy.service and nginx.service (:80 on every interface):
+  # `systemctl disable --now haproxy nginx` if you do not want them; the
+  # bench starts its own on 127.0.0.1
+  wrk haproxy nginx
 )
+
+# the OpenAI SDK kit (tests/frontdoor/sdk) runs on node and installs with
+# npm; a node already on PATH (e.g. NodeSource's, which bundles npm and
+# conflicts with Debian's npm package) is kept
+command -v node >/dev/null || PKGS+=(nodejs)
+command -v npm >/dev/null || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
