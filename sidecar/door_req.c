@@ -85,7 +85,7 @@ int sc_door_submit(sc_daemon *d, door_call *call, door_origin *o, uint64_t now, 
         snprintf(hdr[nh++], sizeof hdr[0], "Accept: text/event-stream");
     if (call->request_id)
         snprintf(hdr[nh++], sizeof hdr[0], "X-Request-Id: %.180s", call->request_id);
-    size_t slen = strlen(call->method) + strlen(call->path) + strlen(route) + 3;
+    size_t slen = strlen(call->method) + strlen(call->path) + strlen(route) + 4;   /* and model "" */
     for (unsigned i = 0; i < nh; i++)
         slen += strlen(hdr[i]) + 1;
     size_t ptrs = (nh + 1) * sizeof(char *);
