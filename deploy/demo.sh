@@ -40,7 +40,9 @@ else
   echo "demo: DEEPSEEK_API_KEY is set: the sidecar will call https://api.deepseek.com"
 fi
 
-"$BUILD/sidecar/ringsided" &
+# the HTTP front door too, open to callers without a key for the demo only
+DOOR=127.0.0.1:${RINGSIDE_DEMO_DOOR_PORT:-8080}
+"$BUILD/sidecar/ringsided" --front-door-listen "$DOOR" --front-door-anonymous &
 pids+=($!)
 for _ in $(seq 200); do [[ -S $RINGSIDE_SOCKET ]] && break; sleep 0.05; done
 
@@ -48,11 +50,16 @@ echo "demo: one chat completion through the ring (ringside-call -v):"
 "$BUILD/tools/ringside-call" -v \
   --data '{"model":"deepseek-chat","messages":[{"role":"user","content":"Say hello to ringside"}]}'
 echo
+echo "demo: the same through the OpenAI-compatible front door (curl http://$DOOR/v1/chat/completions):"
+curl --noproxy '*' -sS -i "http://$DOOR/v1/chat/completions" -H 'Content-Type: application/json' \
+  -d '{"model":"deepseek-chat","messages":[{"role":"user","content":"Say hello to ringside"}]}'
+echo
 if ((ONCE)); then
   echo "demo: done"
   exit 0
 fi
 echo "demo: ringsided is serving on $RINGSIDE_SOCKET; try, in another shell:"
 echo "  RINGSIDE_SOCKET=$RINGSIDE_SOCKET $BUILD/tools/ringside-call -v"
+echo "  OPENAI_BASE_URL=http://$DOOR/v1 your-openai-app   # any OpenAI SDK, unchanged"
 echo "demo: Ctrl-C stops it."
 wait "${pids[-1]}"

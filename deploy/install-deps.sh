@@ -9,7 +9,7 @@ PKGS=(
   libcmocka-dev python3-pytest
   swig python3-dev ruby ruby-dev liblua5.4-dev lua5.4
   python3-venv python3-mesonpy python3-mypy luarocks
-  libmicrohttpd-dev libjansson-dev
+  libmicrohttpd-dev libjansson-dev curl
   clang-14 libclang-rt-14-dev
   # the container suite (tests/container) and the deploy checks (tests/deploy)
   podman runc catatonit debootstrap python3-yaml

@@ -19,6 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash deploy/install-deps.sh
+# the official OpenAI SDK the front door's tests drive (npm ci, pinned)
+bash tests/frontdoor/sdk/install.sh
 
 setup() {   # setup DIR [meson options...]
   local dir=$1; shift

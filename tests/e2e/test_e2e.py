@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 
+import ringside_procs as procs
 from conftest import E2E_CLIENT, RINGSIDE_CALL, Sidecar, binary, fill_while_stopped, run_client
 
 FLOODBENCH = binary("FLOODBENCH", "bench/flood/floodbench")
@@ -426,14 +427,17 @@ def test_demo_command_serves_a_request_with_no_key_and_no_internet():
     demo = os.path.join(os.path.dirname(E2E_CLIENT), "..", "..")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, RINGSIDE_SKIP_INSTALL="1", RINGSIDE_SKIP_BUILD="1",
-               RINGSIDE_BUILD=os.path.abspath(demo))
+               RINGSIDE_BUILD=os.path.abspath(demo), RINGSIDE_DEMO_DOOR_PORT=str(procs.free_port()))
     env.pop("DEEPSEEK_API_KEY", None)
     p = subprocess.run(["bash", os.path.join(root, "deploy", "demo.sh"), "--once"],
                        capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "status 200, RS_OK" in p.stderr
-    reply = json.loads([l for l in p.stdout.splitlines() if l.startswith('{"id"')][0])
-    assert reply["object"] == "chat.completion" and reply["usage"]["total_tokens"] > 0
+    replies = [json.loads(l) for l in p.stdout.splitlines() if l.startswith('{"id"')]
+    assert len(replies) == 2, p.stdout   # through the ring, then through the front door
+    for reply in replies:
+        assert reply["object"] == "chat.completion" and reply["usage"]["total_tokens"] > 0
+    assert "HTTP/1.1 200 OK" in p.stdout
 
 
 @pytest.mark.parametrize("ring_bytes", [8 << 20, 32 << 20])

@@ -352,7 +352,7 @@ static void test_the_example_file_shows_the_built_in_defaults(void **state)
     SAME(breaker_probes); SAME(shed_error_rate); SAME(shed_fraction); SAME(shed_window_ms);
     SAME(shed_min_samples); SAME(breaker_max_cooldown_ms); SAME(breaker_failure_rate);
     SAME(breaker_min_requests); SAME(breaker_window_ms); SAME(max_ejected); SAME(latency_alpha);
-    SAME(latency_recover); SAME(latency_probe_ms);
+    SAME(latency_recover); SAME(latency_probe_ms); SAME(door);
 #undef SAME
     /* and no field the list above forgot */
     assert_memory_equal(&ex, &def, sizeof ex);
