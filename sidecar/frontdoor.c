@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #define TICK_MS 250
+#define LIMIT_QUIET_MS 5000
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -457,6 +458,21 @@ static void tick(sc_door *door, uint64_t now)
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
             x->caller_gone = true;
             door_wake(x);   /* MHD then finds the end and completes the exchange */
+        }
+    }
+    /* a key's limits refusing its callers is an episode on the timeline:
+     * from the first refusal to LIMIT_QUIET_MS without one */
+    for (sc_vkey *k = door->keys.head; k; k = k->next) {
+        if (!k->limited && k->limited_last && now - k->limited_last < sc_ms(TICK_MS)) {
+            k->limited = true;
+            k->limited_from = k->refused_limit;
+            sc_timeline_add(&door->d->timeline, false, "key_limited", "",
+                            "front door: key '%s' over its own limits; its callers get 429", k->cfg.name);
+        } else if (k->limited && now - k->limited_last > sc_ms(LIMIT_QUIET_MS)) {
+            k->limited = false;
+            sc_timeline_add(&door->d->timeline, false, "key_limit_ok", "",
+                            "front door: key '%s' within its limits again (%llu requests refused)",
+                            k->cfg.name, (unsigned long long)(k->refused_limit - k->limited_from + 1));
         }
     }
     sc_vkeys_sweep(&door->keys);

@@ -27,6 +27,7 @@ typedef struct sc_vkey {
     uint64_t next_id;
     bool limited;                 /* its limits refused a request lately (timeline) */
     uint64_t limited_last;        /* the last such refusal */
+    uint64_t limited_from;        /* refused_limit when the episode began */
     uint64_t by_status[SC_VKEY_STATUSES];
     uint64_t refused_limit, refused_route, aborted;
     struct sc_vkey *next;

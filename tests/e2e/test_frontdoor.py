@@ -306,6 +306,7 @@ def test_a_keys_rate_limit_is_429_with_retry_after_and_others_go_on(keyed):
     st, _, _ = call(keyed.door, "/v1/chat/completions", CHAT, bearer("app-token"))
     assert st == 200
     assert metric(keyed, 'ringside_frontdoor_refused_total{key="slow",reason="limit"}') == 1
+    wait_for(lambda: "key 'slow' over its own limits" in keyed.http("/events")[1], what="the timeline's episode")
     time.sleep(1.1)
     assert call(keyed.door, "/v1/chat/completions", CHAT, bearer("slow-token"))[0] == 200
 
