@@ -55,15 +55,8 @@ static double measure(sc_daemon *d, const sc_alert_rule_cfg *r, uint64_t now, bo
         return d->watch.shedding[1] || d->watch.shedding[2] ? 1.0 : 0.0;
     case SC_AM_EMERGENCY:
         return d->adm.emergency ? 1.0 : 0.0;
-    case SC_AM_SATURATION: {
-        double used = 0, limit = 0;
-        for (unsigned i = 0; i < d->adm.routes.n; i++)
-            if (!d->adm.routes.r[i]->retired) {
-                used += sc_route_busy(d->adm.routes.r[i]);
-                limit += rsp_aimd_limit(&d->adm.routes.r[i]->aimd);
-            }
-        return limit > 0 ? used / limit : 0.0;
-    }
+    case SC_AM_SATURATION:
+        return sc_routes_saturation(&d->adm.routes);
     default:
         *known = false;
         return 0;

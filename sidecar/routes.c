@@ -196,6 +196,17 @@ uint32_t sc_route_busy(const sc_route *r)
     return sc_route_inflight(r) - (r->held[0] + r->held[1] + r->held[2]);
 }
 
+double sc_routes_saturation(const sc_routes *t)
+{
+    double used = 0, limit = 0;
+    for (unsigned i = 0; i < t->n; i++)
+        if (!t->r[i]->retired) {
+            used += sc_route_busy(t->r[i]);
+            limit += rsp_aimd_limit(&t->r[i]->aimd);
+        }
+    return limit > 0 ? used / limit : 0.0;
+}
+
 bool sc_route_has_room(const sc_route *r, unsigned prio)
 {
     uint32_t p0 = r->inflight[0] - r->held[0];

@@ -87,6 +87,11 @@ bool sc_routes_is_failure_status(const sc_routes *t, uint32_t status);
 uint32_t sc_route_inflight(const sc_route *r);
 uint32_t sc_route_busy(const sc_route *r);
 
+/* The share of the live routes' learned capacity in use: attempts in
+ * flight (not held) over their concurrency limits summed, 0 with no limit
+ * (what to scale on: metrics' ringside_saturation, the saturation alert). */
+double sc_routes_saturation(const sc_routes *t);
+
 /* Does r's concurrency limit leave room for one more attempt of priority
  * prio? The limit (AIMD) is split so that P1/P2 can never take P0's
  * reserve (rsp_sched_p12_room, at least one slot), and only P1/P2 probe
