@@ -207,6 +207,22 @@ double sc_routes_saturation(const sc_routes *t)
     return limit > 0 ? used / limit : 0.0;
 }
 
+sc_breaker_count sc_routes_breakers(const sc_routes *t, uint64_t now, unsigned which)
+{
+    sc_breaker_count c = { 0 };
+    for (unsigned i = 0; i < t->n; i++) {
+        const sc_route *r = t->r[i];
+        if (r->retired || ((which & SC_BREAKERS_WEIGHTED) && !r->cfg.weight) ||
+            ((which & SC_BREAKERS_PRIMARY) && r->cfg.standby))
+            continue;
+        c.routes++;
+        rsp_breaker_state s = rsp_breaker_state_at(&r->breaker, now);
+        c.open += s == RSP_BREAKER_OPEN;
+        c.closed += s == RSP_BREAKER_CLOSED;
+    }
+    return c;
+}
+
 bool sc_route_has_room(const sc_route *r, unsigned prio)
 {
     uint32_t p0 = r->inflight[0] - r->held[0];
