@@ -101,14 +101,8 @@ static const char *not_ready(sc_daemon *d, uint64_t now)
 {
     if (d->state != SC_RUNNING)
         return "draining: the sidecar is stopping";
-    const sc_routes *rs = &d->adm.routes;
-    unsigned live = 0, open = 0;
-    for (unsigned i = 0; i < rs->n; i++)
-        if (!rs->r[i]->retired) {
-            live++;
-            open += rsp_breaker_state_at(&rs->r[i]->breaker, now) == RSP_BREAKER_OPEN;
-        }
-    if (live && open == live)
+    sc_breaker_count c = sc_routes_breakers(&d->adm.routes, now, 0);
+    if (c.routes && c.open == c.routes)
         return "every route's circuit breaker is open";
     return NULL;
 }

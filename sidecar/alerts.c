@@ -41,29 +41,15 @@ static double measure(sc_daemon *d, const sc_alert_rule_cfg *r, uint64_t now, bo
         return r->metric == SC_AM_ERROR_RATIO ? w.errors_ratio : w.mean_latency_s * 1000.0;
     }
     case SC_AM_ROUTES_OUT: {   /* 1 when no live route's breaker is closed */
-        unsigned live = 0, closed = 0;
-        for (unsigned i = 0; i < d->adm.routes.n; i++) {
-            const sc_route *rt = d->adm.routes.r[i];
-            if (rt->retired || !rt->cfg.weight)
-                continue;
-            live++;
-            closed += rsp_breaker_state_at(&rt->breaker, now) == RSP_BREAKER_CLOSED;
-        }
-        return live && !closed ? 1.0 : 0.0;
+        sc_breaker_count c = sc_routes_breakers(&d->adm.routes, now, SC_BREAKERS_WEIGHTED);
+        return c.routes && !c.closed ? 1.0 : 0.0;
     }
     case SC_AM_SHEDDING:
         return d->watch.shedding[1] || d->watch.shedding[2] ? 1.0 : 0.0;
     case SC_AM_EMERGENCY:
         return d->adm.emergency ? 1.0 : 0.0;
-    case SC_AM_SATURATION: {
-        double used = 0, limit = 0;
-        for (unsigned i = 0; i < d->adm.routes.n; i++)
-            if (!d->adm.routes.r[i]->retired) {
-                used += sc_route_busy(d->adm.routes.r[i]);
-                limit += rsp_aimd_limit(&d->adm.routes.r[i]->aimd);
-            }
-        return limit > 0 ? used / limit : 0.0;
-    }
+    case SC_AM_SATURATION:
+        return sc_routes_saturation(&d->adm.routes);
     default:
         *known = false;
         return 0;

@@ -28,22 +28,6 @@
 
 #define TICK (100ull * 1000000ull)
 
-static bool primaries_open(sc_daemon *d, uint64_t now, bool *any_closed_all)
-{
-    unsigned primaries = 0, open = 0, closed = 0;
-    for (unsigned i = 0; i < d->adm.routes.n; i++) {
-        const sc_route *rt = d->adm.routes.r[i];
-        if (rt->retired || rt->cfg.standby || !rt->cfg.weight)
-            continue;
-        primaries++;
-        rsp_breaker_state s = rsp_breaker_state_at(&rt->breaker, now);
-        open += s == RSP_BREAKER_OPEN;
-        closed += s == RSP_BREAKER_CLOSED;
-    }
-    *any_closed_all = primaries && closed == primaries;
-    return primaries && open == primaries;
-}
-
 static unsigned standbys(const sc_daemon *d, char *names, size_t len)
 {
     unsigned n = 0;
@@ -170,8 +154,9 @@ void sc_emergency_tick(sc_daemon *d, uint64_t now)
     sc_rates_window w = sc_rates_over(&d->rates, &d->obs, now, (uint64_t)d->cfg.em_window_ms * 1000000u);
     uint64_t n = w.answers;
     double ratio = w.error_ratio;
-    bool all_closed;
-    bool open = primaries_open(d, now, &all_closed);
+    sc_breaker_count c = sc_routes_breakers(&d->adm.routes, now, SC_BREAKERS_WEIGHTED | SC_BREAKERS_PRIMARY);
+    bool open = c.routes && c.open == c.routes;
+    bool all_closed = c.routes && c.closed == c.routes;
     if (!d->adm.emergency) {
         if (now < e->hold_until || d->state != SC_RUNNING)
             return;

@@ -155,14 +155,8 @@ static void routes_part(sc_text *t, sc_daemon *d, uint64_t now)
     /* what to scale on: the share of the learned capacity in use, over
      * the live routes (an HPA target of 0.8 is the seed's "add instances
      * when utilisation stays above 80%") */
-    double used = 0, limit = 0;
-    for (unsigned i = 0; i < rs->n; i++)
-        if (!rs->r[i]->retired) {
-            used += sc_route_busy(rs->r[i]);
-            limit += rsp_aimd_limit(&rs->r[i]->aimd);
-        }
     head(t, "ringside_saturation", "gauge", "Attempts in flight over the routes' concurrency limits (0..1+).");
-    sc_text_printf(t, "ringside_saturation %.4f\n", limit > 0 ? used / limit : 0.0);
+    sc_text_printf(t, "ringside_saturation %.4f\n", sc_routes_saturation(rs));
 }
 
 static void ring_use(const rs__ring *r, uint64_t consumer, uint64_t producer, uint64_t *sum)

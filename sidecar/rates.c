@@ -3,7 +3,7 @@
  */
 #include "rates.h"
 
-static sc_rates_sample totals(const sc_obs *o, uint64_t now)
+sc_rates_sample sc_rates_totals(const sc_obs *o, uint64_t now)
 {
     sc_rates_sample t = { .at = now };
     for (unsigned s = 0; s < o->n; s++)
@@ -11,6 +11,7 @@ static sc_rates_sample totals(const sc_obs *o, uint64_t now)
             const uint64_t *n = o->route[s].requests[p];
             for (unsigned k = 0; k < SC_OUT_COUNT; k++)
                 t.total += n[k];
+            t.ok += n[SC_OUT_OK];
             t.failed += n[SC_OUT_UPSTREAM_ERROR] + n[SC_OUT_CONNECTION_ERROR] + n[SC_OUT_INTERRUPTED] +
                         n[SC_OUT_DEADLINE] + n[SC_OUT_RATE_LIMITED];
             t.errors += n[SC_OUT_OK] + n[SC_OUT_CANCELLED];   /* the rest, below */
@@ -25,7 +26,7 @@ void sc_rates_sample_now(sc_rates *r, const sc_obs *o, uint64_t now)
 {
     if (now < r->next)
         return;
-    r->s[r->head] = totals(o, now);
+    r->s[r->head] = sc_rates_totals(o, now);
     r->head = (r->head + 1) % SC_RATES_SAMPLES;
     if (r->n < SC_RATES_SAMPLES)
         r->n++;
@@ -43,7 +44,7 @@ sc_rates_window sc_rates_over(const sc_rates *r, const sc_obs *o, uint64_t now, 
     }
     if (!old)
         return w;
-    sc_rates_sample t = totals(o, now);
+    sc_rates_sample t = sc_rates_totals(o, now);
     w.answers = t.total - old->total;
     w.failed = t.failed - old->failed;
     w.error_ratio = w.answers ? (double)w.failed / (double)w.answers : 0.0;

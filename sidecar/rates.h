@@ -14,7 +14,7 @@
 #define SC_RATES_SAMPLES 320      /* one a second: windows up to five minutes */
 
 typedef struct sc_rates_sample {
-    uint64_t at, total, failed, errors, latency_n;
+    uint64_t at, total, ok, failed, errors, latency_n;
     double latency_sum;           /* seconds, of the terminal answers */
 } sc_rates_sample;
 
@@ -31,6 +31,12 @@ typedef struct sc_rates_window {
     double mean_latency_s;        /* of the answers, 0 with none */
 } sc_rates_window;
 
+/* The answers' totals now, since the start: every terminal answer, the
+ * ok ones, the failed ones (by the upstream or on the way), the errors
+ * (every answer but ok and cancelled: a request its own client cancelled
+ * is not an error), and their latency. What the samples hold, and what
+ * /api/status shows. */
+sc_rates_sample sc_rates_totals(const sc_obs *o, uint64_t now);
 /* Take a sample if a second has passed since the last. */
 void sc_rates_sample_now(sc_rates *r, const sc_obs *o, uint64_t now);
 /* Over the last window_ns (as far back as the samples go), up to now. */

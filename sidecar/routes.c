@@ -196,6 +196,33 @@ uint32_t sc_route_busy(const sc_route *r)
     return sc_route_inflight(r) - (r->held[0] + r->held[1] + r->held[2]);
 }
 
+double sc_routes_saturation(const sc_routes *t)
+{
+    double used = 0, limit = 0;
+    for (unsigned i = 0; i < t->n; i++)
+        if (!t->r[i]->retired) {
+            used += sc_route_busy(t->r[i]);
+            limit += rsp_aimd_limit(&t->r[i]->aimd);
+        }
+    return limit > 0 ? used / limit : 0.0;
+}
+
+sc_breaker_count sc_routes_breakers(const sc_routes *t, uint64_t now, unsigned which)
+{
+    sc_breaker_count c = { 0 };
+    for (unsigned i = 0; i < t->n; i++) {
+        const sc_route *r = t->r[i];
+        if (r->retired || ((which & SC_BREAKERS_WEIGHTED) && !r->cfg.weight) ||
+            ((which & SC_BREAKERS_PRIMARY) && r->cfg.standby))
+            continue;
+        c.routes++;
+        rsp_breaker_state s = rsp_breaker_state_at(&r->breaker, now);
+        c.open += s == RSP_BREAKER_OPEN;
+        c.closed += s == RSP_BREAKER_CLOSED;
+    }
+    return c;
+}
+
 bool sc_route_has_room(const sc_route *r, unsigned prio)
 {
     uint32_t p0 = r->inflight[0] - r->held[0];

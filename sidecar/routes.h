@@ -87,6 +87,23 @@ bool sc_routes_is_failure_status(const sc_routes *t, uint32_t status);
 uint32_t sc_route_inflight(const sc_route *r);
 uint32_t sc_route_busy(const sc_route *r);
 
+/* The share of the live routes' learned capacity in use: attempts in
+ * flight (not held) over their concurrency limits summed, 0 with no limit
+ * (what to scale on: metrics' ringside_saturation, the saturation alert). */
+double sc_routes_saturation(const sc_routes *t);
+
+/* The live routes' breakers at now: how many routes were counted, how
+ * many of them are open, how many closed. SC_BREAKERS_WEIGHTED leaves out
+ * routes of weight 0, SC_BREAKERS_PRIMARY the standby ones. What "no
+ * route is closed" (the routes_out alert), "every primary is open" or
+ * "every primary is closed" (emergency mode), "every route is open"
+ * (/readyz) mean is then the caller's question on these counts. */
+enum { SC_BREAKERS_WEIGHTED = 1, SC_BREAKERS_PRIMARY = 2 };
+typedef struct sc_breaker_count {
+    unsigned routes, open, closed;
+} sc_breaker_count;
+sc_breaker_count sc_routes_breakers(const sc_routes *t, uint64_t now, unsigned which);
+
 /* Does r's concurrency limit leave room for one more attempt of priority
  * prio? The limit (AIMD) is split so that P1/P2 can never take P0's
  * reserve (rsp_sched_p12_room, at least one slot), and only P1/P2 probe

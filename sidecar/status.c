@@ -13,6 +13,7 @@
 #include "status.h"
 
 #include "admission.h"
+#include "rates.h"
 #include "routes.h"
 #include "text.h"
 
@@ -21,23 +22,13 @@
 static const char *const breaker_names[] = { [RSP_BREAKER_CLOSED] = "closed", [RSP_BREAKER_OPEN] = "open",
                                              [RSP_BREAKER_HALF_OPEN] = "half_open" };
 
-static void answers(sc_text *t, const sc_obs *o)
+static void answers(sc_text *t, const sc_obs *o, uint64_t now)
 {
-    uint64_t total = 0, ok = 0, cancelled = 0, n = 0;
-    double sum = 0;
-    for (unsigned s = 0; s < o->n; s++)
-        for (int p = 0; p < 3; p++) {
-            for (unsigned k = 0; k < SC_OUT_COUNT; k++)
-                total += o->route[s].requests[p][k];
-            ok += o->route[s].requests[p][SC_OUT_OK];
-            cancelled += o->route[s].requests[p][SC_OUT_CANCELLED];
-            n += o->route[s].hist[SC_H_TOTAL][p].count;
-            sum += o->route[s].hist[SC_H_TOTAL][p].sum;
-        }
-    /* a request its own client cancelled is not the upstream's error */
-    sc_text_printf(t, ",\"answers\":{\"total\":%llu,\"ok\":%llu,\"errors\":%llu}", (unsigned long long)total,
-                   (unsigned long long)ok, (unsigned long long)(total - ok - cancelled));
-    sc_text_printf(t, ",\"latency\":{\"count\":%llu,\"sum_s\":%.6f}", (unsigned long long)n, sum);
+    sc_rates_sample a = sc_rates_totals(o, now);
+    sc_text_printf(t, ",\"answers\":{\"total\":%llu,\"ok\":%llu,\"errors\":%llu}", (unsigned long long)a.total,
+                   (unsigned long long)a.ok, (unsigned long long)a.errors);
+    sc_text_printf(t, ",\"latency\":{\"count\":%llu,\"sum_s\":%.6f}", (unsigned long long)a.latency_n,
+                   a.latency_sum);
 }
 
 static void route(sc_text *t, const sc_route *rt, uint64_t now)
@@ -74,7 +65,7 @@ char *sc_status_json(sc_daemon *d, uint64_t now, size_t *len)
     sc_text_printf(&t, ",\"emergency\":%s", d->adm.emergency ? "true" : "false");
     sc_text_printf(&t, ",\"shedding\":{\"P1\":%s,\"P2\":%s}", d->watch.shedding[1] ? "true" : "false",
                    d->watch.shedding[2] ? "true" : "false");
-    answers(&t, &d->obs);
+    answers(&t, &d->obs, now);
     sc_text_put(&t, ",\"routes\":[");
     bool first = true;
     for (unsigned i = 0; i < d->adm.routes.n; i++) {

@@ -529,10 +529,10 @@ void sc_upstream_abort(sc_daemon *d, sc_req *r)
     recycle(d->up, x);
 }
 
-/* The answer's headers for the client, and the request's id (rid) when
- * the upstream did not echo one: the id the access log and the upstream's
- * own logs know the request by. */
-static void take_headers(sc_completion *cp, CURL *e, const char *rid)
+/* The answer's headers for the client, and the request's id when the
+ * upstream did not echo one: the id the access log and the upstream's own
+ * logs know the request by (built here, for answered attempts only). */
+static void take_headers(sc_completion *cp, CURL *e, const sc_daemon *d, const sc_req *r)
 {
     struct curl_header *prev = NULL, *hh;
     uint32_t n = 0;
@@ -565,6 +565,8 @@ static void take_headers(sc_completion *cp, CURL *e, const char *rid)
     for (uint32_t k = 0; k < cp->nheaders; k++)
         if (strcasecmp(cp->hname[k], "x-request-id") == 0)
             return;
+    char rid[128];
+    sc_req_id(d, r, rid, sizeof rid);
     cp->hname[cp->nheaders] = strdup("x-request-id");
     cp->hvalue[cp->nheaders] = strdup(rid);
     if (cp->hname[cp->nheaders] && cp->hvalue[cp->nheaders])
@@ -603,8 +605,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
     sc_req *r = x->req;
     sc_route *rt = r->rt;
     uint64_t now = rs__now_ns();
-    char msg[CURL_ERROR_SIZE + 160], rid[128];
-    sc_req_id(up->d, r, rid, sizeof rid);
+    char msg[CURL_ERROR_SIZE + 160];
     long status = 0;
     bool answered = rc == CURLE_OK && !slow;
     if (answered)
@@ -657,7 +658,7 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
         if (x->t_first_content)
             cp->timings[RS__T_FIRST_CONTENT] = at.first_content_ns / 1000u;
         if (answered) {
-            take_headers(cp, x->easy, rid);
+            take_headers(cp, x->easy, up->d, r);
             cp->body = x->buf;      /* hand the buffer over, no copy */
             cp->body_len = x->len;
             x->buf = NULL;

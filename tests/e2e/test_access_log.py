@@ -4,7 +4,7 @@ handed back to the client, never a key or a body."""
 import json
 import subprocess
 
-from conftest import RINGSIDE_CALL, Sidecar, write_config
+from conftest import RINGSIDE_CALL, Sidecar, run_client, write_config
 
 CHAT = '{"model":"deepseek-chat","messages":[{"role":"user","content":"hi"}]}'
 
@@ -72,3 +72,18 @@ def test_level_off_and_a_bad_level(mock, tmp_path):
     from conftest import RINGSIDED
     p = subprocess.run([RINGSIDED, "--check-config", bad], capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "access_log.level: 'verbose' is not one of off, errors, all" in p.stderr
+
+
+def test_a_sample_under_one_keeps_some_lines_not_all(mock, tmp_path):
+    # 400 answers at sample 0.5: about 200 lines (binomial, sd 10). The
+    # bounds are 10 sd out: never crossed by chance, but by a sample that
+    # keeps every line or none, or ignores the rate
+    log = tmp_path / "access.jsonl"
+    cfg = write_config(tmp_path, f"access_log: {{level: all, sample: 0.5, file: {log}}}\n")
+    with Sidecar(mock.url, "--config", cfg) as s:
+        _, line, _ = run_client(s, "load", 2, 200, "echo")
+        assert json.loads(line)["completed"] == 400, line
+    lines = access_lines(log.read_text())
+    assert 100 < len(lines) < 300, len(lines)
+    assert all(l["outcome"] == "ok" and l["route"] == "echo" for l in lines)
+    assert len({l["id"] for l in lines}) == len(lines)   # each a different answer

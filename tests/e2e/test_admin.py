@@ -96,6 +96,32 @@ def test_an_explicit_address_in_use_refuses_the_start_naming_it(mock):
         taken.close()
 
 
+def test_the_default_address_taken_warns_and_serves_without_a_listener(mock):
+    # Started without --admin-listen it tries 127.0.0.1:9464. Held here
+    # (or by something else on this machine: taken either way), the
+    # sidecar must say so, open no listener, and serve all the same.
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # past a TIME_WAIT, as the listener would be
+    try:
+        taken.bind(("127.0.0.1", 9464))
+        taken.listen(1)
+    except OSError:
+        pass   # another program holds it
+    try:
+        s = PlainSidecar(mock.url, own_admin=False)
+        try:
+            log = s.read_log()
+            assert "admin listener off: cannot listen on 127.0.0.1:9464" in log, log
+            assert "admin listener on" not in log and s.admin is None, log
+            assert call(s, "--route", "echo", "--data", "x")[0] == 0
+            assert s.alive()
+        finally:
+            problem = s.stop()
+            assert not problem, problem
+    finally:
+        taken.close()
+
+
 def test_the_listener_can_be_turned_off(mock):
     with Sidecar(mock.url, "--admin-listen", "off") as s:
         assert s.admin is None
@@ -138,6 +164,20 @@ routes:
         assert kinds[:len(lines)] == [l["kind"] for l in lines] and kinds[len(lines)] == "start", kinds
         assert events(s, since=lines[-1]["ms"] + 1)[0]["kind"] == "start"
         assert s.http("/events?since=yesterday")[0] == 400
+
+
+def test_a_timeline_file_that_cannot_be_written_warns_once_and_keeps_events_in_memory(mock, tmp_path):
+    # /dev/full: opened fine, every write fails (ENOSPC), as on a full disk
+    cfg = write_config(tmp_path, "timeline: {file: /dev/full}\n")
+    with Sidecar(mock.url, "--config", cfg) as s:
+        for state in ("on", "off", "on"):
+            assert s.http(f"/admin/emergency?state={state}", method="POST")[0] == 200
+        kinds = [e["kind"] for e in events(s)]
+        assert kinds == ["start", "emergency_on", "emergency_off", "emergency_on"], kinds
+        assert call(s, "--route", "echo", "--data", "x")[0] == 0
+        log = s.read_log()
+    warning = "timeline: cannot append to /dev/full: No space left on device; events are kept in memory only"
+    assert log.count(warning) == 1, log
 
 
 def test_status_json_sums_it_up(mock):

@@ -108,3 +108,36 @@ def test_a_socket_it_cannot_create_exits_with_the_path():
     status, log = start_failing("--socket", "/proc/ringside/x.sock")
     assert status == 1, log
     assert "/proc/ringside" in log
+
+
+NOBODY = 65534
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the sidecar as nobody (CI runs as root)")
+def test_a_prefault_without_a_thread_warns_and_the_client_is_served_and_freed(mock):
+    # On epoll a prefault's madvise runs in a thread of its own. With no
+    # thread to be had — RLIMIT_NPROC 1 for a sidecar run as nobody (root
+    # is exempt from it) — pthread_create fails with EAGAIN: the populate
+    # must report that (the warning), close its own eventfd, and the client
+    # be served and its region and doorbells freed when it goes
+    import resource
+    import time
+    hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    hard = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+    as_nobody = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+    s = Sidecar(mock.url, extra=["--prefault"], user=NOBODY, backend="epoll", wrapper=["prlimit", "--nproc=1:"])
+    try:
+        base_efds, base_maps = s.eventfd_count(), s.region_maps()
+        p = subprocess.run([RINGSIDE_CALL, "--socket", s.sock, "--route", "echo", "--data", "x"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr + s.read_log()
+        deadline = time.monotonic() + 10
+        while (s.region_maps(), s.eventfd_count()) != (base_maps, base_efds):
+            assert time.monotonic() < deadline, "the region, doorbells or the populate's eventfd were never freed"
+            time.sleep(0.05)
+        log = s.read_log()
+        assert "prefaulting its region failed (Resource temporarily unavailable)" in log, log
+    finally:
+        # threads again before it stops (LeakSanitizer's check at exit needs one)
+        subprocess.run(["prlimit", "--pid", str(s.pid), f"--nproc={hard}:"], check=True, timeout=30, **as_nobody)
+        stopped_cleanly(s)

@@ -88,10 +88,11 @@ class Sidecar:
     in a fresh private directory, which also holds the log). wrapper: a
     command line it runs under (e.g. a seccomp filter). backend:
     --io-backend, by default the one the suite runs on
-    ($RINGSIDE_TEST_IO_BACKEND); "" for none (auto)."""
+    ($RINGSIDE_TEST_IO_BACKEND); "" for none (auto). own_admin: False
+    leaves --admin-listen out, so it tries its default admin address."""
 
     def __init__(self, upstream=None, config=None, extra=(), env=None, user=None, sock=None, wrapper=(),
-                 backend=None):
+                 backend=None, own_admin=True):
         self.dir = tempfile.mkdtemp(prefix="rs-test-")
         self.sock = sock or os.path.join(self.dir, "rs.sock")
         self.log_path = os.path.join(self.dir, "ringsided.log")
@@ -112,7 +113,7 @@ class Sidecar:
         if self.backend:
             args += ["--io-backend", self.backend]
         # an admin listener of its own on a free port (many run at once)
-        own_admin = not any(str(a).startswith("--admin-listen") for a in extra)
+        own_admin = own_admin and not any(str(a).startswith("--admin-listen") for a in extra)
         if own_admin:
             args += ["--admin-listen", "127.0.0.1:0"]
         # and a front door of its own (its default, 127.0.0.1:8080, is one per host)
