@@ -483,6 +483,16 @@ static void tick(sc_door *door, uint64_t now)
 
 static void arm(sc_door *door);
 
+/* MHD first: stopping it completes its exchanges (on_completed), which
+ * still use the batches and keys. */
+static void door_free(sc_door *door)
+{
+    MHD_stop_daemon(door->mhd);
+    sc_batches_destroy(&door->batches);
+    sc_vkeys_destroy(&door->keys);
+    free(door);
+}
+
 static void run_mhd(sc_door *door)
 {
     door->rerun = false;
@@ -498,8 +508,7 @@ static void on_ready(sc_op *op, int res, uint32_t flags)
     sc_door *door = container_of(op, sc_door, op);
     door->armed = false;
     if (door->stopping) {
-        MHD_stop_daemon(door->mhd);
-        free(door);
+        door_free(door);
         return;
     }
     if (res < 0 && res != -ECANCELED)
@@ -680,25 +689,21 @@ void sc_door_stop(sc_daemon *d)
     if (!door)
         return;
     d->door = NULL;
-    /* MHD may not be stopped with a connection suspended: resume them all;
-     * requests still open are answered by the caller (shutdown) first */
+    /* MHD may not be stopped with a connection suspended: resume them all
+     * (the requests still open were answered by the drain) */
     for (xch *x = door->xchs; x; x = x->next)
         if (x->suspended) {
             x->suspended = false;
             MHD_resume_connection(x->conn);
         }
-    sc_batches_destroy(&door->batches);
     if (door->unix_path[0])
         unlink(door->unix_path);
     if (door->armed) {   /* its memory is the op's until the op comes back */
         door->stopping = true;
         sc_loop_cancel(&d->loop, &door->op);
-        sc_vkeys_destroy(&door->keys);
         return;
     }
-    MHD_stop_daemon(door->mhd);
-    sc_vkeys_destroy(&door->keys);
-    free(door);
+    door_free(door);
 }
 
 void sc_door_metrics(const sc_daemon *d, sc_text *t)

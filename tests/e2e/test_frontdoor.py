@@ -466,3 +466,29 @@ def test_the_connection_limit_bounds_open_connections(mock, tmp_path):
         for h in held:
             h.close()
         extra.close()
+
+
+def test_a_sidecar_stopping_answers_open_calls_and_exits_cleanly(mock):
+    mock_control(mock, "x-mock-delay-ms: 20000")
+    s = Sidecar(mock.url, "--front-door-anonymous", "--grace-ms", "500")
+    out = {}
+
+    def slow(name, path, body):
+        out[name] = call(s.door, path, body)
+
+    threads = [threading.Thread(target=slow, args=("chat", "/v1/chat/completions", CHAT)),
+               threading.Thread(target=slow, args=("stream", "/v1/chat/completions", dict(CHAT, stream=True))),
+               threading.Thread(target=slow, args=("batch", "/api/v1/batch", [{"query": "a"}, {"query": "b"}]))]
+    for t in threads:
+        t.start()
+    call(s.door, "/api/v1/batch?async=1", [{"query": str(i)} for i in range(50)])
+    wait_for(lambda: mock_stats(mock)["inflight"] >= 4, what="requests at the upstream")
+    t0 = time.monotonic()
+    s.stop()   # SIGTERM: drain 500 ms, then answer what is open; must exit 0 with no sanitizer report
+    for t in threads:
+        t.join(10)
+    assert time.monotonic() - t0 < 8
+    assert out["chat"][0] == 503 and json.loads(out["chat"][2])["error"]["code"] == "shutting_down"
+    assert out["stream"][0] == 503
+    batch = json.loads(out["batch"][2])
+    assert out["batch"][0] == 200 and [r["status"] for r in batch["results"]] == [503, 503]
