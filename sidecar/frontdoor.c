@@ -668,9 +668,9 @@ int sc_door_start(sc_daemon *d)
     unsigned nkeys = 0;
     for (sc_vkey *k = door->keys.head; k; k = k->next)
         nkeys += !k->anonymous;
-    sc_info("front door listening on %s (OpenAI-compatible: /v1/chat/completions; %u virtual key%s%s)", door->where,
-            nkeys, nkeys == 1 ? "" : "s", cfg->anonymous ? ", anonymous callers let in" : "");
-    sc_timeline_add(&d->timeline, false, "front_door", "", "front door listening on %s", door->where);
+    sc_timeline_add(&d->timeline, false, "front_door", "",
+                    "front door listening on %s (OpenAI-compatible: /v1/chat/completions; %u virtual key%s%s)",
+                    door->where, nkeys, nkeys == 1 ? "" : "s", cfg->anonymous ? ", anonymous callers let in" : "");
     return 0;
 fail:
     sc_vkeys_destroy(&door->keys);

@@ -158,12 +158,15 @@ void sc_vkeys_destroy(sc_vkeys *ks)
 
 sc_vkey *sc_vkeys_find(sc_vkeys *ks, const sc_config *cfg, const char *authorization)
 {
+    /* with anonymous access on, a token that names no key is anonymous too:
+     * SDKs insist on sending some key */
+    sc_vkey *anon = cfg->door.anonymous ? find_named(ks, "anonymous", true) : NULL;
     if (!authorization)
-        return cfg->door.anonymous ? find_named(ks, "anonymous", true) : NULL;
+        return anon;
     while (*authorization == ' ')
         authorization++;
     if (strncasecmp(authorization, "Bearer ", 7) != 0)
-        return NULL;
+        return anon;
     const char *tok = authorization + 7;
     while (*tok == ' ')
         tok++;
@@ -173,7 +176,7 @@ sc_vkey *sc_vkeys_find(sc_vkeys *ks, const sc_config *cfg, const char *authoriza
     for (sc_vkey *k = ks->head; k; k = k->next)   /* every key compared: no early exit */
         if (!k->retired && !k->anonymous && CRYPTO_memcmp(k->hash, h, sizeof h) == 0)
             found = k;
-    return found;
+    return found ? found : anon;
 }
 
 const char *sc_vkey_admit(sc_vkey *k, double tokens, uint64_t now, uint64_t *retry_ns, char *buf, size_t len)

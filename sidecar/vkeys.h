@@ -46,8 +46,8 @@ int sc_vkeys_apply(sc_daemon *d, sc_vkeys *ks, const sc_sink *sink, uint64_t now
 void sc_vkeys_destroy(sc_vkeys *ks);
 
 /* The key a request's Authorization header value names (NULL: none
- * given), or NULL when it names none we know (anonymous callers get the
- * anonymous key when front_door.anonymous allows them). */
+ * given). One that names no key we know is the anonymous key when
+ * front_door.anonymous lets such callers in, else NULL. */
 sc_vkey *sc_vkeys_find(sc_vkeys *ks, const sc_config *cfg, const char *authorization);
 
 /* May k start a request estimated at `tokens` now? NULL, or why not

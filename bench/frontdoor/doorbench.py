@@ -242,7 +242,7 @@ def start_ringside(procs, tmp, ringsided, upstream_url, config, extra):
     while True:
         with open(log_path) as f:
             text = f.read()
-        m = re.search(r"front door listening on 127\.0\.0\.1:(\d+)", text)
+        m = re.search(r"front door listening on (?:http://)?127\.0\.0\.1:(\d+)", text)
         if m:
             port = int(m.group(1))
             wait_port(port, p, "ringsided's front door")

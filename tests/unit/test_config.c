@@ -102,6 +102,40 @@ static void test_every_problem_has_file_line_and_key(void **state)
     assert_problem(9, "io_backend: 'kqueue' is not one of auto, io_uring, epoll");
 }
 
+static void test_front_door_keys_and_their_problems(void **state)
+{
+    (void)state;
+    sc_config c;
+    assert_int_equal(load(&c, "front_door:\n"
+                              "  listen: unix:/tmp/d.sock\n"
+                              "  anonymous: {priority: 2, limits: {rps: 5}}\n"
+                              "  keys:\n"
+                              "    - {name: app, key_env: APP, priority: 2, max_priority: 1, routes: [a, b], max_inflight: 9}\n"
+                              "  batch: {template: 'q={{query}}', concurrency: 4}\n"), 0);
+    assert_string_equal(c.door.listen, "unix:/tmp/d.sock");
+    assert_false(c.door.listen_default);
+    assert_true(c.door.anonymous && c.door.anon.priority == 2 && c.door.anon.limit.rps == 5);
+    assert_int_equal(c.door.nkeys, 1);
+    assert_string_equal(c.door.keys[0].key_env, "APP");
+    assert_int_equal(c.door.keys[0].max_priority, 1);
+    assert_int_equal(c.door.keys[0].max_inflight, 9);
+    assert_true(sc_vkey_allows(&c.door.keys[0], "b") && !sc_vkey_allows(&c.door.keys[0], "c"));
+    assert_string_equal(c.door.batch_template, "q={{query}}");
+    assert_int_equal(c.door.batch_concurrency, 4);
+
+    int n = load(&c, "front_door:\n"
+                     "  keys:\n"
+                     "    - {name: anonymous, key_sha256: abc}\n"
+                     "    - {name: x, priority: 1, max_priority: 2}\n"
+                     "  batch: {template: nothing}\n");
+    assert_int_equal(n, 5);
+    assert_problem(3, "front_door.keys[0].key_sha256: expected 64 hex digits");
+    assert_problem(3, "front_door.keys[0]: 'anonymous' is the name of callers without a key");
+    assert_problem(4, "front_door.keys[1]: max_priority (2) is a lower class than priority (1)");
+    assert_problem(4, "front_door.keys[1]: give the token's variable (key_env) or its hash (key_sha256)");
+    assert_problem(5, "front_door.batch.template: the template never uses {{query}}");
+}
+
 static void test_env_substitution(void **state)
 {
     (void)state;
@@ -374,6 +408,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_socket_access_keys),
         cmocka_unit_test(test_socket_access_problems_name_their_key),
         cmocka_unit_test(test_socket_access_flags),
+        cmocka_unit_test(test_front_door_keys_and_their_problems),
         cmocka_unit_test(test_demo_mode_only_without_key_upstream_or_routes),
         cmocka_unit_test(test_the_example_file_shows_the_built_in_defaults),
     };
