@@ -2,10 +2,8 @@
  * admin.c — the admin HTTP listener (metrics, health, status), served by
  * libmicrohttpd from the sidecar's own loop.
  *
- * libmicrohttpd runs without a thread of its own (MHD_USE_EPOLL): its
- * epoll fd is one more fd the loop polls, and when it is readable, or at
- * the time MHD_get_timeout names, the loop calls MHD_run, which accepts,
- * reads and writes only what is ready — it never blocks the loop. Pages
+ * libmicrohttpd runs without a thread of its own, driven by the loop
+ * (mhd_loop.c): it never blocks the loop. Pages
  * are built whole in memory by their handler (a few KB) and handed to
  * libmicrohttpd to send. Connections are bounded in number, memory and
  * idle time, so scrapers and stray clients cannot pile up.
@@ -20,17 +18,16 @@
 #include "emergency.h"
 #include "frontdoor.h"
 #include "log.h"
+#include "mhd_loop.h"
 #include "metrics.h"
 #include "routes.h"
 #include "status.h"
 #include "status_page.h"
 #include "text.h"
 
-#include <errno.h>
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,24 +35,12 @@
 #include <sys/socket.h>
 
 struct sc_admin {
+    sc_mhd m;            /* libmicrohttpd on the loop */
     sc_daemon *d;
-    struct MHD_Daemon *mhd;
-    sc_op op;            /* the poll on libmicrohttpd's epoll fd */
-    bool armed, stopping;
-    uint64_t due;        /* when libmicrohttpd wants MHD_run (ns), UINT64_MAX: never */
     char where[80];      /* host:port actually bound */
 };
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char msg[256];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = 0;
-    sc_warn("admin listener: %s", msg);
-}
+static const sc_mhd_logger mhd_logger = { "admin listener", SC_WARN };
 
 /* --------------------------------------------------------------- pages */
 
@@ -201,51 +186,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* ------------------------------------------------------- on the loop */
 
-static void arm(sc_admin *a);
-
-static void run_mhd(sc_admin *a)
-{
-    MHD_run(a->mhd);
-    MHD_UNSIGNED_LONG_LONG ms;
-    a->due = MHD_get_timeout(a->mhd, &ms) == MHD_YES ? rs__now_ns() + (uint64_t)ms * 1000000u : UINT64_MAX;
-}
-
-static void on_ready(sc_op *op, int res, uint32_t flags)
-{
-    (void)flags;
-    sc_admin *a = container_of(op, sc_admin, op);
-    a->armed = false;
-    if (a->stopping) {
-        MHD_stop_daemon(a->mhd);
-        free(a);
-        return;
-    }
-    if (res < 0 && res != -ECANCELED)
-        sc_warn("admin listener: poll failed: %s", strerror(-res));
-    run_mhd(a);
-    arm(a);
-}
-
-static void arm(sc_admin *a)
-{
-    const union MHD_DaemonInfo *fd = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    sc_loop_poll(&a->d->loop, &a->op, fd->epoll_fd, POLLIN, false);
-    a->armed = true;
-}
-
 void sc_admin_on_time(sc_daemon *d, uint64_t now)
 {
-    sc_admin *a = d->admin;
-    if (a && now >= a->due)
-        run_mhd(a);
+    if (d->admin)
+        sc_mhd_on_time(&d->admin->m, now);
 }
 
 uint64_t sc_admin_due(const sc_daemon *d)
 {
-    return d->admin ? d->admin->due : UINT64_MAX;
+    return d->admin ? d->admin->m.due : UINT64_MAX;
 }
 
 /* ------------------------------------------------------------ life */
+
+static void release(sc_mhd *m)
+{
+    free(container_of(m, sc_admin, m));
+}
 
 int sc_admin_start(sc_daemon *d)
 {
@@ -264,17 +221,15 @@ int sc_admin_start(sc_daemon *d)
         return -1;
     }
     a->d = d;
-    a->op.fn = on_ready;
-    a->due = UINT64_MAX;
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,   /* first: it covers the rest */
+    a->m.mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
+                              MHD_OPTION_EXTERNAL_LOGGER, sc_mhd_log, &mhd_logger,   /* first: it covers the rest */
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
                               MHD_OPTION_END);
-    if (!a->mhd) {
+    if (!a->m.mhd) {
         free(a);
         if (d->cfg.admin_listen_default) {
             sc_warn("admin listener off: cannot listen on %s (another sidecar on this host?); "
@@ -284,12 +239,11 @@ int sc_admin_start(sc_daemon *d)
         sc_error("admin.listen: cannot listen on %s (see above)", spec);
         return -1;
     }
-    const union MHD_DaemonInfo *port = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *port = MHD_get_daemon_info(a->m.mhd, MHD_DAEMON_INFO_BIND_PORT);
     snprintf(a->where, sizeof a->where, "%.*s:%u", (int)(strrchr(spec, ':') - spec), spec,
              port ? (unsigned)port->port : 0u);
     d->admin = a;
-    arm(a);
-    run_mhd(a);
+    sc_mhd_begin(&a->m, &d->loop, release);
     sc_info("admin listener on http://%s (/status, /metrics, /healthz, /readyz, /api/status, /events)", a->where);
     return 0;
 }
@@ -300,11 +254,5 @@ void sc_admin_stop(sc_daemon *d)
     if (!a)
         return;
     d->admin = NULL;
-    if (a->armed) {   /* its memory is the op's until the op comes back */
-        a->stopping = true;
-        sc_loop_cancel(&d->loop, &a->op);
-        return;
-    }
-    MHD_stop_daemon(a->mhd);
-    free(a);
+    sc_mhd_stop(&a->m);
 }

@@ -235,8 +235,7 @@ void door_wake(xch *x)
         x->suspended = false;
         MHD_resume_connection(x->conn);
     }
-    x->door->due = 0;   /* MHD_run this turn (again, if this is within one) */
-    x->door->rerun = true;
+    sc_mhd_wake(&x->door->m);
 }
 
 void door_batch_done(void *ctx)

@@ -8,6 +8,7 @@
 #define SC_DOOR_XCH_H
 
 #include "batch.h"
+#include "mhd_loop.h"
 #include "door_req.h"
 #include "vkeys.h"
 
@@ -22,12 +23,9 @@ typedef struct door_conn door_conn;
 typedef struct xch xch;
 
 struct sc_door {
+    sc_mhd m;                     /* libmicrohttpd on the loop */
     sc_daemon *d;
-    struct MHD_Daemon *mhd;
-    sc_op op;
-    bool armed, stopping;
-    uint64_t due, tick_at;
-    bool rerun;                   /* MHD_run again at once (a connection closed) */
+    uint64_t tick_at;
     char where[160];
     char unix_path[108];          /* the socket file we made, removed at stop */
     sc_vkeys keys;

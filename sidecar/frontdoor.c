@@ -2,9 +2,8 @@
  * frontdoor.c — the OpenAI-compatible HTTP front door (frontdoor.h).
  *
  * libmicrohttpd parses and writes HTTP (keep-alive, chunked transfer, the
- * header size bound, the connection limit, idle timeouts) without a thread
- * of its own: as for the admin listener, its epoll fd is one more fd the
- * loop polls. An exchange (one HTTP request) reads its body, becomes a
+ * header size bound, the connection limit, idle timeouts), driven by the
+ * loop as the admin listener is (mhd_loop.c). An exchange (one HTTP request) reads its body, becomes a
  * request of its virtual key through door_req.c, and suspends its
  * connection until the answer comes through the key's sink; a stream's
  * events are written as they arrive, the connection suspended whenever
@@ -37,7 +36,6 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <linux/tcp.h>   /* its tcp_info has tcpi_bytes_received, glibc's does not */
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,16 +48,7 @@
 #define TICK_MS 250
 #define LIMIT_QUIET_MS 5000
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char msg[256];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = 0;
-    sc_debug("front door: %s", msg);
-}
+static const sc_mhd_logger mhd_logger = { "front door", SC_DEBUG };
 
 /* ------------------------------------------------------------ requests */
 
@@ -396,10 +385,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         if (dc->next)
             dc->next->prev = dc->prev;
         door->nconns--;
-        /* at max_connections MHD took its listening socket out of its epoll
-         * set; it puts it back at the start of a run, so run it once more
-         * now that there is room */
-        door->rerun = true;
+        /* at max_connections MHD took its listening socket out of its
+         * epoll set: run it again so that it takes it back */
+        sc_mhd_wake(&door->m);
         if (dc->x)
             dc->x->dc = NULL;
         free(dc);
@@ -481,47 +469,14 @@ static void tick(sc_door *door, uint64_t now)
 
 /* -------------------------------------------------------- on the loop */
 
-static void arm(sc_door *door);
-
 /* MHD first: stopping it completes its exchanges (on_completed), which
  * still use the batches and keys. */
-static void door_free(sc_door *door)
+static void release(sc_mhd *m)
 {
-    MHD_stop_daemon(door->mhd);
+    sc_door *door = container_of(m, sc_door, m);
     sc_batches_destroy(&door->batches);
     sc_vkeys_destroy(&door->keys);
     free(door);
-}
-
-static void run_mhd(sc_door *door)
-{
-    door->rerun = false;
-    MHD_run(door->mhd);
-    MHD_UNSIGNED_LONG_LONG ms;
-    door->due = door->rerun ? 0
-              : MHD_get_timeout(door->mhd, &ms) == MHD_YES ? rs__now_ns() + (uint64_t)ms * 1000000u : UINT64_MAX;
-}
-
-static void on_ready(sc_op *op, int res, uint32_t flags)
-{
-    (void)flags;
-    sc_door *door = container_of(op, sc_door, op);
-    door->armed = false;
-    if (door->stopping) {
-        door_free(door);
-        return;
-    }
-    if (res < 0 && res != -ECANCELED)
-        sc_warn("front door: poll failed: %s", strerror(-res));
-    run_mhd(door);
-    arm(door);
-}
-
-static void arm(sc_door *door)
-{
-    const union MHD_DaemonInfo *fd = MHD_get_daemon_info(door->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    sc_loop_poll(&door->d->loop, &door->op, fd->epoll_fd, POLLIN, false);
-    door->armed = true;
 }
 
 uint64_t sc_door_due(const sc_daemon *d)
@@ -531,7 +486,7 @@ uint64_t sc_door_due(const sc_daemon *d)
         return UINT64_MAX;
     if (door->batches.pump_due)
         return 0;
-    return door->due < door->tick_at ? door->due : door->tick_at;
+    return door->m.due < door->tick_at ? door->m.due : door->tick_at;
 }
 
 void sc_door_on_time(sc_daemon *d, uint64_t now)
@@ -545,8 +500,7 @@ void sc_door_on_time(sc_daemon *d, uint64_t now)
     } else if (door->batches.pump_due) {
         sc_batches_tick(&door->batches, now);
     }
-    if (now >= door->due)
-        run_mhd(door);
+    sc_mhd_on_time(&door->m, now);
 }
 
 uint64_t sc_door_open(const sc_daemon *d)
@@ -605,8 +559,6 @@ int sc_door_start(sc_daemon *d)
         return -1;
     }
     door->d = d;
-    door->op.fn = on_ready;
-    door->due = UINT64_MAX;
     door->tick_at = d->now + sc_ms(TICK_MS);
     if (sc_vkeys_apply(d, &door->keys, &sc_door_sink, d->now) < 0) {
         sc_vkeys_destroy(&door->keys);
@@ -631,18 +583,18 @@ int sc_door_start(sc_daemon *d)
     /* the head must fit the connection's memory with room for the answer's headers */
     size_t mem = (size_t)cfg->max_header_bytes + 16384;
     unsigned idle_s = (cfg->idle_timeout_ms + 999) / 1000;
-    door->mhd = unix_sock
-        ? MHD_start_daemon(flags, 0, NULL, NULL, on_request, door, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+    door->m.mhd = unix_sock
+        ? MHD_start_daemon(flags, 0, NULL, NULL, on_request, door, MHD_OPTION_EXTERNAL_LOGGER, sc_mhd_log, &mhd_logger,
                            MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
                            MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, door, MHD_OPTION_NOTIFY_CONNECTION,
                            on_connection, door, MHD_OPTION_END)
-        : MHD_start_daemon(flags, 0, NULL, NULL, on_request, door, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        : MHD_start_daemon(flags, 0, NULL, NULL, on_request, door, MHD_OPTION_EXTERNAL_LOGGER, sc_mhd_log, &mhd_logger,
                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
                            cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
                            door, MHD_OPTION_NOTIFY_CONNECTION, on_connection, door, MHD_OPTION_END);
-    if (!door->mhd) {
+    if (!door->m.mhd) {
         if (lfd >= 0)
             close(lfd);
         if (cfg->listen_default) {
@@ -658,13 +610,12 @@ int sc_door_start(sc_daemon *d)
     if (unix_sock) {
         snprintf(door->where, sizeof door->where, "%s", spec);
     } else {
-        const union MHD_DaemonInfo *port = MHD_get_daemon_info(door->mhd, MHD_DAEMON_INFO_BIND_PORT);
+        const union MHD_DaemonInfo *port = MHD_get_daemon_info(door->m.mhd, MHD_DAEMON_INFO_BIND_PORT);
         snprintf(door->where, sizeof door->where, "http://%.*s:%u", (int)(strrchr(spec, ':') - spec), spec,
                  port ? (unsigned)port->port : 0u);
     }
     d->door = door;
-    arm(door);
-    run_mhd(door);
+    sc_mhd_begin(&door->m, &d->loop, release);
     unsigned nkeys = 0;
     for (sc_vkey *k = door->keys.head; k; k = k->next)
         nkeys += !k->anonymous;
@@ -698,12 +649,7 @@ void sc_door_stop(sc_daemon *d)
         }
     if (door->unix_path[0])
         unlink(door->unix_path);
-    if (door->armed) {   /* its memory is the op's until the op comes back */
-        door->stopping = true;
-        sc_loop_cancel(&d->loop, &door->op);
-        return;
-    }
-    door_free(door);
+    sc_mhd_stop(&door->m);
 }
 
 void sc_door_metrics(const sc_daemon *d, sc_text *t)
