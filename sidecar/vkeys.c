@@ -221,6 +221,14 @@ void sc_vkey_count(sc_vkey *k, unsigned status)
     k->by_status[i]++;
 }
 
+/* One sample: NAME{key="K"EXTRA} VALUE (extra: more labels, from the comma). */
+static void sample(sc_text *t, const char *name, const sc_vkey *k, const char *extra, uint64_t v)
+{
+    sc_text_printf(t, "%s{key=\"", name);
+    sc_text_label(t, k->cfg.name);
+    sc_text_printf(t, "\"%s} %llu\n", extra, (unsigned long long)v);
+}
+
 void sc_vkeys_metrics(const sc_vkeys *ks, sc_text *t)
 {
     sc_text_put(t, "# HELP ringside_frontdoor_requests_total Front-door answers by virtual key and HTTP status.\n"
@@ -228,28 +236,19 @@ void sc_vkeys_metrics(const sc_vkeys *ks, sc_text *t)
     for (const sc_vkey *k = ks->head; k; k = k->next)
         for (unsigned i = 0; i < SC_VKEY_STATUSES; i++)
             if (k->by_status[i]) {
-                sc_text_put(t, "ringside_frontdoor_requests_total{key=\"");
-                sc_text_label(t, k->cfg.name);
+                char code[24] = ",code=\"other\"";
                 if (sc_vkey_status[i])
-                    sc_text_printf(t, "\",code=\"%u\"} %llu\n", sc_vkey_status[i], (unsigned long long)k->by_status[i]);
-                else
-                    sc_text_printf(t, "\",code=\"other\"} %llu\n", (unsigned long long)k->by_status[i]);
+                    snprintf(code, sizeof code, ",code=\"%u\"", sc_vkey_status[i]);
+                sample(t, "ringside_frontdoor_requests_total", k, code, k->by_status[i]);
             }
     sc_text_put(t, "# HELP ringside_frontdoor_refused_total Front-door requests a key's own limits or routes refused.\n"
                    "# TYPE ringside_frontdoor_refused_total counter\n");
     for (const sc_vkey *k = ks->head; k; k = k->next) {
-        sc_text_put(t, "ringside_frontdoor_refused_total{key=\"");
-        sc_text_label(t, k->cfg.name);
-        sc_text_printf(t, "\",reason=\"limit\"} %llu\n", (unsigned long long)k->refused_limit);
-        sc_text_put(t, "ringside_frontdoor_refused_total{key=\"");
-        sc_text_label(t, k->cfg.name);
-        sc_text_printf(t, "\",reason=\"route\"} %llu\n", (unsigned long long)k->refused_route);
+        sample(t, "ringside_frontdoor_refused_total", k, ",reason=\"limit\"", k->refused_limit);
+        sample(t, "ringside_frontdoor_refused_total", k, ",reason=\"route\"", k->refused_route);
     }
     sc_text_put(t, "# HELP ringside_frontdoor_aborted_total Front-door calls whose caller hung up before the end.\n"
                    "# TYPE ringside_frontdoor_aborted_total counter\n");
-    for (const sc_vkey *k = ks->head; k; k = k->next) {
-        sc_text_put(t, "ringside_frontdoor_aborted_total{key=\"");
-        sc_text_label(t, k->cfg.name);
-        sc_text_printf(t, "\"} %llu\n", (unsigned long long)k->aborted);
-    }
+    for (const sc_vkey *k = ks->head; k; k = k->next)
+        sample(t, "ringside_frontdoor_aborted_total", k, "", k->aborted);
 }
