@@ -316,7 +316,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (x->dc) {
         x->dc->x = NULL;
         x->dc->in_request = false;
-        x->dc->head_from = 0;
+        /* a Unix socket has no byte count: its next head's clock starts now */
+        x->dc->head_from = x->dc->tcp ? 0 : door->d->now;
         struct tcp_info ti;
         socklen_t tl = sizeof ti;
         if (x->dc->tcp && getsockopt(x->dc->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0)

@@ -13,7 +13,7 @@
  * off, or when the default address is taken (a warning says so); -1 after
  * logging why an explicit address or a key cannot be used. */
 int sc_door_start(sc_daemon *d);
-/* Close the listener; requests still open are answered as shutting down. */
+/* Close the listener (the drain has answered what was open). */
 void sc_door_stop(sc_daemon *d);
 /* The configuration was reloaded: bring the keys up to date. -1: a key
  * could not be (the old ones stay). */

@@ -492,3 +492,18 @@ def test_a_sidecar_stopping_answers_open_calls_and_exits_cleanly(mock):
     assert out["stream"][0] == 503
     batch = json.loads(out["batch"][2])
     assert out["batch"][0] == 200 and [r["status"] for r in batch["results"]] == [503, 503]
+
+
+def test_the_front_door_on_a_unix_socket(mock, tmp_path):
+    path = str(tmp_path / "door.sock")
+    with Sidecar(mock.url, "--front-door-anonymous", "--front-door-listen", f"unix:{path}"):
+        class UnixHTTP(http.client.HTTPConnection):
+            def connect(self):
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(path)
+        c = UnixHTTP("localhost", timeout=10)
+        for _ in range(2):   # kept alive
+            c.request("POST", "/v1/chat/completions", json.dumps(CHAT))
+            r = c.getresponse()
+            assert r.status == 200 and json.loads(r.read())["object"] == "chat.completion"
+        c.close()
