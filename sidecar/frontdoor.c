@@ -343,8 +343,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         /* the caller hung up before its answer: cancel the upstream transfer
          * (sc_req_finish comes back through door_on_answer, which frees x) */
         sc_req *r = x->r;
+        if (x->key && !x->queued)   /* (a stream's 200 is counted already) */
+            sc_vkey_count(x->key, 499);
         if (x->key)
-            x->key->aborted++, sc_vkey_count(x->key, 499);
+            x->key->aborted++;
         sc_admission_forget(door->d, r);
         sc_req_finish(r, sc_completion_new(r->id, RS_ECANCELLED, 0, "the caller closed its connection"),
                       door->d->now);
