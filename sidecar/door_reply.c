@@ -20,30 +20,21 @@
 
 /* ------------------------------------------------------------ answers */
 
-static void add_common(xch *x, struct MHD_Response *resp)
-{
-    char v[32];
-    snprintf(v, sizeof v, "%u", x->priority);
-    MHD_add_response_header(resp, "x-ringside-priority", v);
-    if (x->key)
-        MHD_add_response_header(resp, "x-ringside-key", x->key->cfg.name);
-}
-
-static void count(xch *x, unsigned status)
-{
-    if (x->key)
-        sc_vkey_count(x->key, status);
-}
-
+/* Every answer: who it was for (once the key is known), then counted. */
 static enum MHD_Result queue(xch *x, unsigned status, struct MHD_Response *resp)
 {
     if (!resp)
         return MHD_NO;
-    add_common(x, resp);
+    if (x->key) {
+        char v[16];
+        snprintf(v, sizeof v, "%u", x->priority);
+        MHD_add_response_header(resp, "x-ringside-priority", v);
+        MHD_add_response_header(resp, "x-ringside-key", x->key->cfg.name);
+        sc_vkey_count(x->key, status);
+    }
     enum MHD_Result ret = MHD_queue_response(x->conn, status, resp);
     MHD_destroy_response(resp);
     x->queued = true;
-    count(x, status);
     return ret;
 }
 
