@@ -481,8 +481,9 @@ def test_a_sidecar_stopping_answers_open_calls_and_exits_cleanly(mock):
                threading.Thread(target=slow, args=("batch", "/api/v1/batch", [{"query": "a"}, {"query": "b"}]))]
     for t in threads:
         t.start()
-    call(s.door, "/api/v1/batch?async=1", [{"query": str(i)} for i in range(50)])
-    wait_for(lambda: mock_stats(mock)["inflight"] >= 4, what="requests at the upstream")
+    call(s.door, "/api/v1/batch?async=1", [{"query": str(i)} for i in range(3)])
+    # every call above at the upstream (1 + 1 + 2 + 3), so none is still on its way in
+    wait_for(lambda: mock_stats(mock)["inflight"] >= 7, what="requests at the upstream")
     t0 = time.monotonic()
     s.stop()   # SIGTERM: drain 500 ms, then answer what is open; must exit 0 with no sanitizer report
     for t in threads:
