@@ -39,6 +39,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Attempts started by one pump. The rest start on the next turn, so a
+ * burst of thousands admitted at once (each a new connection: socket,
+ * connect, send) cannot hold back the answers that turn has already
+ * earned. */
+#define START_BUDGET 64u
+
 
 static uint64_t next_rand(sc_admission *a)
 {
@@ -573,7 +579,11 @@ void sc_admission_pump(sc_daemon *d, uint64_t now)
         finish_deadline(d, container_of(it, sc_req, qi), "in the queue", now);
 
     bool pass[2 * SC_MAX_ROUTES], panic[2 * SC_MAX_ROUTES];
-    for (;;) {
+    for (unsigned started = 0;; started++) {
+        if (started == START_BUDGET) {
+            wake = now;
+            break;
+        }
         /* again each time: the last attempt may have taken a breaker's
          * last probe slot or a route's last room */
         breaker_pass(a, &d->cfg, now, pass, panic);

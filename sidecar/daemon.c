@@ -38,6 +38,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <time.h>
 #include <sched.h>
 #include <signal.h>
@@ -49,7 +50,11 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#define DRAIN_BUDGET 256u            /* records per client per turn */
+#define DRAIN_BUDGET 1024u           /* records per client per turn */
+/* Completions handled per turn (each may run libcurl on a socket and end
+ * a transfer): a bound on the time between an answer being ready and
+ * its client having it, when thousands of transfers are in flight. */
+#define REAP_BUDGET 64u
 #define FLUSH_LIMIT_NS 2000000000u   /* after the grace period */
 
 /* ---------------------------------------------------------------- signals */
@@ -424,6 +429,8 @@ static uint64_t next_due(sc_daemon *d)
         until = sc_emergency_due(d);
     if (sc_alerts_due(d) < until)
         until = sc_alerts_due(d);
+    if (sc_heap_trim_due(&d->heap) < until)
+        until = sc_heap_trim_due(&d->heap);
     if (d->adm.wake_at < until)
         until = d->adm.wake_at;
     if (d->state != SC_RUNNING && d->drain_deadline < until)
@@ -464,13 +471,15 @@ void sc_daemon_run(sc_daemon *d)
     while (!d->stop_now) {
         uint64_t now = caught ? d->now : (d->now = rs__now_ns());
         caught = false;
-        unsigned work = sc_loop_reap(&d->loop);
+        unsigned work = sc_loop_reap(&d->loop, REAP_BUDGET);
         sc_upstream_on_time(d, now);
         sc_admin_on_time(d, now);
         sc_door_on_time(d, now);
         sc_emergency_tick(d, now);
         sc_alerts_tick(d, now);
         sc_watch(d, now);
+        if (now >= d->heap.next)
+            sc_heap_trim_look(&d->heap, open_total(d) > 0, now);
         if (now >= d->adm.wake_at)   /* capacity freed (an answer), or a timer came due */
             sc_admission_pump(d, now);
 
@@ -544,9 +553,9 @@ void sc_daemon_destroy(sc_daemon *d)
             sc_loop_cancel(&d->loop, &d->sig_op);
         sc_loop_flush(&d->loop);
         /* clients free themselves as their cancelled ops come back */
-        for (int i = 0; i < 100 && sc_loop_reap(&d->loop) + 1; i++) {
+        for (int i = 0; i < 100 && sc_loop_reap(&d->loop, UINT_MAX) + 1; i++) {
             sc_loop_wait(&d->loop, 5000000u);
-            if (sc_loop_reap(&d->loop) == 0)
+            if (sc_loop_reap(&d->loop, UINT_MAX) == 0)
                 break;
         }
         log_stats(d, "at exit");

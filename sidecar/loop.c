@@ -83,9 +83,9 @@ bool sc_loop_pending(sc_loop *l)
     return l->be->pending(l);
 }
 
-unsigned sc_loop_reap(sc_loop *l)
+unsigned sc_loop_reap(sc_loop *l, unsigned max)
 {
-    return l->be->reap(l);
+    return l->be->reap(l, max);
 }
 
 void sc_loop_wait(sc_loop *l, uint64_t timeout_ns)

@@ -97,8 +97,10 @@ void sc_loop_flush(sc_loop *l);
 /* Is a completion waiting? Cheap enough for loops that spin. */
 bool sc_loop_pending(sc_loop *l);
 
-/* Run the callbacks of the completions already there. Returns how many. */
-unsigned sc_loop_reap(sc_loop *l);
+/* Run the callbacks of the completions already there, at most max of them
+ * (the rest wait for the next call: sc_loop_pending stays true). Returns
+ * how many ran. */
+unsigned sc_loop_reap(sc_loop *l, unsigned max);
 
 /* Flush and sleep until a completion is there or timeout_ns (UINT64_MAX:
  * no timeout) passes. */

@@ -19,7 +19,7 @@ struct sc_loop_backend {
     void (*cancel)(sc_loop *l, sc_op *op);
     void (*flush)(sc_loop *l);
     bool (*pending)(sc_loop *l);
-    unsigned (*reap)(sc_loop *l);
+    unsigned (*reap)(sc_loop *l, unsigned max);
     void (*wait)(sc_loop *l, uint64_t timeout_ns);
 };
 

@@ -340,19 +340,24 @@ static void dispatch(sc_epoll *e, sc_op *op, uint32_t revents)
     op->fn(op, res, 0);
 }
 
-static unsigned e_reap(sc_loop *l)
+static unsigned e_reap(sc_loop *l, unsigned max)
 {
     sc_epoll *e = E(l);
     unsigned n = 0;
     /* the queue as it stands: what callbacks add now waits for the next reap */
-    sc_op *op = e->ready;
-    e->ready = e->ready_tail = NULL;
-    while (op) {
-        sc_op *next = op->be.next;
+    sc_op *last = e->ready_tail;
+    while (e->ready && n < max) {
+        sc_op *op = e->ready;
+        e->ready = op->be.next;
+        if (!e->ready)
+            e->ready_tail = NULL;
         op->fn(op, op->be.res, 0);
-        op = next;
         n++;
+        if (op == last)
+            break;
     }
+    if (n >= max)
+        return n;
     if (e->timers) {
         uint64_t now = rs__now_ns();
         for (sc_op **pp = &e->timers; *pp;) {
@@ -369,7 +374,7 @@ static unsigned e_reap(sc_loop *l)
     }
     if (e->iev >= e->nev)
         look(e);
-    while (e->iev < e->nev) {
+    while (e->iev < e->nev && n < max) {
         struct epoll_event *ev = &e->ev[e->iev++];
         if (ev->data.ptr) {
             dispatch(e, ev->data.ptr, ev->events);

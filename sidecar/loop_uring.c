@@ -160,7 +160,7 @@ static bool u_pending(sc_loop *l)
            (IO_URING_READ_ONCE(*u->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW));
 }
 
-static unsigned u_reap(sc_loop *l)
+static unsigned u_reap(sc_loop *l, unsigned max)
 {
     sc_uring *u = U(l);
     struct io_uring_cqe *cqes[64];
@@ -168,7 +168,7 @@ static unsigned u_reap(sc_loop *l)
     /* deferred completion work runs only when we ask for events */
     if (IO_URING_READ_ONCE(*u->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))
         io_uring_get_events(&u->ring);
-    while ((n = io_uring_peek_batch_cqe(&u->ring, cqes, 64)) > 0) {
+    while (total < max && (n = io_uring_peek_batch_cqe(&u->ring, cqes, max - total < 64 ? max - total : 64)) > 0) {
         for (unsigned i = 0; i < n; i++) {
             sc_op *op = io_uring_cqe_get_data(cqes[i]);
             int res = cqes[i]->res;

@@ -25,6 +25,7 @@
 #include "bucket.h"
 #include "channel.h"
 #include "config.h"
+#include "heap_trim.h"
 #include "loop.h"
 #include "record.h"
 #include "obs.h"
@@ -242,6 +243,7 @@ struct sc_daemon {
     bool reload_asked;            /* POST /admin/reload (admin.c): reload after this turn */
     uint8_t *rxbuf;               /* one record copied out of shared memory (intake) */
     rs__comp_rec *comp_scratch;   /* the completion being packed (outbox) */
+    sc_heap_trim heap;            /* heap_trim.c: freed memory back to the kernel */
 
     /* clients.c */
     int listen_fd;

@@ -34,16 +34,24 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_RESP_HEADER_BYTES (32u * 1024u)
 #define EASY_POOL 256
+/* Upstream connections kept open for reuse (over HTTP/1.1, one per
+ * transfer in flight): beyond this many transfers in flight, a transfer's
+ * connection is closed when it ends instead of joining thousands of idle
+ * ones. */
+#define KEEP_CONNS 1024u
 
 typedef struct poll_op {
     sc_op op;
@@ -85,6 +93,7 @@ struct sc_upstream {
     sc_daemon *d;
     sc_attempt_done_fn *done;   /* who hears of a finished attempt */
     CURLM *multi;
+    CURLSH *share;      /* TLS sessions, one cache for every transfer */
     uint64_t timer_at;
     sock_state *socks;
     size_t nsocks;
@@ -92,6 +101,8 @@ struct sc_upstream {
     unsigned npool;
     unsigned npolls;    /* poll ops whose completion has not come back yet */
     xfer *active;       /* transfers in flight */
+    unsigned nactive;
+    unsigned nconns;    /* upstream sockets open (ours, not other jobs') */
     uint64_t sweep_at;  /* next first-content / idle timeout check */
 };
 
@@ -242,6 +253,26 @@ void sc_upstream_on_time(sc_daemon *d, uint64_t now)
     check_done(up);
 }
 
+/* Counting the upstream connections lets a transfer skip libcurl's search
+ * for an idle one when none can exist (see sc_upstream_dispatch). */
+static curl_socket_t on_open_socket(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)purpose;
+    sc_upstream *up = userp;
+    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    up->nconns++;
+    return fd;
+}
+
+static int on_close_socket(void *userp, curl_socket_t fd)
+{
+    sc_upstream *up = userp;
+    up->nconns--;
+    return close(fd);
+}
+
 /* ----------------------------------------------------------- transfers */
 
 static int on_event(void *ctx, const char *event, size_t event_len, const char *data, size_t data_len)
@@ -342,10 +373,11 @@ static void recycle(sc_upstream *up, xfer *x)
 {
     if (x->prev)
         x->prev->next = x->next;
-    else if (up->active == x)
+    else
         up->active = x->next;
     if (x->next)
         x->next->prev = x->prev;
+    up->nactive--;
     free(x->body);
     if (x->stream)
         rsp_sse_destroy(&x->sse);
@@ -443,6 +475,24 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
      * behind slow ones on a connection that can never be shared. */
     if (rt->tls)
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    /* a new connection resumes a TLS session any earlier transfer made,
+     * and no transfer allocates a session cache of its own */
+    curl_easy_setopt(e, CURLOPT_SHARE, up->share);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, up);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, up);
+    if (!rt->tls) {
+        /* libcurl's connection cache (7.88) is a list per host: looking for
+         * an idle connection walks it, and so does giving one back to a
+         * cache over its size. With thousands of transfers in flight that
+         * is quadratic: most of the sidecar's CPU at 10,000. So search only
+         * when an idle connection can exist, and past KEEP_CONNS in flight
+         * use a connection once. (Multiplexed routes must search: that is
+         * how a transfer finds the connection to share.) */
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, (long)(up->nconns <= up->nactive));
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, (long)(up->nactive >= KEEP_CONNS));
+    }
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     if (strcmp(r->method, "GET") == 0) {
@@ -455,14 +505,15 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
     }
     free(url);   /* libcurl copied it */
 
-    if (curl_multi_add_handle(up->multi, e) != CURLM_OK) {
-        recycle(up, x);
-        return RS_EINTERNAL;
-    }
     x->next = up->active;
     if (up->active)
         up->active->prev = x;
     up->active = x;
+    up->nactive++;
+    if (curl_multi_add_handle(up->multi, e) != CURLM_OK) {
+        recycle(up, x);
+        return RS_EINTERNAL;
+    }
     r->xfer = x;
     if (!r->t_dispatch)
         r->t_dispatch = now;
@@ -699,7 +750,11 @@ int sc_upstream_init(sc_daemon *d, sc_attempt_done_fn *done)
     up->timer_at = UINT64_MAX;
     up->sweep_at = UINT64_MAX;
     up->multi = curl_multi_init();
-    if (!up->multi) {
+    up->share = curl_share_init();
+    if (!up->multi || !up->share ||
+        curl_share_setopt(up->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+        curl_multi_cleanup(up->multi);
+        curl_share_cleanup(up->share);
         free(up);
         return -1;
     }
@@ -708,7 +763,9 @@ int sc_upstream_init(sc_daemon *d, sc_attempt_done_fn *done)
     curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
     curl_multi_setopt(up->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    /* no cap: a full cache is searched for its oldest idle connection at
+     * every transfer's end; KEEP_CONNS bounds the idle ones instead */
+    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 0L);
     d->up = up;
     return 0;
 }
@@ -725,8 +782,9 @@ void sc_upstream_destroy(sc_daemon *d)
     /* a poll op's memory is ours until its completion comes back */
     for (int i = 0; i < 200 && up->npolls; i++) {
         sc_loop_wait(&d->loop, 10000000u);
-        sc_loop_reap(&d->loop);
+        sc_loop_reap(&d->loop, UINT_MAX);
     }
+    curl_share_cleanup(up->share);
     free(up->socks);
     free(up);
     d->up = NULL;

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -52,10 +53,23 @@ def mock_control(mock, lines):
     return mock.control(lines)
 
 
-def mock_requests(mock):
+def mock_stats(mock):
     import urllib.request
     with urllib.request.urlopen(f"{mock.url}/stats", timeout=10) as r:
-        return json.loads(r.read())["requests"]
+        return json.loads(r.read())
+
+
+def mock_requests(mock):
+    return mock_stats(mock)["requests"]
+
+
+def wait_for(pred, timeout=10, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def batch(sidecar, n, prio=1, timeout_ms=30000, window=64, route="", headers=(), popen=False,

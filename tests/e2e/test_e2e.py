@@ -7,28 +7,18 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
 import ringside_procs as procs
-from conftest import E2E_CLIENT, RINGSIDE_CALL, Sidecar, binary, fill_while_stopped, run_client
+from conftest import (E2E_CLIENT, RINGSIDE_CALL, Sidecar, binary, fill_while_stopped, mock_stats, run_client,
+                      wait_for)
 
 FLOODBENCH = binary("FLOODBENCH", "bench/flood/floodbench")
 
 
-def mock_stats(mock):
-    with urllib.request.urlopen(f"{mock.url}/stats", timeout=10) as r:
-        return json.loads(r.read())
 
 
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_ten_thousand_requests_from_four_threads_complete_exactly_once(sidecar):

@@ -3,14 +3,10 @@ P1/P2 it sheds (never P0), the switch to a standby route and back, and the
 timeline of it all — against the real sidecar and real mock upstreams."""
 import json
 import time
-import urllib.request
 
-from conftest import Mock, Sidecar, batch, write_config
+from conftest import Mock, Sidecar, batch, mock_stats, write_config
 
 
-def mock_stats(mock):
-    with urllib.request.urlopen(f"{mock.url}/stats", timeout=10) as r:
-        return json.loads(r.read())
 
 
 def mock_requests(mock):

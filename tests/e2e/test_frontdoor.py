@@ -17,7 +17,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import Sidecar, mock_control, write_config
+from conftest import Sidecar, mock_control, mock_stats, wait_for, write_config
 
 CHAT = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -47,19 +47,8 @@ def metric(s, line_start):
     return 0.0
 
 
-def wait_for(pred, timeout=10, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
-def mock_stats(mock):
-    import urllib.request
-    with urllib.request.urlopen(f"{mock.url}/stats", timeout=10) as r:
-        return json.loads(r.read())
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import (RINGSIDE_CALL, RINGSIDED, Mock, Sidecar, batch, check_batch, mock_control, mock_requests,
-                      write_config)
+                      mock_stats, wait_for, write_config)
 
 
 @pytest.fixture
@@ -272,3 +272,26 @@ def test_example_config_in_deploy_is_valid():
     p = subprocess.run([RINGSIDED, "--check-config", path], capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
     assert "OK (2 routes)" in p.stdout
+
+
+def test_past_1024_in_flight_a_connection_is_used_once_and_1024_are_kept(mock, tmp_path):
+    """Over HTTP/1.1 every transfer in flight holds a connection of its own.
+    The sidecar keeps up to 1,024 of them for reuse; a transfer started past
+    that closes its connection when it ends, so a burst does not leave
+    thousands idle (libcurl searches its cache linearly). The next wave
+    reuses the kept ones instead of connecting again."""
+    config = write_config(tmp_path, "priorities: {queue: {p1: 4000}}\nroutes:\n"
+                          f"  - {{name: mock, endpoint: {mock.url}, concurrency: {{initial: 2000, min: 1, max: 2000}}}}\n")
+    with Sidecar(None, "--config", config) as s:
+        # 1,300 at once, each held 1.5 s by the mock: all at the upstream together
+        res = batch(s, 1300, window=1300, timeout_ms=120000, headers=("x-mock-delay-ms:1500",))
+        assert res["errors"] == {"RS_OK": 1300}, res
+        stats = mock_stats(mock)
+        assert stats["inflight_peak"] >= 1100, stats   # they really were in flight together
+        # (the mock counts the connection asking it too)
+        wait_for(lambda: mock_stats(mock)["active_connections"] <= 1024 + 1, what="the used-once connections closed")
+        assert mock_stats(mock)["active_connections"] >= 900 + 1, stats   # and the rest stayed open for reuse
+        before = mock_stats(mock)["connections"]
+        res = batch(s, 400, window=400, timeout_ms=60000, headers=("x-mock-delay-ms:200",))
+        assert res["errors"] == {"RS_OK": 400}, res
+        assert mock_stats(mock)["connections"] - before <= 8, mock_stats(mock)   # the kept ones served them
