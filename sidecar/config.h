@@ -53,7 +53,13 @@ typedef struct sc_route_cfg {
     uint32_t cond_latency_gt_ms;  /* 0 = none */
     bool standby;                 /* takes traffic only in emergency mode (emergency.c) */
     uint32_t keep_warm_ms;        /* a standby's keep-warm probe period; 0 = none */
+    int http_version;             /* SC_HTTP_* */
+    char ca_file[256];            /* PEM bundle the upstream's certificate must chain to; "" = the system's */
 } sc_route_cfg;
+
+/* sc_route_cfg.http_version. AUTO: HTTP/2 where TLS negotiates it, else
+ * HTTP/1.1. V2 adds HTTP/2 with prior knowledge (h2c) on http://. */
+enum { SC_HTTP_AUTO, SC_HTTP_1_1, SC_HTTP_2 };
 
 /* An alert rule (alerts.c): `metric` above `above` for for_ms fires it;
  * the ratio and latency metrics are over window_ms, with at least

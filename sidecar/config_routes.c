@@ -4,6 +4,7 @@
  */
 #include "config_yaml.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,20 @@ static void k_r_weight(ycx *x, yaml_node_t *v, void *t) { cy_u32(x, v, 0, 100000
 static void k_r_standby(ycx *x, yaml_node_t *v, void *t) { cy_bool(x, v, &((sc_route_cfg *)t)->standby); }
 static void k_r_warm(ycx *x, yaml_node_t *v, void *t) { cy_u32(x, v, 0, 3600000, &((sc_route_cfg *)t)->keep_warm_ms); }
 static void k_r_keyenv(ycx *x, yaml_node_t *v, void *t) { cy_str(x, v, ((sc_route_cfg *)t)->api_key_env, sizeof ((sc_route_cfg *)t)->api_key_env); }
+static void k_r_http(ycx *x, yaml_node_t *v, void *t)
+{
+    static const char *const names[] = { [SC_HTTP_AUTO] = "auto", [SC_HTTP_1_1] = "1.1", [SC_HTTP_2] = "2" };
+    char buf[16];
+    const char *s = cy_text(x, v, buf, sizeof buf);
+    for (int i = 0; s && i < 3; i++)
+        if (strcmp(s, names[i]) == 0) {
+            ((sc_route_cfg *)t)->http_version = i;
+            return;
+        }
+    if (s)
+        cy_err(x, v, "'%s' is not one of auto, 1.1, 2", s);
+}
+static void k_r_ca(ycx *x, yaml_node_t *v, void *t) { cy_str(x, v, ((sc_route_cfg *)t)->ca_file, sizeof ((sc_route_cfg *)t)->ca_file); }
 static void k_r_models(ycx *x, yaml_node_t *v, void *t)
 {
     sc_route_cfg *r = t;
@@ -75,7 +90,8 @@ static const cy_key route_keys[] = {
     { "name", k_r_name }, { "endpoint", k_r_endpoint }, { "weight", k_r_weight },
     { "api_key_env", k_r_keyenv }, { "models", k_r_models }, { "timeouts", k_r_timeouts },
     { "limits", k_r_limits }, { "concurrency", k_r_conc }, { "conditions", k_r_conditions },
-    { "standby", k_r_standby }, { "keep_warm_ms", k_r_warm }, { 0, 0 },
+    { "standby", k_r_standby }, { "keep_warm_ms", k_r_warm }, { "http_version", k_r_http },
+    { "ca_file", k_r_ca }, { 0, 0 },
 };
 
 void sc_route_cfg_init(sc_route_cfg *r, const sc_config *c)
@@ -119,6 +135,14 @@ void cy_routes(ycx *x, yaml_node_t *v, void *t)
         for (unsigned k = 0; k < c->nroutes; k++)
             if (strcmp(c->routes[k].name, r->name) == 0)
                 cy_err(x, rn, "route name '%s' is used twice", r->name);
+        /* libcurl before 8.0.0 sets a second HTTP/2 layer on an h2c
+         * connection it reuses: every request after the first fails
+         * ("Error in the HTTP2 framing layer", curl issue #10634) */
+        if (r->http_version == SC_HTTP_2 && strncmp(r->endpoint, "http://", 7) == 0 &&
+            curl_version_info(CURLVERSION_NOW)->version_num < 0x080000)
+            cy_err(x, rn, "http_version 2 over http:// (h2c) needs libcurl 8.0.0 or later, and this is %s "
+                   "(curl issue #10634 breaks reused h2c connections): use https://, where HTTP/2 is "
+                   "negotiated, or http_version 1.1", curl_version_info(CURLVERSION_NOW)->version);
         if (r->conc_min > r->conc_max)
             cy_err(x, rn, "concurrency.min (%u) is above concurrency.max (%u)", r->conc_min, r->conc_max);
         size_t n = strlen(r->endpoint);

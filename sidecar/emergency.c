@@ -132,7 +132,7 @@ static void keep_warm(sc_daemon *d, uint64_t now)
             snprintf(url, sizeof url, "%s/models", rt->cfg.endpoint);
             struct curl_slist *h = rt->auth ? curl_slist_append(NULL, rt->auth) : NULL;
             uint32_t timeout = rt->cfg.keep_warm_ms < 10000 ? rt->cfg.keep_warm_ms : 10000;
-            rt->warm.inflight = sc_side_request(d, "GET", url, h, NULL, 0, timeout, warm_done,
+            rt->warm.inflight = sc_side_request(d, "GET", url, h, NULL, 0, timeout, rt->cfg.ca_file, warm_done,
                                                 (void *)(uintptr_t)rt->obs_slot) == 0;
             rt->warm.next = now + (uint64_t)rt->cfg.keep_warm_ms * 1000000u;
         }

@@ -239,8 +239,8 @@ void sc_notify_tick(sc_daemon *d, uint64_t now)
         struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
         if (dl->sig[0])
             h = curl_slist_append(h, dl->sig);
-        dl->inflight = sc_side_request(d, "POST", dl->url, h, dl->body, dl->len, NOTIFY_TIMEOUT_MS, delivered,
-                                       dl) == 0;
+        dl->inflight = sc_side_request(d, "POST", dl->url, h, dl->body, dl->len, NOTIFY_TIMEOUT_MS, NULL,
+                                       delivered, dl) == 0;
         if (!dl->inflight) {   /* out of memory: the next tick tries again */
             dl->next_at = now + 1000000000ull;
             if (dl->next_at < q->due)

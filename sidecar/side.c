@@ -61,7 +61,8 @@ static void on_done(sc_curl_job *job, CURLcode rc)
 }
 
 int sc_side_request(sc_daemon *d, const char *method, const char *url, struct curl_slist *headers,
-                    const char *body, size_t len, uint32_t timeout_ms, sc_side_done_fn *done, void *ctx)
+                    const char *body, size_t len, uint32_t timeout_ms, const char *ca_file,
+                    sc_side_done_fn *done, void *ctx)
 {
     side_req *s = calloc(1, sizeof *s);
     CURL *e = s ? curl_easy_init() : NULL;
@@ -88,6 +89,8 @@ int sc_side_request(sc_daemon *d, const char *method, const char *url, struct cu
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (ca_file && ca_file[0])
+        curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {

@@ -16,10 +16,12 @@
 typedef void sc_side_done_fn(sc_daemon *d, void *ctx, long status, const char *err);
 
 /* Send method url with headers (taken, freed by the request) and body
- * (copied; NULL for none), giving up after timeout_ms. done hears how it
+ * (copied; NULL for none), giving up after timeout_ms; the server's
+ * certificate checked against ca_file (NULL or "": the system's). done hears how it
  * ended, from the loop, never from inside this call. Returns 0 or -1. */
 int sc_side_request(sc_daemon *d, const char *method, const char *url, struct curl_slist *headers,
-                    const char *body, size_t len, uint32_t timeout_ms, sc_side_done_fn *done, void *ctx);
+                    const char *body, size_t len, uint32_t timeout_ms, const char *ca_file,
+                    sc_side_done_fn *done, void *ctx);
 /* Stop every request in flight; their done is not called. */
 void sc_side_destroy(sc_daemon *d);
 

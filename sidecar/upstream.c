@@ -394,6 +394,28 @@ static void recycle(sc_upstream *up, xfer *x)
     free(x);
 }
 
+/* The route's HTTP version; true when its connections may be shared
+ * (HTTP/2): a transfer then waits for the first connection to say whether
+ * it multiplexes instead of opening one of its own. Never on HTTP/1.1,
+ * where waiting would queue new requests behind slow ones on a
+ * connection that can never be shared. */
+static bool set_http_version(CURL *e, const sc_route *rt)
+{
+    long v = CURL_HTTP_VERSION_2TLS;   /* HTTP/2 if TLS negotiates it */
+    bool shared = rt->tls;
+    if (rt->cfg.http_version == SC_HTTP_1_1) {
+        v = CURL_HTTP_VERSION_1_1;
+        shared = false;
+    } else if (rt->cfg.http_version == SC_HTTP_2 && !rt->tls) {
+        v = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;   /* h2c: config.c checked libcurl can */
+        shared = true;
+    }
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, v);
+    if (shared)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    return shared;
+}
+
 static void xfer_done(sc_curl_job *job, CURLcode rc)
 {
     xfer *x = container_of(job, xfer, job);
@@ -468,13 +490,9 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)rt->connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)left_ms);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    /* Over TLS the upstream may offer HTTP/2: wait for the first connection
-     * to say so and multiplex on it instead of opening one per request.
-     * Never on cleartext HTTP/1.1, where waiting would queue new requests
-     * behind slow ones on a connection that can never be shared. */
-    if (rt->tls)
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    bool shared = set_http_version(e, rt);
+    if (rt->cfg.ca_file[0])
+        curl_easy_setopt(e, CURLOPT_CAINFO, rt->cfg.ca_file);
     /* a new connection resumes a TLS session any earlier transfer made,
      * and no transfer allocates a session cache of its own */
     curl_easy_setopt(e, CURLOPT_SHARE, up->share);
@@ -482,7 +500,7 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, up);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, up);
-    if (!rt->tls) {
+    if (!shared) {
         /* libcurl's connection cache (7.88) is a list per host: looking for
          * an idle connection walks it, and so does giving one back to a
          * cache over its size. With thousands of transfers in flight that
@@ -763,6 +781,10 @@ int sc_upstream_init(sc_daemon *d, sc_attempt_done_fn *done)
     curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
     curl_multi_setopt(up->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    /* as many streams on an HTTP/2 connection as the server allows (libcurl
+     * stops at 100 by default, and past a full connection it opens one per
+     * transfer, not one per 100) */
+    curl_multi_setopt(up->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
     /* no cap: a full cache is searched for its oldest idle connection at
      * every transfer's end; KEEP_CONNS bounds the idle ones instead */
     curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 0L);

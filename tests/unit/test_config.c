@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 
 static char path[64];
 static char err[8192];
@@ -134,6 +135,32 @@ static void test_front_door_keys_and_their_problems(void **state)
     assert_problem(4, "front_door.keys[1]: max_priority (2) is a lower class than priority (1)");
     assert_problem(4, "front_door.keys[1]: give the token's variable (key_env) or its hash (key_sha256)");
     assert_problem(5, "front_door.batch.template: the template never uses {{query}}");
+}
+
+static void test_http_version_and_ca_file(void **state)
+{
+    (void)state;
+    sc_config c;
+    assert_int_equal(load(&c, "routes:\n"
+                              "  - {name: a, endpoint: https://x, http_version: 2, ca_file: /etc/ca.pem}\n"
+                              "  - {name: b, endpoint: https://y, http_version: '1.1'}\n"
+                              "  - {name: c, endpoint: https://z}\n"), 0);
+    assert_int_equal(c.routes[0].http_version, SC_HTTP_2);
+    assert_string_equal(c.routes[0].ca_file, "/etc/ca.pem");
+    assert_int_equal(c.routes[1].http_version, SC_HTTP_1_1);
+    assert_int_equal(c.routes[2].http_version, SC_HTTP_AUTO);
+    assert_string_equal(c.routes[2].ca_file, "");
+
+    assert_int_equal(load(&c, "routes:\n  - {name: a, endpoint: https://x, http_version: 3}\n"), 1);
+    assert_problem(2, "routes[0].http_version: '3' is not one of auto, 1.1, 2");
+    /* h2c (prior knowledge) only where libcurl can reuse its connections */
+    int n = load(&c, "routes:\n  - {name: a, endpoint: http://x, http_version: 2}\n");
+    if (curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
+        assert_int_equal(n, 1);
+        assert_problem(2, "routes[0]: http_version 2 over http:// (h2c) needs libcurl 8.0.0 or later");
+    } else {
+        assert_int_equal(n, 0);
+    }
 }
 
 static void test_env_substitution(void **state)
@@ -402,6 +429,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_land_in_their_fields),
         cmocka_unit_test(test_every_problem_has_file_line_and_key),
+        cmocka_unit_test(test_http_version_and_ca_file),
         cmocka_unit_test(test_env_substitution),
         cmocka_unit_test(test_not_yaml_and_missing_file),
         cmocka_unit_test(test_wrong_shapes),
