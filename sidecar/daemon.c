@@ -1,18 +1,23 @@
 /*
  * daemon.c — the loop body of ringsided and its life cycle.
  *
- * Each turn: run the callbacks of finished loop ops (curl sockets,
- * doorbells, accepts, signals), fire libcurl's timer, drain every client's
- * submission ring (a bounded number of records each, so one busy client
- * cannot starve the others), write queued completions, submit new SQEs.
+ * Each turn: run the callbacks of a bounded number of finished loop ops
+ * (curl sockets, doorbells, accepts, signals), fire libcurl's timer, drain
+ * every client's submission ring (a bounded number of records each, so one
+ * busy client cannot starve the others), start a bounded number of
+ * attempts, write queued completions, submit new SQEs. Every bound is there
+ * so that answers already earned reach their clients within a turn, even
+ * with thousands of transfers in flight.
  *
- * Idle policy: after the last work the loop keeps polling the rings for
+ * Idle policy: after the last work the loop may keep polling the rings for
  * spin_us without any syscall, because on a busy channel the next record is
- * less than a microsecond away; then it sets NEED_WAKEUP in every
- * submission ring, looks once more, and sleeps in the loop (io_uring_enter,
- * or epoll_wait) until a completion (a doorbell, a socket, a signal) or
- * the next timer. With spin_us 0
- * the loop goes to sleep straight after the turn that did the work.
+ * less than a microsecond away — but only while work comes that close
+ * together (policy/spin.h): a caller whose records are farther apart
+ * would pay for the spin in CPU and gain nothing. Then it sets
+ * NEED_WAKEUP in every submission ring, looks once more, and sleeps in the
+ * loop (io_uring_enter, or epoll_wait) until a completion (a doorbell, a
+ * socket, a signal) or the next timer. With spin_us 0 the loop goes to
+ * sleep straight after the turn that did the work.
  *
  * SIGTERM/SIGINT: stop accepting clients, let in-flight requests finish for
  * grace_ms, answer new ones with RS_ESHUTDOWN, then answer whatever is left
@@ -35,6 +40,7 @@
 #include "ringside.h"
 #include "upstream.h"
 #include "watch.h"
+#include "spin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -462,8 +468,10 @@ static bool spin_until(sc_daemon *d, uint64_t until)
 
 void sc_daemon_run(sc_daemon *d)
 {
-    uint64_t spin_ns = (uint64_t)d->cfg.spin_us * 1000u;
-    uint64_t last_work = rs__now_ns();
+    rs__spin spin;   /* whether spinning after work pays (policy/spin.h) */
+    rs__spin_init(&spin, (uint64_t)d->cfg.spin_us * 1000u);
+    uint64_t last_work = rs__now_ns();   /* the last turn with work, or the last wakeup */
+    uint64_t work_at = last_work;        /* the last turn with work */
     bool woke = false;
 
     bool caught = false;   /* spin_until found work, and d->now is fresh */
@@ -513,8 +521,10 @@ void sc_daemon_run(sc_daemon *d)
         woke = false;
         if (work || d->kicked) {
             d->kicked = false;
-            last_work = now;
+            rs__spin_observe(&spin, now - work_at);
+            last_work = work_at = now;
         }
+        uint64_t spin_ns = rs__spin_window(&spin);
         if (now - last_work < spin_ns) {
             sc_loop_flush(&d->loop);
             if (last_work != now)

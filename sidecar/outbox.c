@@ -58,12 +58,7 @@ void sc_completion_free(sc_completion *cp)
 {
     if (!cp)
         return;
-    for (uint32_t k = 0; k < cp->nheaders; k++) {
-        free(cp->hname[k]);
-        free(cp->hvalue[k]);
-    }
-    free(cp->hname);
-    free(cp->hvalue);
+    free(cp->hname);   /* with hvalue and the strings */
     if (cp->error_msg != cp->msg_buf)
         free(cp->error_msg);
     free(cp->body);

@@ -96,7 +96,7 @@ struct sc_completion {
     char upstream_name[64];       /* route names are shorter (config.h) */
     uint64_t timings[RS__T_COUNT];
     uint32_t nheaders;
-    char **hname, **hvalue;       /* owned */
+    char **hname, **hvalue;       /* one allocation at hname: both arrays, then the strings */
     uint8_t *body;                /* owned */
     size_t body_len;
     size_t body_sent;

@@ -1,29 +1,17 @@
 /*
- * upstream.c — forwarding requests to the upstream HTTP API with libcurl's
- * multi interface, driven entirely by the daemon's loop.
+ * upstream.c — one attempt of a request at its route's upstream: a libcurl
+ * transfer on the multi handle (curl_loop.c), its body gathered or its SSE
+ * events forwarded as they come, its end judged into an sc_attempt and
+ * the answer it would give.
  *
- * libcurl tells us which sockets it wants watched (CURLMOPT_SOCKETFUNCTION)
- * and when it next needs a call on timeout (CURLMOPT_TIMERFUNCTION). We
- * turn each socket interest into a one-shot loop poll and the timer
- * into the loop's wait timeout; when a poll fires we hand the event to
- * curl_multi_socket_action() and re-arm if curl still wants the socket.
- * libcurl is never called from inside its own callbacks.
- *
- * A changed interest cancels the armed poll and arms a new one. A poll op is
- * "current" only while its socket's state points at it, so the completion of a
- * cancelled (or raced) poll is recognised and dropped; its memory is freed
- * only by that completion, never earlier. Cancelling promptly also matters
- * for another reason: a pending io_uring poll holds a reference to the
- * socket, so the connection would not really close until the poll ends.
- *
- * Connections are reused by the multi handle's pool (HTTP/1.1 keep-alive,
- * and HTTP/2 multiplexing with PIPEWAIT when the upstream offers it). Easy
- * handles are recycled too. The API key is added here, from the sidecar's
- * own environment; whatever Authorization a client sent is dropped.
+ * Easy handles are recycled. The API key is added here, from the
+ * sidecar's own environment; whatever Authorization a client sent is
+ * dropped.
  */
 #include "upstream.h"
 
 #include "access_log.h"
+#include "curl_loop.h"
 #include "body_json.h"
 #include "log.h"
 #include "outbox.h"
@@ -33,17 +21,12 @@
 #include "sse.h"
 
 #include <curl/curl.h>
-#include <errno.h>
-#include <limits.h>
-#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MAX_RESP_HEADER_BYTES (32u * 1024u)
 #define EASY_POOL 256
@@ -52,17 +35,6 @@
  * connection is closed when it ends instead of joining thousands of idle
  * ones. */
 #define KEEP_CONNS 1024u
-
-typedef struct poll_op {
-    sc_op op;
-    sc_upstream *up;
-    int fd;
-} poll_op;
-
-typedef struct sock_state {
-    int what;           /* CURL_POLL_* curl wants, 0 = none */
-    poll_op *armed;     /* the current poll, or NULL */
-} sock_state;
 
 typedef struct xfer {
     sc_curl_job job;            /* first: CURLOPT_PRIVATE points here */
@@ -92,128 +64,20 @@ typedef struct xfer {
 struct sc_upstream {
     sc_daemon *d;
     sc_attempt_done_fn *done;   /* who hears of a finished attempt */
-    CURLM *multi;
-    CURLSH *share;      /* TLS sessions, one cache for every transfer */
-    uint64_t timer_at;
-    sock_state *socks;
-    size_t nsocks;
+    sc_curl_loop cl;
     CURL *pool[EASY_POOL];
     unsigned npool;
-    unsigned npolls;    /* poll ops whose completion has not come back yet */
     xfer *active;       /* transfers in flight */
     unsigned nactive;
-    unsigned nconns;    /* upstream sockets open (ours, not other jobs') */
     uint64_t sweep_at;  /* next first-content / idle timeout check */
 };
 
-/* ------------------------------------------------------------- sockets */
-
-static sock_state *sock_get(sc_upstream *up, int fd)
-{
-    if ((size_t)fd >= up->nsocks) {
-        size_t n = up->nsocks ? up->nsocks : 64;
-        while (n <= (size_t)fd)
-            n *= 2;
-        sock_state *s = realloc(up->socks, n * sizeof *s);
-        if (!s)
-            return NULL;
-        memset(s + up->nsocks, 0, (n - up->nsocks) * sizeof *s);
-        up->socks = s;
-        up->nsocks = n;
-    }
-    return &up->socks[fd];
-}
-
-static void on_poll(sc_op *op, int res, uint32_t flags);
-
-static void arm_poll(sc_upstream *up, int fd, sock_state *s)
-{
-    poll_op *p = malloc(sizeof *p);
-    if (!p) {
-        sc_error("out of memory arming a poll on fd %d", fd);
-        return;
-    }
-    p->op.fn = on_poll;
-    p->up = up;
-    up->npolls++;
-    p->fd = fd;
-    unsigned mask = 0;
-    if (s->what & CURL_POLL_IN)
-        mask |= POLLIN;
-    if (s->what & CURL_POLL_OUT)
-        mask |= POLLOUT;
-    sc_loop_poll(&up->d->loop, &p->op, fd, mask, false);
-    s->armed = p;
-}
-
-static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    (void)easy;
-    (void)socketp;
-    sc_upstream *up = userp;
-    sock_state *s = sock_get(up, fd);
-    if (!s)
-        return -1;
-    if (s->armed) {
-        sc_loop_cancel(&up->d->loop, &s->armed->op);
-        s->armed = NULL;
-    }
-    s->what = what == CURL_POLL_REMOVE ? 0 : what;
-    if (s->what)
-        arm_poll(up, fd, s);
-    else
-        sc_loop_flush(&up->d->loop);   /* let the cancel release the socket now */
-    return 0;
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    (void)multi;
-    sc_upstream *up = userp;
-    up->timer_at = timeout_ms < 0 ? UINT64_MAX : rs__now_ns() + (uint64_t)timeout_ms * 1000000u;
-    return 0;
-}
-
-static void check_done(sc_upstream *up);
 static void complete(sc_upstream *up, struct xfer *x, CURLcode rc, bool slow);
-
-static void on_poll(sc_op *op, int res, uint32_t flags)
-{
-    (void)flags;
-    poll_op *p = container_of(op, poll_op, op);
-    sc_upstream *up = p->up;
-    int fd = p->fd;
-    bool current = up->multi && (size_t)fd < up->nsocks && up->socks[fd].armed == p;
-    free(p);
-    up->npolls--;
-    if (!current)
-        return;
-    up->socks[fd].armed = NULL;
-
-    int ev = 0;
-    if (res < 0)
-        ev = CURL_CSELECT_ERR;
-    else {
-        if (res & POLLIN)
-            ev |= CURL_CSELECT_IN;
-        if (res & POLLOUT)
-            ev |= CURL_CSELECT_OUT;
-        if (res & (POLLERR | POLLHUP))
-            ev |= CURL_CSELECT_ERR;
-    }
-    int running;
-    curl_multi_socket_action(up->multi, fd, ev, &running);
-    check_done(up);
-    /* still wanted and not re-armed by a socket callback meanwhile */
-    sock_state *s = &up->socks[fd];
-    if (s->what && !s->armed)
-        arm_poll(up, fd, s);
-}
 
 uint64_t sc_upstream_next_timeout(sc_daemon *d)
 {
     sc_upstream *up = d->up;
-    return up->timer_at < up->sweep_at ? up->timer_at : up->sweep_at;
+    return up->cl.timer_at < up->sweep_at ? up->cl.timer_at : up->sweep_at;
 }
 
 /* Timeouts libcurl cannot express: no real content yet (keep-alives do not
@@ -229,7 +93,7 @@ static void sweep(sc_upstream *up, uint64_t now)
         /* a transfer we paused is silent because of us, not the upstream */
         bool idle = !slow && !x->paused && rt->idle_ns && now - x->t_last_byte >= rt->idle_ns;
         if (slow || idle) {
-            curl_multi_remove_handle(up->multi, x->easy);
+            sc_curl_loop_remove(&up->cl, x->easy);
             if (idle)
                 snprintf(x->errbuf, sizeof x->errbuf, "no data for %llu ms (idle timeout)",
                          (unsigned long long)(rt->idle_ns / 1000000u));
@@ -245,32 +109,7 @@ void sc_upstream_on_time(sc_daemon *d, uint64_t now)
     sc_upstream *up = d->up;
     if (now >= up->sweep_at)
         sweep(up, now);
-    if (now < up->timer_at)
-        return;
-    up->timer_at = UINT64_MAX;
-    int running;
-    curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(up);
-}
-
-/* Counting the upstream connections lets a transfer skip libcurl's search
- * for an idle one when none can exist (see sc_upstream_dispatch). */
-static curl_socket_t on_open_socket(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
-{
-    (void)purpose;
-    sc_upstream *up = userp;
-    int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-    if (fd < 0)
-        return CURL_SOCKET_BAD;
-    up->nconns++;
-    return fd;
-}
-
-static int on_close_socket(void *userp, curl_socket_t fd)
-{
-    sc_upstream *up = userp;
-    up->nconns--;
-    return close(fd);
+    sc_curl_loop_on_time(&up->cl, now);
 }
 
 /* ----------------------------------------------------------- transfers */
@@ -369,6 +208,43 @@ static bool drop_header(const char *h)
     return false;
 }
 
+/* The request's headers as libcurl's list, nodes and the request id line
+ * in one allocation instead of two per header: the nodes point at strings
+ * the request and the route keep while the transfer lives, and libcurl
+ * only reads them. NULL when out of memory (then the request goes without). */
+static struct curl_slist *request_headers(sc_daemon *d, const sc_req *r, const sc_route *rt)
+{
+    enum { ID_LINE = 160 };
+    uint32_t max = r->nheaders + 4;
+    bool own_id = !sc_req_client_id(r);   /* a client's own id goes as it is */
+    struct curl_slist *h = malloc(max * sizeof *h + ID_LINE);
+    if (!h)
+        return NULL;
+    uint32_t n = 0;
+    bool has_ctype = false;
+    for (uint32_t k = 0; k < r->nheaders; k++) {
+        if (drop_header(r->headers[k]))
+            continue;
+        has_ctype |= strncasecmp(r->headers[k], "content-type:", 13) == 0;
+        h[n++].data = r->headers[k];
+    }
+    if (r->body_len && !has_ctype)
+        h[n++].data = (char *)"Content-Type: application/json";
+    if (rt->auth)
+        h[n++].data = rt->auth;
+    if (own_id) {
+        char id[128], *line = (char *)(h + max);
+        sc_req_id(d, r, id, sizeof id);
+        snprintf(line, ID_LINE, "X-Request-Id: %s", id);
+        h[n++].data = line;
+    }
+    h[n++].data = (char *)"Expect:";   /* no 100-continue round trip */
+    for (uint32_t k = 0; k + 1 < n; k++)
+        h[k].next = &h[k + 1];
+    h[n - 1].next = NULL;
+    return h;
+}
+
 static void recycle(sc_upstream *up, xfer *x)
 {
     if (x->prev)
@@ -383,7 +259,7 @@ static void recycle(sc_upstream *up, xfer *x)
         rsp_sse_destroy(&x->sse);
     if (x->paused && x->req && !x->req->flow_hold && x->req->client)
         x->req->client->paused--;
-    curl_slist_free_all(x->hdrs);
+    free(x->hdrs);
     if (up->npool < EASY_POOL) {
         curl_easy_reset(x->easy);
         up->pool[up->npool++] = x->easy;
@@ -452,27 +328,7 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
         return RS_ENOMEM;
     }
 
-    bool has_ctype = false;
-    struct curl_slist *h = NULL;
-    for (uint32_t k = 0; k < r->nheaders; k++) {
-        if (drop_header(r->headers[k]))
-            continue;
-        if (strncasecmp(r->headers[k], "content-type:", 13) == 0)
-            has_ctype = true;
-        h = curl_slist_append(h, r->headers[k]);
-    }
-    if (r->body_len && !has_ctype)
-        h = curl_slist_append(h, "Content-Type: application/json");
-    if (rt->auth)
-        h = curl_slist_append(h, rt->auth);
-    if (!sc_req_client_id(r)) {   /* the client's own id goes as it is (copied above) */
-        char id[128], line[160];
-        sc_req_id(d, r, id, sizeof id);
-        snprintf(line, sizeof line, "X-Request-Id: %s", id);
-        h = curl_slist_append(h, line);
-    }
-    h = curl_slist_append(h, "Expect:");   /* no 100-continue round trip */
-    x->hdrs = h;
+    x->hdrs = request_headers(d, r, rt);
 
     size_t blen = r->body_len;
     x->body = sc_body_rename_model(&r->body_scan, r->body, r->body_len, &rt->cfg, &blen);
@@ -483,7 +339,7 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
         left_ms = rt->total_ms;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
@@ -493,13 +349,7 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
     bool shared = set_http_version(e, rt);
     if (rt->cfg.ca_file[0])
         curl_easy_setopt(e, CURLOPT_CAINFO, rt->cfg.ca_file);
-    /* a new connection resumes a TLS session any earlier transfer made,
-     * and no transfer allocates a session cache of its own */
-    curl_easy_setopt(e, CURLOPT_SHARE, up->share);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, up);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, up);
+    sc_curl_loop_prepare(&up->cl, e);
     if (!shared) {
         /* libcurl's connection cache (7.88) is a list per host: looking for
          * an idle connection walks it, and so does giving one back to a
@@ -508,7 +358,7 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
          * when an idle connection can exist, and past KEEP_CONNS in flight
          * use a connection once. (Multiplexed routes must search: that is
          * how a transfer finds the connection to share.) */
-        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, (long)(up->nconns <= up->nactive));
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, (long)(up->cl.nconns <= up->nactive));
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, (long)(up->nactive >= KEEP_CONNS));
     }
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -528,7 +378,7 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
         up->active->prev = x;
     up->active = x;
     up->nactive++;
-    if (curl_multi_add_handle(up->multi, e) != CURLM_OK) {
+    if (sc_curl_loop_add(&up->cl, e) < 0) {
         recycle(up, x);
         return RS_EINTERNAL;
     }
@@ -543,13 +393,13 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
 
 int sc_upstream_add_job(sc_daemon *d, CURL *easy)
 {
-    return curl_multi_add_handle(d->up->multi, easy) == CURLM_OK ? 0 : -1;
+    return sc_curl_loop_add(&d->up->cl, easy);
 }
 
 void sc_upstream_remove_job(sc_daemon *d, CURL *easy)
 {
-    if (d->up && d->up->multi)
-        curl_multi_remove_handle(d->up->multi, easy);
+    if (d->up)
+        sc_curl_loop_remove(&d->up->cl, easy);
 }
 
 void sc_upstream_resume(sc_daemon *d, sc_client *c)
@@ -593,56 +443,55 @@ void sc_upstream_abort(sc_daemon *d, sc_req *r)
     xfer *x = r->xfer;
     if (!x)
         return;
-    curl_multi_remove_handle(d->up->multi, x->easy);
+    sc_curl_loop_remove(&d->up->cl, x->easy);
     r->xfer = NULL;
     recycle(d->up, x);
 }
 
 /* The answer's headers for the client, and the request's id when the
  * upstream did not echo one: the id the access log and the upstream's own
- * logs know the request by (built here, for answered attempts only). */
+ * logs know the request by (built here, for answered attempts only).
+ * Names, values and both arrays share one allocation (sidecar.h). */
 static void take_headers(sc_completion *cp, CURL *e, const sc_daemon *d, const sc_req *r)
 {
     struct curl_header *prev = NULL, *hh;
     uint32_t n = 0;
     size_t bytes = 0;
-    while ((hh = curl_easy_nextheader(e, CURLH_HEADER, -1, prev)) != NULL) {
+    bool has_id = false;
+    while (n < RS__MAX_HEADERS - 1 && (hh = curl_easy_nextheader(e, CURLH_HEADER, -1, prev)) != NULL) {
+        size_t b = strlen(hh->name) + strlen(hh->value) + 2;
+        if (bytes + b > MAX_RESP_HEADER_BYTES)
+            break;
+        bytes += b;
+        has_id |= strcasecmp(hh->name, "x-request-id") == 0;
         prev = hh;
         n++;
     }
-    if (n > RS__MAX_HEADERS - 1)
-        n = RS__MAX_HEADERS - 1;
-    cp->hname = calloc(n + 1, sizeof *cp->hname);
-    cp->hvalue = calloc(n + 1, sizeof *cp->hvalue);
-    if (!cp->hname || !cp->hvalue)
+    char rid[128] = "";
+    if (!has_id) {
+        sc_req_id(d, r, rid, sizeof rid);
+        bytes += sizeof "x-request-id" + strlen(rid) + 1;
+    }
+    uint32_t slots = n + !has_id;
+    char **block = malloc(2 * slots * sizeof(char *) + bytes);
+    if (!block)
         return;
+    cp->hname = block;
+    cp->hvalue = block + slots;
+    char *p = (char *)(block + 2 * slots);
     prev = NULL;
-    while (cp->nheaders < n && (hh = curl_easy_nextheader(e, CURLH_HEADER, -1, prev)) != NULL) {
+    for (uint32_t k = 0; k < n && (hh = curl_easy_nextheader(e, CURLH_HEADER, -1, prev)) != NULL; k++) {
         prev = hh;
-        bytes += strlen(hh->name) + strlen(hh->value);
-        if (bytes > MAX_RESP_HEADER_BYTES)
-            break;
-        cp->hname[cp->nheaders] = strdup(hh->name);
-        cp->hvalue[cp->nheaders] = strdup(hh->value);
-        if (!cp->hname[cp->nheaders] || !cp->hvalue[cp->nheaders]) {
-            free(cp->hname[cp->nheaders]);
-            free(cp->hvalue[cp->nheaders]);
-            break;
-        }
+        size_t nl = strlen(hh->name) + 1, vl = strlen(hh->value) + 1;
+        cp->hname[k] = memcpy(p, hh->name, nl);
+        cp->hvalue[k] = memcpy(p + nl, hh->value, vl);
+        p += nl + vl;
         cp->nheaders++;
     }
-    for (uint32_t k = 0; k < cp->nheaders; k++)
-        if (strcasecmp(cp->hname[k], "x-request-id") == 0)
-            return;
-    char rid[128];
-    sc_req_id(d, r, rid, sizeof rid);
-    cp->hname[cp->nheaders] = strdup("x-request-id");
-    cp->hvalue[cp->nheaders] = strdup(rid);
-    if (cp->hname[cp->nheaders] && cp->hvalue[cp->nheaders])
-        cp->nheaders++;
-    else {
-        free(cp->hname[cp->nheaders]);
-        free(cp->hvalue[cp->nheaders]);
+    if (!has_id) {
+        cp->hname[cp->nheaders] = memcpy(p, "x-request-id", sizeof "x-request-id");
+        p += sizeof "x-request-id";
+        cp->hvalue[cp->nheaders++] = memcpy(p, rid, strlen(rid) + 1);
     }
 }
 
@@ -738,56 +587,18 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
     up->done(up->d, r, cp, &at, now);
 }
 
-static void check_done(sc_upstream *up)
-{
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(up->multi, &left)) != NULL) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        CURL *e = m->easy_handle;
-        CURLcode rc = m->data.result;
-        sc_curl_job *job = NULL;
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&job);
-        curl_multi_remove_handle(up->multi, e);
-        job->done(job, rc);
-    }
-}
-
 /* ---------------------------------------------------------------- setup */
 
 int sc_upstream_init(sc_daemon *d, sc_attempt_done_fn *done)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return -1;
     sc_upstream *up = calloc(1, sizeof *up);
-    if (!up)
-        return -1;
-    up->d = d;
-    up->done = done;
-    up->timer_at = UINT64_MAX;
-    up->sweep_at = UINT64_MAX;
-    up->multi = curl_multi_init();
-    up->share = curl_share_init();
-    if (!up->multi || !up->share ||
-        curl_share_setopt(up->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
-        curl_multi_cleanup(up->multi);
-        curl_share_cleanup(up->share);
+    if (!up || sc_curl_loop_init(&up->cl, &d->loop) < 0) {
         free(up);
         return -1;
     }
-    curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
-    curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
-    curl_multi_setopt(up->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    /* as many streams on an HTTP/2 connection as the server allows (libcurl
-     * stops at 100 by default, and past a full connection it opens one per
-     * transfer, not one per 100) */
-    curl_multi_setopt(up->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
-    /* no cap: a full cache is searched for its oldest idle connection at
-     * every transfer's end; KEEP_CONNS bounds the idle ones instead */
-    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 0L);
+    up->d = d;
+    up->done = done;
+    up->sweep_at = UINT64_MAX;
     d->up = up;
     return 0;
 }
@@ -799,16 +610,7 @@ void sc_upstream_destroy(sc_daemon *d)
         return;
     for (unsigned i = 0; i < up->npool; i++)
         curl_easy_cleanup(up->pool[i]);
-    curl_multi_cleanup(up->multi);   /* its socket callbacks cancel our polls */
-    up->multi = NULL;
-    /* a poll op's memory is ours until its completion comes back */
-    for (int i = 0; i < 200 && up->npolls; i++) {
-        sc_loop_wait(&d->loop, 10000000u);
-        sc_loop_reap(&d->loop, UINT_MAX);
-    }
-    curl_share_cleanup(up->share);
-    free(up->socks);
+    sc_curl_loop_destroy(&up->cl);
     free(up);
     d->up = NULL;
-    curl_global_cleanup();
 }

@@ -1,13 +1,14 @@
 /*
  * upstream.h — one attempt of a request at its route's upstream: the
- * libcurl transfer, its sockets and timers driven by the daemon's
- * loop (upstream.c). A finished attempt is reported through the callback
+ * libcurl transfer (upstream.c), on the multi handle the daemon's loop
+ * drives (curl_loop.c). A finished attempt is reported through the callback
  * given at init, with what it ended with (sc_attempt) and the answer it
  * would give (sc_completion): the module above decides what it means.
  */
 #ifndef SC_UPSTREAM_H
 #define SC_UPSTREAM_H
 
+#include "curl_loop.h"
 #include "outcome.h"
 #include "sidecar.h"
 
@@ -27,13 +28,8 @@ typedef void sc_attempt_done_fn(sc_daemon *d, sc_req *req, sc_completion *cp, co
                                 uint64_t now);
 
 /* A transfer of the sidecar's own (side.c: a standby's keep-warm probe, a
- * webhook) on the same multi handle, so on the same connections: its easy
- * handle's CURLOPT_PRIVATE points at a sc_curl_job, whose done is called
- * when it ends — the handle is then out of the multi and the job's. */
-typedef struct sc_curl_job sc_curl_job;
-struct sc_curl_job {
-    void (*done)(sc_curl_job *job, CURLcode rc);
-};
+ * webhook) on the same multi handle, so on the same connections: an
+ * sc_curl_job (curl_loop.h). */
 int sc_upstream_add_job(sc_daemon *d, CURL *easy);   /* 0 or -1 */
 void sc_upstream_remove_job(sc_daemon *d, CURL *easy);   /* before it ended: done is not called */
 

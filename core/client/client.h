@@ -41,6 +41,7 @@
 #include "clock.h"
 #include "record.h"
 #include "ring.h"
+#include "spin.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -86,7 +87,7 @@ struct rs_client {
     size_t map_len;
     rs__ring sq, cq;
     uint32_t max_record, max_inflight;
-    uint64_t spin_ns;
+    rs__spin spin;   /* whether to spin for an answer (the reaper's) */
 
     slot *slots;
     _Atomic uint64_t free_head;  /* (aba tag << 32) | (index + 1); 0 = empty */

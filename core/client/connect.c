@@ -93,7 +93,7 @@ int rs_connect(const char *socket_path, rs_client **out)
     if (c->stream_window < 4096)
         c->stream_window = 4096;
     const char *spin = getenv("RINGSIDE_SPIN_US");
-    c->spin_ns = (spin ? strtoull(spin, NULL, 10) : 50) * 1000u;
+    rs__spin_init(&c->spin, (spin ? strtoull(spin, NULL, 10) : 50) * 1000u);
 
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -240,22 +240,29 @@ static int reap(rs_client *c, bool hold)
     return nready;
 }
 
-/* Reaper with nothing to reap: spin a little, then sleep until the
- * completion doorbell, a sidecar hang-up, or the deadline. Returns true
- * when the sidecar hung up. The spin reads the clock once per 64 looks:
- * on a VM a clock read costs more than a look at the ring. */
+/* Reaper with nothing to reap: spin a little if answers have lately come
+ * within the spin (spin.h), then sleep until the completion doorbell, a
+ * sidecar hang-up, or the deadline. Returns true when the sidecar hung
+ * up. The spin reads the clock once per 64 looks: on a VM a clock read
+ * costs more than a look at the ring. So the wait's length is known
+ * roughly: 0 when the answer came before the first read. */
 static bool reaper_idle(rs_client *c, uint64_t deadline)
 {
-    uint64_t spin_end = 0, now = 0;
+    uint64_t spin_ns = rs__spin_window(&c->spin);
+    uint64_t start = 0, spin_end = 0, now = 0;
     bool yield = rs__woke_sidecar;
     rs__woke_sidecar = false;
-    for (unsigned i = 1; c->spin_ns; i++) {
-        if (rs__cq_has_record(c))
+    for (unsigned i = 1; spin_ns; i++) {
+        if (rs__cq_has_record(c)) {
+            rs__spin_observe(&c->spin, start ? now - start : 0);
             return false;
+        }
         if (yield || (i & 63) == 0) {
             now = rs__now_ns();
-            if (!spin_end)
-                spin_end = now + c->spin_ns;
+            if (!start) {
+                start = now;
+                spin_end = now + spin_ns;
+            }
             if (now >= spin_end || now >= deadline)
                 break;
         }
@@ -264,15 +271,20 @@ static bool reaper_idle(rs_client *c, uint64_t deadline)
         else
             rs__cpu_relax();
     }
-    /* Even a client told not to spin gives a sidecar it just woke one
-     * chance to run first, should they share this CPU: then its answer is
-     * here before we would have gone to sleep. */
-    if (yield && !c->spin_ns) {
+    /* Even a client not spinning gives a sidecar it just woke one chance
+     * to run first, should they share this CPU: then its answer is here
+     * before we would have gone to sleep. */
+    if (yield && !spin_ns) {
         sched_yield();
-        if (rs__cq_has_record(c))
+        if (rs__cq_has_record(c)) {
+            rs__spin_observe(&c->spin, 0);
             return false;
+        }
     }
-    if (deadline != UINT64_MAX && (now = rs__now_ns()) >= deadline)
+    now = rs__now_ns();
+    if (!start)
+        start = now;
+    if (deadline != UINT64_MAX && now >= deadline)
         return false;
 
     bool hup = false;
@@ -295,6 +307,7 @@ static bool reaper_idle(rs_client *c, uint64_t deadline)
             if (ev[k].data.fd == c->sock && rs__sidecar_gone(c))
                 hup = true;
     }
+    rs__spin_observe(&c->spin, rs__now_ns() - start);
     /* NEED_WAKEUP is left as it is: usually the sidecar cleared it when it
      * rang; if we woke for another reason it costs the sidecar one more
      * doorbell. Clearing it could clear an event-fd user's arming
