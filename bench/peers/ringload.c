@@ -6,6 +6,7 @@
  *            [--path /v1/chat/completions] [--body FILE|STRING]
  *            [--route NAME] [--model NAME] [--priority 0|1|2]
  *            [--clients K] [--timeout-ms MS] [--drain-s S] [--show-errors N]
+ *            [--marks]
  *
  * It keeps exactly N requests in flight: each answer reaped with rs_poll is
  * followed at once by a new rs_submit, so the sidecar (not a pacing clock
@@ -58,6 +59,7 @@ static const char DEFAULT_BODY[] =
 typedef struct opts {
     const char *socket;
     unsigned conc, clients, show_errors, priority;
+    bool marks;
     double seconds, warmup, drain_s;
     uint32_t timeout_ms;
     const char *path, *route, *model;
@@ -297,6 +299,9 @@ static void usage(FILE *f)
             "  --timeout-ms MS    each request's deadline (default 0: the sidecar's)\n"
             "  --drain-s S        how long to wait for the last answers (default 30)\n"
             "  --show-errors N    error answers printed to stderr (default 5)\n"
+            "  --marks            print \"MARK start\" and \"MARK end\" lines on stdout as the\n"
+            "                     measured window opens and closes (for a harness that\n"
+            "                     samples the sidecar's CPU over exactly that window)\n"
             "Prints one JSON line: {\"bench\":\"ringload\",\"conc\":..,\"rps\":..,\"p50_us\":..,...}\n");
 }
 
@@ -353,7 +358,7 @@ static int load_body(const char *arg)
 static int parse_args(int argc, char **argv)
 {
     enum { O_SOCKET = 1, O_CONC, O_SECONDS, O_WARMUP, O_PATH, O_BODY, O_ROUTE, O_MODEL, O_PRIO, O_CLIENTS,
-           O_TIMEOUT, O_DRAIN, O_SHOW, O_HELP };
+           O_TIMEOUT, O_DRAIN, O_SHOW, O_MARKS, O_HELP };
     static const struct option lo[] = {
         { "socket", required_argument, 0, O_SOCKET }, { "conc", required_argument, 0, O_CONC },
         { "seconds", required_argument, 0, O_SECONDS }, { "warmup", required_argument, 0, O_WARMUP },
@@ -361,7 +366,8 @@ static int parse_args(int argc, char **argv)
         { "route", required_argument, 0, O_ROUTE }, { "model", required_argument, 0, O_MODEL },
         { "priority", required_argument, 0, O_PRIO }, { "clients", required_argument, 0, O_CLIENTS },
         { "timeout-ms", required_argument, 0, O_TIMEOUT }, { "drain-s", required_argument, 0, O_DRAIN },
-        { "show-errors", required_argument, 0, O_SHOW }, { "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 },
+        { "show-errors", required_argument, 0, O_SHOW }, { "marks", no_argument, 0, O_MARKS },
+        { "help", no_argument, 0, O_HELP }, { 0, 0, 0, 0 },
     };
     g_o = (opts){ .clients = 1, .show_errors = 5, .priority = RS_P1, .drain_s = 30, .seconds = -1,
                   .path = "/v1/chat/completions" };
@@ -384,6 +390,7 @@ static int parse_args(int argc, char **argv)
         case O_TIMEOUT: bad = parse_uint(optarg, 0, 86400000, &timeout); break;
         case O_DRAIN: bad = parse_secs(optarg, 0, &g_o.drain_s); break;
         case O_SHOW: bad = parse_uint(optarg, 0, 1000000, &g_o.show_errors); break;
+        case O_MARKS: g_o.marks = true; break;
         case O_HELP: usage(stdout); return 1;
         default: usage(stderr); return -1;
         }
@@ -417,6 +424,72 @@ static double pct_us(const u64vec *a, double p)
     if (k >= a->n)
         k = a->n - 1;
     return (double)a->v[k] / 1000.0;
+}
+
+/* wrk's percentiles of the same samples. wrk (4.x, stats_correct) corrects
+ * its histogram for coordinated omission before it reports anything: with
+ * e = its run time / (answers / connections), the time one connection took
+ * per request, every sample s >= 2e gets copies at s - e, s - 2e, ... down
+ * to just above e, the requests an open-loop client would have sent (and
+ * seen delayed) during that stall. Its ranks are round(p/100 * count + 0.5)
+ * in whole microseconds. To set the ring's figures beside wrk's, the same is
+ * computed here without materialising the copies: count_le(x) is how many
+ * samples, copies included, are at most x, and a percentile is the least x
+ * whose count reaches its rank. */
+static uint64_t co_copies(uint64_t s, uint64_t e)
+{
+    return s >= 2 * e ? (s + e - 1) / e - 2 : 0;
+}
+
+static uint64_t co_count_le(const uint64_t *us, size_t n, uint64_t e, uint64_t x)
+{
+    uint64_t c = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t s = us[i], k = co_copies(s, e);
+        if (s <= x) {
+            c += 1 + k;
+            continue;
+        }
+        uint64_t kmin = (s - x + e - 1) / e;    /* copies s - k e <= x from here */
+        if (kmin < 1)
+            kmin = 1;
+        if (k >= kmin)
+            c += k - kmin + 1;
+    }
+    return c;
+}
+
+/* us: the samples in whole µs, ascending; e == 0: no correction. */
+static uint64_t co_percentile(const uint64_t *us, size_t n, uint64_t e, double p)
+{
+    if (!n)
+        return 0;
+    uint64_t total = n;
+    if (e)
+        for (size_t i = 0; i < n; i++)
+            total += co_copies(us[i], e);
+    uint64_t rank = (uint64_t)(p / 100.0 * (double)total + 1.0);   /* round(y + 0.5), y >= 0 */
+    uint64_t lo = us[0], hi = us[n - 1];
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint64_t c = e ? co_count_le(us, n, e, mid) : 0;
+        if (!e) {   /* plain nearest rank over the sorted samples */
+            size_t a = 0, b = n;
+            while (a < b) {
+                size_t m = a + (b - a) / 2;
+                if (us[m] <= mid)
+                    a = m + 1;
+                else
+                    b = m;
+            }
+            c = a;
+        }
+        if (c >= rank)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
 }
 
 static int merge(worker *ws, unsigned n, u64vec *lat, u64vec *side)
@@ -501,8 +574,16 @@ int main(int argc, char **argv)
             n == 1 ? "" : "s", g_o.warmup, g_o.seconds);
     sleep_until(g_win0);
     double cpu0 = cpu_s();
+    if (g_o.marks && !g_interrupted) {
+        printf("MARK start\n");
+        fflush(stdout);
+    }
     sleep_until(g_win1);
     double cpu1 = cpu_s();
+    if (g_o.marks && !g_interrupted) {
+        printf("MARK end\n");
+        fflush(stdout);
+    }
     for (unsigned i = 0; i < started; i++)
         pthread_join(ws[i].th, NULL);
     if (g_interrupted && rc == 0) {
@@ -536,6 +617,23 @@ int main(int argc, char **argv)
         goto out;
     }
     uint64_t done = t.w_ok + t.w_err;
+    uint64_t window_us = (uint64_t)(g_o.seconds * 1e6), per_conn = done / g_o.conc;
+    uint64_t co_e = per_conn ? window_us / per_conn : 0;
+    uint64_t *us = malloc((lat.n ? lat.n : 1) * sizeof *us);
+    if (!us) {
+        fprintf(stderr, "ringload: out of memory\n");
+        free(lat.v);
+        free(side.v);
+        rc = 1;
+        goto out;
+    }
+    for (size_t k = 0; k < lat.n; k++)
+        us[k] = lat.v[k] / 1000u;
+    uint64_t co[4];
+    static const double co_p[4] = { 50, 90, 99, 99.9 };
+    for (int k = 0; k < 4; k++)
+        co[k] = co_percentile(us, lat.n, co_e, co_p[k]);
+    free(us);
     double mean = 0;
     for (size_t k = 0; k < lat.n; k++)
         mean += (double)lat.v[k];
@@ -548,12 +646,16 @@ int main(int argc, char **argv)
     printf("{\"bench\":\"ringload\",\"conc\":%u,\"clients\":%u,\"seconds\":%.3f,\"warmup\":%.3f,"
            "\"rps\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
            "\"max_us\":%.1f,\"mean_us\":%.1f,\"ok\":%llu,\"errors\":%llu,"
+           "\"co_interval_us\":%llu,\"co_p50_us\":%llu,\"co_p90_us\":%llu,\"co_p99_us\":%llu,"
+           "\"co_p999_us\":%llu,"
            "\"sidecar_p50_us\":%.1f,\"sidecar_p99_us\":%.1f,\"client_cpu_us_per_req\":%.2f,"
            "\"submitted\":%llu,\"answered\":%llu,\"ok_total\":%llu,\"errors_total\":%llu,"
            "\"attempts\":%llu,\"abandoned\":%u,\"ring_full\":%llu,\"orphans\":%llu,\"failed\":%s}\n",
            g_o.conc, n, g_o.seconds, g_o.warmup, (double)done / g_o.seconds, pct_us(&lat, 0.50),
            pct_us(&lat, 0.90), pct_us(&lat, 0.99), pct_us(&lat, 0.999), lat.n ? (double)lat.v[lat.n - 1] / 1000.0 : 0,
-           mean, (unsigned long long)t.w_ok, (unsigned long long)t.w_err, pct_us(&side, 0.50),
+           mean, (unsigned long long)t.w_ok, (unsigned long long)t.w_err, (unsigned long long)co_e,
+           (unsigned long long)co[0], (unsigned long long)co[1], (unsigned long long)co[2],
+           (unsigned long long)co[3], pct_us(&side, 0.50),
            pct_us(&side, 0.99), done ? (cpu1 - cpu0) * 1e6 / (double)done : 0,
            (unsigned long long)t.submitted, (unsigned long long)t.answered, (unsigned long long)t.ok_total,
            (unsigned long long)t.err_total, (unsigned long long)t.attempts, t.live,
