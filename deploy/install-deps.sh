@@ -22,8 +22,9 @@ PKGS=(
   prometheus-alertmanager
   # the /status page rendered headless (tests/ops/test_status_page.py)
   chromium
-  # the front-door benchmark (bench/frontdoor): wrk, HAProxy as the peer
-  # proxy, nginx as the fixed upstream. Where systemd runs, the packages
+  # the peer benchmark (bench/peers; its install.sh adds gnuplot and the
+  # Portkey gateway): wrk, HAProxy and nginx as peer proxies, nginx as the
+  # fixed upstream. Where systemd runs, the packages
   # start haproxy.service and nginx.service (:80 on every interface):
   # `systemctl disable --now haproxy nginx` if you do not want them; the
   # bench starts its own on 127.0.0.1
