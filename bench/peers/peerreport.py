@@ -37,6 +37,9 @@ def summarize(runs, targets, concs):
             m = {k: median([r.get(k) for r in rs])
                  for k in ("rps", "p50_us", "p99_us", "p999_us", "cpu_us_per_req", "upstream_cpu_us_per_req",
                            "loadgen_cpu_us_per_req", "other_cores")}
+            for k in ("raw_p50_us", "raw_p99_us", "raw_p999_us", "sidecar_p50_us"):   # the ring's
+                if any(k in r for r in rs):
+                    m[k] = median([r.get(k) for r in rs])
             rss = [r["peak_rss_kib"] for r in rs if r.get("peak_rss_kib")]
             m["peak_rss_kib"] = max(rss) if rss else None
             m["non2xx"] = sum(r["non2xx"] for r in rs)
@@ -119,7 +122,8 @@ def write_markdown(path, meta, res, over, targets, concs):
                      f"| {fmt(m['cpu_us_per_req'], 1)} | {fmt(o.get('cpu_us_per_req'), 2)} | {fmt(rss, 1)} "
                      f"| {fmt(o.get('peak_rss'), 2)} | {'ok' if m['upstream_ok'] else 'MISMATCH'} "
                      f"| {m['errors'] + m['non2xx']} |")
-    L += ["", "Absolute latency (µs, p50 / p99 / p99.9):", "",
+    L += ["", "Absolute latency (µs, p50 / p99 / p99.9), as wrk reports it: corrected for coordinated "
+          "omission (ringside-ring's by ringload the same way; README.md):", "",
           "| target | " + " | ".join(f"c={c}" for c in concs) + " |",
           "|---|" + "---|" * len(concs)]
     for t in targets:
@@ -128,6 +132,13 @@ def write_markdown(path, meta, res, over, targets, concs):
             m = res[t].get(str(c))
             cells.append(f"{fmt(m['p50_us'])} / {fmt(m['p99_us'])} / {fmt(m['p999_us'])}" if m else "–")
         L.append(f"| {t} | " + " | ".join(cells) + " |")
+    if "ringside-ring" in res:
+        cells = []
+        for c in concs:
+            m = res["ringside-ring"].get(str(c))
+            cells.append(f"{fmt(m.get('raw_p50_us'))} / {fmt(m.get('raw_p99_us'))} / {fmt(m.get('raw_p999_us'))}"
+                         f" (sidecar {fmt(m.get('sidecar_p50_us'))})" if m else "–")
+        L.append("| ringside-ring, raw (sidecar's own p50) | " + " | ".join(cells) + " |")
     L += ["", "Load generator CPU µs/req (wrk, or ringload for ringside-ring), upstream (nginx) CPU µs/req, "
           "and other load on the machine (cores busy beyond the processes measured):", "",
           "| target | " + " | ".join(f"c={c}" for c in concs) + " |",
