@@ -153,6 +153,7 @@ def measure_run(target, conc, load, pid, up):
                  raw_p99_us=w["p99_us"], raw_p999_us=w["p999_us"], loadgen_sent=sent,
                  submitted=w["submitted"], answered=w["answered"], errors_total=w["errors_total"],
                  abandoned=w["abandoned"], sidecar_p50_us=w["sidecar_p50_us"],
+                 sidecar_queued_p50_us=w["queued_p50_us"],
                  loadgen_cpu_us_per_req=w["client_cpu_us_per_req"])
         gen_cpu = w["client_cpu_us_per_req"] * n
     else:

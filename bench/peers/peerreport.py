@@ -37,7 +37,8 @@ def summarize(runs, targets, concs):
             m = {k: median([r.get(k) for r in rs])
                  for k in ("rps", "p50_us", "p99_us", "p999_us", "cpu_us_per_req", "upstream_cpu_us_per_req",
                            "loadgen_cpu_us_per_req", "other_cores")}
-            for k in ("raw_p50_us", "raw_p99_us", "raw_p999_us", "sidecar_p50_us"):   # the ring's
+            for k in ("raw_p50_us", "raw_p99_us", "raw_p999_us", "sidecar_p50_us",
+                      "sidecar_queued_p50_us"):   # the ring's
                 if any(k in r for r in rs):
                     m[k] = median([r.get(k) for r in rs])
             rss = [r["peak_rss_kib"] for r in rs if r.get("peak_rss_kib")]
@@ -137,8 +138,9 @@ def write_markdown(path, meta, res, over, targets, concs):
         for c in concs:
             m = res["ringside-ring"].get(str(c))
             cells.append(f"{fmt(m.get('raw_p50_us'))} / {fmt(m.get('raw_p99_us'))} / {fmt(m.get('raw_p999_us'))}"
-                         f" (sidecar {fmt(m.get('sidecar_p50_us'))})" if m else "–")
-        L.append("| ringside-ring, raw (sidecar's own p50) | " + " | ".join(cells) + " |")
+                         f" (sidecar {fmt(m.get('sidecar_p50_us'))}, queued {fmt(m.get('sidecar_queued_p50_us'))})"
+                         if m else "–")
+        L.append("| ringside-ring, raw (the sidecar's p50: in all, before sending) | " + " | ".join(cells) + " |")
     L += ["", "Load generator CPU µs/req (wrk, or ringload for ringside-ring), upstream (nginx) CPU µs/req, "
           "and other load on the machine (cores busy beyond the processes measured):", "",
           "| target | " + " | ".join(f"c={c}" for c in concs) + " |",

@@ -165,7 +165,9 @@ typedef struct worker {
     uint64_t submitted, answered, ok_total, err_total, attempts, ring_full, orphans;
     /* the measured window */
     uint64_t w_ok, w_err;
-    u64vec lat, side;              /* client latency, the sidecar's total_us (ns) */
+    u64vec lat, side, queued;      /* client latency; the sidecar's total_us and
+                                      queued_us (ns): how much of it the sidecar
+                                      held, and how much of that before sending */
     int fatal;                     /* an RS_E* that ended this worker early */
 } worker;
 
@@ -217,7 +219,8 @@ static void reap(worker *w, rs_response **out, int k, uint64_t now)
                 w->w_ok++;
             else
                 w->w_err++;
-            if (vec_push(&w->lat, now - t0) < 0 || vec_push(&w->side, r->timings.total_us * 1000u) < 0)
+            if (vec_push(&w->lat, now - t0) < 0 || vec_push(&w->side, r->timings.total_us * 1000u) < 0 ||
+                vec_push(&w->queued, r->timings.queued_us * 1000u) < 0)
                 w->fatal = RS_ENOMEM;
         }
         rs_response_free(r);
@@ -492,16 +495,18 @@ static uint64_t co_percentile(const uint64_t *us, size_t n, uint64_t e, double p
     return lo;
 }
 
-static int merge(worker *ws, unsigned n, u64vec *lat, u64vec *side)
+/* One sorted array of every worker's samples of one kind (0 latency,
+ * 1 the sidecar's total, 2 its queued time). */
+static int merge(worker *ws, unsigned n, int kind, u64vec *out)
 {
-    for (unsigned i = 0; i < n; i++)
-        for (size_t k = 0; k < ws[i].lat.n; k++)
-            if (vec_push(lat, ws[i].lat.v[k]) < 0 || vec_push(side, ws[i].side.v[k]) < 0)
+    for (unsigned i = 0; i < n; i++) {
+        const u64vec *v = kind == 0 ? &ws[i].lat : kind == 1 ? &ws[i].side : &ws[i].queued;
+        for (size_t k = 0; k < v->n; k++)
+            if (vec_push(out, v->v[k]) < 0)
                 return -1;
-    if (lat->n) {
-        qsort(lat->v, lat->n, sizeof *lat->v, bp_cmp_u64);
-        qsort(side->v, side->n, sizeof *side->v, bp_cmp_u64);
     }
+    if (out->n)
+        qsort(out->v, out->n, sizeof *out->v, bp_cmp_u64);
     return 0;
 }
 
@@ -610,9 +615,12 @@ int main(int argc, char **argv)
         if (w->fatal && !t.fatal)
             t.fatal = w->fatal;
     }
-    u64vec lat = { 0 }, side = { 0 };
-    if (merge(ws, n, &lat, &side) < 0) {
+    u64vec lat = { 0 }, side = { 0 }, queued = { 0 };
+    if (merge(ws, n, 0, &lat) < 0 || merge(ws, n, 1, &side) < 0 || merge(ws, n, 2, &queued) < 0) {
         fprintf(stderr, "ringload: out of memory\n");
+        free(lat.v);
+        free(side.v);
+        free(queued.v);
         rc = 1;
         goto out;
     }
@@ -624,6 +632,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ringload: out of memory\n");
         free(lat.v);
         free(side.v);
+        free(queued.v);
         rc = 1;
         goto out;
     }
@@ -648,7 +657,8 @@ int main(int argc, char **argv)
            "\"max_us\":%.1f,\"mean_us\":%.1f,\"ok\":%llu,\"errors\":%llu,"
            "\"co_interval_us\":%llu,\"co_p50_us\":%llu,\"co_p90_us\":%llu,\"co_p99_us\":%llu,"
            "\"co_p999_us\":%llu,"
-           "\"sidecar_p50_us\":%.1f,\"sidecar_p99_us\":%.1f,\"client_cpu_us_per_req\":%.2f,"
+           "\"sidecar_p50_us\":%.1f,\"sidecar_p99_us\":%.1f,\"queued_p50_us\":%.1f,\"queued_p99_us\":%.1f,"
+           "\"client_cpu_us_per_req\":%.2f,"
            "\"submitted\":%llu,\"answered\":%llu,\"ok_total\":%llu,\"errors_total\":%llu,"
            "\"attempts\":%llu,\"abandoned\":%u,\"ring_full\":%llu,\"orphans\":%llu,\"failed\":%s}\n",
            g_o.conc, n, g_o.seconds, g_o.warmup, (double)done / g_o.seconds, pct_us(&lat, 0.50),
@@ -656,13 +666,14 @@ int main(int argc, char **argv)
            mean, (unsigned long long)t.w_ok, (unsigned long long)t.w_err, (unsigned long long)co_e,
            (unsigned long long)co[0], (unsigned long long)co[1], (unsigned long long)co[2],
            (unsigned long long)co[3], pct_us(&side, 0.50),
-           pct_us(&side, 0.99), done ? (cpu1 - cpu0) * 1e6 / (double)done : 0,
+           pct_us(&side, 0.99), pct_us(&queued, 0.50), pct_us(&queued, 0.99), done ? (cpu1 - cpu0) * 1e6 / (double)done : 0,
            (unsigned long long)t.submitted, (unsigned long long)t.answered, (unsigned long long)t.ok_total,
            (unsigned long long)t.err_total, (unsigned long long)t.attempts, t.live,
            (unsigned long long)t.ring_full, (unsigned long long)t.orphans, t.fatal ? "true" : "false");
     fflush(stdout);
     free(lat.v);
     free(side.v);
+    free(queued.v);
 
 out:
     for (unsigned i = 0; i < n; i++) {
@@ -671,6 +682,7 @@ out:
         if_free(&ws[i].fl);
         free(ws[i].lat.v);
         free(ws[i].side.v);
+        free(ws[i].queued.v);
     }
     free(ws);
     free(g_o.body);
