@@ -24,11 +24,12 @@ PKGS=(
   chromium
   # the peer benchmark (bench/peers; its install.sh adds gnuplot and the
   # Portkey gateway): wrk, HAProxy and nginx as peer proxies, nginx as the
-  # fixed upstream. Where systemd runs, the packages
+  # fixed upstream; nginx and openssl also serve TLS and HTTP/2 to the
+  # HTTP/2 tests (tests/e2e/test_http2.py). Where systemd runs, the packages
   # start haproxy.service and nginx.service (:80 on every interface):
   # `systemctl disable --now haproxy nginx` if you do not want them; the
-  # bench starts its own on 127.0.0.1
-  wrk haproxy nginx
+  # bench and the tests start their own on 127.0.0.1
+  wrk haproxy nginx openssl
 )
 
 # the OpenAI SDK kit (tests/frontdoor/sdk) runs on node and installs with
