@@ -30,6 +30,11 @@ PKGS=(
   # `systemctl disable --now haproxy nginx` if you do not want them; the
   # bench and the tests start their own on 127.0.0.1
   wrk haproxy nginx openssl
+  # bench/burst's h2 mode (and --upstream nginx): nginx's echo module holds
+  # each request D ms (echo_sleep) before a fixed answer; burstbench loads
+  # it into its own nginx (Debian enables it in the system nginx too, where
+  # it does nothing unless a config uses its directives)
+  libnginx-mod-http-echo
 )
 
 # the OpenAI SDK kit (tests/frontdoor/sdk) runs on node and installs with
