@@ -126,6 +126,7 @@ typedef struct opts {
     enum upstream_kind upstream;
     bool upstream_set;
     bool access_log;   /* split the gap with the sidecar's access log */
+    bool h2c;          /* h2: cleartext prior knowledge instead of TLS */
     uint32_t ring_bytes;
     char sidecar[PATH_MAX], mock[PATH_MAX];
     const char *nginx, *h2_key;
@@ -149,6 +150,8 @@ static void usage(FILE *f)
             "  --timeout-s S     a round's limit (default: from N, D and the concurrency)\n"
             "  --upstream U      mock | nginx (mock; h2 always nginx)\n"
             "  --h2-key YAML     the route key that asks for HTTP/2 (\"http_version: 2\")\n"
+            "  --h2c             h2 over cleartext (prior knowledge) instead of TLS with a\n"
+            "                    throw-away certificate (ringsided needs libcurl >= 8.0.0 for it)\n"
             "  --access-log      split the gap into ring wait and answer held, from the sidecar's\n"
             "                    access log (a line per answer: costs the sidecar a write each)\n"
             "  --build-dir DIR   take ringsided and the mock from this build tree\n"
@@ -186,6 +189,10 @@ static int parse_args(int argc, char **argv)
         }
         if (!strcmp(a, "--access-log")) {
             O.access_log = true;
+            continue;
+        }
+        if (!strcmp(a, "--h2c")) {
+            O.h2c = true;
             continue;
         }
         if (!v) {
@@ -464,6 +471,35 @@ static int write_file(const char *path, const char *text)
 
 /* ------------------------------------------------------------ upstream */
 
+/* TLS to nginx in mode h2 (libcurl 7.88, Debian 12's, cannot reuse an h2c
+ * connection: ringsided refuses h2c there). A throw-away P-256 certificate
+ * for IP 127.0.0.1, the route trusting it through ca_file. */
+static bool use_tls(void)
+{
+    return O.mode == MODE_H2 && !O.h2c;
+}
+
+static int make_cert(void)
+{
+    char key[128], crt[128], out[128];
+    snprintf(key, sizeof key, "%s/key.pem", g_run.dir);
+    snprintf(crt, sizeof crt, "%s/cert.pem", g_run.dir);
+    snprintf(out, sizeof out, "%s/openssl.out", g_run.dir);
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                     "-nodes", "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=127.0.0.1",
+                     "-addext", "subjectAltName=IP:127.0.0.1", NULL };
+    pid_t pid = bp_spawn("burstbench", "/usr/bin/openssl", argv, fd, fd);
+    if (fd >= 0)
+        close(fd);
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || access(crt, R_OK) != 0) {
+        fprintf(stderr, "burstbench: could not make a certificate with /usr/bin/openssl (see %s)\n", out);
+        return -1;
+    }
+    return 0;
+}
+
 typedef struct upstream {
     enum upstream_kind kind;
     int port;        /* where the sidecar sends requests */
@@ -504,6 +540,7 @@ static int start_nginx(void)
                      "  http2_max_concurrent_streams %u; http2_max_requests 10000000;\n"
                      "  server {\n"
                      "    listen 127.0.0.1:%d%s backlog=16384;\n"
+                     "%s%s%s%s%s"
                      "    location /warm/ {\n"   /* the warm-up: no delay */
                      "      default_type application/json;\n"
                      "      echo_read_request_body;\n"
@@ -522,7 +559,10 @@ static int start_nginx(void)
                      "  server { listen 127.0.0.1:%d; location / { stub_status; } }\n"
                      "}\n",
                      ECHO_MODULE, g_run.dir, g_run.dir, g_run.dir, g_run.dir, g_run.dir, g_run.dir, g_run.dir,
-                     O.n + 64, U.port, O.mode == MODE_H2 ? " http2" : "", O.delay_ms / 1000, O.delay_ms % 1000,
+                     O.n + 64, U.port, use_tls() ? " ssl http2" : O.mode == MODE_H2 ? " http2" : "",
+                     use_tls() ? "    ssl_certificate " : "", use_tls() ? g_run.dir : "",
+                     use_tls() ? "/cert.pem;\n    ssl_certificate_key " : "", use_tls() ? g_run.dir : "",
+                     use_tls() ? "/key.pem;\n" : "", O.delay_ms / 1000, O.delay_ms % 1000,
                      U.stats_port);
     if (n < 0 || (size_t)n >= sizeof conf)
         return -1;
@@ -658,12 +698,14 @@ static int write_sidecar_config(char *cfg, size_t len, bool with_h2)
                      "retries: {attempts: 1}\n"
                      "routes:\n"
                      "  - name: burst\n"
-                     "    endpoint: \"http://127.0.0.1:%d\"\n"
+                     "    endpoint: \"%s://127.0.0.1:%d\"\n"
                      "    concurrency: {initial: %u, min: %u, max: %u}\n"
-                     "%s%s%s",
+                     "%s%s%s%s%s%s",
                      O.ring_bytes, per_client, O.access_log ? "all, file: \"" : "errors",
                      O.access_log ? g_run.dir : "", O.access_log ? "/access.jsonl\"" : "", long_ms, O.n + 1000, O.n + 1000, O.n + 1000, long_ms, long_ms,
-                     long_ms, U.port, c, c, c, with_h2 ? "    " : "", with_h2 ? O.h2_key : "", with_h2 ? "\n" : "");
+                     long_ms, use_tls() ? "https" : "http", U.port, c, c, c, with_h2 ? "    " : "",
+                     with_h2 ? O.h2_key : "", with_h2 ? "\n" : "", use_tls() ? "    ca_file: \"" : "",
+                     use_tls() ? g_run.dir : "", use_tls() ? "/cert.pem\"\n" : "");
     return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
@@ -694,10 +736,10 @@ static int check_h2_config(const char *cfg)
         fclose(f);
     }
     fprintf(stderr,
-            "burstbench: h2 is not supported yet: ringsided refused the route key '%s' that asks for HTTP/2 "
-            "to the upstream.\nringsided --check-config said:\n%s"
-            "(when the key lands under another name, pass it with --h2-key)\n",
-            O.h2_key, said);
+            "burstbench: h2 is not supported yet: ringsided refused the HTTP/2 route (key '%s', %s).\n"
+            "ringsided --check-config said:\n%s"
+            "(if the key is named otherwise, pass it with --h2-key)\n",
+            O.h2_key, use_tls() ? "over TLS" : "h2c", said);
     return 2;
 }
 
@@ -1634,8 +1676,9 @@ int main(int argc, char **argv)
     static char cfg[4096];
 
     if (O.mode == MODE_H2) {
-        U.port = 1;   /* only the key matters to the check */
-        if (write_sidecar_config(cfg, sizeof cfg, true) < 0 || check_h2_config(cfg) != 0) {
+        U.port = 1;   /* only the keys matter to the check */
+        if ((use_tls() && make_cert() < 0) || write_sidecar_config(cfg, sizeof cfg, true) < 0 ||
+            check_h2_config(cfg) != 0) {
             remove_dir();
             return 2;
         }
