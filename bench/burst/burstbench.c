@@ -17,9 +17,11 @@
  * "echo: <x-request-id>":
  *   h1, queued   the mock upstream (bench/mockup, HTTP/1.1, libmicrohttpd),
  *                delay by the request header x-mock-delay-ms: D;
- *   h2           nginx, h2c with prior knowledge, the delay by echo_sleep
- *                (Debian's libnginx-mod-http-echo); --upstream nginx runs the
- *                same nginx over HTTP/1.1 in the other modes.
+ *   h2           nginx, HTTP/2 over TLS (a throw-away certificate the route
+ *                trusts by ca_file; --h2c: cleartext, prior knowledge), the
+ *                delay by echo_sleep (Debian's libnginx-mod-http-echo);
+ *                --upstream nginx runs the same nginx over cleartext
+ *                HTTP/1.1 in the other modes.
  * The sidecar's config lifts every limit in the way of the burst: each
  * client may hold its whole share in flight, queues hold N + 1000 per
  * priority, deadlines and timeouts are an hour, one attempt per request (a
@@ -56,7 +58,7 @@
  *     after = VmRSS --settle-ms (2000) after the last answer was reaped;
  *   - the upstream's counters every 50 ms (mock GET /stats, nginx
  *     stub_status; our own poll connections are subtracted): connections
- *     accepted, requests, in flight. conn_per_s = 80% of the round's
+ *     accepted, requests, in flight, open. conn_per_s = 80% of the round's
  *     connections / the time between 10% and 90% of them;
  *   - the sidecar's admin /metrics every 250 ms: in flight, queued, and how
  *     long each scrape took (served by the sidecar's own loop: a slow scrape
@@ -942,7 +944,7 @@ static void *reaper(void *p)
 
 typedef struct up_sample {
     uint64_t t;               /* CLOCK_MONOTONIC ns */
-    long long conns, requests, inflight;
+    long long conns, requests, inflight, open;
 } up_sample;
 
 typedef struct samplers {
@@ -1009,6 +1011,7 @@ static void *up_sampler(void *p)
                 u->conns = c.conns_raw - g_up_base.conns_raw - g_up_polls;
                 u->requests = c.requests - g_up_base.requests - (U.kind == UP_NGINX ? g_up_polls : 0);
                 u->inflight = c.inflight - (U.kind == UP_NGINX ? 1 : 0);
+                u->open = c.active - 1;   /* our poll's own connection is open too */
                 if (u->inflight > S.up_inflight_max)
                     S.up_inflight_max = u->inflight;
                 if (c.inflight_peak > S.up_inflight_max)
@@ -1068,25 +1071,24 @@ static void *admin_sampler(void *p)
     return NULL;
 }
 
-/* When (s after t0) the upstream's connection count first reached
- * `level`, interpolated between samples; < 0 if never. */
-static double conns_reached(long long level, uint64_t t0)
+/* When (s after t0; samples start before t0, so it may be negative) the
+ * upstream's connection count first reached `level`, interpolated between
+ * samples. False if it never did, or did in the very first sample. */
+static bool conns_reached(long long level, uint64_t t0, double *when)
 {
-    for (size_t i = 0; i < S.nups; i++)
+    for (size_t i = 1; i < S.nups; i++)
         if (S.ups[i].conns >= level) {
-            double tb = ((double)S.ups[i].t - (double)t0) / 1e9;
-            if (i == 0)
-                return tb;
             const up_sample *a = &S.ups[i - 1], *b = &S.ups[i];
-            double ta = ((double)a->t - (double)t0) / 1e9;
+            double ta = ((double)a->t - (double)t0) / 1e9, tb = ((double)b->t - (double)t0) / 1e9;
             double f = b->conns > a->conns ? (double)(level - a->conns) / (double)(b->conns - a->conns) : 1;
-            return ta + f * (tb - ta);
+            *when = ta + f * (tb - ta);
+            return true;
         }
-    return -1;
+    return false;
 }
 
 /* the first sample (s after t0) that saw `level` requests: late by up to
- * one sampling period */
+ * one sampling period; -1 if none did (all N arrive after t0) */
 static double requests_reached(long long level, uint64_t t0)
 {
     for (size_t i = 0; i < S.nups; i++)
@@ -1114,7 +1116,7 @@ typedef struct round_result {
     double rss_base, rss_peak, rss_after, anon_base, anon_peak, anon_after, shmem_peak;
     bool hwm_exact;
     double conn_per_s;
-    long long up_conns, up_inflight_peak;
+    long long up_conns, up_inflight_peak, up_open_after;
     double sidecar_cpu_s, upstream_cpu_s, self_cpu_s, busy_cores;
     double admin_max_ms;
     long long admin_inflight_max, admin_queue_max;
@@ -1251,10 +1253,11 @@ static void upstream_figures(round_result *rr, uint64_t t0)
     long long total = S.nups ? S.ups[S.nups - 1].conns : 0;
     rr->up_conns = total;
     rr->up_inflight_peak = S.up_inflight_max;
+    rr->up_open_after = S.nups ? S.ups[S.nups - 1].open : -1;
     rr->conn_per_s = 0;
     if (total >= 100) {
-        double t10 = conns_reached((total + 9) / 10, t0), t90 = conns_reached(total * 9 / 10, t0);
-        if (t10 >= 0 && t90 > t10)
+        double t10, t90;
+        if (conns_reached((total + 9) / 10, t0, &t10) && conns_reached(total * 9 / 10, t0, &t90) && t90 > t10)
             rr->conn_per_s = 0.8 * (double)total / (t90 - t10);
     }
     double t = requests_reached(O.n, t0);
@@ -1458,7 +1461,8 @@ static void print_round(unsigned round, const round_result *r)
             "  held-back gap   p50 %.1f  p99 %.1f  max %.1f ms  (min %.1f)\n"
             "  sidecar RSS     base %.1f  peak %.1f%s  after %.1f MiB  (anon %.1f / %.1f / %.1f; rings' shmem "
             "peak %.1f)\n"
-            "  upstream        %lld connections at %.0f/s; %lld held at once at most; all %u there after %.0f ms\n"
+            "  upstream        %lld connections at %.0f/s; %lld held at once at most; all %u there after %.0f ms; "
+            "%lld connections still open at the end\n"
             "  CPU             sidecar %.2f s, upstream %.2f s, this benchmark %.2f s; machine busy %.2f of 2 cores\n"
             "  admin /metrics  %u scrapes, slowest %.0f ms; sidecar in flight max %lld, queued max %lld\n",
             round, mode_names[O.mode], O.n, O.delay_ms, O.clients, (unsigned long long)r->ok, O.n,
@@ -1466,7 +1470,7 @@ static void print_round(unsigned round, const round_result *r)
             (unsigned long long)r->toomany, r->cl_p50, r->cl_p99, r->cl_max, r->tot_p50, r->tot_p99, r->tot_max,
             r->q_p50, r->q_p99, r->fb_p50, r->fb_p99, r->gap_p50, r->gap_p99, r->gap_max, r->gap_min, r->rss_base,
             r->rss_peak, r->hwm_exact ? "" : " (sampled)", r->rss_after, r->anon_base, r->anon_peak, r->anon_after,
-            r->shmem_peak, r->up_conns, r->conn_per_s, r->up_inflight_peak, O.n, r->all_at_upstream_ms,
+            r->shmem_peak, r->up_conns, r->conn_per_s, r->up_inflight_peak, O.n, r->all_at_upstream_ms, r->up_open_after,
             r->sidecar_cpu_s, r->upstream_cpu_s, r->self_cpu_s, r->busy_cores, r->admin_scrapes, r->admin_max_ms,
             r->admin_inflight_max, r->admin_queue_max);
     if (r->held_n)
@@ -1574,6 +1578,7 @@ static void print_json(const round_result *rs, unsigned nr)
     json_count(f, "conn_per_s", RR_MED(conn_per_s), &first);
     json_count(f, "upstream_conns", med_ll(rs, nr, offsetof(round_result, up_conns)), &first);
     json_count(f, "upstream_held_max", med_ll(rs, nr, offsetof(round_result, up_inflight_peak)), &first);
+    json_count(f, "upstream_open_after", (double)rs[nr - 1].up_open_after, &first);
     json_num(f, "sidecar_cpu_s", RR_MED(sidecar_cpu_s), &first);
     json_num(f, "upstream_cpu_s", RR_MED(upstream_cpu_s), &first);
     json_num(f, "bench_cpu_s", RR_MED(self_cpu_s), &first);
