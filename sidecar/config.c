@@ -163,6 +163,8 @@ static void set_defaults(sc_config *cfg)
     cfg->n_alert_rules = 5;
     cfg->access_level = SC_ACCESS_ERRORS;
     cfg->access_sample = 1.0;
+    cfg->notify_attempts = 5;
+    cfg->notify_backoff_ms = 1000;
     cfg->shed_window_ms = 10000;
     cfg->shed_min_samples = 20;
 }

@@ -195,6 +195,8 @@ typedef struct sc_config {
     sc_webhook_cfg webhooks[SC_MAX_WEBHOOKS];
     unsigned n_webhooks;
     char alertmanager[256];       /* its base URL; "" = none */
+    uint32_t notify_attempts;     /* a notification's tries before it is dropped */
+    uint32_t notify_backoff_ms;   /* before the second try; doubling after */
     int access_level;             /* SC_ACCESS_*: which terminal answers get a line */
     double access_sample;         /* of those, this share */
     char access_file[256];        /* "" = stderr */

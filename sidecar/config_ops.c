@@ -145,8 +145,13 @@ static void k_al_webhooks(ycx *x, yaml_node_t *v, void *t)
     }
 }
 static void k_al_am(ycx *x, yaml_node_t *v, void *t) { cy_str(x, v, ((sc_config *)t)->alertmanager, sizeof ((sc_config *)t)->alertmanager); }
+static void k_dl_attempts(ycx *x, yaml_node_t *v, void *t) { cy_u32(x, v, 1, 100, &((sc_config *)t)->notify_attempts); }
+static void k_dl_backoff(ycx *x, yaml_node_t *v, void *t) { cy_u32(x, v, 10, 600000, &((sc_config *)t)->notify_backoff_ms); }
+static const cy_key delivery_keys[] = { { "attempts", k_dl_attempts }, { "backoff_ms", k_dl_backoff }, { 0, 0 } };
+static void k_al_delivery(ycx *x, yaml_node_t *v, void *t) { cy_walk(x, v, delivery_keys, t); }
 static const cy_key alert_keys[] = {
-    { "rules", k_al_rules }, { "webhooks", k_al_webhooks }, { "alertmanager", k_al_am }, { 0, 0 },
+    { "rules", k_al_rules }, { "webhooks", k_al_webhooks }, { "alertmanager", k_al_am },
+    { "delivery", k_al_delivery }, { 0, 0 },
 };
 void cy_alerts(ycx *x, yaml_node_t *v, void *t) { cy_walk(x, v, alert_keys, t); }
 

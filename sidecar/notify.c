@@ -4,8 +4,9 @@
  * Each notification becomes one delivery per target, in a bounded queue
  * (NOTIFY_QUEUE: when an endpoint is down for long, the oldest deliveries
  * go first, counted), each sent as a side request (side.c: the loop's own
- * transfers, never on a request's path) and retried with backoff (1, 2,
- * 4, 8 s) until it is answered 2xx or NOTIFY_ATTEMPTS have failed.
+ * transfers, never on a request's path) and retried with backoff
+ * (alerts.delivery: 1, 2, 4, 8 s by default) until it is answered 2xx or
+ * its attempts have failed.
  *
  * Webhooks get one JSON object; with secret_env set, the body's
  * HMAC-SHA256 under that key is in X-Ringside-Signature: sha256=<hex>, so
@@ -30,7 +31,6 @@
 #include <unistd.h>
 
 #define NOTIFY_QUEUE 64
-#define NOTIFY_ATTEMPTS 5
 #define NOTIFY_TIMEOUT_MS 5000
 
 struct sc_delivery {
@@ -209,7 +209,7 @@ static void delivered(sc_daemon *d, void *ctx, long status, const char *err)
         unlink_free(q, dl);
         return;
     }
-    if (++dl->attempts >= NOTIFY_ATTEMPTS) {
+    if (++dl->attempts >= d->cfg.notify_attempts) {
         q->failed++;
         if (status)
             sc_warn("alerts: %s answered HTTP %ld %u times: notification dropped", dl->url, status, dl->attempts);
@@ -218,7 +218,8 @@ static void delivered(sc_daemon *d, void *ctx, long status, const char *err)
         unlink_free(q, dl);
         return;
     }
-    dl->next_at = rs__now_ns() + (1000000000ull << (dl->attempts - 1));
+    unsigned doublings = dl->attempts - 1 < 16 ? dl->attempts - 1 : 16;
+    dl->next_at = rs__now_ns() + ((uint64_t)d->cfg.notify_backoff_ms * 1000000u << doublings);
     q->due = 0;
 }
 

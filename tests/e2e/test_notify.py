@@ -101,20 +101,21 @@ alerts:
 
 
 def test_a_delivery_refused_five_times_is_given_up(tmp_path):
-    # the receiver answers 500 to all: tried at 0, 1, 3, 7 and 15 s, then
-    # dropped, counted as failed and logged
+    # the receiver answers 500 to all: tried at 0, 0.1, 0.3, 0.7 and 1.5 s
+    # (alerts.delivery), then dropped, counted as failed and logged
     rec = Receiver(status=500)
     try:
         cfg = write_config(tmp_path, f"""
 alerts:
   webhooks: [{{url: "{rec.url}/hook"}}]
+  delivery: {{attempts: 5, backoff_ms: 100}}
   rules:
 {emergency_rules(1)}""")
         with Sidecar(None, "--config", cfg) as s:
             assert s.http("/admin/emergency?state=on", method="POST")[0] == 200
             wait(lambda: notifications(s, "failed") == 1, "the delivery to be given up")
             assert len(rec.calls()) == 5, rec.calls()
-            time.sleep(1.5)   # past the next backoff step there would have been: no sixth try
+            time.sleep(2)   # past the next backoff step there would have been (1.6 s): no sixth try
             assert len(rec.calls()) == 5, rec.calls()
             assert notifications(s, "sent") == 0 and notifications(s, "dropped") == 0
             log = s.read_log()

@@ -163,6 +163,17 @@ static void test_http_version_and_ca_file(void **state)
     }
 }
 
+static void test_notification_delivery(void **state)
+{
+    (void)state;
+    sc_config c;
+    assert_int_equal(load(&c, "alerts: {delivery: {attempts: 3, backoff_ms: 250}}\n"), 0);
+    assert_int_equal(c.notify_attempts, 3);
+    assert_int_equal(c.notify_backoff_ms, 250);
+    assert_int_equal(load(&c, "alerts: {delivery: {attempts: 0}}\n"), 1);
+    assert_problem(1, "alerts.delivery.attempts: '0' is not a whole number from 1 to 100");
+}
+
 static void test_env_substitution(void **state)
 {
     (void)state;
@@ -430,6 +441,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_values_land_in_their_fields),
         cmocka_unit_test(test_every_problem_has_file_line_and_key),
         cmocka_unit_test(test_http_version_and_ca_file),
+        cmocka_unit_test(test_notification_delivery),
         cmocka_unit_test(test_env_substitution),
         cmocka_unit_test(test_not_yaml_and_missing_file),
         cmocka_unit_test(test_wrong_shapes),
