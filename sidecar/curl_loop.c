@@ -214,7 +214,7 @@ void sc_curl_loop_remove(sc_curl_loop *cl, CURL *easy)
 
 /* ---------------------------------------------------------------- setup */
 
-int sc_curl_loop_init(sc_curl_loop *cl, sc_loop *loop)
+int sc_curl_loop_init(sc_curl_loop *cl, sc_loop *loop, long max_host_conns)
 {
     memset(cl, 0, sizeof *cl);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -242,6 +242,7 @@ int sc_curl_loop_init(sc_curl_loop *cl, sc_loop *loop)
     /* no cap: a full cache is searched for its oldest idle connection at
      * every transfer's end; upstream.c bounds the idle ones instead */
     curl_multi_setopt(cl->multi, CURLMOPT_MAXCONNECTS, 0L);
+    curl_multi_setopt(cl->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host_conns);
     return 0;
 }
 

@@ -34,7 +34,9 @@ typedef struct sc_curl_loop {
     unsigned nconns;     /* sockets open by transfers given sc_curl_loop_prepare */
 } sc_curl_loop;
 
-int sc_curl_loop_init(sc_curl_loop *cl, sc_loop *loop);   /* 0 or -1 */
+/* max_host_conns: connections to one host at most (0: no cap); transfers
+ * past it wait in libcurl for a connection or a stream to be free. */
+int sc_curl_loop_init(sc_curl_loop *cl, sc_loop *loop, long max_host_conns);   /* 0 or -1 */
 /* Ends every transfer still on it (their done is not called) and waits for
  * the loop to hand back its poll ops. */
 void sc_curl_loop_destroy(sc_curl_loop *cl);

@@ -35,6 +35,9 @@
  * connection is closed when it ends instead of joining thousands of idle
  * ones. */
 #define KEEP_CONNS 1024u
+/* Connections per host for HTTP/2 routes (each carries as many streams as
+ * the server allows, commonly 100-1,000). */
+#define MUX_CONNS 8
 
 typedef struct xfer {
     sc_curl_job job;            /* first: CURLOPT_PRIVATE points here */
@@ -42,6 +45,7 @@ typedef struct xfer {
     sc_req *req;
     struct xfer *prev, *next;   /* active transfers, for the timeout sweep */
     CURL *easy;
+    sc_curl_loop *on;           /* the multi handle it is on */
     struct curl_slist *hdrs;
     uint8_t *body;              /* the request body with the model renamed, if it was */
     uint8_t *buf;
@@ -64,11 +68,12 @@ typedef struct xfer {
 struct sc_upstream {
     sc_daemon *d;
     sc_attempt_done_fn *done;   /* who hears of a finished attempt */
-    sc_curl_loop cl;
+    sc_curl_loop cl;    /* HTTP/1.1 transfers, and the sidecar's own */
+    sc_curl_loop mux;   /* transfers that may share an HTTP/2 connection */
     CURL *pool[EASY_POOL];
     unsigned npool;
     xfer *active;       /* transfers in flight */
-    unsigned nactive;
+    unsigned nactive;   /* of them on cl (HTTP/1.1) */
     uint64_t sweep_at;  /* next first-content / idle timeout check */
 };
 
@@ -77,7 +82,8 @@ static void complete(sc_upstream *up, struct xfer *x, CURLcode rc, bool slow);
 uint64_t sc_upstream_next_timeout(sc_daemon *d)
 {
     sc_upstream *up = d->up;
-    return up->cl.timer_at < up->sweep_at ? up->cl.timer_at : up->sweep_at;
+    uint64_t t = up->cl.timer_at < up->mux.timer_at ? up->cl.timer_at : up->mux.timer_at;
+    return t < up->sweep_at ? t : up->sweep_at;
 }
 
 /* Timeouts libcurl cannot express: no real content yet (keep-alives do not
@@ -93,7 +99,7 @@ static void sweep(sc_upstream *up, uint64_t now)
         /* a transfer we paused is silent because of us, not the upstream */
         bool idle = !slow && !x->paused && rt->idle_ns && now - x->t_last_byte >= rt->idle_ns;
         if (slow || idle) {
-            sc_curl_loop_remove(&up->cl, x->easy);
+            sc_curl_loop_remove(x->on, x->easy);
             if (idle)
                 snprintf(x->errbuf, sizeof x->errbuf, "no data for %llu ms (idle timeout)",
                          (unsigned long long)(rt->idle_ns / 1000000u));
@@ -110,6 +116,7 @@ void sc_upstream_on_time(sc_daemon *d, uint64_t now)
     if (now >= up->sweep_at)
         sweep(up, now);
     sc_curl_loop_on_time(&up->cl, now);
+    sc_curl_loop_on_time(&up->mux, now);
 }
 
 /* ----------------------------------------------------------- transfers */
@@ -253,7 +260,8 @@ static void recycle(sc_upstream *up, xfer *x)
         up->active = x->next;
     if (x->next)
         x->next->prev = x->prev;
-    up->nactive--;
+    if (x->on == &up->cl)
+        up->nactive--;
     free(x->body);
     if (x->stream)
         rsp_sse_destroy(&x->sse);
@@ -349,7 +357,8 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
     bool shared = set_http_version(e, rt);
     if (rt->cfg.ca_file[0])
         curl_easy_setopt(e, CURLOPT_CAINFO, rt->cfg.ca_file);
-    sc_curl_loop_prepare(&up->cl, e);
+    x->on = shared ? &up->mux : &up->cl;
+    sc_curl_loop_prepare(x->on, e);
     if (!shared) {
         /* libcurl's connection cache (7.88) is a list per host: looking for
          * an idle connection walks it, and so does giving one back to a
@@ -377,8 +386,8 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
     if (up->active)
         up->active->prev = x;
     up->active = x;
-    up->nactive++;
-    if (sc_curl_loop_add(&up->cl, e) < 0) {
+    up->nactive += !shared;
+    if (sc_curl_loop_add(x->on, e) < 0) {
         recycle(up, x);
         return RS_EINTERNAL;
     }
@@ -443,7 +452,7 @@ void sc_upstream_abort(sc_daemon *d, sc_req *r)
     xfer *x = r->xfer;
     if (!x)
         return;
-    sc_curl_loop_remove(&d->up->cl, x->easy);
+    sc_curl_loop_remove(x->on, x->easy);
     r->xfer = NULL;
     recycle(d->up, x);
 }
@@ -592,7 +601,19 @@ static void complete(sc_upstream *up, xfer *x, CURLcode rc, bool slow)
 int sc_upstream_init(sc_daemon *d, sc_attempt_done_fn *done)
 {
     sc_upstream *up = calloc(1, sizeof *up);
-    if (!up || sc_curl_loop_init(&up->cl, &d->loop) < 0) {
+    /* HTTP/2 transfers get a multi handle of their own, capped at
+     * MUX_CONNS per host: past a full connection, and while the first
+     * one's TLS handshake runs, libcurl 7.88 opens a connection per
+     * transfer (thousands of TLS handshakes at 10,000 in flight); with the
+     * cap it queues them until a stream is free. HTTP/1.1 needs a
+     * connection per transfer in flight, so its handle has no cap. */
+    if (!up || sc_curl_loop_init(&up->cl, &d->loop, 0) < 0) {
+        free(up);
+        return -1;
+    }
+    if (sc_curl_loop_init(&up->mux, &d->loop, MUX_CONNS) < 0) {
+        sc_curl_loop_destroy(&up->mux);
+    sc_curl_loop_destroy(&up->cl);
         free(up);
         return -1;
     }
