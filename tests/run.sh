@@ -22,6 +22,10 @@ bash deploy/install-deps.sh
 # the official OpenAI SDK the front door's tests drive (npm ci, pinned)
 bash tests/frontdoor/sdk/install.sh
 
+step() {   # a step's title, with the time the suite has taken so far
+  printf '== %s  [%dm%02ds]\n' "$1" $((SECONDS / 60)) $((SECONDS % 60))
+}
+
 setup() {   # setup DIR [meson options...]
   local dir=$1; shift
   if [[ -f $dir/build.ninja ]]; then
@@ -32,30 +36,30 @@ setup() {   # setup DIR [meson options...]
   ninja -C "$dir"
 }
 
-echo "== build (debugoptimized, -Werror)"
+step "build (debugoptimized, -Werror)"
 setup build -Dwerror=true
-echo "== tests (the sidecar on its default loop, io_uring)"
+step "tests (the sidecar on its default loop, io_uring)"
 meson test -C build --print-errorlogs --num-processes 2 --no-suite container
-echo "== end-to-end and binding tests again, the sidecar on its epoll backend"
+step "end-to-end and binding tests again, the sidecar on its epoll backend"
 RINGSIDE_TEST_IO_BACKEND=epoll meson test -C build --print-errorlogs --num-processes 2 --suite e2e --suite bindings
-echo "== container tests (podman: the image, seccomp profiles, a client in another container, a pod)"
+step "container tests (podman: the image, seccomp profiles, a client in another container, a pod)"
 meson test -C build --print-errorlogs --suite container
 
-echo "== release build (-O3, -Werror) and its unit tests"
+step "release build (-O3, -Werror) and its unit tests"
 setup build-release -Dbuildtype=release -Dwerror=true
 meson test -C build-release --print-errorlogs --num-processes 2 --suite unit
-echo "== client-only build (libringside and the bindings; no sidecar, tests or benchmarks)"
+step "client-only build (libringside and the bindings; no sidecar, tests or benchmarks)"
 setup build-client -Dsidecar=false -Dtests=false -Dbench=false -Dwerror=true
 
-echo "== build with ASan + UBSan"
+step "build with ASan + UBSan"
 setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Dwerror=true
-echo "== unit, end-to-end and binding tests under ASan + UBSan"
+step "unit, end-to-end and binding tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite e2e --suite bindings \
   --timeout-multiplier 3
 
-echo "== fuzz targets (clang-14, libFuzzer + ASan + UBSan): regressions, then ${RINGSIDE_FUZZ_SECONDS:-20} s each"
+step "fuzz targets (clang-14, libFuzzer + ASan + UBSan): regressions, then ${RINGSIDE_FUZZ_SECONDS:-20} s each"
 CC=clang-14 setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
 meson test -C build-fuzz --print-errorlogs --suite fuzz
-echo "== all tests passed"
+step "all tests passed"
