@@ -12,7 +12,7 @@
  * Idle policy: after the last work the loop may keep polling the rings for
  * spin_us without any syscall, because on a busy channel the next record is
  * less than a microsecond away — but only while work comes that close
- * together (policy/spin.h): a caller whose records are farther apart
+ * together (core/proto/spin.h): a caller whose records are farther apart
  * would pay for the spin in CPU and gain nothing. Then it sets
  * NEED_WAKEUP in every submission ring, looks once more, and sleeps in the
  * loop (io_uring_enter, or epoll_wait) until a completion (a doorbell, a
@@ -468,10 +468,12 @@ static bool spin_until(sc_daemon *d, uint64_t until)
 
 void sc_daemon_run(sc_daemon *d)
 {
-    rs__spin spin;   /* whether spinning after work pays (policy/spin.h) */
+    rs__spin spin;   /* whether spinning after work pays (spin.h) */
     rs__spin_init(&spin, (uint64_t)d->cfg.spin_us * 1000u);
     uint64_t last_work = rs__now_ns();   /* the last turn with work, or the last wakeup */
     uint64_t work_at = last_work;        /* the last turn with work */
+    uint64_t spin_ns = 0;                /* the spin after it (spin.h) */
+    bool blind = false;                  /* slept since it without spinning */
     bool woke = false;
 
     bool caught = false;   /* spin_until found work, and d->now is fresh */
@@ -521,10 +523,14 @@ void sc_daemon_run(sc_daemon *d)
         woke = false;
         if (work || d->kicked) {
             d->kicked = false;
-            rs__spin_observe(&spin, now - work_at);
+            /* a gap that ended in a wakeup we did not spin before says how
+             * slow waking is more than how soon the work came (spin.h) */
+            if (!blind)
+                rs__spin_observe(&spin, now - work_at);
+            blind = false;
             last_work = work_at = now;
+            spin_ns = rs__spin_window_probing(&spin);
         }
-        uint64_t spin_ns = rs__spin_window(&spin);
         if (now - last_work < spin_ns) {
             sc_loop_flush(&d->loop);
             if (last_work != now)
@@ -542,6 +548,7 @@ void sc_daemon_run(sc_daemon *d)
             now = rs__now_ns();
             sc_loop_wait(&d->loop, due == UINT64_MAX ? UINT64_MAX : due > now ? due - now : 0);
             woke = true;
+            blind |= spin_ns == 0;
         }
         set_need_wakeup(d, false);
         last_work = rs__now_ns();

@@ -296,15 +296,6 @@ static double now_s(uint64_t t0)
     return (double)(bp_now_ns() - t0) / 1e9;
 }
 
-static double proc_cpu_s(pid_t pid)
-{
-    clockid_t id;
-    struct timespec ts;
-    if (pid <= 0 || clock_getcpuclockid(pid, &id) != 0 || clock_gettime(id, &ts) != 0)
-        return -1;
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 typedef struct memstat {
     long rss_kb, hwm_kb, anon_kb, file_kb, shmem_kb;
 } memstat;
@@ -1379,7 +1370,7 @@ static int run_round(unsigned round, round_result *rr)
         pthread_create(&C[k].reap_th, NULL, reaper, &C[k]);
         pthread_create(&C[k].sub_th, NULL, submitter, &C[k]);
     }
-    double cpu0 = proc_cpu_s(g_run.sidecar_pid), ucpu0 = proc_cpu_s(g_run.mock_pid), scpu0 = proc_cpu_s(getpid()),
+    double cpu0 = bp_proc_cpu_s(g_run.sidecar_pid), ucpu0 = bp_proc_cpu_s(g_run.mock_pid), scpu0 = bp_proc_cpu_s(getpid()),
            busy0 = bp_machine_busy_s();
     uint64_t t0 = bp_now_ns();
     R.deadline = t0 + (uint64_t)round_timeout_s() * 1000000000ull;
@@ -1408,7 +1399,7 @@ static int run_round(unsigned round, round_result *rr)
             fprintf(stderr, ", queue max %lld\n", q);
     }
     pthread_mutex_unlock(&R.lock);
-    double cpu1 = proc_cpu_s(g_run.sidecar_pid), ucpu1 = proc_cpu_s(g_run.mock_pid), scpu1 = proc_cpu_s(getpid()),
+    double cpu1 = bp_proc_cpu_s(g_run.sidecar_pid), ucpu1 = bp_proc_cpu_s(g_run.mock_pid), scpu1 = bp_proc_cpu_s(getpid()),
            busy1 = bp_machine_busy_s();
     double wall = now_s(t0);
     for (unsigned k = 0; k < O.clients; k++) {

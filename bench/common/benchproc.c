@@ -40,6 +40,15 @@ void bp_sleep_ms(unsigned ms)
 
 /* Printed per phase so that a run disturbed by other work on this small
  * machine can be told from a clean one. */
+double bp_proc_cpu_s(pid_t pid)
+{
+    clockid_t id;
+    struct timespec ts;
+    if (pid <= 0 || clock_getcpuclockid(pid, &id) != 0 || clock_gettime(id, &ts) != 0)
+        return -1;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 double bp_machine_busy_s(void)
 {
     FILE *f = fopen("/proc/stat", "r");

@@ -39,6 +39,10 @@ void bp_sleep_ms(unsigned ms);               /* restarts on EINTR */
 /* CPU seconds the whole machine spent busy (all processes, ours included),
  * from /proc/stat; -1 if unread. */
 double bp_machine_busy_s(void);
+/* CPU seconds a process (all its threads) has used so far, to the
+ * nanosecond (its CPU-time clock; /proc/PID/stat counts 10 ms ticks); -1
+ * if unread. getpid() for this one. */
+double bp_proc_cpu_s(pid_t pid);
 int bp_cmp_u64(const void *a, const void *b);     /* qsort comparators */
 int bp_cmp_double(const void *a, const void *b);
 

@@ -98,18 +98,6 @@
  * figures can read the children's clocks. */
 static bp_run g_run;
 
-/* CPU seconds used so far by a whole process (all its threads), to the
- * nanosecond (the process CPU-time clock; /proc/PID/stat counts in 10 ms
- * ticks, too coarse for a 4 ms round); -1 if unread */
-static double proc_cpu_s(pid_t pid)
-{
-    clockid_t id;
-    struct timespec ts;
-    if (pid <= 0 || clock_getcpuclockid(pid, &id) != 0 || clock_gettime(id, &ts) != 0)
-        return -1;
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* minor page faults of a process so far, from /proc/PID/stat; -1 if unread */
 static long long proc_minflt(pid_t pid)
 {
@@ -234,7 +222,7 @@ static int run_stream(rs_client *c, unsigned n, unsigned interval_ms, unsigned s
 
     rs_client_stats st0, st1;
     rs_client_get_stats(c, &st0);
-    double sc0 = proc_cpu_s(g_run.sidecar_pid), mk0 = proc_cpu_s(g_run.mock_pid), me0 = self_cpu_s();
+    double sc0 = bp_proc_cpu_s(g_run.sidecar_pid), mk0 = bp_proc_cpu_s(g_run.mock_pid), me0 = self_cpu_s();
     double busy0 = bp_machine_busy_s();
     long long flt0 = proc_minflt(g_run.sidecar_pid), sflt0 = proc_minflt(getpid());
     uint64_t rq0 = self_runq_wait_ns();
@@ -321,8 +309,8 @@ static int run_stream(rs_client *c, unsigned n, unsigned interval_ms, unsigned s
         }
     }
     double wall = (double)(bp_now_ns() - res->t_submit) / 1e9;
-    res->sidecar_cpu_s = proc_cpu_s(g_run.sidecar_pid) - sc0;
-    res->mock_cpu_s = proc_cpu_s(g_run.mock_pid) - mk0;
+    res->sidecar_cpu_s = bp_proc_cpu_s(g_run.sidecar_pid) - sc0;
+    res->mock_cpu_s = bp_proc_cpu_s(g_run.mock_pid) - mk0;
     res->self_cpu_s = self_cpu_s() - me0;
     res->sidecar_faults = proc_minflt(g_run.sidecar_pid) - flt0;
     res->self_faults = proc_minflt(getpid()) - sflt0;
@@ -452,12 +440,12 @@ static int run_batch(rs_client *c, size_t n, size_t body_bytes, int reps, batch_
         for (int m = 0; m < 2; m++) {
             rs_client_stats st0, st1;
             rs_client_get_stats(c, &st0);
-            double sc0 = proc_cpu_s(g_run.sidecar_pid), me0 = self_cpu_s();
+            double sc0 = bp_proc_cpu_s(g_run.sidecar_pid), me0 = self_cpu_s();
             if (m == 0)
                 s[r] = time_singles(c, rqs, n, out, br);
             else
                 b[r] = time_batch(c, rqs, n, out, br);
-            br->sidecar_cpu_s[m] += proc_cpu_s(g_run.sidecar_pid) - sc0;
+            br->sidecar_cpu_s[m] += bp_proc_cpu_s(g_run.sidecar_pid) - sc0;
             br->self_cpu_s[m] += self_cpu_s() - me0;
             rs_client_get_stats(c, &st1);
             br->sleeps[m] += st1.sleeps - st0.sleeps;

@@ -245,10 +245,11 @@ static int reap(rs_client *c, bool hold)
  * sidecar hang-up, or the deadline. Returns true when the sidecar hung
  * up. The spin reads the clock once per 64 looks: on a VM a clock read
  * costs more than a look at the ring. So the wait's length is known
- * roughly: 0 when the answer came before the first read. */
+ * roughly: 0 when the answer came before the first read. Only a wait that
+ * spun is counted (spin.h says why). */
 static bool reaper_idle(rs_client *c, uint64_t deadline)
 {
-    uint64_t spin_ns = rs__spin_window(&c->spin);
+    uint64_t spin_ns = rs__spin_window_probing(&c->spin);
     uint64_t start = 0, spin_end = 0, now = 0;
     bool yield = rs__woke_sidecar;
     rs__woke_sidecar = false;
@@ -276,15 +277,10 @@ static bool reaper_idle(rs_client *c, uint64_t deadline)
      * before we would have gone to sleep. */
     if (yield && !spin_ns) {
         sched_yield();
-        if (rs__cq_has_record(c)) {
-            rs__spin_observe(&c->spin, 0);
+        if (rs__cq_has_record(c))
             return false;
-        }
     }
-    now = rs__now_ns();
-    if (!start)
-        start = now;
-    if (deadline != UINT64_MAX && now >= deadline)
+    if (deadline != UINT64_MAX && (now = rs__now_ns()) >= deadline)
         return false;
 
     bool hup = false;
@@ -307,7 +303,8 @@ static bool reaper_idle(rs_client *c, uint64_t deadline)
             if (ev[k].data.fd == c->sock && rs__sidecar_gone(c))
                 hup = true;
     }
-    rs__spin_observe(&c->spin, rs__now_ns() - start);
+    if (spin_ns)   /* it spun the whole window: at least that long */
+        rs__spin_observe(&c->spin, rs__now_ns() - start);
     /* NEED_WAKEUP is left as it is: usually the sidecar cleared it when it
      * rang; if we woke for another reason it costs the sidecar one more
      * doorbell. Clearing it could clear an event-fd user's arming

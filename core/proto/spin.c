@@ -5,6 +5,7 @@
 #define ALPHA 0.125
 /* a gap counts for at most this many windows */
 #define CLAMP 4
+#define PROBE_EVERY 8
 
 void rs__spin_init(rs__spin *s, uint64_t window_ns)
 {
@@ -21,4 +22,12 @@ void rs__spin_observe(rs__spin *s, uint64_t gap_ns)
 uint64_t rs__spin_window(const rs__spin *s)
 {
     return s->window_ns && s->gap_ns <= (double)s->window_ns ? s->window_ns : 0;
+}
+
+uint64_t rs__spin_window_probing(rs__spin *s)
+{
+    uint64_t w = rs__spin_window(s);
+    if (!w && s->window_ns && ++s->waits % PROBE_EVERY == 0)
+        w = s->window_ns;
+    return w;
 }

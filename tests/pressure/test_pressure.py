@@ -82,6 +82,11 @@ class Traffic(threading.Thread):
                 delay = t0 + i / self.rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+                elif delay < -1 / self.rate:
+                    # fell behind (a stalled thread on a loaded machine):
+                    # go on from now rather than send the backlog at once,
+                    # which would put several at one upstream together
+                    t0 = time.monotonic() - i / self.rate
                 th = threading.Thread(target=self.one, args=(c,))
                 th.start()
                 self.threads.append(th)
