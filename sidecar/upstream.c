@@ -218,7 +218,7 @@ static bool drop_header(const char *h)
 /* The request's headers as libcurl's list, nodes and the request id line
  * in one allocation instead of two per header: the nodes point at strings
  * the request and the route keep while the transfer lives, and libcurl
- * only reads them. NULL when out of memory (then the request goes without). */
+ * only reads them. NULL when out of memory. */
 static struct curl_slist *request_headers(sc_daemon *d, const sc_req *r, const sc_route *rt)
 {
     enum { ID_LINE = 160 };
@@ -314,13 +314,16 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
     CURL *e = up->npool ? up->pool[--up->npool] : curl_easy_init();
     size_t ulen = strlen(rt->cfg.endpoint) + strlen(r->path) + 1;
     char *url = malloc(ulen);
-    if (!x || !e || !url) {
+    struct curl_slist *hdrs = request_headers(d, r, rt);   /* never without the key */
+    if (!x || !e || !url || !hdrs) {
         free(x);
         free(url);
+        free(hdrs);
         if (e)
             curl_easy_cleanup(e);
         return RS_ENOMEM;
     }
+    x->hdrs = hdrs;
     snprintf(url, ulen, "%s%s", rt->cfg.endpoint, r->path);
     x->job.done = xfer_done;
     x->up = up;
@@ -330,13 +333,12 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
     x->max_response = d->cfg.max_response_bytes;
     x->stream = (r->flags & RS_REQ_STREAM) != 0;
     if (x->stream && rsp_sse_init(&x->sse, MAX_EVENT_BYTES, on_event, x) < 0) {
+        free(x->hdrs);
         free(x);
         free(url);
         curl_easy_cleanup(e);
         return RS_ENOMEM;
     }
-
-    x->hdrs = request_headers(d, r, rt);
 
     size_t blen = r->body_len;
     x->body = sc_body_rename_model(&r->body_scan, r->body, r->body_len, &rt->cfg, &blen);
@@ -612,8 +614,7 @@ int sc_upstream_init(sc_daemon *d, sc_attempt_done_fn *done)
         return -1;
     }
     if (sc_curl_loop_init(&up->mux, &d->loop, MUX_CONNS) < 0) {
-        sc_curl_loop_destroy(&up->mux);
-    sc_curl_loop_destroy(&up->cl);
+        sc_curl_loop_destroy(&up->cl);
         free(up);
         return -1;
     }
@@ -631,6 +632,7 @@ void sc_upstream_destroy(sc_daemon *d)
         return;
     for (unsigned i = 0; i < up->npool; i++)
         curl_easy_cleanup(up->pool[i]);
+    sc_curl_loop_destroy(&up->mux);
     sc_curl_loop_destroy(&up->cl);
     free(up);
     d->up = NULL;
