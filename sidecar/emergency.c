@@ -117,13 +117,15 @@ static void warm_done(sc_daemon *d, void *ctx, long status, const char *err)
 }
 
 /* GET {endpoint}/models every keep_warm_ms: cheap for an OpenAI-style API,
- * and it keeps a connection to the standby open. */
+ * and it keeps a connection to the standby open. Not while traffic goes to
+ * the standbys (emergency mode): that keeps them warm, and a probe beside
+ * it would only take the connection a request wanted. */
 static void keep_warm(sc_daemon *d, uint64_t now)
 {
     d->em.warm_due = UINT64_MAX;
     for (unsigned i = 0; i < d->adm.routes.n; i++) {
         sc_route *rt = d->adm.routes.r[i];
-        if (rt->retired || !rt->cfg.standby || !rt->cfg.keep_warm_ms)
+        if (rt->retired || !rt->cfg.standby || !rt->cfg.keep_warm_ms || d->adm.to_standby)
             continue;
         if (!rt->warm.inflight && now >= rt->warm.next) {
             if (!rt->obs_slot)

@@ -404,6 +404,9 @@ int sc_upstream_dispatch(sc_daemon *d, sc_req *r, uint64_t now)
 
 int sc_upstream_add_job(sc_daemon *d, CURL *easy)
 {
+    /* its connections count too: a standby's keep-warm probe leaves the
+     * idle one the switch to it must find */
+    sc_curl_loop_prepare(&d->up->cl, easy);
     return sc_curl_loop_add(&d->up->cl, easy);
 }
 
